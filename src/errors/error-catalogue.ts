@@ -1,0 +1,126 @@
+/**
+ * The one catalogue of Mainstay error codes. Every error a client or operator can see, over HTTP
+ * or from the CLI, has a stable `code` here with its HTTP status, a title and one line of docs.
+ * `docs/reference/errors.md` is generated from this table, and a test keeps the two in step.
+ *
+ * `definite` tells a client whether the failed request certainly did not happen (`true`) or may
+ * have happened (`false`: retry with the same idempotency key).
+ */
+export const ERROR_CATALOGUE = {
+  invalid_request: {
+    status: 400,
+    title: 'Invalid request',
+    definite: true,
+    doc: 'The request is malformed: a field has the wrong type, is missing, or is not allowed.',
+  },
+  malformed_json: {
+    status: 400,
+    title: 'Malformed JSON',
+    definite: true,
+    doc: 'The request body is not valid JSON.',
+  },
+  route_not_found: {
+    status: 404,
+    title: 'Route not found',
+    definite: true,
+    doc: 'No endpoint matches this method and path.',
+  },
+  method_not_allowed: {
+    status: 405,
+    title: 'Method not allowed',
+    definite: true,
+    doc: 'The path exists but does not accept this HTTP method.',
+  },
+  payload_too_large: {
+    status: 413,
+    title: 'Payload too large',
+    definite: true,
+    doc: 'The request body is larger than the endpoint accepts.',
+  },
+  unsupported_media_type: {
+    status: 415,
+    title: 'Unsupported media type',
+    definite: true,
+    doc: 'The request body is not application/json.',
+  },
+  internal_error: {
+    status: 500,
+    title: 'Internal error',
+    definite: false,
+    doc: 'An unexpected fault. The request may or may not have taken effect; retry with the same idempotency key.',
+  },
+  service_unavailable: {
+    status: 503,
+    title: 'Service unavailable',
+    definite: false,
+    doc: 'A component the request needs is not ready. Retry later with the same idempotency key.',
+  },
+  config_invalid: {
+    status: 500,
+    title: 'Invalid configuration',
+    definite: true,
+    doc: 'The topology configuration file does not match its schema; the message names the file, the path and what was expected.',
+  },
+  port_in_use: {
+    status: 500,
+    title: 'Port in use',
+    definite: true,
+    doc: 'A port Mainstay must listen on is taken by another process; the message names the port and who needed it.',
+  },
+  postgres_binaries_missing: {
+    status: 500,
+    title: 'PostgreSQL binaries missing',
+    definite: true,
+    doc: 'The PostgreSQL binaries (embedded package or MAINSTAY_PG_BIN) could not be found or run.',
+  },
+  postgres_version_mismatch: {
+    status: 500,
+    title: 'PostgreSQL major version mismatch',
+    definite: true,
+    doc: 'A data directory was created by another PostgreSQL major version than the binaries in use.',
+  },
+  server_start_failed: {
+    status: 500,
+    title: 'PostgreSQL server failed to start',
+    definite: true,
+    doc: 'A PostgreSQL server exited or did not accept connections in time while starting; its log is named in the message.',
+  },
+  os_user_unavailable: {
+    status: 500,
+    title: 'Unprivileged OS user unavailable',
+    definite: true,
+    doc: 'Running as root, Mainstay could not find or create the unprivileged OS user that runs PostgreSQL.',
+  },
+  fleet_running: {
+    status: 409,
+    title: 'Fleet already running',
+    definite: true,
+    doc: 'Another Mainstay process already supervises the fleet in this MAINSTAY_HOME.',
+  },
+  migration_checksum_mismatch: {
+    status: 500,
+    title: 'Applied migration changed',
+    definite: true,
+    doc: 'A migration that was already applied to a database has different SQL now; migrations are append-only.',
+  },
+  catalog_unavailable: {
+    status: 503,
+    title: 'Catalog unavailable',
+    definite: false,
+    doc: 'The catalog (witness) server cannot be reached.',
+  },
+} as const satisfies Record<string, ErrorSpec>;
+
+/** The shape of one catalogue entry. */
+export interface ErrorSpec {
+  readonly status: number;
+  readonly title: string;
+  readonly definite: boolean;
+  readonly doc: string;
+}
+
+/** A stable error code from {@link ERROR_CATALOGUE}. */
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+/** Every error code, in catalogue order. */
+export const ERROR_CODES = Object.keys(ERROR_CATALOGUE) as ErrorCode[];

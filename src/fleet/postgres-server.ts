@@ -1,0 +1,263 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { MainstayError } from '../errors/mainstay-error.ts';
+import type { OsIdentity } from './os-user.ts';
+import { type PostgresBinaries, postgresEnv } from './postgres-binaries.ts';
+import type { ServerState } from './topology-snapshot.ts';
+
+/** How to reach a server as the Mainstay superuser. */
+export interface ConnectionInfo {
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  readonly password: string;
+}
+
+export interface PostgresServerOptions {
+  readonly id: string;
+  readonly dataDir: string;
+  readonly logFile: string;
+  readonly connection: ConnectionInfo;
+  readonly binaries: PostgresBinaries;
+  readonly identity: OsIdentity;
+}
+
+export const START_TIMEOUT_MS = 60_000;
+export const STOP_TIMEOUT_MS = 15_000;
+const READY_POLL_INTERVAL_MS = 50;
+const LOG_TAIL_LINES = 15;
+
+/**
+ * One PostgreSQL server that Mainstay runs and supervises: `postgres` started directly (no
+ * pg_ctl), in its own process group so that a Ctrl-C reaches Mainstay only and Mainstay decides
+ * the shutdown order. Emits `exit` with `(code, signal, expected)` when the postmaster ends;
+ * `expected` is false for a death Mainstay did not ask for.
+ */
+export class PostgresServer extends EventEmitter<{
+  exit: [code: number | null, signal: NodeJS.Signals | null, expected: boolean];
+}> {
+  readonly id: string;
+  readonly dataDir: string;
+  readonly logFile: string;
+  readonly connection: ConnectionInfo;
+  #state: ServerState = 'stopped';
+  #child: ChildProcess | null = null;
+  #stopping = false;
+  #exited: Promise<void> = Promise.resolve();
+  #lastExit: string | null = null;
+  readonly #options: PostgresServerOptions;
+
+  constructor(options: PostgresServerOptions) {
+    super();
+    this.#options = options;
+    this.id = options.id;
+    this.dataDir = options.dataDir;
+    this.logFile = options.logFile;
+    this.connection = options.connection;
+  }
+
+  get state(): ServerState {
+    return this.#state;
+  }
+
+  get pid(): number | null {
+    return this.#child?.pid ?? null;
+  }
+
+  /** Why the server last stopped without being asked to, if it did. */
+  get lastExit(): string | null {
+    return this.#lastExit;
+  }
+
+  /**
+   * Starts the postmaster and waits until it accepts connections. A server left running by an
+   * earlier Mainstay process that died is stopped first, so that this process supervises it.
+   */
+  async start(timeoutMs = START_TIMEOUT_MS): Promise<void> {
+    if (this.#child) return;
+    this.#checkDataDirVersion();
+    await stopOrphan(this.dataDir);
+    const { binaries, identity } = this.#options;
+    const logFd = openSync(this.logFile, 'a');
+    let child: ChildProcess;
+    try {
+      child = spawn(binaries.postgres, ['-D', this.dataDir], {
+        detached: true,
+        stdio: ['ignore', logFd, logFd],
+        env: postgresEnv(binaries.libDir),
+        ...(identity.uid === null ? {} : { uid: identity.uid, gid: identity.gid ?? undefined }),
+      });
+    } finally {
+      closeSync(logFd);
+    }
+    this.#child = child;
+    this.#stopping = false;
+    this.#state = 'starting';
+    this.#exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        const expected = this.#stopping;
+        this.#child = null;
+        this.#state = expected ? 'stopped' : 'down';
+        if (!expected) this.#lastExit = `exited unexpectedly (${signal ?? `code ${code}`})`;
+        this.emit('exit', code, signal, expected);
+        resolve();
+      });
+    });
+    child.once('error', () => undefined);
+    await this.#waitReady(timeoutMs);
+    this.#state = 'up';
+    this.#lastExit = null;
+  }
+
+  async #waitReady(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let lastError: unknown = null;
+    while (Date.now() < deadline) {
+      if (this.#child === null) {
+        throw new MainstayError(
+          'server_start_failed',
+          `PostgreSQL server ${this.id} exited while starting; see ${this.logFile}:\n${this.logTail()}`,
+        );
+      }
+      try {
+        await ping(this.connection);
+        return;
+      } catch (error) {
+        lastError = error;
+        await sleep(READY_POLL_INTERVAL_MS);
+      }
+    }
+    await this.stop();
+    throw new MainstayError(
+      'server_start_failed',
+      `PostgreSQL server ${this.id} did not accept connections within ${timeoutMs} ms; see ${this.logFile}`,
+      { cause: lastError },
+    );
+  }
+
+  /**
+   * Stops the server: fast shutdown (SIGINT: roll back open transactions, checkpoint), then
+   * immediate shutdown (SIGQUIT) and SIGKILL if it does not end in time.
+   */
+  async stop(timeoutMs = STOP_TIMEOUT_MS): Promise<void> {
+    const child = this.#child;
+    if (!child) return;
+    this.#stopping = true;
+    const steps: [NodeJS.Signals, number][] = [
+      ['SIGINT', timeoutMs],
+      ['SIGQUIT', timeoutMs / 3],
+      ['SIGKILL', timeoutMs],
+    ];
+    for (const [signal, waitMs] of steps) {
+      signalProcess(child.pid, signal);
+      const ended = await Promise.race([
+        this.#exited.then(() => true),
+        sleep(waitMs).then(() => false),
+      ]);
+      if (ended) return;
+    }
+  }
+
+  /** Sends a signal to the postmaster, as a failure test or an operator would. */
+  signal(signal: NodeJS.Signals): void {
+    signalProcess(this.#child?.pid, signal);
+  }
+
+  /** The last lines of the server's log, for error messages. */
+  logTail(lineCount = LOG_TAIL_LINES): string {
+    if (!existsSync(this.logFile)) return '';
+    const lines = readFileSync(this.logFile, 'utf8').trimEnd().split('\n');
+    return lines.slice(-lineCount).join('\n');
+  }
+
+  #checkDataDirVersion(): void {
+    const versionFile = path.join(this.dataDir, 'PG_VERSION');
+    if (!existsSync(versionFile)) {
+      throw new MainstayError(
+        'server_start_failed',
+        `${this.dataDir} is not a PostgreSQL data directory (no PG_VERSION)`,
+      );
+    }
+    const dataMajor = Number(readFileSync(versionFile, 'utf8').trim());
+    const binaryMajor = this.#options.binaries.majorVersion;
+    if (dataMajor !== binaryMajor) {
+      throw new MainstayError(
+        'postgres_version_mismatch',
+        `data directory ${this.dataDir} (server ${this.id}) was created by PostgreSQL ${dataMajor}, ` +
+          `but the binaries in ${this.#options.binaries.binDir} are PostgreSQL ${binaryMajor}; ` +
+          `use PostgreSQL ${dataMajor} binaries (MAINSTAY_PG_BIN) or a new MAINSTAY_HOME`,
+      );
+    }
+  }
+}
+
+function signalProcess(pid: number | undefined, signal: NodeJS.Signals): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // Already gone: nothing to signal.
+  }
+}
+
+/** Opens one connection, runs `SELECT 1`, closes it. Throws when the server does not answer. */
+export async function ping(connection: ConnectionInfo, timeoutMs = 2_000): Promise<void> {
+  const client = new pg.Client({
+    ...connection,
+    database: 'postgres',
+    connectionTimeoutMillis: timeoutMs,
+    query_timeout: timeoutMs,
+  });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/**
+ * Stops a postmaster still running on `dataDir` from an earlier Mainstay process (its pid is the
+ * first line of `postmaster.pid`). Returns whether there was one.
+ */
+export async function stopOrphan(dataDir: string, timeoutMs = STOP_TIMEOUT_MS): Promise<boolean> {
+  const pid = runningPostmasterPid(dataDir);
+  if (pid === null) return false;
+  for (const signal of ['SIGINT', 'SIGQUIT', 'SIGKILL'] as const) {
+    signalProcess(pid, signal);
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (!isAlive(pid)) return true;
+      await sleep(READY_POLL_INTERVAL_MS);
+    }
+  }
+  return true;
+}
+
+/** The pid in `postmaster.pid` when that process is alive and is a postgres process. */
+export function runningPostmasterPid(dataDir: string): number | null {
+  const pidFile = path.join(dataDir, 'postmaster.pid');
+  if (!existsSync(pidFile)) return null;
+  const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return null;
+  try {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return cmdline.includes('postgres') ? pid : null;
+  } catch {
+    return pid;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

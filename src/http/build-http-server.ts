@@ -1,0 +1,106 @@
+/**
+ * The HTTP entry point of Mainstay: the only place that assembles Fastify, the schemas, the
+ * problem handlers and the routes. It depends on the fleet only through {@link TopologySource},
+ * so it can be tested with a fixed source and the fleet never imports HTTP code.
+ */
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyServerOptions,
+} from 'fastify';
+import type { TopologySource } from '../fleet/topology-snapshot.ts';
+import { handleError, registerProblemHandlers } from './problem-handlers.ts';
+import { registerHealthRoute } from './routes/health-route.ts';
+import { registerOpenApi, registerOpenApiRoutes } from './routes/openapi-routes.ts';
+import { registerTopologyRoute } from './routes/topology-route.ts';
+import { HealthReportSchema } from './schemas/health-schema.ts';
+import { ProblemSchema } from './schemas/problem-schema.ts';
+import { TopologySnapshotSchema } from './schemas/topology-schema.ts';
+
+/**
+ * Largest request body accepted (1 MiB). No Mainstay request comes near it; the bound keeps a
+ * client from making the server buffer, parse and validate an arbitrarily large document.
+ */
+export const BODY_SIZE_MAX_BYTES = 1024 * 1024;
+
+/**
+ * How long a client has to send a whole request. Fastify's default is no limit, which lets slow
+ * clients hold sockets open forever when nothing sits in front of the server.
+ */
+export const REQUEST_TIMEOUT_MS = 30_000;
+
+/**
+ * How long a route may take to answer before the client gets `503 service_unavailable`. Reading
+ * the topology probes live servers; a probe stuck on a dead host must not hold the request.
+ */
+export const HANDLER_TIMEOUT_MS = 10_000;
+
+/** What {@link buildHttpServer} needs. */
+export interface HttpServerOptions {
+  /** Where topology and health come from: the running fleet, or a fixed source in tests. */
+  readonly source: TopologySource;
+  /** Pino options, `true` for defaults, or an existing pino logger. Off when omitted. */
+  readonly logger?: boolean | object;
+  /** The API version shown in the OpenAPI document (the package version). */
+  readonly version: string;
+}
+
+/**
+ * Builds the Mainstay HTTP server, ready to `listen`. Routes can still be added to the returned
+ * instance until it starts.
+ *
+ * @example
+ * const app = await buildHttpServer({ source: fleet, logger: true, version: '0.1.0' });
+ * await app.listen({ port: 8080, host: '127.0.0.1' });
+ */
+export async function buildHttpServer(options: HttpServerOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...loggerOptions(options.logger),
+    bodyLimit: BODY_SIZE_MAX_BYTES,
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    handlerTimeout: HANDLER_TIMEOUT_MS,
+    // Errors raised before routing (a URL that is not valid percent-encoding) are problems too.
+    frameworkErrors: handleError,
+    ajv: {
+      customOptions: {
+        // Report every invalid field at once rather than one per round trip; the body limit
+        // above bounds how much work that can be.
+        allErrors: true,
+        // An unknown field is rejected ("is not allowed"), not silently dropped: a client that
+        // misspells a field must find out before it relies on it.
+        removeAdditional: false,
+      },
+    },
+  });
+  for (const schema of [TopologySnapshotSchema, HealthReportSchema, ProblemSchema]) {
+    app.addSchema(schema);
+  }
+  // Mainstay bodies are JSON only; without this, a text/plain body would reach validation and
+  // come back as a confusing "must be object" instead of 415.
+  app.removeContentTypeParser('text/plain');
+  registerProblemHandlers(app);
+  await registerOpenApi(app, options.version);
+  registerHealthRoute(app, options.source);
+  registerTopologyRoute(app, options.source);
+  await registerOpenApiRoutes(app);
+  return app;
+}
+
+/**
+ * Fastify 5 takes pino options as `logger` but a ready logger only as `loggerInstance`; the CLI
+ * may hand over either, so tell them apart here rather than make every caller know.
+ */
+function loggerOptions(logger: boolean | object | undefined): FastifyServerOptions {
+  if (logger === undefined || typeof logger === 'boolean') return { logger: logger ?? false };
+  if (isLoggerInstance(logger)) return { loggerInstance: logger };
+  return { logger: logger as FastifyServerOptions['logger'] };
+}
+
+function isLoggerInstance(value: object): value is FastifyBaseLogger {
+  const candidate = value as { child?: unknown; info?: unknown; error?: unknown };
+  return (
+    typeof candidate.child === 'function' &&
+    typeof candidate.info === 'function' &&
+    typeof candidate.error === 'function'
+  );
+}

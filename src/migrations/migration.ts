@@ -1,0 +1,102 @@
+import { createHash } from 'node:crypto';
+import type pg from 'pg';
+import { MainstayError } from '../errors/mainstay-error.ts';
+
+/** One schema change. Migrations are append-only: an applied one never changes. */
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+/** An ordered list of migrations for one kind of database, under a unique set name. */
+export interface MigrationSet {
+  readonly name: string;
+  readonly migrations: readonly Migration[];
+}
+
+/** What a migration run did to one database. */
+export interface MigrationResult {
+  readonly applied: readonly string[];
+  readonly skipped: number;
+}
+
+/**
+ * The ledger of applied migrations lives in schema `mainstay`, outside `public`, so that shard
+ * publications (which publish schema `public`) never replicate it: each copy keeps its own.
+ */
+const LEDGER_SQL = `
+CREATE SCHEMA IF NOT EXISTS mainstay;
+CREATE TABLE IF NOT EXISTS mainstay.migrations (
+  migration_set text NOT NULL,
+  version integer NOT NULL,
+  name text NOT NULL,
+  checksum text NOT NULL,
+  applied_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (migration_set, version)
+)`;
+
+/** Advisory lock key shared by every migrator, so two processes never migrate one database at once. */
+const MIGRATION_LOCK_KEY = 7_771_001;
+
+function checksum(sql: string): string {
+  return createHash('sha256').update(sql).digest('hex');
+}
+
+/**
+ * Applies the not-yet-applied migrations of each set, each in its own transaction, under an
+ * advisory lock. Idempotent: a second run applies nothing. A migration whose SQL changed after
+ * it was applied stops the run with `migration_checksum_mismatch`.
+ */
+export async function migrate(
+  client: pg.ClientBase,
+  sets: readonly MigrationSet[],
+): Promise<MigrationResult> {
+  const applied: string[] = [];
+  let skipped = 0;
+  await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+  try {
+    await client.query(LEDGER_SQL);
+    for (const set of sets) {
+      const { rows } = await client.query<{ version: number; checksum: string }>(
+        'SELECT version, checksum FROM mainstay.migrations WHERE migration_set = $1',
+        [set.name],
+      );
+      const done = new Map(rows.map((row) => [row.version, row.checksum]));
+      for (const migration of [...set.migrations].sort((a, b) => a.version - b.version)) {
+        const sum = checksum(migration.sql);
+        const previous = done.get(migration.version);
+        if (previous !== undefined) {
+          if (previous !== sum) {
+            throw new MainstayError(
+              'migration_checksum_mismatch',
+              `migration ${set.name}/${migration.version} (${migration.name}) was applied with other SQL`,
+            );
+          }
+          skipped += 1;
+          continue;
+        }
+        await applyOne(client, set.name, migration, sum);
+        applied.push(`${set.name}/${migration.version}-${migration.name}`);
+      }
+    }
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+  }
+  return { applied, skipped };
+}
+
+async function applyOne(client: pg.ClientBase, setName: string, migration: Migration, sum: string) {
+  await client.query('BEGIN');
+  try {
+    await client.query(migration.sql);
+    await client.query(
+      'INSERT INTO mainstay.migrations (migration_set, version, name, checksum) VALUES ($1, $2, $3, $4)',
+      [setName, migration.version, migration.name, sum],
+    );
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK');
+    throw error;
+  }
+}

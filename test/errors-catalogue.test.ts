@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { STATUS_CODES } from 'node:http';
+import { test } from 'node:test';
+import { ERROR_DOCS_PATH, renderErrorDocs } from '../scripts/gen-error-docs.ts';
+import { ERROR_CATALOGUE, ERROR_CODES } from '../src/errors/error-catalogue.ts';
+
+test('docs/reference/errors.md is what the generator writes', () => {
+  const committed = readFileSync(ERROR_DOCS_PATH, 'utf8');
+  assert.equal(
+    committed,
+    renderErrorDocs(),
+    'docs/reference/errors.md is stale: run `node --import tsx scripts/gen-error-docs.ts`',
+  );
+});
+
+test('every code appears in the errors reference exactly once', () => {
+  const docs = renderErrorDocs();
+  for (const code of ERROR_CODES) {
+    assert.equal(docs.split(`| \`${code}\` |`).length - 1, 1, code);
+  }
+});
+
+test('every code has a known 4xx or 5xx status', () => {
+  for (const code of ERROR_CODES) {
+    const { status } = ERROR_CATALOGUE[code];
+    assert.ok(Number.isInteger(status) && status >= 400 && status <= 599, `${code}: ${status}`);
+    assert.ok(STATUS_CODES[status] !== undefined, `${code}: ${status} is not a standard status`);
+  }
+});
+
+test('every code is snake_case with a title and a line of docs', () => {
+  for (const code of ERROR_CODES) {
+    const { title, doc, definite } = ERROR_CATALOGUE[code];
+    assert.match(code, /^[a-z][a-z0-9]*(_[a-z0-9]+)*$/);
+    assert.ok(title.trim().length > 0, `${code} has no title`);
+    assert.ok(doc.trim().length > 0, `${code} has no doc`);
+    assert.equal(typeof definite, 'boolean');
+  }
+});
+
+test('codes that tell the client to retry are not definite', () => {
+  for (const code of ERROR_CODES) {
+    const { status, definite } = ERROR_CATALOGUE[code];
+    if (status === 503) assert.equal(definite, false, code);
+  }
+});

@@ -1,0 +1,312 @@
+/**
+ * The HTTP adapter over a real socket, with a fixed in-test source standing in for the fleet
+ * (the fleet itself is tested against real PostgreSQL servers elsewhere).
+ */
+import assert from 'node:assert/strict';
+import type { AddressInfo } from 'node:net';
+import { after, before, test } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import { MainstayError } from '../src/errors/mainstay-error.ts';
+import type { HealthReport, TopologySnapshot } from '../src/fleet/topology-snapshot.ts';
+import { BODY_SIZE_MAX_BYTES, buildHttpServer } from '../src/http/build-http-server.ts';
+import type { Problem } from '../src/http/schemas/problem-schema.ts';
+
+/** The parts of the OpenAPI document these tests read. */
+interface OpenApiDocument {
+  openapi: string;
+  info: { title: string; version: string };
+  paths: Record<string, Record<string, { responses: Record<string, OpenApiResponse> }>>;
+  components: { schemas: Record<string, { required?: string[] }> };
+}
+
+interface OpenApiResponse {
+  content?: Record<string, { schema: { $ref?: string } }>;
+}
+
+const SNAPSHOT: TopologySnapshot = {
+  observedAt: '2025-01-02T03:04:05.678Z',
+  epoch: 7,
+  catalog: { server: 'witness', state: 'up' },
+  dataCentres: [
+    { id: 'dc1', synchronousCommit: 'remote_apply', primary: 'pg1', replicas: ['pg2'] },
+  ],
+  servers: [
+    server({ id: 'pg1', role: 'primary', lastWalLsn: '0/3000148', pid: 4242 }),
+    server({ id: 'pg2', role: 'replica', replayLagBytes: 0, replayLagMs: 1.5 }),
+    server({ id: 'witness', dc: null, role: 'witness', state: 'down', detail: 'no answer' }),
+  ],
+  shards: [
+    {
+      id: 1,
+      database: 'shard_1',
+      homeDc: 'dc1',
+      copyDc: 'dc2',
+      buckets: [
+        [0, 511],
+        [1024, 1535],
+      ],
+      logicalReplication: {
+        subscription: 'sub_1',
+        state: 'replicating',
+        lagBytes: null,
+        detail: null,
+      },
+    },
+  ],
+};
+
+function server(
+  fields: Partial<TopologySnapshot['servers'][number]>,
+): TopologySnapshot['servers'][number] {
+  return {
+    id: 'pg',
+    dc: 'dc1',
+    role: 'replica',
+    host: '127.0.0.1',
+    port: 5432,
+    state: 'up',
+    pid: null,
+    lastWalLsn: null,
+    replayLagBytes: null,
+    replayLagMs: null,
+    streamingState: null,
+    detail: null,
+    ...fields,
+  };
+}
+
+/** What the fake source answers; tests change it before a request. */
+const state: { health: HealthReport; topology: () => Promise<TopologySnapshot> } = {
+  health: { ready: true, components: [] },
+  topology: async () => SNAPSHOT,
+};
+const logLines: string[] = [];
+let app: FastifyInstance;
+let baseUrl: string;
+
+before(async () => {
+  app = await buildHttpServer({
+    version: '9.8.7',
+    logger: { level: 'info', stream: { write: (line: string) => logLines.push(line) } },
+    source: { health: async () => state.health, topology: () => state.topology() },
+  });
+  app.get('/test/invalid', async () => {
+    throw new MainstayError('invalid_request', 'amount must be positive', {
+      errors: [{ pointer: '/amount', detail: 'must be > 0' }],
+    });
+  });
+  app.get('/test/crash', async () => {
+    throw new Error('connect ECONNREFUSED db.internal:5432 password=hunter2');
+  });
+  app.post(
+    '/test/echo',
+    {
+      schema: {
+        body: {
+          type: 'object',
+          required: ['amount', 'currency'],
+          properties: { amount: { type: 'integer' }, currency: { type: 'string' } },
+          additionalProperties: false,
+        },
+      },
+    },
+    async (request) => request.body,
+  );
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  baseUrl = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+});
+
+after(async () => {
+  await app.close();
+});
+
+async function get(path: string, init?: RequestInit): Promise<Response> {
+  return fetch(`${baseUrl}${path}`, init);
+}
+
+function postJson(path: string, body: string, contentType = 'application/json'): Promise<Response> {
+  return get(path, { method: 'POST', headers: { 'content-type': contentType }, body });
+}
+
+/** Asserts `response` is a problem document with `status` and `code`, and returns its body. */
+async function assertProblem(response: Response, status: number, code: string): Promise<Problem> {
+  assert.equal(response.status, status);
+  assert.match(response.headers.get('content-type') ?? '', /^application\/problem\+json\b/);
+  const body = (await response.json()) as Problem;
+  assert.deepEqual(Object.keys(body).sort(), [
+    'code',
+    'detail',
+    'errors',
+    'status',
+    'title',
+    'type',
+  ]);
+  assert.equal(body.status, status);
+  assert.equal(body.code, code);
+  assert.equal(body.type, `https://mainstay.dev/errors/${code}`);
+  assert.ok(Array.isArray(body.errors));
+  return body;
+}
+
+test('GET /health is 200 with the report when every component is ready', async () => {
+  state.health = { ready: true, components: [{ name: 'catalog', ready: true, detail: null }] };
+  const response = await get('/health');
+  assert.equal(response.status, 200);
+  assert.match(response.headers.get('content-type') ?? '', /^application\/json\b/);
+  assert.equal(response.headers.get('retry-after'), null);
+  assert.deepEqual(await response.json(), state.health);
+});
+
+test('GET /health is 503 with Retry-After and the same report, not a problem', async () => {
+  state.health = {
+    ready: false,
+    components: [
+      { name: 'catalog', ready: true, detail: null },
+      { name: 'fleet', ready: false, detail: 'pg2 is starting' },
+    ],
+  };
+  const response = await get('/health');
+  assert.equal(response.status, 503);
+  assert.equal(response.headers.get('retry-after'), '1');
+  assert.match(response.headers.get('content-type') ?? '', /^application\/json\b/);
+  assert.deepEqual(await response.json(), state.health);
+});
+
+test('GET /v1/topology returns the snapshot, nulls and bucket ranges intact', async () => {
+  const response = await get('/v1/topology');
+  assert.equal(response.status, 200);
+  assert.match(response.headers.get('content-type') ?? '', /^application\/json\b/);
+  assert.deepEqual(await response.json(), SNAPSHOT);
+});
+
+test('GET /v1/topology while the catalog is unreachable is 503 with Retry-After', async (t) => {
+  state.topology = async () => {
+    throw new MainstayError('catalog_unavailable', 'catalog at 127.0.0.1:6000 does not answer');
+  };
+  t.after(() => {
+    state.topology = async () => SNAPSHOT;
+  });
+  const response = await get('/v1/topology');
+  assert.equal(response.headers.get('retry-after'), '1');
+  const body = await assertProblem(response, 503, 'catalog_unavailable');
+  assert.equal(body.detail, 'catalog at 127.0.0.1:6000 does not answer');
+});
+
+test('a source answering a snapshot that breaks the schema is a 500, not a partial body', async (t) => {
+  const { epoch: _dropped, ...broken } = SNAPSHOT;
+  state.topology = async () => broken as TopologySnapshot;
+  t.after(() => {
+    state.topology = async () => SNAPSHOT;
+  });
+  await assertProblem(await get('/v1/topology'), 500, 'internal_error');
+});
+
+test('GET /openapi.json is an OpenAPI 3.1 document listing every endpoint', async () => {
+  const response = await get('/openapi.json');
+  assert.equal(response.status, 200);
+  const doc = (await response.json()) as OpenApiDocument;
+  assert.match(doc.openapi, /^3\.1\.\d+$/);
+  assert.equal(doc.info.title, 'Mainstay API');
+  assert.equal(doc.info.version, '9.8.7');
+  for (const path of ['/health', '/v1/topology', '/openapi.json']) {
+    assert.ok(doc.paths[path]?.get, `missing GET ${path}`);
+  }
+  assert.equal(doc.paths['/docs'], undefined);
+  const topology = doc.paths['/v1/topology']?.get?.responses;
+  assert.equal(
+    topology?.['200']?.content?.['application/json']?.schema.$ref,
+    '#/components/schemas/TopologySnapshot',
+  );
+  assert.equal(
+    topology?.['5XX']?.content?.['application/problem+json']?.schema.$ref,
+    '#/components/schemas/Problem',
+  );
+  assert.deepEqual(doc.components.schemas.TopologySnapshot?.required, [
+    'observedAt',
+    'epoch',
+    'catalog',
+    'dataCentres',
+    'servers',
+    'shards',
+  ]);
+});
+
+test('GET /docs serves the docs page and its assets from the package, not a CDN', async () => {
+  const response = await get('/docs');
+  assert.equal(response.status, 200);
+  assert.match(response.headers.get('content-type') ?? '', /^text\/html\b/);
+  const html = await response.text();
+  assert.match(html, /swagger-ui/);
+  assert.doesNotMatch(html, /(src|href)="https?:\/\//);
+  const css = await get('/docs/static/swagger-ui.css');
+  assert.equal(css.status, 200);
+  await css.arrayBuffer();
+});
+
+test('an unknown route is a 404 problem that does not echo the query string', async () => {
+  const body = await assertProblem(await get('/v1/nope?token=s3cret'), 404, 'route_not_found');
+  assert.equal(body.detail, 'No endpoint matches GET /v1/nope.');
+  await assertProblem(await get('/health', { method: 'DELETE' }), 404, 'route_not_found');
+});
+
+test('a URL that is not valid percent-encoding is a 400 problem', async () => {
+  await assertProblem(await get('/v1/%E0%A4%A'), 400, 'invalid_request');
+});
+
+test('a MainstayError keeps its catalogue status, code, detail and field errors', async () => {
+  const body = await assertProblem(await get('/test/invalid'), 400, 'invalid_request');
+  assert.equal(body.detail, 'amount must be positive');
+  assert.deepEqual(body.errors, [{ pointer: '/amount', detail: 'must be > 0' }]);
+});
+
+test('any other error is a 500 internal_error that leaks nothing but is logged', async () => {
+  logLines.length = 0;
+  const response = await get('/test/crash');
+  const text = await response.clone().text();
+  await assertProblem(response, 500, 'internal_error');
+  assert.doesNotMatch(text, /hunter2|ECONNREFUSED|db\.internal/);
+  const logged = logLines.map((line) => JSON.parse(line)).find((entry) => entry.level === 50);
+  assert.match(logged?.err?.message ?? '', /hunter2/);
+});
+
+test('malformed or empty JSON is a 400 malformed_json', async () => {
+  await assertProblem(await postJson('/test/echo', '{"amount": 1,'), 400, 'malformed_json');
+  await assertProblem(await postJson('/test/echo', ''), 400, 'malformed_json');
+  await assertProblem(
+    await postJson('/test/echo', '{"__proto__": {"admin": true}}'),
+    400,
+    'malformed_json',
+  );
+});
+
+test('invalid fields are a 400 invalid_request with one pointer per field', async () => {
+  const body = await assertProblem(
+    await postJson('/test/echo', JSON.stringify({ amount: 'ten', extra: 1 })),
+    400,
+    'invalid_request',
+  );
+  assert.deepEqual(
+    body.errors.map((error) => error.pointer).sort(),
+    ['/amount', '/currency', '/extra'].sort(),
+  );
+  const echoed = await postJson('/test/echo', JSON.stringify({ amount: 10, currency: 'EUR' }));
+  assert.deepEqual(await echoed.json(), { amount: 10, currency: 'EUR' });
+});
+
+test('a body over the limit is a 413 payload_too_large', async () => {
+  const oversize = JSON.stringify({ amount: 1, currency: 'x'.repeat(BODY_SIZE_MAX_BYTES) });
+  await assertProblem(await postJson('/test/echo', oversize), 413, 'payload_too_large');
+});
+
+test('a body that is not JSON is a 415 unsupported_media_type', async () => {
+  await assertProblem(
+    await postJson('/test/echo', 'amount=1', 'text/plain'),
+    415,
+    'unsupported_media_type',
+  );
+  await assertProblem(
+    await postJson('/test/echo', '<amount>1</amount>', 'application/xml'),
+    415,
+    'unsupported_media_type',
+  );
+});
