@@ -5,6 +5,7 @@ import { CATALOG_MIGRATIONS } from '../catalog/catalog-migrations.ts';
 import type { CatalogSeed, CatalogSnapshot, CatalogStore } from '../catalog/catalog-store.ts';
 import { PostgresCatalogStore } from '../catalog/postgres-catalog-store.ts';
 import type { MainstayConfig, ServerSpec } from '../config/load-config.ts';
+import { primaryOf } from '../data/shard-map.ts';
 import { MainstayError } from '../errors/mainstay-error.ts';
 import { type MigrationSet, migrate } from '../migrations/migration.ts';
 import { ConnectionPools } from './connection-pools.ts';
@@ -303,7 +304,7 @@ export class Fleet implements TopologySource {
     this.#progress('migrating shard databases');
     const catalog = await this.catalog.load();
     const jobs = this.config.dataCentres.map(async (dc) => {
-      const primary = primaryOf(catalog, dc.id) ?? dc.primary.id;
+      const primary = (catalog && primaryOf(catalog, dc.id)) ?? dc.primary.id;
       const admin = this.pools.pool(primary);
       for (const shard of catalog?.shards ?? []) {
         await ensureDatabase(admin, shard.database);
@@ -319,8 +320,8 @@ export class Fleet implements TopologySource {
     this.#progress('connecting logical copies of shards');
     const catalog = await this.catalog.load();
     for (const shard of catalog?.shards ?? []) {
-      const home = primaryOf(catalog, shard.homeDc);
-      const copy = primaryOf(catalog, shard.copyDc);
+      const home = catalog && primaryOf(catalog, shard.homeDc);
+      const copy = catalog && primaryOf(catalog, shard.copyDc);
       if (!home || !copy) continue;
       const publisher = this.#conninfo(this.connection(home), {
         dbname: shard.database,
@@ -345,6 +346,19 @@ export class Fleet implements TopologySource {
       .filter((component) => !component.ready)
       .map((c) => `${c.name}: ${c.detail}`);
     this.#progress(`replication not ready after ${REPLICATION_WAIT_MS} ms: ${pending.join('; ')}`);
+  }
+
+  /**
+   * A pool on a shard's database at its home primary (`home`) or at the other DC's primary,
+   * which holds the logical copy (`copy`), as the catalog says now.
+   */
+  async shardPool(shardId: number, side: 'home' | 'copy'): Promise<import('pg').Pool> {
+    const catalog = await this.catalog.load();
+    const shard = catalog?.shards.find((candidate) => candidate.id === shardId);
+    if (!catalog || !shard) throw new RangeError(`no shard ${shardId} in the catalog`);
+    const server = primaryOf(catalog, side === 'home' ? shard.homeDc : shard.copyDc);
+    if (!server) throw new MainstayError('service_unavailable', `no primary for shard ${shardId}`);
+    return this.pools.pool(server, shard.database);
   }
 
   /** Whether a shard copy has finished its initial table sync (used by tests and health). */
@@ -433,10 +447,6 @@ export class Fleet implements TopologySource {
 /** Physical replication slot name for a replica (slot names allow only [a-z0-9_]). */
 export function slotName(serverId: string): string {
   return serverId.replaceAll(/[^a-z0-9_]/g, '_');
-}
-
-function primaryOf(catalog: CatalogSnapshot | null, dc: string): string | undefined {
-  return catalog?.servers.find((server) => server.dc === dc && server.role === 'primary')?.id;
 }
 
 function pick(connection: ConnectionInfo): { host: string; port: number } {

@@ -1,0 +1,40 @@
+import { loadConfig } from '../../config/load-config.ts';
+import { readLiveLock } from '../../fleet/fleet-lock.ts';
+import type { HealthReport, TopologySnapshot } from '../../fleet/topology-snapshot.ts';
+import { renderTopology } from '../status-table.ts';
+
+export const STATUS_TIMEOUT_MS = 15_000;
+/** Exit status when Mainstay is not running (as `systemctl status` uses 3). */
+export const NOT_RUNNING_EXIT = 3;
+
+/** `mainstay status [--json]`: the running fleet's topology, from its HTTP server. */
+export async function statusCommand(options: { json?: boolean }): Promise<number> {
+  const { home } = loadConfig();
+  const lock = readLiveLock(home);
+  if (!lock?.httpUrl) {
+    if (options.json) process.stdout.write(`${JSON.stringify({ running: false, home })}\n`);
+    else process.stdout.write(`Mainstay is not running in ${home}\n`);
+    return NOT_RUNNING_EXIT;
+  }
+  const [topology, health] = await Promise.all([
+    getJson<TopologySnapshot>(`${lock.httpUrl}/v1/topology`),
+    getJson<HealthReport>(`${lock.httpUrl}/health`),
+  ]);
+  if (options.json) {
+    process.stdout.write(
+      `${JSON.stringify({ running: true, home, url: lock.httpUrl, pid: lock.pid, health, topology }, null, 2)}\n`,
+    );
+  } else {
+    const summary = health.ready ? 'healthy' : 'NOT READY';
+    process.stdout.write(
+      `Mainstay ${summary} at ${lock.httpUrl} (process ${lock.pid}, home ${home})\n`,
+    );
+    process.stdout.write(`${renderTopology(topology)}\n`);
+  }
+  return health.ready ? 0 : 1;
+}
+
+async function getJson<T>(url: string): Promise<T> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(STATUS_TIMEOUT_MS) });
+  return (await response.json()) as T;
+}

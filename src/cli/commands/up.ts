@@ -1,0 +1,61 @@
+import { loadConfig } from '../../config/load-config.ts';
+import { startPlatform } from '../../platform/platform.ts';
+import { Progress } from '../progress.ts';
+import { renderTopology } from '../status-table.ts';
+
+/**
+ * `mainstay up`: provisions or restarts the fleet, loads demo data once, serves HTTP, and stays
+ * in the foreground until SIGINT or SIGTERM, then stops the HTTP server and every PostgreSQL
+ * server cleanly.
+ */
+export async function upCommand(): Promise<number> {
+  const config = loadConfig();
+  const progress = new Progress();
+  const started = Date.now();
+  progress.step(`starting Mainstay in ${config.home}`);
+  const stopRequested = waitForStopSignal();
+  let platform: Awaited<ReturnType<typeof startPlatform>>;
+  try {
+    platform = await startPlatform({
+      config,
+      onProgress: (step) => progress.step(step),
+      onServerExit: (id, detail) => process.stderr.write(`mainstay: server ${id} ${detail}\n`),
+      logger: { level: 'warn' },
+    });
+  } catch (error) {
+    progress.fail();
+    throw error;
+  }
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  progress.done(
+    `Mainstay is up at ${platform.url} in ${seconds}s${platform.demoLoaded ? ' (demo data loaded)' : ''}`,
+  );
+  process.stdout.write(`\n${renderTopology(await platform.fleet.topology())}\n\n`);
+  process.stdout.write(
+    `API docs: ${platform.url}/docs   health: ${platform.url}/health   stop: Ctrl-C or "npx mainstay down"\n`,
+  );
+  const signal = await stopRequested;
+  process.stderr.write(
+    `mainstay: ${signal} received, stopping the HTTP server and PostgreSQL servers\n`,
+  );
+  await platform.stop();
+  process.stderr.write('mainstay: stopped cleanly\n');
+  return 0;
+}
+
+/** Resolves on the first SIGINT or SIGTERM; later ones only say that shutdown is under way. */
+function waitForStopSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    let received = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (received) {
+        process.stderr.write('mainstay: still stopping; the servers are shutting down\n');
+        return;
+      }
+      received = true;
+      resolve(signal);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}

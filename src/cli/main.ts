@@ -1,0 +1,57 @@
+import { Command } from 'commander';
+import { isMainstayError } from '../errors/mainstay-error.ts';
+import { VERSION } from '../platform/platform.ts';
+import { destroyCommand } from './commands/destroy.ts';
+import { downCommand } from './commands/down.ts';
+import { openApiCommand } from './commands/openapi.ts';
+import { statusCommand } from './commands/status.ts';
+import { upCommand } from './commands/up.ts';
+
+/** The `mainstay` command line: the operator's entry point. */
+const program = new Command()
+  .name('mainstay')
+  .description('Mainstay: a two-data-centre PostgreSQL fleet and the money services on it')
+  .version(VERSION)
+  .showHelpAfterError();
+
+/** Runs a command and makes its result the process exit status. */
+function run<A extends unknown[]>(action: (...args: A) => Promise<number>) {
+  return async (...args: A) => {
+    process.exitCode = await action(...args);
+  };
+}
+
+program
+  .command('up')
+  .description(
+    'provision (first run) or restart the fleet, load demo data, serve HTTP; Ctrl-C stops',
+  )
+  .action(run(upCommand));
+program
+  .command('down')
+  .description('stop a running Mainstay and its PostgreSQL servers')
+  .action(run(downCommand));
+program
+  .command('status')
+  .description('show servers, roles, WAL positions, lag and shards')
+  .option('--json', 'print JSON for machines')
+  .action(run(statusCommand));
+program
+  .command('destroy')
+  .description("delete MAINSTAY_HOME with every server's data")
+  .option('--yes', 'do not ask for confirmation')
+  .action(run(destroyCommand));
+program.command('openapi').description('print the OpenAPI document').action(run(openApiCommand));
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (isMainstayError(error)) {
+    process.stderr.write(`mainstay: error [${error.code}]: ${error.message}\n`);
+  } else {
+    process.stderr.write(
+      `mainstay: unexpected error: ${(error as Error).stack ?? String(error)}\n`,
+    );
+  }
+  process.exitCode = 1;
+}
