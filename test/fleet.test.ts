@@ -1,0 +1,243 @@
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { loadConfig } from '../src/config/load-config.ts';
+import { DEMO_CUSTOMER_COUNT, DEMO_MIGRATIONS } from '../src/demo/demo-data.ts';
+import { isMainstayError } from '../src/errors/mainstay-error.ts';
+import { Fleet } from '../src/fleet/fleet.ts';
+import { readFleetState } from '../src/fleet/fleet-state.ts';
+import type { TopologySnapshot } from '../src/fleet/topology-snapshot.ts';
+import { migrate } from '../src/migrations/migration.ts';
+import { startPlatform } from '../src/platform/platform.ts';
+import { postgresProcessesUnder, removeHome, tempHome } from './support/temp-home.ts';
+
+const home = tempHome('fleet');
+const config = loadConfig({ cwd: home, env: { MAINSTAY_HOME: home, MAINSTAY_PORT: '0' } });
+const newFleet = () => new Fleet({ config, shardMigrations: [DEMO_MIGRATIONS] });
+
+/** Polls `read` until it returns true or `timeoutMs` passes; returns whether it did. */
+async function eventually(read: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await read().catch(() => false)) return true;
+    if (Date.now() > deadline) return false;
+    await sleep(20);
+  }
+}
+
+function server(topology: TopologySnapshot, id: string) {
+  const found = topology.servers.find((s) => s.id === id);
+  assert.ok(found, `server ${id} missing from the topology`);
+  return found;
+}
+
+describe('fleet on real PostgreSQL servers', () => {
+  let platform: Awaited<ReturnType<typeof startPlatform>>;
+
+  before(async () => {
+    platform = await startPlatform({ config });
+  });
+
+  after(async () => {
+    await platform?.stop().catch(() => undefined);
+    removeHome(home);
+  });
+
+  test('first start provisions two DCs, streaming replicas, four replicating shards and the catalog', async () => {
+    const topology = await platform.fleet.topology();
+    assert.deepEqual(
+      topology.dataCentres.map((dc) => [dc.id, dc.primary, dc.replicas]),
+      [
+        ['dc1', 'dc1-a', ['dc1-b']],
+        ['dc2', 'dc2-a', ['dc2-b']],
+      ],
+    );
+    assert.equal(topology.epoch, 1);
+    assert.deepEqual(topology.catalog, { server: 'witness', state: 'up' });
+    const roles = topology.servers.map((s) => `${s.id}:${s.role}:${s.state}`).sort();
+    assert.deepEqual(roles, [
+      'dc1-a:primary:up',
+      'dc1-b:replica:up',
+      'dc2-a:primary:up',
+      'dc2-b:replica:up',
+      'witness:witness:up',
+    ]);
+    for (const id of ['dc1-b', 'dc2-b']) {
+      const replica = server(topology, id);
+      assert.equal(replica.streamingState, 'streaming');
+      assert.match(replica.lastWalLsn ?? '', /^[0-9A-F]+\/[0-9A-F]+$/);
+      assert.equal(typeof replica.replayLagBytes, 'number');
+    }
+    assert.equal(topology.shards.length, 4);
+    assert.deepEqual(topology.shards.map((s) => s.homeDc).sort(), ['dc1', 'dc1', 'dc2', 'dc2']);
+    for (const shard of topology.shards) {
+      assert.equal(shard.logicalReplication.state, 'replicating', JSON.stringify(shard));
+      assert.notEqual(shard.homeDc, shard.copyDc);
+    }
+    assert.equal((await platform.fleet.health()).ready, true);
+  });
+
+  test('the HTTP server answers /health 200 and /v1/topology', async () => {
+    const health = await fetch(`${platform.url}/health`);
+    assert.equal(health.status, 200);
+    const topology = (await (
+      await fetch(`${platform.url}/v1/topology`)
+    ).json()) as TopologySnapshot;
+    assert.equal(topology.servers.length, 5);
+  });
+
+  test('demo data is loaded once, on the home primary of each shard', async () => {
+    assert.equal(platform.demoLoaded, true);
+    let total = 0;
+    for (const shard of [0, 1, 2, 3]) {
+      const pool = await platform.fleet.shardPool(shard, 'home');
+      const { rows } = await pool.query<{ count: string }>('SELECT count(*) FROM demo_customers');
+      total += Number(rows[0]?.count);
+    }
+    assert.equal(total, DEMO_CUSTOMER_COUNT);
+  });
+
+  test('a row written on a shard home primary reaches its DC replica and the other DC copy within a second', async () => {
+    const topology = await platform.fleet.topology();
+    for (const shard of topology.shards) {
+      const homeDc = topology.dataCentres.find((dc) => dc.id === shard.homeDc);
+      const copyDc = topology.dataCentres.find((dc) => dc.id === shard.copyDc);
+      assert.ok(homeDc && copyDc);
+      const id = `cus_probe_${shard.id}_${Date.now()}`;
+      const home = platform.fleet.pools.pool(homeDc.primary, shard.database);
+      await home.query(
+        `INSERT INTO demo_customers (id, bucket, full_name, country) VALUES ($1, 0, 'Probe', 'SE')`,
+        [id],
+      );
+      const written = Date.now();
+      const seen = (serverId: string) => async () => {
+        const { rowCount } = await platform.fleet.pools
+          .pool(serverId, shard.database)
+          .query('SELECT 1 FROM demo_customers WHERE id = $1', [id]);
+        return rowCount === 1;
+      };
+      assert.ok(
+        await eventually(seen(homeDc.replicas[0] as string), 1_000),
+        `shard ${shard.id}: not on the replica`,
+      );
+      assert.ok(
+        await eventually(seen(copyDc.primary), 1_000 - (Date.now() - written)),
+        `shard ${shard.id}: not on the copy`,
+      );
+    }
+  });
+
+  test('migrations are idempotent, and an edited applied migration is refused', async () => {
+    const pool = await platform.fleet.shardPool(0, 'home');
+    const client = await pool.connect();
+    try {
+      const again = await migrate(client, [DEMO_MIGRATIONS]);
+      assert.deepEqual(again.applied, []);
+      assert.equal(again.skipped, DEMO_MIGRATIONS.migrations.length);
+      const edited = {
+        name: DEMO_MIGRATIONS.name,
+        migrations: [{ version: 1, name: 'customers', sql: 'SELECT 1' }],
+      };
+      await assert.rejects(migrate(client, [edited]), (error) =>
+        isMainstayError(error, 'migration_checksum_mismatch'),
+      );
+    } finally {
+      client.release();
+    }
+  });
+
+  test('a killed server is reported down in the topology and health', async () => {
+    const victim = platform.fleet.server('dc2-b');
+    assert.ok(victim?.pid);
+    process.kill(victim.pid, 'SIGKILL');
+    const down = await eventually(
+      async () => server(await platform.fleet.topology(), 'dc2-b').state === 'down',
+      5_000,
+    );
+    assert.ok(down, 'dc2-b never showed as down');
+    const topology = await platform.fleet.topology();
+    assert.match(server(topology, 'dc2-b').detail ?? '', /SIGKILL/);
+    const health = await fetch(`${platform.url}/health`);
+    assert.equal(health.status, 503);
+    const body = (await health.json()) as { components: { name: string; ready: boolean }[] };
+    assert.deepEqual(
+      body.components.filter((c) => !c.ready).map((c) => c.name),
+      ['server:dc2-b'],
+    );
+  });
+
+  test('a restart reuses the data, does not reload demo data, and brings the killed server back', async () => {
+    const before = readFleetState(home);
+    await platform.stop();
+    assert.deepEqual(postgresProcessesUnder(home), []);
+    platform = await startPlatform({ config });
+    assert.equal(platform.demoLoaded, false);
+    assert.deepEqual(readFleetState(home)?.ports, before?.ports);
+    const topology = await platform.fleet.topology();
+    assert.equal(server(topology, 'dc2-b').state, 'up');
+    assert.ok(await eventually(async () => (await platform.fleet.health()).ready, 10_000));
+    const { rows } = await (await platform.fleet.shardPool(0, 'home')).query<{ count: string }>(
+      `SELECT count(*) FROM demo_customers WHERE id LIKE 'cus_probe_%'`,
+    );
+    assert.equal(Number(rows[0]?.count), 1);
+  });
+
+  test('a port taken by another process is named in the error', async () => {
+    await platform.stop();
+    const port = readFleetState(home)?.ports['dc1-a'];
+    assert.ok(port);
+    const squatter = net.createServer();
+    await new Promise<void>((resolve) => squatter.listen(port, '127.0.0.1', resolve));
+    try {
+      await assert.rejects(newFleet().up(), (error) => {
+        assert.ok(isMainstayError(error, 'port_in_use'), String(error));
+        assert.match(error.message, new RegExp(`port ${port} .*PostgreSQL server dc1-a`));
+        return true;
+      });
+      assert.deepEqual(postgresProcessesUnder(home), []);
+    } finally {
+      squatter.close();
+    }
+  });
+
+  test('a data directory from another PostgreSQL major version is refused clearly', async () => {
+    const versionFile = path.join(home, 'servers', 'witness', 'data', 'PG_VERSION');
+    const original = readFileSync(versionFile, 'utf8');
+    writeFileSync(versionFile, '16\n');
+    try {
+      await assert.rejects(newFleet().up(), (error) => {
+        assert.ok(isMainstayError(error, 'postgres_version_mismatch'), String(error));
+        assert.match(
+          error.message,
+          /created by PostgreSQL 16, but the binaries .* are PostgreSQL 17/,
+        );
+        return true;
+      });
+    } finally {
+      writeFileSync(versionFile, original);
+    }
+    platform = await startPlatform({ config });
+    assert.equal(server(await platform.fleet.topology(), 'witness').state, 'up');
+  });
+
+  test('a server left running by a crashed supervisor is taken over on the next start', async () => {
+    const fleet = newFleet();
+    await platform.stop();
+    await fleet.up();
+    const orphanPid = fleet.server('dc1-a')?.pid;
+    assert.ok(orphanPid);
+    // Simulate a crashed supervisor: forget the processes without stopping them.
+    const lockFile = path.join(home, 'mainstay.pid');
+    writeFileSync(lockFile, JSON.stringify({ pid: 999_999_999, startedAt: '', httpUrl: null }));
+    platform = await startPlatform({ config }).catch(async (error) => {
+      await fleet.down();
+      throw error;
+    });
+    assert.notEqual(platform.fleet.server('dc1-a')?.pid, orphanPid);
+    assert.ok(await eventually(async () => (await platform.fleet.health()).ready, 10_000));
+    await fleet.pools.closeAll();
+  });
+});
