@@ -48,8 +48,14 @@ export interface CatalogStore {
   load(): Promise<CatalogSnapshot | null>;
   /** Writes the seed at epoch 1 unless a catalog exists already; returns what is stored. */
   initialize(seed: CatalogSeed): Promise<CatalogSnapshot>;
-  /** Updates where servers listen (ports can change between runs) without an epoch change. */
-  updateAddresses(servers: readonly Pick<CatalogServer, 'id' | 'host' | 'port'>[]): Promise<void>;
+  /**
+   * Records what the configuration says now about where servers listen and each DC's commit
+   * level (both may change between runs); neither changes routing, so the epoch stays.
+   */
+  updateDeclared(declared: {
+    readonly servers: readonly Pick<CatalogServer, 'id' | 'host' | 'port'>[];
+    readonly dataCentres: CatalogSnapshot['dataCentres'];
+  }): Promise<void>;
   /** Raises the epoch by one, records why, and returns the new epoch. */
   bumpEpoch(reason: string): Promise<number>;
   /** A named marker (for example that demo data was loaded), or `null`. */

@@ -94,10 +94,17 @@ export class PostgresCatalogStore implements CatalogStore {
     return snapshot;
   }
 
-  async updateAddresses(
-    servers: readonly Pick<CatalogServer, 'id' | 'host' | 'port'>[],
-  ): Promise<void> {
-    for (const server of servers) {
+  async updateDeclared(declared: {
+    readonly servers: readonly Pick<CatalogServer, 'id' | 'host' | 'port'>[];
+    readonly dataCentres: CatalogSnapshot['dataCentres'];
+  }): Promise<void> {
+    for (const dc of declared.dataCentres) {
+      await this.#pool.query('UPDATE data_centres SET synchronous_commit = $2 WHERE id = $1', [
+        dc.id,
+        dc.synchronousCommit,
+      ]);
+    }
+    for (const server of declared.servers) {
       await this.#pool.query('UPDATE servers SET host = $2, port = $3 WHERE id = $1', [
         server.id,
         server.host,

@@ -265,10 +265,9 @@ export class Fleet implements TopologySource {
     const pool = this.pools.pool(witness, CATALOG_DATABASE);
     await withClient(pool, (client) => migrate(client, [CATALOG_MIGRATIONS]));
     this.#catalog = new PostgresCatalogStore(pool);
-    await this.#catalog.initialize(this.#catalogSeed());
-    await this.#catalog.updateAddresses(
-      this.specs.map((spec) => ({ id: spec.id, ...pick(this.connection(spec.id)) })),
-    );
+    const seed = this.#catalogSeed();
+    await this.#catalog.initialize(seed);
+    await this.#catalog.updateDeclared(seed);
   }
 
   #catalogSeed(): CatalogSeed {

@@ -154,11 +154,7 @@ export class PostgresServer extends EventEmitter<{
     ];
     for (const [signal, waitMs] of steps) {
       signalProcess(child.pid, signal);
-      const ended = await Promise.race([
-        this.#exited.then(() => true),
-        sleep(waitMs).then(() => false),
-      ]);
-      if (ended) return;
+      if (await settlesWithin(this.#exited, waitMs)) return;
     }
   }
 
@@ -192,6 +188,19 @@ export class PostgresServer extends EventEmitter<{
           `use PostgreSQL ${dataMajor} binaries (MAINSTAY_PG_BIN) or a new MAINSTAY_HOME`,
       );
     }
+  }
+}
+
+/** Whether `promise` settles within `timeoutMs`; the timer is cleared either way. */
+async function settlesWithin(promise: Promise<unknown>, timeoutMs: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs);
+  });
+  try {
+    return await Promise.race([promise.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

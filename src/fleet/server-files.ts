@@ -108,9 +108,15 @@ export function writeSettings(dataDir: string, settings: ServerSettings): void {
     max_wal_senders: '16',
     max_replication_slots: '16',
     wal_keep_size: '256MB',
+    // A replica or logical copy that stays down must not fill the primary's disk: past this
+    // much retained WAL its slot is invalidated and the copy has to be rebuilt.
+    max_slot_wal_keep_size: '4GB',
     hot_standby: 'on',
     hot_standby_feedback: 'on',
     wal_receiver_status_interval: '1s',
+    // Apply workers and walreceivers retry this often after their upstream was not yet up, as
+    // happens when every server starts at once; the default (5 s) would slow every restart.
+    wal_retrieve_retry_interval: '250ms',
     max_logical_replication_workers: '8',
     max_worker_processes: '16',
     synchronous_commit: settings.synchronousCommit,

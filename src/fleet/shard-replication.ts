@@ -33,7 +33,7 @@ export async function ensurePublication(shardDb: pg.Pool): Promise<void> {
  * On the other DC's primary: subscribe to the home's publication. `origin = none` keeps changes
  * that arrived by replication from being sent back, so a later reverse subscription (after a
  * DC failover moves the home) cannot loop. Refreshes an existing subscription so tables added by
- * a migration start replicating.
+ * a migration start replicating, and follows the home primary when its address changed.
  */
 export async function ensureSubscription(
   copyDb: pg.Pool,
@@ -41,8 +41,8 @@ export async function ensureSubscription(
   publisherConninfo: string,
 ): Promise<void> {
   const name = subscriptionName(database);
-  const { rows } = await copyDb.query<{ subenabled: boolean }>(
-    'SELECT subenabled FROM pg_subscription WHERE subname = $1',
+  const { rows } = await copyDb.query<{ subenabled: boolean; subconninfo: string }>(
+    'SELECT subenabled, subconninfo FROM pg_subscription WHERE subname = $1',
     [name],
   );
   if (rows.length === 0) {
@@ -51,6 +51,12 @@ export async function ensureSubscription(
        PUBLICATION ${SHARD_PUBLICATION} WITH (origin = none, copy_data = true)`,
     );
     return;
+  }
+  if (rows[0] && rows[0].subconninfo !== publisherConninfo) {
+    // The home primary moved (another port, another home directory): follow it.
+    await copyDb.query(
+      `ALTER SUBSCRIPTION ${quoteIdent(name)} CONNECTION ${quoteLiteral(publisherConninfo)}`,
+    );
   }
   if (rows[0]?.subenabled) {
     await copyDb.query(`ALTER SUBSCRIPTION ${quoteIdent(name)} REFRESH PUBLICATION`);
