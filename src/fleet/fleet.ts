@@ -22,7 +22,6 @@ import {
   ensurePublication,
   ensureSubscription,
   subscriptionName,
-  unsyncedTableCount,
 } from './shard-replication.ts';
 import { healthFromTopology, probeTopology } from './topology-probe.ts';
 import type { HealthReport, TopologySnapshot, TopologySource } from './topology-snapshot.ts';
@@ -305,12 +304,14 @@ export class Fleet implements TopologySource {
     const jobs = this.config.dataCentres.map(async (dc) => {
       const primary = (catalog && primaryOf(catalog, dc.id)) ?? dc.primary.id;
       const admin = this.pools.pool(primary);
-      for (const shard of catalog?.shards ?? []) {
-        await ensureDatabase(admin, shard.database);
-        const pool = this.pools.pool(primary, shard.database);
-        await withClient(pool, (client) => migrate(client, this.#options.shardMigrations));
-        if (shard.homeDc === dc.id) await ensurePublication(pool);
-      }
+      for (const shard of catalog?.shards ?? []) await ensureDatabase(admin, shard.database);
+      await Promise.all(
+        (catalog?.shards ?? []).map(async (shard) => {
+          const pool = this.pools.pool(primary, shard.database);
+          await withClient(pool, (client) => migrate(client, this.#options.shardMigrations));
+          if (shard.homeDc === dc.id) await ensurePublication(pool);
+        }),
+      );
     });
     await Promise.all(jobs);
   }
@@ -358,11 +359,6 @@ export class Fleet implements TopologySource {
     const server = primaryOf(catalog, side === 'home' ? shard.homeDc : shard.copyDc);
     if (!server) throw new MainstayError('service_unavailable', `no primary for shard ${shardId}`);
     return this.pools.pool(server, shard.database);
-  }
-
-  /** Whether a shard copy has finished its initial table sync (used by tests and health). */
-  async copySynced(database: string, copyServer: string): Promise<boolean> {
-    return (await unsyncedTableCount(this.pools.pool(copyServer, database), database)) === 0;
   }
 
   async topology(): Promise<TopologySnapshot> {

@@ -44,6 +44,10 @@ export async function initDataDir(options: {
         '--locale=C',
         '--data-checksums',
         '--no-instructions',
+        // Skipping initdb's fsync is safe here: a fleet is marked provisioned only after every
+        // step finished, an unfinished one is provisioned again from scratch, and PostgreSQL
+        // fsyncs the whole data directory itself when it starts after a crash.
+        '--no-sync',
       ],
       {
         env: postgresEnv(binaries.libDir),

@@ -63,16 +63,6 @@ export async function ensureSubscription(
   }
 }
 
-/** The tables of schema `public` that a copy has not finished its initial sync of. */
-export async function unsyncedTableCount(copyDb: pg.Pool, database: string): Promise<number> {
-  const { rows } = await copyDb.query<{ count: string }>(
-    `SELECT count(*) FROM pg_subscription_rel r JOIN pg_subscription s ON s.oid = r.srsubid
-     WHERE s.subname = $1 AND r.srsubstate <> 'r'`,
-    [subscriptionName(database)],
-  );
-  return Number(rows[0]?.count ?? 0);
-}
-
 export function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
