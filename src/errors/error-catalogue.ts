@@ -109,6 +109,60 @@ export const ERROR_CATALOGUE = {
     definite: false,
     doc: 'The catalog (witness) server cannot be reached.',
   },
+  invalid_shard_key: {
+    status: 400,
+    title: 'Invalid shard key',
+    definite: true,
+    doc: 'A shard key must be a non-empty string of at most 512 characters or a safe non-negative integer.',
+  },
+  consistency_token_invalid: {
+    status: 400,
+    title: 'Invalid consistency token',
+    definite: true,
+    doc: 'The Mainstay-Consistency-Token is malformed or its signature does not match (forged or from another fleet).',
+  },
+  consistency_token_expired: {
+    status: 409,
+    title: 'Consistency token from an older epoch',
+    definite: true,
+    doc: 'The token was issued before a failover moved a shard; read at consistency "primary" or drop the token.',
+  },
+  batch_too_large: {
+    status: 413,
+    title: 'Batch too large',
+    definite: true,
+    doc: 'A batch holds more items than the operation accepts; split it.',
+  },
+  primary_unavailable: {
+    status: 503,
+    title: 'No writable primary',
+    definite: true,
+    doc: 'No primary accepted the write within the wait bound; the write did not happen. Retry later.',
+  },
+  write_outcome_unknown: {
+    status: 503,
+    title: 'Write outcome unknown',
+    definite: false,
+    doc: 'The connection failed while the write was committing; it may have happened. Retry with the same idempotency key.',
+  },
+  read_unavailable: {
+    status: 503,
+    title: 'Read cannot be served',
+    definite: true,
+    doc: 'No server could serve the read at the requested consistency within its bounds (or the primary fallback cap was reached).',
+  },
+  bypass_spool_full: {
+    status: 503,
+    title: 'Bypass spool full',
+    definite: true,
+    doc: 'The local store-and-forward spool reached its size bound; the operation was not recorded.',
+  },
+  bypass_spool_corrupt: {
+    status: 500,
+    title: 'Bypass spool corrupt',
+    definite: true,
+    doc: 'A record inside the bypass spool fails its checksum (not a torn tail from a crash); an operator must inspect it.',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 /** The shape of one catalogue entry. */
