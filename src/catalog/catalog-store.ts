@@ -9,13 +9,30 @@ export interface CatalogServer {
   readonly port: number;
   /** For a replica: the server it streams from. */
   readonly upstream: string | null;
+  /** Set when the server was fenced (at that epoch): it must get no reads or writes. */
+  readonly fencedAtEpoch: number | null;
 }
+
+export const COPY_STATES = ['replicating', 'detached', 'quarantined'] as const;
+/**
+ * State of a shard's logical copy: `replicating` normally; `detached` after its home DC was lost
+ * and the copy became home; `quarantined` when a returning DC's copy awaits comparison and
+ * re-seeding before anything may be routed to it.
+ */
+export type CopyState = (typeof COPY_STATES)[number];
 
 export interface CatalogShard {
   readonly id: number;
   readonly database: string;
   readonly homeDc: string;
   readonly copyDc: string;
+  readonly copyState: CopyState;
+  /**
+   * Epoch since which WAL positions on this shard are comparable. An in-DC promotion keeps the
+   * lineage (a promoted replica continues its primary's WAL); moving the home to the other DC's
+   * logical copy starts a new one, and tokens from before it are refused.
+   */
+  readonly lineageEpoch: number;
 }
 
 /** A run of consecutive buckets held by one shard. */
@@ -36,7 +53,38 @@ export interface CatalogSnapshot {
 }
 
 /** The catalog's contents before the first epoch is assigned. */
-export type CatalogSeed = Omit<CatalogSnapshot, 'epoch'>;
+export interface CatalogSeed {
+  readonly bucketCount: number;
+  readonly dataCentres: CatalogSnapshot['dataCentres'];
+  readonly servers: readonly Omit<CatalogServer, 'fencedAtEpoch'>[];
+  readonly shards: readonly Omit<CatalogShard, 'copyState' | 'lineageEpoch'>[];
+  readonly buckets: readonly BucketRange[];
+}
+
+/** A change of roles or homes, applied atomically with an epoch bump. */
+export interface CatalogChange {
+  readonly servers?: readonly {
+    readonly id: string;
+    readonly role?: CatalogServer['role'];
+    readonly upstream?: string | null;
+    /** `true` fences the server at the new epoch; `false` lifts a fence. */
+    readonly fenced?: boolean;
+  }[];
+  readonly shards?: readonly {
+    readonly id: number;
+    readonly homeDc?: string;
+    readonly copyDc?: string;
+    readonly copyState?: CopyState;
+  }[];
+}
+
+/** One recorded epoch change. */
+export interface CatalogEvent {
+  readonly epoch: number;
+  readonly at: string;
+  readonly reason: string;
+  readonly detail: Readonly<Record<string, unknown>>;
+}
 
 /**
  * Where the topology, the shard map and the epoch are kept. It must outlive either data centre,
@@ -58,6 +106,22 @@ export interface CatalogStore {
   }): Promise<void>;
   /** Raises the epoch by one, records why, and returns the new epoch. */
   bumpEpoch(reason: string): Promise<number>;
+  /**
+   * Applies a change of roles or shard homes and bumps the epoch, in one transaction, and
+   * announces the new epoch to subscribers. Returns the new epoch.
+   */
+  commitChange(
+    reason: string,
+    change: CatalogChange,
+    detail?: Readonly<Record<string, unknown>>,
+  ): Promise<number>;
+  /** The most recent epoch changes, newest first. */
+  events(limit: number): Promise<readonly CatalogEvent[]>;
+  /**
+   * Calls `listener` with the new epoch whenever it changes (as soon as the store learns of
+   * it). Resolves to a function that stops the subscription.
+   */
+  subscribe(listener: (epoch: number) => void): Promise<() => Promise<void>>;
   /** A named marker (for example that demo data was loaded), or `null`. */
   getFlag(name: string): Promise<string | null>;
   setFlag(name: string, value: string): Promise<void>;

@@ -1,16 +1,32 @@
+import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { MainstayError } from '../errors/mainstay-error.ts';
-import type { ServerRole } from '../fleet/topology-snapshot.ts';
 import type {
   BucketRange,
+  CatalogChange,
+  CatalogEvent,
   CatalogSeed,
   CatalogServer,
   CatalogSnapshot,
   CatalogStore,
+  CopyState,
 } from './catalog-store.ts';
 
 /** Channel on which every epoch change is announced, so routers can follow without polling. */
 export const CATALOG_CHANNEL = 'mainstay_catalog';
+/** Flag holding the fleet's secret for signing consistency tokens, made at initialization. */
+export const TOKEN_SECRET_FLAG = 'consistency_token_secret';
+export const EVENT_COUNT_MAX = 1_000;
+
+interface ServerRow {
+  id: string;
+  dc: string | null;
+  role: CatalogServer['role'];
+  host: string;
+  port: number;
+  upstream: string | null;
+  fenced_at_epoch: string | null;
+}
 
 /** The catalog kept in a PostgreSQL database (by default on the witness server). */
 export class PostgresCatalogStore implements CatalogStore {
@@ -21,74 +37,67 @@ export class PostgresCatalogStore implements CatalogStore {
   }
 
   async load(): Promise<CatalogSnapshot | null> {
-    const client = await this.#connect();
-    try {
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      const epochRows = await client.query<{ epoch: string; bucket_count: number }>(
-        'SELECT epoch, bucket_count FROM catalog_epoch',
-      );
-      const head = epochRows.rows[0];
-      if (!head) {
-        await client.query('COMMIT');
-        return null;
-      }
-      const dcs = await client.query<{ id: string; synchronous_commit: string }>(
-        'SELECT id, synchronous_commit FROM data_centres ORDER BY id',
-      );
-      const servers = await client.query<{
-        id: string;
-        dc: string | null;
-        role: ServerRole;
-        host: string;
-        port: number;
-        upstream: string | null;
-      }>('SELECT id, dc, role, host, port, upstream FROM servers ORDER BY id');
-      const shards = await client.query<{
-        id: number;
-        database: string;
-        home_dc: string;
-        copy_dc: string;
-      }>('SELECT id, database, home_dc, copy_dc FROM shards ORDER BY id');
-      const buckets = await client.query<BucketRange>(BUCKET_RANGES_SQL);
-      await client.query('COMMIT');
-      return {
-        epoch: Number(head.epoch),
-        bucketCount: head.bucket_count,
-        dataCentres: dcs.rows.map((row) => ({
-          id: row.id,
-          synchronousCommit: row.synchronous_commit,
-        })),
-        servers: servers.rows,
-        shards: shards.rows.map((row) => ({
-          id: row.id,
-          database: row.database,
-          homeDc: row.home_dc,
-          copyDc: row.copy_dc,
-        })),
-        buckets: buckets.rows,
-      };
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+    return this.#inTransaction(
+      'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY',
+      async (client) => {
+        const head = (
+          await client.query<{ epoch: string; bucket_count: number }>(
+            'SELECT epoch, bucket_count FROM catalog_epoch',
+          )
+        ).rows[0];
+        if (!head) return null;
+        const dcs = await client.query<{ id: string; synchronous_commit: string }>(
+          'SELECT id, synchronous_commit FROM data_centres ORDER BY id',
+        );
+        const servers = await client.query<ServerRow>(
+          'SELECT id, dc, role, host, port, upstream, fenced_at_epoch FROM servers ORDER BY id',
+        );
+        const shards = await client.query<{
+          id: number;
+          database: string;
+          home_dc: string;
+          copy_dc: string;
+          copy_state: CopyState;
+          lineage_epoch: string;
+        }>(
+          'SELECT id, database, home_dc, copy_dc, copy_state, lineage_epoch FROM shards ORDER BY id',
+        );
+        const buckets = await client.query<BucketRange>(BUCKET_RANGES_SQL);
+        return {
+          epoch: Number(head.epoch),
+          bucketCount: head.bucket_count,
+          dataCentres: dcs.rows.map((row) => ({
+            id: row.id,
+            synchronousCommit: row.synchronous_commit,
+          })),
+          servers: servers.rows.map(({ fenced_at_epoch, ...row }) => ({
+            ...row,
+            fencedAtEpoch: fenced_at_epoch === null ? null : Number(fenced_at_epoch),
+          })),
+          shards: shards.rows.map((row) => ({
+            id: row.id,
+            database: row.database,
+            homeDc: row.home_dc,
+            copyDc: row.copy_dc,
+            copyState: row.copy_state,
+            lineageEpoch: Number(row.lineage_epoch),
+          })),
+          buckets: buckets.rows,
+        };
+      },
+    );
   }
 
   async initialize(seed: CatalogSeed): Promise<CatalogSnapshot> {
-    const client = await this.#connect();
-    try {
-      await client.query('BEGIN');
+    await this.#inTransaction('BEGIN', async (client) => {
       await client.query('LOCK TABLE catalog_epoch IN EXCLUSIVE MODE');
       const existing = await client.query('SELECT 1 FROM catalog_epoch');
       if (existing.rowCount === 0) await insertSeed(client, seed);
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+      await client.query(
+        'INSERT INTO catalog_flags (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING',
+        [TOKEN_SECRET_FLAG, randomBytes(32).toString('base64url')],
+      );
+    });
     const snapshot = await this.load();
     if (!snapshot) throw new Error('catalog is empty right after initialization');
     return snapshot;
@@ -114,18 +123,87 @@ export class PostgresCatalogStore implements CatalogStore {
   }
 
   async bumpEpoch(reason: string): Promise<number> {
-    const { rows } = await this.#pool.query<{ epoch: string }>(
-      `WITH bumped AS (
-         UPDATE catalog_epoch SET epoch = epoch + 1, changed_at = now(), reason = $1 RETURNING epoch
-       ), logged AS (
-         INSERT INTO catalog_events (epoch, reason) SELECT epoch, $1 FROM bumped
-       )
-       SELECT epoch, pg_notify('${CATALOG_CHANNEL}', epoch::text) FROM bumped`,
-      [reason],
-    );
-    const row = rows[0];
-    if (!row) throw new MainstayError('catalog_unavailable', 'catalog is not initialized');
-    return Number(row.epoch);
+    return this.commitChange(reason, {});
+  }
+
+  async commitChange(
+    reason: string,
+    change: CatalogChange,
+    detail: Readonly<Record<string, unknown>> = {},
+  ): Promise<number> {
+    return this.#inTransaction('BEGIN', async (client) => {
+      const bumped = await client.query<{ epoch: string }>(
+        `UPDATE catalog_epoch SET epoch = epoch + 1, changed_at = now(), reason = $1 RETURNING epoch`,
+        [reason],
+      );
+      const epoch = Number(bumped.rows[0]?.epoch ?? Number.NaN);
+      if (Number.isNaN(epoch))
+        throw new MainstayError('catalog_unavailable', 'catalog is not initialized');
+      for (const server of change.servers ?? []) {
+        const fence =
+          server.fenced === undefined ? 'fenced_at_epoch' : server.fenced ? '$5::bigint' : 'NULL';
+        await client.query(
+          `UPDATE servers SET role = coalesce($2, role),
+                  upstream = CASE WHEN $3::boolean THEN $4 ELSE upstream END,
+                  fenced_at_epoch = ${fence}
+           WHERE id = $1`,
+          [
+            server.id,
+            server.role ?? null,
+            server.upstream !== undefined,
+            server.upstream ?? null,
+            epoch,
+          ],
+        );
+      }
+      for (const shard of change.shards ?? []) {
+        await client.query(
+          `UPDATE shards SET home_dc = coalesce($2, home_dc), copy_dc = coalesce($3, copy_dc),
+                  copy_state = coalesce($4, copy_state),
+                  lineage_epoch = CASE WHEN $2 IS NOT NULL AND $2 <> home_dc THEN $5 ELSE lineage_epoch END
+           WHERE id = $1`,
+          [shard.id, shard.homeDc ?? null, shard.copyDc ?? null, shard.copyState ?? null, epoch],
+        );
+      }
+      await client.query('INSERT INTO catalog_events (epoch, reason, detail) VALUES ($1, $2, $3)', [
+        epoch,
+        reason,
+        JSON.stringify({ ...detail, change }),
+      ]);
+      await client.query('SELECT pg_notify($1, $2)', [CATALOG_CHANNEL, String(epoch)]);
+      return epoch;
+    });
+  }
+
+  async events(limit: number): Promise<readonly CatalogEvent[]> {
+    const { rows } = await this.#pool.query<{
+      epoch: string;
+      at: Date;
+      reason: string;
+      detail: Record<string, unknown>;
+    }>('SELECT epoch, at, reason, detail FROM catalog_events ORDER BY id DESC LIMIT $1', [
+      Math.min(Math.max(1, limit), EVENT_COUNT_MAX),
+    ]);
+    return rows.map((row) => ({
+      epoch: Number(row.epoch),
+      at: row.at.toISOString(),
+      reason: row.reason,
+      detail: row.detail,
+    }));
+  }
+
+  async subscribe(listener: (epoch: number) => void): Promise<() => Promise<void>> {
+    const client = await this.#connect();
+    const onNotification = (message: pg.Notification) => {
+      if (message.channel === CATALOG_CHANNEL) listener(Number(message.payload));
+    };
+    client.on('notification', onNotification);
+    await client.query(`LISTEN ${CATALOG_CHANNEL}`);
+    return async () => {
+      client.off('notification', onNotification);
+      await client.query(`UNLISTEN ${CATALOG_CHANNEL}`).catch(() => undefined);
+      client.release();
+    };
   }
 
   async getFlag(name: string): Promise<string | null> {
@@ -146,6 +224,21 @@ export class PostgresCatalogStore implements CatalogStore {
 
   async close(): Promise<void> {
     await this.#pool.end();
+  }
+
+  async #inTransaction<T>(begin: string, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.#connect();
+    try {
+      await client.query(begin);
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
   }
 
   async #connect(): Promise<pg.PoolClient> {
@@ -169,11 +262,14 @@ ORDER BY first`;
 
 async function insertSeed(client: pg.PoolClient, seed: CatalogSeed): Promise<void> {
   await client.query(
-    `INSERT INTO catalog_epoch (epoch, bucket_count, reason) VALUES (1, $1, 'initial topology');
-     `.trim(),
+    `INSERT INTO catalog_epoch (epoch, bucket_count, reason) VALUES (1, $1, 'initial topology')`,
     [seed.bucketCount],
   );
   await client.query(`INSERT INTO catalog_events (epoch, reason) VALUES (1, 'initial topology')`);
+  await client.query(
+    'INSERT INTO catalog_flags (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING',
+    [TOKEN_SECRET_FLAG, randomBytes(32).toString('base64url')],
+  );
   for (const dc of seed.dataCentres) {
     await client.query('INSERT INTO data_centres (id, synchronous_commit) VALUES ($1, $2)', [
       dc.id,

@@ -1,5 +1,6 @@
-import type { CatalogSnapshot } from '../catalog/catalog-store.ts';
+import type { CatalogServer, CatalogShard, CatalogSnapshot } from '../catalog/catalog-store.ts';
 import { bucketOf } from './bucket-hash.ts';
+import { canonicalShardKey } from './shard-key.ts';
 
 /** The shard that holds a bucket in the catalog's shard map. */
 export function shardOfBucket(snapshot: CatalogSnapshot, bucket: number): number {
@@ -8,12 +9,72 @@ export function shardOfBucket(snapshot: CatalogSnapshot, bucket: number): number
   return range.shardId;
 }
 
-/** The shard that holds a key: key -> bucket (stable hash) -> shard (catalog map). */
-export function shardOfKey(snapshot: CatalogSnapshot, key: string): number {
-  return shardOfBucket(snapshot, bucketOf(key, snapshot.bucketCount));
+/** The server currently primary (and not fenced) in a data centre, per the catalog. */
+export function primaryOf(snapshot: CatalogSnapshot, dc: string): string | undefined {
+  return snapshot.servers.find(
+    (s) => s.dc === dc && s.role === 'primary' && s.fencedAtEpoch === null,
+  )?.id;
 }
 
-/** The server currently primary in a data centre, per the catalog. */
-export function primaryOf(snapshot: CatalogSnapshot, dc: string): string | undefined {
-  return snapshot.servers.find((server) => server.dc === dc && server.role === 'primary')?.id;
+/** Where one shard lives right now: its home primary and that primary's streaming replicas. */
+export interface ShardRoute {
+  readonly shard: CatalogShard;
+  /** `null` while the home DC has no writable primary (fenced, failing over). */
+  readonly primary: CatalogServer | null;
+  readonly replicas: readonly CatalogServer[];
+}
+
+/**
+ * The routing view of one catalog epoch: key -> bucket (stable hash) -> shard -> home DC ->
+ * current primary, and that primary's replicas. Immutable; a router swaps in a new one when the
+ * epoch changes.
+ */
+export class ShardMap {
+  readonly epoch: number;
+  readonly snapshot: CatalogSnapshot;
+  readonly #shardOfBucket: Int32Array;
+  readonly #routes = new Map<number, ShardRoute>();
+
+  constructor(snapshot: CatalogSnapshot) {
+    this.epoch = snapshot.epoch;
+    this.snapshot = snapshot;
+    this.#shardOfBucket = new Int32Array(snapshot.bucketCount).fill(-1);
+    for (const range of snapshot.buckets)
+      this.#shardOfBucket.fill(range.shardId, range.first, range.last + 1);
+    for (const shard of snapshot.shards) {
+      const primaryId = primaryOf(snapshot, shard.homeDc);
+      const primary = snapshot.servers.find((s) => s.id === primaryId) ?? null;
+      const replicas = snapshot.servers.filter(
+        (s) =>
+          s.role === 'replica' &&
+          s.fencedAtEpoch === null &&
+          primary !== null &&
+          s.upstream === primary.id,
+      );
+      this.#routes.set(shard.id, { shard, primary, replicas });
+    }
+  }
+
+  /** The shard holding `key` (a string, or a non-negative integer). */
+  shardOf(key: unknown): number {
+    const bucket = bucketOf(canonicalShardKey(key), this.snapshot.bucketCount);
+    const shard = this.#shardOfBucket[bucket];
+    if (shard === undefined || shard < 0)
+      throw new RangeError(`bucket ${bucket} is in no shard of the map`);
+    return shard;
+  }
+
+  route(shardId: number): ShardRoute {
+    const route = this.#routes.get(shardId);
+    if (!route) throw new RangeError(`no shard ${shardId} in the catalog`);
+    return route;
+  }
+
+  get shardIds(): readonly number[] {
+    return [...this.#routes.keys()];
+  }
+
+  server(id: string): CatalogServer | undefined {
+    return this.snapshot.servers.find((server) => server.id === id);
+  }
 }

@@ -4,18 +4,13 @@ import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
+import type { ConnectionInfo } from '../data/connection-pools.ts';
 import { MainstayError } from '../errors/mainstay-error.ts';
 import type { OsIdentity } from './os-user.ts';
 import { type PostgresBinaries, postgresEnv } from './postgres-binaries.ts';
 import type { ServerState } from './topology-snapshot.ts';
 
-/** How to reach a server as the Mainstay superuser. */
-export interface ConnectionInfo {
-  readonly host: string;
-  readonly port: number;
-  readonly user: string;
-  readonly password: string;
-}
+export type { ConnectionInfo };
 
 export interface PostgresServerOptions {
   readonly id: string;

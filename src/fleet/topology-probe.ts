@@ -1,6 +1,6 @@
 import type { CatalogServer, CatalogSnapshot } from '../catalog/catalog-store.ts';
 import type { MainstayConfig } from '../config/load-config.ts';
-import type { ConnectionPools } from './connection-pools.ts';
+import type { ConnectionPools } from '../data/connection-pools.ts';
 import type { PostgresServer } from './postgres-server.ts';
 import { subscriptionName } from './shard-replication.ts';
 import type {
@@ -83,6 +83,7 @@ function serversFromConfig(config: MainstayConfig): CatalogServer[] {
     host: '127.0.0.1',
     port: 0,
     upstream: spec.upstream,
+    fencedAtEpoch: null,
   }));
 }
 

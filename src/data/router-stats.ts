@@ -1,0 +1,30 @@
+import type { ConsistencyLevel } from './router-options.ts';
+
+/** Why a read went to a primary instead of a replica. */
+export const FALLBACK_REASONS = ['no_replica', 'replica_behind', 'replica_failed'] as const;
+export type FallbackReason = (typeof FALLBACK_REASONS)[number];
+
+/**
+ * Counters a router keeps for its metrics: plain numbers, cheap to bump on the hot path and
+ * read by the Prometheus endpoint.
+ */
+export class RouterStats {
+  readonly reads = new Map<string, number>();
+  readonly fallbacks = new Map<FallbackReason, number>();
+  fallbacksRefused = 0;
+  sessionWaits = 0;
+  writes = 0;
+  writesFailedDefinite = 0;
+  writesOutcomeUnknown = 0;
+  writeRetries = 0;
+  catalogReloads = 0;
+
+  countRead(target: 'primary' | 'replica', consistency: ConsistencyLevel): void {
+    const key = `${target}:${consistency}`;
+    this.reads.set(key, (this.reads.get(key) ?? 0) + 1);
+  }
+
+  countFallback(reason: FallbackReason): void {
+    this.fallbacks.set(reason, (this.fallbacks.get(reason) ?? 0) + 1);
+  }
+}

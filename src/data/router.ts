@@ -1,0 +1,485 @@
+import { EventEmitter } from 'node:events';
+import type pg from 'pg';
+import { TOKEN_SECRET_FLAG } from '../catalog/postgres-catalog-store.ts';
+import { MainstayError } from '../errors/mainstay-error.ts';
+import { ConnectionPools } from './connection-pools.ts';
+import { ConsistencyToken } from './consistency-token.ts';
+import { formatLsn, maxLsn, parseLsn } from './lsn.ts';
+import { isConnectionLoss } from './pg-errors.ts';
+import { RecentWriteTracker } from './recent-writes.ts';
+import { ReplicaMonitor } from './replica-monitor.ts';
+import { type ConsistencyLevel, ROUTER_DEFAULTS, type RouterOptions } from './router-options.ts';
+import { type FallbackReason, RouterStats } from './router-stats.ts';
+import { canonicalShardKey } from './shard-key.ts';
+import { ShardMap, type ShardRoute } from './shard-map.ts';
+import { TokenBucket } from './token-bucket.ts';
+
+/** What a write returns: the work's value and a token that makes later reads see it. */
+export interface WriteResult<T> {
+  readonly value: T;
+  readonly shardId: number;
+  /** WAL position just past the commit, in PostgreSQL's text form. */
+  readonly lsn: string;
+  /** The caller's token (if given) merged with this write: send it with later reads. */
+  readonly token: string;
+}
+
+export interface ReadOptions {
+  readonly consistency?: ConsistencyLevel;
+  /** A token from earlier writes (any service's), as a string or decoded. */
+  readonly token?: string | ConsistencyToken | null;
+  /** For `bounded`: the largest acceptable replica lag. */
+  readonly maxLagMs?: number;
+}
+
+export interface ReadResult<T> {
+  readonly value: T;
+  readonly shardId: number;
+  readonly servedBy: string;
+  readonly target: 'primary' | 'replica';
+}
+
+/** A client connection inside a write transaction, or a read connection. */
+export type Queryable = pg.ClientBase;
+
+type Defaults = {
+  readonly [K in keyof typeof ROUTER_DEFAULTS]: (typeof ROUTER_DEFAULTS)[K] extends string
+    ? string
+    : number;
+};
+
+/**
+ * The data layer's router: sends each write to its shard's current home primary in a
+ * transaction and returns a consistency token; sends each read where its consistency level
+ * allows, never serving a `session` read from a replica that has not replayed the caller's
+ * writes. Follows the catalog (notifications plus polling), so failovers need no restart.
+ *
+ * @example
+ * const router = await Router.connect({ catalog, credentials });
+ * const { token } = await router.write('cus_42', (tx) => tx.query('UPDATE ...'));
+ * const { value } = await router.read('cus_42', (db) => db.query('SELECT ...'), { token });
+ */
+export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
+  readonly stats = new RouterStats();
+  readonly tracker: RecentWriteTracker;
+  readonly monitor: ReplicaMonitor;
+  readonly #options: RouterOptions & Defaults;
+  readonly #pools: ConnectionPools;
+  readonly #fallbacks: TokenBucket;
+  readonly #secret: string;
+  #map: ShardMap;
+  #unsubscribe: (() => Promise<void>) | null = null;
+  #poller: NodeJS.Timeout | null = null;
+  #reloading: Promise<void> | null = null;
+
+  private constructor(options: RouterOptions & Defaults, map: ShardMap, secret: string) {
+    super();
+    this.#options = options;
+    this.#map = map;
+    this.#secret = secret;
+    const { user, password } = options.credentials;
+    this.#pools = new ConnectionPools(
+      (id) => {
+        const server = this.#map.server(id);
+        if (!server)
+          throw new MainstayError('service_unavailable', `server ${id} is not in the catalog`);
+        return { host: server.host, port: server.port, user, password };
+      },
+      {
+        poolSizeMax: options.poolSizeMax,
+        connectTimeoutMs: options.connectTimeoutMs,
+        queryTimeoutMs: options.statementTimeoutMs,
+      },
+      options.applicationName,
+    );
+    this.tracker = new RecentWriteTracker(options.recentWrites);
+    this.monitor = new ReplicaMonitor(
+      new ConnectionPools((id) => this.#pools.info(id), {
+        poolSizeMax: 2,
+        connectTimeoutMs: 500,
+        queryTimeoutMs: 1_000,
+      }),
+      options.monitor,
+    );
+    this.monitor.setMap(map);
+    this.#fallbacks = new TokenBucket(options.primaryFallbackPerSecondMax);
+  }
+
+  /** Loads the catalog, starts following it and probing replicas. */
+  static async connect(options: RouterOptions): Promise<Router> {
+    const merged = { ...ROUTER_DEFAULTS, ...options } as RouterOptions & Defaults;
+    const snapshot = await options.catalog.load();
+    if (!snapshot) throw new MainstayError('catalog_unavailable', 'the catalog is not initialized');
+    const secret = await options.catalog.getFlag(TOKEN_SECRET_FLAG);
+    if (!secret)
+      throw new MainstayError('catalog_unavailable', 'the catalog holds no token secret');
+    const router = new Router(merged, new ShardMap(snapshot), secret);
+    await router.monitor.probeAll();
+    router.monitor.start();
+    router.#unsubscribe = await options.catalog.subscribe((epoch) => {
+      if (epoch > router.#map.epoch) void router.refresh();
+    });
+    router.#poller = setInterval(() => void router.refresh(), merged.catalogPollMs);
+    return router;
+  }
+
+  /** The shard map this router routes by now. */
+  get map(): ShardMap {
+    return this.#map;
+  }
+
+  /** Re-reads the catalog now; concurrent callers share one read. */
+  refresh(): Promise<void> {
+    this.#reloading ??= (async () => {
+      try {
+        const snapshot = await this.#options.catalog.load();
+        if (snapshot && snapshot.epoch > this.#map.epoch) {
+          this.#map = new ShardMap(snapshot);
+          this.monitor.setMap(this.#map);
+          this.stats.catalogReloads += 1;
+          this.emit('epoch', snapshot.epoch);
+        }
+      } catch {
+        // The catalog is unreachable: keep routing by the map we have.
+      } finally {
+        this.#reloading = null;
+      }
+    })();
+    return this.#reloading;
+  }
+
+  /** Decodes and verifies a token string (throws `consistency_token_invalid`). */
+  decodeToken(text: string): ConsistencyToken {
+    return ConsistencyToken.decode(text, this.#secret);
+  }
+
+  /** Merges tokens (from several writes or services) into one. */
+  mergeTokens(...tokens: (string | ConsistencyToken | null | undefined)[]): string {
+    let merged = new ConsistencyToken(this.#map.epoch);
+    for (const token of tokens) {
+      if (token) merged = merged.merge(typeof token === 'string' ? this.decodeToken(token) : token);
+    }
+    return merged.encode(this.#secret);
+  }
+
+  /**
+   * Runs `work` in a transaction on the key's shard primary. While the shard has no writable
+   * primary it waits (up to `writeWaitMs`), then fails with `primary_unavailable` (definite:
+   * nothing was written). If the connection is lost while committing, it fails with
+   * `write_outcome_unknown`: retry with the same idempotency key.
+   */
+  async write<T>(
+    key: unknown,
+    work: (tx: Queryable) => Promise<T>,
+    options: { token?: string | null } = {},
+  ): Promise<WriteResult<T>> {
+    const canonical = canonicalShardKey(key);
+    const base = options.token ? this.decodeToken(options.token) : null;
+    const shardId = this.#map.shardOf(canonical);
+    const { value, lsn } = await this.#writeOnShard(shardId, work);
+    this.tracker.record(canonical, shardId, lsn);
+    const token = (base ?? new ConsistencyToken(this.#map.epoch)).with(
+      shardId,
+      lsn,
+      this.#map.epoch,
+    );
+    return { value, shardId, lsn: formatLsn(lsn), token: token.encode(this.#secret) };
+  }
+
+  /**
+   * Writes a batch: items are grouped by shard and each shard's group runs in one transaction
+   * (atomic per shard, not across shards). The whole batch is checked before anything is
+   * written: more than `batchSizeMax` items, or any invalid key, fails it with nothing written.
+   */
+  async writeBatch<I, T>(
+    items: readonly I[],
+    keyOf: (item: I) => unknown,
+    work: (tx: Queryable, items: readonly I[], shardId: number) => Promise<T>,
+  ): Promise<{ results: ReadonlyMap<number, T>; token: string }> {
+    if (items.length > this.#options.batchSizeMax) {
+      throw new MainstayError(
+        'batch_too_large',
+        `a batch holds at most ${this.#options.batchSizeMax} items, got ${items.length}`,
+      );
+    }
+    const groups = new Map<number, { items: I[]; keys: string[] }>();
+    for (const item of items) {
+      const key = canonicalShardKey(keyOf(item));
+      const shardId = this.#map.shardOf(key);
+      const group = groups.get(shardId) ?? { items: [], keys: [] };
+      group.items.push(item);
+      group.keys.push(key);
+      groups.set(shardId, group);
+    }
+    const results = new Map<number, T>();
+    let token = new ConsistencyToken(this.#map.epoch);
+    for (const [shardId, group] of groups) {
+      const { value, lsn } = await this.#writeOnShard(shardId, (tx) =>
+        work(tx, group.items, shardId),
+      );
+      for (const key of group.keys) this.tracker.record(key, shardId, lsn);
+      token = token.with(shardId, lsn, this.#map.epoch);
+      results.set(shardId, value);
+    }
+    return { results, token: token.encode(this.#secret) };
+  }
+
+  async #writeOnShard<T>(
+    shardId: number,
+    work: (tx: Queryable) => Promise<T>,
+  ): Promise<{ value: T; lsn: bigint }> {
+    const deadline = Date.now() + this.#options.writeWaitMs;
+    let lastError: unknown = null;
+    for (let attempt = 0; ; attempt += 1) {
+      const route = this.#map.route(shardId);
+      if (route.primary) {
+        let client: pg.PoolClient | null = null;
+        try {
+          client = await this.#pools.pool(route.primary.id, route.shard.database).connect();
+          await client.query('BEGIN');
+        } catch (error) {
+          client?.release(true);
+          lastError = error;
+          client = null;
+        }
+        if (client) return this.#runTransaction(client, work);
+      }
+      if (Date.now() >= deadline) break;
+      if (attempt > 0) this.stats.writeRetries += 1;
+      await this.#awaitNewEpoch(Math.min(deadline - Date.now(), 100 * 2 ** Math.min(attempt, 4)));
+    }
+    this.stats.writesFailedDefinite += 1;
+    throw new MainstayError(
+      'primary_unavailable',
+      `shard ${shardId} has no writable primary after ${this.#options.writeWaitMs} ms; nothing was written`,
+      { cause: lastError },
+    );
+  }
+
+  async #runTransaction<T>(
+    client: pg.PoolClient,
+    work: (tx: Queryable) => Promise<T>,
+  ): Promise<{ value: T; lsn: bigint }> {
+    let value: T;
+    try {
+      value = await work(client);
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      client.release(isConnectionLoss(error));
+      this.stats.writesFailedDefinite += 1;
+      throw error;
+    }
+    let results: pg.QueryResult[];
+    try {
+      // One round trip: the commit, then a WAL position at or past its commit record (taken
+      // after COMMIT returned, as the docs' warning about pg_current_wal_lsn() asks).
+      results = (await client.query(
+        'COMMIT; SELECT pg_current_wal_insert_lsn()::text AS lsn',
+      )) as unknown as pg.QueryResult[];
+    } catch (error) {
+      client.release(true);
+      if (!isConnectionLoss(error)) {
+        this.stats.writesFailedDefinite += 1;
+        throw error;
+      }
+      this.stats.writesOutcomeUnknown += 1;
+      throw new MainstayError(
+        'write_outcome_unknown',
+        'the connection was lost while committing; the write may have happened',
+        {
+          cause: error,
+        },
+      );
+    }
+    client.release();
+    if (results[0]?.command !== 'COMMIT') {
+      this.stats.writesFailedDefinite += 1;
+      throw new MainstayError(
+        'invalid_request',
+        'the transaction was aborted by an earlier error inside it and rolled back',
+      );
+    }
+    const lsn = parseLsn(String(results[1]?.rows[0]?.lsn ?? ''));
+    if (lsn === null) throw new Error('the server returned no WAL position after COMMIT');
+    this.stats.writes += 1;
+    return { value, lsn };
+  }
+
+  /** Runs `work` on a server chosen by the consistency level (default `session`). */
+  async read<T>(
+    key: unknown,
+    work: (db: Queryable) => Promise<T>,
+    options: ReadOptions = {},
+  ): Promise<ReadResult<T>> {
+    const canonical = canonicalShardKey(key);
+    const shardId = this.#map.shardOf(canonical);
+    return this.readShard(shardId, work, options, canonical);
+  }
+
+  /** Like {@link Router.read}, for a shard chosen by the caller (scans, per-shard reports). */
+  async readShard<T>(
+    shardId: number,
+    work: (db: Queryable) => Promise<T>,
+    options: ReadOptions = {},
+    trackedKey?: string,
+  ): Promise<ReadResult<T>> {
+    const consistency = options.consistency ?? 'session';
+    const token = await this.#usableToken(options.token ?? null, shardId);
+    const route = this.#map.route(shardId);
+    const required =
+      consistency === 'session'
+        ? maxLsn(
+            token?.positionFor(shardId),
+            trackedKey === undefined ? null : this.tracker.positionFor(trackedKey, shardId),
+          )
+        : null;
+    const replica = await this.#chooseReplica(route, consistency, required, options.maxLagMs);
+    if (replica.server) {
+      try {
+        const value = await this.#query(replica.server, route.shard.database, work);
+        this.stats.countRead('replica', consistency);
+        return { value, shardId, servedBy: replica.server, target: 'replica' };
+      } catch (error) {
+        if (!isConnectionLoss(error)) throw error;
+        replica.reason = 'replica_failed';
+      }
+    }
+    return this.#readPrimary(route, work, consistency, replica.reason);
+  }
+
+  async #usableToken(
+    token: string | ConsistencyToken | null,
+    shardId: number,
+  ): Promise<ConsistencyToken | null> {
+    if (!token) return null;
+    const decoded = typeof token === 'string' ? this.decodeToken(token) : token;
+    if (decoded.epoch > this.#map.epoch) await this.refresh();
+    const lineage = this.#map.route(shardId).shard.lineageEpoch;
+    if (decoded.positionFor(shardId) !== null && decoded.epoch < lineage) {
+      throw new MainstayError(
+        'consistency_token_expired',
+        `the token was issued at epoch ${decoded.epoch}, before shard ${shardId} moved home at epoch ${lineage}; read at consistency "primary"`,
+      );
+    }
+    return decoded;
+  }
+
+  async #chooseReplica(
+    route: ShardRoute,
+    consistency: ConsistencyLevel,
+    required: bigint | null,
+    maxLagMs: number = this.#options.boundedLagMsDefault,
+  ): Promise<{ server: string | null; reason: FallbackReason }> {
+    if (consistency === 'primary') return { server: null, reason: 'no_replica' };
+    const healthy = route.replicas
+      .map((server) => ({ id: server.id, seen: this.monitor.observe(server.id) }))
+      .filter((candidate) => candidate.seen.healthy)
+      .sort((a, b) => a.seen.lagMs - b.seen.lagMs);
+    if (healthy.length === 0) return { server: null, reason: 'no_replica' };
+    if (consistency === 'any') return { server: pick(healthy).id, reason: 'no_replica' };
+    if (consistency === 'bounded') {
+      const fresh = healthy.filter((candidate) => candidate.seen.lagMs <= maxLagMs);
+      return fresh.length > 0
+        ? { server: pick(fresh).id, reason: 'no_replica' }
+        : { server: null, reason: 'replica_behind' };
+    }
+    if (required === null) return { server: pick(healthy).id, reason: 'no_replica' };
+    const caughtUp = healthy.filter(
+      (candidate) => candidate.seen.lsn !== null && candidate.seen.lsn >= required,
+    );
+    if (caughtUp.length > 0) return { server: pick(caughtUp).id, reason: 'no_replica' };
+    const best = healthy[0];
+    if (best && this.#options.sessionWaitMs > 0) {
+      this.stats.sessionWaits += 1;
+      if (await this.monitor.waitForReplay(best.id, required, this.#options.sessionWaitMs)) {
+        return { server: best.id, reason: 'no_replica' };
+      }
+    }
+    return { server: null, reason: 'replica_behind' };
+  }
+
+  async #readPrimary<T>(
+    route: ShardRoute,
+    work: (db: Queryable) => Promise<T>,
+    consistency: ConsistencyLevel,
+    reason: FallbackReason,
+  ): Promise<ReadResult<T>> {
+    if (consistency !== 'primary') {
+      if (!this.#fallbacks.tryTake()) {
+        this.stats.fallbacksRefused += 1;
+        throw new MainstayError(
+          'read_unavailable',
+          `no replica can serve this ${consistency} read of shard ${route.shard.id} and the primary fallback cap (${this.#options.primaryFallbackPerSecondMax}/s) is reached`,
+        );
+      }
+      this.stats.countFallback(reason);
+    }
+    const deadline = Date.now() + this.#options.writeWaitMs;
+    for (let attempt = 0; ; attempt += 1) {
+      const current = this.#map.route(route.shard.id);
+      if (current.primary) {
+        try {
+          const value = await this.#query(current.primary.id, current.shard.database, work);
+          this.stats.countRead('primary', consistency);
+          return {
+            value,
+            shardId: current.shard.id,
+            servedBy: current.primary.id,
+            target: 'primary',
+          };
+        } catch (error) {
+          if (!isConnectionLoss(error)) throw error;
+        }
+      }
+      if (Date.now() >= deadline) break;
+      await this.#awaitNewEpoch(Math.min(deadline - Date.now(), 100 * 2 ** Math.min(attempt, 4)));
+    }
+    throw new MainstayError('read_unavailable', `shard ${route.shard.id} has no reachable primary`);
+  }
+
+  async #query<T>(
+    serverId: string,
+    database: string,
+    work: (db: Queryable) => Promise<T>,
+  ): Promise<T> {
+    const client = await this.#pools.pool(serverId, database).connect();
+    try {
+      const value = await work(client);
+      client.release();
+      return value;
+    } catch (error) {
+      client.release(isConnectionLoss(error));
+      throw error;
+    }
+  }
+
+  /** Waits for the catalog to move to a newer epoch, or for `timeoutMs`. */
+  async #awaitNewEpoch(timeoutMs: number): Promise<void> {
+    const epoch = this.#map.epoch;
+    await this.refresh();
+    if (this.#map.epoch > epoch || timeoutMs <= 0) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.off('epoch', done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.on('epoch', done);
+    });
+  }
+
+  /** Stops following the catalog and closes every connection. */
+  async close(): Promise<void> {
+    this.monitor.stop();
+    if (this.#poller) clearInterval(this.#poller);
+    await this.#unsubscribe?.();
+    await this.#pools.closeAll();
+    await this.monitor.close();
+    this.removeAllListeners();
+  }
+}
+
+function pick<T>(candidates: readonly T[]): T {
+  return candidates[Math.floor(Math.random() * candidates.length)] as T;
+}

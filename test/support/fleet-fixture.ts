@@ -1,0 +1,71 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+import { PostgresCatalogStore } from '../../src/catalog/postgres-catalog-store.ts';
+import { loadConfig } from '../../src/config/load-config.ts';
+import { Router } from '../../src/data/router.ts';
+import type { RouterOptions } from '../../src/data/router-options.ts';
+import { DEMO_MIGRATIONS } from '../../src/demo/demo-data.ts';
+import { CATALOG_DATABASE, Fleet } from '../../src/fleet/fleet.ts';
+import type { MigrationSet } from '../../src/migrations/migration.ts';
+import { removeHome, tempHome } from './temp-home.ts';
+
+/** Tables the data-layer tests write and read. */
+export const CHECK_MIGRATIONS: MigrationSet = {
+  name: 'test-checks',
+  migrations: [
+    {
+      version: 1,
+      name: 'router-checks',
+      sql: `CREATE TABLE public.router_checks (key text PRIMARY KEY, version bigint NOT NULL);
+            CREATE TABLE public.appends (id text PRIMARY KEY, body text NOT NULL);`,
+    },
+  ],
+};
+
+export type FleetFixture = Awaited<ReturnType<typeof startFleet>>;
+
+/** A real fleet in a temp home (with an optional config file), and routers on it. */
+export async function startFleet(label: string, file: Record<string, unknown> = {}) {
+  const home = tempHome(label);
+  const env: Record<string, string> = { MAINSTAY_HOME: home };
+  if (Object.keys(file).length > 0) {
+    env.MAINSTAY_CONFIG = path.join(home, 'mainstay.config.json');
+    writeFileSync(env.MAINSTAY_CONFIG, JSON.stringify(file));
+  }
+  const config = loadConfig({ cwd: home, env });
+  const fleet = new Fleet({ config, shardMigrations: [DEMO_MIGRATIONS, CHECK_MIGRATIONS] });
+  await fleet.up();
+  const routers: Router[] = [];
+  const catalogs: PostgresCatalogStore[] = [];
+  const credentials = () => {
+    const { user, password } = fleet.connection(config.witness.id);
+    return { user, password };
+  };
+  return {
+    home,
+    config,
+    fleet,
+    credentials,
+    /** A router with its own catalog connection, as a separate service would have. */
+    async router(options: Partial<RouterOptions> = {}): Promise<Router> {
+      const pool = new pg.Pool({
+        ...fleet.connection(config.witness.id),
+        database: CATALOG_DATABASE,
+        max: 3,
+      });
+      pool.on('error', () => undefined);
+      const catalog = new PostgresCatalogStore(pool);
+      catalogs.push(catalog);
+      const router = await Router.connect({ catalog, credentials: credentials(), ...options });
+      routers.push(router);
+      return router;
+    },
+    async stop(): Promise<void> {
+      await Promise.all(routers.map((router) => router.close().catch(() => undefined)));
+      await Promise.all(catalogs.map((catalog) => catalog.close().catch(() => undefined)));
+      await fleet.down();
+      removeHome(home);
+    },
+  };
+}
