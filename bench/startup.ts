@@ -77,6 +77,7 @@ async function timeBarePostgres(dir: string, port: number): Promise<number> {
     port,
     synchronousCommit: 'on',
     synchronousStandby: null,
+    synchronizedStandbySlot: null,
     upstream: null,
     extra: {},
   });

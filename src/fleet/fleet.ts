@@ -16,7 +16,14 @@ import { assertPortFree, pickFreePorts } from './ports.ts';
 import { type PostgresBinaries, resolvePostgresBinaries } from './postgres-binaries.ts';
 import { type ConnectionInfo, PostgresServer, stopOrphan } from './postgres-server.ts';
 import { buildReplicaDataDir } from './replica-builder.ts';
-import { conninfo, initDataDir, SUPERUSER, writeSettings } from './server-files.ts';
+import {
+  conninfo,
+  initDataDir,
+  isStandbyDir,
+  type ServerSettings,
+  SUPERUSER,
+  writeSettings,
+} from './server-files.ts';
 import {
   ensureDatabase,
   ensurePublication,
@@ -52,6 +59,11 @@ export class Fleet implements TopologySource {
   readonly #servers = new Map<string, PostgresServer>();
   #state: FleetState | null = null;
   #catalog: PostgresCatalogStore | null = null;
+  /** The catalog as last read: the current roles, which may differ from the config's. */
+  #snapshot: CatalogSnapshot | null = null;
+  /** Replicas known to be down: their primary must not wait for them. */
+  readonly #standbysDown = new Set<string>();
+  #identity: OsIdentity | null = null;
   #locked = false;
 
   constructor(options: FleetOptions) {
@@ -113,6 +125,7 @@ export class Fleet implements TopologySource {
     this.#progress('locating PostgreSQL binaries');
     const binaries = await resolvePostgresBinaries(this.config.postgres.binDir);
     const identity = await postgresIdentity();
+    this.#identity = identity;
     ensureTraversable(home, identity);
     let state = readFleetState(home);
     if (state && state.postgresMajor !== binaries.majorVersion) {
@@ -165,22 +178,40 @@ export class Fleet implements TopologySource {
       ),
     );
     this.#progress('starting witness and primaries');
-    await Promise.all(roots.map((spec) => this.#startServer(spec)));
+    await Promise.all(roots.map((spec) => this.startServer(spec.id)));
     await this.#setUpCatalog();
     await this.#setUpShards();
     this.#progress('building streaming replicas (backup API)');
-    await Promise.all(dataCentres.map((dc) => this.#buildReplica(dc.replica, identity)));
     await this.#checkPorts(dataCentres.map((dc) => dc.replica));
-    await Promise.all(dataCentres.map((dc) => this.#startServer(dc.replica)));
+    await Promise.all(dataCentres.map((dc) => this.#buildReplica(dc.replica.id)));
+    await Promise.all(dataCentres.map((dc) => this.startServer(dc.replica.id)));
+    // Now that each primary has its standby, let logical walsenders wait for it (failover slots).
+    await Promise.all(dataCentres.map((dc) => this.reconfigure(dc.primary.id)));
     await this.#setUpSubscriptions();
   }
 
+  /**
+   * Restarts an existing fleet: the witness first, so that every other server starts in the
+   * role the catalog gives it now (after a failover, not the config's). A server the catalog
+   * says is a replica but whose data directory is not a standby (a fenced former primary) is
+   * rebuilt from its primary rather than started, so it can never come back as a second primary.
+   */
   async #restart(): Promise<void> {
     this.#progress('starting PostgreSQL servers');
     await Promise.all(this.specs.map((spec) => stopOrphan(this.#dataDir(spec.id))));
     await this.#checkPorts(this.specs);
-    await Promise.all(this.specs.map((spec) => this.#startServer(spec)));
+    await this.startServer(this.config.witness.id);
     await this.#setUpCatalog();
+    const others = this.specs.filter((spec) => spec.role !== 'witness').map((spec) => spec.id);
+    const primaries = others.filter((id) => this.#view(id).role === 'primary');
+    await Promise.all(primaries.map((id) => this.startServer(id)));
+    await Promise.all(
+      others
+        .filter((id) => !primaries.includes(id))
+        .map((id) =>
+          isStandbyDir(this.#dataDir(id)) ? this.startServer(id) : this.rebuildReplica(id),
+        ),
+    );
     await this.#setUpShards();
     await this.#setUpSubscriptions();
   }
@@ -217,42 +248,134 @@ export class Fleet implements TopologySource {
     return server;
   }
 
-  async #startServer(spec: ServerSpec): Promise<void> {
-    const server = this.#servers.get(spec.id);
-    if (!server) return;
-    const dc = this.config.dataCentres.find((candidate) => candidate.id === spec.dc);
-    const sync = dc?.synchronousCommit ?? 'local';
-    const synchronous = spec.role === 'primary' && !['off', 'local'].includes(sync);
-    writeSettings(server.dataDir, {
-      id: spec.id,
-      host: '127.0.0.1',
-      port: server.connection.port,
-      synchronousCommit: sync,
-      synchronousStandby: synchronous && dc ? dc.replica.id : null,
-      upstream: spec.upstream ? this.#upstreamOf(spec) : null,
-      extra: this.config.postgres.settings,
-    });
-    await server.start();
+  /** A server's role and upstream as the catalog says now (the config's before it exists). */
+  #view(id: string): { role: ServerSpec['role']; upstream: string | null; dc: string | null } {
+    const known = this.#snapshot?.servers.find((server) => server.id === id);
+    if (known) return { role: known.role, upstream: known.upstream, dc: known.dc };
+    const spec = this.#spec(id);
+    return { role: spec.role, upstream: spec.upstream, dc: spec.dc };
   }
 
-  #upstreamOf(spec: ServerSpec): { conninfo: string; slot: string } {
-    const upstream = this.connection(spec.upstream as string);
+  #settingsFor(id: string): ServerSettings {
+    const view = this.#view(id);
+    const dc = this.config.dataCentres.find((candidate) => candidate.id === view.dc);
+    const level = this.#snapshot?.dataCentres.find((d) => d.id === view.dc)?.synchronousCommit;
+    const sync = level ?? dc?.synchronousCommit ?? 'local';
+    let standby: string | null = null;
+    if (view.role === 'primary') {
+      const candidates =
+        this.#snapshot?.servers ?? this.specs.map((spec) => ({ ...spec, fencedAtEpoch: null }));
+      standby =
+        candidates.find(
+          (server) =>
+            server.role === 'replica' &&
+            server.upstream === id &&
+            server.fencedAtEpoch === null &&
+            !this.#standbysDown.has(server.id) &&
+            this.#servers.get(server.id)?.state === 'up',
+        )?.id ?? null;
+    }
     return {
-      conninfo: this.#conninfo(upstream, { application_name: spec.id }),
-      slot: slotName(spec.id),
+      id,
+      host: '127.0.0.1',
+      port: this.connection(id).port,
+      synchronousCommit: sync,
+      synchronousStandby: standby && !['off', 'local'].includes(sync) ? standby : null,
+      synchronizedStandbySlot: standby ? slotName(standby) : null,
+      upstream:
+        view.role === 'replica' && view.upstream ? this.#upstreamOf(id, view.upstream) : null,
+      extra: this.config.postgres.settings,
     };
   }
 
-  async #buildReplica(spec: ServerSpec, identity: OsIdentity): Promise<void> {
-    const upstream = spec.upstream as string;
-    const serverDir = path.dirname(this.#dataDir(spec.id));
+  /** Starts a supervised server in the role the catalog gives it. */
+  async startServer(id: string): Promise<void> {
+    const server = this.#servers.get(id);
+    if (!server) return;
+    writeSettings(server.dataDir, this.#settingsFor(id));
+    await server.start();
+  }
+
+  /**
+   * Rewrites a running server's settings from the catalog and reloads them (no restart): how
+   * a primary stops waiting for a dead synchronous standby, and starts again once it is back.
+   */
+  async reconfigure(id: string): Promise<void> {
+    const server = this.#servers.get(id);
+    if (server?.state !== 'up') return;
+    writeSettings(server.dataDir, this.#settingsFor(id));
+    await this.pools.pool(id).query('SELECT pg_reload_conf()');
+  }
+
+  /** Records whether a replica is usable as its primary's synchronous standby, and applies it. */
+  async setStandbyHealthy(replicaId: string, healthy: boolean): Promise<void> {
+    if (healthy) this.#standbysDown.delete(replicaId);
+    else this.#standbysDown.add(replicaId);
+    const upstream = this.#view(replicaId).upstream;
+    if (upstream) await this.reconfigure(upstream);
+  }
+
+  /** Re-reads the catalog, which the failover controller changes. */
+  async refreshCatalog(): Promise<CatalogSnapshot | null> {
+    this.#snapshot = await this.catalog.load();
+    return this.#snapshot;
+  }
+
+  /** Promotes a replica to primary and waits until it accepts writes. */
+  async promote(id: string): Promise<void> {
+    await this.pools.pool(id).query('SELECT pg_promote(true, 60)');
+    this.#standbysDown.delete(id);
+  }
+
+  /**
+   * Shoots a server: SIGKILL to its whole process group, so no backend of a fenced primary can
+   * commit again. Its exit is reported as intended.
+   */
+  async kill(id: string): Promise<void> {
+    const server = this.#servers.get(id);
+    if (!server) return;
+    server.expectExit();
+    server.signalGroup('SIGCONT');
+    server.signalGroup('SIGKILL');
+    await server.stop(1_000);
+    await this.pools.closeServer(id);
+  }
+
+  /**
+   * Makes `id` a fresh replica of the primary the catalog names as its upstream: stops it,
+   * deletes its data directory, copies the primary with the backup API, starts it streaming.
+   */
+  async rebuildReplica(id: string): Promise<void> {
+    const server = this.#servers.get(id);
+    if (!server) throw new Error(`server ${id} is not supervised here`);
+    await server.stop();
+    await this.pools.closeServer(id);
+    rmSync(path.dirname(this.#dataDir(id)), { recursive: true, force: true });
+    await this.#buildReplica(id);
+    await this.startServer(id);
+  }
+
+  #upstreamOf(id: string, upstreamId: string): { conninfo: string; slot: string } {
+    const upstream = this.connection(upstreamId);
+    return {
+      // dbname is needed by the slot synchronisation worker; streaming ignores it.
+      conninfo: this.#conninfo(upstream, { application_name: id, dbname: 'postgres' }),
+      slot: slotName(id),
+    };
+  }
+
+  async #buildReplica(id: string): Promise<void> {
+    const identity = this.#identity as OsIdentity;
+    const upstream = this.#view(id).upstream;
+    if (!upstream) throw new Error(`server ${id} has no upstream to copy`);
+    const serverDir = path.dirname(this.#dataDir(id));
     mkdirSync(serverDir, { recursive: true, mode: 0o700 });
     giveTo(serverDir, identity);
     await buildReplicaDataDir({
       primary: this.connection(upstream),
       primaryDataDir: this.#dataDir(upstream),
-      replicaDataDir: this.#dataDir(spec.id),
-      slot: slotName(spec.id),
+      replicaDataDir: this.#dataDir(id),
+      slot: slotName(id),
       identity,
     });
   }
@@ -267,6 +390,7 @@ export class Fleet implements TopologySource {
     const seed = this.#catalogSeed();
     await this.#catalog.initialize(seed);
     await this.#catalog.updateDeclared(seed);
+    this.#snapshot = await this.#catalog.load();
   }
 
   #catalogSeed(): CatalogSeed {

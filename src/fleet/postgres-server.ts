@@ -158,6 +158,21 @@ export class PostgresServer extends EventEmitter<{
     signalProcess(this.#child?.pid, signal);
   }
 
+  /**
+   * Sends a signal to the server's whole process group: the postmaster and every backend. This
+   * is how a hang is simulated (SIGSTOP) and how a fenced server is shot (SIGKILL): signalling
+   * the postmaster alone would leave its backends able to commit.
+   */
+  signalGroup(signal: NodeJS.Signals): void {
+    const pid = this.#child?.pid;
+    if (pid !== undefined) signalProcess(-pid, signal);
+  }
+
+  /** Marks the coming exit as intended (a fence), so it is not reported as a crash. */
+  expectExit(): void {
+    this.#stopping = true;
+  }
+
   /** The last lines of the server's log, for error messages. */
   logTail(lineCount = LOG_TAIL_LINES): string {
     if (!existsSync(this.logFile)) return '';

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { MainstayError } from '../errors/mainstay-error.ts';
@@ -90,6 +90,12 @@ export interface ServerSettings {
   readonly synchronousCommit: string;
   /** Application name of the standby to wait for, when replication is synchronous. */
   readonly synchronousStandby: string | null;
+  /**
+   * Physical slot of the standby that logical walsenders wait for before sending changes, so
+   * that a shard's logical copy never gets ahead of the standby that a failover would promote
+   * (PostgreSQL 17 failover slots). `null` while that standby is down.
+   */
+  readonly synchronizedStandbySlot: string | null;
   /** For a replica: where it streams from. */
   readonly upstream: { readonly conninfo: string; readonly slot: string } | null;
   /** Operator overrides from the config file's `postgres.settings`. */
@@ -130,8 +136,15 @@ export function writeSettings(dataDir: string, settings: ServerSettings): void {
     track_commit_timestamp: 'on',
     log_line_prefix: '%m [%p] %q%u@%d ',
     log_min_messages: 'warning',
+    synchronized_standby_slots: settings.synchronizedStandbySlot ?? '',
     ...(settings.upstream
-      ? { primary_conninfo: settings.upstream.conninfo, primary_slot_name: settings.upstream.slot }
+      ? {
+          primary_conninfo: settings.upstream.conninfo,
+          primary_slot_name: settings.upstream.slot,
+          // Keep the primary's failover-enabled logical slots synchronised here, so that after
+          // a promotion the shard copies in the other DC resume from this server.
+          sync_replication_slots: 'on',
+        }
       : {}),
     ...settings.extra,
   };
@@ -153,4 +166,9 @@ export function conninfo(fields: Readonly<Record<string, string | number>>): str
       ([key, value]) => `${key}='${String(value).replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`,
     )
     .join(' ');
+}
+
+/** Whether a data directory is set up as a standby (it has `standby.signal`). */
+export function isStandbyDir(dataDir: string): boolean {
+  return existsSync(path.join(dataDir, 'standby.signal'));
 }

@@ -48,7 +48,7 @@ export async function ensureSubscription(
   if (rows.length === 0) {
     await copyDb.query(
       `CREATE SUBSCRIPTION ${quoteIdent(name)} CONNECTION ${quoteLiteral(publisherConninfo)}
-       PUBLICATION ${SHARD_PUBLICATION} WITH (origin = none, copy_data = true)`,
+       PUBLICATION ${SHARD_PUBLICATION} WITH (origin = none, copy_data = true, failover = true)`,
     );
     return;
   }
