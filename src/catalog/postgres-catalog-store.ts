@@ -140,12 +140,13 @@ export class PostgresCatalogStore implements CatalogStore {
       if (Number.isNaN(epoch))
         throw new MainstayError('catalog_unavailable', 'catalog is not initialized');
       for (const server of change.servers ?? []) {
-        const fence =
-          server.fenced === undefined ? 'fenced_at_epoch' : server.fenced ? '$5::bigint' : 'NULL';
+        const fence = server.fenced === undefined ? 'keep' : server.fenced ? 'set' : 'clear';
         await client.query(
           `UPDATE servers SET role = coalesce($2, role),
                   upstream = CASE WHEN $3::boolean THEN $4 ELSE upstream END,
-                  fenced_at_epoch = ${fence}
+                  fenced_at_epoch = CASE $6::text WHEN 'set' THEN $5::bigint
+                                                  WHEN 'clear' THEN NULL
+                                                  ELSE fenced_at_epoch END
            WHERE id = $1`,
           [
             server.id,
@@ -153,6 +154,7 @@ export class PostgresCatalogStore implements CatalogStore {
             server.upstream !== undefined,
             server.upstream ?? null,
             epoch,
+            fence,
           ],
         );
       }

@@ -62,7 +62,11 @@ export class ConnectionPools {
       ...(this.#limits.queryTimeoutMs > 0 ? { query_timeout: this.#limits.queryTimeoutMs } : {}),
       application_name: this.#applicationName,
     });
+    // An idle client's error reaches the pool; a checked-out client's (its server died while
+    // the caller held it) would otherwise be an uncaught exception. The caller's next query
+    // fails and reports it.
     pool.on('error', () => undefined);
+    pool.on('connect', (client) => client.on('error', () => undefined));
     this.#pools.set(key, { pool, address });
     return pool;
   }

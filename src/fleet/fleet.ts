@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -28,6 +29,9 @@ import {
   ensureDatabase,
   ensurePublication,
   ensureSubscription,
+  hasCopySlot,
+  releaseCopySlot,
+  reseedCopy,
   subscriptionName,
 } from './shard-replication.ts';
 import { healthFromTopology, probeTopology } from './topology-probe.ts';
@@ -52,7 +56,10 @@ export interface FleetOptions {
  * next, supervises the servers it runs (embedded or system binaries), or attaches to external
  * ones. It answers `topology()` and `health()` by probing the servers themselves.
  */
-export class Fleet implements TopologySource {
+export class Fleet
+  extends EventEmitter<{ serverExit: [serverId: string, detail: string] }>
+  implements TopologySource
+{
   readonly config: MainstayConfig;
   readonly pools: ConnectionPools;
   readonly #options: FleetOptions;
@@ -67,6 +74,7 @@ export class Fleet implements TopologySource {
   #locked = false;
 
   constructor(options: FleetOptions) {
+    super();
     this.#options = options;
     this.config = options.config;
     this.pools = new ConnectionPools((id) => this.connection(id));
@@ -187,7 +195,7 @@ export class Fleet implements TopologySource {
     await Promise.all(dataCentres.map((dc) => this.startServer(dc.replica.id)));
     // Now that each primary has its standby, let logical walsenders wait for it (failover slots).
     await Promise.all(dataCentres.map((dc) => this.reconfigure(dc.primary.id)));
-    await this.#setUpSubscriptions();
+    await this.connectCopies();
   }
 
   /**
@@ -213,14 +221,14 @@ export class Fleet implements TopologySource {
         ),
     );
     await this.#setUpShards();
-    await this.#setUpSubscriptions();
+    await this.connectCopies();
   }
 
   async #attach(): Promise<void> {
     this.#progress('attaching to external PostgreSQL servers');
     await this.#setUpCatalog();
     await this.#setUpShards();
-    await this.#setUpSubscriptions();
+    await this.connectCopies();
     await this.#waitForReplication();
   }
 
@@ -243,7 +251,9 @@ export class Fleet implements TopologySource {
     server.on('exit', (code, signal, expected) => {
       if (expected) return;
       void this.pools.closeServer(spec.id);
-      this.#options.onServerExit?.(spec.id, `exited unexpectedly (${signal ?? `code ${code}`})`);
+      const detail = `exited unexpectedly (${signal ?? `code ${code}`})`;
+      this.#options.onServerExit?.(spec.id, detail);
+      this.emit('serverExit', spec.id, detail);
     });
     return server;
   }
@@ -312,7 +322,8 @@ export class Fleet implements TopologySource {
     if (healthy) this.#standbysDown.delete(replicaId);
     else this.#standbysDown.add(replicaId);
     const upstream = this.#view(replicaId).upstream;
-    if (upstream) await this.reconfigure(upstream);
+    // A primary that does not answer has bigger problems; the failover controller handles them.
+    if (upstream) await this.reconfigure(upstream).catch(() => undefined);
   }
 
   /** Re-reads the catalog, which the failover controller changes. */
@@ -335,8 +346,8 @@ export class Fleet implements TopologySource {
     const server = this.#servers.get(id);
     if (!server) return;
     server.expectExit();
-    server.signalGroup('SIGCONT');
-    server.signalGroup('SIGKILL');
+    server.signalAll('SIGKILL');
+    server.signalAll('SIGCONT');
     await server.stop(1_000);
     await this.pools.closeServer(id);
   }
@@ -440,19 +451,38 @@ export class Fleet implements TopologySource {
     await Promise.all(jobs);
   }
 
-  async #setUpSubscriptions(): Promise<void> {
+  /**
+   * Creates each shard's subscription on the other DC's primary, or points it at the home's
+   * current primary, per the catalog. After a promotion in `promotedIn`: frees the slots the
+   * dead server's copies held on the other DC, and re-seeds any copy whose slot did not reach
+   * the promoted server (its position is lost, so resuming would skip changes).
+   */
+  async connectCopies(
+    options: { readonly promotedIn?: string } = {},
+  ): Promise<{ reseeded: number[] }> {
     this.#progress('connecting logical copies of shards');
     const catalog = await this.catalog.load();
+    const reseeded: number[] = [];
     for (const shard of catalog?.shards ?? []) {
+      if (shard.copyState !== 'replicating') continue;
       const home = catalog && primaryOf(catalog, shard.homeDc);
       const copy = catalog && primaryOf(catalog, shard.copyDc);
       if (!home || !copy) continue;
+      const homeDb = this.pools.pool(home, shard.database);
+      const copyDb = this.pools.pool(copy, shard.database);
       const publisher = this.#conninfo(this.connection(home), {
         dbname: shard.database,
         application_name: subscriptionName(shard.database),
       });
-      await ensureSubscription(this.pools.pool(copy, shard.database), shard.database, publisher);
+      if (options.promotedIn === shard.copyDc) await releaseCopySlot(homeDb, shard.database);
+      if (options.promotedIn === shard.homeDc && !(await hasCopySlot(homeDb, shard.database))) {
+        await reseedCopy(copyDb, shard.database, publisher);
+        reseeded.push(shard.id);
+        continue;
+      }
+      await ensureSubscription(copyDb, shard.database, publisher);
     }
+    return { reseeded };
   }
 
   /** Waits (bounded) until every replica streams and every shard copy finished its first sync. */

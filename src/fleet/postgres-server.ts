@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
@@ -159,13 +159,19 @@ export class PostgresServer extends EventEmitter<{
   }
 
   /**
-   * Sends a signal to the server's whole process group: the postmaster and every backend. This
-   * is how a hang is simulated (SIGSTOP) and how a fenced server is shot (SIGKILL): signalling
-   * the postmaster alone would leave its backends able to commit.
+   * Sends a signal to the postmaster and every process it forked (each PostgreSQL child makes
+   * itself a process-group leader, so signalling the postmaster's group is not enough). This is
+   * how a hang is simulated (SIGSTOP) and how a fenced server is shot (SIGKILL): killing the
+   * postmaster alone would leave its backends running for a while.
    */
-  signalGroup(signal: NodeJS.Signals): void {
+  signalAll(signal: NodeJS.Signals): void {
     const pid = this.#child?.pid;
-    if (pid !== undefined) signalProcess(-pid, signal);
+    if (pid === undefined) return;
+    // Children first, found while they are still the postmaster's: once it dies they are
+    // re-parented and can no longer be told apart.
+    const children = childPids(pid);
+    for (const child of children) signalProcess(child, signal);
+    signalProcess(pid, signal);
   }
 
   /** Marks the coming exit as intended (a fence), so it is not reported as a crash. */
@@ -212,6 +218,29 @@ async function settlesWithin(promise: Promise<unknown>, timeoutMs: number): Prom
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Pids whose parent is `parent`, read from /proc (Linux). */
+function childPids(parent: number): number[] {
+  const children: number[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return children;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // Field 4 (ppid) follows the command name, which is in parentheses and may hold spaces.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === parent) children.push(Number(entry));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return children;
 }
 
 function signalProcess(pid: number | undefined, signal: NodeJS.Signals): void {

@@ -63,6 +63,101 @@ export async function ensureSubscription(
   }
 }
 
+/**
+ * The last position of the home's WAL that a copy has applied, from its replication origin
+ * (kept durably with the applied data, so it is right even after the publisher is gone).
+ */
+export async function appliedRemoteLsn(copyDb: pg.Pool, database: string): Promise<string | null> {
+  const { rows } = await copyDb.query<{ lsn: string | null }>(
+    `SELECT pg_replication_origin_progress('pg_' || s.oid, true)::text AS lsn
+     FROM pg_subscription s WHERE s.subname = $1`,
+    [subscriptionName(database)],
+  );
+  return rows[0]?.lsn ?? null;
+}
+
+/**
+ * Cuts a copy loose from a publisher that is gone: disables the subscription and drops its
+ * claim on the remote slot (which cannot be reached to drop). The subscription object stays,
+ * as a record, until the copy is re-seeded.
+ */
+export async function detachSubscription(copyDb: pg.Pool, database: string): Promise<void> {
+  const name = quoteIdent(subscriptionName(database));
+  const { rowCount } = await copyDb.query('SELECT 1 FROM pg_subscription WHERE subname = $1', [
+    subscriptionName(database),
+  ]);
+  if (rowCount === 0) return;
+  await copyDb.query(`ALTER SUBSCRIPTION ${name} DISABLE`);
+  await copyDb.query(`ALTER SUBSCRIPTION ${name} SET (slot_name = NONE)`);
+}
+
+/**
+ * Logical replication does not carry sequence positions, so a copy's sequences lag its home's.
+ * Before a copy takes writes as the new home, every sequence in schema `public` jumps ahead by
+ * `gap`, so values it hands out cannot collide with ones the lost home already used.
+ */
+export async function advanceSequences(db: pg.Pool, gap: number): Promise<number> {
+  const { rows } = await db.query<{ name: string }>(
+    `SELECT format('%I.%I', schemaname, sequencename) AS name FROM pg_sequences WHERE schemaname = 'public'`,
+  );
+  for (const row of rows) {
+    await db.query(
+      "SELECT setval($1::regclass, coalesce((SELECT last_value FROM pg_sequences WHERE format('%I.%I', schemaname, sequencename) = $1), 0) + $2)",
+      [row.name, gap],
+    );
+  }
+  return rows.length;
+}
+
+/** Whether the home primary holds the logical slot of a shard's copy. */
+export async function hasCopySlot(homeDb: pg.Pool, database: string): Promise<boolean> {
+  const { rowCount } = await homeDb.query(
+    `SELECT 1 FROM pg_replication_slots
+     WHERE slot_name = $1 AND slot_type = 'logical' AND invalidation_reason IS NULL`,
+    [subscriptionName(database)],
+  );
+  return (rowCount ?? 0) > 0;
+}
+
+/**
+ * Ends the publisher's walsender still bound to a copy's slot. When the subscriber's server was
+ * killed, that walsender lingers until a timeout, and the slot stays "active" for it, so the
+ * promoted server's apply worker could not take the slot over.
+ */
+export async function releaseCopySlot(homeDb: pg.Pool, database: string): Promise<void> {
+  await homeDb.query(
+    `SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots
+     WHERE slot_name = $1 AND active_pid IS NOT NULL`,
+    [subscriptionName(database)],
+  );
+}
+
+/**
+ * Starts a copy over: drops its subscription, empties its tables and subscribes again with an
+ * initial copy. Used when the copy's position is lost (its slot did not survive a failover):
+ * resuming would silently skip changes, so the copy is rebuilt from the home instead.
+ */
+export async function reseedCopy(
+  copyDb: pg.Pool,
+  database: string,
+  publisherConninfo: string,
+): Promise<void> {
+  const name = quoteIdent(subscriptionName(database));
+  const { rowCount } = await copyDb.query('SELECT 1 FROM pg_subscription WHERE subname = $1', [
+    subscriptionName(database),
+  ]);
+  if ((rowCount ?? 0) > 0) {
+    await copyDb.query(`ALTER SUBSCRIPTION ${name} DISABLE`);
+    await copyDb.query(`ALTER SUBSCRIPTION ${name} SET (slot_name = NONE)`);
+    await copyDb.query(`DROP SUBSCRIPTION ${name}`);
+  }
+  const { rows } = await copyDb.query<{ name: string }>(
+    `SELECT format('%I.%I', schemaname, tablename) AS name FROM pg_tables WHERE schemaname = 'public'`,
+  );
+  if (rows.length > 0) await copyDb.query(`TRUNCATE ${rows.map((row) => row.name).join(', ')}`);
+  await ensureSubscription(copyDb, database, publisherConninfo);
+}
+
 export function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }

@@ -1,0 +1,377 @@
+import { EventEmitter } from 'node:events';
+import type { CatalogServer, CatalogSnapshot, CatalogStore } from '../catalog/catalog-store.ts';
+import { ConnectionPools } from '../data/connection-pools.ts';
+import { parseLsn } from '../data/lsn.ts';
+import { type FailoverEvent, FailoverEventLog } from './failover-events.ts';
+import type { Fleet } from './fleet.ts';
+import {
+  advanceSequences,
+  appliedRemoteLsn,
+  detachSubscription,
+  ensurePublication,
+} from './shard-replication.ts';
+
+export interface FailoverOptions {
+  /** How often each primary and replica is probed. */
+  readonly probeIntervalMs?: number;
+  /** Connect and query bound of one probe: a server slower than this failed the probe. */
+  readonly probeTimeoutMs?: number;
+  /** Consecutive failed probes after which a live-but-silent server counts as hung. */
+  readonly failureCountMax?: number;
+  /** Gap by which a new home's sequences jump ahead after a DC failover. */
+  readonly sequenceGap?: number;
+}
+
+const DEFAULTS = {
+  probeIntervalMs: 200,
+  probeTimeoutMs: 400,
+  failureCountMax: 3,
+  sequenceGap: 1_000_000,
+};
+
+/**
+ * Watches every primary and replica and repairs the fleet when one fails:
+ * - a dead or hung primary: fence it (epoch bump), shoot it, promote its DC's replica, publish
+ *   the new primary, re-point the other DC's shard copies, rebuild the old one as a replica;
+ * - a dead or hung replica: stop its primary waiting for it, restart (or rebuild) it;
+ * - a whole DC lost: move its shards' homes to the other DC's copies, report the unreplicated
+ *   tail, and fence the lost servers so that nothing routes to them when they return.
+ * Actions run one at a time, in the order failures were seen.
+ */
+export class FailoverController extends EventEmitter<{ event: [FailoverEvent] }> {
+  readonly log = new FailoverEventLog();
+  readonly #fleet: Fleet;
+  readonly #options: typeof DEFAULTS;
+  readonly #probes: ConnectionPools;
+  readonly #failures = new Map<string, number>();
+  readonly #lastLsn = new Map<string, bigint>();
+  readonly #handling = new Set<string>();
+  #queue: Promise<void> = Promise.resolve();
+  #timer: NodeJS.Timeout | null = null;
+  #probing = false;
+  readonly #onExit = (serverId: string) => this.#suspect(serverId, 'process exited');
+
+  constructor(fleet: Fleet, options: FailoverOptions = {}) {
+    super();
+    this.#fleet = fleet;
+    this.#options = { ...DEFAULTS, ...options };
+    const limit = this.#options.probeTimeoutMs;
+    this.#probes = new ConnectionPools(
+      (id) => fleet.connection(id),
+      { poolSizeMax: 1, connectTimeoutMs: limit, queryTimeoutMs: limit },
+      'mainstay-failover',
+    );
+  }
+
+  get #catalog(): CatalogStore {
+    return this.#fleet.catalog;
+  }
+
+  start(): void {
+    this.#fleet.on('serverExit', this.#onExit);
+    this.#timer ??= setInterval(() => void this.#probeAll(), this.#options.probeIntervalMs);
+  }
+
+  /** Stops watching; waits for an action in progress to finish. */
+  async stop(): Promise<void> {
+    this.#fleet.off('serverExit', this.#onExit);
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
+    await this.#queue;
+    await this.#probes.closeAll();
+  }
+
+  /** Resolves when every queued action has finished. */
+  idle(): Promise<void> {
+    return this.#queue;
+  }
+
+  async #probeAll(): Promise<void> {
+    if (this.#probing) return;
+    this.#probing = true;
+    try {
+      const snapshot = await this.#fleet.refreshCatalog().catch(() => null);
+      const servers = (snapshot?.servers ?? []).filter(
+        (s) => s.role !== 'witness' && s.fencedAtEpoch === null,
+      );
+      await Promise.all(servers.map((server) => this.#probe(server)));
+    } finally {
+      this.#probing = false;
+    }
+  }
+
+  async #probe(server: CatalogServer): Promise<void> {
+    try {
+      const { rows } = await this.#probes
+        .pool(server.id)
+        .query<{ lsn: string | null }>(
+          `SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END::text AS lsn`,
+        );
+      const lsn = rows[0]?.lsn ? parseLsn(rows[0].lsn) : null;
+      if (lsn !== null) this.#lastLsn.set(server.id, lsn);
+      this.#failures.set(server.id, 0);
+    } catch {
+      const failures = (this.#failures.get(server.id) ?? 0) + 1;
+      this.#failures.set(server.id, failures);
+      if (failures >= this.#options.failureCountMax)
+        this.#suspect(server.id, `${failures} probes failed`);
+    }
+  }
+
+  #suspect(serverId: string, why: string): void {
+    if (this.#handling.has(serverId)) return;
+    this.#handling.add(serverId);
+    const detectedAt = Date.now();
+    this.#queue = this.#queue
+      .then(() => this.#handle(serverId, why, detectedAt))
+      .catch((error: unknown) => {
+        this.#record(
+          {
+            kind: 'failover_failed',
+            server: serverId,
+            detail: String((error as Error).stack ?? error),
+          },
+          detectedAt,
+        );
+      })
+      .finally(() => {
+        this.#handling.delete(serverId);
+        this.#failures.set(serverId, 0);
+      });
+  }
+
+  async #handle(serverId: string, why: string, detectedAt: number): Promise<void> {
+    const snapshot = await this.#fleet.refreshCatalog();
+    const server = snapshot?.servers.find((s) => s.id === serverId);
+    if (!snapshot || !server || server.fencedAtEpoch !== null) return;
+    if (server.role === 'primary') await this.#primaryFailed(snapshot, server, why, detectedAt);
+    else if (server.role === 'replica')
+      await this.#replicaFailed(snapshot, server, why, detectedAt);
+  }
+
+  async #primaryFailed(
+    snapshot: CatalogSnapshot,
+    primary: CatalogServer,
+    why: string,
+    detectedAt: number,
+  ) {
+    this.#record(
+      { kind: 'primary_failed', server: primary.id, dc: primary.dc, detail: why },
+      detectedAt,
+    );
+    const replica = snapshot.servers.find(
+      (s) => s.role === 'replica' && s.upstream === primary.id && s.fencedAtEpoch === null,
+    );
+    if (!replica || !(await this.#answers(replica.id))) {
+      await this.#dcFailed(snapshot, primary.dc as string, detectedAt);
+      return;
+    }
+    const fenced = await this.#catalog.commitChange(`fence ${primary.id}: ${why}`, {
+      servers: [{ id: primary.id, fenced: true }],
+    });
+    await this.#fleet.kill(primary.id);
+    this.#record(
+      {
+        kind: 'primary_fenced',
+        server: primary.id,
+        dc: primary.dc,
+        epoch: fenced,
+        detail: 'fenced in the catalog and its process group killed',
+      },
+      detectedAt,
+    );
+    const lostTail = this.#tailBytes(primary.id, replica.id);
+    try {
+      await this.#fleet.promote(replica.id);
+    } catch (error) {
+      if (await this.#answers(replica.id)) throw error;
+      await this.#dcFailed(snapshot, primary.dc as string, detectedAt);
+      return;
+    }
+    const promoted = await this.#catalog.commitChange(
+      `promote ${replica.id} in ${primary.dc}`,
+      {
+        servers: [
+          { id: replica.id, role: 'primary', upstream: null },
+          { id: primary.id, role: 'replica', upstream: replica.id },
+        ],
+      },
+      { lostTailBytesMax: lostTail },
+    );
+    await this.#fleet.refreshCatalog();
+    await this.#fleet.reconfigure(replica.id);
+    this.#record(
+      {
+        kind: 'replica_promoted',
+        server: replica.id,
+        dc: primary.dc,
+        epoch: promoted,
+        detail: `new primary of ${primary.dc}; WAL not confirmed by it at the last probe: ${lostTail ?? 'unknown'} bytes`,
+      },
+      detectedAt,
+    );
+    const { reseeded } = await this.#fleet.connectCopies({ promotedIn: primary.dc as string });
+    this.#record(
+      {
+        kind: 'copies_repointed',
+        server: replica.id,
+        dc: primary.dc,
+        detail: `shard subscriptions in the other DC follow the new primary${reseeded.length > 0 ? `; re-seeded the copies of shards ${reseeded.join(', ')} (their slots did not survive)` : ''}`,
+      },
+      detectedAt,
+    );
+    await this.#fleet.rebuildReplica(primary.id);
+    const rebuilt = await this.#catalog.commitChange(
+      `${primary.id} rebuilt as replica of ${replica.id}`,
+      { servers: [{ id: primary.id, fenced: false }] },
+    );
+    await this.#fleet.refreshCatalog();
+    await this.#fleet.setStandbyHealthy(primary.id, true);
+    this.#record(
+      {
+        kind: 'replica_rebuilt',
+        server: primary.id,
+        dc: primary.dc,
+        epoch: rebuilt,
+        detail: `streaming from ${replica.id}`,
+      },
+      detectedAt,
+    );
+  }
+
+  async #replicaFailed(
+    snapshot: CatalogSnapshot,
+    replica: CatalogServer,
+    why: string,
+    detectedAt: number,
+  ): Promise<void> {
+    this.#record(
+      { kind: 'replica_failed', server: replica.id, dc: replica.dc, detail: why },
+      detectedAt,
+    );
+    if (replica.upstream && !(await this.#answers(replica.upstream))) {
+      await this.#dcFailed(snapshot, replica.dc as string, detectedAt);
+      return;
+    }
+    await this.#fleet.setStandbyHealthy(replica.id, false);
+    await this.#fleet.kill(replica.id);
+    try {
+      await this.#fleet.startServer(replica.id);
+    } catch {
+      await this.#fleet.rebuildReplica(replica.id);
+    }
+    await this.#fleet.setStandbyHealthy(replica.id, true);
+    this.#record(
+      {
+        kind: 'replica_recovered',
+        server: replica.id,
+        dc: replica.dc,
+        detail: 'restarted and streaming again',
+      },
+      detectedAt,
+    );
+  }
+
+  /**
+   * The whole DC is gone: each shard homed there moves home to its copy in the other DC. The
+   * tail the copy never received is measured (the home's last WAL position seen by the probes
+   * minus what the copy applied; an upper bound, as that WAL holds other databases too).
+   */
+  async #dcFailed(snapshot: CatalogSnapshot, dc: string, detectedAt: number): Promise<void> {
+    const other = snapshot.dataCentres.find((d) => d.id !== dc)?.id;
+    const survivor = snapshot.servers.find(
+      (s) => s.dc === other && s.role === 'primary' && s.fencedAtEpoch === null,
+    );
+    if (!other || !survivor)
+      throw new Error(`data centre ${dc} is lost and no other data centre has a primary`);
+    const lost = snapshot.servers.filter((s) => s.dc === dc);
+    const homePrimary = lost.find((s) => s.role === 'primary');
+    this.#record(
+      {
+        kind: 'dc_failed',
+        dc,
+        server: null,
+        detail: `every server of ${dc} is down; moving its shards home to ${other}`,
+      },
+      detectedAt,
+    );
+    for (const server of lost) await this.#fleet.kill(server.id);
+    const moved: { id: number; gapBytes: number | null }[] = [];
+    for (const shard of snapshot.shards.filter((s) => s.homeDc === dc)) {
+      const pool = this.#fleet.pools.pool(survivor.id, shard.database);
+      const applied = await appliedRemoteLsn(pool, shard.database);
+      const published = homePrimary ? this.#lastLsn.get(homePrimary.id) : undefined;
+      const appliedLsn = applied ? parseLsn(applied) : null;
+      const gapBytes =
+        published !== undefined && appliedLsn !== null
+          ? Number(published > appliedLsn ? published - appliedLsn : 0n)
+          : null;
+      await detachSubscription(pool, shard.database);
+      await advanceSequences(pool, this.#options.sequenceGap);
+      await ensurePublication(pool);
+      moved.push({ id: shard.id, gapBytes });
+    }
+    const epoch = await this.#catalog.commitChange(
+      `data centre ${dc} lost: shards ${moved.map((m) => m.id).join(', ')} now homed in ${other}`,
+      {
+        servers: lost.map((server) => ({ id: server.id, fenced: true })),
+        shards: [
+          ...moved.map((m) => ({
+            id: m.id,
+            homeDc: other,
+            copyDc: dc,
+            copyState: 'quarantined' as const,
+          })),
+          ...snapshot.shards
+            .filter((s) => s.copyDc === dc)
+            .map((s) => ({ id: s.id, copyState: 'quarantined' as const })),
+        ],
+      },
+      { unreplicatedTailBytes: Object.fromEntries(moved.map((m) => [m.id, m.gapBytes])) },
+    );
+    await this.#fleet.refreshCatalog();
+    for (const m of moved) {
+      this.#record(
+        {
+          kind: 'shard_moved',
+          dc: other,
+          server: survivor.id,
+          epoch,
+          detail: `shard ${m.id} homed in ${other}; unreplicated tail at most ${m.gapBytes ?? 'unknown'} bytes`,
+        },
+        detectedAt,
+      );
+    }
+  }
+
+  #tailBytes(primary: string, replica: string): number | null {
+    const a = this.#lastLsn.get(primary);
+    const b = this.#lastLsn.get(replica);
+    if (a === undefined || b === undefined) return null;
+    return Number(a > b ? a - b : 0n);
+  }
+
+  async #answers(serverId: string): Promise<boolean> {
+    try {
+      await this.#probes.pool(serverId).query('SELECT 1');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  #record(
+    event: Partial<Omit<FailoverEvent, 'at' | 'sinceDetectionMs'>> &
+      Pick<FailoverEvent, 'kind' | 'detail'>,
+    detectedAt: number,
+  ): void {
+    const full = this.log.add({
+      server: null,
+      dc: null,
+      epoch: null,
+      ...event,
+      sinceDetectionMs: Date.now() - detectedAt,
+    });
+    this.emit('event', full);
+  }
+}

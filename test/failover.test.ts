@@ -1,0 +1,225 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Router } from '../src/data/router.ts';
+import { isMainstayError } from '../src/errors/mainstay-error.ts';
+import { FailoverController } from '../src/fleet/failover-controller.ts';
+import { type FleetFixture, startFleet } from './support/fleet-fixture.ts';
+import { WriteStream } from './support/write-stream.ts';
+
+let fixture: FleetFixture;
+let controller: FailoverController;
+let router: Router;
+
+/** Keys whose shard is homed in `dc`, found by trying candidates against the shard map. */
+function keysHomedIn(dc: string, count: number): string[] {
+  const keys: string[] = [];
+  for (let n = 0; keys.length < count; n += 1) {
+    const key = `acct_${n}`;
+    if (router.map.route(router.map.shardOf(key)).shard.homeDc === dc) keys.push(key);
+  }
+  return keys;
+}
+
+async function eventually(
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return;
+    await sleep(50);
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+/** How many of `ids` the primaries of the shards of `keys` hold. */
+async function countOnPrimaries(ids: readonly string[], keys: readonly string[]): Promise<number> {
+  let total = 0;
+  for (const shardId of new Set(keys.map((key) => router.map.shardOf(key)))) {
+    const { value } = await router.readShard(
+      shardId,
+      (db) =>
+        db.query<{ n: number }>('SELECT count(*)::int AS n FROM appends WHERE id = ANY($1)', [ids]),
+      {
+        consistency: 'primary',
+      },
+    );
+    total += value.rows[0]?.n ?? 0;
+  }
+  return total;
+}
+
+describe('failover with real servers killed', () => {
+  before(async () => {
+    fixture = await startFleet('failover', {
+      dataCentres: [
+        { id: 'dc1', synchronousCommit: 'on' },
+        { id: 'dc2', synchronousCommit: 'on' },
+      ],
+    });
+    controller = new FailoverController(fixture.fleet);
+    controller.start();
+    router = await fixture.router({ writeWaitMs: 15_000 });
+  });
+  after(async () => {
+    await controller?.stop();
+    await fixture?.stop();
+  });
+
+  test('kill -9 of a synchronous DC primary: writes resume on the promoted replica, no acknowledged write lost', async () => {
+    const keys = keysHomedIn('dc1', 8);
+    const stream = new WriteStream(router, (n) => keys[n % keys.length] as string, 'kill');
+    stream.start(4);
+    await sleep(1_000);
+    const before = stream.acknowledged.length;
+    assert.ok(before > 0, 'writes flow before the failure');
+    const victim = fixture.fleet.server('dc1-a');
+    assert.ok(victim?.pid);
+    const killedAt = Date.now();
+    victim.signalAll('SIGKILL');
+    await eventually(
+      async () =>
+        (stream.firstAckAfter(killedAt + 1) ?? -1) >= 0 && stream.acknowledged.length > before + 20,
+      30_000,
+      'writes after the kill',
+    );
+    await stream.stop();
+    await controller.idle();
+    const kinds = controller.log.recent().map((event) => event.kind);
+    assert.ok(kinds.includes('replica_promoted'), kinds.join());
+    assert.equal(router.map.route(router.map.shardOf(keys[0])).primary?.id, 'dc1-b');
+    assert.equal(
+      await countOnPrimaries(stream.acknowledged, keys),
+      stream.acknowledged.length,
+      'an acknowledged write was lost',
+    );
+    const topology = await fixture.fleet.topology();
+    const oldPrimary = topology.servers.find((s) => s.id === 'dc1-a');
+    assert.equal(oldPrimary?.role, 'replica');
+    await eventually(
+      async () =>
+        (await fixture.fleet.topology()).servers.find((s) => s.id === 'dc1-a')?.streamingState ===
+        'streaming',
+      20_000,
+      'dc1-a streaming from dc1-b',
+    );
+    await eventually(
+      async () =>
+        (await fixture.fleet.topology()).shards.every(
+          (s) => s.logicalReplication.state === 'replicating',
+        ),
+      20_000,
+      'shard copies replicating from the new primary',
+    );
+    const copyDc = router.map.route(router.map.shardOf(keys[0])).shard.copyDc;
+    const copyPrimary = router.map.snapshot.servers.find(
+      (s) => s.dc === copyDc && s.role === 'primary',
+    );
+    assert.ok(copyPrimary);
+    await eventually(
+      async () => {
+        let present = 0;
+        for (const shardId of new Set(keys.map((key) => router.map.shardOf(key)))) {
+          const db = router.map.route(shardId).shard.database;
+          const { rows } = await fixture.fleet.pools
+            .pool(copyPrimary.id, db)
+            .query<{ n: number }>('SELECT count(*)::int AS n FROM appends WHERE id = ANY($1)', [
+              stream.acknowledged,
+            ]);
+          present += rows[0]?.n ?? 0;
+        }
+        return present === stream.acknowledged.length;
+      },
+      20_000,
+      'every acknowledged write on the other DC copy',
+    );
+  });
+
+  test('a hung primary (SIGSTOP of its process group) is fenced and replaced; SIGCONT does not bring it back', async () => {
+    const keys = keysHomedIn('dc2', 8);
+    const stream = new WriteStream(router, (n) => keys[n % keys.length] as string, 'hang');
+    stream.start(4);
+    await sleep(800);
+    const victim = fixture.fleet.server('dc2-a');
+    const pid = victim?.pid;
+    assert.ok(victim && pid);
+    const stoppedAt = Date.now();
+    victim.signalAll('SIGSTOP');
+    const before = stream.acknowledged.length;
+    await eventually(
+      async () => stream.acknowledged.length > before + 20,
+      30_000,
+      'writes after the hang',
+    );
+    try {
+      process.kill(pid, 'SIGCONT');
+    } catch {
+      // The fenced server was shot: there is nothing left to continue.
+    }
+    assert.throws(() => process.kill(pid, 0), 'the fenced postmaster is gone');
+    await stream.stop();
+    await controller.idle();
+    assert.equal(router.map.route(router.map.shardOf(keys[0])).primary?.id, 'dc2-b');
+    assert.equal(await countOnPrimaries(stream.acknowledged, keys), stream.acknowledged.length);
+    const fenced = controller.log
+      .recent()
+      .find((event) => event.kind === 'primary_fenced' && event.server === 'dc2-a');
+    assert.match(fenced?.detail ?? '', /killed/);
+  });
+
+  test('a killed replica is restarted and streams again; reads keep being answered meanwhile', async () => {
+    const replica = fixture.fleet.server('dc1-a');
+    assert.ok(replica?.pid);
+    replica.signalAll('SIGKILL');
+    const key = keysHomedIn('dc1', 1)[0] as string;
+    for (let i = 0; i < 20; i += 1) {
+      const read = await router.read(key, (db) => db.query('SELECT 1'), { consistency: 'any' });
+      assert.ok(read.servedBy);
+      await sleep(25);
+    }
+    await eventually(
+      async () =>
+        controller.log.recent().some((e) => e.kind === 'replica_recovered' && e.server === 'dc1-a'),
+      30_000,
+      'replica recovered',
+    );
+    await eventually(
+      async () => (await fixture.fleet.health()).ready,
+      20_000,
+      'fleet healthy again',
+    );
+  });
+
+  test('kill of every server of dc1: its shards move home to dc2, writes resume, old tokens are refused', async () => {
+    const keys = keysHomedIn('dc1', 4);
+    const { token } = await router.write(keys[0], (tx) =>
+      tx.query(`INSERT INTO appends VALUES ('before_dc_loss', 'x')`),
+    );
+    const stream = new WriteStream(router, (n) => keys[n % keys.length] as string, 'dcloss');
+    stream.start(2);
+    await sleep(500);
+    const killedAt = Date.now();
+    for (const id of ['dc1-a', 'dc1-b']) fixture.fleet.server(id)?.signalAll('SIGKILL');
+    await eventually(
+      async () => stream.firstAckAfter(killedAt + 1) !== null,
+      30_000,
+      'writes after the DC loss',
+    );
+    await stream.stop();
+    await controller.idle();
+    const shardId = router.map.shardOf(keys[0]);
+    const route = router.map.route(shardId);
+    assert.equal(route.shard.homeDc, 'dc2');
+    assert.equal(route.shard.copyState, 'quarantined');
+    assert.equal(route.primary?.dc, 'dc2');
+    const moved = controller.log.recent().filter((e) => e.kind === 'shard_moved');
+    assert.ok(moved.length >= 1);
+    assert.match(moved[0]?.detail ?? '', /unreplicated tail at most \d+ bytes/);
+    await assert.rejects(
+      router.read(keys[0], (db) => db.query('SELECT 1'), { token }),
+      (error) => isMainstayError(error, 'consistency_token_expired'),
+    );
+  });
+});
