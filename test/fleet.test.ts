@@ -38,7 +38,7 @@ describe('fleet on real PostgreSQL servers', () => {
   let platform: Awaited<ReturnType<typeof startPlatform>>;
 
   before(async () => {
-    platform = await startPlatform({ config });
+    platform = await startPlatform({ config, failover: false });
   });
 
   after(async () => {
@@ -87,6 +87,31 @@ describe('fleet on real PostgreSQL servers', () => {
       await fetch(`${platform.url}/v1/topology`)
     ).json()) as TopologySnapshot;
     assert.equal(topology.servers.length, 5);
+  });
+
+  test('/metrics is Prometheus text; /v1/events lists catalog epochs', async () => {
+    await platform.router.read('cus_demo000001', (db) => db.query('SELECT 1'), {
+      consistency: 'any',
+    });
+    const metrics = await fetch(`${platform.url}/metrics`);
+    assert.equal(metrics.status, 200);
+    assert.match(metrics.headers.get('content-type') ?? '', /^text\/plain/);
+    const text = await metrics.text();
+    assert.match(text, /mainstay_router_reads_total\{target="replica",consistency="any"\} 1/);
+    assert.match(text, /mainstay_catalog_epoch 1/);
+    assert.match(text, /mainstay_replica_lag_bytes\{server="dc1-b"\}/);
+    const events = (await (await fetch(`${platform.url}/v1/events?limit=5`)).json()) as {
+      data: { kind: string; detail: string }[];
+      hasMore: boolean;
+    };
+    assert.deepEqual(
+      events.data.map((e) => [e.kind, e.detail]),
+      [['catalog_epoch', 'initial topology']],
+    );
+    assert.equal(events.hasMore, false);
+    const bad = await fetch(`${platform.url}/v1/events?limit=1000`);
+    assert.equal(bad.status, 400);
+    assert.equal(((await bad.json()) as { code: string }).code, 'invalid_request');
   });
 
   test('demo data is loaded once, on the home primary of each shard', async () => {
@@ -173,7 +198,7 @@ describe('fleet on real PostgreSQL servers', () => {
     const before = readFleetState(home);
     await platform.stop();
     assert.deepEqual(postgresProcessesUnder(home), []);
-    platform = await startPlatform({ config });
+    platform = await startPlatform({ config, failover: false });
     assert.equal(platform.demoLoaded, false);
     assert.deepEqual(readFleetState(home)?.ports, before?.ports);
     const topology = await platform.fleet.topology();
@@ -219,7 +244,7 @@ describe('fleet on real PostgreSQL servers', () => {
     } finally {
       writeFileSync(versionFile, original);
     }
-    platform = await startPlatform({ config });
+    platform = await startPlatform({ config, failover: false });
     assert.equal(server(await platform.fleet.topology(), 'witness').state, 'up');
   });
 
@@ -232,7 +257,7 @@ describe('fleet on real PostgreSQL servers', () => {
     // Simulate a crashed supervisor: forget the processes without stopping them.
     const lockFile = path.join(home, 'mainstay.pid');
     writeFileSync(lockFile, JSON.stringify({ pid: 999_999_999, startedAt: '', httpUrl: null }));
-    platform = await startPlatform({ config }).catch(async (error) => {
+    platform = await startPlatform({ config, failover: false }).catch(async (error) => {
       await fleet.down();
       throw error;
     });

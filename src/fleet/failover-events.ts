@@ -1,5 +1,6 @@
 /** What the failover controller did, as shown at `GET /v1/events`. */
 export const FAILOVER_EVENT_KINDS = [
+  'catalog_epoch',
   'primary_failed',
   'primary_fenced',
   'replica_promoted',
@@ -27,13 +28,15 @@ export interface FailoverEvent {
 
 export const EVENT_COUNT_MAX = 1_000;
 
-/** A bounded, newest-last log of failover events. */
+/** A bounded, newest-last log of failover events, with a count per kind that is never cut. */
 export class FailoverEventLog {
   readonly #events: FailoverEvent[] = [];
+  readonly counts = new Map<FailoverEventKind, number>();
 
   add(event: Omit<FailoverEvent, 'at'>): FailoverEvent {
     const full = { at: new Date().toISOString(), ...event };
     this.#events.push(full);
+    this.counts.set(event.kind, (this.counts.get(event.kind) ?? 0) + 1);
     if (this.#events.length > EVENT_COUNT_MAX) this.#events.shift();
     return full;
   }
@@ -42,4 +45,9 @@ export class FailoverEventLog {
   recent(limit = 100): readonly FailoverEvent[] {
     return this.#events.slice(-limit).reverse();
   }
+}
+
+/** Anything that can list recent platform events, newest first. */
+export interface EventSource {
+  events(limit: number): Promise<readonly FailoverEvent[]>;
 }

@@ -8,11 +8,15 @@ import Fastify, {
   type FastifyInstance,
   type FastifyServerOptions,
 } from 'fastify';
+import type { EventSource } from '../fleet/failover-events.ts';
 import type { TopologySource } from '../fleet/topology-snapshot.ts';
 import { handleError, registerProblemHandlers } from './problem-handlers.ts';
+import { registerEventsRoute } from './routes/events-route.ts';
 import { registerHealthRoute } from './routes/health-route.ts';
+import { type MetricsSource, registerMetricsRoute } from './routes/metrics-route.ts';
 import { registerOpenApi, registerOpenApiRoutes } from './routes/openapi-routes.ts';
 import { registerTopologyRoute } from './routes/topology-route.ts';
+import { EventListSchema, FailoverEventSchema } from './schemas/event-schema.ts';
 import { HealthReportSchema } from './schemas/health-schema.ts';
 import { ProblemSchema } from './schemas/problem-schema.ts';
 import { TopologySnapshotSchema } from './schemas/topology-schema.ts';
@@ -39,6 +43,10 @@ export const HANDLER_TIMEOUT_MS = 10_000;
 export interface HttpServerOptions {
   /** Where topology and health come from: the running fleet, or a fixed source in tests. */
   readonly source: TopologySource;
+  /** Failover and catalog events for `GET /v1/events`; the route is absent without it. */
+  readonly events?: EventSource;
+  /** Prometheus metrics for `GET /metrics`; the route is absent without it. */
+  readonly metrics?: MetricsSource;
   /** Pino options, `true` for defaults, or an existing pino logger. Off when omitted. */
   readonly logger?: boolean | object;
   /** The API version shown in the OpenAPI document (the package version). */
@@ -72,7 +80,13 @@ export async function buildHttpServer(options: HttpServerOptions): Promise<Fasti
       },
     },
   });
-  for (const schema of [TopologySnapshotSchema, HealthReportSchema, ProblemSchema]) {
+  for (const schema of [
+    TopologySnapshotSchema,
+    HealthReportSchema,
+    ProblemSchema,
+    FailoverEventSchema,
+    EventListSchema,
+  ]) {
     app.addSchema(schema);
   }
   // Mainstay bodies are JSON only; without this, a text/plain body would reach validation and
@@ -82,6 +96,8 @@ export async function buildHttpServer(options: HttpServerOptions): Promise<Fasti
   await registerOpenApi(app, options.version);
   registerHealthRoute(app, options.source);
   registerTopologyRoute(app, options.source);
+  if (options.events) registerEventsRoute(app, options.events);
+  if (options.metrics) registerMetricsRoute(app, options.metrics);
   await registerOpenApiRoutes(app);
   return app;
 }

@@ -1,12 +1,20 @@
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import pg from 'pg';
+import { PostgresCatalogStore } from '../catalog/postgres-catalog-store.ts';
 import type { MainstayConfig } from '../config/load-config.ts';
+import { BypassSpool } from '../data/bypass/bypass-spool.ts';
+import { Router } from '../data/router.ts';
 import { DEMO_MIGRATIONS, loadDemoData } from '../demo/demo-data.ts';
 import { MainstayError } from '../errors/mainstay-error.ts';
-import { Fleet } from '../fleet/fleet.ts';
+import { FailoverController } from '../fleet/failover-controller.ts';
+import type { EventSource } from '../fleet/failover-events.ts';
+import { CATALOG_DATABASE, Fleet } from '../fleet/fleet.ts';
 import { recordHttpUrl } from '../fleet/fleet-lock.ts';
 import { assertPortFree } from '../fleet/ports.ts';
 import { buildHttpServer } from '../http/build-http-server.ts';
+import { platformMetrics } from './platform-metrics.ts';
 
 /** The package version, shown in the OpenAPI document. */
 export const VERSION = (
@@ -21,6 +29,8 @@ export interface PlatformOptions {
   readonly onServerExit?: (serverId: string, detail: string) => void;
   /** Pino options or logger for the HTTP server; off when omitted. */
   readonly logger?: boolean | object;
+  /** Run the failover controller (default): `false` leaves failed servers down, for inspection. */
+  readonly failover?: boolean;
 }
 
 /** A running Mainstay: the fleet, the HTTP server, and how to stop both. */
@@ -30,6 +40,10 @@ export interface Platform {
   readonly url: string;
   /** Whether this start loaded the demo data (only the first start does). */
   readonly demoLoaded: boolean;
+  /** The platform's router, for the services it hosts. */
+  readonly router: Router;
+  readonly controller: FailoverController | null;
+  readonly spool: BypassSpool;
   stop(): Promise<void>;
 }
 
@@ -50,14 +64,20 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   });
   await fleet.up();
   let http: FastifyInstance | null = null;
+  let stopServices: () => Promise<void> = async () => undefined;
   try {
     options.onProgress?.('loading demo data');
     const demoLoaded = await loadDemoData(fleet.catalog, (shardId) => ({
       query: async (sql, values) => (await fleet.shardPool(shardId, 'home')).query(sql, values),
     }));
+    options.onProgress?.('starting the failover controller and the router');
+    const services = await startServices(fleet, options);
+    stopServices = services.stop;
     options.onProgress?.('starting the HTTP server');
     http = await buildHttpServer({
       source: fleet,
+      events: services.events,
+      metrics: platformMetrics(services),
       version: VERSION,
       logger: options.logger ?? false,
     });
@@ -69,16 +89,68 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       http: running,
       url,
       demoLoaded,
+      router: services.router,
+      controller: services.controller,
+      spool: services.spool,
       stop: async () => {
         await running.close();
+        await services.stop();
         await fleet.down();
       },
     };
   } catch (error) {
     await http?.close();
+    await stopServices();
     await fleet.down();
     throw error;
   }
+}
+
+/**
+ * The platform's own router (its own catalog connection, as any service would have), the
+ * failover controller (unless turned off) and the bypass spool, with an event source merging
+ * controller events and catalog epoch changes.
+ */
+async function startServices(fleet: Fleet, options: PlatformOptions) {
+  const witness = fleet.config.witness.id;
+  const pool = new pg.Pool({ ...fleet.connection(witness), database: CATALOG_DATABASE, max: 3 });
+  pool.on('error', () => undefined);
+  const catalog = new PostgresCatalogStore(pool);
+  const { user, password } = fleet.connection(witness);
+  const router = await Router.connect({ catalog, credentials: { user, password } });
+  const controller = options.failover === false ? null : new FailoverController(fleet);
+  controller?.start();
+  const spool = await BypassSpool.open({
+    dir: path.join(fleet.config.home, 'spool'),
+    name: 'bypass',
+  });
+  const events: EventSource = {
+    async events(limit) {
+      const own = controller?.log.recent(limit) ?? [];
+      const epochs = (await catalog.events(limit)).map((event) => ({
+        at: event.at,
+        kind: 'catalog_epoch' as const,
+        server: null,
+        dc: null,
+        epoch: event.epoch,
+        sinceDetectionMs: null,
+        detail: event.reason,
+      }));
+      return [...own, ...epochs].sort((a, b) => b.at.localeCompare(a.at)).slice(0, limit);
+    },
+  };
+  return {
+    router,
+    controller,
+    spool,
+    events,
+    stop: async () => {
+      await controller?.stop();
+      await router.close();
+      await spool.close();
+      await catalog.close();
+    },
+  };
 }
 
 async function listen(http: FastifyInstance, host: string, port: number): Promise<string> {

@@ -7,6 +7,8 @@ export async function openApiDocument(): Promise<unknown> {
   const unavailable = () => Promise.reject(new MainstayError('service_unavailable', 'not running'));
   const app = await buildHttpServer({
     source: { topology: unavailable, health: unavailable },
+    events: { events: unavailable },
+    metrics: { contentType: 'text/plain', metrics: unavailable },
     version: VERSION,
   });
   await app.ready();

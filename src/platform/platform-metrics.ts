@@ -1,0 +1,153 @@
+import { Counter, Gauge, Registry } from 'prom-client';
+import type { BypassSpool } from '../data/bypass/bypass-spool.ts';
+import type { Router } from '../data/router.ts';
+import { FALLBACK_REASONS } from '../data/router-stats.ts';
+import type { FailoverController } from '../fleet/failover-controller.ts';
+import { FAILOVER_EVENT_KINDS } from '../fleet/failover-events.ts';
+import type { MetricsSource } from '../http/routes/metrics-route.ts';
+
+/** What the metrics are read from, at scrape time. */
+export interface MetricInputs {
+  readonly router: Router;
+  readonly controller: FailoverController | null;
+  readonly spool: BypassSpool | null;
+}
+
+/**
+ * Prometheus metrics for a Mainstay process. Every value is read from the router, the failover
+ * controller and the bypass spool when Prometheus scrapes (prom-client `collect`), so the hot
+ * paths only bump plain counters.
+ */
+export function platformMetrics(inputs: MetricInputs): MetricsSource {
+  const registry = new Registry();
+  const { router, controller, spool } = inputs;
+  const counter = (
+    name: string,
+    help: string,
+    labelNames: string[],
+    collect: (metric: Counter) => void,
+  ) =>
+    new Counter({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      collect(this: Counter) {
+        this.reset();
+        collect(this);
+      },
+    });
+  const gauge = (
+    name: string,
+    help: string,
+    labelNames: string[],
+    collect: (metric: Gauge) => void,
+  ) =>
+    new Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      collect(this: Gauge) {
+        this.reset();
+        collect(this);
+      },
+    });
+
+  counter(
+    'mainstay_router_reads_total',
+    'Reads routed, by target and consistency level.',
+    ['target', 'consistency'],
+    (m) => {
+      for (const [key, count] of router.stats.reads) {
+        const [target = '', consistency = ''] = key.split(':');
+        m.inc({ target, consistency }, count);
+      }
+    },
+  );
+  counter(
+    'mainstay_router_read_fallbacks_total',
+    'Reads sent to a primary instead of a replica, by reason.',
+    ['reason'],
+    (m) => {
+      for (const reason of FALLBACK_REASONS)
+        m.inc({ reason }, router.stats.fallbacks.get(reason) ?? 0);
+    },
+  );
+  counter(
+    'mainstay_router_read_fallbacks_refused_total',
+    'Reads refused because the primary fallback cap was reached.',
+    [],
+    (m) => m.inc(router.stats.fallbacksRefused),
+  );
+  counter(
+    'mainstay_router_session_waits_total',
+    'Session reads that waited for a replica to catch up.',
+    [],
+    (m) => m.inc(router.stats.sessionWaits),
+  );
+  counter('mainstay_router_writes_total', 'Writes by outcome.', ['outcome'], (m) => {
+    m.inc({ outcome: 'committed' }, router.stats.writes);
+    m.inc({ outcome: 'failed_definite' }, router.stats.writesFailedDefinite);
+    m.inc({ outcome: 'outcome_unknown' }, router.stats.writesOutcomeUnknown);
+  });
+  gauge('mainstay_catalog_epoch', 'Catalog epoch the router routes by.', [], (m) =>
+    m.set(router.map.epoch),
+  );
+  gauge(
+    'mainstay_replica_lag_bytes',
+    'WAL bytes a replica trails its primary (unknown lag is absent).',
+    ['server'],
+    (m) => {
+      for (const id of replicaIds(router)) {
+        const seen = router.monitor.observe(id);
+        if (seen.lagBytes !== null) m.set({ server: id }, seen.lagBytes);
+      }
+    },
+  );
+  gauge(
+    'mainstay_replica_lag_seconds',
+    'Time a replica trails its primary; +Inf when unknown.',
+    ['server'],
+    (m) => {
+      for (const id of replicaIds(router))
+        m.set({ server: id }, router.monitor.observe(id).lagMs / 1000);
+    },
+  );
+  gauge(
+    'mainstay_server_healthy',
+    'Whether the router sees a server as healthy (1) or not (0).',
+    ['server'],
+    (m) => {
+      for (const server of router.map.snapshot.servers) {
+        if (server.role !== 'witness')
+          m.set({ server: server.id }, router.monitor.observe(server.id).healthy ? 1 : 0);
+      }
+    },
+  );
+  counter(
+    'mainstay_failover_events_total',
+    'Failover controller actions, by kind.',
+    ['kind'],
+    (m) => {
+      for (const kind of FAILOVER_EVENT_KINDS)
+        m.inc({ kind }, controller?.log.counts.get(kind) ?? 0);
+    },
+  );
+  gauge(
+    'mainstay_bypass_spool_pending',
+    'Operations decided without the database, waiting for replay.',
+    [],
+    (m) => m.set(spool?.pendingCount ?? 0),
+  );
+  gauge('mainstay_bypass_spool_bytes', 'Size of the bypass spool file.', [], (m) =>
+    m.set(spool?.sizeBytes ?? 0),
+  );
+  return { contentType: registry.contentType, metrics: () => registry.metrics() };
+}
+
+function replicaIds(router: Router): string[] {
+  return router.map.snapshot.servers
+    .filter((s) => s.role === 'replica' && s.fencedAtEpoch === null)
+    .map((s) => s.id);
+}
