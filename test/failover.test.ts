@@ -145,7 +145,6 @@ describe('failover with real servers killed', () => {
     const victim = fixture.fleet.server('dc2-a');
     const pid = victim?.pid;
     assert.ok(victim && pid);
-    const stoppedAt = Date.now();
     victim.signalAll('SIGSTOP');
     const before = stream.acknowledged.length;
     await eventually(

@@ -140,10 +140,12 @@ export class ReplicaMonitor {
     state.startedAt = started;
     const lsn = lsnText === null ? null : parseLsn(lsnText);
     if (lsn !== null && (state.lsn === null || lsn > state.lsn)) state.lsn = lsn;
+    const firstSight = state.observedAt === 0;
     state.observedAt = Date.now();
     state.failures = 0;
     state.successes += 1;
-    if (state.successes >= this.#options.upAfterSuccessCount) state.healthy = true;
+    // Hysteresis guards changes of state; a server's very first answer makes it healthy.
+    if (firstSight || state.successes >= this.#options.upAfterSuccessCount) state.healthy = true;
     if (state.role === 'primary' && lsn !== null) this.#remember(id, lsn, state.observedAt);
   }
 

@@ -171,12 +171,12 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
   async write<T>(
     key: unknown,
     work: (tx: Queryable) => Promise<T>,
-    options: { token?: string | null } = {},
+    options: { token?: string | null; waitMs?: number } = {},
   ): Promise<WriteResult<T>> {
     const canonical = canonicalShardKey(key);
     const base = options.token ? this.decodeToken(options.token) : null;
     const shardId = this.#map.shardOf(canonical);
-    const { value, lsn } = await this.#writeOnShard(shardId, work);
+    const { value, lsn } = await this.#writeOnShard(shardId, work, options.waitMs);
     this.tracker.record(canonical, shardId, lsn);
     const token = (base ?? new ConsistencyToken(this.#map.epoch)).with(
       shardId,
@@ -224,11 +224,34 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
     return { results, token: token.encode(this.#secret) };
   }
 
+  /**
+   * Runs `work` in a transaction on a shard's primary, waiting at most `waitMs` (default
+   * `writeWaitMs`) for one; returns the value and the commit position. For building blocks on
+   * top of the router (bypass, takeover); applications use {@link Router.write}.
+   */
+  writeToShard<T>(
+    shardId: number,
+    work: (tx: Queryable) => Promise<T>,
+    options: { waitMs?: number } = {},
+  ) {
+    return this.#writeOnShard(shardId, work, options.waitMs);
+  }
+
+  /** Runs `work` on one server's copy of a shard database, outside any routing decision. */
+  queryServer<T>(
+    serverId: string,
+    database: string,
+    work: (db: Queryable) => Promise<T>,
+  ): Promise<T> {
+    return this.#query(serverId, database, work);
+  }
+
   async #writeOnShard<T>(
     shardId: number,
     work: (tx: Queryable) => Promise<T>,
+    waitMs: number = this.#options.writeWaitMs,
   ): Promise<{ value: T; lsn: bigint }> {
-    const deadline = Date.now() + this.#options.writeWaitMs;
+    const deadline = Date.now() + waitMs;
     let lastError: unknown = null;
     for (let attempt = 0; ; attempt += 1) {
       const route = this.#map.route(shardId);
@@ -251,7 +274,7 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
     this.stats.writesFailedDefinite += 1;
     throw new MainstayError(
       'primary_unavailable',
-      `shard ${shardId} has no writable primary after ${this.#options.writeWaitMs} ms; nothing was written`,
+      `shard ${shardId} has no writable primary after ${waitMs} ms; nothing was written`,
       { cause: lastError },
     );
   }

@@ -5,6 +5,7 @@ import { PostgresCatalogStore } from '../../src/catalog/postgres-catalog-store.t
 import { loadConfig } from '../../src/config/load-config.ts';
 import { Router } from '../../src/data/router.ts';
 import type { RouterOptions } from '../../src/data/router-options.ts';
+import { takeoverMigrations } from '../../src/data/takeover/takeover-writer.ts';
 import { DEMO_MIGRATIONS } from '../../src/demo/demo-data.ts';
 import { CATALOG_DATABASE, Fleet } from '../../src/fleet/fleet.ts';
 import type { MigrationSet } from '../../src/migrations/migration.ts';
@@ -34,7 +35,10 @@ export async function startFleet(label: string, file: Record<string, unknown> = 
     writeFileSync(env.MAINSTAY_CONFIG, JSON.stringify(file));
   }
   const config = loadConfig({ cwd: home, env });
-  const fleet = new Fleet({ config, shardMigrations: [DEMO_MIGRATIONS, CHECK_MIGRATIONS] });
+  const fleet = new Fleet({
+    config,
+    shardMigrations: [DEMO_MIGRATIONS, CHECK_MIGRATIONS, takeoverMigrations(['appends'])],
+  });
   await fleet.up();
   const routers: Router[] = [];
   const catalogs: PostgresCatalogStore[] = [];

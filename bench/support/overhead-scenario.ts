@@ -1,0 +1,236 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import type { Router } from '../../src/data/router.ts';
+import type { ConsistencyLevel } from '../../src/data/router-options.ts';
+import type { FleetFixture } from '../../test/support/fleet-fixture.ts';
+import { type LoopResult, median, runClosedLoop } from './closed-loop.ts';
+import { printTable, type SummaryRow } from './report.ts';
+
+export const OVERHEAD = {
+  concurrency: 8,
+  opCount: 3_000,
+  warmUpOpCount: 500,
+  roundCount: 5,
+  /** Keys per key set; a multiple of `concurrency` so that each writer has keys of its own. */
+  keyCount: 64,
+  /** Same as the router's default `poolSizeMax`. */
+  poolSizeMax: 16,
+  ratioMax: 1.1,
+  replicaHealthyWaitMs: 5_000,
+} as const;
+
+const READ_SQL = 'SELECT version FROM router_checks WHERE key = $1';
+const UPSERT_SQL = `INSERT INTO router_checks (key, version) VALUES ($1, $2)
+  ON CONFLICT (key) DO UPDATE SET version = EXCLUDED.version`;
+
+interface Case {
+  readonly name: string;
+  readonly server: string;
+  readonly op: (client: number, n: number) => Promise<unknown>;
+}
+
+/** Router case vs the bare-pool case it is compared with. */
+interface Comparison {
+  readonly label: string;
+  readonly router: string;
+  readonly baseline: string;
+  /** Whether the ratio is held to the target (else it is shown to explain the others). */
+  readonly targeted: boolean;
+}
+
+const COMPARISONS: readonly Comparison[] = [
+  { label: 'read, primary', router: 'router read primary', baseline: 'bare read primary', targeted: true },
+  { label: 'read, session+token', router: 'router read session', baseline: 'bare read replica', targeted: true },
+  { label: 'read, any', router: 'router read any', baseline: 'bare read replica', targeted: true },
+  { label: 'write (upsert)', router: 'router write', baseline: 'bare write', targeted: true },
+  { label: 'write vs same tx shape', router: 'router write', baseline: 'bare write as router tx', targeted: false },
+];
+
+/** Keys of one shard, found by trying candidates against the shard map. */
+function keysOfShard(router: Router, shardId: number, prefix: string, count: number): string[] {
+  const keys: string[] = [];
+  for (let n = 0; keys.length < count; n += 1) {
+    const key = `${prefix}_${n}`;
+    if (router.map.shardOf(key) === shardId) keys.push(key);
+  }
+  return keys;
+}
+
+async function waitHealthy(router: Router, serverId: string): Promise<void> {
+  const deadline = Date.now() + OVERHEAD.replicaHealthyWaitMs;
+  while (!router.monitor.observe(serverId).healthy) {
+    if (Date.now() > deadline) throw new Error(`replica ${serverId} never became healthy`);
+    await sleep(50);
+  }
+}
+
+/**
+ * Router overhead: the same point read and single-row upsert through the router and through a
+ * bare `pg.Pool` on the server the router sends it to, same concurrency and op count, in
+ * alternating rounds. Prints the table and returns the summary rows.
+ */
+export async function runOverhead(fixture: FleetFixture, router: Router): Promise<SummaryRow[]> {
+  const shardId = router.map.shardOf('bench_overhead');
+  const route = router.map.route(shardId);
+  const primary = route.primary?.id;
+  const replica = route.replicas[0]?.id;
+  if (!primary || !replica) throw new Error(`shard ${shardId} has no primary and replica`);
+  const bare = (id: string) => {
+    const pool = new pg.Pool({
+      ...fixture.fleet.connection(id),
+      database: route.shard.database,
+      max: OVERHEAD.poolSizeMax,
+    });
+    pool.on('error', () => undefined);
+    return pool;
+  };
+  const primaryPool = bare(primary);
+  const replicaPool = bare(replica);
+  try {
+    const readKeys = keysOfShard(router, shardId, 'bench_read', OVERHEAD.keyCount);
+    const writeKeys = keysOfShard(router, shardId, 'bench_write', OVERHEAD.keyCount);
+    for (const key of [...readKeys, ...writeKeys]) await primaryPool.query(UPSERT_SQL, [key, 0]);
+    // Read keys are never written again, so session reads need only the token's position.
+    const { token } = await router.write(writeKeys[0], (tx) =>
+      tx.query(UPSERT_SQL, [writeKeys[0], 0]),
+    );
+    await waitHealthy(router, replica);
+    const served = new Map<string, number>();
+    const readKey = (n: number) => readKeys[n % readKeys.length] as string;
+    const writeKey = (client: number, n: number) => {
+      const perClient = OVERHEAD.keyCount / OVERHEAD.concurrency;
+      return writeKeys[client + OVERHEAD.concurrency * (n % perClient)] as string;
+    };
+    const routerRead = (consistency: ConsistencyLevel) => async (_c: number, n: number) => {
+      const key = readKey(n);
+      const result = await router.read(key, (db) => db.query(READ_SQL, [key]), {
+        consistency,
+        token: consistency === 'session' ? token : null,
+      });
+      const tally = `${consistency}:${result.target}`;
+      served.set(tally, (served.get(tally) ?? 0) + 1);
+    };
+    const groups: Case[][] = [
+      [
+        { name: 'router read primary', server: primary, op: routerRead('primary') },
+        { name: 'bare read primary', server: primary, op: (_c, n) => primaryPool.query(READ_SQL, [readKey(n)]) },
+      ],
+      [
+        { name: 'router read session', server: replica, op: routerRead('session') },
+        { name: 'router read any', server: replica, op: routerRead('any') },
+        { name: 'bare read replica', server: replica, op: (_c, n) => replicaPool.query(READ_SQL, [readKey(n)]) },
+      ],
+      [
+        {
+          name: 'router write',
+          server: primary,
+          op: (c, n) => router.write(writeKey(c, n), (tx) => tx.query(UPSERT_SQL, [writeKey(c, n), n])),
+        },
+        { name: 'bare write', server: primary, op: (c, n) => primaryPool.query(UPSERT_SQL, [writeKey(c, n), n]) },
+        {
+          name: 'bare write as router tx',
+          server: primary,
+          op: (c, n) => bareTransaction(primaryPool, writeKey(c, n), n),
+        },
+      ],
+    ];
+    const rounds = await runRounds(groups);
+    served.clear();
+    // One more short pass only to see where each read level was served.
+    for (const consistency of ['session', 'any'] as const) {
+      await runClosedLoop(200, OVERHEAD.concurrency, routerRead(consistency));
+    }
+    return report(groups.flat(), rounds, served);
+  } finally {
+    await primaryPool.end();
+    await replicaPool.end();
+  }
+}
+
+/** The router's write transaction, by hand: BEGIN, the upsert, COMMIT plus the WAL position. */
+async function bareTransaction(pool: pg.Pool, key: string, n: number): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query(UPSERT_SQL, [key, n]);
+    await client.query('COMMIT; SELECT pg_current_wal_insert_lsn()::text AS lsn');
+  } finally {
+    client.release();
+  }
+}
+
+/**
+ * A warm-up of every case, then `roundCount` rounds; within a group the order alternates from
+ * round to round (A B, B A, ...) so that drift on a shared machine falls on both sides.
+ */
+async function runRounds(groups: readonly Case[][]): Promise<Map<string, LoopResult[]>> {
+  const results = new Map<string, LoopResult[]>();
+  for (const group of groups) {
+    for (const entry of group) {
+      await runClosedLoop(OVERHEAD.warmUpOpCount, OVERHEAD.concurrency, entry.op);
+      results.set(entry.name, []);
+    }
+  }
+  for (let round = 0; round < OVERHEAD.roundCount; round += 1) {
+    for (const group of groups) {
+      const ordered = round % 2 === 0 ? group : [...group].reverse();
+      for (const entry of ordered) {
+        const result = await runClosedLoop(OVERHEAD.opCount, OVERHEAD.concurrency, entry.op);
+        results.get(entry.name)?.push(result);
+      }
+    }
+    process.stderr.write(`  overhead round ${round + 1}/${OVERHEAD.roundCount} done\n`);
+  }
+  return results;
+}
+
+function report(
+  cases: readonly Case[],
+  rounds: ReadonlyMap<string, readonly LoopResult[]>,
+  served: ReadonlyMap<string, number>,
+): SummaryRow[] {
+  const of = (name: string) => rounds.get(name) ?? [];
+  const med = (name: string, pick: (r: LoopResult) => number) => median(of(name).map(pick));
+  console.log(
+    `${OVERHEAD.concurrency} concurrent clients, ${OVERHEAD.opCount} ops per case per round ` +
+      `after ${OVERHEAD.warmUpOpCount} warm-up ops; median of ${OVERHEAD.roundCount} alternating rounds\n`,
+  );
+  printTable(
+    ['case', 'server', 'p50', 'p99', 'ops/s'],
+    cases.map((entry) => [
+      entry.name,
+      entry.server,
+      `${med(entry.name, (r) => r.p50Ms).toFixed(3)} ms`,
+      `${med(entry.name, (r) => r.p99Ms).toFixed(3)} ms`,
+      med(entry.name, (r) => r.opsPerSecond).toFixed(0),
+    ]),
+  );
+  console.log('');
+  const summary: SummaryRow[] = [];
+  const rows = COMPARISONS.map((comparison) => {
+    const ratios = of(comparison.router).map(
+      (result, round) => result.p50Ms / (of(comparison.baseline)[round]?.p50Ms ?? Number.NaN),
+    );
+    const ratio = median(ratios);
+    const target = comparison.targeted ? `<= ${OVERHEAD.ratioMax.toFixed(2)}` : '(explains)';
+    if (comparison.targeted) {
+      summary.push({
+        figure: `router overhead p50 ratio, ${comparison.label}`,
+        value: ratio.toFixed(2),
+        target,
+        met: ratio <= OVERHEAD.ratioMax,
+      });
+    }
+    return [
+      comparison.label,
+      `${comparison.router} / ${comparison.baseline}`,
+      ratio.toFixed(2),
+      ratios.map((r) => r.toFixed(2)).join(' '),
+      target,
+    ];
+  });
+  printTable(['p50 overhead', 'router / baseline', 'ratio', 'per round', 'target'], rows);
+  const tallies = [...served].map(([key, count]) => `${key} ${count}`).join(', ');
+  console.log(`\nwhere router reads were served (200 extra reads each): ${tallies}`);
+  return summary;
+}
