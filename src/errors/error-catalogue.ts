@@ -107,7 +107,7 @@ export const ERROR_CATALOGUE = {
     status: 503,
     title: 'Catalog unavailable',
     definite: false,
-    doc: 'The catalog (witness) server cannot be reached.',
+    doc: 'The catalog (witness) server cannot be reached; a write that needed it may or may not have happened: retry with the same idempotency key.',
   },
   invalid_shard_key: {
     status: 400,
