@@ -2,12 +2,15 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  CONSISTENCY_TOKEN_HEADER,
   ConsistencyToken,
   putTokenInHeaders,
   tokenFromHeaders,
 } from '../src/data/consistency-token.ts';
 import type { Router } from '../src/data/router.ts';
 import { isMainstayError } from '../src/errors/mainstay-error.ts';
+import { buildHttpServer } from '../src/http/build-http-server.ts';
+import { setConsistencyToken } from '../src/http/consistency-header.ts';
 import { type FleetFixture, startFleet } from './support/fleet-fixture.ts';
 
 let fixture: FleetFixture;
@@ -332,5 +335,58 @@ describe('router on a real two-DC fleet', () => {
       'unused-secret',
     );
     assert.ok(tokenFromHeaders(headers, 'unused-secret'));
+  });
+
+  test('the Mainstay-Consistency-Token header carries read-your-writes across two HTTP services', async () => {
+    const unavailable = () => Promise.reject(new Error('unused'));
+    const source = { topology: unavailable, health: unavailable };
+    const writer = await buildHttpServer({ source, version: 'test' });
+    writer.post<{ Body: { key: string; version: number } }>(
+      '/v1/test-writes',
+      async (request, reply) => {
+        const { token } = await setVersion(
+          routerA,
+          request.body.key,
+          request.body.version,
+          request.consistencyToken ?? undefined,
+        );
+        setConsistencyToken(reply, token);
+        return reply.code(201).send({ ok: true });
+      },
+    );
+    const reader = await buildHttpServer({ source, version: 'test' });
+    reader.get<{ Params: { key: string } }>('/v1/test-reads/:key', async (request) => {
+      const read = await readVersion(routerB, request.params.key, {
+        consistency: 'session',
+        token: request.consistencyToken,
+      });
+      return { version: read.version };
+    });
+    const writerUrl = await writer.listen({ port: 0, host: '127.0.0.1' });
+    const readerUrl = await reader.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      await pauseReplay(true);
+      const written = await fetch(`${writerUrl}/v1/test-writes`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ key: 'cus_http', version: 5 }),
+      });
+      assert.equal(written.status, 201);
+      const token = written.headers.get(CONSISTENCY_TOKEN_HEADER);
+      assert.ok(token);
+      const read = await fetch(`${readerUrl}/v1/test-reads/cus_http`, {
+        headers: { [CONSISTENCY_TOKEN_HEADER]: token },
+      });
+      assert.deepEqual(await read.json(), { version: 5 });
+      const forged = await fetch(`${readerUrl}/v1/test-reads/cus_http`, {
+        headers: { [CONSISTENCY_TOKEN_HEADER]: `${token}x` },
+      });
+      assert.equal(forged.status, 400);
+      assert.equal(((await forged.json()) as { code: string }).code, 'consistency_token_invalid');
+    } finally {
+      await pauseReplay(false);
+      await writer.close();
+      await reader.close();
+    }
   });
 });

@@ -10,6 +10,7 @@ import Fastify, {
 } from 'fastify';
 import type { EventSource } from '../fleet/failover-events.ts';
 import type { TopologySource } from '../fleet/topology-snapshot.ts';
+import { registerConsistencyHeader } from './consistency-header.ts';
 import { handleError, registerProblemHandlers } from './problem-handlers.ts';
 import { registerEventsRoute } from './routes/events-route.ts';
 import { registerHealthRoute } from './routes/health-route.ts';
@@ -93,6 +94,7 @@ export async function buildHttpServer(options: HttpServerOptions): Promise<Fasti
   // come back as a confusing "must be object" instead of 415.
   app.removeContentTypeParser('text/plain');
   registerProblemHandlers(app);
+  registerConsistencyHeader(app);
   await registerOpenApi(app, options.version);
   registerHealthRoute(app, options.source);
   registerTopologyRoute(app, options.source);
