@@ -9,19 +9,10 @@ import { BypassWriter } from '../src/data/bypass/bypass-writer.ts';
 import type { Router } from '../src/data/router.ts';
 import { TakeoverWriter } from '../src/data/takeover/takeover-writer.ts';
 import { isMainstayError } from '../src/errors/mainstay-error.ts';
-import { type FleetFixture, startFleet } from './support/fleet-fixture.ts';
+import { type FleetFixture, keysHomedIn, startFleet } from './support/fleet-fixture.ts';
 
 let fixture: FleetFixture;
 let router: Router;
-
-function keysHomedIn(dc: string, count: number): string[] {
-  const keys: string[] = [];
-  for (let n = 0; keys.length < count; n += 1) {
-    const key = `journal_${n}`;
-    if (router.map.route(router.map.shardOf(key)).shard.homeDc === dc) keys.push(key);
-  }
-  return keys;
-}
 
 async function countHome(ids: readonly string[]): Promise<{ total: number; distinct: number }> {
   let total = 0;
@@ -53,7 +44,7 @@ describe('stateless takeover and data bypass, with the home primary really down'
 
   test('appends divert at once to the takeover table in the other DC, then merge back home exactly once', async () => {
     const takeover = new TakeoverWriter(router, ['appends']);
-    const keys = keysHomedIn('dc1', 4);
+    const keys = keysHomedIn(router, 'dc1', 4, 'journal');
     const acknowledged: string[] = [];
     const divertedIds: string[] = [];
     for (let i = 0; i < 20; i += 1) {
@@ -99,7 +90,7 @@ describe('stateless takeover and data bypass, with the home primary really down'
       name: 'bypass',
     });
     const bypass = new BypassWriter(router, spool, { bypassAfterMs: 300 });
-    const keys = keysHomedIn('dc2', 3);
+    const keys = keysHomedIn(router, 'dc2', 3, 'journal');
     const insert = (id: string) => (tx: Parameters<Parameters<Router['write']>[1]>[0]) =>
       tx.query('INSERT INTO appends (id, body) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING', [
         id,

@@ -4,22 +4,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Router } from '../src/data/router.ts';
 import { isMainstayError } from '../src/errors/mainstay-error.ts';
 import { FailoverController } from '../src/fleet/failover-controller.ts';
-import { type FleetFixture, startFleet } from './support/fleet-fixture.ts';
+import { type FleetFixture, keysHomedIn, startFleet } from './support/fleet-fixture.ts';
 import { WriteStream } from './support/write-stream.ts';
 
 let fixture: FleetFixture;
 let controller: FailoverController;
 let router: Router;
-
-/** Keys whose shard is homed in `dc`, found by trying candidates against the shard map. */
-function keysHomedIn(dc: string, count: number): string[] {
-  const keys: string[] = [];
-  for (let n = 0; keys.length < count; n += 1) {
-    const key = `acct_${n}`;
-    if (router.map.route(router.map.shardOf(key)).shard.homeDc === dc) keys.push(key);
-  }
-  return keys;
-}
 
 async function eventually(
   check: () => Promise<boolean>,
@@ -69,7 +59,7 @@ describe('failover with real servers killed', () => {
   });
 
   test('kill -9 of a synchronous DC primary: writes resume on the promoted replica, no acknowledged write lost', async () => {
-    const keys = keysHomedIn('dc1', 8);
+    const keys = keysHomedIn(router, 'dc1', 8, 'acct');
     const stream = new WriteStream(router, (n) => keys[n % keys.length] as string, 'kill');
     stream.start(4);
     await sleep(1_000);
@@ -138,7 +128,7 @@ describe('failover with real servers killed', () => {
   });
 
   test('a hung primary (SIGSTOP of its process group) is fenced and replaced; SIGCONT does not bring it back', async () => {
-    const keys = keysHomedIn('dc2', 8);
+    const keys = keysHomedIn(router, 'dc2', 8, 'acct');
     const stream = new WriteStream(router, (n) => keys[n % keys.length] as string, 'hang');
     stream.start(4);
     await sleep(800);
@@ -172,7 +162,7 @@ describe('failover with real servers killed', () => {
     const replica = fixture.fleet.server('dc1-a');
     assert.ok(replica?.pid);
     replica.signalAll('SIGKILL');
-    const key = keysHomedIn('dc1', 1)[0] as string;
+    const key = keysHomedIn(router, 'dc1', 1, 'acct')[0] as string;
     for (let i = 0; i < 20; i += 1) {
       const read = await router.read(key, (db) => db.query('SELECT 1'), { consistency: 'any' });
       assert.ok(read.servedBy);
@@ -192,7 +182,7 @@ describe('failover with real servers killed', () => {
   });
 
   test('kill of every server of dc1: its shards move home to dc2, writes resume, old tokens are refused', async () => {
-    const keys = keysHomedIn('dc1', 4);
+    const keys = keysHomedIn(router, 'dc1', 4, 'acct');
     const { token } = await router.write(keys[0], (tx) =>
       tx.query(`INSERT INTO appends VALUES ('before_dc_loss', 'x')`),
     );

@@ -24,6 +24,16 @@ export const CHECK_MIGRATIONS: MigrationSet = {
   ],
 };
 
+/** Keys (`<prefix>_<n>`) whose shard is homed in `dc`, found by trying candidates on the map. */
+export function keysHomedIn(router: Router, dc: string, count: number, prefix = 'key'): string[] {
+  const keys: string[] = [];
+  for (let n = 0; keys.length < count; n += 1) {
+    const key = `${prefix}_${n}`;
+    if (router.map.route(router.map.shardOf(key)).shard.homeDc === dc) keys.push(key);
+  }
+  return keys;
+}
+
 export type FleetFixture = Awaited<ReturnType<typeof startFleet>>;
 
 /** A real fleet in a temp home (with an optional config file), and routers on it. */
