@@ -4,6 +4,8 @@ export interface LoopResult {
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly opsPerSecond: number;
+  /** CPU time (user + system) of this whole process per op, background work included. */
+  readonly cpuUsPerOp: number;
 }
 
 /**
@@ -27,7 +29,9 @@ export async function runClosedLoop(
     }
   };
   const started = performance.now();
+  const cpuBefore = process.cpuUsage();
   await Promise.all(Array.from({ length: concurrency }, (_, id) => client(id)));
+  const cpu = process.cpuUsage(cpuBefore);
   const elapsedMs = performance.now() - started;
   latencies.sort();
   return {
@@ -35,6 +39,7 @@ export async function runClosedLoop(
     p50Ms: quantile(latencies, 0.5),
     p99Ms: quantile(latencies, 0.99),
     opsPerSecond: (opCount / elapsedMs) * 1_000,
+    cpuUsPerOp: (cpu.user + cpu.system) / opCount,
   };
 }
 

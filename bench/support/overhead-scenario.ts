@@ -10,7 +10,7 @@ export const OVERHEAD = {
   concurrency: 8,
   opCount: 3_000,
   warmUpOpCount: 500,
-  roundCount: 5,
+  roundCount: 7,
   /** Keys per key set; a multiple of `concurrency` so that each writer has keys of its own. */
   keyCount: 64,
   /** Same as the router's default `poolSizeMax`. */
@@ -39,11 +39,26 @@ interface Comparison {
 }
 
 const COMPARISONS: readonly Comparison[] = [
-  { label: 'read, primary', router: 'router read primary', baseline: 'bare read primary', targeted: true },
-  { label: 'read, session+token', router: 'router read session', baseline: 'bare read replica', targeted: true },
+  {
+    label: 'read, primary',
+    router: 'router read primary',
+    baseline: 'bare read primary',
+    targeted: true,
+  },
+  {
+    label: 'read, session+token',
+    router: 'router read session',
+    baseline: 'bare read replica',
+    targeted: true,
+  },
   { label: 'read, any', router: 'router read any', baseline: 'bare read replica', targeted: true },
   { label: 'write (upsert)', router: 'router write', baseline: 'bare write', targeted: true },
-  { label: 'write vs same tx shape', router: 'router write', baseline: 'bare write as router tx', targeted: false },
+  {
+    label: 'write vs same tx shape',
+    router: 'router write',
+    baseline: 'bare write as router tx',
+    targeted: false,
+  },
 ];
 
 /** Keys of one shard, found by trying candidates against the shard map. */
@@ -62,6 +77,77 @@ async function waitHealthy(router: Router, serverId: string): Promise<void> {
     if (Date.now() > deadline) throw new Error(`replica ${serverId} never became healthy`);
     await sleep(50);
   }
+}
+
+/** What the cases run against: the shard's two servers, bare pools on them, keys and a token. */
+interface Target {
+  readonly router: Router;
+  readonly primary: string;
+  readonly replica: string;
+  readonly primaryPool: pg.Pool;
+  readonly replicaPool: pg.Pool;
+  readonly readKeys: readonly string[];
+  readonly writeKeys: readonly string[];
+  /** A token for the shard, older than every read: session reads need only it. */
+  readonly token: string;
+  /** Where router reads were served, as "level:target" counts. */
+  readonly served: Map<string, number>;
+}
+
+/** The cases, in groups whose members are compared with one another. */
+function buildCases(t: Target): Case[][] {
+  const readKey = (n: number) => t.readKeys[n % t.readKeys.length] as string;
+  const writeKey = (client: number, n: number) => {
+    const perClient = OVERHEAD.keyCount / OVERHEAD.concurrency;
+    return t.writeKeys[client + OVERHEAD.concurrency * (n % perClient)] as string;
+  };
+  const routerRead = (consistency: ConsistencyLevel) => async (_c: number, n: number) => {
+    const key = readKey(n);
+    const result = await t.router.read(key, (db) => db.query(READ_SQL, [key]), {
+      consistency,
+      token: consistency === 'session' ? t.token : null,
+    });
+    const tally = `${consistency}:${result.target}`;
+    t.served.set(tally, (t.served.get(tally) ?? 0) + 1);
+  };
+  const { primary, replica, primaryPool, replicaPool } = t;
+  return [
+    [
+      { name: 'router read primary', server: primary, op: routerRead('primary') },
+      {
+        name: 'bare read primary',
+        server: primary,
+        op: (_c, n) => primaryPool.query(READ_SQL, [readKey(n)]),
+      },
+    ],
+    [
+      { name: 'router read session', server: replica, op: routerRead('session') },
+      { name: 'router read any', server: replica, op: routerRead('any') },
+      {
+        name: 'bare read replica',
+        server: replica,
+        op: (_c, n) => replicaPool.query(READ_SQL, [readKey(n)]),
+      },
+    ],
+    [
+      {
+        name: 'router write',
+        server: primary,
+        op: (c, n) =>
+          t.router.write(writeKey(c, n), (tx) => tx.query(UPSERT_SQL, [writeKey(c, n), n])),
+      },
+      {
+        name: 'bare write',
+        server: primary,
+        op: (c, n) => primaryPool.query(UPSERT_SQL, [writeKey(c, n), n]),
+      },
+      {
+        name: 'bare write as router tx',
+        server: primary,
+        op: (c, n) => bareTransaction(primaryPool, writeKey(c, n), n),
+      },
+    ],
+  ];
 }
 
 /**
@@ -96,50 +182,23 @@ export async function runOverhead(fixture: FleetFixture, router: Router): Promis
     );
     await waitHealthy(router, replica);
     const served = new Map<string, number>();
-    const readKey = (n: number) => readKeys[n % readKeys.length] as string;
-    const writeKey = (client: number, n: number) => {
-      const perClient = OVERHEAD.keyCount / OVERHEAD.concurrency;
-      return writeKeys[client + OVERHEAD.concurrency * (n % perClient)] as string;
+    const target = {
+      router,
+      primary,
+      replica,
+      primaryPool,
+      replicaPool,
+      readKeys,
+      writeKeys,
+      token,
+      served,
     };
-    const routerRead = (consistency: ConsistencyLevel) => async (_c: number, n: number) => {
-      const key = readKey(n);
-      const result = await router.read(key, (db) => db.query(READ_SQL, [key]), {
-        consistency,
-        token: consistency === 'session' ? token : null,
-      });
-      const tally = `${consistency}:${result.target}`;
-      served.set(tally, (served.get(tally) ?? 0) + 1);
-    };
-    const groups: Case[][] = [
-      [
-        { name: 'router read primary', server: primary, op: routerRead('primary') },
-        { name: 'bare read primary', server: primary, op: (_c, n) => primaryPool.query(READ_SQL, [readKey(n)]) },
-      ],
-      [
-        { name: 'router read session', server: replica, op: routerRead('session') },
-        { name: 'router read any', server: replica, op: routerRead('any') },
-        { name: 'bare read replica', server: replica, op: (_c, n) => replicaPool.query(READ_SQL, [readKey(n)]) },
-      ],
-      [
-        {
-          name: 'router write',
-          server: primary,
-          op: (c, n) => router.write(writeKey(c, n), (tx) => tx.query(UPSERT_SQL, [writeKey(c, n), n])),
-        },
-        { name: 'bare write', server: primary, op: (c, n) => primaryPool.query(UPSERT_SQL, [writeKey(c, n), n]) },
-        {
-          name: 'bare write as router tx',
-          server: primary,
-          op: (c, n) => bareTransaction(primaryPool, writeKey(c, n), n),
-        },
-      ],
-    ];
+    const groups = buildCases(target);
     const rounds = await runRounds(groups);
     served.clear();
     // One more short pass only to see where each read level was served.
-    for (const consistency of ['session', 'any'] as const) {
-      await runClosedLoop(200, OVERHEAD.concurrency, routerRead(consistency));
-    }
+    const reads = groups.flat().filter((entry) => /router read (session|any)/.test(entry.name));
+    for (const entry of reads) await runClosedLoop(200, OVERHEAD.concurrency, entry.op);
     return report(groups.flat(), rounds, served);
   } finally {
     await primaryPool.end();
@@ -196,13 +255,14 @@ function report(
       `after ${OVERHEAD.warmUpOpCount} warm-up ops; median of ${OVERHEAD.roundCount} alternating rounds\n`,
   );
   printTable(
-    ['case', 'server', 'p50', 'p99', 'ops/s'],
+    ['case', 'server', 'p50', 'p99', 'ops/s', 'bench CPU/op'],
     cases.map((entry) => [
       entry.name,
       entry.server,
       `${med(entry.name, (r) => r.p50Ms).toFixed(3)} ms`,
       `${med(entry.name, (r) => r.p99Ms).toFixed(3)} ms`,
       med(entry.name, (r) => r.opsPerSecond).toFixed(0),
+      `${med(entry.name, (r) => r.cpuUsPerOp).toFixed(1)} us`,
     ]),
   );
   console.log('');

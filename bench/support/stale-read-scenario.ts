@@ -1,6 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Router } from '../../src/data/router.ts';
-import type { ReadOptions } from '../../src/data/router.ts';
+import type { ReadOptions, Router } from '../../src/data/router.ts';
 import type { FleetFixture } from '../../test/support/fleet-fixture.ts';
 import { median } from './closed-loop.ts';
 import { printTable, type SummaryRow } from './report.ts';
@@ -114,7 +113,17 @@ export async function runStaleReads(
     [row('session + token', session), row('any', any)],
   );
   return [
-    { figure: 'stale session reads under forced lag', value: String(session.stale), target: '0', met: session.stale === 0 },
-    { figure: 'stale any reads under forced lag', value: String(any.stale), target: '> 0 (expected)', met: any.stale > 0 },
+    {
+      figure: 'stale session reads under forced lag',
+      value: String(session.stale),
+      target: '0',
+      met: session.stale === 0,
+    },
+    {
+      figure: 'stale any reads under forced lag',
+      value: String(any.stale),
+      target: '> 0 (expected)',
+      met: any.stale > 0,
+    },
   ];
 }

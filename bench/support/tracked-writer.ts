@@ -2,24 +2,41 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Router } from '../../src/data/router.ts';
 import { isMainstayError } from '../../src/errors/mainstay-error.ts';
 
-/** One acknowledged write: when its successful attempt started, when it was acknowledged, where. */
+/** One acknowledged write: when it was first tried, when it was acknowledged, and where. */
 export interface Ack {
   readonly id: string;
-  readonly attemptStartedAt: number;
+  /** When the write's first attempt started (retries keep the id, so they are the same write). */
+  readonly startedAt: number;
   readonly ackedAt: number;
-  /** The server that committed it (from the port the transaction ran on). */
+  /** The server that committed it. */
   readonly server: string;
+  /** Whether it went to a takeover table instead of the shard's home. */
+  readonly diverted: boolean;
 }
+
+/** Writes the row `id` (idempotently by id) for `key`; says where it was committed. */
+export type IdempotentWrite = (
+  key: string,
+  id: string,
+  attempt: number,
+) => Promise<{ readonly server: string; readonly diverted: boolean }>;
 
 const RETRY_COUNT_MAX = 200;
 const RETRY_PAUSE_MS = 20;
 const WRITE_PAUSE_MS = 5;
+const ERROR_TEXT_LENGTH_MAX = 40;
+
+/** A short name for an error: its Mainstay code, else the start of its message. */
+function errorName(error: unknown): string {
+  if (isMainstayError(error)) return error.code;
+  const message = error instanceof Error ? error.message : String(error);
+  return `"${message.slice(0, ERROR_TEXT_LENGTH_MAX)}"`;
+}
 
 /**
  * Like the tests' WriteStream (a careful client: every write has a client-chosen id and is
- * retried with the same id until acknowledged; the insert is idempotent by id), but it also
- * records when each acknowledged attempt started and which server committed it, which is what
- * a recovery time needs.
+ * retried with the same id until acknowledged), but it also records when each acknowledged
+ * attempt started and which server committed it, which is what a recovery time needs.
  */
 export class TrackedWriter {
   readonly acks: Ack[] = [];
@@ -29,11 +46,9 @@ export class TrackedWriter {
   #sequence = 0;
 
   constructor(
-    private readonly router: Router,
     private readonly keys: readonly string[],
     private readonly label: string,
-    /** Server id by port, to name the committing server. */
-    private readonly serverByPort: ReadonlyMap<number, string>,
+    private readonly write: IdempotentWrite,
   ) {}
 
   start(concurrency: number): void {
@@ -45,37 +60,50 @@ export class TrackedWriter {
     await Promise.all(this.#running);
   }
 
-  /** The first acknowledgement by `server` of an attempt started after `since`. */
-  firstAckAfter(since: number, server: string): Ack | undefined {
-    return this.acks.find((ack) => ack.attemptStartedAt > since && ack.server === server);
+  /** The first acknowledgement matching `where` of a write first tried after `since`. */
+  firstAckAfter(since: number, where: (ack: Ack) => boolean): Ack | undefined {
+    return this.acks.find((ack) => ack.startedAt > since && where(ack));
   }
 
   async #loop(): Promise<void> {
     while (!this.#stopped) {
       const n = this.#sequence++;
       const id = `${this.label}_${n}`;
-      const key = this.keys[n % this.keys.length];
+      const key = this.keys[n % this.keys.length] as string;
+      const startedAt = Date.now();
       for (let attempt = 0; attempt < RETRY_COUNT_MAX && !this.#stopped; attempt += 1) {
-        const attemptStartedAt = Date.now();
         try {
-          const { value } = await this.router.write(key, (tx) =>
-            tx.query<{ port: number }>(
-              `WITH ins AS (INSERT INTO appends (id, body) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING)
-               SELECT current_setting('port')::int AS port`,
-              [id, `attempt ${attempt}`],
-            ),
-          );
-          const port = value.rows[0]?.port ?? -1;
-          const server = this.serverByPort.get(port) ?? `port ${port}`;
-          this.acks.push({ id, attemptStartedAt, ackedAt: Date.now(), server });
+          const { server, diverted } = await this.write(key, id, attempt);
+          this.acks.push({ id, startedAt, ackedAt: Date.now(), server, diverted });
           break;
         } catch (error) {
-          const code = isMainstayError(error) ? error.code : 'other';
-          this.errors.set(code, (this.errors.get(code) ?? 0) + 1);
+          const name = errorName(error);
+          this.errors.set(name, (this.errors.get(name) ?? 0) + 1);
           await sleep(RETRY_PAUSE_MS);
         }
       }
       await sleep(WRITE_PAUSE_MS);
     }
   }
+}
+
+/**
+ * An append of `id` to `appends` through `router.write`, idempotent by id; the committing
+ * server is named from the port the transaction ran on.
+ */
+export function routerAppend(
+  router: Router,
+  serverByPort: ReadonlyMap<number, string>,
+): IdempotentWrite {
+  return async (key, id, attempt) => {
+    const { value } = await router.write(key, (tx) =>
+      tx.query<{ port: number }>(
+        `WITH ins AS (INSERT INTO appends (id, body) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING)
+         SELECT current_setting('port')::int AS port`,
+        [id, `attempt ${attempt}`],
+      ),
+    );
+    const port = value.rows[0]?.port ?? -1;
+    return { server: serverByPort.get(port) ?? `port ${port}`, diverted: false };
+  };
 }
