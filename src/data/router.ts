@@ -288,9 +288,18 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
       value = await work(client);
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
-      client.release(isConnectionLoss(error));
+      const lost = isConnectionLoss(error);
+      client.release(lost);
       this.stats.writesFailedDefinite += 1;
-      throw error;
+      if (!lost) throw error;
+      // COMMIT was never sent, so the transaction cannot have committed: a definite failure.
+      throw new MainstayError(
+        'primary_unavailable',
+        'the connection to the primary was lost before COMMIT; nothing was written',
+        {
+          cause: error,
+        },
+      );
     }
     let results: pg.QueryResult[];
     try {
@@ -412,7 +421,9 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
     );
     if (caughtUp.length > 0) return { server: pick(caughtUp).id, reason: 'no_replica' };
     const best = healthy[0];
-    if (best && this.#options.sessionWaitMs > 0) {
+    // Wait only for a replica that is close behind: one that has trailed its primary for longer
+    // than the wait (replay paused, a long apply) would not catch up in time anyway.
+    if (best && this.#options.sessionWaitMs > 0 && best.seen.lagMs <= this.#options.sessionWaitMs) {
       this.stats.sessionWaits += 1;
       if (await this.monitor.waitForReplay(best.id, required, this.#options.sessionWaitMs)) {
         return { server: best.id, reason: 'no_replica' };

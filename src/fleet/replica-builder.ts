@@ -1,4 +1,5 @@
-import { chownSync, copyFileSync, lstatSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import type { OsIdentity } from './os-user.ts';
@@ -50,7 +51,7 @@ export async function buildReplicaDataDir(options: {
     );
     await client.query('SELECT pg_backup_start($1, true)', [`mainstay clone for ${slot}`]);
     mkdirSync(replicaDataDir, { recursive: true, mode: 0o700 });
-    copyTree(primaryDataDir, replicaDataDir);
+    await copyTree(primaryDataDir, replicaDataDir);
     const { rows } = await client.query<{ labelfile: string; spcmapfile: string | null }>(
       'SELECT labelfile, spcmapfile FROM pg_backup_stop(true)',
     );
@@ -61,16 +62,21 @@ export async function buildReplicaDataDir(options: {
       writeFileSync(path.join(replicaDataDir, 'tablespace_map'), stop.spcmapfile);
     writeFileSync(path.join(replicaDataDir, 'standby.signal'), '');
     mkdirSync(path.join(replicaDataDir, 'pg_wal', 'archive_status'), { recursive: true });
-    chownTree(replicaDataDir, identity);
+    await chownTree(replicaDataDir, identity);
   } finally {
     await client.end();
   }
 }
 
-function copyTree(from: string, to: string, relative = ''): void {
+/**
+ * Copies a live data directory, file by file, with async I/O so the supervising process keeps
+ * serving (and probing) while a replica is built; files that vanish mid-copy are skipped, as
+ * the backup API allows.
+ */
+async function copyTree(from: string, to: string, relative = ''): Promise<void> {
   let entries: string[];
   try {
-    entries = readdirSync(path.join(from, relative));
+    entries = await fs.readdir(path.join(from, relative));
   } catch (error) {
     if (isVanished(error)) return;
     throw error;
@@ -81,19 +87,19 @@ function copyTree(from: string, to: string, relative = ''): void {
     const target = path.join(to, rel);
     if (relative === '' && SKIPPED_FILES.has(name)) continue;
     if (name.startsWith('pgsql_tmp')) continue;
-    let stat: ReturnType<typeof lstatSync>;
+    let stat: Awaited<ReturnType<typeof fs.lstat>>;
     try {
-      stat = lstatSync(source);
+      stat = await fs.lstat(source);
     } catch (error) {
       if (isVanished(error)) continue;
       throw error;
     }
     if (stat.isDirectory()) {
-      mkdirSync(target, { mode: 0o700, recursive: true });
-      if (!EMPTY_DIRS.has(rel)) copyTree(from, to, rel);
+      await fs.mkdir(target, { mode: 0o700, recursive: true });
+      if (!EMPTY_DIRS.has(rel)) await copyTree(from, to, rel);
     } else if (stat.isFile()) {
       try {
-        copyFileSync(source, target);
+        await fs.copyFile(source, target);
       } catch (error) {
         if (!isVanished(error)) throw error;
       }
@@ -105,12 +111,12 @@ function isVanished(error: unknown): boolean {
   return (error as NodeJS.ErrnoException).code === 'ENOENT';
 }
 
-function chownTree(dir: string, identity: OsIdentity): void {
+async function chownTree(dir: string, identity: OsIdentity): Promise<void> {
   if (identity.uid === null || identity.gid === null) return;
-  chownSync(dir, identity.uid, identity.gid);
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+  await fs.chown(dir, identity.uid, identity.gid);
+  for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
     const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) chownTree(full, identity);
-    else chownSync(full, identity.uid, identity.gid);
+    if (entry.isDirectory()) await chownTree(full, identity);
+    else await fs.chown(full, identity.uid, identity.gid);
   }
 }
