@@ -232,7 +232,9 @@ describe('router on a real two-DC fleet', () => {
         isMainstayError(error, 'consistency_token_invalid'),
       );
     }
-    const foreign = new ConsistencyToken(1, new Map([[0, 1n]])).encode('another-fleet-secret');
+    const foreign = new ConsistencyToken(1, new Map([[0, { lsn: 1n, epoch: 1 }]])).encode(
+      'another-fleet-secret',
+    );
     await assert.rejects(readVersion(routerB, 'cus_forge', { token: foreign }), (error) =>
       isMainstayError(error, 'consistency_token_invalid'),
     );

@@ -211,7 +211,7 @@ export function movedTails(figures: FailoverFigures): string[] {
     .filter((entry) => entry.event.kind === 'shard_moved')
     .map((entry) => {
       const shard = /shard (\d+)/.exec(entry.event.detail)?.[1] ?? '?';
-      const bytes = /at most (\S+) bytes/.exec(entry.event.detail)?.[1] ?? '?';
+      const bytes = /tail about (\S+) bytes/.exec(entry.event.detail)?.[1] ?? '?';
       return `shard ${shard}: ${bytes} bytes`;
     });
 }

@@ -12,25 +12,40 @@ export const TOKEN_LENGTH_MAX = 4096;
 export const TOKEN_SHARD_COUNT_MAX = 1024;
 const MAC_BYTES = 16;
 
+/** A write position on one shard, and the catalog epoch it was written under. */
+export interface ShardPosition {
+  readonly lsn: bigint;
+  readonly epoch: number;
+}
+
 /**
- * What a client has written: for each shard, the WAL position just past its last commit there,
- * and the catalog epoch it was written under. A read that presents the token is served only by
- * a server that has replayed that far. Tokens are signed with the fleet's secret (HMAC-SHA256,
- * truncated to 128 bits), so a client cannot forge one that sends reads to a stale replica, and
- * opaque: `mst1.<payload>.<mac>`, base64url.
+ * What a client has written: for each shard, the WAL position just past its last commit there
+ * and the catalog epoch of that write. A read that presents the token is served only by a
+ * server that has replayed that far; a position from before the shard's home moved to another
+ * WAL lineage is refused rather than compared. Tokens are signed with the fleet's secret
+ * (HMAC-SHA256, truncated to 128 bits), so a client cannot forge one that sends reads to a
+ * stale replica, and opaque: `mst1.<payload>.<mac>`, base64url.
  */
 export class ConsistencyToken {
+  /** The latest epoch among the positions (or the one given): a router behind it reloads. */
   readonly epoch: number;
-  readonly #positions: ReadonlyMap<number, bigint>;
+  readonly #positions: ReadonlyMap<number, ShardPosition>;
 
-  constructor(epoch: number, positions: ReadonlyMap<number, bigint> = new Map()) {
-    this.epoch = epoch;
+  constructor(epoch: number, positions: ReadonlyMap<number, ShardPosition> = new Map()) {
+    let latest = epoch;
+    for (const position of positions.values()) latest = Math.max(latest, position.epoch);
+    this.epoch = latest;
     this.#positions = positions;
   }
 
   /** The position written on a shard, if any. */
   positionFor(shardId: number): bigint | null {
-    return this.#positions.get(shardId) ?? null;
+    return this.#positions.get(shardId)?.lsn ?? null;
+  }
+
+  /** The epoch under which the shard's position was written, if any. */
+  epochFor(shardId: number): number | null {
+    return this.#positions.get(shardId)?.epoch ?? null;
   }
 
   get shards(): readonly number[] {
@@ -39,15 +54,22 @@ export class ConsistencyToken {
 
   /** This token plus one more write. */
   with(shardId: number, lsn: bigint, epoch: number): ConsistencyToken {
-    return this.merge(new ConsistencyToken(epoch, new Map([[shardId, lsn]])));
+    return this.merge(new ConsistencyToken(epoch, new Map([[shardId, { lsn, epoch }]])));
   }
 
-  /** The union of two tokens: the later position per shard, the later epoch. */
+  /**
+   * The union of two tokens, per shard: the position from the later epoch (a newer lineage
+   * supersedes an older one), and within one epoch the later position.
+   */
   merge(other: ConsistencyToken): ConsistencyToken {
     const positions = new Map(this.#positions);
-    for (const [shard, lsn] of other.#positions) {
+    for (const [shard, theirs] of other.#positions) {
       const mine = positions.get(shard);
-      if (mine === undefined || lsn > mine) positions.set(shard, lsn);
+      const newer =
+        !mine ||
+        theirs.epoch > mine.epoch ||
+        (theirs.epoch === mine.epoch && theirs.lsn > mine.lsn);
+      if (newer) positions.set(shard, theirs);
     }
     return new ConsistencyToken(Math.max(this.epoch, other.epoch), positions);
   }
@@ -55,8 +77,8 @@ export class ConsistencyToken {
   /** The opaque string form, signed with `secret`. */
   encode(secret: string): string {
     const entries = [...this.#positions].sort(([a], [b]) => a - b);
-    const body = `${this.epoch};${entries.map(([shard, lsn]) => `${shard}:${formatLsn(lsn)}`).join(',')}`;
-    const payload = Buffer.from(body, 'utf8').toString('base64url');
+    const list = entries.map(([shard, { lsn, epoch }]) => `${shard}:${formatLsn(lsn)}:${epoch}`);
+    const payload = Buffer.from(`${this.epoch};${list.join(',')}`, 'utf8').toString('base64url');
     return `${PREFIX}.${payload}.${mac(secret, payload).toString('base64url')}`;
   }
 
@@ -80,14 +102,22 @@ export class ConsistencyToken {
     const body = Buffer.from(payload, 'base64url').toString('utf8');
     const match = /^(\d{1,15});(.*)$/.exec(body);
     if (!match?.[1]) throw invalid('is malformed');
-    const positions = new Map<number, bigint>();
+    const positions = new Map<number, ShardPosition>();
     const list = match[2] ? match[2].split(',') : [];
     if (list.length > TOKEN_SHARD_COUNT_MAX) throw invalid('names too many shards');
     for (const item of list) {
-      const [shardText, lsnText] = item.split(':');
+      const [shardText, lsnText, epochText] = item.split(':');
       const lsn = lsnText === undefined ? null : parseLsn(lsnText);
-      if (!shardText || !/^\d{1,6}$/.test(shardText) || lsn === null) throw invalid('is malformed');
-      positions.set(Number(shardText), lsn);
+      if (
+        !shardText ||
+        !/^\d{1,6}$/.test(shardText) ||
+        lsn === null ||
+        !epochText ||
+        !/^\d{1,15}$/.test(epochText)
+      ) {
+        throw invalid('is malformed');
+      }
+      positions.set(Number(shardText), { lsn, epoch: Number(epochText) });
     }
     return new ConsistencyToken(Number(match[1]), positions);
   }

@@ -387,10 +387,11 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
     const decoded = typeof token === 'string' ? this.decodeToken(token) : token;
     if (decoded.epoch > this.#map.epoch) await this.refresh();
     const lineage = this.#map.route(shardId).shard.lineageEpoch;
-    if (decoded.positionFor(shardId) !== null && decoded.epoch < lineage) {
+    const written = decoded.epochFor(shardId);
+    if (written !== null && written < lineage) {
       throw new MainstayError(
         'consistency_token_expired',
-        `the token was issued at epoch ${decoded.epoch}, before shard ${shardId} moved home at epoch ${lineage}; read at consistency "primary"`,
+        `the token's write on shard ${shardId} is from epoch ${written}, before the shard moved home at epoch ${lineage}; read at consistency "primary"`,
       );
     }
     return decoded;

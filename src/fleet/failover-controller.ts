@@ -129,7 +129,7 @@ export class FailoverController extends EventEmitter<{ event: [FailoverEvent] }>
           {
             kind: 'failover_failed',
             server: serverId,
-            detail: String((error as Error).stack ?? error),
+            detail: error instanceof Error ? error.message : String(error),
           },
           detectedAt,
         );
@@ -196,7 +196,7 @@ export class FailoverController extends EventEmitter<{ event: [FailoverEvent] }>
           { id: primary.id, role: 'replica', upstream: replica.id },
         ],
       },
-      { lostTailBytesMax: lostTail },
+      { lostTailBytesEstimate: lostTail },
     );
     await this.#fleet.refreshCatalog();
     await this.#fleet.reconfigure(replica.id);
@@ -275,7 +275,8 @@ export class FailoverController extends EventEmitter<{ event: [FailoverEvent] }>
   /**
    * The whole DC is gone: each shard homed there moves home to its copy in the other DC. The
    * tail the copy never received is measured (the home's last WAL position seen by the probes
-   * minus what the copy applied; an upper bound, as that WAL holds other databases too).
+   * minus what the copy applied: an estimate, since the probes do not see the last moments
+   * before the loss, and that WAL holds other databases too).
    */
   async #dcFailed(snapshot: CatalogSnapshot, dc: string, detectedAt: number): Promise<void> {
     const other = snapshot.dataCentres.find((d) => d.id !== dc)?.id;
@@ -337,7 +338,7 @@ export class FailoverController extends EventEmitter<{ event: [FailoverEvent] }>
           dc: other,
           server: survivor.id,
           epoch,
-          detail: `shard ${m.id} homed in ${other}; unreplicated tail at most ${m.gapBytes ?? 'unknown'} bytes`,
+          detail: `shard ${m.id} homed in ${other}; unreplicated tail about ${m.gapBytes ?? 'unknown'} bytes`,
         },
         detectedAt,
       );

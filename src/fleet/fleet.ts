@@ -220,6 +220,8 @@ export class Fleet
           isStandbyDir(this.#dataDir(id)) ? this.startServer(id) : this.rebuildReplica(id),
         ),
     );
+    // Each primary started before its standby, so it came up without one: give it back now.
+    await Promise.all(primaries.map((id) => this.reconfigure(id)));
     await this.#setUpShards();
     await this.connectCopies();
   }
@@ -259,11 +261,22 @@ export class Fleet
   }
 
   /** A server's role and upstream as the catalog says now (the config's before it exists). */
-  #view(id: string): { role: ServerSpec['role']; upstream: string | null; dc: string | null } {
+  #view(id: string): {
+    role: ServerSpec['role'];
+    upstream: string | null;
+    dc: string | null;
+    fenced: boolean;
+  } {
     const known = this.#snapshot?.servers.find((server) => server.id === id);
-    if (known) return { role: known.role, upstream: known.upstream, dc: known.dc };
+    if (known)
+      return {
+        role: known.role,
+        upstream: known.upstream,
+        dc: known.dc,
+        fenced: known.fencedAtEpoch !== null,
+      };
     const spec = this.#spec(id);
-    return { role: spec.role, upstream: spec.upstream, dc: spec.dc };
+    return { role: spec.role, upstream: spec.upstream, dc: spec.dc, fenced: false };
   }
 
   #settingsFor(id: string): ServerSettings {
@@ -294,7 +307,11 @@ export class Fleet
       synchronizedStandbySlot: standby ? slotName(standby) : null,
       upstream:
         view.role === 'replica' && view.upstream ? this.#upstreamOf(id, view.upstream) : null,
-      extra: this.config.postgres.settings,
+      // A fenced server (a lost DC's, until it is re-seeded) refuses writes by default, so
+      // nothing that bypasses the routers can write to it by mistake.
+      extra: view.fenced
+        ? { ...this.config.postgres.settings, default_transaction_read_only: 'on' }
+        : this.config.postgres.settings,
     };
   }
 

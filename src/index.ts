@@ -1,0 +1,42 @@
+/**
+ * Mainstay's public library surface: the data layer that services use (router, consistency
+ * tokens, bypass and takeover), the catalog interface, the fleet and the platform entry point.
+ * This is the one module that names the concrete pieces a caller may pick from.
+ */
+export type { CatalogChange, CatalogSnapshot, CatalogStore } from './catalog/catalog-store.ts';
+export { PostgresCatalogStore } from './catalog/postgres-catalog-store.ts';
+export { loadConfig, type MainstayConfig } from './config/load-config.ts';
+export { bucketOf } from './data/bucket-hash.ts';
+export { BypassSpool } from './data/bypass/bypass-spool.ts';
+export {
+  type BypassOperation,
+  type BypassResult,
+  BypassWriter,
+} from './data/bypass/bypass-writer.ts';
+export {
+  CONSISTENCY_TOKEN_HEADER,
+  CONSISTENCY_TOKEN_MESSAGE_HEADER,
+  ConsistencyToken,
+  putTokenInHeaders,
+  tokenFromHeaders,
+} from './data/consistency-token.ts';
+export {
+  type Queryable,
+  type ReadOptions,
+  type ReadResult,
+  Router,
+  type WriteResult,
+} from './data/router.ts';
+export {
+  CONSISTENCY_LEVELS,
+  type ConsistencyLevel,
+  type RouterOptions,
+} from './data/router-options.ts';
+export { ShardMap } from './data/shard-map.ts';
+export { TakeoverWriter, takeoverMigrations } from './data/takeover/takeover-writer.ts';
+export { ERROR_CATALOGUE, type ErrorCode } from './errors/error-catalogue.ts';
+export { isMainstayError, MainstayError } from './errors/mainstay-error.ts';
+export { FailoverController } from './fleet/failover-controller.ts';
+export { Fleet } from './fleet/fleet.ts';
+export type { Migration, MigrationSet } from './migrations/migration.ts';
+export { startPlatform } from './platform/platform.ts';
