@@ -330,13 +330,27 @@ describe('router on a real two-DC fleet', () => {
     const merged = routerA.decodeToken(routerA.mergeTokens(one.token, two.token));
     assert.equal(merged.positionFor(one.shardId) !== null, true);
     assert.equal(merged.positionFor(two.shardId) !== null, true);
-    const secretless = routerA.decodeToken(one.token);
-    const headers = putTokenInHeaders(
-      { 'content-type': 'application/json' },
-      secretless,
-      'unused-secret',
+    // A producer puts its token on a message; a consumer (another router) reads its writes.
+    const message = routerA.tokenToHeaders({ 'content-type': 'application/json' }, one.token);
+    const carried = routerB.tokenFromHeaders(message);
+    assert.ok(carried);
+    assert.equal(
+      carried.positionFor(one.shardId),
+      routerA.decodeToken(one.token).positionFor(one.shardId),
     );
-    assert.ok(tokenFromHeaders(headers, 'unused-secret'));
+    const both = routerB.tokenFromHeaders(routerA.tokenToHeaders(message, two.token));
+    assert.notEqual(both?.positionFor(two.shardId) ?? null, null);
+    assert.throws(
+      () => routerB.tokenFromHeaders({ 'mainstay-consistency-token': 'forged' }),
+      (error) => isMainstayError(error, 'consistency_token_invalid'),
+    );
+    assert.equal(routerB.tokenFromHeaders({}), null);
+    const foreign = putTokenInHeaders({}, carried, 'another-fleet-secret');
+    assert.throws(
+      () => routerB.tokenFromHeaders(foreign),
+      (error) => isMainstayError(error, 'consistency_token_invalid'),
+    );
+    assert.ok(tokenFromHeaders(foreign, 'another-fleet-secret'));
   });
 
   test('the Mainstay-Consistency-Token header carries read-your-writes across two HTTP services', async () => {

@@ -3,7 +3,7 @@ import type pg from 'pg';
 import { TOKEN_SECRET_FLAG } from '../catalog/postgres-catalog-store.ts';
 import { MainstayError } from '../errors/mainstay-error.ts';
 import { ConnectionPools } from './connection-pools.ts';
-import { ConsistencyToken } from './consistency-token.ts';
+import { ConsistencyToken, putTokenInHeaders, tokenFromHeaders } from './consistency-token.ts';
 import { formatLsn, maxLsn, parseLsn } from './lsn.ts';
 import { isConnectionLoss } from './pg-errors.ts';
 import { RecentWriteTracker } from './recent-writes.ts';
@@ -151,6 +151,23 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
   /** Decodes and verifies a token string (throws `consistency_token_invalid`). */
   decodeToken(text: string): ConsistencyToken {
     return ConsistencyToken.decode(text, this.#secret);
+  }
+
+  /**
+   * Puts a token into message headers (a queue or bus message), merged with any already there,
+   * so a consumer that reads through its own router sees the producer's writes.
+   */
+  tokenToHeaders(
+    headers: Record<string, string>,
+    token: string | ConsistencyToken,
+  ): Record<string, string> {
+    const decoded = typeof token === 'string' ? this.decodeToken(token) : token;
+    return putTokenInHeaders(headers, decoded, this.#secret);
+  }
+
+  /** The token carried in message headers (verified), or `null` when there is none. */
+  tokenFromHeaders(headers: Readonly<Record<string, string | undefined>>): ConsistencyToken | null {
+    return tokenFromHeaders(headers, this.#secret);
   }
 
   /** Merges tokens (from several writes or services) into one. */

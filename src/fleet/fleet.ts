@@ -556,7 +556,10 @@ export class Fleet
     await this.pools.closeAll();
     this.#catalog = null;
     const servers = [...this.#servers.values()];
-    await Promise.all(servers.filter((s) => s.id.endsWith('-b')).map((s) => s.stop()));
+    // Replicas (by their current role, which a failover may have swapped) stop first.
+    await Promise.all(
+      servers.filter((s) => this.#view(s.id).role === 'replica').map((s) => s.stop()),
+    );
     await Promise.all(servers.map((server) => server.stop()));
     if (this.#locked) releaseLock(this.config.home);
     this.#locked = false;

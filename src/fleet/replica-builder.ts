@@ -44,6 +44,13 @@ export async function buildReplicaDataDir(options: {
   const client = new pg.Client({ ...primary, database: 'postgres' });
   await client.connect();
   try {
+    // A slot invalidated while its replica was down (past max_slot_wal_keep_size) cannot be
+    // streamed from: drop it and start a fresh one.
+    await client.query(
+      `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
+       WHERE slot_name = $1 AND invalidation_reason IS NOT NULL AND NOT active`,
+      [slot],
+    );
     await client.query(
       `SELECT pg_create_physical_replication_slot($1, true)
        WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)`,
