@@ -42,6 +42,9 @@ export interface ReadResult<T> {
 /** A client connection inside a write transaction, or a read connection. */
 export type Queryable = pg.ClientBase;
 
+/** Verified tokens kept for reuse (the cache is emptied when full). */
+const VERIFIED_TOKEN_COUNT_MAX = 4_096;
+
 type Defaults = {
   readonly [K in keyof typeof ROUTER_DEFAULTS]: (typeof ROUTER_DEFAULTS)[K] extends string
     ? string
@@ -67,6 +70,7 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
   readonly #pools: ConnectionPools;
   readonly #fallbacks: TokenBucket;
   readonly #secret: string;
+  readonly #verifiedTokens = new Map<string, ConsistencyToken>();
   #map: ShardMap;
   #unsubscribe: (() => Promise<void>) | null = null;
   #poller: NodeJS.Timeout | null = null;
@@ -150,7 +154,14 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
 
   /** Decodes and verifies a token string (throws `consistency_token_invalid`). */
   decodeToken(text: string): ConsistencyToken {
-    return ConsistencyToken.decode(text, this.#secret);
+    // A client sends the same token with many reads; verifying its MAC each time is the
+    // largest per-read cost, and a decoded token is immutable, so verified ones are kept.
+    const cached = this.#verifiedTokens.get(text);
+    if (cached) return cached;
+    const token = ConsistencyToken.decode(text, this.#secret);
+    if (this.#verifiedTokens.size >= VERIFIED_TOKEN_COUNT_MAX) this.#verifiedTokens.clear();
+    this.#verifiedTokens.set(text, token);
+    return token;
   }
 
   /**
