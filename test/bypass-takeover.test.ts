@@ -9,26 +9,15 @@ import { BypassWriter } from '../src/data/bypass/bypass-writer.ts';
 import type { Router } from '../src/data/router.ts';
 import { TakeoverWriter } from '../src/data/takeover/takeover-writer.ts';
 import { isMainstayError } from '../src/errors/mainstay-error.ts';
-import { type FleetFixture, keysHomedIn, startFleet } from './support/fleet-fixture.ts';
+import {
+  countAppendsOnPrimaries,
+  type FleetFixture,
+  keysHomedIn,
+  startFleet,
+} from './support/fleet-fixture.ts';
 
 let fixture: FleetFixture;
 let router: Router;
-
-async function countHome(ids: readonly string[]): Promise<{ total: number; distinct: number }> {
-  let total = 0;
-  for (const shardId of router.map.shardIds) {
-    const { value } = await router.readShard(
-      shardId,
-      (db) =>
-        db.query<{ n: number }>('SELECT count(*)::int AS n FROM appends WHERE id = ANY($1)', [ids]),
-      {
-        consistency: 'primary',
-      },
-    );
-    total += value.rows[0]?.n ?? 0;
-  }
-  return { total, distinct: new Set(ids).size };
-}
 
 async function waitHealthy(id: string): Promise<void> {
   const deadline = Date.now() + 10_000;
@@ -76,8 +65,8 @@ describe('stateless takeover and data bypass, with the home primary really down'
     const moved = await takeover.mergeBack();
     assert.equal(moved, 40);
     assert.equal(await takeover.mergeBack(), 0, 'a second merge-back moves nothing');
-    const home = await countHome(acknowledged);
-    assert.equal(home.total, acknowledged.length, 'every acknowledged append is home exactly once');
+    const homeCount = await countAppendsOnPrimaries(router, acknowledged);
+    assert.equal(homeCount, acknowledged.length, 'every acknowledged append is home exactly once');
     const leftover = await fixture.fleet.pools
       .pool('dc2-a', router.map.route(router.map.shardOf(keys[0])).shard.database)
       .query('SELECT count(*)::int AS n FROM mainstay_takeover.appends');
@@ -154,8 +143,8 @@ describe('stateless takeover and data bypass, with the home primary really down'
       applied: 0,
       remaining: 0,
     });
-    const home = await countHome([...decided, 'b_normal']);
-    assert.equal(home.total, 11);
+    const homeCount = await countAppendsOnPrimaries(router, [...decided, 'b_normal']);
+    assert.equal(homeCount, 11);
     await reopened.close();
   });
 

@@ -4,7 +4,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Router } from '../src/data/router.ts';
 import { isMainstayError } from '../src/errors/mainstay-error.ts';
 import { FailoverController } from '../src/fleet/failover-controller.ts';
-import { type FleetFixture, keysHomedIn, startFleet } from './support/fleet-fixture.ts';
+import {
+  countAppendsOnPrimaries,
+  type FleetFixture,
+  keysHomedIn,
+  startFleet,
+} from './support/fleet-fixture.ts';
 import { WriteStream } from './support/write-stream.ts';
 
 let fixture: FleetFixture;
@@ -22,23 +27,6 @@ async function eventually(
     await sleep(50);
   }
   assert.fail(`timed out waiting for ${what}`);
-}
-
-/** How many of `ids` the primaries of the shards of `keys` hold. */
-async function countOnPrimaries(ids: readonly string[], keys: readonly string[]): Promise<number> {
-  let total = 0;
-  for (const shardId of new Set(keys.map((key) => router.map.shardOf(key)))) {
-    const { value } = await router.readShard(
-      shardId,
-      (db) =>
-        db.query<{ n: number }>('SELECT count(*)::int AS n FROM appends WHERE id = ANY($1)', [ids]),
-      {
-        consistency: 'primary',
-      },
-    );
-    total += value.rows[0]?.n ?? 0;
-  }
-  return total;
 }
 
 describe('failover with real servers killed', () => {
@@ -81,7 +69,11 @@ describe('failover with real servers killed', () => {
     assert.ok(kinds.includes('replica_promoted'), kinds.join());
     assert.equal(router.map.route(router.map.shardOf(keys[0])).primary?.id, 'dc1-b');
     assert.equal(
-      await countOnPrimaries(stream.acknowledged, keys),
+      await countAppendsOnPrimaries(
+        router,
+        stream.acknowledged,
+        new Set(keys.map((key) => router.map.shardOf(key))),
+      ),
       stream.acknowledged.length,
       'an acknowledged write was lost',
     );
@@ -151,7 +143,14 @@ describe('failover with real servers killed', () => {
     await stream.stop();
     await controller.idle();
     assert.equal(router.map.route(router.map.shardOf(keys[0])).primary?.id, 'dc2-b');
-    assert.equal(await countOnPrimaries(stream.acknowledged, keys), stream.acknowledged.length);
+    assert.equal(
+      await countAppendsOnPrimaries(
+        router,
+        stream.acknowledged,
+        new Set(keys.map((key) => router.map.shardOf(key))),
+      ),
+      stream.acknowledged.length,
+    );
     const fenced = controller.log
       .recent()
       .find((event) => event.kind === 'primary_fenced' && event.server === 'dc2-a');

@@ -1,3 +1,5 @@
+import { renderTable } from '../../src/cli/status-table.ts';
+
 /** One line of the final summary: a figure, its target, and whether it met it. */
 export interface SummaryRow {
   readonly figure: string;
@@ -9,17 +11,7 @@ export interface SummaryRow {
 
 /** Prints rows as left-aligned columns under a header, with a rule below the header. */
 export function printTable(header: readonly string[], rows: readonly (readonly string[])[]): void {
-  const widths = header.map((title, column) =>
-    Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)),
-  );
-  const line = (cells: readonly string[]) =>
-    cells
-      .map((cell, column) => cell.padEnd(widths[column] ?? 0))
-      .join('  ')
-      .trimEnd();
-  console.log(line(header));
-  console.log(widths.map((width) => '-'.repeat(width)).join('  '));
-  for (const row of rows) console.log(line(row));
+  console.log(renderTable(header, rows));
 }
 
 export function printSummary(rows: readonly SummaryRow[]): void {

@@ -34,6 +34,25 @@ export function keysHomedIn(router: Router, dc: string, count: number, prefix = 
   return keys;
 }
 
+/** How many of `ids` are in table `appends` on the primaries of `shardIds` (all by default). */
+export async function countAppendsOnPrimaries(
+  router: Router,
+  ids: readonly string[],
+  shardIds: Iterable<number> = router.map.shardIds,
+): Promise<number> {
+  let total = 0;
+  for (const shardId of shardIds) {
+    const { value } = await router.readShard(
+      shardId,
+      (db) =>
+        db.query<{ n: number }>('SELECT count(*)::int AS n FROM appends WHERE id = ANY($1)', [ids]),
+      { consistency: 'primary' },
+    );
+    total += value.rows[0]?.n ?? 0;
+  }
+  return total;
+}
+
 export type FleetFixture = Awaited<ReturnType<typeof startFleet>>;
 
 /** A real fleet in a temp home (with an optional config file), and routers on it. */
