@@ -202,6 +202,15 @@ describe('failover with real servers killed', () => {
     assert.equal(route.shard.homeDc, 'dc2');
     assert.equal(route.shard.copyState, 'quarantined');
     assert.equal(route.primary?.dc, 'dc2');
+    const topology = await fixture.fleet.topology();
+    for (const id of ['dc1-a', 'dc1-b']) {
+      assert.notEqual(
+        topology.servers.find((s) => s.id === id)?.fencedAtEpoch ?? null,
+        null,
+        `${id} fenced`,
+      );
+    }
+    assert.equal(topology.shards.find((s) => s.id === shardId)?.copyState, 'quarantined');
     const moved = controller.log.recent().filter((e) => e.kind === 'shard_moved');
     assert.ok(moved.length >= 1);
     assert.match(moved[0]?.detail ?? '', /unreplicated tail about \d+ bytes/);

@@ -45,6 +45,7 @@ const SNAPSHOT: TopologySnapshot = {
         [0, 511],
         [1024, 1535],
       ],
+      copyState: 'replicating',
       logicalReplication: {
         subscription: 'sub_1',
         state: 'replicating',
@@ -71,6 +72,7 @@ function server(
     replayLagMs: null,
     streamingState: null,
     detail: null,
+    fencedAtEpoch: null,
     ...fields,
   };
 }

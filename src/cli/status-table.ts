@@ -23,7 +23,19 @@ const show = (value: string | number | null): string => (value === null ? '-' : 
 /** The topology as the two tables `mainstay status` prints: servers, then shards. */
 export function renderTopology(topology: TopologySnapshot): string {
   const servers = renderTable(
-    ['SERVER', 'DC', 'ROLE', 'STATE', 'PORT', 'PID', 'WAL LSN', 'LAG BYTES', 'LAG MS', 'STREAMING'],
+    [
+      'SERVER',
+      'DC',
+      'ROLE',
+      'STATE',
+      'PORT',
+      'PID',
+      'WAL LSN',
+      'LAG BYTES',
+      'LAG MS',
+      'STREAMING',
+      'FENCED',
+    ],
     topology.servers.map((s) => [
       s.id,
       show(s.dc),
@@ -35,16 +47,18 @@ export function renderTopology(topology: TopologySnapshot): string {
       show(s.replayLagBytes),
       show(s.replayLagMs),
       show(s.streamingState),
+      s.fencedAtEpoch === null ? '-' : `epoch ${s.fencedAtEpoch}`,
     ]),
   );
   const shards = renderTable(
-    ['SHARD', 'DATABASE', 'HOME', 'COPY', 'BUCKETS', 'LOGICAL COPY', 'LAG BYTES'],
+    ['SHARD', 'DATABASE', 'HOME', 'COPY', 'BUCKETS', 'COPY STATE', 'LOGICAL COPY', 'LAG BYTES'],
     topology.shards.map((s) => [
       String(s.id),
       s.database,
       s.homeDc,
       s.copyDc,
       s.buckets.map(([first, last]) => `${first}-${last}`).join(','),
+      s.copyState,
       s.logicalReplication.state,
       show(s.logicalReplication.lagBytes),
     ]),

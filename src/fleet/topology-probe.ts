@@ -156,6 +156,7 @@ function serverStatus(
         ? 'not connected to its primary'
         : null
       : (probe?.detail ?? null),
+    fencedAtEpoch: server.fencedAtEpoch,
   };
 }
 
@@ -177,6 +178,7 @@ async function probeShard(
     homeDc: shard.homeDc,
     copyDc: shard.copyDc,
     buckets,
+    copyState: shard.copyState,
   };
   const down = (detail: string) => ({
     ...base,

@@ -1,3 +1,5 @@
+import type { CopyState } from '../catalog/catalog-store.ts';
+
 /**
  * What the fleet looks like right now, as probed from the servers themselves: the shape behind
  * `GET /v1/topology` and `mainstay status`.
@@ -40,6 +42,8 @@ export interface ServerStatus {
   readonly streamingState: string | null;
   /** Why the server is not `up`, when known. */
   readonly detail: string | null;
+  /** Catalog epoch at which the server was fenced (no reads or writes routed to it), or `null`. */
+  readonly fencedAtEpoch: number | null;
 }
 
 /** One shard: its home DC, where the logical copy lives and how far behind it is. */
@@ -50,6 +54,8 @@ export interface ShardStatus {
   readonly copyDc: string;
   /** Buckets of the shard map held by this shard, as inclusive ranges. */
   readonly buckets: readonly (readonly [number, number])[];
+  /** `replicating`; `detached` or `quarantined` after a DC failover, until re-seeded. */
+  readonly copyState: CopyState;
   readonly logicalReplication: {
     readonly subscription: string;
     readonly state: LogicalReplicationState;

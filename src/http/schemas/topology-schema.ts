@@ -4,6 +4,7 @@
  * {@link TopologySnapshot}.
  */
 import { type Static, Type } from '@sinclair/typebox';
+import { COPY_STATES } from '../../catalog/catalog-store.ts';
 import {
   LOGICAL_REPLICATION_STATES,
   SERVER_ROLES,
@@ -48,6 +49,9 @@ const ServerStatusSchema = Type.Object(
     replayLagMs: Nullable(Type.Number({ minimum: 0 }), { description: 'Replica only.' }),
     streamingState: Nullable(Type.String(), { description: 'Replica only: walsender state.' }),
     detail: Nullable(Type.String(), { description: 'Why the server is not `up`, when known.' }),
+    fencedAtEpoch: Nullable(Type.Integer({ minimum: 1 }), {
+      description: 'Catalog epoch at which the server was fenced; nothing is routed to it.',
+    }),
   },
   { additionalProperties: false },
 );
@@ -72,6 +76,9 @@ const ShardStatusSchema = Type.Object(
     homeDc: Type.String(),
     copyDc: Type.String(),
     buckets: Type.Array(BucketRangeSchema),
+    copyState: LiteralUnion(COPY_STATES, {
+      description: '`detached` or `quarantined` after a DC failover, until the copy is re-seeded.',
+    }),
     logicalReplication: Type.Object(
       {
         subscription: Type.String(),
