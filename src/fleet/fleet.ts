@@ -1,15 +1,16 @@
 import { EventEmitter } from 'node:events';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CATALOG_MIGRATIONS } from '../catalog/catalog-migrations.ts';
-import type { CatalogSeed, CatalogSnapshot, CatalogStore } from '../catalog/catalog-store.ts';
+import type { CatalogSnapshot, CatalogStore } from '../catalog/catalog-store.ts';
 import { PostgresCatalogStore } from '../catalog/postgres-catalog-store.ts';
 import type { MainstayConfig, ServerSpec } from '../config/load-config.ts';
 import { ConnectionPools } from '../data/connection-pools.ts';
 import { primaryOf } from '../data/shard-map.ts';
 import { MainstayError } from '../errors/mainstay-error.ts';
-import { type MigrationSet, migrate } from '../migrations/migration.ts';
+import type { MigrationSet } from '../migrations/migration.ts';
+import { catalogSeed } from './catalog-seed.ts';
 import { acquireLock, releaseLock } from './fleet-lock.ts';
 import { type FleetState, newFleetState, readFleetState, writeFleetState } from './fleet-state.ts';
 import { ensureTraversable, giveTo, type OsIdentity, postgresIdentity } from './os-user.ts';
@@ -25,15 +26,8 @@ import {
   SUPERUSER,
   writeSettings,
 } from './server-files.ts';
-import {
-  ensureDatabase,
-  ensurePublication,
-  ensureSubscription,
-  hasCopySlot,
-  releaseCopySlot,
-  reseedCopy,
-  subscriptionName,
-} from './shard-replication.ts';
+import { ensureDatabase, subscriptionName } from './shard-replication.ts';
+import { connectShardCopies, migrateDatabase, setUpShardDatabases } from './shard-setup.ts';
 import { healthFromTopology, probeTopology } from './topology-probe.ts';
 import type { HealthReport, TopologySnapshot, TopologySource } from './topology-snapshot.ts';
 
@@ -413,59 +407,23 @@ export class Fleet
     const witness = this.config.witness.id;
     await ensureDatabase(this.pools.pool(witness), CATALOG_DATABASE);
     const pool = this.pools.pool(witness, CATALOG_DATABASE);
-    await withClient(pool, (client) => migrate(client, [CATALOG_MIGRATIONS]));
+    await migrateDatabase(pool, [CATALOG_MIGRATIONS]);
     this.#catalog = new PostgresCatalogStore(pool);
-    const seed = this.#catalogSeed();
+    const seed = catalogSeed(this.config, this.specs, (id) => this.connection(id));
     await this.#catalog.initialize(seed);
     await this.#catalog.updateDeclared(seed);
     this.#snapshot = await this.#catalog.load();
   }
 
-  #catalogSeed(): CatalogSeed {
-    return {
-      bucketCount: this.config.bucketCount,
-      dataCentres: this.config.dataCentres.map((dc) => ({
-        id: dc.id,
-        synchronousCommit: dc.synchronousCommit,
-      })),
-      servers: this.specs.map((spec) => ({
-        id: spec.id,
-        dc: spec.dc,
-        role: spec.role,
-        upstream: spec.upstream,
-        ...pick(this.connection(spec.id)),
-      })),
-      shards: this.config.shards.map(({ id, database, homeDc, copyDc }) => ({
-        id,
-        database,
-        homeDc,
-        copyDc,
-      })),
-      buckets: this.config.shards.map((shard) => ({
-        shardId: shard.id,
-        first: shard.buckets[0],
-        last: shard.buckets[1],
-      })),
-    };
-  }
-
   /** Creates and migrates every shard database on both primaries; publishes it at home. */
   async #setUpShards(): Promise<void> {
     this.#progress('migrating shard databases');
-    const catalog = await this.catalog.load();
-    const jobs = this.config.dataCentres.map(async (dc) => {
-      const primary = (catalog && primaryOf(catalog, dc.id)) ?? dc.primary.id;
-      const admin = this.pools.pool(primary);
-      for (const shard of catalog?.shards ?? []) await ensureDatabase(admin, shard.database);
-      await Promise.all(
-        (catalog?.shards ?? []).map(async (shard) => {
-          const pool = this.pools.pool(primary, shard.database);
-          await withClient(pool, (client) => migrate(client, this.#options.shardMigrations));
-          if (shard.homeDc === dc.id) await ensurePublication(pool);
-        }),
-      );
+    await setUpShardDatabases({
+      catalog: await this.catalog.load(),
+      dataCentres: this.config.dataCentres,
+      pools: this.pools,
+      migrations: this.#options.shardMigrations,
     });
-    await Promise.all(jobs);
   }
 
   /**
@@ -478,27 +436,16 @@ export class Fleet
     options: { readonly promotedIn?: string } = {},
   ): Promise<{ reseeded: number[] }> {
     this.#progress('connecting logical copies of shards');
-    const catalog = await this.catalog.load();
-    const reseeded: number[] = [];
-    for (const shard of catalog?.shards ?? []) {
-      if (shard.copyState !== 'replicating') continue;
-      const home = catalog && primaryOf(catalog, shard.homeDc);
-      const copy = catalog && primaryOf(catalog, shard.copyDc);
-      if (!home || !copy) continue;
-      const homeDb = this.pools.pool(home, shard.database);
-      const copyDb = this.pools.pool(copy, shard.database);
-      const publisher = this.#conninfo(this.connection(home), {
-        dbname: shard.database,
-        application_name: subscriptionName(shard.database),
-      });
-      if (options.promotedIn === shard.copyDc) await releaseCopySlot(homeDb, shard.database);
-      if (options.promotedIn === shard.homeDc && !(await hasCopySlot(homeDb, shard.database))) {
-        await reseedCopy(copyDb, shard.database, publisher);
-        reseeded.push(shard.id);
-        continue;
-      }
-      await ensureSubscription(copyDb, shard.database, publisher);
-    }
+    const reseeded = await connectShardCopies({
+      catalog: await this.catalog.load(),
+      pools: this.pools,
+      promotedIn: options.promotedIn,
+      publisherConninfo: (home, database) =>
+        this.#conninfo(this.connection(home), {
+          dbname: database,
+          application_name: subscriptionName(database),
+        }),
+    });
     return { reseeded };
   }
 
@@ -606,30 +553,9 @@ export class Fleet
   #progress(step: string): void {
     this.#options.onProgress?.(step);
   }
-
-  /** Whether this home holds a provisioned fleet already. */
-  static isProvisioned(home: string): boolean {
-    return existsSync(path.join(home, 'fleet.json')) && readFleetState(home)?.provisionedAt != null;
-  }
 }
 
 /** Physical replication slot name for a replica (slot names allow only [a-z0-9_]). */
 export function slotName(serverId: string): string {
   return serverId.replaceAll(/[^a-z0-9_]/g, '_');
-}
-
-function pick(connection: ConnectionInfo): { host: string; port: number } {
-  return { host: connection.host, port: connection.port };
-}
-
-async function withClient<T>(
-  pool: import('pg').Pool,
-  work: (client: import('pg').PoolClient) => Promise<T>,
-): Promise<T> {
-  const client = await pool.connect();
-  try {
-    return await work(client);
-  } finally {
-    client.release();
-  }
 }

@@ -1,0 +1,86 @@
+import type pg from 'pg';
+import type { CatalogSnapshot } from '../catalog/catalog-store.ts';
+import type { ConnectionPools } from '../data/connection-pools.ts';
+import { primaryOf } from '../data/shard-map.ts';
+import { type MigrationSet, migrate } from '../migrations/migration.ts';
+import {
+  ensureDatabase,
+  ensurePublication,
+  ensureSubscription,
+  hasCopySlot,
+  releaseCopySlot,
+  reseedCopy,
+} from './shard-replication.ts';
+
+/** Runs migrations on one database through a pooled connection. */
+export async function migrateDatabase(pool: pg.Pool, sets: readonly MigrationSet[]): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await migrate(client, sets);
+  } finally {
+    client.release();
+  }
+}
+
+/**
+ * Creates and migrates every shard database on each DC's primary (home and copy alike: logical
+ * replication carries no DDL) and publishes each shard where it is homed.
+ */
+export async function setUpShardDatabases(input: {
+  readonly catalog: CatalogSnapshot | null;
+  readonly dataCentres: readonly {
+    readonly id: string;
+    readonly primary: { readonly id: string };
+  }[];
+  readonly pools: ConnectionPools;
+  readonly migrations: readonly MigrationSet[];
+}): Promise<void> {
+  const shards = input.catalog?.shards ?? [];
+  const jobs = input.dataCentres.map(async (dc) => {
+    const primary = (input.catalog && primaryOf(input.catalog, dc.id)) ?? dc.primary.id;
+    const admin = input.pools.pool(primary);
+    for (const shard of shards) await ensureDatabase(admin, shard.database);
+    await Promise.all(
+      shards.map(async (shard) => {
+        const pool = input.pools.pool(primary, shard.database);
+        await migrateDatabase(pool, input.migrations);
+        if (shard.homeDc === dc.id) await ensurePublication(pool);
+      }),
+    );
+  });
+  await Promise.all(jobs);
+}
+
+/**
+ * Creates each shard's subscription on the other DC's primary, or points it at the home's
+ * current primary, per the catalog. After a promotion in `promotedIn`: frees the slots the dead
+ * server's copies held on the other DC, and re-seeds any copy whose slot did not reach the
+ * promoted server (its position is lost, so resuming would skip changes). Returns the shards
+ * whose copies were re-seeded.
+ */
+export async function connectShardCopies(input: {
+  readonly catalog: CatalogSnapshot | null;
+  readonly pools: ConnectionPools;
+  readonly publisherConninfo: (homeServerId: string, database: string) => string;
+  readonly promotedIn?: string | undefined;
+}): Promise<number[]> {
+  const { catalog, pools, promotedIn } = input;
+  const reseeded: number[] = [];
+  for (const shard of catalog?.shards ?? []) {
+    if (shard.copyState !== 'replicating') continue;
+    const home = catalog && primaryOf(catalog, shard.homeDc);
+    const copy = catalog && primaryOf(catalog, shard.copyDc);
+    if (!home || !copy) continue;
+    const homeDb = pools.pool(home, shard.database);
+    const copyDb = pools.pool(copy, shard.database);
+    const publisher = input.publisherConninfo(home, shard.database);
+    if (promotedIn === shard.copyDc) await releaseCopySlot(homeDb, shard.database);
+    if (promotedIn === shard.homeDc && !(await hasCopySlot(homeDb, shard.database))) {
+      await reseedCopy(copyDb, shard.database, publisher);
+      reseeded.push(shard.id);
+      continue;
+    }
+    await ensureSubscription(copyDb, shard.database, publisher);
+  }
+  return reseeded;
+}
