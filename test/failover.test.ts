@@ -10,7 +10,7 @@ import {
   keysHomedIn,
   startFleet,
 } from './support/fleet-fixture.ts';
-import { WriteStream } from './support/write-stream.ts';
+import { routerAppend, TrackedWriter } from './support/tracked-writer.ts';
 
 let fixture: FleetFixture;
 let controller: FailoverController;
@@ -27,6 +27,15 @@ async function eventually(
     await sleep(50);
   }
   assert.fail(`timed out waiting for ${what}`);
+}
+
+/** Server ids by port, so a writer can tell which server committed each write. */
+function serverByPort(): Map<number, string> {
+  return new Map(
+    fixture.config.dataCentres
+      .flatMap((dc) => [dc.primary.id, dc.replica.id])
+      .map((id) => [fixture.fleet.connection(id).port, id]),
+  );
 }
 
 describe('failover with real servers killed', () => {
@@ -48,7 +57,7 @@ describe('failover with real servers killed', () => {
 
   test('kill -9 of a synchronous DC primary: writes resume on the promoted replica, no acknowledged write lost', async () => {
     const keys = keysHomedIn(router, 'dc1', 8, 'acct');
-    const stream = new WriteStream(router, (n) => keys[n % keys.length] as string, 'kill');
+    const stream = new TrackedWriter(keys, 'kill', routerAppend(router, serverByPort()));
     stream.start(4);
     await sleep(1_000);
     const before = stream.acknowledged.length;
@@ -59,7 +68,8 @@ describe('failover with real servers killed', () => {
     victim.signalAll('SIGKILL');
     await eventually(
       async () =>
-        (stream.firstAckAfter(killedAt + 1) ?? -1) >= 0 && stream.acknowledged.length > before + 20,
+        stream.firstAckAfter(killedAt, (ack) => ack.server === 'dc1-b') !== undefined &&
+        stream.acknowledged.length > before + 20,
       30_000,
       'writes after the kill',
     );
@@ -121,7 +131,7 @@ describe('failover with real servers killed', () => {
 
   test('a hung primary (SIGSTOP of its process group) is fenced and replaced; SIGCONT does not bring it back', async () => {
     const keys = keysHomedIn(router, 'dc2', 8, 'acct');
-    const stream = new WriteStream(router, (n) => keys[n % keys.length] as string, 'hang');
+    const stream = new TrackedWriter(keys, 'hang', routerAppend(router, serverByPort()));
     stream.start(4);
     await sleep(800);
     const victim = fixture.fleet.server('dc2-a');
@@ -185,13 +195,13 @@ describe('failover with real servers killed', () => {
     const { token } = await router.write(keys[0], (tx) =>
       tx.query(`INSERT INTO appends VALUES ('before_dc_loss', 'x')`),
     );
-    const stream = new WriteStream(router, (n) => keys[n % keys.length] as string, 'dcloss');
+    const stream = new TrackedWriter(keys, 'dcloss', routerAppend(router, serverByPort()));
     stream.start(2);
     await sleep(500);
     const killedAt = Date.now();
     for (const id of ['dc1-a', 'dc1-b']) fixture.fleet.server(id)?.signalAll('SIGKILL');
     await eventually(
-      async () => stream.firstAckAfter(killedAt + 1) !== null,
+      async () => stream.firstAckAfter(killedAt) !== undefined,
       30_000,
       'writes after the DC loss',
     );

@@ -12,45 +12,11 @@ import { isMainstayError } from '../src/errors/mainstay-error.ts';
 import { buildHttpServer } from '../src/http/build-http-server.ts';
 import { setConsistencyToken } from '../src/http/consistency-header.ts';
 import { type FleetFixture, startFleet } from './support/fleet-fixture.ts';
+import { pauseReplay, readVersion, setVersion } from './support/router-checks.ts';
 
 let fixture: FleetFixture;
 let routerA: Router;
 let routerB: Router;
-
-async function setVersion(router: Router, key: string, version: number, token?: string) {
-  return router.write(
-    key,
-    (tx) =>
-      tx.query(
-        `INSERT INTO router_checks (key, version) VALUES ($1, $2)
-         ON CONFLICT (key) DO UPDATE SET version = GREATEST(router_checks.version, EXCLUDED.version)`,
-        [key, version],
-      ),
-    { token: token ?? null },
-  );
-}
-
-async function readVersion(router: Router, key: string, options: Parameters<Router['read']>[2]) {
-  const result = await router.read(
-    key,
-    async (db) =>
-      (
-        await db.query<{ version: string }>('SELECT version FROM router_checks WHERE key = $1', [
-          key,
-        ])
-      ).rows[0],
-    options,
-  );
-  return { ...result, version: result.value ? Number(result.value.version) : 0 };
-}
-
-async function pauseReplay(paused: boolean) {
-  for (const id of ['dc1-b', 'dc2-b']) {
-    await fixture.fleet.pools
-      .pool(id)
-      .query(paused ? 'SELECT pg_wal_replay_pause()' : 'SELECT pg_wal_replay_resume()');
-  }
-}
 
 describe('router on a real two-DC fleet', () => {
   before(async () => {
@@ -59,7 +25,7 @@ describe('router on a real two-DC fleet', () => {
     routerB = await fixture.router({ applicationName: 'service-b' });
   });
   after(async () => {
-    await pauseReplay(false).catch(() => undefined);
+    await pauseReplay(fixture, false).catch(() => undefined);
     await fixture?.stop();
   });
 
@@ -96,7 +62,7 @@ describe('router on a real two-DC fleet', () => {
   });
 
   test('without a token, the recent-write tracker keeps a process reading its own writes', async () => {
-    await pauseReplay(true);
+    await pauseReplay(fixture, true);
     try {
       const key = 'cus_tracked';
       await setVersion(routerA, key, 1);
@@ -105,7 +71,7 @@ describe('router on a real two-DC fleet', () => {
       assert.equal(read.version, 2);
       assert.equal(read.target, 'primary');
     } finally {
-      await pauseReplay(false);
+      await pauseReplay(fixture, false);
     }
   });
 
@@ -113,7 +79,7 @@ describe('router on a real two-DC fleet', () => {
     const keys = Array.from({ length: 16 }, (_, i) => `cus_check_${i}`);
     for (const key of keys) await setVersion(routerA, key, 0);
     await sleep(200);
-    await pauseReplay(true);
+    await pauseReplay(fixture, true);
     let staleSession = 0;
     let staleAny = 0;
     let sessionReads = 0;
@@ -156,7 +122,7 @@ describe('router on a real two-DC fleet', () => {
       done = true;
       await Promise.all(readers);
     } finally {
-      await pauseReplay(false);
+      await pauseReplay(fixture, false);
     }
     assert.equal(sessionReads, 45);
     assert.equal(staleSession, 0, 'a session read returned data older than its token');
@@ -171,7 +137,7 @@ describe('router on a real two-DC fleet', () => {
     const capped = await fixture.router({ primaryFallbackPerSecondMax: 2 });
     const key = 'cus_bounded';
     await setVersion(routerA, key, 1);
-    await pauseReplay(true);
+    await pauseReplay(fixture, true);
     try {
       await setVersion(routerA, key, 2);
       const deadline = Date.now() + 5_000;
@@ -197,7 +163,7 @@ describe('router on a real two-DC fleet', () => {
       assert.ok(outcomes.includes('refused'), outcomes.join());
       assert.ok(capped.stats.fallbacksRefused > 0);
     } finally {
-      await pauseReplay(false);
+      await pauseReplay(fixture, false);
     }
   });
 
@@ -381,7 +347,7 @@ describe('router on a real two-DC fleet', () => {
     const writerUrl = await writer.listen({ port: 0, host: '127.0.0.1' });
     const readerUrl = await reader.listen({ port: 0, host: '127.0.0.1' });
     try {
-      await pauseReplay(true);
+      await pauseReplay(fixture, true);
       const written = await fetch(`${writerUrl}/v1/test-writes`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
@@ -400,7 +366,7 @@ describe('router on a real two-DC fleet', () => {
       assert.equal(forged.status, 400);
       assert.equal(((await forged.json()) as { code: string }).code, 'consistency_token_invalid');
     } finally {
-      await pauseReplay(false);
+      await pauseReplay(fixture, false);
       await writer.close();
       await reader.close();
     }

@@ -5,7 +5,12 @@ import { TakeoverWriter } from '../../src/data/takeover/takeover-writer.ts';
 import { FailoverController } from '../../src/fleet/failover-controller.ts';
 import type { FailoverEvent, FailoverEventKind } from '../../src/fleet/failover-events.ts';
 import { type FleetFixture, startFleet } from '../../test/support/fleet-fixture.ts';
-import { type Ack, type IdempotentWrite, routerAppend, TrackedWriter } from './tracked-writer.ts';
+import {
+  type Ack,
+  type IdempotentWrite,
+  routerAppend,
+  TrackedWriter,
+} from '../../test/support/tracked-writer.ts';
 
 /** Both DCs commit synchronously to their local replica: a primary's loss must lose nothing. */
 export const SYNC_CONFIG = {

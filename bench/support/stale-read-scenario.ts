@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ReadOptions, Router } from '../../src/data/router.ts';
 import type { FleetFixture } from '../../test/support/fleet-fixture.ts';
+import { pauseReplay, readVersion } from '../../test/support/router-checks.ts';
 import { median } from './closed-loop.ts';
 import { printTable, type SummaryRow } from './report.ts';
 
@@ -25,32 +26,18 @@ interface Tally {
 
 const newTally = (): Tally => ({ reads: 0, stale: 0, replica: 0, primary: 0, latenciesMs: [] });
 
-async function readVersion(router: Router, key: string, options: ReadOptions) {
+/** A read of the key's version, timed. */
+async function timedRead(router: Router, key: string, options: ReadOptions) {
   const started = performance.now();
-  const result = await router.read(
-    key,
-    async (db) =>
-      (
-        await db.query<{ version: string }>('SELECT version FROM router_checks WHERE key = $1', [
-          key,
-        ])
-      ).rows[0],
-    options,
-  );
-  const version = result.value ? Number(result.value.version) : -1;
-  return { version, target: result.target, ms: performance.now() - started };
-}
-
-async function pauseReplay(fixture: FleetFixture, paused: boolean): Promise<void> {
-  const sql = paused ? 'SELECT pg_wal_replay_pause()' : 'SELECT pg_wal_replay_resume()';
-  for (const id of STALE.replicas) await fixture.fleet.pools.pool(id).query(sql);
+  const result = await readVersion(router, key, options);
+  return { version: result.version, target: result.target, ms: performance.now() - started };
 }
 
 /** Waits until `any` reads of every key see its seeded row (the replicas have caught up). */
 async function waitCaughtUp(reader: Router, keys: readonly string[]): Promise<void> {
   const deadline = Date.now() + STALE.catchUpWaitMsMax;
   for (const key of keys) {
-    while ((await readVersion(reader, key, { consistency: 'any' })).version < 0) {
+    while ((await timedRead(reader, key, { consistency: 'any' })).version < 0) {
       if (Date.now() > deadline) throw new Error('replicas did not catch up before the pause');
       await sleep(20);
     }
@@ -73,13 +60,13 @@ export async function runStaleReads(
   await waitCaughtUp(reader, keys);
   const session = newTally();
   const any = newTally();
-  const count = (tally: Tally, read: Awaited<ReturnType<typeof readVersion>>, version: number) => {
+  const count = (tally: Tally, read: Awaited<ReturnType<typeof timedRead>>, version: number) => {
     tally.reads += 1;
     if (read.version < version) tally.stale += 1;
     tally[read.target] += 1;
     tally.latenciesMs.push(read.ms);
   };
-  await pauseReplay(fixture, true);
+  await pauseReplay(fixture, true, STALE.replicas);
   try {
     const perWorker = STALE.writeCount / STALE.workerCount;
     const keysPerWorker = STALE.keyCount / STALE.workerCount;
@@ -88,13 +75,13 @@ export async function runStaleReads(
         const key = keys[worker + STALE.workerCount * (i % keysPerWorker)] as string;
         const version = (i + 1) * 100 + worker;
         const { token } = await writer.write(key, (tx) => tx.query(UPSERT_SQL, [key, version]));
-        count(session, await readVersion(reader, key, { consistency: 'session', token }), version);
-        count(any, await readVersion(reader, key, { consistency: 'any' }), version);
+        count(session, await timedRead(reader, key, { consistency: 'session', token }), version);
+        count(any, await timedRead(reader, key, { consistency: 'any' }), version);
       }
     };
     await Promise.all(Array.from({ length: STALE.workerCount }, (_, worker) => work(worker)));
   } finally {
-    await pauseReplay(fixture, false);
+    await pauseReplay(fixture, false, STALE.replicas);
   }
   console.log(
     `replay paused on ${STALE.replicas.join(' and ')}; ${STALE.writeCount} writes via one router, ` +

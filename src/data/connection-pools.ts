@@ -29,6 +29,8 @@ export class ConnectionPools {
   readonly #resolve: (serverId: string) => ConnectionInfo;
   readonly #limits: PoolLimits;
   readonly #applicationName: string;
+  /** Pools whose address was looked up since the last {@link ConnectionPools.revalidate}. */
+  readonly #checked = new Set<string>();
 
   constructor(
     resolve: (serverId: string) => ConnectionInfo,
@@ -40,14 +42,26 @@ export class ConnectionPools {
     this.#applicationName = applicationName;
   }
 
+  /** Makes the next use of each pool look its server's address up again (after a topology change). */
+  revalidate(): void {
+    this.#checked.clear();
+  }
+
   /** How a server is reached now. */
   info(serverId: string): ConnectionInfo {
     return this.#resolve(serverId);
   }
 
-  /** The pool for a server's database; replaced when the server's address changed. */
+  /**
+   * The pool for a server's database. The server's address is looked up once, and again after
+   * {@link ConnectionPools.revalidate}; a pool whose server moved is replaced then. This is on
+   * every query's path, so it does no work beyond a map lookup in between.
+   */
   pool(serverId: string, database = 'postgres'): pg.Pool {
     const key = `${serverId}/${database}`;
+    const known = this.#pools.get(key);
+    if (known && this.#checked.has(key)) return known.pool;
+    this.#checked.add(key);
     const info = this.#resolve(serverId);
     const address = `${info.host}:${info.port}`;
     const existing = this.#pools.get(key);

@@ -50,7 +50,6 @@ export class ReplicaMonitor {
   readonly #options: Required<ReplicaMonitorOptions>;
   readonly #state = new Map<string, Mutable>();
   readonly #history = new Map<string, { at: number; lsn: bigint }[]>();
-  #map: ShardMap | null = null;
   #timer: NodeJS.Timeout | null = null;
   #probing = false;
 
@@ -67,7 +66,7 @@ export class ReplicaMonitor {
 
   /** Follows a new shard map: new servers are probed, removed ones forgotten. */
   setMap(map: ShardMap): void {
-    this.#map = map;
+    this.#pools.revalidate();
     const live = new Set<string>();
     for (const id of map.shardIds) {
       const route = map.route(id);
@@ -225,10 +224,6 @@ export class ReplicaMonitor {
       if (state.lsn !== null && state.lsn >= lsn) return true;
       await sleep(this.#options.waitPollMs);
     }
-  }
-
-  get map(): ShardMap | null {
-    return this.#map;
   }
 
   /** Stops probing and closes the probe connections. */

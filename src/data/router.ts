@@ -139,6 +139,7 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
         const snapshot = await this.#options.catalog.load();
         if (snapshot && snapshot.epoch > this.#map.epoch) {
           this.#map = new ShardMap(snapshot);
+          this.#pools.revalidate();
           this.monitor.setMap(this.#map);
           this.stats.catalogReloads += 1;
           this.emit('epoch', snapshot.epoch);

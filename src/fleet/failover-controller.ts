@@ -22,6 +22,9 @@ export interface FailoverOptions {
   readonly sequenceGap?: number;
 }
 
+/** How often the probe loop re-reads the catalog for changes it did not make itself. */
+const CATALOG_REREAD_MS = 2_000;
+
 const DEFAULTS = {
   probeIntervalMs: 200,
   probeTimeoutMs: 400,
@@ -49,6 +52,7 @@ export class FailoverController extends EventEmitter<{ event: [FailoverEvent] }>
   #queue: Promise<void> = Promise.resolve();
   #timer: NodeJS.Timeout | null = null;
   #probing = false;
+  #catalogReadAt = 0;
   readonly #onExit = (serverId: string) => this.#suspect(serverId, 'process exited');
 
   constructor(fleet: Fleet, options: FailoverOptions = {}) {
@@ -90,7 +94,14 @@ export class FailoverController extends EventEmitter<{ event: [FailoverEvent] }>
     if (this.#probing) return;
     this.#probing = true;
     try {
-      const snapshot = await this.#fleet.refreshCatalog().catch(() => null);
+      // Roles change through this controller's own actions, which re-read the catalog; an
+      // operator's change is picked up by a slower re-read, not one every probe round.
+      const now = Date.now();
+      if (now - this.#catalogReadAt >= CATALOG_REREAD_MS) {
+        this.#catalogReadAt = now;
+        await this.#fleet.refreshCatalog().catch(() => null);
+      }
+      const snapshot = this.#fleet.catalogSnapshot;
       const servers = (snapshot?.servers ?? []).filter(
         (s) => s.role !== 'witness' && s.fencedAtEpoch === null,
       );

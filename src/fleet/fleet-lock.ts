@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { MainstayError } from '../errors/mainstay-error.ts';
+import { isAlive } from './postgres-server.ts';
 
 export const LOCK_FILE = 'mainstay.pid';
 
@@ -52,13 +53,4 @@ export function releaseLock(home: string): void {
 
 function writeLock(home: string, lock: FleetLock): void {
   writeFileSync(path.join(home, LOCK_FILE), `${JSON.stringify(lock)}\n`);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

@@ -343,6 +343,11 @@ export class Fleet
     return this.#snapshot;
   }
 
+  /** The catalog as last read (by the fleet itself or {@link Fleet.refreshCatalog}). */
+  get catalogSnapshot(): CatalogSnapshot | null {
+    return this.#snapshot;
+  }
+
   /** Promotes a replica to primary and waits until it accepts writes. */
   async promote(id: string): Promise<void> {
     await this.pools.pool(id).query('SELECT pg_promote(true, 60)');

@@ -34,9 +34,10 @@ function errorName(error: unknown): string {
 }
 
 /**
- * Like the tests' WriteStream (a careful client: every write has a client-chosen id and is
- * retried with the same id until acknowledged), but it also records when each acknowledged
- * attempt started and which server committed it, which is what a recovery time needs.
+ * A careful client, as failover tests and benchmarks need one: every write has a client-chosen
+ * id and is retried with the same id until acknowledged (the write is idempotent by id). It
+ * records when each acknowledged write was first tried and which server committed it, which is
+ * what a recovery time needs.
  */
 export class TrackedWriter {
   readonly acks: Ack[] = [];
@@ -60,8 +61,13 @@ export class TrackedWriter {
     await Promise.all(this.#running);
   }
 
+  /** Ids of the acknowledged writes. */
+  get acknowledged(): string[] {
+    return this.acks.map((ack) => ack.id);
+  }
+
   /** The first acknowledgement matching `where` of a write first tried after `since`. */
-  firstAckAfter(since: number, where: (ack: Ack) => boolean): Ack | undefined {
+  firstAckAfter(since: number, where: (ack: Ack) => boolean = () => true): Ack | undefined {
     return this.acks.find((ack) => ack.startedAt > since && where(ack));
   }
 
