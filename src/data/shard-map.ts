@@ -1,6 +1,8 @@
 import type { CatalogServer, CatalogShard, CatalogSnapshot } from '../catalog/catalog-store.ts';
 import { bucketOf } from './bucket-hash.ts';
+import { taggedBucket } from './entity-id.ts';
 import { canonicalShardKey } from './shard-key.ts';
+import { MainstayError } from '../errors/mainstay-error.ts';
 
 /** The shard that holds a bucket in the catalog's shard map. */
 export function shardOfBucket(snapshot: CatalogSnapshot, bucket: number): number {
@@ -55,9 +57,26 @@ export class ShardMap {
     }
   }
 
+  /**
+   * The bucket of `key`: the one an entity id carries (see entity-id.ts), else the stable hash.
+   * An id carrying a bucket the map does not have is refused, never silently re-hashed.
+   */
+  bucketOf(key: unknown): number {
+    const canonical = canonicalShardKey(key);
+    const tagged = taggedBucket(canonical);
+    if (tagged === null) return bucketOf(canonical, this.snapshot.bucketCount);
+    if (tagged >= this.snapshot.bucketCount) {
+      throw new MainstayError(
+        'invalid_shard_key',
+        `id ${canonical} carries bucket ${tagged}, but the shard map has ${this.snapshot.bucketCount} buckets`,
+      );
+    }
+    return tagged;
+  }
+
   /** The shard holding `key` (a string, or a non-negative integer). */
   shardOf(key: unknown): number {
-    const bucket = bucketOf(canonicalShardKey(key), this.snapshot.bucketCount);
+    const bucket = this.bucketOf(key);
     const shard = this.#shardOfBucket[bucket];
     if (shard === undefined || shard < 0)
       throw new RangeError(`bucket ${bucket} is in no shard of the map`);

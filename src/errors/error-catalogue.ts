@@ -163,6 +163,54 @@ export const ERROR_CATALOGUE = {
     definite: true,
     doc: 'A record inside the bypass spool fails its checksum (not a torn tail from a crash); an operator must inspect it.',
   },
+  idempotency_key_reused: {
+    status: 409,
+    title: 'Idempotency key reused',
+    definite: true,
+    doc: 'The idempotency key (or client-chosen request id) was already used with a request whose fields differ; nothing was written.',
+  },
+  idempotency_key_missing: {
+    status: 400,
+    title: 'Idempotency key missing',
+    definite: true,
+    doc: 'This write needs an Idempotency-Key header (1 to 255 printable characters).',
+  },
+  resource_not_found: {
+    status: 404,
+    title: 'Resource not found',
+    definite: true,
+    doc: 'No resource with this id exists (or it is not visible to the caller).',
+  },
+  invalid_amount: {
+    status: 422,
+    title: 'Invalid amount',
+    definite: true,
+    doc: 'The amount is not a positive integer of minor units within 1 and 2^53 - 1, or exceeds what the operation allows.',
+  },
+  currency_unsupported: {
+    status: 422,
+    title: 'Unsupported currency',
+    definite: true,
+    doc: 'The currency is not an ISO 4217 code this resource accepts (a card account has one currency).',
+  },
+  card_number_invalid: {
+    status: 422,
+    title: 'Invalid card number',
+    definite: true,
+    doc: 'The card number is not 12 to 19 digits with a valid Luhn check digit, or its brand is not accepted.',
+  },
+  state_conflict: {
+    status: 409,
+    title: 'Conflicting state',
+    definite: true,
+    doc: 'The resource is not in a state that allows this action (for example capturing an authorization that was fully reversed); nothing was written.',
+  },
+  overloaded: {
+    status: 503,
+    title: 'Overloaded',
+    definite: true,
+    doc: 'A bounded queue is full and the request was refused before any work; retry after the Retry-After delay.',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 /** The shape of one catalogue entry. */

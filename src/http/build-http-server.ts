@@ -8,6 +8,7 @@ import Fastify, {
   type FastifyInstance,
   type FastifyServerOptions,
 } from 'fastify';
+import { bodyStrictValidators } from './body-validation.ts';
 import type { EventSource } from '../fleet/failover-events.ts';
 import type { TopologySource } from '../fleet/topology-snapshot.ts';
 import { registerConsistencyHeader } from './consistency-header.ts';
@@ -70,6 +71,7 @@ export async function buildHttpServer(options: HttpServerOptions): Promise<Fasti
     handlerTimeout: HANDLER_TIMEOUT_MS,
     // Errors raised before routing (a URL that is not valid percent-encoding) are problems too.
     frameworkErrors: handleError,
+    schemaController: bodyStrictValidators(),
     ajv: {
       customOptions: {
         // Report every invalid field at once rather than one per round trip; the body limit

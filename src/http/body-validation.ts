@@ -1,0 +1,33 @@
+import { AjvCompiler } from '@fastify/ajv-compiler';
+import type { FastifyServerOptions } from 'fastify';
+
+type ValidatorFactory = ReturnType<typeof AjvCompiler>;
+type ExternalSchemas = Parameters<ValidatorFactory>[0];
+type ValidatorContext = Parameters<ReturnType<ValidatorFactory>>[0];
+interface FactoryOptions {
+  readonly customOptions?: Record<string, unknown>;
+  readonly [other: string]: unknown;
+}
+
+/**
+ * Validators that never coerce request bodies. Fastify's default Ajv coerces types everywhere,
+ * which suits a query string (`?limit=20` arrives as text) but on a JSON body would turn the
+ * string "10" into the amount 10, or `true` into 1: on a money path a wrong type must be an
+ * error. Bodies get an Ajv with `coerceTypes: false`; query strings, params and headers keep
+ * Fastify's coercion.
+ */
+export function bodyStrictValidators(): NonNullable<FastifyServerOptions['schemaController']> {
+  const factory = AjvCompiler();
+  const build = (externalSchemas: ExternalSchemas, options: FactoryOptions = {}) => {
+    const strict = factory(externalSchemas, {
+      ...options,
+      customOptions: { ...options.customOptions, coerceTypes: false },
+    } as Parameters<ValidatorFactory>[1]);
+    const lenient = factory(externalSchemas, options as Parameters<ValidatorFactory>[1]);
+    return (context: ValidatorContext) =>
+      context.httpPart === 'body' ? strict(context) : lenient(context);
+  };
+  return { compilersFactory: { buildValidator: build } } as unknown as NonNullable<
+    FastifyServerOptions['schemaController']
+  >;
+}
