@@ -56,7 +56,11 @@ export async function countAppendsOnPrimaries(
 export type FleetFixture = Awaited<ReturnType<typeof startFleet>>;
 
 /** A real fleet in a temp home (with an optional config file), and routers on it. */
-export async function startFleet(label: string, file: Record<string, unknown> = {}) {
+export async function startFleet(
+  label: string,
+  file: Record<string, unknown> = {},
+  extraMigrations: readonly MigrationSet[] = [],
+) {
   const home = tempHome(label);
   const env: Record<string, string> = { MAINSTAY_HOME: home };
   if (Object.keys(file).length > 0) {
@@ -66,7 +70,12 @@ export async function startFleet(label: string, file: Record<string, unknown> = 
   const config = loadConfig({ cwd: home, env });
   const fleet = new Fleet({
     config,
-    shardMigrations: [DEMO_MIGRATIONS, CHECK_MIGRATIONS, takeoverMigrations(['appends'])],
+    shardMigrations: [
+      DEMO_MIGRATIONS,
+      CHECK_MIGRATIONS,
+      takeoverMigrations(['appends']),
+      ...extraMigrations,
+    ],
   });
   await fleet.up();
   const routers: Router[] = [];
