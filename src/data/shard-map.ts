@@ -1,8 +1,8 @@
 import type { CatalogServer, CatalogShard, CatalogSnapshot } from '../catalog/catalog-store.ts';
+import { MainstayError } from '../errors/mainstay-error.ts';
 import { bucketOf } from './bucket-hash.ts';
 import { taggedBucket } from './entity-id.ts';
 import { canonicalShardKey } from './shard-key.ts';
-import { MainstayError } from '../errors/mainstay-error.ts';
 
 /** The shard that holds a bucket in the catalog's shard map. */
 export function shardOfBucket(snapshot: CatalogSnapshot, bucket: number): number {

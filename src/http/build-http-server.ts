@@ -8,9 +8,9 @@ import Fastify, {
   type FastifyInstance,
   type FastifyServerOptions,
 } from 'fastify';
-import { bodyStrictValidators } from './body-validation.ts';
 import type { EventSource } from '../fleet/failover-events.ts';
 import type { TopologySource } from '../fleet/topology-snapshot.ts';
+import { bodyStrictValidators } from './body-validation.ts';
 import { registerConsistencyHeader } from './consistency-header.ts';
 import { handleError, registerProblemHandlers } from './problem-handlers.ts';
 import { registerEventsRoute } from './routes/events-route.ts';
@@ -53,6 +53,11 @@ export interface HttpServerOptions {
   readonly logger?: boolean | object;
   /** The API version shown in the OpenAPI document (the package version). */
   readonly version: string;
+  /**
+   * Domain routes, registered after the platform's own and before the OpenAPI document is
+   * built (so they appear in it). The entry point that owns the domain services passes them.
+   */
+  readonly routes?: readonly ((app: FastifyInstance) => void | Promise<void>)[];
 }
 
 /**
@@ -102,6 +107,7 @@ export async function buildHttpServer(options: HttpServerOptions): Promise<Fasti
   registerTopologyRoute(app, options.source);
   if (options.events) registerEventsRoute(app, options.events);
   if (options.metrics) registerMetricsRoute(app, options.metrics);
+  for (const register of options.routes ?? []) await register(app);
   await registerOpenApiRoutes(app);
   return app;
 }
