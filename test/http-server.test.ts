@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { MainstayError } from '../src/errors/mainstay-error.ts';
+import { type FailoverEvent, pageOfEvents } from '../src/fleet/failover-events.ts';
 import type { HealthReport, TopologySnapshot } from '../src/fleet/topology-snapshot.ts';
 import { BODY_SIZE_MAX_BYTES, buildHttpServer } from '../src/http/build-http-server.ts';
 import type { Problem } from '../src/http/schemas/problem-schema.ts';
@@ -77,6 +78,17 @@ function server(
   };
 }
 
+/** 45 events, newest first, three to a millisecond, so pages end inside a millisecond. */
+const EVENTS: FailoverEvent[] = Array.from({ length: 45 }, (_, index) => ({
+  at: new Date(Date.UTC(2026, 0, 1) - Math.floor(index / 3)).toISOString(),
+  kind: 'catalog_epoch' as const,
+  server: null,
+  dc: null,
+  epoch: 45 - index,
+  sinceDetectionMs: null,
+  detail: `event ${index}`,
+}));
+
 /** What the fake source answers; tests change it before a request. */
 const state: { health: HealthReport; topology: () => Promise<TopologySnapshot> } = {
   health: { ready: true, components: [] },
@@ -91,6 +103,11 @@ before(async () => {
     version: '9.8.7',
     logger: { level: 'info', stream: { write: (line: string) => logLines.push(line) } },
     source: { health: async () => state.health, topology: () => state.topology() },
+    events: {
+      async events(limit, cursor) {
+        return pageOfEvents(EVENTS, limit, cursor);
+      },
+    },
   });
   app.get('/test/invalid', async () => {
     throw new MainstayError('invalid_request', 'amount must be positive', {
@@ -311,4 +328,50 @@ test('a body that is not JSON is a 415 unsupported_media_type', async () => {
     415,
     'unsupported_media_type',
   );
+});
+
+test('events page by cursor: every event once, newest first, pages ending inside a millisecond', async () => {
+  const seen: number[] = [];
+  let cursor: string | null = null;
+  for (let page = 0; page < 10; page += 1) {
+    const query: string = cursor ? `&startingAfter=${cursor}` : '';
+    const response = await fetch(`${baseUrl}/v1/events?limit=7${query}`);
+    assert.equal(response.status, 200);
+    const body = (await response.json()) as {
+      data: FailoverEvent[];
+      hasMore: boolean;
+      nextCursor: string | null;
+    };
+    seen.push(...body.data.map((event) => event.epoch ?? -1));
+    assert.equal(body.hasMore, body.nextCursor !== null);
+    cursor = body.nextCursor;
+    if (!cursor) break;
+  }
+  assert.deepEqual(
+    seen,
+    EVENTS.map((event) => event.epoch),
+  );
+  const bad = await fetch(`${baseUrl}/v1/events?startingAfter=not-a-cursor`);
+  assert.equal(bad.status, 400);
+  assert.equal(((await bad.json()) as Problem).code, 'invalid_request');
+});
+
+test('bodies are not coerced: a string or a boolean where an integer belongs is refused', async () => {
+  for (const amount of ['10', true, 10.5]) {
+    const response = await fetch(`${baseUrl}/test/echo`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ amount, currency: 'CNY' }),
+    });
+    assert.equal(response.status, 400, `amount ${JSON.stringify(amount)}`);
+    const problem = (await response.json()) as Problem;
+    assert.equal(problem.code, 'invalid_request');
+    assert.equal(problem.errors?.[0]?.pointer, '/amount');
+  }
+  const ok = await fetch(`${baseUrl}/test/echo`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ amount: 10, currency: 'CNY' }),
+  });
+  assert.deepEqual(await ok.json(), { amount: 10, currency: 'CNY' });
 });

@@ -116,7 +116,8 @@ export interface CatalogStore {
     detail?: Readonly<Record<string, unknown>>,
   ): Promise<number>;
   /** The most recent epoch changes, newest first. */
-  events(limit: number): Promise<readonly CatalogEvent[]>;
+  /** The newest `limit` events (at or before `atOrBefore`, an RFC 3339 time, when given). */
+  events(limit: number, atOrBefore?: string): Promise<readonly CatalogEvent[]>;
   /**
    * Calls `listener` with the new epoch whenever it changes (as soon as the store learns of
    * it). Resolves to a function that stops the subscription.

@@ -177,15 +177,18 @@ export class PostgresCatalogStore implements CatalogStore {
     });
   }
 
-  async events(limit: number): Promise<readonly CatalogEvent[]> {
+  async events(limit: number, atOrBefore?: string): Promise<readonly CatalogEvent[]> {
     const { rows } = await this.#pool.query<{
       epoch: string;
       at: Date;
       reason: string;
       detail: Record<string, unknown>;
-    }>('SELECT epoch, at, reason, detail FROM catalog_events ORDER BY id DESC LIMIT $1', [
-      Math.min(Math.max(1, limit), EVENT_COUNT_MAX),
-    ]);
+    }>(
+      `SELECT epoch, at, reason, detail FROM catalog_events
+       WHERE $2::timestamptz IS NULL OR date_trunc('milliseconds', at) <= $2::timestamptz
+       ORDER BY id DESC LIMIT $1`,
+      [Math.min(Math.max(1, limit), EVENT_COUNT_MAX), atOrBefore ?? null],
+    );
     return rows.map((row) => ({
       epoch: Number(row.epoch),
       at: row.at.toISOString(),

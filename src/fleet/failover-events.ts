@@ -41,13 +41,59 @@ export class FailoverEventLog {
     return full;
   }
 
-  /** The newest `limit` events, newest first. */
-  recent(limit = 100): readonly FailoverEvent[] {
-    return this.#events.slice(-limit).reverse();
+  /** The newest `limit` events (at or before `atOrBefore`, when given), newest first. */
+  recent(limit = 100, atOrBefore?: string): readonly FailoverEvent[] {
+    const events =
+      atOrBefore === undefined ? this.#events : this.#events.filter((e) => e.at <= atOrBefore);
+    return events.slice(-limit).reverse();
   }
 }
 
-/** Anything that can list recent platform events, newest first. */
+/**
+ * Where a page of events ends: the next page holds the events older than `at`, and those at
+ * exactly `at` after the first `skip` of them (several events can share a millisecond).
+ */
+export interface EventCursor {
+  readonly at: string;
+  readonly skip: number;
+}
+
+/** Anything that can list recent platform events, newest first, a page at a time. */
 export interface EventSource {
-  events(limit: number): Promise<readonly FailoverEvent[]>;
+  /** Up to `limit` events after `cursor` (from the newest when `null`), newest first. */
+  events(limit: number, cursor?: EventCursor | null): Promise<readonly FailoverEvent[]>;
+}
+
+/**
+ * Cuts one page from `newestFirst` (every event at or before the cursor's time, in a stable
+ * order): drops the `skip` events at exactly the cursor's time, keeps `limit`.
+ */
+export function pageOfEvents<E extends { readonly at: string }>(
+  newestFirst: readonly E[],
+  limit: number,
+  cursor: EventCursor | null | undefined,
+): E[] {
+  if (!cursor) return newestFirst.slice(0, limit);
+  let skipped = 0;
+  const after = newestFirst.filter((event) => {
+    if (event.at > cursor.at) return false;
+    if (event.at === cursor.at && skipped < cursor.skip) {
+      skipped += 1;
+      return false;
+    }
+    return true;
+  });
+  return after.slice(0, limit);
+}
+
+/** The cursor that continues after `page`, given the cursor that produced it. */
+export function cursorAfter(
+  page: readonly { readonly at: string }[],
+  previous: EventCursor | null | undefined,
+): EventCursor | null {
+  const last = page[page.length - 1];
+  if (!last) return null;
+  let skip = page.filter((event) => event.at === last.at).length;
+  if (previous && previous.at === last.at) skip += previous.skip;
+  return { at: last.at, skip };
 }

@@ -9,7 +9,7 @@ import { Router } from '../data/router.ts';
 import { DEMO_MIGRATIONS, loadDemoData } from '../demo/demo-data.ts';
 import { MainstayError } from '../errors/mainstay-error.ts';
 import { FailoverController } from '../fleet/failover-controller.ts';
-import type { EventSource } from '../fleet/failover-events.ts';
+import { type EventSource, pageOfEvents } from '../fleet/failover-events.ts';
 import { CATALOG_DATABASE, Fleet } from '../fleet/fleet.ts';
 import { recordHttpUrl } from '../fleet/fleet-lock.ts';
 import { assertPortFree } from '../fleet/ports.ts';
@@ -125,9 +125,11 @@ async function startServices(fleet: Fleet, options: PlatformOptions) {
     name: 'bypass',
   });
   const events: EventSource = {
-    async events(limit) {
-      const own = controller?.log.recent(limit) ?? [];
-      const epochs = (await catalog.events(limit)).map((event) => ({
+    async events(limit, cursor) {
+      // Enough of each source to fill the page after skipping the cursor's same-time events.
+      const wanted = limit + (cursor?.skip ?? 0);
+      const own = controller?.log.recent(wanted, cursor?.at) ?? [];
+      const epochs = (await catalog.events(wanted, cursor?.at)).map((event) => ({
         at: event.at,
         kind: 'catalog_epoch' as const,
         server: null,
@@ -136,7 +138,8 @@ async function startServices(fleet: Fleet, options: PlatformOptions) {
         sinceDetectionMs: null,
         detail: event.reason,
       }));
-      return [...own, ...epochs].sort((a, b) => b.at.localeCompare(a.at)).slice(0, limit);
+      const merged = [...own, ...epochs].sort((a, b) => b.at.localeCompare(a.at));
+      return pageOfEvents(merged, limit, cursor);
     },
   };
   return {

@@ -1,15 +1,35 @@
 /** `GET /v1/events`: failovers, fences, promotions, rebuilds and catalog epoch changes. */
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import type { EventSource } from '../../fleet/failover-events.ts';
+import { MainstayError } from '../../errors/mainstay-error.ts';
+import { cursorAfter, type EventCursor, type EventSource } from '../../fleet/failover-events.ts';
 import { EventListSchema } from '../schemas/event-schema.ts';
 import { problemResponses } from './problem-responses.ts';
 
 export const EVENT_PAGE_SIZE_MAX = 100;
 
-/** Registers `GET /v1/events?limit=N` (newest first). */
+/** The opaque `nextCursor` text of a cursor. */
+function encodeCursor(cursor: EventCursor): string {
+  return Buffer.from(JSON.stringify([cursor.at, cursor.skip])).toString('base64url');
+}
+
+function decodeCursor(text: string): EventCursor {
+  try {
+    const [at, skip] = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as unknown[];
+    if (typeof at === 'string' && !Number.isNaN(Date.parse(at)) && Number.isSafeInteger(skip)) {
+      return { at, skip: Math.max(0, skip as number) };
+    }
+  } catch {
+    // Reported below.
+  }
+  throw new MainstayError('invalid_request', 'startingAfter is not a cursor this API returned', {
+    errors: [{ pointer: '/startingAfter', detail: 'must be a nextCursor from an earlier page' }],
+  });
+}
+
+/** Registers `GET /v1/events?limit=N&startingAfter=cursor` (newest first). */
 export function registerEventsRoute(app: FastifyInstance, source: EventSource): void {
-  app.get<{ Querystring: { limit?: number } }>(
+  app.get<{ Querystring: { limit?: number; startingAfter?: string } }>(
     '/v1/events',
     {
       schema: {
@@ -23,6 +43,13 @@ export function registerEventsRoute(app: FastifyInstance, source: EventSource): 
           {
             limit: Type.Optional(
               Type.Integer({ minimum: 1, maximum: EVENT_PAGE_SIZE_MAX, default: 20 }),
+            ),
+            startingAfter: Type.Optional(
+              Type.String({
+                minLength: 1,
+                maxLength: 200,
+                description: 'The `nextCursor` of the previous page.',
+              }),
             ),
           },
           { additionalProperties: false },
@@ -38,8 +65,13 @@ export function registerEventsRoute(app: FastifyInstance, source: EventSource): 
     },
     async (request) => {
       const limit = request.query.limit ?? 20;
-      const events = await source.events(limit + 1);
-      return { data: events.slice(0, limit), hasMore: events.length > limit, nextCursor: null };
+      const { startingAfter } = request.query;
+      const cursor = startingAfter === undefined ? null : decodeCursor(startingAfter);
+      const events = await source.events(limit + 1, cursor);
+      const data = events.slice(0, limit);
+      const hasMore = events.length > limit;
+      const next = hasMore ? cursorAfter(data, cursor) : null;
+      return { data, hasMore, nextCursor: next ? encodeCursor(next) : null };
     },
   );
 }
