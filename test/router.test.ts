@@ -7,11 +7,11 @@ import {
   putTokenInHeaders,
   tokenFromHeaders,
 } from '../src/data/consistency-token.ts';
-import type { Router } from '../src/data/router.ts';
+import { BatchPartiallyWrittenError, type Router } from '../src/data/router.ts';
 import { isMainstayError } from '../src/errors/mainstay-error.ts';
 import { buildHttpServer } from '../src/http/build-http-server.ts';
 import { setConsistencyToken } from '../src/http/consistency-header.ts';
-import { type FleetFixture, startFleet } from './support/fleet-fixture.ts';
+import { countAppendsOnPrimaries, type FleetFixture, startFleet } from './support/fleet-fixture.ts';
 import { pauseReplay, readVersion, setVersion } from './support/router-checks.ts';
 
 let fixture: FleetFixture;
@@ -264,6 +264,49 @@ describe('router on a real two-DC fleet', () => {
     );
     const decoded = routerB.decodeToken(token);
     assert.deepEqual([...decoded.shards].sort(), [...results.keys()].sort());
+  });
+
+  test('a batch failing in a later shard group says which groups committed', async () => {
+    const items = Array.from({ length: 40 }, (_, i) => ({ id: `batch_partial_${i}` }));
+    const firstShard = routerA.map.shardOf(items[0]?.id);
+    const failing = items.map((item) => routerA.map.shardOf(item.id)).find((s) => s !== firstShard);
+    assert.notEqual(failing, undefined);
+    const error = await routerA
+      .writeBatch(
+        items,
+        (item) => item.id,
+        async (tx, group, shardId) => {
+          if (shardId === failing) throw new Error('this group is refused');
+          await tx.query('INSERT INTO appends SELECT unnest($1::text[]), $2', [
+            group.map((g) => g.id),
+            'p',
+          ]);
+          return group.length;
+        },
+      )
+      .then(
+        () => null,
+        (caught: unknown) => caught,
+      );
+    assert.ok(error instanceof BatchPartiallyWrittenError);
+    assert.equal(error.code, 'batch_partially_written');
+    assert.equal(error.failedShardId, failing);
+    assert.ok(error.committed.has(firstShard));
+    assert.ok(!error.committed.has(failing as number));
+    const committedIds = items.filter((i) => error.committed.has(routerA.map.shardOf(i.id)));
+    assert.equal(
+      await countAppendsOnPrimaries(
+        routerA,
+        committedIds.map((i) => i.id),
+      ),
+      committedIds.length,
+    );
+    const failedIds = items.filter((i) => routerA.map.shardOf(i.id) === failing).map((i) => i.id);
+    assert.equal(await countAppendsOnPrimaries(routerA, failedIds), 0);
+    assert.deepEqual(
+      [...routerB.decodeToken(error.token).shards].sort(),
+      [...error.committed.keys()].sort(),
+    );
   });
 
   test('an application error rolls the transaction back; an aborted transaction is not reported committed', async () => {

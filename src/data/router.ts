@@ -39,6 +39,33 @@ export interface ReadResult<T> {
   readonly target: 'primary' | 'replica';
 }
 
+/**
+ * A batch whose shard groups did not all commit: `committed` holds the results of the groups
+ * that did (with a token covering them), `failedShardId` the group that failed; the groups after
+ * it were not tried. The cause is the failed group's error.
+ */
+export class BatchPartiallyWrittenError<T> extends MainstayError {
+  readonly committed: ReadonlyMap<number, T>;
+  readonly token: string;
+  readonly failedShardId: number;
+
+  constructor(
+    committed: ReadonlyMap<number, T>,
+    token: string,
+    failedShardId: number,
+    cause: unknown,
+  ) {
+    super(
+      'batch_partially_written',
+      `shard groups ${[...committed.keys()].join(', ')} committed; shard ${failedShardId} failed (${cause instanceof Error ? cause.message : String(cause)}); the rest was not tried`,
+      { cause },
+    );
+    this.committed = committed;
+    this.token = token;
+    this.failedShardId = failedShardId;
+  }
+}
+
 /** A client connection inside a write transaction, or a read connection. */
 export type Queryable = pg.ClientBase;
 
@@ -219,6 +246,8 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
    * Writes a batch: items are grouped by shard and each shard's group runs in one transaction
    * (atomic per shard, not across shards). The whole batch is checked before anything is
    * written: more than `batchSizeMax` items, or any invalid key, fails it with nothing written.
+   * If a group fails after others committed, the error is a {@link BatchPartiallyWrittenError}
+   * naming what committed; if the first group fails, its own error (nothing was written).
    */
   async writeBatch<I, T>(
     items: readonly I[],
@@ -243,9 +272,14 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
     const results = new Map<number, T>();
     let token = new ConsistencyToken(this.#map.epoch);
     for (const [shardId, group] of groups) {
-      const { value, lsn } = await this.#writeOnShard(shardId, (tx) =>
-        work(tx, group.items, shardId),
-      );
+      let written: { value: T; lsn: bigint };
+      try {
+        written = await this.#writeOnShard(shardId, (tx) => work(tx, group.items, shardId));
+      } catch (error) {
+        if (results.size === 0) throw error;
+        throw new BatchPartiallyWrittenError(results, token.encode(this.#secret), shardId, error);
+      }
+      const { value, lsn } = written;
       for (const key of group.keys) this.tracker.record(key, shardId, lsn);
       token = token.with(shardId, lsn, this.#map.epoch);
       results.set(shardId, value);

@@ -133,6 +133,12 @@ export const ERROR_CATALOGUE = {
     definite: true,
     doc: 'A batch holds more items than the operation accepts; split it.',
   },
+  batch_partially_written: {
+    status: 503,
+    title: 'Batch partially written',
+    definite: false,
+    doc: 'A batch spans shards and is atomic per shard: the shard groups named in the error committed, a later group failed (see its cause). Retry the rest with the same idempotency keys.',
+  },
   primary_unavailable: {
     status: 503,
     title: 'No writable primary',
