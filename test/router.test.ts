@@ -266,6 +266,39 @@ describe('router on a real two-DC fleet', () => {
     assert.deepEqual([...decoded.shards].sort(), [...results.keys()].sort());
   });
 
+  test('a one-statement write travels in one message and keeps the write guarantees', async () => {
+    const key = 'cus_statement_1';
+    const tricky = "o'clock \\ $1 -- not a comment; DROP TABLE appends; /* x */";
+    const written = await routerA.writeStatement(
+      key,
+      'INSERT INTO appends (id, body) VALUES ($1, $2) RETURNING body',
+      [key, tricky],
+    );
+    assert.equal(written.value.rows[0]?.body, tricky);
+    assert.equal(written.shardId, routerA.map.shardOf(key));
+    const read = await routerB.read(
+      key,
+      (db) => db.query('SELECT body FROM appends WHERE id = $1', [key]),
+      { consistency: 'session', token: written.token },
+    );
+    assert.equal(read.value.rows[0]?.body, tricky);
+    // A failing statement commits nothing and leaves the connection usable.
+    await assert.rejects(
+      routerA.writeStatement(key, 'INSERT INTO appends (id, body) VALUES ($1, $2)', [key, 'dup']),
+      /duplicate key/,
+    );
+    await assert.rejects(
+      routerA.writeStatement(key, 'UPDATE appends SET body = $2 WHERE id = $1', [key]),
+      (error) => isMainstayError(error, 'invalid_request'),
+    );
+    const after = await routerA.read(
+      key,
+      (db) => db.query('SELECT body FROM appends WHERE id = $1', [key]),
+      { consistency: 'primary' },
+    );
+    assert.equal(after.value.rows[0]?.body, tricky);
+  });
+
   test('a batch failing in a later shard group says which groups committed', async () => {
     const items = Array.from({ length: 40 }, (_, i) => ({ id: `batch_partial_${i}` }));
     const firstShard = routerA.map.shardOf(items[0]?.id);

@@ -54,8 +54,8 @@ const COMPARISONS: readonly Comparison[] = [
   { label: 'read, any', router: 'router read any', baseline: 'bare read replica', targeted: true },
   { label: 'write (upsert)', router: 'router write', baseline: 'bare write', targeted: true },
   {
-    label: 'write vs same tx shape',
-    router: 'router write',
+    label: 'write, callback tx form',
+    router: 'router write tx',
     baseline: 'bare write as router tx',
     targeted: false,
   },
@@ -132,6 +132,11 @@ function buildCases(t: Target): Case[][] {
     [
       {
         name: 'router write',
+        server: primary,
+        op: (c, n) => t.router.writeStatement(writeKey(c, n), UPSERT_SQL, [writeKey(c, n), n]),
+      },
+      {
+        name: 'router write tx',
         server: primary,
         op: (c, n) =>
           t.router.write(writeKey(c, n), (tx) => tx.query(UPSERT_SQL, [writeKey(c, n), n])),

@@ -4,6 +4,7 @@ import { TOKEN_SECRET_FLAG } from '../catalog/postgres-catalog-store.ts';
 import { MainstayError } from '../errors/mainstay-error.ts';
 import { ConnectionPools } from './connection-pools.ts';
 import { ConsistencyToken, putTokenInHeaders, tokenFromHeaders } from './consistency-token.ts';
+import { inlineParameters } from './inline-parameters.ts';
 import { formatLsn, maxLsn, parseLsn } from './lsn.ts';
 import { isConnectionLoss } from './pg-errors.ts';
 import { RecentWriteTracker } from './recent-writes.ts';
@@ -68,6 +69,13 @@ export class BatchPartiallyWrittenError<T> extends MainstayError {
 
 /** A client connection inside a write transaction, or a read connection. */
 export type Queryable = pg.ClientBase;
+
+/**
+ * A WAL position at or past the commit record of the transaction committed just before it on the
+ * same connection (taken after COMMIT returned, as the docs' warning about pg_current_wal_lsn()
+ * asks).
+ */
+const COMMIT_POSITION_SQL = 'SELECT pg_current_wal_insert_lsn()::text AS lsn';
 
 /** Verified tokens kept for reuse (the cache is emptied when full). */
 const VERIFIED_TOKEN_COUNT_MAX = 4_096;
@@ -243,6 +251,102 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
   }
 
   /**
+   * One statement written in one round trip: `BEGIN`, the statement (its `$n` values inlined as
+   * literals, see inline-parameters.ts), `COMMIT` and the commit position travel in a single
+   * message, where {@link Router.write}'s callback form needs three round trips. Same guarantees:
+   * a token past the commit, definite failures when nothing was written, `write_outcome_unknown`
+   * when the connection was lost after the message left.
+   *
+   * @example
+   * await router.writeStatement(id, 'UPDATE accounts SET name = $2 WHERE id = $1', [id, name]);
+   */
+  async writeStatement<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    key: unknown,
+    sql: string,
+    values: readonly unknown[] = [],
+    options: { token?: string | null; waitMs?: number } = {},
+  ): Promise<WriteResult<pg.QueryResult<R>>> {
+    const canonical = canonicalShardKey(key);
+    const base = options.token ? this.decodeToken(options.token) : null;
+    const text = `BEGIN;\n${inlineParameters(sql, values)};\nCOMMIT;\n${COMMIT_POSITION_SQL}`;
+    const shardId = this.#map.shardOf(canonical);
+    const { value, lsn } = await this.#statementOnShard<R>(shardId, text, options.waitMs);
+    this.tracker.record(canonical, shardId, lsn);
+    const token = (base ?? new ConsistencyToken(this.#map.epoch)).with(
+      shardId,
+      lsn,
+      this.#map.epoch,
+    );
+    return { value, shardId, lsn: formatLsn(lsn), token: token.encode(this.#secret) };
+  }
+
+  async #statementOnShard<R extends pg.QueryResultRow>(
+    shardId: number,
+    text: string,
+    waitMs: number = this.#options.writeWaitMs,
+  ): Promise<{ value: pg.QueryResult<R>; lsn: bigint }> {
+    const client = await this.#primaryClient(shardId, waitMs, false);
+    let results: pg.QueryResult[];
+    try {
+      results = (await client.query(text)) as unknown as pg.QueryResult[];
+    } catch (error) {
+      if (isConnectionLoss(error)) {
+        client.release(true);
+        this.stats.writesOutcomeUnknown += 1;
+        throw new MainstayError(
+          'write_outcome_unknown',
+          'the connection was lost after the write was sent; it may have committed',
+          { cause: error },
+        );
+      }
+      // An error inside the message skips the rest of it, COMMIT included: nothing committed.
+      await client.query('ROLLBACK').catch(() => undefined);
+      client.release();
+      this.stats.writesFailedDefinite += 1;
+      throw error;
+    }
+    client.release();
+    const lsn = parseLsn(String(results[3]?.rows[0]?.lsn ?? ''));
+    if (results[2]?.command !== 'COMMIT' || lsn === null) {
+      throw new Error('the server did not answer the write message with a commit and a position');
+    }
+    this.stats.writes += 1;
+    return { value: results[1] as pg.QueryResult<R>, lsn };
+  }
+
+  /**
+   * A connection to the shard's current primary (in a transaction when `begin`), waiting up to
+   * `waitMs` for one across a failover, else `primary_unavailable` (definite).
+   */
+  async #primaryClient(shardId: number, waitMs: number, begin: boolean): Promise<pg.PoolClient> {
+    const deadline = Date.now() + waitMs;
+    let lastError: unknown = null;
+    for (let attempt = 0; ; attempt += 1) {
+      const route = this.#map.route(shardId);
+      if (route.primary) {
+        let client: pg.PoolClient | null = null;
+        try {
+          client = await this.#pools.pool(route.primary.id, route.shard.database).connect();
+          if (begin) await client.query('BEGIN');
+          return client;
+        } catch (error) {
+          client?.release(true);
+          lastError = error;
+        }
+      }
+      if (Date.now() >= deadline) break;
+      if (attempt > 0) this.stats.writeRetries += 1;
+      await this.#awaitNewEpoch(Math.min(deadline - Date.now(), 100 * 2 ** Math.min(attempt, 4)));
+    }
+    this.stats.writesFailedDefinite += 1;
+    throw new MainstayError(
+      'primary_unavailable',
+      `shard ${shardId} has no writable primary after ${waitMs} ms; nothing was written`,
+      { cause: lastError },
+    );
+  }
+
+  /**
    * Writes a batch: items are grouped by shard and each shard's group runs in one transaction
    * (atomic per shard, not across shards). The whole batch is checked before anything is
    * written: more than `batchSizeMax` items, or any invalid key, fails it with nothing written.
@@ -314,32 +418,8 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
     work: (tx: Queryable) => Promise<T>,
     waitMs: number = this.#options.writeWaitMs,
   ): Promise<{ value: T; lsn: bigint }> {
-    const deadline = Date.now() + waitMs;
-    let lastError: unknown = null;
-    for (let attempt = 0; ; attempt += 1) {
-      const route = this.#map.route(shardId);
-      if (route.primary) {
-        let client: pg.PoolClient | null = null;
-        try {
-          client = await this.#pools.pool(route.primary.id, route.shard.database).connect();
-          await client.query('BEGIN');
-        } catch (error) {
-          client?.release(true);
-          lastError = error;
-          client = null;
-        }
-        if (client) return this.#runTransaction(client, work);
-      }
-      if (Date.now() >= deadline) break;
-      if (attempt > 0) this.stats.writeRetries += 1;
-      await this.#awaitNewEpoch(Math.min(deadline - Date.now(), 100 * 2 ** Math.min(attempt, 4)));
-    }
-    this.stats.writesFailedDefinite += 1;
-    throw new MainstayError(
-      'primary_unavailable',
-      `shard ${shardId} has no writable primary after ${waitMs} ms; nothing was written`,
-      { cause: lastError },
-    );
+    const client = await this.#primaryClient(shardId, waitMs, true);
+    return this.#runTransaction(client, work);
   }
 
   async #runTransaction<T>(
@@ -369,7 +449,7 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
       // One round trip: the commit, then a WAL position at or past its commit record (taken
       // after COMMIT returned, as the docs' warning about pg_current_wal_lsn() asks).
       results = (await client.query(
-        'COMMIT; SELECT pg_current_wal_insert_lsn()::text AS lsn',
+        `COMMIT; ${COMMIT_POSITION_SQL}`,
       )) as unknown as pg.QueryResult[];
     } catch (error) {
       client.release(true);
