@@ -11,7 +11,8 @@
  * Each scenario that kills servers runs on a fresh fleet. Prints a summary of every figure with
  * its target; exits 0 on a missed target (a benchmark reports), non-zero if a scenario crashed.
  *
- *   npm run bench:router
+ *   npm run bench:router              (every scenario)
+ *   npm run bench:router -- overhead  (the scenarios whose title holds a word)
  */
 import os from 'node:os';
 import { startFleet } from '../test/support/fleet-fixture.ts';
@@ -75,7 +76,13 @@ function describeError(error: unknown): string {
 }
 
 /** Runs one scenario; a crash is printed and recorded, and the next scenario still runs. */
+/** Words naming the scenarios to run (`npm run bench:router -- overhead`); all when empty. */
+const ONLY = process.argv.slice(2).map((word) => word.toLowerCase());
+const selected = (title: string) =>
+  ONLY.length === 0 || ONLY.some((word) => title.toLowerCase().includes(word));
+
 async function scenario(title: string, run: () => Promise<SummaryRow[]>): Promise<void> {
+  if (!selected(title)) return;
   heading(title);
   const started = performance.now();
   try {
@@ -277,7 +284,9 @@ async function statelessTakeover(): Promise<SummaryRow[]> {
 
 const started = performance.now();
 console.log(`router benchmark, ${os.cpus().length} cores, Node ${process.version}`);
-await attempt('fleet shared by scenarios 1 and 2', onSharedFleet);
+if (selected('1. router overhead vs bare pg.Pool') || selected('2. stale reads under forced lag')) {
+  await attempt('fleet shared by scenarios 1 and 2', onSharedFleet);
+}
 await scenario('3. RTO/RPO, loss of a synchronous DC primary', primaryLoss);
 await scenario('4. RTO, loss of a whole DC', dcLoss);
 await scenario('5. stateless takeover', statelessTakeover);

@@ -2,15 +2,22 @@ import { EventEmitter } from 'node:events';
 import type pg from 'pg';
 import { TOKEN_SECRET_FLAG } from '../catalog/postgres-catalog-store.ts';
 import { MainstayError } from '../errors/mainstay-error.ts';
+import { BatchPartiallyWrittenError } from './batch-partially-written-error.ts';
 import { ConnectionPools } from './connection-pools.ts';
 import { ConsistencyToken, putTokenInHeaders, tokenFromHeaders } from './consistency-token.ts';
 import { inlineParameters } from './inline-parameters.ts';
-import { formatLsn, maxLsn, parseLsn } from './lsn.ts';
+import { formatLsn, maxLsn } from './lsn.ts';
 import { isConnectionLoss } from './pg-errors.ts';
+import { COMMIT_POSITION_SQL, PrimaryWriter, type Queryable } from './primary-writer.ts';
 import { RecentWriteTracker } from './recent-writes.ts';
+import { chooseReplica } from './replica-choice.ts';
 import { ReplicaMonitor } from './replica-monitor.ts';
 import { type ConsistencyLevel, ROUTER_DEFAULTS, type RouterOptions } from './router-options.ts';
 import { type FallbackReason, RouterStats } from './router-stats.ts';
+
+export { BatchPartiallyWrittenError } from './batch-partially-written-error.ts';
+export type { Queryable } from './primary-writer.ts';
+
 import { canonicalShardKey } from './shard-key.ts';
 import { ShardMap, type ShardRoute } from './shard-map.ts';
 import { TokenBucket } from './token-bucket.ts';
@@ -40,43 +47,6 @@ export interface ReadResult<T> {
   readonly target: 'primary' | 'replica';
 }
 
-/**
- * A batch whose shard groups did not all commit: `committed` holds the results of the groups
- * that did (with a token covering them), `failedShardId` the group that failed; the groups after
- * it were not tried. The cause is the failed group's error.
- */
-export class BatchPartiallyWrittenError<T> extends MainstayError {
-  readonly committed: ReadonlyMap<number, T>;
-  readonly token: string;
-  readonly failedShardId: number;
-
-  constructor(
-    committed: ReadonlyMap<number, T>,
-    token: string,
-    failedShardId: number,
-    cause: unknown,
-  ) {
-    super(
-      'batch_partially_written',
-      `shard groups ${[...committed.keys()].join(', ')} committed; shard ${failedShardId} failed (${cause instanceof Error ? cause.message : String(cause)}); the rest was not tried`,
-      { cause },
-    );
-    this.committed = committed;
-    this.token = token;
-    this.failedShardId = failedShardId;
-  }
-}
-
-/** A client connection inside a write transaction, or a read connection. */
-export type Queryable = pg.ClientBase;
-
-/**
- * A WAL position at or past the commit record of the transaction committed just before it on the
- * same connection (taken after COMMIT returned, as the docs' warning about pg_current_wal_lsn()
- * asks).
- */
-const COMMIT_POSITION_SQL = 'SELECT pg_current_wal_insert_lsn()::text AS lsn';
-
 /** Verified tokens kept for reuse (the cache is emptied when full). */
 const VERIFIED_TOKEN_COUNT_MAX = 4_096;
 
@@ -103,6 +73,7 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
   readonly monitor: ReplicaMonitor;
   readonly #options: RouterOptions & Defaults;
   readonly #pools: ConnectionPools;
+  readonly #writer: PrimaryWriter;
   readonly #fallbacks: TokenBucket;
   readonly #secret: string;
   readonly #verifiedTokens = new Map<string, ConsistencyToken>();
@@ -142,6 +113,13 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
     );
     this.monitor.setMap(map);
     this.#fallbacks = new TokenBucket(options.primaryFallbackPerSecondMax);
+    this.#writer = new PrimaryWriter({
+      pools: this.#pools,
+      map: () => this.#map,
+      stats: this.stats,
+      awaitNewEpoch: (timeoutMs) => this.#awaitNewEpoch(timeoutMs),
+      writeWaitMs: options.writeWaitMs,
+    });
   }
 
   /** Loads the catalog, starts following it and probing replicas. */
@@ -240,7 +218,7 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
     const canonical = canonicalShardKey(key);
     const base = options.token ? this.decodeToken(options.token) : null;
     const shardId = this.#map.shardOf(canonical);
-    const { value, lsn } = await this.#writeOnShard(shardId, work, options.waitMs);
+    const { value, lsn } = await this.#writer.transaction(shardId, work, options.waitMs);
     this.tracker.record(canonical, shardId, lsn);
     const token = (base ?? new ConsistencyToken(this.#map.epoch)).with(
       shardId,
@@ -270,7 +248,7 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
     const base = options.token ? this.decodeToken(options.token) : null;
     const text = `BEGIN;\n${inlineParameters(sql, values)};\nCOMMIT;\n${COMMIT_POSITION_SQL}`;
     const shardId = this.#map.shardOf(canonical);
-    const { value, lsn } = await this.#statementOnShard<R>(shardId, text, options.waitMs);
+    const { value, lsn } = await this.#writer.statement<R>(shardId, text, options.waitMs);
     this.tracker.record(canonical, shardId, lsn);
     const token = (base ?? new ConsistencyToken(this.#map.epoch)).with(
       shardId,
@@ -278,72 +256,6 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
       this.#map.epoch,
     );
     return { value, shardId, lsn: formatLsn(lsn), token: token.encode(this.#secret) };
-  }
-
-  async #statementOnShard<R extends pg.QueryResultRow>(
-    shardId: number,
-    text: string,
-    waitMs: number = this.#options.writeWaitMs,
-  ): Promise<{ value: pg.QueryResult<R>; lsn: bigint }> {
-    const client = await this.#primaryClient(shardId, waitMs, false);
-    let results: pg.QueryResult[];
-    try {
-      results = (await client.query(text)) as unknown as pg.QueryResult[];
-    } catch (error) {
-      if (isConnectionLoss(error)) {
-        client.release(true);
-        this.stats.writesOutcomeUnknown += 1;
-        throw new MainstayError(
-          'write_outcome_unknown',
-          'the connection was lost after the write was sent; it may have committed',
-          { cause: error },
-        );
-      }
-      // An error inside the message skips the rest of it, COMMIT included: nothing committed.
-      await client.query('ROLLBACK').catch(() => undefined);
-      client.release();
-      this.stats.writesFailedDefinite += 1;
-      throw error;
-    }
-    client.release();
-    const lsn = parseLsn(String(results[3]?.rows[0]?.lsn ?? ''));
-    if (results[2]?.command !== 'COMMIT' || lsn === null) {
-      throw new Error('the server did not answer the write message with a commit and a position');
-    }
-    this.stats.writes += 1;
-    return { value: results[1] as pg.QueryResult<R>, lsn };
-  }
-
-  /**
-   * A connection to the shard's current primary (in a transaction when `begin`), waiting up to
-   * `waitMs` for one across a failover, else `primary_unavailable` (definite).
-   */
-  async #primaryClient(shardId: number, waitMs: number, begin: boolean): Promise<pg.PoolClient> {
-    const deadline = Date.now() + waitMs;
-    let lastError: unknown = null;
-    for (let attempt = 0; ; attempt += 1) {
-      const route = this.#map.route(shardId);
-      if (route.primary) {
-        let client: pg.PoolClient | null = null;
-        try {
-          client = await this.#pools.pool(route.primary.id, route.shard.database).connect();
-          if (begin) await client.query('BEGIN');
-          return client;
-        } catch (error) {
-          client?.release(true);
-          lastError = error;
-        }
-      }
-      if (Date.now() >= deadline) break;
-      if (attempt > 0) this.stats.writeRetries += 1;
-      await this.#awaitNewEpoch(Math.min(deadline - Date.now(), 100 * 2 ** Math.min(attempt, 4)));
-    }
-    this.stats.writesFailedDefinite += 1;
-    throw new MainstayError(
-      'primary_unavailable',
-      `shard ${shardId} has no writable primary after ${waitMs} ms; nothing was written`,
-      { cause: lastError },
-    );
   }
 
   /**
@@ -378,7 +290,7 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
     for (const [shardId, group] of groups) {
       let written: { value: T; lsn: bigint };
       try {
-        written = await this.#writeOnShard(shardId, (tx) => work(tx, group.items, shardId));
+        written = await this.#writer.transaction(shardId, (tx) => work(tx, group.items, shardId));
       } catch (error) {
         if (results.size === 0) throw error;
         throw new BatchPartiallyWrittenError(results, token.encode(this.#secret), shardId, error);
@@ -401,7 +313,7 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
     work: (tx: Queryable) => Promise<T>,
     options: { waitMs?: number } = {},
   ) {
-    return this.#writeOnShard(shardId, work, options.waitMs);
+    return this.#writer.transaction(shardId, work, options.waitMs);
   }
 
   /** Runs `work` on one server's copy of a shard database, outside any routing decision. */
@@ -411,73 +323,6 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
     work: (db: Queryable) => Promise<T>,
   ): Promise<T> {
     return this.#query(serverId, database, work);
-  }
-
-  async #writeOnShard<T>(
-    shardId: number,
-    work: (tx: Queryable) => Promise<T>,
-    waitMs: number = this.#options.writeWaitMs,
-  ): Promise<{ value: T; lsn: bigint }> {
-    const client = await this.#primaryClient(shardId, waitMs, true);
-    return this.#runTransaction(client, work);
-  }
-
-  async #runTransaction<T>(
-    client: pg.PoolClient,
-    work: (tx: Queryable) => Promise<T>,
-  ): Promise<{ value: T; lsn: bigint }> {
-    let value: T;
-    try {
-      value = await work(client);
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      const lost = isConnectionLoss(error);
-      client.release(lost);
-      this.stats.writesFailedDefinite += 1;
-      if (!lost) throw error;
-      // COMMIT was never sent, so the transaction cannot have committed: a definite failure.
-      throw new MainstayError(
-        'primary_unavailable',
-        'the connection to the primary was lost before COMMIT; nothing was written',
-        {
-          cause: error,
-        },
-      );
-    }
-    let results: pg.QueryResult[];
-    try {
-      // One round trip: the commit, then a WAL position at or past its commit record (taken
-      // after COMMIT returned, as the docs' warning about pg_current_wal_lsn() asks).
-      results = (await client.query(
-        `COMMIT; ${COMMIT_POSITION_SQL}`,
-      )) as unknown as pg.QueryResult[];
-    } catch (error) {
-      client.release(true);
-      if (!isConnectionLoss(error)) {
-        this.stats.writesFailedDefinite += 1;
-        throw error;
-      }
-      this.stats.writesOutcomeUnknown += 1;
-      throw new MainstayError(
-        'write_outcome_unknown',
-        'the connection was lost while committing; the write may have happened',
-        {
-          cause: error,
-        },
-      );
-    }
-    client.release();
-    if (results[0]?.command !== 'COMMIT') {
-      this.stats.writesFailedDefinite += 1;
-      throw new MainstayError(
-        'invalid_request',
-        'the transaction was aborted by an earlier error inside it and rolled back',
-      );
-    }
-    const lsn = parseLsn(String(results[1]?.rows[0]?.lsn ?? ''));
-    if (lsn === null) throw new Error('the server returned no WAL position after COMMIT');
-    this.stats.writes += 1;
-    return { value, lsn };
   }
 
   /** Runs `work` on a server chosen by the consistency level (default `session`). */
@@ -508,7 +353,15 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
             trackedKey === undefined ? null : this.tracker.positionFor(trackedKey, shardId),
           )
         : null;
-    const replica = await this.#chooseReplica(route, consistency, required, options.maxLagMs);
+    const replica = await chooseReplica(this.monitor, route, {
+      consistency,
+      required,
+      maxLagMs: options.maxLagMs ?? this.#options.boundedLagMsDefault,
+      sessionWaitMs: this.#options.sessionWaitMs,
+      onSessionWait: () => {
+        this.stats.sessionWaits += 1;
+      },
+    });
     if (replica.server) {
       try {
         const value = await this.#query(replica.server, route.shard.database, work);
@@ -538,42 +391,6 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
       );
     }
     return decoded;
-  }
-
-  async #chooseReplica(
-    route: ShardRoute,
-    consistency: ConsistencyLevel,
-    required: bigint | null,
-    maxLagMs: number = this.#options.boundedLagMsDefault,
-  ): Promise<{ server: string | null; reason: FallbackReason }> {
-    if (consistency === 'primary') return { server: null, reason: 'no_replica' };
-    const healthy = route.replicas
-      .map((server) => ({ id: server.id, seen: this.monitor.observe(server.id) }))
-      .filter((candidate) => candidate.seen.healthy)
-      .sort((a, b) => a.seen.lagMs - b.seen.lagMs);
-    if (healthy.length === 0) return { server: null, reason: 'no_replica' };
-    if (consistency === 'any') return { server: pick(healthy).id, reason: 'no_replica' };
-    if (consistency === 'bounded') {
-      const fresh = healthy.filter((candidate) => candidate.seen.lagMs <= maxLagMs);
-      return fresh.length > 0
-        ? { server: pick(fresh).id, reason: 'no_replica' }
-        : { server: null, reason: 'replica_behind' };
-    }
-    if (required === null) return { server: pick(healthy).id, reason: 'no_replica' };
-    const caughtUp = healthy.filter(
-      (candidate) => candidate.seen.lsn !== null && candidate.seen.lsn >= required,
-    );
-    if (caughtUp.length > 0) return { server: pick(caughtUp).id, reason: 'no_replica' };
-    const best = healthy[0];
-    // Wait only for a replica that is close behind: one that has trailed its primary for longer
-    // than the wait (replay paused, a long apply) would not catch up in time anyway.
-    if (best && this.#options.sessionWaitMs > 0 && best.seen.lagMs <= this.#options.sessionWaitMs) {
-      this.stats.sessionWaits += 1;
-      if (await this.monitor.waitForReplay(best.id, required, this.#options.sessionWaitMs)) {
-        return { server: best.id, reason: 'no_replica' };
-      }
-    }
-    return { server: null, reason: 'replica_behind' };
   }
 
   async #readPrimary<T>(
@@ -656,8 +473,4 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
     await this.monitor.close();
     this.removeAllListeners();
   }
-}
-
-function pick<T>(candidates: readonly T[]): T {
-  return candidates[Math.floor(Math.random() * candidates.length)] as T;
 }
