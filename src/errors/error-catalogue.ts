@@ -217,6 +217,24 @@ export const ERROR_CATALOGUE = {
     definite: true,
     doc: 'A bounded queue is full and the request was refused before any work; retry after the Retry-After delay.',
   },
+  card_already_bound: {
+    status: 409,
+    title: 'Card already bound',
+    definite: true,
+    doc: 'The user already has this card bound (found by its keyed hash, not its number); the detail names the existing binding. Nothing was written.',
+  },
+  card_limit_exceeded: {
+    status: 409,
+    title: 'Bound card limit reached',
+    definite: true,
+    doc: 'The user has as many active bound cards as allowed; unbind one first. Nothing was written.',
+  },
+  card_expiry_invalid: {
+    status: 422,
+    title: 'Invalid card expiry',
+    definite: true,
+    doc: 'The expiry month/year is in the past or implausibly far in the future.',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 /** The shape of one catalogue entry. */

@@ -75,4 +75,54 @@ export interface AuthorizationOutcome {
   /** When an open hold lapses; `null` for declines. */
   readonly holdExpiresAt: string | null;
   readonly createdAt: string;
+  /**
+   * For a stand-in advice the issuer would have decided otherwise: what the issuer would have
+   * said. `null` (or absent) when the issuer decided, or agreed with stand-in.
+   */
+  readonly issuerStatus?: AuthorizationStatus | null;
+  /** For such an advice: the part of the amount the issuer would not have granted. */
+  readonly exposureAmount?: bigint;
+}
+
+/**
+ * A decision stand-in processing took while the issuer path was unavailable, sent to the issuer
+ * afterwards: the original request, the stand-in's status and the authorization id minted at
+ * stand-in time (an `auth_…` id in the card's bucket), which the recorded authorization keeps.
+ */
+export interface AuthorizationAdvice extends AuthorizationRequest {
+  readonly authorizationId: string;
+  readonly standInStatus: AuthorizationStatus;
+  /** When stand-in decided (RFC 3339, or a Date); an approved hold expires relative to it. */
+  readonly decidedAt: string | Date;
+}
+
+/**
+ * What applying one advice did:
+ * - `matched`: stand-in approved and the issuer would have approved; the hold is created.
+ * - `exposure`: stand-in approved, the issuer would have declined; the hold is still created
+ *   (the money was promised) and the authorization is flagged with the issuer's status.
+ * - `declined_recorded`: stand-in declined; recorded as a declined authorization.
+ * - `duplicate_dropped`: the card already has an authorization with this request id (the
+ *   advice was applied before, or the issuer answered the same request); nothing changed.
+ */
+export const ADVICE_RESULTS = [
+  'matched',
+  'exposure',
+  'declined_recorded',
+  'duplicate_dropped',
+] as const;
+export type AdviceResult = (typeof ADVICE_RESULTS)[number];
+
+/** The answer for one advice. */
+export interface AdviceOutcome {
+  readonly requestId: string;
+  readonly authorizationId: string;
+  readonly result: AdviceResult;
+  /**
+   * What the issuer would have decided at application time; for `duplicate_dropped`, the status
+   * of the authorization already recorded (its issuer status if stand-in recorded it).
+   */
+  readonly issuerStatus: AuthorizationStatus;
+  /** Minor units the issuer would not have granted (0 unless `exposure`). */
+  readonly exposure: bigint;
 }
