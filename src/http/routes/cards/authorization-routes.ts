@@ -1,0 +1,146 @@
+/**
+ * Authorizations: `POST /v1/authorizations` decides one request (through the engine, or stand-in
+ * when the issuer path is down or overloaded), then capture and reversal move its hold. A decline
+ * is a normal answer whose `status` and `responseCode` (ISO 8583) say why; problems are for
+ * requests that cannot be processed at all.
+ */
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import type { HoldChangeResult } from '../../../domains/cards/authorization/authorization-service.ts';
+import type {
+  AuthorizationOutcome,
+  AuthorizationRequest,
+} from '../../../domains/cards/authorization/authorization-types.ts';
+import { idempotencyKeyOf } from '../../idempotency-header.ts';
+import {
+  AuthorizationRequestBody,
+  AuthorizationSchema,
+  authorizationToJson,
+  HoldActionBody,
+  ID_PATTERN,
+} from '../../schemas/authorization-schema.ts';
+import { assertKnownCurrency } from '../../schemas/money-schema.ts';
+import { problemResponses } from '../problem-responses.ts';
+import { answerWrite, IDEMPOTENCY_HEADER, json, ref } from '../route-helpers.ts';
+
+/** What the authorization routes call; the entry point wires the engine and stand-in behind it. */
+export interface AuthorizationApi {
+  authorize(request: AuthorizationRequest): Promise<{
+    readonly outcome: AuthorizationOutcome;
+    readonly token: string | null;
+    readonly replayed: boolean;
+  }>;
+  getAuthorization(id: string, token: string | null): Promise<AuthorizationOutcome>;
+  capture(id: string, amount: bigint | null, key: string): Promise<HoldChangeResult>;
+  reverse(id: string, amount: bigint | null, key: string): Promise<HoldChangeResult>;
+}
+
+type RequestBody = {
+  requestId: string;
+  cardId: string;
+  amount: number;
+  currency: string;
+  merchant: { id: string; categoryCode: string };
+  merchantReference?: string;
+};
+
+const AuthorizationIdParams = Type.Object(
+  { authorizationId: Type.String({ pattern: ID_PATTERN('auth') }) },
+  { additionalProperties: false },
+);
+
+/** Registers the authorization routes on `app`. */
+export function registerAuthorizationRoutes(app: FastifyInstance, api: AuthorizationApi): void {
+  for (const schema of [AuthorizationRequestBody, AuthorizationSchema, HoldActionBody]) {
+    app.addSchema(schema);
+  }
+  app.post<{ Body: RequestBody }>(
+    '/v1/authorizations',
+    {
+      schema: {
+        summary: 'Authorize a card payment',
+        description:
+          "Creates a hold against the account's available credit when approved. Idempotent by " +
+          '`requestId` (unique per card): a retry returns the first outcome with ' +
+          '`Idempotent-Replayed: true`; the same `requestId` with other fields is 409 ' +
+          '`idempotency_key_reused`. `decidedBy: "stand_in"` marks a decision taken while the ' +
+          'issuer path was down or overloaded; it is forwarded as an advice and reconciled.',
+        tags: ['authorizations'],
+        body: ref(AuthorizationRequestBody),
+        response: {
+          201: json(AuthorizationSchema, 'The decision (approved or declined).'),
+          200: json(AuthorizationSchema, 'The first outcome of this request id (a retry).'),
+          ...problemResponses,
+        },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body;
+      assertKnownCurrency(body.currency);
+      const answer = await api.authorize({
+        requestId: body.requestId,
+        cardId: body.cardId,
+        amount: BigInt(body.amount),
+        currency: body.currency,
+        merchantId: body.merchant.id,
+        merchantCategory: body.merchant.categoryCode,
+        merchantReference: body.merchantReference ?? null,
+      });
+      answerWrite(reply, answer, 201);
+      return authorizationToJson(answer.outcome);
+    },
+  );
+
+  app.get<{ Params: { authorizationId: string } }>(
+    '/v1/authorizations/:authorizationId',
+    {
+      schema: {
+        summary: 'An authorization and its hold',
+        tags: ['authorizations'],
+        params: AuthorizationIdParams,
+        response: { 200: json(AuthorizationSchema, 'The authorization.'), ...problemResponses },
+      },
+    },
+    async (request) =>
+      authorizationToJson(
+        await api.getAuthorization(request.params.authorizationId, request.consistencyToken),
+      ),
+  );
+
+  for (const action of ['capture', 'reversal'] as const) {
+    app.post<{ Params: { authorizationId: string }; Body: { amount?: number } }>(
+      `/v1/authorizations/:authorizationId/${action}`,
+      {
+        schema: {
+          summary:
+            action === 'capture'
+              ? 'Capture (post) all or part of the hold'
+              : 'Reverse (release) all or part of the hold',
+          description:
+            'Without `amount`, all that is still held. Several partial captures and reversals ' +
+            'may follow each other; the hold closes at zero. More than is held is 422 ' +
+            '`invalid_amount`; a hold that is not open is 409 `state_conflict`.',
+          tags: ['authorizations'],
+          headers: IDEMPOTENCY_HEADER,
+          params: AuthorizationIdParams,
+          body: ref(HoldActionBody),
+          response: {
+            200: json(AuthorizationSchema, 'The authorization after the change.'),
+            ...problemResponses,
+          },
+        },
+      },
+      async (request, reply) => {
+        const key = idempotencyKeyOf(request);
+        const amount = request.body?.amount === undefined ? null : BigInt(request.body.amount);
+        const { authorizationId } = request.params;
+        const changed =
+          action === 'capture'
+            ? await api.capture(authorizationId, amount, key)
+            : await api.reverse(authorizationId, amount, key);
+        answerWrite(reply, changed, 200);
+        return authorizationToJson(changed.authorization);
+      },
+    );
+  }
+}

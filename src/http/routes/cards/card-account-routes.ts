@@ -1,0 +1,148 @@
+/**
+ * Card accounts and cards: open an account with a credit limit, issue cards on it, block and
+ * unblock them. Writes take an `Idempotency-Key` and answer with a consistency token; reads
+ * honour the token.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { CardAccountService } from '../../../domains/cards/accounts/card-account-service.ts';
+import { idempotencyKeyOf } from '../../idempotency-header.ts';
+import {
+  AccountIdParams,
+  CardAccountSchema,
+  CardIdParams,
+  CardSchema,
+  CreateCardAccountBody,
+  cardAccountToJson,
+  cardToJson,
+  IssueCardBody,
+} from '../../schemas/card-account-schema.ts';
+import { assertKnownCurrency } from '../../schemas/money-schema.ts';
+import { problemResponses } from '../problem-responses.ts';
+import { answerWrite, IDEMPOTENCY_HEADER, json, ref } from '../route-helpers.ts';
+
+type CreateBody = { currency: string; creditLimit: number };
+type IssueBody = {
+  brand?: 'visa' | 'mastercard' | 'unionpay';
+  expiryMonth?: number;
+  expiryYear?: number;
+  velocityCountMax?: number;
+  velocityWindowSeconds?: number;
+};
+
+/** Registers the card account and card routes on `app`. */
+export function registerCardAccountRoutes(app: FastifyInstance, accounts: CardAccountService) {
+  for (const schema of [CreateCardAccountBody, CardAccountSchema, IssueCardBody, CardSchema]) {
+    app.addSchema(schema);
+  }
+  app.post<{ Body: CreateBody }>(
+    '/v1/card-accounts',
+    {
+      schema: {
+        summary: 'Open a card account with a credit limit',
+        tags: ['cards'],
+        headers: IDEMPOTENCY_HEADER,
+        body: ref(CreateCardAccountBody),
+        response: {
+          201: json(CardAccountSchema, 'The account.'),
+          200: json(CardAccountSchema, 'The stored answer to an earlier request with this key.'),
+          ...problemResponses,
+        },
+      },
+    },
+    async (request, reply) => {
+      const key = idempotencyKeyOf(request);
+      assertKnownCurrency(request.body.currency);
+      const written = await accounts.createAccount(
+        { currency: request.body.currency, creditLimit: BigInt(request.body.creditLimit) },
+        key,
+      );
+      answerWrite(reply, written, 201);
+      return cardAccountToJson(written.value);
+    },
+  );
+
+  app.get<{ Params: { accountId: string } }>(
+    '/v1/card-accounts/:accountId',
+    {
+      schema: {
+        summary: 'A card account, with its available credit',
+        tags: ['cards'],
+        params: AccountIdParams,
+        response: { 200: json(CardAccountSchema, 'The account.'), ...problemResponses },
+      },
+    },
+    async (request) =>
+      cardAccountToJson(
+        await accounts.getAccount(request.params.accountId, request.consistencyToken),
+      ),
+  );
+
+  app.post<{ Params: { accountId: string }; Body: IssueBody }>(
+    '/v1/card-accounts/:accountId/cards',
+    {
+      schema: {
+        summary: 'Issue a card on an account',
+        description:
+          'The card number is generated and never stored or shown: only its brand and last four digits.',
+        tags: ['cards'],
+        headers: IDEMPOTENCY_HEADER,
+        params: AccountIdParams,
+        body: ref(IssueCardBody),
+        response: {
+          201: json(CardSchema, 'The card.'),
+          200: json(CardSchema, 'The stored answer to an earlier request with this key.'),
+          ...problemResponses,
+        },
+      },
+    },
+    async (request, reply) => {
+      const key = idempotencyKeyOf(request);
+      const written = await accounts.issueCard(request.params.accountId, request.body, key);
+      answerWrite(reply, written, 201);
+      return cardToJson(written.value);
+    },
+  );
+
+  app.get<{ Params: { cardId: string } }>(
+    '/v1/cards/:cardId',
+    {
+      schema: {
+        summary: 'A card',
+        tags: ['cards'],
+        params: CardIdParams,
+        response: { 200: json(CardSchema, 'The card.'), ...problemResponses },
+      },
+    },
+    async (request) =>
+      cardToJson(await accounts.getCard(request.params.cardId, request.consistencyToken)),
+  );
+
+  for (const action of ['block', 'unblock'] as const) {
+    app.post<{ Params: { cardId: string } }>(
+      `/v1/cards/:cardId/${action}`,
+      {
+        schema: {
+          summary: action === 'block' ? 'Block a card' : 'Lift a block',
+          description:
+            action === 'block'
+              ? 'Authorizations on a blocked card are declined (card_blocked, 62), in stand-in too once the block is known.'
+              : 'An expired card stays expired.',
+          tags: ['cards'],
+          headers: IDEMPOTENCY_HEADER,
+          params: CardIdParams,
+          response: { 200: json(CardSchema, 'The card.'), ...problemResponses },
+        },
+      },
+      async (request, reply) => {
+        const key = idempotencyKeyOf(request);
+        const { cardId } = request.params;
+        const written =
+          action === 'block'
+            ? await accounts.blockCard(cardId, key)
+            : await accounts.unblockCard(cardId, key);
+        answerWrite(reply, written, 200);
+        return cardToJson(written.value);
+      },
+    );
+  }
+}
