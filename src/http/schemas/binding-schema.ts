@@ -19,7 +19,7 @@ import {
   type PaymentUser,
   USER_ID_PREFIX,
 } from '../../domains/cards/binding/binding-types.ts';
-import { CARD_BRANDS, CARD_NUMBER_PATTERN } from '../../domains/cards/binding/card-number.ts';
+import { CARD_BRANDS, CARD_NUMBER_PATTERN } from '../../domains/cards/card-number.ts';
 import { IDEMPOTENCY_KEY_LENGTH_MAX } from '../idempotency-header.ts';
 import {
   assertType,

@@ -6,7 +6,7 @@ import {
   type Card,
   type CardAccount,
 } from '../../domains/cards/accounts/card-account-types.ts';
-import { CARD_BRANDS } from '../../domains/cards/accounts/card-number.ts';
+import { ISSUED_CARD_BRANDS } from '../../domains/cards/card-number.ts';
 import { ID_PATTERN } from './authorization-schema.ts';
 import { amountToJson, BalanceSchema, CurrencySchema } from './money-schema.ts';
 import { LiteralUnion } from './schema-helpers.ts';
@@ -44,7 +44,7 @@ export const CardAccountSchema = Type.Object(
 /** `POST /v1/card-accounts/{accountId}/cards`: every field optional. */
 export const IssueCardBody = Type.Object(
   {
-    brand: Type.Optional(LiteralUnion(CARD_BRANDS)),
+    brand: Type.Optional(LiteralUnion(ISSUED_CARD_BRANDS)),
     expiryMonth: Type.Optional(Type.Integer({ minimum: 1, maximum: 12 })),
     expiryYear: Type.Optional(Type.Integer({ minimum: 2000, maximum: 2099 })),
     velocityCountMax: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
@@ -58,7 +58,7 @@ export const CardSchema = Type.Object(
     id: Type.String(),
     accountId: Type.String(),
     status: LiteralUnion(CARD_STATUSES),
-    brand: LiteralUnion(CARD_BRANDS),
+    brand: LiteralUnion(ISSUED_CARD_BRANDS),
     last4: Type.String({ pattern: '^[0-9]{4}$' }),
     expiryMonth: Type.Integer(),
     expiryYear: Type.Integer(),

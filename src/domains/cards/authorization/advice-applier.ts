@@ -1,0 +1,162 @@
+import { isEntityId, taggedBucket } from '../../../data/entity-id.ts';
+import { fingerprintOf } from '../../../data/idempotency.ts';
+import type { Router } from '../../../data/router.ts';
+import { MainstayError } from '../../../errors/mainstay-error.ts';
+import {
+  ADVICE_RESULTS,
+  type AdviceOutcome,
+  type AdviceResult,
+  AUTHORIZATION_STATUSES,
+  type AuthorizationAdvice,
+  type AuthorizationStatus,
+} from './authorization-types.ts';
+import { type BatchItem, runAuthorizeBatch } from './authorize-batch.ts';
+import { assertWellFormed, isValidAmount, requestFingerprintFields } from './request-validation.ts';
+
+/** Per-shard summary of what stand-in decided and what the issuer made of it. */
+export interface ReconciliationReport {
+  readonly shardId: number;
+  readonly counts: Readonly<Record<AdviceResult, number>>;
+  /** Exposure per currency, in minor units. */
+  readonly exposureByCurrency: Readonly<Record<string, bigint>>;
+  /** Sum of all exposure in minor units (meaningful when the shard holds one currency). */
+  readonly totalExposure: bigint;
+}
+
+/**
+ * Applies stand-in advices to the issuer's books once the issuer path is back, through the same
+ * server function as live authorizations (so "would the issuer have approved" is decided by the
+ * same code, against the same state) and records each result in `stand_in_reconciliations`.
+ * Idempotent: an advice applied again finds its request id stored and is `duplicate_dropped`,
+ * and the ledger keeps its first result.
+ */
+export class StandInAdviceApplier {
+  readonly #router: Router;
+  readonly #options: { batchSizeMax: number; holdTtlSeconds: number; writeWaitMs: number };
+
+  constructor(
+    router: Router,
+    options: { batchSizeMax: number; holdTtlSeconds: number; writeWaitMs: number },
+  ) {
+    this.#router = router;
+    this.#options = options;
+  }
+
+  /**
+   * Applies `advices` (all on `shardId`), in order, one transaction per `batchSizeMax` advices.
+   * A malformed advice fails the call with `invalid_request` before anything is written.
+   * Repeats of a card + request id within the call go to a later transaction, so the later
+   * one is `duplicate_dropped` like a re-application.
+   */
+  async apply(shardId: number, advices: readonly AuthorizationAdvice[]): Promise<AdviceOutcome[]> {
+    const items = advices.map((advice, index) => this.#itemOf(shardId, advice, index));
+    const outcomes: AdviceOutcome[] = new Array(items.length);
+    for (const chunk of chunksWithoutRepeats(items, this.#options.batchSizeMax)) {
+      const { value } = await this.#router.writeToShard(
+        shardId,
+        (tx) =>
+          runAuthorizeBatch(
+            tx,
+            chunk.map(({ item }) => item),
+            this.#options.holdTtlSeconds,
+          ),
+        { waitMs: this.#options.writeWaitMs },
+      );
+      chunk.forEach(({ item, index }, position) => {
+        const result = value[position];
+        outcomes[index] = {
+          requestId: item.requestId,
+          authorizationId: item.id,
+          result: (result?.outcome ?? 'duplicate_dropped') as AdviceResult,
+          issuerStatus: (result?.issuerStatus ?? 'duplicate') as AuthorizationStatus,
+          exposure: result?.exposure ?? 0n,
+        };
+      });
+    }
+    return outcomes;
+  }
+
+  /** Counts per result and exposure of one shard, read on its primary. */
+  async report(shardId: number): Promise<ReconciliationReport> {
+    const { value } = await this.#router.readShard(
+      shardId,
+      (db) =>
+        db.query<{ result: AdviceResult; currency: string; n: number; exposure: string }>(
+          `SELECT result, currency, count(*)::int AS n, sum(exposure_amount)::text AS exposure
+             FROM public.stand_in_reconciliations GROUP BY result, currency`,
+        ),
+      { consistency: 'primary' },
+    );
+    const counts = Object.fromEntries(ADVICE_RESULTS.map((result) => [result, 0])) as Record<
+      AdviceResult,
+      number
+    >;
+    const exposureByCurrency: Record<string, bigint> = {};
+    let totalExposure = 0n;
+    for (const row of value.rows) {
+      counts[row.result] += row.n;
+      const exposure = BigInt(row.exposure);
+      if (exposure > 0n)
+        exposureByCurrency[row.currency] = (exposureByCurrency[row.currency] ?? 0n) + exposure;
+      totalExposure += exposure;
+    }
+    return { shardId, counts, exposureByCurrency, totalExposure };
+  }
+
+  #itemOf(shardId: number, advice: AuthorizationAdvice, index: number): BatchItem {
+    const fail = (detail: string) =>
+      new MainstayError('invalid_request', `advice ${index} is invalid: ${detail}`);
+    assertWellFormed(advice);
+    if (!isValidAmount(advice.amount)) throw fail('amount must be 1 to 2^53 - 1 minor units');
+    if (!isEntityId(advice.cardId, 'card')) throw fail('cardId is not a card id');
+    if (this.#router.map.shardOf(advice.cardId) !== shardId)
+      throw fail(`card ${advice.cardId} is not on shard ${shardId}`);
+    if (
+      !isEntityId(advice.authorizationId, 'auth') ||
+      taggedBucket(advice.authorizationId) !== taggedBucket(advice.cardId)
+    )
+      throw fail("authorizationId must be an auth id in the card's bucket");
+    if (!Object.hasOwn(AUTHORIZATION_STATUSES, advice.standInStatus))
+      throw fail(`unknown stand-in status ${String(advice.standInStatus)}`);
+    const decidedAt = new Date(advice.decidedAt);
+    if (Number.isNaN(decidedAt.getTime())) throw fail('decidedAt is not a time');
+    return {
+      id: advice.authorizationId,
+      requestId: advice.requestId,
+      cardId: advice.cardId,
+      amount: advice.amount,
+      currency: advice.currency,
+      merchantId: advice.merchantId,
+      merchantCategory: advice.merchantCategory,
+      merchantReference: advice.merchantReference ?? null,
+      fingerprint: fingerprintOf(requestFingerprintFields(advice)),
+      standInStatus: advice.standInStatus,
+      decidedAt,
+    };
+  }
+}
+
+/**
+ * Splits items into chunks of at most `sizeMax`, in order, never putting two items with the
+ * same card and request id in one chunk (the server function requires that).
+ */
+function chunksWithoutRepeats(
+  items: readonly BatchItem[],
+  sizeMax: number,
+): { item: BatchItem; index: number }[][] {
+  const chunks: { item: BatchItem; index: number }[][] = [];
+  let current: { item: BatchItem; index: number }[] = [];
+  let keys = new Set<string>();
+  items.forEach((item, index) => {
+    const key = `${item.cardId}\u0000${item.requestId}`;
+    if (current.length >= sizeMax || keys.has(key)) {
+      chunks.push(current);
+      current = [];
+      keys = new Set();
+    }
+    current.push({ item, index });
+    keys.add(key);
+  });
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}

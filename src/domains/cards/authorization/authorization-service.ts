@@ -1,0 +1,159 @@
+import { isEntityId } from '../../../data/entity-id.ts';
+import { fingerprintOf, onceInTransaction } from '../../../data/idempotency.ts';
+import type { Queryable, Router } from '../../../data/router.ts';
+import { MainstayError } from '../../../errors/mainstay-error.ts';
+import { AUTHORIZATION_COLUMNS, type AuthorizationRow, outcomeOfRow } from './authorization-row.ts';
+import type { AuthorizationOutcome } from './authorization-types.ts';
+import { isValidAmount } from './request-validation.ts';
+
+/** What a capture or reversal returns. */
+export interface HoldChangeResult {
+  readonly authorization: AuthorizationOutcome;
+  /** Send it with later reads to see this change. */
+  readonly token: string;
+  /** Whether this answer is the stored answer of an earlier call with the same key. */
+  readonly replayed: boolean;
+}
+
+type StoredRow = Omit<AuthorizationRow, 'hold_expires_at' | 'created_at'> & {
+  hold_expires_at: string | null;
+  created_at: string;
+};
+
+/**
+ * Reads of authorizations and the two moves on a hold: capture (posts part or all of what is
+ * held) and reversal (releases part or all of it). Several partial captures and reversals may
+ * follow each other until nothing is held; the hold closes when it reaches zero.
+ *
+ * Outcomes of these calls are errors, not statuses, because they are requests about an existing
+ * resource rather than a network decision: an amount that is not 1 .. 2^53 - 1 or exceeds what
+ * is still held is `invalid_amount`; a hold that is not open (a decline, a closed or expired
+ * hold) is `state_conflict`; an unknown id is `resource_not_found`. Nothing is written then.
+ * Both are idempotent by a client key (`onceInTransaction`, in the shard transaction).
+ */
+export class AuthorizationService {
+  readonly #router: Router;
+
+  constructor(router: Router) {
+    this.#router = router;
+  }
+
+  /** One authorization; pass the token of earlier writes to read them. */
+  async getAuthorization(id: string, token?: string | null): Promise<AuthorizationOutcome> {
+    if (!isEntityId(id, 'auth')) throw notFound(id);
+    const { value } = await this.#router.read(
+      id,
+      (db) =>
+        db.query<AuthorizationRow>(
+          `SELECT ${AUTHORIZATION_COLUMNS} FROM public.authorizations WHERE id = $1`,
+          [id],
+        ),
+      { token: token ?? null },
+    );
+    const row = value.rows[0];
+    if (!row) throw notFound(id);
+    return outcomeOfRow(row);
+  }
+
+  /** Posts `amount` of the hold (all that is held when `amount` is `null`). */
+  capture(id: string, amount: bigint | null, idempotencyKey: string): Promise<HoldChangeResult> {
+    return this.#change('capture', id, amount, idempotencyKey);
+  }
+
+  /** Releases `amount` of the hold (all that is held when `amount` is `null`). */
+  reverse(id: string, amount: bigint | null, idempotencyKey: string): Promise<HoldChangeResult> {
+    return this.#change('reverse', id, amount, idempotencyKey);
+  }
+
+  async #change(
+    kind: 'capture' | 'reverse',
+    id: string,
+    amount: bigint | null,
+    idempotencyKey: string,
+  ): Promise<HoldChangeResult> {
+    if (!isEntityId(id, 'auth')) throw notFound(id);
+    if (amount !== null && !isValidAmount(amount))
+      throw new MainstayError('invalid_amount', 'amount must be 1 to 2^53 - 1 minor units');
+    const claim = {
+      scope: `authorization_${kind}`,
+      key: idempotencyKey,
+      fingerprint: fingerprintOf({ id, amount }),
+    };
+    const { value, token } = await this.#router.write(id, (tx) =>
+      onceInTransaction(tx, claim, async () => ({
+        statusCode: 200,
+        body: toStored(await applyChange(tx, kind, id, amount)),
+      })),
+    );
+    return { authorization: outcomeOfRow(fromStored(value.body)), token, replayed: value.replayed };
+  }
+}
+
+async function applyChange(
+  tx: Queryable,
+  kind: 'capture' | 'reverse',
+  id: string,
+  amount: bigint | null,
+): Promise<AuthorizationRow> {
+  const found = await tx.query<{ account_id: string | null }>(
+    'SELECT account_id FROM public.authorizations WHERE id = $1',
+    [id],
+  );
+  const accountId = found.rows[0]?.account_id;
+  if (found.rows.length === 0) throw notFound(id);
+  // Account before authorization, as in the batch function and the sweeper: no deadlocks.
+  if (accountId)
+    await tx.query('SELECT 1 FROM public.card_accounts WHERE id = $1 FOR NO KEY UPDATE', [
+      accountId,
+    ]);
+  const { rows } = await tx.query<{ hold_state: string; held_amount: string; status: string }>(
+    'SELECT hold_state, held_amount, status FROM public.authorizations WHERE id = $1 FOR UPDATE',
+    [id],
+  );
+  const current = rows[0];
+  if (current?.hold_state !== 'open' || !accountId) {
+    throw new MainstayError(
+      'state_conflict',
+      `authorization ${id} has no open hold (status ${current?.status}, hold ${current?.hold_state})`,
+    );
+  }
+  const held = BigInt(current.held_amount);
+  const moved = amount ?? held;
+  if (moved > held)
+    throw new MainstayError('invalid_amount', `amount ${moved} exceeds the ${held} still held`);
+  const column = kind === 'capture' ? 'captured_amount' : 'reversed_amount';
+  const updated = await tx.query<AuthorizationRow>(
+    `UPDATE public.authorizations
+        SET held_amount = held_amount - $2, ${column} = ${column} + $2,
+            hold_state = CASE WHEN held_amount = $2 THEN 'closed' ELSE 'open' END,
+            updated_at = now()
+      WHERE id = $1 RETURNING ${AUTHORIZATION_COLUMNS}`,
+    [id, moved.toString()],
+  );
+  await tx.query(
+    `UPDATE public.card_accounts
+        SET held = held - $2, posted = posted + $3, updated_at = now() WHERE id = $1`,
+    [accountId, moved.toString(), kind === 'capture' ? moved.toString() : '0'],
+  );
+  return updated.rows[0] as AuthorizationRow;
+}
+
+function toStored(row: AuthorizationRow): StoredRow {
+  return {
+    ...row,
+    hold_expires_at: row.hold_expires_at?.toISOString() ?? null,
+    created_at: row.created_at.toISOString(),
+  };
+}
+
+function fromStored(row: StoredRow): AuthorizationRow {
+  return {
+    ...row,
+    hold_expires_at: row.hold_expires_at === null ? null : new Date(row.hold_expires_at),
+    created_at: new Date(row.created_at),
+  };
+}
+
+function notFound(id: string): MainstayError {
+  return new MainstayError('resource_not_found', `no authorization ${id}`);
+}

@@ -1,0 +1,80 @@
+import type { AuthorizationOutcome, AuthorizationRequest } from './authorization-types.ts';
+import { LatencyWindow } from './engine-stats.ts';
+
+/** What the engine answers one request with: the outcome and, when written, a token. */
+export interface EngineAnswer {
+  readonly outcome: AuthorizationOutcome;
+  /** Consistency token of the batch's commit; `null` for declines that wrote nothing. */
+  readonly token: string | null;
+  /** Whether the outcome was stored by an earlier request with the same request id. */
+  readonly replayed: boolean;
+}
+
+/** One queued request. */
+export interface PendingRequest {
+  readonly request: AuthorizationRequest;
+  readonly fingerprint: string;
+  /** The id the authorization gets if it is new (minted in the card's bucket). */
+  readonly id: string;
+  readonly enqueuedAtMs: number;
+  /** Set when the request went round once more (its batch could not place it). */
+  requeued: boolean;
+  readonly resolve: (answer: EngineAnswer) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/**
+ * The queue of one shard: a bounded FIFO plus the state of its single writer. A lane has at most
+ * one batch in flight; requests arriving meanwhile wait and go out together in the next batch
+ * (group commit), which is what makes throughput grow with load instead of latency.
+ */
+export class ShardLane {
+  readonly shardId: number;
+  readonly latency: LatencyWindow;
+  #items: PendingRequest[] = [];
+  #head = 0;
+  /** The batch in flight, if any. */
+  running: Promise<void> | null = null;
+  /** Cancels the pending batch-window wake-up, if one is set. */
+  cancelWake: (() => void) | null = null;
+
+  constructor(shardId: number, latencySampleCountMax: number) {
+    this.shardId = shardId;
+    this.latency = new LatencyWindow(latencySampleCountMax);
+  }
+
+  /** Requests waiting for a batch (not counting the one in flight). */
+  get depth(): number {
+    return this.#items.length - this.#head;
+  }
+
+  /** When the oldest waiting request arrived (`performance.now()` ms), or `null`. */
+  get oldestEnqueuedAtMs(): number | null {
+    return this.#items[this.#head]?.enqueuedAtMs ?? null;
+  }
+
+  push(item: PendingRequest): void {
+    this.#items.push(item);
+  }
+
+  /** Puts requests back at the front, ahead of newer arrivals. */
+  requeue(items: readonly PendingRequest[]): void {
+    this.#items = [...items, ...this.#items.slice(this.#head)];
+    this.#head = 0;
+  }
+
+  /** Removes and returns up to `countMax` requests from the front. */
+  take(countMax: number): PendingRequest[] {
+    const end = Math.min(this.#items.length, this.#head + countMax);
+    const taken = this.#items.slice(this.#head, end);
+    this.#head = end;
+    if (this.#head === this.#items.length) {
+      this.#items = [];
+      this.#head = 0;
+    } else if (this.#head > 4_096 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    return taken;
+  }
+}
