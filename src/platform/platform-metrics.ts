@@ -5,12 +5,15 @@ import { FALLBACK_REASONS } from '../data/router-stats.ts';
 import type { FailoverController } from '../fleet/failover-controller.ts';
 import { FAILOVER_EVENT_KINDS } from '../fleet/failover-events.ts';
 import type { MetricsSource } from '../http/routes/metrics-route.ts';
+import { registerCardMetrics } from './card-metrics.ts';
+import type { CardServices } from './card-services.ts';
 
 /** What the metrics are read from, at scrape time. */
 export interface MetricInputs {
   readonly router: Router;
   readonly controller: FailoverController | null;
   readonly spool: BypassSpool | null;
+  readonly cards?: CardServices;
 }
 
 /**
@@ -143,6 +146,7 @@ export function platformMetrics(inputs: MetricInputs): MetricsSource {
   gauge('mainstay_bypass_spool_bytes', 'Size of the bypass spool file.', [], (m) =>
     m.set(spool?.sizeBytes ?? 0),
   );
+  if (inputs.cards) registerCardMetrics(counter, gauge, inputs.cards);
   return { contentType: registry.contentType, metrics: () => registry.metrics() };
 }
 

@@ -14,6 +14,12 @@ import { CATALOG_DATABASE, Fleet } from '../fleet/fleet.ts';
 import { recordHttpUrl } from '../fleet/fleet-lock.ts';
 import { assertPortFree } from '../fleet/ports.ts';
 import { buildHttpServer } from '../http/build-http-server.ts';
+import {
+  CARD_MIGRATIONS,
+  type CardServices,
+  loadCardDemo,
+  startCardServices,
+} from './card-services.ts';
 import { platformMetrics } from './platform-metrics.ts';
 
 /** The package version, shown in the OpenAPI document. */
@@ -44,6 +50,8 @@ export interface Platform {
   readonly router: Router;
   readonly controller: FailoverController | null;
   readonly spool: BypassSpool;
+  /** The card services (binding, accounts, authorization engine, stand-in). */
+  readonly cards: CardServices;
   stop(): Promise<void>;
 }
 
@@ -58,7 +66,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   if (port !== 0) await assertPortFree(port, 'the Mainstay HTTP server (MAINSTAY_PORT)', host);
   const fleet = new Fleet({
     config,
-    shardMigrations: [DEMO_MIGRATIONS],
+    shardMigrations: [DEMO_MIGRATIONS, ...CARD_MIGRATIONS],
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     ...(options.onServerExit ? { onServerExit: options.onServerExit } : {}),
   });
@@ -73,13 +81,23 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     options.onProgress?.('starting the failover controller and the router');
     const services = await startServices(fleet, options);
     stopServices = services.stop;
+    options.onProgress?.('loading card demo data');
+    const cardDemoLoaded = await loadCardDemo(services.router, services.catalog);
+    options.onProgress?.('starting the card services');
+    const cards = await startCardServices(services.router, services.catalog, config.home);
+    const stopPlatformServices = stopServices;
+    stopServices = async () => {
+      await cards.stop();
+      await stopPlatformServices();
+    };
     options.onProgress?.('starting the HTTP server');
     http = await buildHttpServer({
       source: fleet,
       events: services.events,
-      metrics: platformMetrics(services),
+      metrics: platformMetrics({ ...services, cards }),
       version: VERSION,
       logger: options.logger ?? false,
+      routes: [(app) => cards.routes(app)],
     });
     const url = await listen(http, host, port);
     recordHttpUrl(config.home, url);
@@ -88,13 +106,14 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       fleet,
       http: running,
       url,
-      demoLoaded,
+      demoLoaded: demoLoaded || cardDemoLoaded,
       router: services.router,
+      cards,
       controller: services.controller,
       spool: services.spool,
       stop: async () => {
         await running.close();
-        await services.stop();
+        await stopServices();
         await fleet.down();
       },
     };
@@ -144,6 +163,7 @@ async function startServices(fleet: Fleet, options: PlatformOptions) {
   };
   return {
     router,
+    catalog,
     controller,
     spool,
     events,

@@ -12,7 +12,10 @@ export const json = (schema: { $id?: string }, description: string) => ({
   content: { 'application/json': { schema: ref(schema) } },
 });
 
-/** The `Idempotency-Key` request header, required on every write (documented per route). */
+/**
+ * The `Idempotency-Key` request header of every write. The handler enforces it (so a missing key
+ * is `idempotency_key_missing`, not a generic schema error); the schema documents it.
+ */
 export const IDEMPOTENCY_HEADER = {
   type: 'object',
   properties: {
@@ -20,10 +23,10 @@ export const IDEMPOTENCY_HEADER = {
       type: 'string',
       minLength: 1,
       maxLength: 255,
-      description: 'Client-chosen; a retry with the same key and body returns the first answer.',
+      description:
+        'Required. Client-chosen; a retry with the same key and body returns the first answer.',
     },
   },
-  required: ['idempotency-key'],
 } as const;
 
 /**

@@ -1,0 +1,124 @@
+import type { AdviceQueue, ForwardPass } from './advice-queue.ts';
+import type { IssuerPath } from './issuer-path.ts';
+import { toAuthorizationAdvice } from './stand-in-advice.ts';
+
+/** Bounds and pace of forwarding. */
+export interface AdviceForwarderOptions {
+  /** Advices per issuer transaction. */
+  readonly batchSizeMax: number;
+  /** How often each shard's backlog is looked at. */
+  readonly forwardIntervalMs: number;
+  /** Batches one shard forwards per round before yielding to the next round. */
+  readonly batchesPerRoundMax: number;
+}
+
+/** Small batches often: a backlog drains in seconds without long issuer transactions. */
+export const ADVICE_FORWARDER_DEFAULTS: AdviceForwarderOptions = {
+  batchSizeMax: 200,
+  forwardIntervalMs: 500,
+  batchesPerRoundMax: 50,
+};
+
+/** What the forwarder tells its owner. */
+export interface ForwarderEvents {
+  forwarded(shardId: number, pass: ForwardPass): void;
+  failed(shardId: number, error: unknown): void;
+  /** Whether the periodic round should leave the shard alone for now (it is overloaded). */
+  holdBack(shardId: number): boolean;
+}
+
+/** One shard's drain: advices forwarded, left, and the error that stopped it. */
+export interface DrainResult {
+  readonly forwarded: number;
+  readonly remaining: number;
+  readonly error: unknown;
+}
+
+/**
+ * Forwards stand-in advices to the issuer when it is back: one loop per shard with a backlog,
+ * in append order, a bounded batch per issuer transaction, at most one pass per shard at a time
+ * (so the order holds and a batch is never applied by two passes at once). A failed pass (the
+ * primary still down) is retried at the next tick; the issuer's idempotent `applyAdvices` makes
+ * a batch sent twice (a crash between apply and the spool's ack) change nothing the second time.
+ */
+export class AdviceForwarder {
+  readonly #queue: AdviceQueue;
+  readonly #issuer: IssuerPath;
+  readonly #options: AdviceForwarderOptions;
+  readonly #events: ForwarderEvents;
+  readonly #running = new Map<number, Promise<DrainResult>>();
+  #timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    queue: AdviceQueue,
+    issuer: IssuerPath,
+    events: ForwarderEvents,
+    options: Partial<AdviceForwarderOptions> = {},
+  ) {
+    this.#queue = queue;
+    this.#issuer = issuer;
+    this.#events = events;
+    this.#options = { ...ADVICE_FORWARDER_DEFAULTS, ...options };
+    for (const [name, value] of Object.entries(this.#options)) {
+      if (!Number.isSafeInteger(value) || value < 1) {
+        throw new RangeError(`advice forwarder ${name} must be a positive safe integer`);
+      }
+    }
+  }
+
+  /** Starts the periodic rounds. */
+  start(): void {
+    if (this.#timer) return;
+    this.#timer = setInterval(() => this.round(), this.#options.forwardIntervalMs);
+    this.#timer.unref();
+  }
+
+  /** Stops the rounds and waits for passes in flight. */
+  async stop(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
+    await Promise.all(this.#running.values());
+  }
+
+  /** Starts a drain of every shard with a backlog (skipping shards draining or held back). */
+  round(): void {
+    const shards = new Set(this.#queue.spool.pending().map((entry) => entry.shardId));
+    for (const shardId of shards) {
+      if (!this.#running.has(shardId) && !this.#events.holdBack(shardId)) void this.drain(shardId);
+    }
+  }
+
+  /**
+   * Forwards a shard's backlog now, batch after batch (at most `batchesPerRoundMax`), and
+   * resolves with what it did; never throws (the error is in the result). A call while the
+   * shard is draining waits for that drain, then drains again.
+   */
+  drain(shardId: number): Promise<DrainResult> {
+    const previous = this.#running.get(shardId);
+    const next = (previous ?? Promise.resolve()).then(() => this.#drainOnce(shardId));
+    this.#running.set(shardId, next);
+    void next.then(() => {
+      if (this.#running.get(shardId) === next) this.#running.delete(shardId);
+    });
+    return next;
+  }
+
+  async #drainOnce(shardId: number): Promise<DrainResult> {
+    let forwarded = 0;
+    let remaining = this.#queue.pendingCount(shardId);
+    for (let batch = 0; remaining > 0 && batch < this.#options.batchesPerRoundMax; batch += 1) {
+      try {
+        const pass = await this.#queue.forward(shardId, this.#options.batchSizeMax, (advices) =>
+          this.#issuer.applyAdvices(shardId, advices.map(toAuthorizationAdvice)),
+        );
+        forwarded += pass.forwarded.length;
+        remaining = pass.remaining;
+        this.#events.forwarded(shardId, pass);
+      } catch (error) {
+        this.#events.failed(shardId, error);
+        return { forwarded, remaining, error };
+      }
+    }
+    return { forwarded, remaining, error: null };
+  }
+}

@@ -1,0 +1,447 @@
+import type { BypassSpool } from '../../../data/bypass/bypass-spool.ts';
+import { newEntityId } from '../../../data/entity-id.ts';
+import type { Router } from '../../../data/router.ts';
+import { isMainstayError, MainstayError } from '../../../errors/mainstay-error.ts';
+import {
+  AUTHORIZATION_STATUSES,
+  type AuthorizationOutcome,
+  type AuthorizationRequest,
+} from '../authorization/authorization-types.ts';
+import {
+  assertWellFormed,
+  rejectionOf,
+  unwrittenOutcome,
+} from '../authorization/request-validation.ts';
+import { AdviceForwarder, type DrainResult } from './advice-forwarder.ts';
+import { AdviceQueue, type ForwardPass, type KnownAdvice } from './advice-queue.ts';
+import { type CachedCard, CardStatusCache, type CardStatusSource } from './card-status-cache.ts';
+import { IssuerCircuit, type IssuerRoute } from './issuer-circuit.ts';
+import type { AuthorizationAnswer, IssuerPath } from './issuer-path.ts';
+import { adviceIdOf, type StandInAdvice, sameRequest } from './stand-in-advice.ts';
+import { type StandInOptions, standInOptions } from './stand-in-options.ts';
+import {
+  type AdviceList,
+  type AdviceListQuery,
+  listAdvices,
+  type ReconciliationReport,
+  reconciliationReport,
+} from './stand-in-report.ts';
+import { type StandInDecision, StandInRules } from './stand-in-rules.ts';
+import {
+  StandInCounters,
+  type StandInStatsSnapshot,
+  type StandInTrigger,
+} from './stand-in-stats.ts';
+
+/** What the processor is built from; only the platform (or a test) wires concrete pieces. */
+export interface StandInDependencies {
+  readonly router: Router;
+  readonly issuer: IssuerPath;
+  readonly cards: CardStatusSource;
+  /** The spool of advices; the processor owns it from now on (and closes it on `stop`). */
+  readonly spool: BypassSpool;
+}
+
+/** Thrown inside the processor when the issuer attempt outlives `issuerTimeoutMs`. */
+class IssuerTimeout extends Error {}
+
+/** Errors after which the request is decided in stand-in. */
+const DIVERTING_CODES = new Set(['primary_unavailable', 'write_outcome_unknown', 'overloaded']);
+
+/**
+ * Stand-in processing (STIP, the seed's 代授权): THE entry point for card authorizations. A
+ * request goes to the issuer (the authorization engine on the card's shard primary) unless
+ * that shard's circuit is open or the issuer path is overloaded (Double-11 capacity
+ * diversion); if the issuer attempt fails or times out, the request is decided here, within
+ * stand-in limits, from the card's cached state, recorded durably as an advice, and forwarded
+ * to the issuer when it is back, where reconciliation flags any exposure.
+ *
+ * Every request gets a definite answer: the issuer's, or stand-in's. A retry gets the first
+ * answer, whichever path gave it (stand-in advices are looked up before the issuer is asked).
+ *
+ * @example
+ * const spool = await BypassSpool.open({ dir: '/var/lib/mainstay/stand-in', name: 'advices' });
+ * const processor = StandInProcessor.start(
+ *   { router, issuer: engineIssuerPath(router, engine), cards: replicaCardSource(router), spool },
+ *   { issuerTimeoutMs: 500 },
+ * );
+ * const outcome = await processor.authorize(request); // decidedBy 'issuer' or 'stand_in'
+ * await processor.stop();
+ */
+export class StandInProcessor {
+  readonly options: StandInOptions;
+  readonly cache: CardStatusCache;
+  readonly rules: StandInRules;
+  readonly circuit: IssuerCircuit;
+  readonly queue: AdviceQueue;
+  readonly #router: Router;
+  readonly #issuer: IssuerPath;
+  readonly #cards: CardStatusSource;
+  readonly #forwarder: AdviceForwarder;
+  readonly #counters = new StandInCounters();
+  readonly #lateAnswers = new Map<string, AuthorizationOutcome>();
+  readonly #lastIssuerAttemptMs = new Map<number, number>();
+  #stopped = false;
+
+  private constructor(deps: StandInDependencies, options: StandInOptions) {
+    this.options = options;
+    this.#router = deps.router;
+    this.#issuer = deps.issuer;
+    this.#cards = deps.cards;
+    this.cache = new CardStatusCache({ countMax: options.cardCacheCountMax });
+    this.rules = new StandInRules(options.limits, { cardsTrackedMax: options.cardsTrackedMax });
+    this.circuit = new IssuerCircuit({ probeIntervalMs: options.probeIntervalMs });
+    this.queue = new AdviceQueue(deps.spool, { forwardedKeptMax: options.forwardedKeptMax });
+    this.#forwarder = new AdviceForwarder(
+      this.queue,
+      deps.issuer,
+      {
+        forwarded: (shardId, pass) => this.#onForwarded(shardId, pass),
+        failed: (shardId, error) => {
+          const message = error instanceof Error ? error.message : String(error);
+          this.#counters.lastForwardError = { shardId, message, at: new Date().toISOString() };
+        },
+        // Advices add load: an overloaded shard gets them once its queue is back under the bar.
+        holdBack: (shardId) => this.#issuer.queueDepth(shardId) >= options.queueDepthStandInMin,
+      },
+      options.forwarder,
+    );
+    // Approvals still waiting in the spool count against the window limits after a restart.
+    for (const advice of this.queue.pending()) {
+      if (advice.outcome.status !== 'approved') continue;
+      this.rules.usage.reserve(advice.request.cardId, {
+        adviceId: advice.adviceId,
+        atMs: Date.parse(advice.outcome.createdAt),
+        amount: advice.request.amount,
+        category: advice.request.merchantCategory,
+      });
+    }
+  }
+
+  #onForwarded(shardId: number, pass: ForwardPass): void {
+    // The issuer committed the batch: the shard's primary is back, whatever the circuit thought.
+    this.circuit.succeeded(shardId);
+    const currency = new Map(
+      pass.forwarded.map((f) => [f.advice.outcome.id, f.advice.outcome.currency]),
+    );
+    this.#counters.countForwarded(
+      pass.forwarded.map((f) => f.result),
+      (id) => currency.get(id) ?? 'XXX',
+    );
+    if (this.#counters.lastForwardError?.shardId === shardId)
+      this.#counters.lastForwardError = null;
+  }
+
+  /** Builds the processor on an open spool and starts its forwarder loop. */
+  static start(deps: StandInDependencies, options: Partial<StandInOptions> = {}): StandInProcessor {
+    const processor = new StandInProcessor(deps, standInOptions(options));
+    processor.#forwarder.start();
+    return processor;
+  }
+
+  /** Stops forwarding (waiting for a pass in flight) and closes the spool. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    await this.#forwarder.stop();
+    await this.queue.spool.close();
+  }
+
+  /**
+   * Decides one authorization. Throws only for bad input (`invalid_request`,
+   * `idempotency_key_reused`) and spool faults; every availability or capacity problem of the
+   * issuer path becomes a stand-in decision.
+   */
+  async authorize(request: AuthorizationRequest): Promise<AuthorizationOutcome> {
+    return (await this.authorizeWithToken(request)).outcome;
+  }
+
+  /**
+   * Like {@link authorize}, with the issuer's consistency token (`null` for stand-in answers,
+   * which wrote nothing on the issuer yet) and whether the answer replays an earlier one: what
+   * the HTTP layer puts in `Mainstay-Consistency-Token` and `Idempotent-Replayed`.
+   */
+  async authorizeWithToken(request: AuthorizationRequest): Promise<AuthorizationAnswer> {
+    if (this.#stopped) throw new MainstayError('service_unavailable', 'stand-in processor stopped');
+    // The engine's own checks, first: stand-in must never record an advice the issuer would
+    // refuse as malformed (it would block the shard's forwarding), and requests the engine
+    // declines without a shard (bad amount, not a card id) need no issuer at all.
+    assertWellFormed(request);
+    const bucketCount = this.#router.map.snapshot.bucketCount;
+    const rejection = rejectionOf(request, bucketCount);
+    if (rejection !== null) {
+      return {
+        outcome: unwrittenOutcome(request, rejection, bucketCount),
+        token: null,
+        replayed: false,
+      };
+    }
+    const known = this.queue.find(adviceIdOf(request));
+    if (known) return this.#answerKnown(known, request);
+    const shardId = this.#router.map.shardOf(request.cardId);
+    const route = this.#routeOf(shardId, Date.now());
+    if (route === 'circuit_open' || route === 'overload') {
+      return this.#standIn(request, shardId, route);
+    }
+    this.#lastIssuerAttemptMs.set(shardId, Date.now());
+    try {
+      const answer = await this.#tryIssuer(request);
+      if (route === 'probe' || this.circuit.state(shardId) !== 'closed') {
+        this.circuit.succeeded(shardId);
+        void this.#forwarder.drain(shardId);
+      }
+      this.cache.learn(answer.outcome, Date.now());
+      this.#counters.issuerDecisions += 1;
+      return answer;
+    } catch (error) {
+      const trigger = triggerOf(error);
+      if (!trigger) {
+        if (route === 'probe') this.circuit.released(shardId);
+        throw error;
+      }
+      if (trigger !== 'overload') this.circuit.failed(shardId, Date.now());
+      else if (route === 'probe') this.circuit.released(shardId);
+      return this.#standIn(request, shardId, trigger);
+    }
+  }
+
+  /** Forwards a shard's advices now (tests, operators); the loop does it on its own anyway. */
+  forwardNow(shardId: number): Promise<DrainResult> {
+    return this.#forwarder.drain(shardId);
+  }
+
+  /** Forwards every shard's advices now; resolves when each shard's drain ended. */
+  async forwardAll(): Promise<DrainResult[]> {
+    return Promise.all(this.#router.map.shardIds.map((shardId) => this.#forwarder.drain(shardId)));
+  }
+
+  /** The processor's figures: decisions by path, approvals, backlog, forwarding, exposure. */
+  stats(): StandInStatsSnapshot {
+    const c = this.#counters;
+    const pendingAdvices: Record<number, number> = {};
+    const circuits: Record<number, ReturnType<IssuerCircuit['state']>> = {};
+    for (const shardId of this.#router.map.shardIds) {
+      pendingAdvices[shardId] = this.queue.pendingCount(shardId);
+      circuits[shardId] = this.circuit.state(shardId);
+    }
+    return {
+      issuerDecisions: c.issuerDecisions,
+      standInDecisions: c.standInDecisions,
+      standInShare: c.standInShare,
+      standInApprovals: c.standInApprovals,
+      standInByTrigger: { ...c.standInByTrigger },
+      replayedAnswers: c.replayedAnswers,
+      lateIssuerAnswers: c.lateIssuerAnswers,
+      pendingAdvices,
+      pendingAdvicesTotal: this.queue.pendingCount(),
+      forwardedCount: c.forwardedCount,
+      forwardedByResult: { ...c.forwardedByResult },
+      exposureByCurrency: { ...c.exposureByCurrency },
+      exposureTotal: c.exposureTotal,
+      lastForwardError: c.lastForwardError,
+      circuits,
+      cachedCards: this.cache.size,
+    };
+  }
+
+  /** Pending and forwarded advices with their reconciliation, by authorization id (a cursor list). */
+  advices(query: AdviceListQuery): Promise<AdviceList> {
+    return listAdvices(this.queue, this.#issuer, this.#router.map.shardIds, query);
+  }
+
+  /** Every shard's reconciliation: counts per result, exposure per currency and in total. */
+  reconciliationReport(): Promise<ReconciliationReport> {
+    return reconciliationReport(this.queue, this.#issuer, this.#router.map.shardIds);
+  }
+
+  /** The issuer's answer to a request whose attempt timed out here, if it came (for pairing). */
+  lateIssuerAnswer(request: Pick<AuthorizationRequest, 'cardId' | 'requestId'>) {
+    return this.#lateAnswers.get(adviceIdOf(request));
+  }
+
+  #routeOf(
+    shardId: number,
+    nowMs: number,
+  ): Exclude<IssuerRoute, 'stand_in'> | 'circuit_open' | 'overload' {
+    const route = this.circuit.route(shardId, nowMs);
+    if (route === 'stand_in') return 'circuit_open';
+    if (route === 'probe') return route;
+    if (this.#issuer.queueDepth(shardId) >= this.options.queueDepthStandInMin) return 'overload';
+    const p99 = this.#issuer.latencyP99Ms(shardId);
+    if (p99 !== null && p99 > this.options.latencyStandInMs) {
+      // Let one request per probe interval through, so the latency figure can come down.
+      const last = this.#lastIssuerAttemptMs.get(shardId) ?? 0;
+      if (nowMs - last < this.options.probeIntervalMs) return 'overload';
+    }
+    return 'issuer';
+  }
+
+  async #tryIssuer(request: AuthorizationRequest): Promise<AuthorizationAnswer> {
+    const attempt = this.#issuer.authorize(request);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new IssuerTimeout()), this.options.issuerTimeoutMs);
+    });
+    try {
+      return await Promise.race([attempt, timeout]);
+    } catch (error) {
+      if (error instanceof IssuerTimeout) {
+        // The attempt goes on and may commit: if it does, the advice stand-in is about to
+        // record is the duplicate reconciliation drops. Keep its answer to pair them up.
+        attempt.then(
+          (late) => this.#rememberLate(adviceIdOf(request), late.outcome),
+          () => undefined,
+        );
+      }
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #rememberLate(adviceId: string, outcome: AuthorizationOutcome): void {
+    this.#counters.lateIssuerAnswers += 1;
+    this.cache.learn(outcome, Date.now());
+    this.#lateAnswers.set(adviceId, outcome);
+    while (this.#lateAnswers.size > this.options.lateAnswersKeptMax) {
+      const oldest = this.#lateAnswers.keys().next();
+      if (oldest.done) break;
+      this.#lateAnswers.delete(oldest.value);
+    }
+  }
+
+  async #standIn(
+    request: AuthorizationRequest,
+    shardId: number,
+    trigger: StandInTrigger,
+  ): Promise<AuthorizationAnswer> {
+    const adviceId = adviceIdOf(request);
+    const card = await this.#cardFor(request.cardId);
+    const again = this.queue.find(adviceId);
+    if (again) return this.#answerKnown(again, request);
+    const nowMs = Date.now();
+    const decision = this.rules.decide(request, card, adviceId, nowMs);
+    const outcome = this.#outcomeOf(request, card, decision, nowMs);
+    if (decision.status === 'issuer_unavailable' || decision.status === 'invalid_amount') {
+      // Nothing was promised, so there is nothing to advise: a retry may reach the issuer.
+      return this.#countStandIn(trigger, outcome);
+    }
+    const advice: StandInAdvice = { adviceId, shardId, request, outcome, reason: decision.reason };
+    const approved = decision.status === 'approved';
+    let recorded: Awaited<ReturnType<AdviceQueue['record']>>;
+    try {
+      recorded = await this.queue.record(advice);
+    } catch (error) {
+      if (approved) this.rules.usage.release(request.cardId, adviceId);
+      if (!isMainstayError(error, 'bypass_spool_full')) throw error;
+      // No room to keep the promise durably: promise nothing.
+      const refused = this.#outcomeOf(
+        request,
+        card,
+        { status: 'issuer_unavailable', reason: 'spool full' },
+        nowMs,
+      );
+      return this.#countStandIn(trigger, refused);
+    }
+    if (recorded.duplicate) {
+      if (approved) this.rules.usage.release(request.cardId, adviceId);
+      if (recorded.known) return this.#answerKnown(recorded.known, request);
+      return this.#answerForgotten(request, card, nowMs);
+    }
+    return this.#countStandIn(trigger, outcome);
+  }
+
+  #countStandIn(trigger: StandInTrigger, outcome: AuthorizationOutcome): AuthorizationAnswer {
+    this.#counters.standInDecisions += 1;
+    this.#counters.standInByTrigger[trigger] += 1;
+    if (outcome.status === 'approved') this.#counters.standInApprovals += 1;
+    return { outcome, token: null, replayed: false };
+  }
+
+  #answerKnown(known: KnownAdvice, request: AuthorizationRequest): AuthorizationAnswer {
+    if (!sameRequest(known.advice.request, request)) {
+      throw new MainstayError(
+        'idempotency_key_reused',
+        `request id "${request.requestId}" was already used for this card with other fields`,
+      );
+    }
+    this.#counters.replayedAnswers += 1;
+    return { outcome: known.advice.outcome, token: null, replayed: true };
+  }
+
+  /** A retry of an advice forwarded and forgotten here: the issuer holds the answer. */
+  async #answerForgotten(
+    request: AuthorizationRequest,
+    card: CachedCard | undefined,
+    nowMs: number,
+  ): Promise<AuthorizationAnswer> {
+    const stored = await this.#issuer
+      .findAuthorization(request.cardId, request.requestId)
+      .catch(() => null);
+    if (stored) return { outcome: stored, token: null, replayed: true };
+    const decision = { status: 'issuer_unavailable', reason: 'not readable' } as const;
+    return {
+      outcome: this.#outcomeOf(request, card, decision, nowMs),
+      token: null,
+      replayed: false,
+    };
+  }
+
+  /** The card's state: from the cache while fresh and complete, else re-read from a replica. */
+  async #cardFor(cardId: string): Promise<CachedCard | undefined> {
+    const cached = this.cache.get(cardId);
+    const age = cached ? Date.now() - cached.observedAtMs : Number.POSITIVE_INFINITY;
+    const complete = cached?.currency != null && cached.expiry !== null;
+    if (cached && complete && age < this.options.cardRefreshAgeMs) return cached;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const read = await Promise.race([
+        this.#cards.readCard(cardId),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new IssuerTimeout()), this.options.cardReadTimeoutMs);
+        }),
+      ]);
+      if (read) this.cache.put(read);
+      return read ?? cached;
+    } catch {
+      return cached;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #outcomeOf(
+    request: AuthorizationRequest,
+    card: CachedCard | undefined,
+    decision: StandInDecision,
+    nowMs: number,
+  ): AuthorizationOutcome {
+    const approved = decision.status === 'approved';
+    return {
+      id: newEntityId('auth', this.#router.map.bucketOf(request.cardId), nowMs),
+      requestId: request.requestId,
+      cardId: request.cardId,
+      accountId: card?.accountId ?? null,
+      status: decision.status,
+      responseCode: AUTHORIZATION_STATUSES[decision.status],
+      decidedBy: 'stand_in',
+      amount: request.amount,
+      currency: request.currency,
+      merchantId: request.merchantId,
+      merchantCategory: request.merchantCategory,
+      merchantReference: request.merchantReference ?? null,
+      heldAmount: approved ? request.amount : 0n,
+      capturedAmount: 0n,
+      reversedAmount: 0n,
+      holdState: approved ? 'open' : 'none',
+      holdExpiresAt: approved ? new Date(nowMs + this.options.holdExpiryMs).toISOString() : null,
+      createdAt: new Date(nowMs).toISOString(),
+    };
+  }
+}
+
+function triggerOf(error: unknown): StandInTrigger | null {
+  if (error instanceof IssuerTimeout) return 'issuer_timeout';
+  if (!isMainstayError(error) || !DIVERTING_CODES.has(error.code)) return null;
+  return error.code === 'overloaded' ? 'overload' : 'issuer_failed';
+}

@@ -1,0 +1,90 @@
+import type { AdviceOutcome } from '../authorization/authorization-types.ts';
+import type { CircuitState } from './issuer-circuit.ts';
+
+/** Why a request was decided in stand-in. */
+export const STAND_IN_TRIGGERS = [
+  /** The shard's circuit was open: the issuer failed recently. */
+  'circuit_open',
+  /** The issuer attempt failed (primary unavailable, outcome unknown). */
+  'issuer_failed',
+  /** The issuer attempt took longer than `issuerTimeoutMs`. */
+  'issuer_timeout',
+  /** Capacity diversion: the shard's queue or latency was over its threshold, or its queue full. */
+  'overload',
+] as const;
+export type StandInTrigger = (typeof STAND_IN_TRIGGERS)[number];
+
+/** The last forwarding failure, kept until the shard forwards cleanly. */
+export interface ForwardError {
+  readonly shardId: number;
+  readonly message: string;
+  readonly at: string;
+}
+
+/** The processor's figures, for metrics and the console. */
+export interface StandInStatsSnapshot {
+  readonly issuerDecisions: number;
+  readonly standInDecisions: number;
+  /** Stand-in decisions over all decisions (0 before any). */
+  readonly standInShare: number;
+  readonly standInApprovals: number;
+  readonly standInByTrigger: Readonly<Record<StandInTrigger, number>>;
+  /** Retries answered with the first stand-in decision. */
+  readonly replayedAnswers: number;
+  /** Issuer attempts that timed out here and later answered anyway (their pair is reconciled). */
+  readonly lateIssuerAnswers: number;
+  readonly pendingAdvices: Readonly<Record<number, number>>;
+  readonly pendingAdvicesTotal: number;
+  /** Advices forwarded by this process (each counted once). */
+  readonly forwardedCount: number;
+  /** Results of the advices this process forwarded. */
+  readonly forwardedByResult: Readonly<Record<string, number>>;
+  /** Exposure of the advices this process forwarded, per currency (minor units). */
+  readonly exposureByCurrency: Readonly<Record<string, bigint>>;
+  /** Sum of `exposureByCurrency` in minor units: a single-currency alerting figure. */
+  readonly exposureTotal: bigint;
+  readonly lastForwardError: ForwardError | null;
+  readonly circuits: Readonly<Record<number, CircuitState>>;
+  readonly cachedCards: number;
+}
+
+/** The counters behind {@link StandInStatsSnapshot}; the processor owns one. */
+export class StandInCounters {
+  issuerDecisions = 0;
+  standInDecisions = 0;
+  standInApprovals = 0;
+  replayedAnswers = 0;
+  lateIssuerAnswers = 0;
+  forwardedCount = 0;
+  readonly standInByTrigger: Record<StandInTrigger, number> = {
+    circuit_open: 0,
+    issuer_failed: 0,
+    issuer_timeout: 0,
+    overload: 0,
+  };
+  readonly forwardedByResult: Record<string, number> = {};
+  readonly exposureByCurrency: Record<string, bigint> = {};
+  lastForwardError: ForwardError | null = null;
+
+  /** Counts the results of one forwarded batch; `currencyOf` names each advice's currency. */
+  countForwarded(results: readonly AdviceOutcome[], currencyOf: (id: string) => string): void {
+    for (const result of results) {
+      this.forwardedCount += 1;
+      this.forwardedByResult[result.result] = (this.forwardedByResult[result.result] ?? 0) + 1;
+      if (result.exposure > 0n) {
+        const currency = currencyOf(result.authorizationId);
+        this.exposureByCurrency[currency] =
+          (this.exposureByCurrency[currency] ?? 0n) + result.exposure;
+      }
+    }
+  }
+
+  get standInShare(): number {
+    const total = this.issuerDecisions + this.standInDecisions;
+    return total === 0 ? 0 : this.standInDecisions / total;
+  }
+
+  get exposureTotal(): bigint {
+    return Object.values(this.exposureByCurrency).reduce((sum, amount) => sum + amount, 0n);
+  }
+}

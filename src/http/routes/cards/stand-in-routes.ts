@@ -1,0 +1,196 @@
+/**
+ * Stand-in processing, for risk and operations staff: the advices decided while the issuer path
+ * was down or overloaded (pending or reconciled), the reconciliation report with the stand-in
+ * exposure, the share of stand-in decisions, and a way to forward the backlog now.
+ */
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import {
+  ADVICE_RESULTS,
+  AUTHORIZATION_STATUSES,
+  type AuthorizationStatus,
+} from '../../../domains/cards/authorization/authorization-types.ts';
+import { CIRCUIT_STATES } from '../../../domains/cards/stand-in/issuer-circuit.ts';
+import type { StandInProcessor } from '../../../domains/cards/stand-in/stand-in-processor.ts';
+import { ADVICE_PAGE_LIMIT_MAX } from '../../../domains/cards/stand-in/stand-in-report.ts';
+import { STAND_IN_TRIGGERS } from '../../../domains/cards/stand-in/stand-in-stats.ts';
+import { ID_PATTERN } from '../../schemas/authorization-schema.ts';
+import { amountToJson } from '../../schemas/money-schema.ts';
+import { LiteralUnion, Nullable } from '../../schemas/schema-helpers.ts';
+import { problemResponses } from '../problem-responses.ts';
+import { json } from '../route-helpers.ts';
+
+const STATUS_NAMES = Object.keys(AUTHORIZATION_STATUSES) as AuthorizationStatus[];
+const Counts = Type.Object(
+  Object.fromEntries(ADVICE_RESULTS.map((result) => [result, Type.Integer()])),
+);
+const Exposure = Type.Record(Type.String({ pattern: '^[A-Z]{3}$' }), Type.Integer(), {
+  description: 'Minor units per ISO 4217 currency.',
+});
+
+const AdviceSchema = Type.Object(
+  {
+    authorizationId: Type.String(),
+    shardId: Type.Integer(),
+    cardId: Type.String(),
+    requestId: Type.String(),
+    state: LiteralUnion(['pending', 'forwarded'] as const),
+    standInStatus: LiteralUnion(STATUS_NAMES),
+    amount: Type.Integer(),
+    currency: Type.String(),
+    decidedAt: Type.String({ format: 'date-time' }),
+    result: Nullable(LiteralUnion(ADVICE_RESULTS)),
+    issuerStatus: Nullable(LiteralUnion(STATUS_NAMES)),
+    exposure: Nullable(Type.Integer()),
+    appliedAt: Nullable(Type.String({ format: 'date-time' })),
+  },
+  { $id: 'StandInAdvice', additionalProperties: false },
+);
+const AdviceListSchema = Type.Object(
+  {
+    data: Type.Array(Type.Ref('StandInAdvice')),
+    hasMore: Type.Boolean(),
+    nextCursor: Nullable(Type.String()),
+  },
+  { $id: 'StandInAdviceList', additionalProperties: false },
+);
+const ReconciliationSchema = Type.Object(
+  {
+    counts: Counts,
+    exposureByCurrency: Exposure,
+    exposureTotal: Type.Integer(),
+    pendingAdvices: Type.Integer(),
+    shards: Type.Array(
+      Type.Object({
+        shardId: Type.Integer(),
+        counts: Counts,
+        exposureByCurrency: Exposure,
+        pendingAdvices: Type.Integer(),
+      }),
+    ),
+  },
+  { $id: 'StandInReconciliation', additionalProperties: false },
+);
+const StatsSchema = Type.Object(
+  {
+    issuerDecisions: Type.Integer(),
+    standInDecisions: Type.Integer(),
+    standInShare: Type.Number({ minimum: 0, maximum: 1 }),
+    standInApprovals: Type.Integer(),
+    standInByTrigger: Type.Object(
+      Object.fromEntries(STAND_IN_TRIGGERS.map((trigger) => [trigger, Type.Integer()])),
+    ),
+    pendingAdvicesTotal: Type.Integer(),
+    forwardedCount: Type.Integer(),
+    exposureByCurrency: Exposure,
+    exposureTotal: Type.Integer(),
+    circuits: Type.Record(Type.String(), LiteralUnion(CIRCUIT_STATES)),
+    lastForwardError: Nullable(
+      Type.Object({ shardId: Type.Integer(), message: Type.String(), at: Type.String() }),
+    ),
+  },
+  { $id: 'StandInStats', additionalProperties: false },
+);
+
+const exposureJson = (exposure: Readonly<Record<string, bigint>>) =>
+  Object.fromEntries(
+    Object.entries(exposure).map(([code, amount]) => [code, amountToJson(amount)]),
+  );
+
+/** Registers the stand-in routes on `app`. */
+export function registerStandInRoutes(app: FastifyInstance, standIn: StandInProcessor): void {
+  for (const schema of [AdviceSchema, AdviceListSchema, ReconciliationSchema, StatsSchema]) {
+    app.addSchema(schema);
+  }
+  app.get<{ Querystring: { limit?: number; startingAfter?: string; shardId?: number } }>(
+    '/v1/stand-in/advices',
+    {
+      schema: {
+        summary: 'Stand-in advices: pending and reconciled, oldest first',
+        tags: ['stand-in'],
+        querystring: Type.Object(
+          {
+            limit: Type.Optional(
+              Type.Integer({ minimum: 1, maximum: ADVICE_PAGE_LIMIT_MAX, default: 20 }),
+            ),
+            startingAfter: Type.Optional(Type.String({ pattern: ID_PATTERN('auth') })),
+            shardId: Type.Optional(Type.Integer({ minimum: 0, maximum: 65_535 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: json(AdviceListSchema, 'A page of advices.'), ...problemResponses },
+      },
+    },
+    async (request) => {
+      const { limit, startingAfter, shardId } = request.query;
+      const page = await standIn.advices({
+        limit: limit ?? 20,
+        ...(startingAfter === undefined ? {} : { startingAfter }),
+        ...(shardId === undefined ? {} : { shardId }),
+      });
+      return {
+        ...page,
+        data: page.data.map((advice) => ({
+          ...advice,
+          amount: amountToJson(advice.amount),
+          exposure: advice.exposure === null ? null : amountToJson(advice.exposure),
+        })),
+      };
+    },
+  );
+
+  app.get(
+    '/v1/stand-in/reconciliation',
+    {
+      schema: {
+        summary: 'Reconciliation of forwarded advices and the stand-in exposure',
+        description:
+          'Per result of the rule matrix: `matched` (the issuer would have approved too), ' +
+          '`exposure` (the issuer would have declined what stand-in approved: the hold is kept ' +
+          'and the amount over the available credit is the exposure), `declined_recorded`, ' +
+          '`duplicate_dropped` (the issuer already had the request).',
+        tags: ['stand-in'],
+        response: { 200: json(ReconciliationSchema, 'The report.'), ...problemResponses },
+      },
+    },
+    async () => {
+      const report = await standIn.reconciliationReport();
+      return {
+        ...report,
+        exposureByCurrency: exposureJson(report.exposureByCurrency),
+        exposureTotal: amountToJson(report.exposureTotal),
+        shards: report.shards.map((shard) => ({
+          ...shard,
+          exposureByCurrency: exposureJson(shard.exposureByCurrency),
+        })),
+      };
+    },
+  );
+
+  app.get(
+    '/v1/stand-in/stats',
+    {
+      schema: {
+        summary: 'Share of stand-in decisions, backlog and circuits (this process)',
+        tags: ['stand-in'],
+        response: { 200: json(StatsSchema, 'The figures.'), ...problemResponses },
+      },
+    },
+    async () => {
+      const stats = standIn.stats();
+      return {
+        issuerDecisions: stats.issuerDecisions,
+        standInDecisions: stats.standInDecisions,
+        standInShare: stats.standInShare,
+        standInApprovals: stats.standInApprovals,
+        standInByTrigger: stats.standInByTrigger,
+        pendingAdvicesTotal: stats.pendingAdvicesTotal,
+        forwardedCount: stats.forwardedCount,
+        exposureByCurrency: exposureJson(stats.exposureByCurrency),
+        exposureTotal: amountToJson(stats.exposureTotal),
+        circuits: stats.circuits,
+        lastForwardError: stats.lastForwardError,
+      };
+    },
+  );
+}

@@ -1,0 +1,101 @@
+import type { Counter, Gauge } from 'prom-client';
+import type { CardServices } from './card-services.ts';
+
+type MetricFactory<M> = (
+  name: string,
+  help: string,
+  labelNames: string[],
+  collect: (metric: M) => void,
+) => M;
+
+/**
+ * The card services' metrics: the engine's batches (how well group commit gathers requests), the
+ * share of stand-in decisions and why, the advice backlog and the stand-in exposure. Read at
+ * scrape time like every Mainstay metric.
+ */
+export function registerCardMetrics(
+  counter: MetricFactory<Counter>,
+  gauge: MetricFactory<Gauge>,
+  cards: CardServices,
+): void {
+  counter(
+    'mainstay_card_authorizations_total',
+    'Authorization decisions, by who decided (issuer engine or stand-in).',
+    ['decided_by'],
+    (m) => {
+      const stats = cards.standIn.stats();
+      m.inc({ decided_by: 'issuer' }, stats.issuerDecisions);
+      m.inc({ decided_by: 'stand_in' }, stats.standInDecisions);
+    },
+  );
+  counter(
+    'mainstay_card_stand_in_decisions_total',
+    'Stand-in decisions, by what sent the request to stand-in.',
+    ['trigger'],
+    (m) => {
+      for (const [trigger, count] of Object.entries(cards.standIn.stats().standInByTrigger))
+        m.inc({ trigger }, count);
+    },
+  );
+  gauge(
+    'mainstay_card_stand_in_share',
+    'Stand-in decisions over all authorization decisions of this process.',
+    [],
+    (m) => m.set(cards.standIn.stats().standInShare),
+  );
+  gauge(
+    'mainstay_card_stand_in_advices_pending',
+    'Stand-in advices waiting to be forwarded to the issuer, per shard.',
+    ['shard'],
+    (m) => {
+      for (const [shard, count] of Object.entries(cards.standIn.stats().pendingAdvices))
+        m.set({ shard }, count);
+    },
+  );
+  counter(
+    'mainstay_card_stand_in_advices_forwarded_total',
+    'Advices forwarded and reconciled by this process, by result.',
+    ['result'],
+    (m) => {
+      for (const [result, count] of Object.entries(cards.standIn.stats().forwardedByResult))
+        m.inc({ result }, count);
+    },
+  );
+  gauge(
+    'mainstay_card_stand_in_exposure',
+    'Stand-in exposure of forwarded advices (minor units), per currency.',
+    ['currency'],
+    (m) => {
+      for (const [currency, amount] of Object.entries(cards.standIn.stats().exposureByCurrency))
+        m.set({ currency }, Number(amount));
+    },
+  );
+  counter(
+    'mainstay_card_engine_batches_total',
+    'Authorization batches committed (one round trip and one commit each).',
+    [],
+    (m) => m.inc(cards.engine.stats.batches),
+  );
+  counter(
+    'mainstay_card_engine_requests_total',
+    'Authorization requests applied in batches.',
+    [],
+    (m) => m.inc(cards.engine.stats.requests),
+  );
+  counter(
+    'mainstay_card_engine_overloaded_total',
+    'Authorization requests refused by a full shard queue (before stand-in takes them).',
+    [],
+    (m) => m.inc(cards.engine.stats.overloaded),
+  );
+  gauge(
+    'mainstay_card_engine_queue_depth',
+    'Authorization requests waiting per shard.',
+    ['shard'],
+    (m) => {
+      for (const shardId of cards.router.map.shardIds) {
+        m.set({ shard: String(shardId) }, cards.engine.queueDepth(shardId));
+      }
+    },
+  );
+}

@@ -1,0 +1,108 @@
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { CatalogStore } from '../catalog/catalog-store.ts';
+import { BypassSpool } from '../data/bypass/bypass-spool.ts';
+import { IDEMPOTENCY_MIGRATIONS } from '../data/idempotency.ts';
+import type { Router } from '../data/router.ts';
+import { CARD_ACCOUNT_MIGRATIONS } from '../domains/cards/accounts/card-account-migrations.ts';
+import { CardAccountService } from '../domains/cards/accounts/card-account-service.ts';
+import { loadCardDemoData } from '../domains/cards/accounts/card-demo-data.ts';
+import { AuthorizationEngine } from '../domains/cards/authorization/authorization-engine.ts';
+import { AUTHORIZATION_MIGRATIONS } from '../domains/cards/authorization/authorization-migrations.ts';
+import { AuthorizationService } from '../domains/cards/authorization/authorization-service.ts';
+import { HoldSweeper } from '../domains/cards/authorization/hold-sweeper.ts';
+import { loadBindingDemoData } from '../domains/cards/binding/binding-demo-data.ts';
+import { BINDING_MIGRATIONS } from '../domains/cards/binding/binding-migrations.ts';
+import { CardBindingService } from '../domains/cards/binding/binding-service.ts';
+import { loadOrCreateCardKeys } from '../domains/cards/binding/card-keys.ts';
+import {
+  engineIssuerPath,
+  replicaCardSource,
+} from '../domains/cards/stand-in/engine-issuer-path.ts';
+import { StandInProcessor } from '../domains/cards/stand-in/stand-in-processor.ts';
+import { registerAuthorizationRoutes } from '../http/routes/cards/authorization-routes.ts';
+import { registerBindingRoutes } from '../http/routes/cards/binding-routes.ts';
+import { registerCardAccountRoutes } from '../http/routes/cards/card-account-routes.ts';
+import { registerStandInRoutes } from '../http/routes/cards/stand-in-routes.ts';
+import type { MigrationSet } from '../migrations/migration.ts';
+
+/** The shard schema the card services need, in the order it is applied. */
+export const CARD_MIGRATIONS: readonly MigrationSet[] = [
+  IDEMPOTENCY_MIGRATIONS,
+  BINDING_MIGRATIONS,
+  CARD_ACCOUNT_MIGRATIONS,
+  AUTHORIZATION_MIGRATIONS,
+];
+
+/** The card services of one Mainstay process, wired to its router. */
+export interface CardServices {
+  readonly router: Router;
+  readonly binding: CardBindingService;
+  readonly accounts: CardAccountService;
+  readonly engine: AuthorizationEngine;
+  readonly authorizations: AuthorizationService;
+  readonly standIn: StandInProcessor;
+  readonly sweeper: HoldSweeper;
+  /** Registers every card route on an HTTP server. */
+  routes(app: FastifyInstance): void;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the card services on `router`: binding (with the fleet's card keys), accounts, the
+ * authorization engine behind stand-in processing (its advice spool under `home/spool`), and
+ * the hold sweeper.
+ */
+export async function startCardServices(
+  router: Router,
+  catalog: CatalogStore,
+  home: string,
+): Promise<CardServices> {
+  const keys = await loadOrCreateCardKeys(catalog);
+  const binding = new CardBindingService(router, keys);
+  const accounts = new CardAccountService(router);
+  const engine = new AuthorizationEngine(router);
+  const authorizations = new AuthorizationService(router);
+  const spool = await BypassSpool.open({ dir: path.join(home, 'spool'), name: 'stand-in-advices' });
+  const standIn = StandInProcessor.start({
+    router,
+    issuer: engineIssuerPath(router, engine),
+    cards: replicaCardSource(router),
+    spool,
+  });
+  const sweeper = new HoldSweeper(router);
+  sweeper.start();
+  return {
+    router,
+    binding,
+    accounts,
+    engine,
+    authorizations,
+    standIn,
+    sweeper,
+    routes(app) {
+      registerBindingRoutes(app, binding);
+      registerCardAccountRoutes(app, accounts);
+      registerAuthorizationRoutes(app, {
+        authorize: (request) => standIn.authorizeWithToken(request),
+        getAuthorization: (id, token) => authorizations.getAuthorization(id, token),
+        capture: (id, amount, key) => authorizations.capture(id, amount, key),
+        reverse: (id, amount, key) => authorizations.reverse(id, amount, key),
+      });
+      registerStandInRoutes(app, standIn);
+    },
+    async stop() {
+      await sweeper.stop();
+      await standIn.stop();
+      await engine.close();
+    },
+  };
+}
+
+/** Loads the card demo data once per fleet: cardholders with bound cards, accounts with cards. */
+export async function loadCardDemo(router: Router, catalog: CatalogStore): Promise<boolean> {
+  const keys = await loadOrCreateCardKeys(catalog);
+  const users = await loadBindingDemoData(catalog, router, keys);
+  const accounts = await loadCardDemoData(catalog, router);
+  return users || accounts;
+}
