@@ -11,7 +11,10 @@ import http from 'node:http';
 import { quantile } from './closed-loop.ts';
 import { ZipfSampler } from './zipf.ts';
 
-/** What to send. `authorize` posts Double-11 authorizations over Zipf-popular cards. */
+/**
+ * What to send: Double-11 authorization bodies over Zipf-popular cards, to `url` (the real
+ * route, or a no-op route that validates the same body). `kind` says how answers are counted.
+ */
 export interface HttpLoadPlan {
   readonly url: string;
   readonly kind: 'noop' | 'authorize';
@@ -35,7 +38,6 @@ export interface HttpLoadResult {
 }
 
 function bodyFor(plan: HttpLoadPlan, zipf: ZipfSampler, n: number): string {
-  if (plan.kind === 'noop') return JSON.stringify({ n });
   const cards = plan.cardIds ?? [];
   const hot = zipf.uniform() < (plan.hotMerchantShare ?? 0.3);
   return JSON.stringify({

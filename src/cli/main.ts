@@ -4,6 +4,7 @@ import { VERSION } from '../platform/platform.ts';
 import { destroyCommand } from './commands/destroy.ts';
 import { downCommand } from './commands/down.ts';
 import { openApiCommand } from './commands/openapi.ts';
+import { reseedCommand } from './commands/reseed.ts';
 import { statusCommand } from './commands/status.ts';
 import { upCommand } from './commands/up.ts';
 
@@ -41,6 +42,12 @@ program
   .description("delete MAINSTAY_HOME with every server's data")
   .option('--yes', 'do not ask for confirmation')
   .action(run(destroyCommand));
+program
+  .command('reseed')
+  .description("re-seed a returning data centre's shard copies (after a data-centre loss)")
+  .argument('<dataCentre>', 'the returning data centre, e.g. dc1')
+  .option('--json', 'print JSON for machines')
+  .action(run(reseedCommand));
 program.command('openapi').description('print the OpenAPI document').action(run(openApiCommand));
 
 try {

@@ -235,6 +235,12 @@ export const ERROR_CATALOGUE = {
     definite: true,
     doc: 'The expiry month/year is in the past or implausibly far in the future.',
   },
+  reseed_incomplete: {
+    status: 503,
+    title: 'Re-seed not finished',
+    definite: false,
+    doc: 'The re-seed of a returning data centre stopped part-way (a copy did not catch up in time, or a replication slot stayed in use). What it did is kept and nothing was lost; run it again to continue (the same request: it needs no key, as if retried with the same idempotency key).',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 /** The shape of one catalogue entry. */

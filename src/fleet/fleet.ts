@@ -90,6 +90,11 @@ export class Fleet
     return this.#servers.get(id);
   }
 
+  /** Schema of every shard database, for a workflow that creates one (a re-seed). */
+  get shardMigrations(): readonly MigrationSet[] {
+    return this.#options.shardMigrations;
+  }
+
   get isExternal(): boolean {
     return this.config.postgres.source === 'external';
   }

@@ -165,3 +165,20 @@ export function quoteIdent(name: string): string {
 export function quoteLiteral(value: string): string {
   return `'${value.replaceAll("'", "''")}'`;
 }
+
+/**
+ * Drops a shard's subscription (if any) without touching the slot it used on the publisher,
+ * which may be unreachable or about to be dropped there by the caller: disable it, let go of
+ * the slot, drop it. Returns whether there was one.
+ */
+export async function dropSubscriptionLocally(db: pg.Pool, database: string): Promise<boolean> {
+  const name = quoteIdent(subscriptionName(database));
+  const { rowCount } = await db.query('SELECT 1 FROM pg_subscription WHERE subname = $1', [
+    subscriptionName(database),
+  ]);
+  if ((rowCount ?? 0) === 0) return false;
+  await db.query(`ALTER SUBSCRIPTION ${name} DISABLE`);
+  await db.query(`ALTER SUBSCRIPTION ${name} SET (slot_name = NONE)`);
+  await db.query(`DROP SUBSCRIPTION ${name}`);
+  return true;
+}

@@ -8,12 +8,14 @@ import { BypassSpool } from '../data/bypass/bypass-spool.ts';
 import { Router } from '../data/router.ts';
 import { DEMO_MIGRATIONS, loadDemoData } from '../demo/demo-data.ts';
 import { MainstayError } from '../errors/mainstay-error.ts';
+import { reseedDataCentre } from '../fleet/dc-reseed.ts';
 import { FailoverController } from '../fleet/failover-controller.ts';
 import { type EventSource, pageOfEvents } from '../fleet/failover-events.ts';
 import { CATALOG_DATABASE, Fleet } from '../fleet/fleet.ts';
 import { recordHttpUrl } from '../fleet/fleet-lock.ts';
 import { assertPortFree } from '../fleet/ports.ts';
 import { buildHttpServer } from '../http/build-http-server.ts';
+import { registerOperationsRoutes } from '../http/routes/operations-route.ts';
 import {
   CARD_MIGRATIONS,
   type CardServices,
@@ -97,7 +99,17 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       metrics: platformMetrics({ ...services, cards }),
       version: VERSION,
       logger: options.logger ?? false,
-      routes: [(app) => cards.routes(app)],
+      routes: [
+        (app) => cards.routes(app),
+        (app) =>
+          registerOperationsRoutes(app, {
+            reseed: (dc) =>
+              reseedDataCentre(fleet, dc, {
+                ...(services.controller ? { failover: services.controller } : {}),
+                ...(options.onProgress ? { onStep: options.onProgress } : {}),
+              }),
+          }),
+      ],
     });
     const url = await listen(http, host, port);
     recordHttpUrl(config.home, url);

@@ -1,0 +1,340 @@
+/**
+ * Double-11 benchmark: the seed's stand-in authorization under a shopping-festival spike and the
+ * payment service's bound-card list on read/write splitting, side by side with baselines in the
+ * same run on the same servers:
+ *   1. authorizations/s and p50/p99 of the batched engine against a straightforward
+ *      one-transaction-per-request authorizer, over a ramp of concurrent clients up to a spike,
+ *      with Zipf-popular cards, a hot merchant, and captures and reversals mixed in;
+ *   2. end to end over HTTP: POST /v1/authorizations against a no-op route on the same server
+ *      that parses and validates the same body (the HTTP ceiling), load from another process;
+ *   3. bound-card lists, read:write above 4:1 across two API instances: share served by
+ *      replicas, stale lists;
+ *   4. a DC primary killed (-9) during a stream: share decided in stand-in, approvals kept,
+ *      advices forwarded, credit consistent.
+ *
+ *   npm run bench:double11              (every scenario)
+ *   npm run bench:double11 -- engine    (the scenarios whose title holds a word)
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { BypassSpool } from '../src/data/bypass/bypass-spool.ts';
+import { AuthorizationEngine } from '../src/domains/cards/authorization/authorization-engine.ts';
+import { AuthorizationService } from '../src/domains/cards/authorization/authorization-service.ts';
+import { NaiveAuthorizer } from '../src/domains/cards/authorization/naive-authorizer.ts';
+import { CardBindingService } from '../src/domains/cards/binding/binding-service.ts';
+import { loadOrCreateCardKeys } from '../src/domains/cards/binding/card-keys.ts';
+import {
+  engineIssuerPath,
+  replicaCardSource,
+} from '../src/domains/cards/stand-in/engine-issuer-path.ts';
+import { StandInProcessor } from '../src/domains/cards/stand-in/stand-in-processor.ts';
+import { FailoverController } from '../src/fleet/failover-controller.ts';
+import { CARD_MIGRATIONS } from '../src/platform/card-services.ts';
+import { type FleetFixture, startFleet } from '../test/support/fleet-fixture.ts';
+import { runBoundCardLists } from './double11/bound-card-lists.ts';
+import { runHttpCeiling } from './double11/http-scenario.ts';
+import { type Double11Target, runMixedStage, type StageResult } from './double11/mixed-loop.ts';
+import { seedCards } from './double11/seed.ts';
+import { KILL, runStandInKill } from './double11/stand-in-kill.ts';
+import { Double11Workload, PROFILE } from './double11/workload.ts';
+import { heading, printSummary, printTable, type SummaryRow } from './support/report.ts';
+
+const SETUP = {
+  accountCount: 2_000,
+  cardsPerAccount: 2,
+  creditLimit: 100_000_000_000n,
+  /** The ramp: concurrent clients per stage, the last one the spike. */
+  stages: [16, 64, 256, 1_024],
+  stageMs: 4_000,
+  speedupMin: 30,
+  httpShareMax: 0.3,
+} as const;
+
+const ONLY = process.argv.slice(2).map((word) => word.toLowerCase());
+const selected = (title: string) =>
+  ONLY.length === 0 || ONLY.some((word) => title.toLowerCase().includes(word));
+const summary: SummaryRow[] = [];
+const crashed: string[] = [];
+
+async function scenario(title: string, run: () => Promise<SummaryRow[]>): Promise<void> {
+  if (!selected(title)) return;
+  heading(title);
+  const started = performance.now();
+  try {
+    summary.push(...(await run()));
+  } catch (error) {
+    crashed.push(title);
+    console.log(`CRASHED: ${error instanceof Error ? (error.stack ?? error.message) : error}`);
+    summary.push({ figure: title, value: 'crashed', target: '-', met: false });
+  }
+  process.stderr.write(`${title}: ${((performance.now() - started) / 1_000).toFixed(1)} s\n`);
+}
+
+const n0 = (value: number) => Math.round(value).toLocaleString('en-US');
+const ms2 = (value: number) => `${value.toFixed(1)} ms`;
+
+function stageRow(label: string, result: StageResult): string[] {
+  const declined = result.authorizations - (result.statuses.approved ?? 0);
+  const errors = Object.entries(result.errors).map(([code, count]) => `${code} ${count}`);
+  return [
+    label,
+    String(result.concurrency),
+    n0(result.authorizationsPerSecond),
+    ms2(result.p50Ms),
+    ms2(result.p99Ms),
+    n0(result.authorizations),
+    n0(declined),
+    `${result.captures}/${result.reversals}`,
+    errors.join(', ') || '0',
+  ];
+}
+
+async function engineVersusNaive(fixture: FleetFixture, cardIds: readonly string[]) {
+  const router = await fixture.router({ applicationName: 'double11-engine' });
+  const engine = new AuthorizationEngine(router);
+  const naive = new NaiveAuthorizer(router);
+  const service = new AuthorizationService(router);
+  const moves = {
+    capture: (id: string, key: string) => service.capture(id, null, key),
+    reverse: (id: string, key: string) => service.reverse(id, null, key),
+  };
+  const targets: [string, Double11Target][] = [
+    ['engine', { authorize: (request) => engine.authorize(request), ...moves }],
+    ['naive', { authorize: (request) => naive.authorize(request), ...moves }],
+  ];
+  const rows: string[][] = [];
+  const best = new Map<string, StageResult>();
+  for (const concurrency of SETUP.stages) {
+    for (const [label, target] of targets) {
+      const workload = new Double11Workload(cardIds, `d11-${label}-${concurrency}-${Date.now()}`);
+      const result = await runMixedStage(target, workload, concurrency, SETUP.stageMs);
+      rows.push(stageRow(label, result));
+      const previous = best.get(label);
+      if (!previous || result.authorizationsPerSecond > previous.authorizationsPerSecond) {
+        best.set(label, result);
+      }
+      process.stderr.write(
+        `  ${label} at ${concurrency}: ${n0(result.authorizationsPerSecond)}/s\n`,
+      );
+    }
+  }
+  const stats = engine.stats;
+  await engine.close();
+  console.log(
+    `${SETUP.accountCount} accounts x ${SETUP.cardsPerAccount} cards; Zipf s=${PROFILE.zipfS} ` +
+      `(top card ${(new Double11Workload(cardIds, 'x').topCardShare * 100).toFixed(1)}% of requests), ` +
+      `hot merchant ${PROFILE.hotMerchantShare * 100}%, captures ${PROFILE.captureShare * 100}% and ` +
+      `reversals ${PROFILE.reversalShare * 100}% of ops; ${SETUP.stageMs / 1000} s per stage\n`,
+  );
+  printTable(
+    ['authorizer', 'clients', 'auth/s', 'p50', 'p99', 'auths', 'declined', 'capt/rev', 'errors'],
+    rows,
+  );
+  console.log(
+    `\nengine batches: ${n0(stats.batches)} for ${n0(stats.requests)} requests ` +
+      `(mean ${(stats.requests / Math.max(1, stats.batches)).toFixed(1)}, largest ${stats.batchSizeMax})`,
+  );
+  const engineBest = best.get('engine');
+  const naiveBest = best.get('naive');
+  const speedup =
+    (engineBest?.authorizationsPerSecond ?? 0) /
+    Math.max(1, naiveBest?.authorizationsPerSecond ?? 0);
+  console.log(
+    `peak: engine ${n0(engineBest?.authorizationsPerSecond ?? 0)}/s at ${engineBest?.concurrency} clients, ` +
+      `naive ${n0(naiveBest?.authorizationsPerSecond ?? 0)}/s at ${naiveBest?.concurrency} clients: ${speedup.toFixed(1)}x`,
+  );
+  return [
+    {
+      figure: 'engine peak authorizations/s',
+      value: n0(engineBest?.authorizationsPerSecond ?? 0),
+      target: 'none set',
+      met: null,
+    },
+    {
+      figure: 'engine peak vs one-tx-per-request peak',
+      value: `${speedup.toFixed(1)}x`,
+      target: `>= ${SETUP.speedupMin}x`,
+      met: speedup >= SETUP.speedupMin,
+    },
+  ] satisfies SummaryRow[];
+}
+
+async function boundCardLists(fixture: FleetFixture): Promise<SummaryRow[]> {
+  const routerA = await fixture.router({ applicationName: 'double11-api-a' });
+  const routerB = await fixture.router({ applicationName: 'double11-api-b' });
+  const keys = await loadOrCreateCardKeys(fixture.fleet.catalog);
+  const figures = await runBoundCardLists(
+    new CardBindingService(routerA, keys),
+    new CardBindingService(routerB, keys),
+    routerB,
+    `d11-lists-${Date.now()}`,
+  );
+  printTable(
+    ['binds', 'lists', 'read:write', 'served by replicas', 'stale lists', 'list p50', 'list p99'],
+    [
+      [
+        n0(figures.binds),
+        n0(figures.lists),
+        `${figures.readWriteRatio.toFixed(1)}:1`,
+        `${(figures.replicaShare * 100).toFixed(1)}%`,
+        String(figures.staleLists),
+        ms2(figures.listP50Ms),
+        ms2(figures.listP99Ms),
+      ],
+    ],
+  );
+  return [
+    {
+      figure: 'bound-card lists served by replicas',
+      value: `${(figures.replicaShare * 100).toFixed(1)}%`,
+      target: 'none set',
+      met: null,
+    },
+    {
+      figure: 'stale bound-card lists (token passed)',
+      value: String(figures.staleLists),
+      target: '0',
+      met: figures.staleLists === 0,
+    },
+  ];
+}
+
+async function standInProcessorOn(fixture: FleetFixture, dir: string) {
+  const router = await fixture.router({ applicationName: 'double11-stand-in' });
+  const engine = new AuthorizationEngine(router);
+  const spool = await BypassSpool.open({ dir, name: 'advices' });
+  const standIn = StandInProcessor.start(
+    { router, issuer: engineIssuerPath(router, engine), cards: replicaCardSource(router), spool },
+    { issuerTimeoutMs: 500, probeIntervalMs: 500 },
+  );
+  return {
+    router,
+    standIn,
+    stop: async () => {
+      await standIn.stop();
+      await engine.close();
+    },
+  };
+}
+
+async function primaryKill(fixture: FleetFixture, cardIds: readonly string[], dir: string) {
+  const processor = await standInProcessorOn(fixture, dir);
+  const controller = new FailoverController(fixture.fleet);
+  controller.start();
+  try {
+    const workload = new Double11Workload(cardIds, `d11-kill-${Date.now()}`);
+    const figures = await runStandInKill(
+      fixture.fleet,
+      processor.router,
+      processor.standIn,
+      workload,
+    );
+    console.log(
+      `${KILL.clientCount} clients for ${KILL.durationMs / 1000} s through stand-in processing; ` +
+        `${KILL.victim} killed (-9) after ${KILL.killAfterMs / 1000} s, failover controller on\n`,
+    );
+    printTable(
+      [
+        'answered',
+        'errors',
+        'outage window',
+        'decisions in window',
+        'stand-in share',
+        'stand-in total',
+        'approvals',
+        'lost',
+        'forwarded',
+        'pending',
+        'inconsistent accounts',
+      ],
+      [
+        [
+          n0(figures.answered),
+          Object.entries(figures.errors)
+            .map(([c, n]) => `${c} ${n}`)
+            .join(', ') || '0',
+          figures.windowMs === null ? 'never closed' : ms2(figures.windowMs),
+          n0(figures.windowDecisions),
+          `${(figures.windowStandInShare * 100).toFixed(1)}%`,
+          n0(figures.standInTotal),
+          n0(figures.approvals),
+          String(figures.approvalsLost),
+          Object.entries(figures.forwardedByResult)
+            .map(([r, n]) => `${r} ${n}`)
+            .join(', ') || '0',
+          String(figures.pendingAfter),
+          String(figures.inconsistentAccounts),
+        ],
+      ],
+    );
+    return [
+      {
+        figure: "stand-in share, killed primary's DC, kill to issuer back",
+        value: `${(figures.windowStandInShare * 100).toFixed(1)}%`,
+        target: 'none set',
+        met: null,
+      },
+      {
+        figure: 'requests unanswered during the primary kill',
+        value: String(Object.values(figures.errors).reduce((a, b) => a + b, 0)),
+        target: '0',
+        met: Object.keys(figures.errors).length === 0,
+      },
+      {
+        figure: 'approvals lost after forwarding',
+        value: String(figures.approvalsLost),
+        target: '0',
+        met: figures.approvalsLost === 0 && figures.pendingAfter === 0,
+      },
+      {
+        figure: 'accounts with inconsistent credit',
+        value: String(figures.inconsistentAccounts),
+        target: '0',
+        met: figures.inconsistentAccounts === 0,
+      },
+    ] satisfies SummaryRow[];
+  } finally {
+    await controller.stop();
+    await processor.stop();
+  }
+}
+
+const started = performance.now();
+console.log(`Double-11 benchmark, ${os.cpus().length} cores, Node ${process.version}`);
+const dir = mkdtempSync(path.join(os.tmpdir(), 'mainstay-double11-'));
+const fixture = await startFleet('bench-double11', {}, CARD_MIGRATIONS);
+try {
+  const seeder = await fixture.router({ applicationName: 'double11-seed' });
+  const { cardIds } = await seedCards(
+    seeder,
+    SETUP.accountCount,
+    SETUP.cardsPerAccount,
+    SETUP.creditLimit,
+  );
+  await scenario('1. engine vs one transaction per request (ramp to a spike)', () =>
+    engineVersusNaive(fixture, cardIds),
+  );
+  await scenario('2. HTTP: authorizations vs a no-op route', async () => {
+    const processor = await standInProcessorOn(fixture, path.join(dir, 'http'));
+    try {
+      return await runHttpCeiling(fixture, processor.standIn, cardIds, SETUP.httpShareMax);
+    } finally {
+      await processor.stop();
+    }
+  });
+  await scenario('3. bound-card lists on read/write splitting', () => boundCardLists(fixture));
+  await scenario('4. stand-in during a primary kill', () =>
+    primaryKill(fixture, cardIds, path.join(dir, 'kill')),
+  );
+} finally {
+  await fixture.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
+heading('summary');
+printSummary(summary);
+console.log(`\ntotal ${((performance.now() - started) / 1_000).toFixed(0)} s`);
+if (crashed.length > 0) {
+  console.log(`crashed scenarios: ${crashed.join('; ')}`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,157 @@
+import type { FastifyInstance } from 'fastify';
+import { AuthorizationService } from '../../src/domains/cards/authorization/authorization-service.ts';
+import type {
+  AuthorizationOutcome,
+  AuthorizationRequest,
+} from '../../src/domains/cards/authorization/authorization-types.ts';
+import type { StandInProcessor } from '../../src/domains/cards/stand-in/stand-in-processor.ts';
+import { buildHttpServer } from '../../src/http/build-http-server.ts';
+import { registerAuthorizationRoutes } from '../../src/http/routes/cards/authorization-routes.ts';
+import { json, ref } from '../../src/http/routes/route-helpers.ts';
+import {
+  AuthorizationRequestBody,
+  AuthorizationSchema,
+  authorizationToJson,
+} from '../../src/http/schemas/authorization-schema.ts';
+import type { FleetFixture } from '../../test/support/fleet-fixture.ts';
+import { printTable, type SummaryRow } from '../support/report.ts';
+import { runHttpLoad, urlOf } from './http-ceiling.ts';
+
+export const HTTP = {
+  concurrency: 64,
+  opCount: 20_000,
+  rounds: 2,
+} as const;
+
+type Body = {
+  requestId: string;
+  cardId: string;
+  amount: number;
+  currency: string;
+  merchant: { id: string; categoryCode: string };
+};
+
+/** What the no-op route answers: an authorization built from the body, decided by nobody. */
+function echo(body: Body): AuthorizationOutcome {
+  const request: AuthorizationRequest = {
+    requestId: body.requestId,
+    cardId: body.cardId,
+    amount: BigInt(body.amount),
+    currency: body.currency,
+    merchantId: body.merchant.id,
+    merchantCategory: body.merchant.categoryCode,
+  };
+  return {
+    id: 'auth_00000000000000000000000000000000',
+    ...request,
+    merchantReference: null,
+    accountId: null,
+    status: 'approved',
+    responseCode: '00',
+    decidedBy: 'issuer',
+    heldAmount: request.amount,
+    capturedAmount: 0n,
+    reversedAmount: 0n,
+    holdState: 'open',
+    holdExpiresAt: null,
+    createdAt: new Date().toISOString(),
+  };
+}
+
+/**
+ * The HTTP ceiling: the real `POST /v1/authorizations` (stand-in processing in front of the
+ * engine) against a no-op route on the same server that parses, validates and answers the same
+ * body with the same schema, driven from another process, alternating rounds.
+ */
+export async function runHttpCeiling(
+  fixture: FleetFixture,
+  standIn: StandInProcessor,
+  cardIds: readonly string[],
+  shareMax: number,
+): Promise<SummaryRow[]> {
+  const router = await fixture.router({ applicationName: 'double11-http' });
+  const service = new AuthorizationService(router);
+  const app: FastifyInstance = await buildHttpServer({
+    source: fixture.fleet,
+    version: 'bench',
+    routes: [
+      (server) => {
+        registerAuthorizationRoutes(server, {
+          authorize: (request) => standIn.authorizeWithToken(request),
+          getAuthorization: (id, token) => service.getAuthorization(id, token),
+          capture: (id, amount, key) => service.capture(id, amount, key),
+          reverse: (id, amount, key) => service.reverse(id, amount, key),
+        });
+        server.post<{ Body: Body }>(
+          '/bench/noop',
+          {
+            schema: {
+              body: ref(AuthorizationRequestBody),
+              response: { 201: json(AuthorizationSchema, 'An echo.') },
+            },
+          },
+          async (request, reply) => {
+            reply.code(201);
+            return authorizationToJson(echo(request.body));
+          },
+        );
+      },
+    ],
+  });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  try {
+    const url = urlOf(app);
+    const rows: string[][] = [];
+    const rates = { noop: [] as number[], authorize: [] as number[] };
+    for (let round = 0; round < HTTP.rounds; round += 1) {
+      for (const kind of ['noop', 'authorize'] as const) {
+        const result = await runHttpLoad({
+          url: `${url}${kind === 'noop' ? '/bench/noop' : '/v1/authorizations'}`,
+          kind,
+          concurrency: HTTP.concurrency,
+          opCount: HTTP.opCount,
+          cardIds,
+          runId: `d11-http-${kind}-${round}-${Date.now()}`,
+        });
+        rates[kind].push(result.opsPerSecond);
+        rows.push([
+          kind === 'noop' ? 'no-op route' : 'POST /v1/authorizations',
+          String(round + 1),
+          Math.round(result.opsPerSecond).toLocaleString('en-US'),
+          `${result.p50Ms.toFixed(1)} ms`,
+          `${result.p99Ms.toFixed(1)} ms`,
+          Object.entries(result.statuses)
+            .map(([status, count]) => `${status} ${count}`)
+            .join(', '),
+        ]);
+      }
+    }
+    console.log(
+      `${HTTP.concurrency} keep-alive connections from a separate process, ${HTTP.opCount} requests per round\n`,
+    );
+    printTable(['route', 'round', 'req/s', 'p50', 'p99', 'answers'], rows);
+    const best = (values: number[]) => Math.max(...values);
+    const ratio = best(rates.authorize) / best(rates.noop);
+    const cost = 1 - ratio;
+    console.log(
+      `\nbest rounds: authorizations ${Math.round(best(rates.authorize))}/s, no-op ${Math.round(best(rates.noop))}/s; ` +
+        `the engine costs ${(cost * 100).toFixed(0)}% of the HTTP ceiling`,
+    );
+    return [
+      {
+        figure: 'HTTP authorizations/s (best round)',
+        value: Math.round(best(rates.authorize)).toLocaleString('en-US'),
+        target: 'none set',
+        met: null,
+      },
+      {
+        figure: 'engine cost share of the HTTP ceiling',
+        value: `${(cost * 100).toFixed(0)}%`,
+        target: `<= ${Math.round(shareMax * 100)}%`,
+        met: cost <= shareMax,
+      },
+    ];
+  } finally {
+    await app.close();
+  }
+}
