@@ -81,15 +81,7 @@ export async function startCardServices(
     standIn,
     sweeper,
     routes(app) {
-      registerBindingRoutes(app, binding);
-      registerCardAccountRoutes(app, accounts);
-      registerAuthorizationRoutes(app, {
-        authorize: (request) => standIn.authorizeWithToken(request),
-        getAuthorization: (id, token) => authorizations.getAuthorization(id, token),
-        capture: (id, amount, key) => authorizations.capture(id, amount, key),
-        reverse: (id, amount, key) => authorizations.reverse(id, amount, key),
-      });
-      registerStandInRoutes(app, standIn);
+      registerCardRoutes(app, { binding, accounts, authorizations, standIn });
     },
     async stop() {
       await sweeper.stop();
@@ -97,6 +89,26 @@ export async function startCardServices(
       await engine.close();
     },
   };
+}
+
+/** The services behind the card routes. */
+export type CardRouteServices = Pick<
+  CardServices,
+  'binding' | 'accounts' | 'authorizations' | 'standIn'
+>;
+
+/** Registers every card route on an HTTP server (also used to build the OpenAPI document). */
+export function registerCardRoutes(app: FastifyInstance, services: CardRouteServices): void {
+  const { binding, accounts, authorizations, standIn } = services;
+  registerBindingRoutes(app, binding);
+  registerCardAccountRoutes(app, accounts);
+  registerAuthorizationRoutes(app, {
+    authorize: (request) => standIn.authorizeWithToken(request),
+    getAuthorization: (id, token) => authorizations.getAuthorization(id, token),
+    capture: (id, amount, key) => authorizations.capture(id, amount, key),
+    reverse: (id, amount, key) => authorizations.reverse(id, amount, key),
+  });
+  registerStandInRoutes(app, standIn);
 }
 
 /** Loads the card demo data once per fleet: cardholders with bound cards, accounts with cards. */

@@ -1,6 +1,18 @@
 import { MainstayError } from '../../errors/mainstay-error.ts';
 import { buildHttpServer } from '../../http/build-http-server.ts';
+import { registerOperationsRoutes } from '../../http/routes/operations-route.ts';
+import { registerCardRoutes } from '../../platform/card-services.ts';
 import { VERSION } from '../../platform/platform.ts';
+
+/**
+ * A service stand-in for building the document without a fleet: routes only register, so every
+ * method answers `service_unavailable`.
+ */
+function notRunning<T extends object>(): T {
+  return new Proxy({} as T, {
+    get: () => () => Promise.reject(new MainstayError('service_unavailable', 'not running')),
+  });
+}
 
 /** The OpenAPI document, generated from the same schemas the server validates with. */
 export async function openApiDocument(): Promise<unknown> {
@@ -10,6 +22,16 @@ export async function openApiDocument(): Promise<unknown> {
     events: { events: unavailable },
     metrics: { contentType: 'text/plain', metrics: unavailable },
     version: VERSION,
+    routes: [
+      (app) =>
+        registerCardRoutes(app, {
+          binding: notRunning(),
+          accounts: notRunning(),
+          authorizations: notRunning(),
+          standIn: notRunning(),
+        }),
+      (app) => registerOperationsRoutes(app, { reseed: unavailable }),
+    ],
   });
   await app.ready();
   const document = app.swagger();
