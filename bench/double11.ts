@@ -91,10 +91,15 @@ function stageRow(label: string, result: StageResult): string[] {
 }
 
 async function engineVersusNaive(fixture: FleetFixture, cardIds: readonly string[]) {
-  const router = await fixture.router({ applicationName: 'double11-engine' });
-  const engine = new AuthorizationEngine(router);
-  const naive = new NaiveAuthorizer(router);
-  const service = new AuthorizationService(router);
+  // Each authorizer has its own router (its own connections), as it would in its own service;
+  // captures and reversals go through a third, shared by both.
+  const engine = new AuthorizationEngine(
+    await fixture.router({ applicationName: 'double11-engine', poolSizeMax: 4 }),
+  );
+  const naive = new NaiveAuthorizer(await fixture.router({ applicationName: 'double11-naive' }));
+  const service = new AuthorizationService(
+    await fixture.router({ applicationName: 'double11-holds' }),
+  );
   const moves = {
     capture: (id: string, key: string) => service.capture(id, null, key),
     reverse: (id: string, key: string) => service.reverse(id, null, key),
@@ -202,7 +207,9 @@ async function boundCardLists(fixture: FleetFixture): Promise<SummaryRow[]> {
 
 async function standInProcessorOn(fixture: FleetFixture, dir: string) {
   const router = await fixture.router({ applicationName: 'double11-stand-in' });
-  const engine = new AuthorizationEngine(router);
+  const engine = new AuthorizationEngine(
+    await fixture.router({ applicationName: 'double11-engine', poolSizeMax: 4 }),
+  );
   const spool = await BypassSpool.open({ dir, name: 'advices' });
   const standIn = StandInProcessor.start(
     { router, issuer: engineIssuerPath(router, engine), cards: replicaCardSource(router), spool },
@@ -254,7 +261,7 @@ async function primaryKill(fixture: FleetFixture, cardIds: readonly string[], di
           Object.entries(figures.errors)
             .map(([c, n]) => `${c} ${n}`)
             .join(', ') || '0',
-          figures.windowMs === null ? 'never closed' : ms2(figures.windowMs),
+          figures.windowMs === null ? 'no stand-in' : ms2(figures.windowMs),
           n0(figures.windowDecisions),
           `${(figures.windowStandInShare * 100).toFixed(1)}%`,
           n0(figures.standInTotal),
@@ -270,7 +277,7 @@ async function primaryKill(fixture: FleetFixture, cardIds: readonly string[], di
     );
     return [
       {
-        figure: "stand-in share, killed primary's DC, kill to issuer back",
+        figure: "stand-in share, killed primary's DC during the outage",
         value: `${(figures.windowStandInShare * 100).toFixed(1)}%`,
         target: 'none set',
         met: null,

@@ -18,7 +18,7 @@ export const KILL = {
 export interface KillFigures {
   readonly answered: number;
   readonly errors: Readonly<Record<string, number>>;
-  /** Decisions on cards homed in the victim's DC, from the kill until the issuer answered again. */
+  /** From the kill to the last stand-in decision in the victim's DC (`null`: none). */
   readonly windowMs: number | null;
   readonly windowDecisions: number;
   readonly windowStandInShare: number;
@@ -76,9 +76,11 @@ export async function runStandInKill(
     }
   };
   await Promise.all([killer, ...Array.from({ length: KILL.clientCount }, client)]);
+  // The outage window of the victim's DC: from the kill to its last stand-in decision (after
+  // which the circuit closed on the promoted replica).
   const inVictimDc = answers.filter((a) => a.homeDc === victimDc && a.atMs >= killAt);
-  const back = inVictimDc.find((a) => a.outcome.decidedBy === 'issuer');
-  const window = inVictimDc.filter((a) => !back || a.atMs <= back.atMs);
+  const lastStandIn = inVictimDc.filter((a) => a.outcome.decidedBy === 'stand_in').pop();
+  const window = lastStandIn ? inVictimDc.filter((a) => a.atMs <= lastStandIn.atMs) : [];
   const forwardDeadline = Date.now() + KILL.forwardTimeoutMs;
   while (standIn.stats().pendingAdvicesTotal > 0 && Date.now() < forwardDeadline) {
     await standIn.forwardAll().catch(() => undefined);
@@ -88,7 +90,7 @@ export async function runStandInKill(
   return {
     answered: answers.length,
     errors,
-    windowMs: back ? back.atMs - killAt : null,
+    windowMs: lastStandIn ? lastStandIn.atMs - killAt : null,
     windowDecisions: window.length,
     windowStandInShare:
       window.filter((a) => a.outcome.decidedBy === 'stand_in').length / Math.max(1, window.length),

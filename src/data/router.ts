@@ -84,6 +84,9 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
 
   private constructor(options: RouterOptions & Defaults, map: ShardMap, secret: string) {
     super();
+    // Every write or read waiting out a failover listens for the next epoch once; how many wait
+    // is bounded by the callers in flight, not by a fixed count.
+    this.setMaxListeners(0);
     this.#options = options;
     this.#map = map;
     this.#secret = secret;

@@ -51,17 +51,20 @@ export interface CardServices {
 /**
  * Starts the card services on `router`: binding (with the fleet's card keys), accounts, the
  * authorization engine behind stand-in processing (its advice spool under `home/spool`), and
- * the hold sweeper.
+ * the hold sweeper. The engine gets a router of its own (`engineRouter`): its single writer per
+ * shard must never queue for a connection behind request traffic (captures, lists) on the
+ * shared pools, or a batch waits for them and group commit gathers nothing.
  */
 export async function startCardServices(
   router: Router,
   catalog: CatalogStore,
   home: string,
+  engineRouter: Router,
 ): Promise<CardServices> {
   const keys = await loadOrCreateCardKeys(catalog);
   const binding = new CardBindingService(router, keys);
   const accounts = new CardAccountService(router);
-  const engine = new AuthorizationEngine(router);
+  const engine = new AuthorizationEngine(engineRouter);
   const authorizations = new AuthorizationService(router);
   const spool = await BypassSpool.open({ dir: path.join(home, 'spool'), name: 'stand-in-advices' });
   const standIn = StandInProcessor.start({
@@ -87,6 +90,7 @@ export async function startCardServices(
       await sweeper.stop();
       await standIn.stop();
       await engine.close();
+      await engineRouter.close();
     },
   };
 }

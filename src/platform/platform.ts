@@ -6,6 +6,7 @@ import { PostgresCatalogStore } from '../catalog/postgres-catalog-store.ts';
 import type { MainstayConfig } from '../config/load-config.ts';
 import { BypassSpool } from '../data/bypass/bypass-spool.ts';
 import { Router } from '../data/router.ts';
+import type { RouterOptions } from '../data/router-options.ts';
 import { DEMO_MIGRATIONS, loadDemoData } from '../demo/demo-data.ts';
 import { MainstayError } from '../errors/mainstay-error.ts';
 import { reseedDataCentre } from '../fleet/dc-reseed.ts';
@@ -86,7 +87,15 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     options.onProgress?.('loading card demo data');
     const cardDemoLoaded = await loadCardDemo(services.router, services.catalog);
     options.onProgress?.('starting the card services');
-    const cards = await startCardServices(services.router, services.catalog, config.home);
+    const cards = await startCardServices(
+      services.router,
+      services.catalog,
+      config.home,
+      await services.connectRouter({
+        applicationName: 'mainstay-authorization-engine',
+        poolSizeMax: 4,
+      }),
+    );
     const stopPlatformServices = stopServices;
     stopServices = async () => {
       await cards.stop();
@@ -148,7 +157,9 @@ async function startServices(fleet: Fleet, options: PlatformOptions) {
   pool.on('error', () => undefined);
   const catalog = new PostgresCatalogStore(pool);
   const { user, password } = fleet.connection(witness);
-  const router = await Router.connect({ catalog, credentials: { user, password } });
+  const connectRouter = (options: Partial<RouterOptions> = {}) =>
+    Router.connect({ catalog, credentials: { user, password }, ...options });
+  const router = await connectRouter();
   const controller = options.failover === false ? null : new FailoverController(fleet);
   controller?.start();
   const spool = await BypassSpool.open({
@@ -175,6 +186,7 @@ async function startServices(fleet: Fleet, options: PlatformOptions) {
   };
   return {
     router,
+    connectRouter,
     catalog,
     controller,
     spool,
