@@ -113,7 +113,13 @@ async function engineVersusNaive(fixture: FleetFixture, cardIds: readonly string
   for (const concurrency of SETUP.stages) {
     for (const [label, target] of targets) {
       const workload = new Double11Workload(cardIds, `d11-${label}-${concurrency}-${Date.now()}`);
-      const result = await runMixedStage(target, workload, concurrency, SETUP.stageMs);
+      const result = await runMixedStage(
+        target,
+        workload,
+        concurrency,
+        SETUP.stageMs,
+        PROFILE.moveClientShare,
+      );
       rows.push(stageRow(label, result));
       const previous = best.get(label);
       if (!previous || result.authorizationsPerSecond > previous.authorizationsPerSecond) {
@@ -129,8 +135,9 @@ async function engineVersusNaive(fixture: FleetFixture, cardIds: readonly string
   console.log(
     `${SETUP.accountCount} accounts x ${SETUP.cardsPerAccount} cards; Zipf s=${PROFILE.zipfS} ` +
       `(top card ${(new Double11Workload(cardIds, 'x').topCardShare * 100).toFixed(1)}% of requests), ` +
-      `hot merchant ${PROFILE.hotMerchantShare * 100}%, captures ${PROFILE.captureShare * 100}% and ` +
-      `reversals ${PROFILE.reversalShare * 100}% of ops; ${SETUP.stageMs / 1000} s per stage\n`,
+      `hot merchant ${PROFILE.hotMerchantShare * 100}%; beside the authorization clients, ` +
+      `${PROFILE.moveClientShare * 100}% as many settlement clients capture (${(1 - PROFILE.reversalShare) * 100}%) ` +
+      `or reverse (${PROFILE.reversalShare * 100}%) approved holds; ${SETUP.stageMs / 1000} s per stage\n`,
   );
   printTable(
     ['authorizer', 'clients', 'auth/s', 'p50', 'p99', 'auths', 'declined', 'capt/rev', 'errors'],

@@ -29,15 +29,17 @@ export interface StageResult {
 }
 
 /**
- * A closed loop of `concurrency` clients for `durationMs`: each draws the next op of the
- * Double-11 mix and starts it when its last one returned. Latency is kept for authorizations
- * (the figure compared); captures and reversals load the same accounts.
+ * A closed loop of `concurrency` authorization clients for `durationMs`, each sending its next
+ * request when its last one returned, beside a smaller set of clients (`moveShare` of them, as
+ * a merchant's settlement system would be) that capture or reverse approved holds. Latency is
+ * kept for authorizations (the figure compared); captures and reversals load the same accounts.
  */
 export async function runMixedStage(
   target: Double11Target,
   workload: Double11Workload,
   concurrency: number,
   durationMs: number,
+  moveShare: number,
 ): Promise<StageResult> {
   const latencies: number[] = [];
   const statuses: Record<string, number> = {};
@@ -47,34 +49,51 @@ export async function runMixedStage(
   let reversals = 0;
   const started = performance.now();
   const deadline = started + durationMs;
-  const client = async () => {
+  const failed = (error: unknown) => {
+    const code = isMainstayError(error) ? error.code : 'other';
+    errors[code] = (errors[code] ?? 0) + 1;
+  };
+  const authorizer = async () => {
     while (performance.now() < deadline) {
-      const kind = workload.nextKind();
-      const open = kind === 'authorize' ? undefined : workload.takeOpen();
       try {
-        if (open && kind === 'capture') {
-          await target.capture(open, workload.nextKey());
-          captures += 1;
-        } else if (open && kind === 'reversal') {
-          await target.reverse(open, workload.nextKey());
-          reversals += 1;
-        } else {
-          const begun = performance.now();
-          const outcome = await target.authorize(workload.nextRequest());
-          latencies.push(performance.now() - begun);
-          statuses[outcome.status] = (statuses[outcome.status] ?? 0) + 1;
-          decidedBy[outcome.decidedBy] = (decidedBy[outcome.decidedBy] ?? 0) + 1;
-          if (outcome.status === 'approved' && outcome.decidedBy === 'issuer') {
-            workload.approved(outcome.id);
-          }
+        const begun = performance.now();
+        const outcome = await target.authorize(workload.nextRequest());
+        latencies.push(performance.now() - begun);
+        statuses[outcome.status] = (statuses[outcome.status] ?? 0) + 1;
+        decidedBy[outcome.decidedBy] = (decidedBy[outcome.decidedBy] ?? 0) + 1;
+        if (outcome.status === 'approved' && outcome.decidedBy === 'issuer') {
+          workload.approved(outcome.id);
         }
       } catch (error) {
-        const code = isMainstayError(error) ? error.code : 'other';
-        errors[code] = (errors[code] ?? 0) + 1;
+        failed(error);
       }
     }
   };
-  await Promise.all(Array.from({ length: concurrency }, client));
+  const mover = async () => {
+    while (performance.now() < deadline) {
+      const open = workload.takeOpen();
+      if (!open) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        continue;
+      }
+      try {
+        if (workload.nextKind() === 'reversal') {
+          await target.reverse(open, workload.nextKey());
+          reversals += 1;
+        } else {
+          await target.capture(open, workload.nextKey());
+          captures += 1;
+        }
+      } catch (error) {
+        failed(error);
+      }
+    }
+  };
+  const moverCount = Math.max(1, Math.round(concurrency * moveShare));
+  await Promise.all([
+    ...Array.from({ length: concurrency }, authorizer),
+    ...Array.from({ length: moverCount }, mover),
+  ]);
   const seconds = (performance.now() - started) / 1_000;
   latencies.sort((a, b) => a - b);
   return {

@@ -7,9 +7,10 @@ export const PROFILE = {
   zipfS: 1.0,
   /** Share of authorizations at the one hot merchant (a flagship store's midnight sale). */
   hotMerchantShare: 0.3,
-  /** Op mix: the rest of the ops are authorizations. */
-  captureShare: 0.12,
-  reversalShare: 0.06,
+  /** Settlement clients per authorization client (they capture or reverse approved holds). */
+  moveClientShare: 0.125,
+  /** Of the holds moved, the share reversed (the rest are captured). */
+  reversalShare: 0.3,
   /** Amounts drawn between these (minor units: 1.00 to 500.00 CNY). */
   amountMin: 100,
   amountMax: 50_000,
@@ -43,13 +44,9 @@ export class Double11Workload {
     return this.#zipf.share(0);
   }
 
-  nextKind(): OpKind {
-    const u = this.#zipf.uniform();
-    if (this.#open.length > 0 && u < PROFILE.captureShare) return 'capture';
-    if (this.#open.length > 0 && u < PROFILE.captureShare + PROFILE.reversalShare) {
-      return 'reversal';
-    }
-    return 'authorize';
+  /** Whether the next hold move is a capture or a reversal. */
+  nextKind(): Exclude<OpKind, 'authorize'> {
+    return this.#zipf.uniform() < PROFILE.reversalShare ? 'reversal' : 'capture';
   }
 
   nextRequest(): AuthorizationRequest {
