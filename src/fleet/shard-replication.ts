@@ -182,3 +182,59 @@ export async function dropSubscriptionLocally(db: pg.Pool, database: string): Pr
   await db.query(`DROP SUBSCRIPTION ${name}`);
   return true;
 }
+
+/**
+ * Whether the home's slot has confirmed changes a copy does not hold. When the server holding a
+ * copy fails and its replica is promoted, the replica's replication origin can trail what the
+ * dead server had applied and confirmed to the publisher (its last commits had not reached the
+ * replica). The publisher cannot send from before the slot's confirmed position, so resuming
+ * would silently skip those changes: such a copy must be re-seeded instead. A copy with no
+ * recorded progress counts as behind.
+ */
+export async function copyBehindSlot(
+  homeDb: pg.Pool,
+  copyDb: pg.Pool,
+  database: string,
+): Promise<boolean> {
+  const { rows } = await homeDb.query<{ confirmed: string | null }>(
+    `SELECT confirmed_flush_lsn::text AS confirmed FROM pg_replication_slots
+     WHERE slot_name = $1 AND slot_type = 'logical'`,
+    [subscriptionName(database)],
+  );
+  const confirmed = rows[0]?.confirmed ?? null;
+  if (confirmed === null) return false;
+  const applied = await appliedRemoteLsn(copyDb, database);
+  if (applied === null) return true;
+  const { rows: compared } = await homeDb.query<{ behind: boolean }>(
+    'SELECT $1::pg_lsn < $2::pg_lsn AS behind',
+    [applied, confirmed],
+  );
+  return compared[0]?.behind ?? true;
+}
+
+/** How long {@link dropCopySlot} keeps trying while a terminated walsender lets go of the slot. */
+const SLOT_DROP_WAIT_MS = 5_000;
+
+/**
+ * Drops the home's logical slot of a shard's copy (before the copy is re-seeded with a fresh
+ * slot of the same name), ending the walsender still bound to it first. Returns whether a slot
+ * was dropped; throws if it stays in use past the wait.
+ */
+export async function dropCopySlot(homeDb: pg.Pool, database: string): Promise<boolean> {
+  const slot = subscriptionName(database);
+  const deadline = Date.now() + SLOT_DROP_WAIT_MS;
+  for (;;) {
+    await releaseCopySlot(homeDb, database);
+    const { rows } = await homeDb.query<{ dropped: boolean | null }>(
+      `SELECT CASE WHEN active THEN false ELSE pg_drop_replication_slot(slot_name) IS NULL END AS dropped
+       FROM pg_replication_slots WHERE slot_name = $1`,
+      [slot],
+    );
+    const row = rows[0];
+    if (!row) return false;
+    if (row.dropped) return true;
+    if (Date.now() > deadline)
+      throw new Error(`slot ${slot} is still in use after ${SLOT_DROP_WAIT_MS} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

@@ -4,6 +4,8 @@ import type { ConnectionPools } from '../data/connection-pools.ts';
 import { primaryOf } from '../data/shard-map.ts';
 import { type MigrationSet, migrate } from '../migrations/migration.ts';
 import {
+  copyBehindSlot,
+  dropCopySlot,
   ensureDatabase,
   ensurePublication,
   ensureSubscription,
@@ -55,8 +57,8 @@ export async function setUpShardDatabases(input: {
  * Creates each shard's subscription on the other DC's primary, or points it at the home's
  * current primary, per the catalog. After a promotion in `promotedIn`: frees the slots the dead
  * server's copies held on the other DC, and re-seeds any copy whose slot did not reach the
- * promoted server (its position is lost, so resuming would skip changes). Returns the shards
- * whose copies were re-seeded.
+ * promoted server (its position is lost), or whose promoted server trails what its slot
+ * confirmed (resuming would skip changes). Returns the shards whose copies were re-seeded.
  */
 export async function connectShardCopies(input: {
   readonly catalog: CatalogSnapshot | null;
@@ -75,7 +77,11 @@ export async function connectShardCopies(input: {
     const copyDb = pools.pool(copy, shard.database);
     const publisher = input.publisherConninfo(home, shard.database);
     if (promotedIn === shard.copyDc) await releaseCopySlot(homeDb, shard.database);
-    if (promotedIn === shard.homeDc && !(await hasCopySlot(homeDb, shard.database))) {
+    const behind =
+      promotedIn === shard.copyDc && (await copyBehindSlot(homeDb, copyDb, shard.database));
+    // A copy behind its slot gets a fresh slot: the old one cannot send what the copy lacks.
+    if (behind) await dropCopySlot(homeDb, shard.database);
+    if (behind || (promotedIn === shard.homeDc && !(await hasCopySlot(homeDb, shard.database)))) {
       await reseedCopy(copyDb, shard.database, publisher);
       reseeded.push(shard.id);
       continue;
