@@ -5,29 +5,27 @@ import { newEntityId, taggedBucket } from '../src/data/entity-id.ts';
 import { IDEMPOTENCY_MIGRATIONS } from '../src/data/idempotency.ts';
 import type { Router } from '../src/data/router.ts';
 import { CARD_ACCOUNT_MIGRATIONS } from '../src/domains/cards/accounts/card-account-migrations.ts';
-import {
-  CardAccountService,
-  type IssueCardOptions,
-} from '../src/domains/cards/accounts/card-account-service.ts';
-import type { Card, CardAccount } from '../src/domains/cards/accounts/card-account-types.ts';
+import { CardAccountService } from '../src/domains/cards/accounts/card-account-service.ts';
+import type { Card } from '../src/domains/cards/accounts/card-account-types.ts';
 import { AuthorizationEngine } from '../src/domains/cards/authorization/authorization-engine.ts';
 import { AUTHORIZATION_MIGRATIONS } from '../src/domains/cards/authorization/authorization-migrations.ts';
-import {
-  AUTHORIZATION_COLUMNS,
-  type AuthorizationRow,
-  outcomeOfRow,
-} from '../src/domains/cards/authorization/authorization-row.ts';
 import { AuthorizationService } from '../src/domains/cards/authorization/authorization-service.ts';
 import {
   AUTHORIZATION_STATUSES,
   type AuthorizationAdvice,
-  type AuthorizationOutcome,
   type AuthorizationRequest,
 } from '../src/domains/cards/authorization/authorization-types.ts';
 import { HoldSweeper } from '../src/domains/cards/authorization/hold-sweeper.ts';
 import { luhnValid as isLuhnValid } from '../src/domains/cards/card-number.ts';
 import { isMainstayError } from '../src/errors/mainstay-error.ts';
+import {
+  cardAuthorizationHelpers,
+  rejection,
+  request,
+} from './support/card-authorization-helpers.ts';
 import { type FleetFixture, startFleet } from './support/fleet-fixture.ts';
+
+type Helpers = ReturnType<typeof cardAuthorizationHelpers>;
 
 let fixture: FleetFixture;
 let router: Router;
@@ -36,76 +34,12 @@ let accounts: CardAccountService;
 let engine: AuthorizationEngine;
 let authorizations: AuthorizationService;
 
-async function openAccount(creditLimit: bigint, currency = 'CNY'): Promise<CardAccount> {
-  return (await accounts.createAccount({ currency, creditLimit }, randomUUID())).value;
-}
-
-async function issue(account: CardAccount, options: IssueCardOptions = {}): Promise<Card> {
-  return (await accounts.issueCard(account.id, options, randomUUID())).value;
-}
-
-function request(
-  card: Card | string,
-  amount: bigint,
-  fields: Partial<AuthorizationRequest> = {},
-): AuthorizationRequest {
-  return {
-    requestId: randomUUID(),
-    cardId: typeof card === 'string' ? card : card.id,
-    amount,
-    currency: 'CNY',
-    merchantId: 'mch_1',
-    merchantCategory: '5411',
-    ...fields,
-  };
-}
-
-async function onPrimary<T extends Record<string, unknown>>(
-  key: string,
-  sql: string,
-  params: unknown[],
-): Promise<T[]> {
-  const { value } = await router.read(key, (db) => db.query<T>(sql, params), {
-    consistency: 'primary',
-  });
-  return value.rows;
-}
-
-/** Held and posted amounts as the account's primary has them now. */
-async function balances(account: CardAccount): Promise<{ held: bigint; posted: bigint }> {
-  const [row] = await onPrimary<{ held: string; posted: string }>(
-    account.id,
-    'SELECT held::text, posted::text FROM public.card_accounts WHERE id = $1',
-    [account.id],
-  );
-  return { held: BigInt(row?.held ?? -1), posted: BigInt(row?.posted ?? -1) };
-}
-
-/** An authorization as its shard's primary has it now (advices return no token). */
-async function authorizationOnPrimary(id: string): Promise<AuthorizationOutcome> {
-  const [row] = await onPrimary<AuthorizationRow & Record<string, unknown>>(
-    id,
-    `SELECT ${AUTHORIZATION_COLUMNS} FROM public.authorizations WHERE id = $1`,
-    [id],
-  );
-  assert.ok(row, `authorization ${id} is stored`);
-  return outcomeOfRow(row);
-}
-
-async function available(account: CardAccount): Promise<bigint> {
-  const { held, posted } = await balances(account);
-  return account.creditLimit - held - posted;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    if (isMainstayError(error)) return error.code;
-    throw error;
-  }
-  return 'resolved';
-}
+let openAccount: Helpers['openAccount'];
+let issue: Helpers['issue'];
+let onPrimary: Helpers['onPrimary'];
+let balances: Helpers['balances'];
+let authorizationOnPrimary: Helpers['authorizationOnPrimary'];
+let available: Helpers['available'];
 
 describe('card accounts and the authorization engine', () => {
   before(async () => {
@@ -119,6 +53,8 @@ describe('card accounts and the authorization engine', () => {
     accounts = new CardAccountService(router);
     engine = new AuthorizationEngine(router, { holdTtlSeconds: 3_600 });
     authorizations = new AuthorizationService(router);
+    ({ openAccount, issue, onPrimary, balances, authorizationOnPrimary, available } =
+      cardAuthorizationHelpers(router, accounts));
   });
   after(async () => {
     await engine?.close();
@@ -446,7 +382,23 @@ describe('card accounts and the authorization engine', () => {
     assert.equal(report.counts.duplicate_dropped, 1);
     assert.equal(report.totalExposure, 1_600n);
     assert.equal(report.exposureByCurrency.CNY, 1_600n);
-    assert.equal((await engine.authorize(request(card, 1n))).status, 'insufficient_credit');
+    const quarantined = advice(card, 5n, 'approved');
+    const entry = { advice: quarantined, errorCode: 'invalid_request', errorMessage: 'bad' };
+    await engine.quarantineAdvice(shardId, { ...entry, failureCount: 3 });
+    await engine.quarantineAdvice(shardId, { ...entry, failureCount: 4 });
+    assert.equal((await engine.reconciliationReport(shardId)).quarantined, 1, 'kept once');
+    const latest = await engine.authorizeWithToken(request(card, 1n));
+    assert.equal(latest.outcome.status, 'insufficient_credit');
+    // GET of a stand-in id the issuer had decided itself: the issuer's authorization, its id.
+    const dropped = await authorizations.getAuthorization(
+      advices[4]?.authorizationId ?? '',
+      latest.token,
+    );
+    assert.deepEqual(dropped, await authorizationOnPrimary(issuerDecided.id));
+    await assert.rejects(
+      authorizations.getAuthorization(quarantined.authorizationId, latest.token),
+      (error) => isMainstayError(error, 'resource_not_found') && /quarantined/.test(error.message),
+    );
     assert.equal(
       await rejection(
         engine.applyAdvices(shardId, [

@@ -1,6 +1,7 @@
 import { isEntityId, newEntityId } from '../../../data/entity-id.ts';
 import { fingerprintOf, onceInTransaction } from '../../../data/idempotency.ts';
 import type { Queryable, Router } from '../../../data/router.ts';
+import type { ConsistencyLevel } from '../../../data/router-options.ts';
 import { MainstayError } from '../../../errors/mainstay-error.ts';
 import {
   ISSUED_CARD_BRANDS as CARD_BRANDS,
@@ -12,6 +13,7 @@ import {
   type Card,
   type CardAccount,
   type CardAccountStatus,
+  type CardStanding,
   type WriteAnswer,
 } from './card-account-types.ts';
 
@@ -201,6 +203,36 @@ export class CardAccountService {
     return cardOf(row);
   }
 
+  /**
+   * A card with what an authorization needs of its account (currency, status), in one read;
+   * `null` when there is no such card. Stand-in reads it at `any` consistency: however far
+   * behind, a replica's card state beats none when the primary is down.
+   */
+  async findCardStanding(
+    id: string,
+    consistency: ConsistencyLevel = 'session',
+  ): Promise<CardStanding | null> {
+    if (!isEntityId(id, 'card')) return null;
+    const { value } = await this.#router.read(
+      id,
+      (db) =>
+        db.query<CardRow & { currency: string; account_status: string }>(
+          `SELECT ${prefixed('c', CARD_COLUMNS)}, a.currency, a.status AS account_status
+             FROM public.cards c JOIN public.card_accounts a ON a.id = c.account_id
+            WHERE c.id = $1`,
+          [id],
+        ),
+      { consistency },
+    );
+    const row = value.rows[0];
+    if (!row) return null;
+    return {
+      card: cardOf(row),
+      currency: row.currency,
+      accountStatus: row.account_status as CardAccountStatus,
+    };
+  }
+
   /** Blocks a card: its authorizations are declined with `card_blocked`. Blocking twice is fine. */
   blockCard(id: string, idempotencyKey: string): Promise<WriteAnswer<Card>> {
     return this.#setCardStatus(id, 'blocked', idempotencyKey);
@@ -315,6 +347,14 @@ function cardOf(row: CardRow): Card {
     velocityWindowSeconds: row.velocity_window_seconds,
     createdAt: new Date(row.created_at).toISOString(),
   };
+}
+
+/** `c.id, c.account_id, ...` from a column list. */
+function prefixed(alias: string, columns: string): string {
+  return columns
+    .split(',')
+    .map((column) => `${alias}.${column.trim()}`)
+    .join(', ');
 }
 
 function notFound(kind: 'account' | 'card', id: string): MainstayError {

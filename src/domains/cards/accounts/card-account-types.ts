@@ -47,6 +47,14 @@ export interface Card {
   readonly createdAt: string;
 }
 
+/** A card with what an authorization needs of its account (see `findCardStanding`). */
+export interface CardStanding {
+  readonly card: Card;
+  /** The account's currency (ISO 4217). */
+  readonly currency: string;
+  readonly accountStatus: CardAccountStatus;
+}
+
 /** What a write returns: the resource, the token for later reads, and whether it is a replay. */
 export interface WriteAnswer<T> {
   readonly value: T;

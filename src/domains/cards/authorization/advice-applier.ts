@@ -21,7 +21,21 @@ export interface ReconciliationReport {
   readonly exposureByCurrency: Readonly<Record<string, bigint>>;
   /** Sum of all exposure in minor units (meaningful when the shard holds one currency). */
   readonly totalExposure: bigint;
+  /** Advices kept in `stand_in_quarantine`: never applied, waiting for an operator. */
+  readonly quarantined: number;
 }
+
+/** An advice given up on, with the failure that kept it from applying. */
+export interface QuarantineEntry {
+  readonly advice: AuthorizationAdvice;
+  /** A catalogue code, or `sqlstate_<code>` for a database error. */
+  readonly errorCode: string;
+  readonly errorMessage: string;
+  readonly failureCount: number;
+}
+
+/** Longest error message kept with a dead letter. */
+const QUARANTINE_MESSAGE_LENGTH_MAX = 1_000;
 
 /**
  * Applies stand-in advices to the issuer's books once the issuer path is back, through the same
@@ -76,15 +90,63 @@ export class StandInAdviceApplier {
     return outcomes;
   }
 
+  /**
+   * Keeps an advice out of the way in the shard's `stand_in_quarantine`, in its own
+   * transaction; idempotent (a second call for the same authorization id changes nothing).
+   * Touches nothing else: the advice is not on the issuer's books.
+   */
+  async quarantine(shardId: number, entry: QuarantineEntry): Promise<void> {
+    const { advice } = entry;
+    const json = JSON.stringify(advice, (_, value) =>
+      typeof value === 'bigint' ? value.toString() : value,
+    );
+    const decidedAt =
+      advice.decidedAt instanceof Date ? advice.decidedAt.toISOString() : String(advice.decidedAt);
+    await this.#router.writeToShard(
+      shardId,
+      (tx) =>
+        tx.query(
+          `INSERT INTO public.stand_in_quarantine
+             (authorization_id, card_id, request_id, stand_in_status, amount, currency,
+              decided_at, error_code, error_message, failure_count, advice)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+           ON CONFLICT (authorization_id) DO NOTHING`,
+          [
+            String(advice.authorizationId),
+            String(advice.cardId),
+            String(advice.requestId),
+            String(advice.standInStatus),
+            String(advice.amount),
+            String(advice.currency),
+            decidedAt,
+            entry.errorCode,
+            entry.errorMessage.slice(0, QUARANTINE_MESSAGE_LENGTH_MAX),
+            entry.failureCount,
+            json,
+          ],
+        ),
+      { waitMs: this.#options.writeWaitMs },
+    );
+  }
+
   /** Counts per result and exposure of one shard, read on its primary. */
   async report(shardId: number): Promise<ReconciliationReport> {
     const { value } = await this.#router.readShard(
       shardId,
-      (db) =>
-        db.query<{ result: AdviceResult; currency: string; n: number; exposure: string }>(
+      async (db) => ({
+        ledger: await db.query<{
+          result: AdviceResult;
+          currency: string;
+          n: number;
+          exposure: string;
+        }>(
           `SELECT result, currency, count(*)::int AS n, sum(exposure_amount)::text AS exposure
              FROM public.stand_in_reconciliations GROUP BY result, currency`,
         ),
+        quarantined: await db.query<{ n: number }>(
+          'SELECT count(*)::int AS n FROM public.stand_in_quarantine',
+        ),
+      }),
       { consistency: 'primary' },
     );
     const counts = Object.fromEntries(ADVICE_RESULTS.map((result) => [result, 0])) as Record<
@@ -93,14 +155,15 @@ export class StandInAdviceApplier {
     >;
     const exposureByCurrency: Record<string, bigint> = {};
     let totalExposure = 0n;
-    for (const row of value.rows) {
+    for (const row of value.ledger.rows) {
       counts[row.result] += row.n;
       const exposure = BigInt(row.exposure);
       if (exposure > 0n)
         exposureByCurrency[row.currency] = (exposureByCurrency[row.currency] ?? 0n) + exposure;
       totalExposure += exposure;
     }
-    return { shardId, counts, exposureByCurrency, totalExposure };
+    const quarantinedCount = value.quarantined.rows[0]?.n ?? 0;
+    return { shardId, counts, exposureByCurrency, totalExposure, quarantined: quarantinedCount };
   }
 
   #itemOf(shardId: number, advice: AuthorizationAdvice, index: number): BatchItem {

@@ -3,7 +3,11 @@ import { newEntityId } from '../../../data/entity-id.ts';
 import { fingerprintOf } from '../../../data/idempotency.ts';
 import type { Router } from '../../../data/router.ts';
 import { MainstayError } from '../../../errors/mainstay-error.ts';
-import { type ReconciliationReport, StandInAdviceApplier } from './advice-applier.ts';
+import {
+  type QuarantineEntry,
+  type ReconciliationReport,
+  StandInAdviceApplier,
+} from './advice-applier.ts';
 import { outcomeOfRow } from './authorization-row.ts';
 import type {
   AdviceOutcome,
@@ -46,7 +50,10 @@ export const AUTHORIZATION_ENGINE_DEFAULTS = {
   latencySampleCountMax: 256,
 } as const satisfies Required<AuthorizationEngineOptions>;
 
-type Settings = { readonly [K in keyof typeof AUTHORIZATION_ENGINE_DEFAULTS]: number };
+/** An engine's settings: its options with the defaults applied. */
+export type AuthorizationEngineSettings = {
+  readonly [K in keyof typeof AUTHORIZATION_ENGINE_DEFAULTS]: number;
+};
 
 /**
  * The issuer's authorization path. Requests are queued per shard and decided in micro-batches
@@ -69,7 +76,7 @@ type Settings = { readonly [K in keyof typeof AUTHORIZATION_ENGINE_DEFAULTS]: nu
  */
 export class AuthorizationEngine {
   readonly #router: Router;
-  readonly #settings: Settings;
+  readonly #settings: AuthorizationEngineSettings;
   readonly #lanes = new Map<number, ShardLane>();
   readonly #stats = new EngineStats();
   readonly #advices: StandInAdviceApplier;
@@ -77,7 +84,7 @@ export class AuthorizationEngine {
 
   constructor(router: Router, options: AuthorizationEngineOptions = {}) {
     this.#router = router;
-    this.#settings = { ...AUTHORIZATION_ENGINE_DEFAULTS, ...options };
+    this.#settings = Object.freeze({ ...AUTHORIZATION_ENGINE_DEFAULTS, ...options });
     for (const [name, value] of Object.entries(this.#settings)) {
       if (!Number.isInteger(value) || value < (name === 'batchWindowMicros' ? 0 : 1))
         throw new RangeError(`AuthorizationEngine option ${name} must be a positive integer`);
@@ -147,6 +154,20 @@ export class AuthorizationEngine {
    */
   applyAdvices(shardId: number, advices: readonly AuthorizationAdvice[]): Promise<AdviceOutcome[]> {
     return this.#advices.apply(shardId, advices);
+  }
+
+  /**
+   * The settings in force (options with defaults applied). Stand-in reads `holdTtlSeconds`
+   * from here so the hold expiry it states in its answers is the one the issuer gives the
+   * advice: one setting, no second copy to drift.
+   */
+  get settings(): AuthorizationEngineSettings {
+    return this.#settings;
+  }
+
+  /** Keeps an advice that cannot be applied in the shard's dead letters (see the applier). */
+  quarantineAdvice(shardId: number, entry: QuarantineEntry): Promise<void> {
+    return this.#advices.quarantine(shardId, entry);
   }
 
   /** Counts per advice result and the exposure stand-in took on one shard. */

@@ -2,7 +2,8 @@ import type { MigrationSet } from '../../../migrations/migration.ts';
 import { AUTHORIZE_BATCH_SQL } from './authorize-batch-sql.ts';
 
 /**
- * Authorizations, the stand-in reconciliation ledger, and the two server-side functions the hot
+ * Authorizations, the stand-in reconciliation ledger, its dead letters (advices the forwarder
+ * quarantined), and the two server-side functions the hot
  * path runs: `card_authorize_batch` (one call decides and writes a whole micro-batch) and
  * `card_expire_holds` (the sweeper's bounded step). Apply after {@link CARD_ACCOUNT_MIGRATIONS}.
  *
@@ -94,6 +95,27 @@ BEGIN
   RETURN v_count;
 END
 $fn$;`,
+    },
+    {
+      version: 2,
+      name: 'stand-in quarantine',
+      // Dead letters of the advice forwarder. Loose types on purpose (numeric amount, text
+      // time): a row must fit whatever malformed advice it has to keep.
+      sql: `
+CREATE TABLE public.stand_in_quarantine (
+  authorization_id text PRIMARY KEY,
+  card_id text NOT NULL,
+  request_id text NOT NULL,
+  stand_in_status text NOT NULL,
+  amount numeric NOT NULL,
+  currency text NOT NULL,
+  decided_at text NOT NULL,
+  error_code text NOT NULL,
+  error_message text NOT NULL,
+  failure_count integer NOT NULL CHECK (failure_count > 0),
+  advice jsonb NOT NULL,
+  quarantined_at timestamptz NOT NULL DEFAULT now()
+);`,
     },
   ],
 };

@@ -2,6 +2,7 @@ import { isEntityId } from '../../../data/entity-id.ts';
 import { fingerprintOf, onceInTransaction } from '../../../data/idempotency.ts';
 import type { Queryable, Router } from '../../../data/router.ts';
 import { MainstayError } from '../../../errors/mainstay-error.ts';
+import { AuthorizationReader } from './authorization-reader.ts';
 import { AUTHORIZATION_COLUMNS, type AuthorizationRow, outcomeOfRow } from './authorization-row.ts';
 import type { AuthorizationOutcome } from './authorization-types.ts';
 import { isValidAmount } from './request-validation.ts';
@@ -21,6 +22,22 @@ type StoredRow = Omit<AuthorizationRow, 'hold_expires_at' | 'created_at'> & {
 };
 
 /**
+ * Stand-in decisions not yet on the issuer's books, as stand-in processing knows them. A port
+ * defined on this side, so the service can answer for them without depending on stand-in; the
+ * entry point passes the stand-in processor.
+ */
+export interface PendingStandInDecisions {
+  /** The outcome stand-in gave under `authorizationId` while its advice waits to be forwarded. */
+  pendingOutcome(authorizationId: string): AuthorizationOutcome | undefined;
+}
+
+/** What an {@link AuthorizationService} is built with besides the router. */
+export interface AuthorizationServiceOptions {
+  /** Lets reads answer for stand-in decisions still waiting to be forwarded. */
+  readonly standIn?: PendingStandInDecisions;
+}
+
+/**
  * Reads of authorizations and the two moves on a hold: capture (posts part or all of what is
  * held) and reversal (releases part or all of it). Several partial captures and reversals may
  * follow each other until nothing is held; the hold closes when it reaches zero.
@@ -28,31 +45,50 @@ type StoredRow = Omit<AuthorizationRow, 'hold_expires_at' | 'created_at'> & {
  * Outcomes of these calls are errors, not statuses, because they are requests about an existing
  * resource rather than a network decision: an amount that is not 1 .. 2^53 - 1 or exceeds what
  * is still held is `invalid_amount`; a hold that is not open (a decline, a closed or expired
- * hold) is `state_conflict`; an unknown id is `resource_not_found`. Nothing is written then.
- * Both are idempotent by a client key (`onceInTransaction`, in the shard transaction).
+ * hold, a stand-in decision not yet forwarded) is `state_conflict`; an unknown id is
+ * `resource_not_found`. Nothing is written then. Both are idempotent by a client key
+ * (`onceInTransaction`, in the shard transaction).
  */
 export class AuthorizationService {
   readonly #router: Router;
+  readonly #reader: AuthorizationReader;
+  readonly #standIn: PendingStandInDecisions | undefined;
 
-  constructor(router: Router) {
+  constructor(router: Router, options: AuthorizationServiceOptions = {}) {
     this.#router = router;
+    this.#reader = new AuthorizationReader(router);
+    this.#standIn = options.standIn;
   }
 
-  /** One authorization; pass the token of earlier writes to read them. */
+  /**
+   * One authorization; pass the token of earlier writes to read them. What the caller sees for
+   * a stand-in id (`decidedBy: "stand_in"` at decision time):
+   * - advice waiting to be forwarded: the stand-in decision as the network got it, when the
+   *   service was given the stand-in processor (`options.standIn`); else `resource_not_found`;
+   * - advice applied: the authorization under the same id, with the issuer's view
+   *   (`issuerStatus`, `exposureAmount`);
+   * - advice reconciled as `duplicate_dropped` (the issuer had decided the same card and
+   *   request id itself, e.g. an attempt that timed out for stand-in and committed): the
+   *   ISSUER's authorization, with the issuer's outcome and its own id, not the one asked for;
+   *   holds move on that id;
+   * - advice quarantined (it could not be applied): `resource_not_found`, saying so.
+   */
   async getAuthorization(id: string, token?: string | null): Promise<AuthorizationOutcome> {
     if (!isEntityId(id, 'auth')) throw notFound(id);
-    const { value } = await this.#router.read(
-      id,
-      (db) =>
-        db.query<AuthorizationRow>(
-          `SELECT ${AUTHORIZATION_COLUMNS} FROM public.authorizations WHERE id = $1`,
-          [id],
-        ),
-      { token: token ?? null },
-    );
-    const row = value.rows[0];
-    if (!row) throw notFound(id);
-    return outcomeOfRow(row);
+    // The spool before the issuer: an advice is acknowledged only after the issuer committed
+    // it, so a forward racing this read is found on one side or the other.
+    const pending = this.#standIn?.pendingOutcome(id);
+    if (pending) return pending;
+    const found = await this.#reader.resolve(id, token ?? null);
+    if (found.state === 'found') return found.outcome;
+    if (found.state === 'quarantined') {
+      throw new MainstayError(
+        'resource_not_found',
+        `authorization ${id} was decided in stand-in, but its advice was quarantined ` +
+          `(${found.advice.errorCode}) and is not on the issuer's books; see the stand-in advices`,
+      );
+    }
+    throw notFound(id);
   }
 
   /** Posts `amount` of the hold (all that is held when `amount` is `null`). */
@@ -72,6 +108,13 @@ export class AuthorizationService {
     idempotencyKey: string,
   ): Promise<HoldChangeResult> {
     if (!isEntityId(id, 'auth')) throw notFound(id);
+    if (this.#standIn?.pendingOutcome(id)) {
+      throw new MainstayError(
+        'state_conflict',
+        `authorization ${id} was decided in stand-in and its advice is not yet on the issuer; ` +
+          'retry once it is forwarded',
+      );
+    }
     if (amount !== null && !isValidAmount(amount))
       throw new MainstayError('invalid_amount', 'amount must be 1 to 2^53 - 1 minor units');
     const claim = {

@@ -1,6 +1,12 @@
+import {
+  type FailureVerdict,
+  QUARANTINE_FAILURE_COUNT_DEFAULT,
+  QuarantineTracker,
+  type Rejection,
+} from './advice-quarantine.ts';
 import type { AdviceQueue, ForwardPass } from './advice-queue.ts';
 import type { IssuerPath } from './issuer-path.ts';
-import { toAuthorizationAdvice } from './stand-in-advice.ts';
+import { type StandInAdvice, toAuthorizationAdvice } from './stand-in-advice.ts';
 
 /** Bounds and pace of forwarding. */
 export interface AdviceForwarderOptions {
@@ -10,6 +16,11 @@ export interface AdviceForwarderOptions {
   readonly forwardIntervalMs: number;
   /** Batches one shard forwards per round before yielding to the next round. */
   readonly batchesPerRoundMax: number;
+  /**
+   * Rounds in a row the issuer may refuse a shard's first advice (a definite error, not an
+   * availability one) before that advice is quarantined so the rest of the shard goes on.
+   */
+  readonly quarantineFailureCountMax: number;
 }
 
 /** Small batches often: a backlog drains in seconds without long issuer transactions. */
@@ -17,19 +28,23 @@ export const ADVICE_FORWARDER_DEFAULTS: AdviceForwarderOptions = {
   batchSizeMax: 200,
   forwardIntervalMs: 500,
   batchesPerRoundMax: 50,
+  quarantineFailureCountMax: QUARANTINE_FAILURE_COUNT_DEFAULT,
 };
 
 /** What the forwarder tells its owner. */
 export interface ForwarderEvents {
   forwarded(shardId: number, pass: ForwardPass): void;
   failed(shardId: number, error: unknown): void;
+  /** An advice the issuer kept refusing was moved to the shard's dead letters. */
+  quarantined(shardId: number, advice: StandInAdvice, rejection: Rejection): void;
   /** Whether the periodic round should leave the shard alone for now (it is overloaded). */
   holdBack(shardId: number): boolean;
 }
 
-/** One shard's drain: advices forwarded, left, and the error that stopped it. */
+/** One shard's drain: advices forwarded and quarantined, left, and the error that stopped it. */
 export interface DrainResult {
   readonly forwarded: number;
+  readonly quarantined: number;
   readonly remaining: number;
   readonly error: unknown;
 }
@@ -40,6 +55,11 @@ export interface DrainResult {
  * (so the order holds and a batch is never applied by two passes at once). A failed pass (the
  * primary still down) is retried at the next tick; the issuer's idempotent `applyAdvices` makes
  * a batch sent twice (a crash between apply and the spool's ack) change nothing the second time.
+ *
+ * An advice the issuer refuses for what it is (malformed, a card no longer on the shard) would
+ * stop its shard for good: {@link QuarantineTracker} finds it and, after
+ * `quarantineFailureCountMax` rounds of refusals, it is written to the shard's dead letters
+ * (`stand_in_quarantine`) and only then acknowledged in the spool, so it is never lost.
  */
 export class AdviceForwarder {
   readonly #queue: AdviceQueue;
@@ -47,6 +67,7 @@ export class AdviceForwarder {
   readonly #options: AdviceForwarderOptions;
   readonly #events: ForwarderEvents;
   readonly #running = new Map<number, Promise<DrainResult>>();
+  readonly #quarantine: QuarantineTracker;
   #timer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -59,6 +80,7 @@ export class AdviceForwarder {
     this.#issuer = issuer;
     this.#events = events;
     this.#options = { ...ADVICE_FORWARDER_DEFAULTS, ...options };
+    this.#quarantine = new QuarantineTracker(this.#options.quarantineFailureCountMax);
     for (const [name, value] of Object.entries(this.#options)) {
       if (!Number.isSafeInteger(value) || value < 1) {
         throw new RangeError(`advice forwarder ${name} must be a positive safe integer`);
@@ -105,20 +127,57 @@ export class AdviceForwarder {
 
   async #drainOnce(shardId: number): Promise<DrainResult> {
     let forwarded = 0;
+    let quarantined = 0;
     let remaining = this.#queue.pendingCount(shardId);
     for (let batch = 0; remaining > 0 && batch < this.#options.batchesPerRoundMax; batch += 1) {
+      const size = this.#quarantine.batchSize(shardId, this.#options.batchSizeMax);
+      const sent = this.#queue.pending(shardId).slice(0, size);
       try {
-        const pass = await this.#queue.forward(shardId, this.#options.batchSizeMax, (advices) =>
+        const pass = await this.#queue.forward(shardId, size, (advices) =>
           this.#issuer.applyAdvices(shardId, advices.map(toAuthorizationAdvice)),
         );
+        this.#quarantine.succeeded(shardId, pass.forwarded.length);
         forwarded += pass.forwarded.length;
         remaining = pass.remaining;
         this.#events.forwarded(shardId, pass);
       } catch (error) {
-        this.#events.failed(shardId, error);
-        return { forwarded, remaining, error };
+        const first = sent[0];
+        const verdict: FailureVerdict = first
+          ? this.#quarantine.failed(shardId, first.adviceId, sent.length, error)
+          : { action: 'wait' };
+        if (verdict.action === 'isolate') continue;
+        if (verdict.action === 'wait' || !first) {
+          this.#events.failed(shardId, error);
+          return { forwarded, quarantined, remaining, error };
+        }
+        try {
+          await this.#quarantineFirst(shardId, first, verdict.rejection, verdict.failureCount);
+        } catch (failure) {
+          this.#events.failed(shardId, failure);
+          return { forwarded, quarantined, remaining, error: failure };
+        }
+        quarantined += 1;
+        remaining = this.#queue.pendingCount(shardId);
       }
     }
-    return { forwarded, remaining, error: null };
+    return { forwarded, quarantined, remaining, error: null };
+  }
+
+  /** Dead letter first (durable on the shard), spool acknowledgement second: never lost. */
+  async #quarantineFirst(
+    shardId: number,
+    advice: StandInAdvice,
+    rejection: Rejection,
+    failureCount: number,
+  ): Promise<void> {
+    await this.#issuer.quarantineAdvice(shardId, {
+      advice: toAuthorizationAdvice(advice),
+      errorCode: rejection.code,
+      errorMessage: rejection.message,
+      failureCount,
+    });
+    await this.#queue.dropFirst(advice);
+    this.#quarantine.quarantined(shardId);
+    this.#events.quarantined(shardId, advice, rejection);
   }
 }

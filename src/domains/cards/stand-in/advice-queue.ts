@@ -5,10 +5,14 @@ import { ADVICE_KIND, decodeAdvice, encodeAdvice, type StandInAdvice } from './s
 /** Forwarded advices remembered in memory (for retries and the advice list), by default. */
 export const FORWARDED_KEPT_MAX_DEFAULT = 10_000;
 
-/** An advice this process knows of: waiting in the spool, or forwarded with its result. */
+/**
+ * An advice this process knows of: waiting in the spool, forwarded with its result, or
+ * quarantined (moved to the issuer's dead letters because the issuer kept refusing it).
+ */
 export type KnownAdvice =
   | { readonly state: 'pending'; readonly advice: StandInAdvice }
-  | { readonly state: 'forwarded'; readonly advice: StandInAdvice; readonly result: AdviceOutcome };
+  | { readonly state: 'forwarded'; readonly advice: StandInAdvice; readonly result: AdviceOutcome }
+  | { readonly state: 'quarantined'; readonly advice: StandInAdvice };
 
 /** What `record` did. `advice` is the first one recorded for the id, when still known here. */
 export interface RecordResult {
@@ -35,14 +39,17 @@ const BATCH_END = new Error('end of the forwarded batch');
 export class AdviceQueue {
   readonly spool: BypassSpool;
   readonly #pending = new Map<string, StandInAdvice>();
+  /** Pending advice ids by the stand-in authorization id they answered with. */
+  readonly #pendingByAuthorization = new Map<string, string>();
   readonly #forwarded = new Map<string, KnownAdvice & { state: 'forwarded' }>();
+  readonly #quarantined = new Map<string, KnownAdvice & { state: 'quarantined' }>();
   readonly #forwardedKeptMax: number;
 
   constructor(spool: BypassSpool, options: { forwardedKeptMax?: number } = {}) {
     this.spool = spool;
     this.#forwardedKeptMax = options.forwardedKeptMax ?? FORWARDED_KEPT_MAX_DEFAULT;
     for (const entry of spool.pending()) {
-      if (entry.kind === ADVICE_KIND) this.#pending.set(entry.id, decodeAdvice(entry));
+      if (entry.kind === ADVICE_KIND) this.#addPending(decodeAdvice(entry));
     }
   }
 
@@ -50,7 +57,13 @@ export class AdviceQueue {
   find(adviceId: string): KnownAdvice | undefined {
     const pending = this.#pending.get(adviceId);
     if (pending) return { state: 'pending', advice: pending };
-    return this.#forwarded.get(adviceId);
+    return this.#forwarded.get(adviceId) ?? this.#quarantined.get(adviceId);
+  }
+
+  /** The pending advice that answered with stand-in authorization `authorizationId`, if any. */
+  pendingByAuthorizationId(authorizationId: string): StandInAdvice | undefined {
+    const adviceId = this.#pendingByAuthorization.get(authorizationId);
+    return adviceId === undefined ? undefined : this.#pending.get(adviceId);
   }
 
   /** Pending advices in append order, of one shard or all. */
@@ -83,13 +96,14 @@ export class AdviceQueue {
       payload: encodeAdvice(advice),
     });
     if (!appended.duplicate) {
-      this.#pending.set(advice.adviceId, advice);
+      this.#addPending(advice);
       return { duplicate: false, known: { state: 'pending', advice } };
     }
     if (appended.entry) {
       return { duplicate: true, known: { state: 'pending', advice: decodeAdvice(appended.entry) } };
     }
-    return { duplicate: true, known: this.#forwarded.get(advice.adviceId) };
+    const known = this.#forwarded.get(advice.adviceId) ?? this.#quarantined.get(advice.adviceId);
+    return { duplicate: true, known };
   }
 
   /**
@@ -120,14 +134,44 @@ export class AdviceQueue {
     return { forwarded, remaining };
   }
 
-  #remember(advice: StandInAdvice, result: AdviceOutcome): void {
+  /**
+   * Acknowledges the shard's first pending advice, `advice`, without forwarding it: the caller
+   * has kept it elsewhere (the issuer's dead letters) first. Throws if it is not the first.
+   */
+  async dropFirst(advice: StandInAdvice): Promise<void> {
+    if (this.pending(advice.shardId)[0]?.adviceId !== advice.adviceId)
+      throw new Error(`advice ${advice.adviceId} is not the first of shard ${advice.shardId}`);
+    await this.spool.replay(advice.shardId, async (entry) => {
+      if (entry.id !== advice.adviceId) throw BATCH_END;
+    });
+    this.#removePending(advice);
+    this.#quarantined.set(advice.adviceId, { state: 'quarantined', advice });
+    trim(this.#quarantined, this.#forwardedKeptMax);
+  }
+
+  #addPending(advice: StandInAdvice): void {
+    this.#pending.set(advice.adviceId, advice);
+    this.#pendingByAuthorization.set(advice.outcome.id, advice.adviceId);
+  }
+
+  #removePending(advice: StandInAdvice): void {
     this.#pending.delete(advice.adviceId);
+    this.#pendingByAuthorization.delete(advice.outcome.id);
+  }
+
+  #remember(advice: StandInAdvice, result: AdviceOutcome): void {
+    this.#removePending(advice);
     this.#forwarded.delete(advice.adviceId);
     this.#forwarded.set(advice.adviceId, { state: 'forwarded', advice, result });
-    while (this.#forwarded.size > this.#forwardedKeptMax) {
-      const oldest = this.#forwarded.keys().next();
-      if (oldest.done) break;
-      this.#forwarded.delete(oldest.value);
-    }
+    trim(this.#forwarded, this.#forwardedKeptMax);
+  }
+}
+
+/** Drops the oldest entries of `map` beyond `sizeMax`. */
+function trim(map: Map<string, unknown>, sizeMax: number): void {
+  while (map.size > sizeMax) {
+    const oldest = map.keys().next();
+    if (oldest.done) break;
+    map.delete(oldest.value);
   }
 }

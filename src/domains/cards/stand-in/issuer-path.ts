@@ -1,11 +1,18 @@
+import type { QuarantineEntry } from '../authorization/advice-applier.ts';
+import type {
+  LedgerPage,
+  QuarantinedAdvice,
+  ReconciledAdvice,
+} from '../authorization/authorization-reader.ts';
 import type {
   AdviceOutcome,
   AdviceResult,
   AuthorizationAdvice,
   AuthorizationOutcome,
   AuthorizationRequest,
-  AuthorizationStatus,
 } from '../authorization/authorization-types.ts';
+
+export type { QuarantinedAdvice, QuarantineEntry, ReconciledAdvice };
 
 /**
  * An authorization answer with what the HTTP layer needs beside the outcome: the consistency
@@ -18,26 +25,13 @@ export interface AuthorizationAnswer {
   readonly replayed: boolean;
 }
 
-/** One reconciled advice as the issuer's reconciliation ledger keeps it. */
-export interface ReconciledAdvice {
-  readonly authorizationId: string;
-  readonly cardId: string;
-  readonly requestId: string;
-  readonly result: AdviceResult;
-  readonly standInStatus: AuthorizationStatus;
-  readonly issuerStatus: AuthorizationStatus;
-  readonly amount: bigint;
-  readonly currency: string;
-  readonly exposure: bigint;
-  readonly decidedAt: string;
-  readonly appliedAt: string;
-}
-
 /** A shard's reconciliation totals. */
 export interface ShardReconciliation {
   readonly counts: Readonly<Record<AdviceResult, number>>;
   /** Exposure per currency, in its minor units. */
   readonly exposureByCurrency: Readonly<Record<string, bigint>>;
+  /** Advices in the shard's dead letters. */
+  readonly quarantined: number;
 }
 
 /**
@@ -47,6 +41,11 @@ export interface ShardReconciliation {
  * adapter binds the real engine (`engineIssuerPath`).
  */
 export interface IssuerPath {
+  /**
+   * How long the issuer keeps an approved hold, from the decision. Stand-in states this expiry
+   * in its approvals; the issuer applies the same one to the advice, so both tell the same.
+   */
+  readonly holdTtlMs: number;
   /** Decides on the issuer; throws for infrastructure faults (`primary_unavailable`, ...). */
   authorize(request: AuthorizationRequest): Promise<AuthorizationAnswer>;
   /** Requests waiting in the shard's queue now. */
@@ -59,10 +58,11 @@ export interface IssuerPath {
     advices: readonly AuthorizationAdvice[],
   ): Promise<readonly AdviceOutcome[]>;
   /** Reconciled advices of a shard, ordered by authorization id, after `startingAfter`. */
-  reconciledAdvices(
-    shardId: number,
-    page: { readonly limit: number; readonly startingAfter?: string | null },
-  ): Promise<readonly ReconciledAdvice[]>;
+  reconciledAdvices(shardId: number, page: LedgerPage): Promise<readonly ReconciledAdvice[]>;
+  /** Keeps an advice that cannot be applied in the shard's dead letters; idempotent. */
+  quarantineAdvice(shardId: number, entry: QuarantineEntry): Promise<void>;
+  /** Quarantined advices of a shard, ordered by authorization id, after `startingAfter`. */
+  quarantinedAdvices(shardId: number, page: LedgerPage): Promise<readonly QuarantinedAdvice[]>;
   /** The shard's reconciliation totals. */
   reconciliation(shardId: number): Promise<ShardReconciliation>;
   /** The authorization the issuer holds for a card's request, `null` when none (replica read). */

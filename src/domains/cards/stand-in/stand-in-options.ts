@@ -24,8 +24,6 @@ export interface StandInOptions {
   readonly forwardedKeptMax: number;
   /** Issuer answers that arrive after their timeout, remembered for pairing. */
   readonly lateAnswersKeptMax: number;
-  /** Life of a stand-in hold, as the issuer's engine would set it (stated in the outcome). */
-  readonly holdExpiryMs: number;
   readonly forwarder: Partial<AdviceForwarderOptions>;
 }
 
@@ -45,7 +43,6 @@ export const STAND_IN_OPTIONS_DEFAULT: StandInOptions = {
   cardsTrackedMax: 100_000,
   forwardedKeptMax: 10_000,
   lateAnswersKeptMax: 10_000,
-  holdExpiryMs: 7 * 24 * 60 * 60 * 1000,
   forwarder: {},
 };
 

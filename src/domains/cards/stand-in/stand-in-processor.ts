@@ -2,6 +2,7 @@ import type { BypassSpool } from '../../../data/bypass/bypass-spool.ts';
 import { newEntityId } from '../../../data/entity-id.ts';
 import type { Router } from '../../../data/router.ts';
 import { isMainstayError, MainstayError } from '../../../errors/mainstay-error.ts';
+import type { PendingStandInDecisions } from '../authorization/authorization-service.ts';
 import {
   AUTHORIZATION_STATUSES,
   type AuthorizationOutcome,
@@ -68,7 +69,7 @@ const DIVERTING_CODES = new Set(['primary_unavailable', 'write_outcome_unknown',
  * const outcome = await processor.authorize(request); // decidedBy 'issuer' or 'stand_in'
  * await processor.stop();
  */
-export class StandInProcessor {
+export class StandInProcessor implements PendingStandInDecisions {
   readonly options: StandInOptions;
   readonly cache: CardStatusCache;
   readonly rules: StandInRules;
@@ -84,6 +85,8 @@ export class StandInProcessor {
   #stopped = false;
 
   private constructor(deps: StandInDependencies, options: StandInOptions) {
+    if (!Number.isSafeInteger(deps.issuer.holdTtlMs) || deps.issuer.holdTtlMs < 1)
+      throw new RangeError('the issuer path holdTtlMs must be a positive safe integer');
     this.options = options;
     this.#router = deps.router;
     this.#issuer = deps.issuer;
@@ -100,6 +103,9 @@ export class StandInProcessor {
         failed: (shardId, error) => {
           const message = error instanceof Error ? error.message : String(error);
           this.#counters.lastForwardError = { shardId, message, at: new Date().toISOString() };
+        },
+        quarantined: () => {
+          this.#counters.quarantinedCount += 1;
         },
         // Advices add load: an overloaded shard gets them once its queue is back under the bar.
         holdBack: (shardId) => this.#issuer.queueDepth(shardId) >= options.queueDepthStandInMin,
@@ -239,6 +245,7 @@ export class StandInProcessor {
       exposureByCurrency: { ...c.exposureByCurrency },
       exposureTotal: c.exposureTotal,
       lastForwardError: c.lastForwardError,
+      quarantinedCount: c.quarantinedCount,
       circuits,
       cachedCards: this.cache.size,
     };
@@ -252,6 +259,14 @@ export class StandInProcessor {
   /** Every shard's reconciliation: counts per result, exposure per currency and in total. */
   reconciliationReport(): Promise<ReconciliationReport> {
     return reconciliationReport(this.queue, this.#issuer, this.#router.map.shardIds);
+  }
+
+  /**
+   * The outcome stand-in gave under `authorizationId` while its advice waits in the spool (for
+   * reads of authorizations: `PendingStandInDecisions`); `undefined` once forwarded.
+   */
+  pendingOutcome(authorizationId: string): AuthorizationOutcome | undefined {
+    return this.queue.pendingByAuthorizationId(authorizationId)?.outcome;
   }
 
   /** The issuer's answer to a request whose attempt timed out here, if it came (for pairing). */
@@ -434,7 +449,7 @@ export class StandInProcessor {
       capturedAmount: 0n,
       reversedAmount: 0n,
       holdState: approved ? 'open' : 'none',
-      holdExpiresAt: approved ? new Date(nowMs + this.options.holdExpiryMs).toISOString() : null,
+      holdExpiresAt: approved ? new Date(nowMs + this.#issuer.holdTtlMs).toISOString() : null,
       createdAt: new Date(nowMs).toISOString(),
     };
   }

@@ -44,6 +44,11 @@ export interface StandInStatsSnapshot {
   /** Sum of `exposureByCurrency` in minor units: a single-currency alerting figure. */
   readonly exposureTotal: bigint;
   readonly lastForwardError: ForwardError | null;
+  /**
+   * Advices this process quarantined: the issuer kept refusing them, so they were moved to
+   * their shard's dead letters (`stand_in_quarantine`) for an operator. Alert on any.
+   */
+  readonly quarantinedCount: number;
   readonly circuits: Readonly<Record<number, CircuitState>>;
   readonly cachedCards: number;
 }
@@ -65,6 +70,7 @@ export class StandInCounters {
   readonly forwardedByResult: Record<string, number> = {};
   readonly exposureByCurrency: Record<string, bigint> = {};
   lastForwardError: ForwardError | null = null;
+  quarantinedCount = 0;
 
   /** Counts the results of one forwarded batch; `currencyOf` names each advice's currency. */
   countForwarded(results: readonly AdviceOutcome[], currencyOf: (id: string) => string): void {

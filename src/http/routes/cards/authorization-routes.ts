@@ -96,6 +96,11 @@ export function registerAuthorizationRoutes(app: FastifyInstance, api: Authoriza
     {
       schema: {
         summary: 'An authorization and its hold',
+        description:
+          'For a stand-in decision (`decidedBy: "stand_in"`): while its advice waits to be ' +
+          "forwarded, the decision as given; once applied, the issuer's record under the same " +
+          'id; if the issuer had already decided the same request itself (`duplicate_dropped`), ' +
+          "the issuer's authorization with its own id; a quarantined advice is 404 with a detail.",
         tags: ['authorizations'],
         params: AuthorizationIdParams,
         response: { 200: json(AuthorizationSchema, 'The authorization.'), ...problemResponses },

@@ -34,7 +34,7 @@ const AdviceSchema = Type.Object(
     shardId: Type.Integer(),
     cardId: Type.String(),
     requestId: Type.String(),
-    state: LiteralUnion(['pending', 'forwarded'] as const),
+    state: LiteralUnion(['pending', 'forwarded', 'quarantined'] as const),
     standInStatus: LiteralUnion(STATUS_NAMES),
     amount: Type.Integer(),
     currency: Type.String(),
@@ -43,6 +43,20 @@ const AdviceSchema = Type.Object(
     issuerStatus: Nullable(LiteralUnion(STATUS_NAMES)),
     exposure: Nullable(Type.Integer()),
     appliedAt: Nullable(Type.String({ format: 'date-time' })),
+    quarantine: Nullable(
+      Type.Object(
+        {
+          errorCode: Type.String(),
+          errorMessage: Type.String(),
+          failureCount: Type.Integer(),
+          quarantinedAt: Type.String({ format: 'date-time' }),
+        },
+        {
+          description:
+            'Set when the issuer kept refusing the advice and it was moved to the dead letters.',
+        },
+      ),
+    ),
   },
   { $id: 'StandInAdvice', additionalProperties: false },
 );
@@ -60,12 +74,14 @@ const ReconciliationSchema = Type.Object(
     exposureByCurrency: Exposure,
     exposureTotal: Type.Integer(),
     pendingAdvices: Type.Integer(),
+    quarantinedAdvices: Type.Integer(),
     shards: Type.Array(
       Type.Object({
         shardId: Type.Integer(),
         counts: Counts,
         exposureByCurrency: Exposure,
         pendingAdvices: Type.Integer(),
+        quarantinedAdvices: Type.Integer(),
       }),
     ),
   },
@@ -88,6 +104,7 @@ const StatsSchema = Type.Object(
     lastForwardError: Nullable(
       Type.Object({ shardId: Type.Integer(), message: Type.String(), at: Type.String() }),
     ),
+    quarantinedCount: Type.Integer(),
   },
   { $id: 'StandInStats', additionalProperties: false },
 );
@@ -106,7 +123,7 @@ export function registerStandInRoutes(app: FastifyInstance, standIn: StandInProc
     '/v1/stand-in/advices',
     {
       schema: {
-        summary: 'Stand-in advices: pending and reconciled, oldest first',
+        summary: 'Stand-in advices: pending, reconciled and quarantined, oldest first',
         tags: ['stand-in'],
         querystring: Type.Object(
           {
@@ -190,6 +207,7 @@ export function registerStandInRoutes(app: FastifyInstance, standIn: StandInProc
         exposureTotal: amountToJson(stats.exposureTotal),
         circuits: stats.circuits,
         lastForwardError: stats.lastForwardError,
+        quarantinedCount: stats.quarantinedCount,
       };
     },
   );
