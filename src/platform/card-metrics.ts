@@ -61,6 +61,12 @@ export function registerCardMetrics(
         m.inc({ result }, count);
     },
   );
+  counter(
+    'mainstay_card_stand_in_advices_quarantined_total',
+    'Advices the issuer kept refusing (definite errors), set aside for a person.',
+    [],
+    (m) => m.inc(cards.standIn.stats().quarantinedCount),
+  );
   gauge(
     'mainstay_card_stand_in_exposure',
     'Stand-in exposure of forwarded advices (minor units), per currency.',

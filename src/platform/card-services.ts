@@ -65,7 +65,6 @@ export async function startCardServices(
   const binding = new CardBindingService(router, keys);
   const accounts = new CardAccountService(router);
   const engine = new AuthorizationEngine(engineRouter);
-  const authorizations = new AuthorizationService(router);
   const spool = await BypassSpool.open({ dir: path.join(home, 'spool'), name: 'stand-in-advices' });
   const standIn = StandInProcessor.start({
     router,
@@ -73,6 +72,8 @@ export async function startCardServices(
     cards: replicaCardSource(router),
     spool,
   });
+  // Reads of authorization ids see stand-in decisions still waiting in the spool.
+  const authorizations = new AuthorizationService(router, { standIn });
   const sweeper = new HoldSweeper(router);
   sweeper.start();
   return {

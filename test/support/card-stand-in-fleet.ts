@@ -1,0 +1,282 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BypassSpool } from '../../src/data/bypass/bypass-spool.ts';
+import { IDEMPOTENCY_MIGRATIONS } from '../../src/data/idempotency.ts';
+import type { Router } from '../../src/data/router.ts';
+import { CARD_ACCOUNT_MIGRATIONS } from '../../src/domains/cards/accounts/card-account-migrations.ts';
+import { CardAccountService } from '../../src/domains/cards/accounts/card-account-service.ts';
+import { AuthorizationEngine } from '../../src/domains/cards/authorization/authorization-engine.ts';
+import { AUTHORIZATION_MIGRATIONS } from '../../src/domains/cards/authorization/authorization-migrations.ts';
+import type {
+  AuthorizationOutcome,
+  AuthorizationRequest,
+} from '../../src/domains/cards/authorization/authorization-types.ts';
+import type { CachedCard } from '../../src/domains/cards/stand-in/card-status-cache.ts';
+import {
+  engineIssuerPath,
+  replicaCardSource,
+} from '../../src/domains/cards/stand-in/engine-issuer-path.ts';
+import type { StandInLimits } from '../../src/domains/cards/stand-in/stand-in-limits.ts';
+import type { StandInOptions } from '../../src/domains/cards/stand-in/stand-in-options.ts';
+import { StandInProcessor } from '../../src/domains/cards/stand-in/stand-in-processor.ts';
+import { startFleet } from './fleet-fixture.ts';
+
+export const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** Tight stand-in limits, for the rule tests. */
+export const LIMITS: StandInLimits = {
+  windowMs: DAY_MS,
+  perTransactionMax: 10_000n,
+  cardCountMax: 4,
+  cardAmountMax: 25_000n,
+  categoryCountMax: 2,
+  categoryAmountMax: 15_000n,
+  blockedCategories: ['7995', '6051', '4829'],
+  categoryOverrides: { '5812': { countMax: 1, perTransactionMax: 3_000n } },
+};
+
+/** Limits the fleet tests do not run into (unless a test means to). */
+export const FLEET_LIMITS: StandInLimits = {
+  ...LIMITS,
+  perTransactionMax: 100_000n,
+  cardCountMax: 1_000,
+  cardAmountMax: 10_000_000n,
+  categoryCountMax: 1_000,
+  categoryAmountMax: 10_000_000n,
+  categoryOverrides: {},
+};
+
+/** A 1,000 CNY grocery request (fields override). */
+export function request(
+  cardId: string,
+  requestId: string,
+  fields: Partial<AuthorizationRequest> = {},
+) {
+  return {
+    requestId,
+    cardId,
+    amount: 1_000n,
+    currency: 'CNY',
+    merchantId: 'm_1',
+    merchantCategory: '5411',
+    merchantReference: null,
+    ...fields,
+  } satisfies AuthorizationRequest;
+}
+
+/** A usable card as the cache would hold it at `nowMs`, valid two more years. */
+export function activeCard(
+  cardId: string,
+  nowMs: number,
+  fields: Partial<CachedCard> = {},
+): CachedCard {
+  const now = new Date(nowMs);
+  return {
+    cardId,
+    state: 'active',
+    accountId: 'acct_x',
+    currency: 'CNY',
+    expiry: { month: now.getUTCMonth() + 1, year: now.getUTCFullYear() + 2 },
+    observedAtMs: nowMs,
+    ...fields,
+  };
+}
+
+/** Polls `check` every 50 ms for up to 30 s. */
+export async function eventually(
+  check: () => boolean | Promise<boolean>,
+  what: string,
+): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await sleep(50);
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+/** A fresh spool directory under the system's temporary directory. */
+export function spoolDir(): string {
+  return mkdtempSync(path.join(os.tmpdir(), 'mainstay-stand-in-'));
+}
+
+/** Opens the advice spool of `dir`. */
+export function openSpool(dir: string): Promise<BypassSpool> {
+  return BypassSpool.open({ dir, name: 'advices' });
+}
+
+/**
+ * What the stand-in fleet tests share: the router, the real engine and the accounts service of
+ * one fleet, with the helpers that open accounts, start processors and read the primaries.
+ */
+export class StandInBed {
+  readonly router: Router;
+  readonly engine: AuthorizationEngine;
+  readonly accounts: CardAccountService;
+  #keyCounter = 0;
+
+  constructor(router: Router, engine: AuthorizationEngine, accounts: CardAccountService) {
+    this.router = router;
+    this.engine = engine;
+    this.accounts = accounts;
+  }
+
+  /** A processor on the real engine and replica card reads, with the fleet limits. */
+  startProcessor(spool: BypassSpool, options: Partial<StandInOptions>): StandInProcessor {
+    const { router, engine } = this;
+    return StandInProcessor.start(
+      { router, issuer: engineIssuerPath(router, engine), cards: replicaCardSource(router), spool },
+      { limits: FLEET_LIMITS, ...options },
+    );
+  }
+
+  /** An account homed in `dc` (accounts elsewhere are left unused) and `cards` cards on it. */
+  async accountWithCards(dc: string, creditLimit: bigint, cards: number) {
+    const { router, accounts } = this;
+    for (;;) {
+      this.#keyCounter += 1;
+      const { value: account } = await accounts.createAccount(
+        { currency: 'CNY', creditLimit },
+        `stand-in-acct-${process.pid}-${this.#keyCounter}`,
+      );
+      if (router.map.route(router.map.shardOf(account.id)).shard.homeDc !== dc) continue;
+      const ids: string[] = [];
+      for (let i = 0; i < cards; i += 1) {
+        const key = `stand-in-card-${process.pid}-${this.#keyCounter}-${i}`;
+        const options = { velocityCountMax: 100_000, velocityWindowSeconds: 60 };
+        ids.push((await accounts.issueCard(account.id, options, key)).value.id);
+      }
+      for (const id of ids) await this.onReplica(id);
+      return { accountId: account.id, cardIds: ids, shardId: router.map.shardOf(account.id) };
+    }
+  }
+
+  /** Account totals against the sum of its authorizations, read on the primary. */
+  async creditCheck(accountId: string) {
+    const { value } = await this.router.read(
+      accountId,
+      (db) =>
+        db.query<{ limit: string; held: string; posted: string; holds: string; captured: string }>(
+          `SELECT a.credit_limit::text AS limit, a.held::text, a.posted::text,
+                  coalesce(sum(z.held_amount) FILTER (WHERE z.hold_state = 'open'), 0)::text AS holds,
+                  coalesce(sum(z.captured_amount), 0)::text AS captured
+             FROM public.card_accounts a LEFT JOIN public.authorizations z ON z.account_id = a.id
+            WHERE a.id = $1 GROUP BY a.id`,
+          [accountId],
+        ),
+      { consistency: 'primary' },
+    );
+    const row = value.rows[0];
+    assert.ok(row, `account ${accountId} exists`);
+    return {
+      held: BigInt(row.held),
+      posted: BigInt(row.posted),
+      available: BigInt(row.limit) - BigInt(row.held) - BigInt(row.posted),
+      openHolds: BigInt(row.holds),
+      captured: BigInt(row.captured),
+    };
+  }
+
+  /** The issuer's authorizations of (card, request id) pairs, read on the primaries. */
+  async issuerAuthorizations(outcomes: readonly AuthorizationOutcome[]) {
+    const found = new Map<string, { id: string; status: string; held: bigint; state: string }>();
+    for (const shardId of this.router.map.shardIds) {
+      const { value } = await this.router.readShard(
+        shardId,
+        (db) =>
+          db.query<{
+            id: string;
+            card_id: string;
+            request_id: string;
+            status: string;
+            held_amount: string;
+            hold_state: string;
+          }>(
+            `SELECT id, card_id, request_id, status, held_amount, hold_state
+               FROM public.authorizations WHERE (card_id || ':' || request_id) = ANY ($1)`,
+            [outcomes.map((o) => `${o.cardId}:${o.requestId}`)],
+          ),
+        { consistency: 'primary' },
+      );
+      for (const row of value.rows) {
+        found.set(`${row.card_id}:${row.request_id}`, {
+          id: row.id,
+          status: row.status,
+          held: BigInt(row.held_amount),
+          state: row.hold_state,
+        });
+      }
+    }
+    return found;
+  }
+
+  /** Waits until a replica of the card's shard holds the card (stand-in reads it there). */
+  async onReplica(cardId: string): Promise<void> {
+    const source = replicaCardSource(this.router);
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      if (await source.readCard(cardId).catch(() => null)) return;
+      await sleep(50);
+    }
+    assert.fail(`card ${cardId} never reached a replica`);
+  }
+
+  /** Waits until the router's monitor sees server `id` healthy. */
+  async waitHealthy(id: string): Promise<void> {
+    const { monitor } = this.router;
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline && !monitor.observe(id).healthy) await sleep(50);
+    assert.ok(monitor.observe(id).healthy, `${id} healthy again`);
+  }
+}
+
+/**
+ * Starts the one fleet of the stand-in tests with the card schema, a router, the engine (with
+ * a hold TTL that is not the default: stand-in must take the engine's, not a copy of the
+ * default) and the accounts service.
+ */
+export async function startStandInBed(label: string) {
+  const fixture = await startFleet(label, {}, [
+    IDEMPOTENCY_MIGRATIONS,
+    CARD_ACCOUNT_MIGRATIONS,
+    AUTHORIZATION_MIGRATIONS,
+  ]);
+  const router = await fixture.router({ writeWaitMs: 1_500 });
+  const engine = new AuthorizationEngine(router, {
+    writeWaitMs: 1_000,
+    batchWindowMicros: 2_000,
+    holdTtlSeconds: 3_600,
+  });
+  return { fixture, bed: new StandInBed(router, engine, new CardAccountService(router)) };
+}
+
+/** Authorizations from `workers` concurrent callers until stopped; every answer and error kept. */
+export function stream(processor: StandInProcessor, cardIds: readonly string[], workers: number) {
+  const outcomes: AuthorizationOutcome[] = [];
+  const errors: unknown[] = [];
+  let running = true;
+  const loops = Array.from({ length: workers }, async (_, worker) => {
+    for (let n = 0; running; n += 1) {
+      const cardId = cardIds[(worker + n) % cardIds.length] as string;
+      try {
+        outcomes.push(
+          await processor.authorize(request(cardId, `kill-${worker}-${n}`, { amount: 300n })),
+        );
+      } catch (error) {
+        errors.push(error);
+      }
+      await sleep(5);
+    }
+  });
+  return {
+    outcomes,
+    errors,
+    async stop() {
+      running = false;
+      await Promise.all(loops);
+    },
+  };
+}
