@@ -1,5 +1,4 @@
 import { isEntityId, taggedBucket } from '../../../data/entity-id.ts';
-import { fingerprintOf } from '../../../data/idempotency.ts';
 import type { Router } from '../../../data/router.ts';
 import { MainstayError } from '../../../errors/mainstay-error.ts';
 import {
@@ -11,7 +10,7 @@ import {
   type AuthorizationStatus,
 } from './authorization-types.ts';
 import { type BatchItem, runAuthorizeBatch } from './authorize-batch.ts';
-import { assertWellFormed, isValidAmount, requestFingerprintFields } from './request-validation.ts';
+import { assertWellFormed, isValidAmount } from './request-validation.ts';
 
 /** Per-shard summary of what stand-in decided and what the issuer made of it. */
 export interface ReconciliationReport {
@@ -81,7 +80,10 @@ export class StandInAdviceApplier {
         outcomes[index] = {
           requestId: item.requestId,
           authorizationId: item.id,
-          result: (result?.outcome ?? 'duplicate_dropped') as AdviceResult,
+          // 'lost': another process stored the request id meanwhile, a duplicate all the same.
+          result: (result === undefined || result.outcome === 'lost'
+            ? 'duplicate_dropped'
+            : result.outcome) as AdviceResult,
           issuerStatus: (result?.issuerStatus ?? 'duplicate') as AuthorizationStatus,
           exposure: result?.exposure ?? 0n,
         };
@@ -192,7 +194,6 @@ export class StandInAdviceApplier {
       merchantId: advice.merchantId,
       merchantCategory: advice.merchantCategory,
       merchantReference: advice.merchantReference ?? null,
-      fingerprint: fingerprintOf(requestFingerprintFields(advice)),
       standInStatus: advice.standInStatus,
       decidedAt,
     };

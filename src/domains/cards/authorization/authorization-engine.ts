@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { newEntityId } from '../../../data/entity-id.ts';
+import { isEntityId, newEntityId } from '../../../data/entity-id.ts';
 import { fingerprintOf } from '../../../data/idempotency.ts';
 import type { Router } from '../../../data/router.ts';
 import { MainstayError } from '../../../errors/mainstay-error.ts';
@@ -8,22 +8,22 @@ import {
   type ReconciliationReport,
   StandInAdviceApplier,
 } from './advice-applier.ts';
-import { outcomeOfRow } from './authorization-row.ts';
+import type { HoldChangeResult, HoldMover } from './authorization-service.ts';
 import type {
   AdviceOutcome,
   AuthorizationAdvice,
   AuthorizationOutcome,
   AuthorizationRequest,
 } from './authorization-types.ts';
-import { type BatchItem, type BatchItemResult, runAuthorizeBatch } from './authorize-batch.ts';
 import { type BatchLatency, EngineStats, type EngineStatsSnapshot } from './engine-stats.ts';
+import { runLaneBatch } from './lane-batch.ts';
 import {
   assertWellFormed,
+  isValidAmount,
   rejectionOf,
-  requestFingerprintFields,
   unwrittenOutcome,
 } from './request-validation.ts';
-import { type EngineAnswer, type PendingRequest, ShardLane } from './shard-lane.ts';
+import { type EngineAnswer, type LaneItem, ShardLane } from './shard-lane.ts';
 
 /** Tuning of an {@link AuthorizationEngine}; every bound is explicit. */
 export interface AuthorizationEngineOptions {
@@ -74,7 +74,7 @@ export type AuthorizationEngineSettings = {
  *   currency: 'CNY', merchantId: 'm1', merchantCategory: '5411' });
  * if (outcome.status === 'approved') ship();
  */
-export class AuthorizationEngine {
+export class AuthorizationEngine implements HoldMover {
   readonly #router: Router;
   readonly #settings: AuthorizationEngineSettings;
   readonly #lanes = new Map<number, ShardLane>();
@@ -122,24 +122,62 @@ export class AuthorizationEngine {
       const outcome = unwrittenOutcome(request, rejection, bucketCount);
       return Promise.resolve({ outcome, token: null, replayed: false });
     }
-    const shardId = this.#router.map.shardOf(request.cardId);
-    const lane = this.#lane(shardId);
-    if (lane.depth >= this.#settings.queueDepthMax) {
-      this.#stats.overloaded += 1;
-      return Promise.reject(
-        new MainstayError(
-          'overloaded',
-          `shard ${shardId} has ${lane.depth} authorizations queued (queueDepthMax ${this.#settings.queueDepthMax})`,
-        ),
-      );
-    }
+    const lane = this.#admit(request.cardId);
+    if (!(lane instanceof ShardLane)) return Promise.reject(lane);
     return new Promise<EngineAnswer>((resolve, reject) => {
       lane.push({
+        kind: 'authorize',
         request,
-        fingerprint: fingerprintOf(requestFingerprintFields(request)),
         id: newEntityId('auth', this.#router.map.bucketOf(request.cardId)),
         enqueuedAtMs: performance.now(),
         requeued: false,
+        resolve,
+        reject,
+      });
+      this.#schedule(lane);
+    });
+  }
+
+  /**
+   * Captures (`kind` `capture`) or reverses part or all (`amount` `null`) of an approved hold,
+   * through the hold's shard lane: the single writer applies it in the same batch transaction
+   * as the authorizations, so hot accounts have one writer and nobody queues on their row
+   * locks. Same answers as the service's direct path: idempotent by `idempotencyKey`
+   * (`replayed` for a retry, `idempotency_key_reused` for another request under the key),
+   * `resource_not_found`, `state_conflict` for a hold that is not open, `invalid_amount` for
+   * a bad amount or more than is held. A failed move fails alone, never its batch.
+   */
+  moveHold(
+    kind: 'capture' | 'reverse',
+    authorizationId: string,
+    amount: bigint | null,
+    idempotencyKey: string,
+  ): Promise<HoldChangeResult> {
+    if (this.#closed)
+      return Promise.reject(
+        new MainstayError('service_unavailable', 'the authorization engine is closed'),
+      );
+    if (!isEntityId(authorizationId, 'auth'))
+      return Promise.reject(
+        new MainstayError('resource_not_found', `no authorization ${authorizationId}`),
+      );
+    if (amount !== null && !isValidAmount(amount))
+      return Promise.reject(
+        new MainstayError('invalid_amount', 'amount must be 1 to 2^53 - 1 minor units'),
+      );
+    const lane = this.#admit(authorizationId);
+    if (!(lane instanceof ShardLane)) return Promise.reject(lane);
+    return new Promise<HoldChangeResult>((resolve, reject) => {
+      lane.push({
+        kind: 'move',
+        move: {
+          authorizationId,
+          capture: kind === 'capture',
+          amount,
+          key: idempotencyKey,
+          fingerprint: fingerprintOf({ id: authorizationId, amount }),
+        },
+        enqueuedAtMs: performance.now(),
         resolve,
         reject,
       });
@@ -201,6 +239,18 @@ export class AuthorizationEngine {
     }
   }
 
+  /** The lane of `key`'s shard, or the `overloaded` error when its queue is full. */
+  #admit(key: string): ShardLane | MainstayError {
+    const shardId = this.#router.map.shardOf(key);
+    const lane = this.#lane(shardId);
+    if (lane.depth < this.#settings.queueDepthMax) return lane;
+    this.#stats.overloaded += 1;
+    return new MainstayError(
+      'overloaded',
+      `shard ${shardId} has ${lane.depth} items queued (queueDepthMax ${this.#settings.queueDepthMax})`,
+    );
+  }
+
   #lane(shardId: number): ShardLane {
     let lane = this.#lanes.get(shardId);
     if (!lane) {
@@ -248,121 +298,16 @@ export class AuthorizationEngine {
     });
   }
 
-  async #runBatch(lane: ShardLane, batch: readonly PendingRequest[]): Promise<void> {
-    const { leaders, repeats } = foldRepeats(batch);
-    this.#stats.folded += batch.length - leaders.length;
-    this.#stats.recordBatch(leaders.length);
-    const items = leaders.map(batchItemOf);
-    const first = leaders[0] as PendingRequest;
-    const started = performance.now();
-    let results: BatchItemResult[];
-    let token: string;
-    try {
-      const written = await this.#router.write(
-        first.request.cardId,
-        (tx) => runAuthorizeBatch(tx, items, this.#settings.holdTtlSeconds),
-        { waitMs: this.#settings.writeWaitMs },
-      );
-      results = written.value;
-      token = written.token;
-    } catch (error) {
-      this.#stats.batchesFailed += 1;
-      for (const pending of batch) pending.reject(error);
-      return;
-    } finally {
-      lane.latency.record(performance.now() - started);
-    }
-    const again: PendingRequest[] = [];
-    leaders.forEach((leader, index) => {
-      const settle = this.#settle(leader, results[index], token, again);
-      for (const repeat of repeats.get(leader) ?? []) {
-        if (repeat.fingerprint !== leader.fingerprint) again.push(repeat);
-        else settle(repeat);
-      }
-    });
-    if (again.length > 0) lane.requeue(again);
+  #runBatch(lane: ShardLane, batch: readonly LaneItem[]): Promise<void> {
+    return runLaneBatch(
+      {
+        router: this.#router,
+        holdTtlSeconds: this.#settings.holdTtlSeconds,
+        writeWaitMs: this.#settings.writeWaitMs,
+        stats: this.#stats,
+      },
+      lane,
+      batch,
+    );
   }
-
-  /** Answers `leader` from its batch result; returns how to answer its identical repeats. */
-  #settle(
-    leader: PendingRequest,
-    result: BatchItemResult | undefined,
-    token: string,
-    again: PendingRequest[],
-  ): (pending: PendingRequest) => void {
-    if (result?.outcome === 'conflict') {
-      const settle = (pending: PendingRequest) => {
-        this.#stats.conflicts += 1;
-        pending.reject(
-          new MainstayError(
-            'idempotency_key_reused',
-            `request id "${pending.request.requestId}" was already used on card ${pending.request.cardId} with other fields`,
-          ),
-        );
-      };
-      settle(leader);
-      return settle;
-    }
-    if (!result?.row) {
-      // Another process stored this request id between our read and our insert (only possible
-      // for a card with no row to lock): one more round finds its row and answers from it.
-      if (leader.requeued) {
-        leader.reject(
-          new MainstayError('internal_error', 'the batch returned no row for a request'),
-        );
-        return (pending) => again.push(pending);
-      }
-      leader.requeued = true;
-      again.push(leader);
-      return (pending) => again.push(pending);
-    }
-    const replayed = result.outcome === 'replayed';
-    const outcome = outcomeOfRow(result.row);
-    const settle = (pending: PendingRequest, repeat = true) => {
-      if (replayed || repeat) this.#stats.replays += 1;
-      pending.resolve({ outcome, token, replayed: replayed || repeat });
-    };
-    settle(leader, false);
-    return settle;
-  }
-}
-
-/** Splits a batch into one leader per (card, request id) and the repeats that follow it. */
-function foldRepeats(batch: readonly PendingRequest[]): {
-  leaders: PendingRequest[];
-  repeats: Map<PendingRequest, PendingRequest[]>;
-} {
-  const byKey = new Map<string, PendingRequest>();
-  const leaders: PendingRequest[] = [];
-  const repeats = new Map<PendingRequest, PendingRequest[]>();
-  for (const pending of batch) {
-    const key = `${pending.request.cardId}\u0000${pending.request.requestId}`;
-    const leader = byKey.get(key);
-    if (!leader) {
-      byKey.set(key, pending);
-      leaders.push(pending);
-    } else {
-      const list = repeats.get(leader) ?? [];
-      list.push(pending);
-      repeats.set(leader, list);
-    }
-  }
-  return { leaders, repeats };
-}
-
-function batchItemOf(pending: PendingRequest): BatchItem {
-  const { request } = pending;
-  return {
-    id: pending.id,
-    requestId: request.requestId,
-    cardId: request.cardId,
-    amount: request.amount,
-    currency: request.currency,
-    merchantId: request.merchantId,
-    merchantCategory: request.merchantCategory,
-    merchantReference: request.merchantReference ?? null,
-    fingerprint: pending.fingerprint,
-    standInStatus: null,
-    decidedAt: null,
-  };
 }

@@ -1,10 +1,12 @@
 import type { MigrationSet } from '../../../migrations/migration.ts';
 import { AUTHORIZE_BATCH_SQL } from './authorize-batch-sql.ts';
+import { ENGINE_BATCH_SQL } from './engine-batch-sql.ts';
 
 /**
  * Authorizations, the stand-in reconciliation ledger, its dead letters (advices the forwarder
- * quarantined), and the two server-side functions the hot
- * path runs: `card_authorize_batch` (one call decides and writes a whole micro-batch) and
+ * quarantined), and the server-side functions the hot
+ * path runs: `card_engine_batch` (one call decides and writes a whole micro-batch of
+ * authorizations, advices and hold moves; it superseded `card_authorize_batch`) and
  * `card_expire_holds` (the sweeper's bounded step). Apply after {@link CARD_ACCOUNT_MIGRATIONS}.
  *
  * Functions live in schema `public` with the tables they touch; migrations run on both DCs'
@@ -116,6 +118,16 @@ CREATE TABLE public.stand_in_quarantine (
   advice jsonb NOT NULL,
   quarantined_at timestamptz NOT NULL DEFAULT now()
 );`,
+    },
+    {
+      version: 3,
+      name: 'engine batch with hold moves',
+      // One function for the whole lane (authorizations, advices, captures, reversals); see
+      // engine-batch-sql.ts. card_authorize_batch stays for processes on the old code.
+      sql: `${ENGINE_BATCH_SQL}
+COMMENT ON COLUMN public.authorizations.fingerprint IS
+  'SHA-256 of the request fields for rows written by card_authorize_batch; empty for rows '
+  'written by card_engine_batch, which matches a repeated request id on the stored fields';`,
     },
   ],
 };

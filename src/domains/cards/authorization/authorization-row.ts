@@ -61,3 +61,31 @@ export function outcomeOfRow(row: AuthorizationRow): AuthorizationOutcome {
     exposureAmount: BigInt(row.exposure_amount),
   };
 }
+
+/**
+ * An {@link AuthorizationRow} as an idempotency record keeps it (JSON: times as ISO 8601
+ * strings in milliseconds). The service's direct path and the engine's batch function both
+ * store a move's answer in this shape, so a retry is answered alike whichever path wrote it.
+ */
+export type StoredAuthorizationRow = Omit<AuthorizationRow, 'hold_expires_at' | 'created_at'> & {
+  hold_expires_at: string | null;
+  created_at: string;
+};
+
+/** The stored (JSON) form of a row. */
+export function storedOfRow(row: AuthorizationRow): StoredAuthorizationRow {
+  return {
+    ...row,
+    hold_expires_at: row.hold_expires_at?.toISOString() ?? null,
+    created_at: row.created_at.toISOString(),
+  };
+}
+
+/** A row back from its stored (JSON) form. */
+export function rowOfStored(row: StoredAuthorizationRow): AuthorizationRow {
+  return {
+    ...row,
+    hold_expires_at: row.hold_expires_at === null ? null : new Date(row.hold_expires_at),
+    created_at: new Date(row.created_at),
+  };
+}

@@ -3,7 +3,13 @@ import { fingerprintOf, onceInTransaction } from '../../../data/idempotency.ts';
 import type { Queryable, Router } from '../../../data/router.ts';
 import { MainstayError } from '../../../errors/mainstay-error.ts';
 import { AuthorizationReader } from './authorization-reader.ts';
-import { AUTHORIZATION_COLUMNS, type AuthorizationRow, outcomeOfRow } from './authorization-row.ts';
+import {
+  AUTHORIZATION_COLUMNS,
+  type AuthorizationRow,
+  outcomeOfRow,
+  rowOfStored,
+  storedOfRow,
+} from './authorization-row.ts';
 import type { AuthorizationOutcome } from './authorization-types.ts';
 import { isValidAmount } from './request-validation.ts';
 
@@ -16,10 +22,18 @@ export interface HoldChangeResult {
   readonly replayed: boolean;
 }
 
-type StoredRow = Omit<AuthorizationRow, 'hold_expires_at' | 'created_at'> & {
-  hold_expires_at: string | null;
-  created_at: string;
-};
+/**
+ * Applies hold moves through the authorization engine's shard lanes (the engine implements
+ * it): a port defined here so the service does not depend on the engine.
+ */
+export interface HoldMover {
+  moveHold(
+    kind: 'capture' | 'reverse',
+    authorizationId: string,
+    amount: bigint | null,
+    idempotencyKey: string,
+  ): Promise<HoldChangeResult>;
+}
 
 /**
  * Stand-in decisions not yet on the issuer's books, as stand-in processing knows them. A port
@@ -35,6 +49,13 @@ export interface PendingStandInDecisions {
 export interface AuthorizationServiceOptions {
   /** Lets reads answer for stand-in decisions still waiting to be forwarded. */
   readonly standIn?: PendingStandInDecisions;
+  /**
+   * Sends captures and reversals through the engine's single writer per shard (pass the
+   * {@link AuthorizationEngine}): on hot accounts a move then never holds the account's row
+   * lock while the batches of authorizations queue behind it. Without it each move is its own
+   * transaction (the direct path), which is correct but serializes with the batches.
+   */
+  readonly engine?: HoldMover;
 }
 
 /**
@@ -53,11 +74,13 @@ export class AuthorizationService {
   readonly #router: Router;
   readonly #reader: AuthorizationReader;
   readonly #standIn: PendingStandInDecisions | undefined;
+  readonly #engine: HoldMover | undefined;
 
   constructor(router: Router, options: AuthorizationServiceOptions = {}) {
     this.#router = router;
     this.#reader = new AuthorizationReader(router);
     this.#standIn = options.standIn;
+    this.#engine = options.engine;
   }
 
   /**
@@ -117,19 +140,41 @@ export class AuthorizationService {
     }
     if (amount !== null && !isValidAmount(amount))
       throw new MainstayError('invalid_amount', 'amount must be 1 to 2^53 - 1 minor units');
+    if (this.#engine) return this.#engine.moveHold(kind, id, amount, idempotencyKey);
     const claim = {
       scope: `authorization_${kind}`,
       key: idempotencyKey,
       fingerprint: fingerprintOf({ id, amount }),
     };
-    const { value, token } = await this.#router.write(id, (tx) =>
-      onceInTransaction(tx, claim, async () => ({
+    const { value, token } = await this.#router.write(id, async (tx) => {
+      // Account first, then the key, then the authorization: the lock order of every writer
+      // of holds (the engine's batches, the sweeper), so none of them can deadlock.
+      const accountId = await lockAccountOf(tx, id);
+      return onceInTransaction(tx, claim, async () => ({
         statusCode: 200,
-        body: toStored(await applyChange(tx, kind, id, amount)),
-      })),
-    );
-    return { authorization: outcomeOfRow(fromStored(value.body)), token, replayed: value.replayed };
+        body: storedOfRow(await applyChange(tx, kind, id, amount, accountId)),
+      }));
+    });
+    return {
+      authorization: outcomeOfRow(rowOfStored(value.body)),
+      token,
+      replayed: value.replayed,
+    };
   }
+}
+
+/** Locks the account of authorization `id`; `undefined` when there is no such authorization. */
+async function lockAccountOf(tx: Queryable, id: string): Promise<string | null | undefined> {
+  const found = await tx.query<{ account_id: string | null }>(
+    'SELECT account_id FROM public.authorizations WHERE id = $1',
+    [id],
+  );
+  const row = found.rows[0];
+  if (row?.account_id)
+    await tx.query('SELECT 1 FROM public.card_accounts WHERE id = $1 FOR NO KEY UPDATE', [
+      row.account_id,
+    ]);
+  return row === undefined ? undefined : row.account_id;
 }
 
 async function applyChange(
@@ -137,18 +182,9 @@ async function applyChange(
   kind: 'capture' | 'reverse',
   id: string,
   amount: bigint | null,
+  accountId: string | null | undefined,
 ): Promise<AuthorizationRow> {
-  const found = await tx.query<{ account_id: string | null }>(
-    'SELECT account_id FROM public.authorizations WHERE id = $1',
-    [id],
-  );
-  const accountId = found.rows[0]?.account_id;
-  if (found.rows.length === 0) throw notFound(id);
-  // Account before authorization, as in the batch function and the sweeper: no deadlocks.
-  if (accountId)
-    await tx.query('SELECT 1 FROM public.card_accounts WHERE id = $1 FOR NO KEY UPDATE', [
-      accountId,
-    ]);
+  if (accountId === undefined) throw notFound(id);
   const { rows } = await tx.query<{ hold_state: string; held_amount: string; status: string }>(
     'SELECT hold_state, held_amount, status FROM public.authorizations WHERE id = $1 FOR UPDATE',
     [id],
@@ -179,22 +215,6 @@ async function applyChange(
     [accountId, moved.toString(), kind === 'capture' ? moved.toString() : '0'],
   );
   return updated.rows[0] as AuthorizationRow;
-}
-
-function toStored(row: AuthorizationRow): StoredRow {
-  return {
-    ...row,
-    hold_expires_at: row.hold_expires_at?.toISOString() ?? null,
-    created_at: row.created_at.toISOString(),
-  };
-}
-
-function fromStored(row: StoredRow): AuthorizationRow {
-  return {
-    ...row,
-    hold_expires_at: row.hold_expires_at === null ? null : new Date(row.hold_expires_at),
-    created_at: new Date(row.created_at),
-  };
 }
 
 function notFound(id: string): MainstayError {

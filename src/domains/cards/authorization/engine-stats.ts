@@ -9,6 +9,8 @@ export class EngineStats {
   batches = 0;
   /** Requests that reached a batch (repeats folded into another request are not counted). */
   requests = 0;
+  /** Captures and reversals that reached a batch (repeats of a key sent round again are not). */
+  moves = 0;
   /** Requests answered from an earlier stored outcome (retries with the same request id). */
   replays = 0;
   /** Requests refused as `idempotency_key_reused`. */
@@ -26,10 +28,11 @@ export class EngineStats {
   /** Batch counts per {@link BATCH_SIZE_BUCKETS} bucket (a batch counts in the first that fits). */
   readonly batchSizeHistogram: number[] = BATCH_SIZE_BUCKETS.map(() => 0);
 
-  /** Records a batch of `size` requests sent in one call. */
-  recordBatch(size: number): void {
+  /** Records a batch of `size` requests and `moveCount` hold moves sent in one call. */
+  recordBatch(size: number, moveCount = 0): void {
     this.batches += 1;
     this.requests += size;
+    this.moves += moveCount;
     if (size > this.batchSizeMax) this.batchSizeMax = size;
     const bucket = BATCH_SIZE_BUCKETS.findIndex((bound) => size <= bound);
     this.batchSizeHistogram[bucket] = (this.batchSizeHistogram[bucket] ?? 0) + 1;
@@ -40,6 +43,7 @@ export class EngineStats {
     return {
       batches: this.batches,
       requests: this.requests,
+      moves: this.moves,
       replays: this.replays,
       conflicts: this.conflicts,
       folded: this.folded,

@@ -107,3 +107,18 @@ export function requestFingerprintFields(request: AuthorizationRequest): Record<
     merchantReference: request.merchantReference ?? null,
   };
 }
+
+/**
+ * Whether two requests with the same card and request id repeat the same fields (those of
+ * {@link requestFingerprintFields}): the engine folds such repeats inside a batch without
+ * hashing anything.
+ */
+export function sameRequestFields(a: AuthorizationRequest, b: AuthorizationRequest): boolean {
+  return (
+    a.amount === b.amount &&
+    a.currency === b.currency &&
+    a.merchantId === b.merchantId &&
+    a.merchantCategory === b.merchantCategory &&
+    (a.merchantReference ?? null) === (b.merchantReference ?? null)
+  );
+}

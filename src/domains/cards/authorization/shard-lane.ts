@@ -1,4 +1,6 @@
+import type { HoldChangeResult } from './authorization-service.ts';
 import type { AuthorizationOutcome, AuthorizationRequest } from './authorization-types.ts';
+import type { MoveItem } from './authorize-batch.ts';
 import { LatencyWindow } from './engine-stats.ts';
 
 /** What the engine answers one request with: the outcome and, when written, a token. */
@@ -10,10 +12,10 @@ export interface EngineAnswer {
   readonly replayed: boolean;
 }
 
-/** One queued request. */
+/** One queued authorization request. */
 export interface PendingRequest {
+  readonly kind: 'authorize';
   readonly request: AuthorizationRequest;
-  readonly fingerprint: string;
   /** The id the authorization gets if it is new (minted in the card's bucket). */
   readonly id: string;
   readonly enqueuedAtMs: number;
@@ -23,15 +25,28 @@ export interface PendingRequest {
   readonly reject: (error: unknown) => void;
 }
 
+/** One queued capture or reversal of a hold. */
+export interface PendingMove {
+  readonly kind: 'move';
+  readonly move: MoveItem;
+  readonly enqueuedAtMs: number;
+  readonly resolve: (answer: HoldChangeResult) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** Anything a lane's single writer applies. */
+export type LaneItem = PendingRequest | PendingMove;
+
 /**
  * The queue of one shard: a bounded FIFO plus the state of its single writer. A lane has at most
- * one batch in flight; requests arriving meanwhile wait and go out together in the next batch
- * (group commit), which is what makes throughput grow with load instead of latency.
+ * one batch in flight; requests and hold moves arriving meanwhile wait and go out together in
+ * the next batch (group commit), which is what makes throughput grow with load instead of
+ * latency.
  */
 export class ShardLane {
   readonly shardId: number;
   readonly latency: LatencyWindow;
-  #items: PendingRequest[] = [];
+  #items: LaneItem[] = [];
   #head = 0;
   /** The batch in flight, if any. */
   running: Promise<void> | null = null;
@@ -43,28 +58,28 @@ export class ShardLane {
     this.latency = new LatencyWindow(latencySampleCountMax);
   }
 
-  /** Requests waiting for a batch (not counting the one in flight). */
+  /** Items waiting for a batch (not counting the one in flight). */
   get depth(): number {
     return this.#items.length - this.#head;
   }
 
-  /** When the oldest waiting request arrived (`performance.now()` ms), or `null`. */
+  /** When the oldest waiting item arrived (`performance.now()` ms), or `null`. */
   get oldestEnqueuedAtMs(): number | null {
     return this.#items[this.#head]?.enqueuedAtMs ?? null;
   }
 
-  push(item: PendingRequest): void {
+  push(item: LaneItem): void {
     this.#items.push(item);
   }
 
-  /** Puts requests back at the front, ahead of newer arrivals. */
-  requeue(items: readonly PendingRequest[]): void {
+  /** Puts items back at the front, ahead of newer arrivals. */
+  requeue(items: readonly LaneItem[]): void {
     this.#items = [...items, ...this.#items.slice(this.#head)];
     this.#head = 0;
   }
 
-  /** Removes and returns up to `countMax` requests from the front. */
-  take(countMax: number): PendingRequest[] {
+  /** Removes and returns up to `countMax` items from the front. */
+  take(countMax: number): LaneItem[] {
     const end = Math.min(this.#items.length, this.#head + countMax);
     const taken = this.#items.slice(this.#head, end);
     this.#head = end;
