@@ -60,6 +60,7 @@ describe('stateless takeover and data bypass, with the home primary really down'
     // The same append again (a client retry) must not create a second row anywhere.
     await takeover.append(keys[0], 'appends', { id: 'j_during_0', body: 'retry' });
     assert.ok(firstDivertedAfterMs !== null && takeover.divertedCount >= 40);
+    assert.ok(router.stats.writesDiverted >= takeover.divertedCount, 'counted for /metrics');
     await fixture.fleet.startServer('dc1-a');
     await waitHealthy('dc1-a');
     const moved = await takeover.mergeBack();
@@ -114,6 +115,8 @@ describe('stateless takeover and data bypass, with the home primary really down'
     });
     assert.equal(again.bypassed, true);
     assert.equal(spool.pendingCount, 10, 'a repeated operation id is spooled once');
+    assert.equal(bypass.bypassedCount, 10);
+    assert.ok(router.stats.writesSpooled >= 10, 'the router counts spooled writes for /metrics');
     const early = await bypass.replay(async () =>
       assert.fail('nothing may be applied while the shard is down'),
     );

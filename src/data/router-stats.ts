@@ -17,6 +17,10 @@ export class RouterStats {
   writesFailedDefinite = 0;
   writesOutcomeUnknown = 0;
   writeRetries = 0;
+  /** Appends a TakeoverWriter on this router diverted to the other DC's takeover tables. */
+  writesDiverted = 0;
+  /** Operations a BypassWriter on this router decided without the database and spooled. */
+  writesSpooled = 0;
   catalogReloads = 0;
 
   countRead(target: 'primary' | 'replica', consistency: ConsistencyLevel): void {

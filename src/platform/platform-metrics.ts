@@ -89,11 +89,18 @@ export function platformMetrics(inputs: MetricInputs): MetricsSource {
     [],
     (m) => m.inc(router.stats.sessionWaits),
   );
-  counter('mainstay_router_writes_total', 'Writes by outcome.', ['outcome'], (m) => {
-    m.inc({ outcome: 'committed' }, router.stats.writes);
-    m.inc({ outcome: 'failed_definite' }, router.stats.writesFailedDefinite);
-    m.inc({ outcome: 'outcome_unknown' }, router.stats.writesOutcomeUnknown);
-  });
+  counter(
+    'mainstay_router_writes_total',
+    'Writes by outcome (diverted: to takeover tables; spooled: decided without the database).',
+    ['outcome'],
+    (m) => {
+      m.inc({ outcome: 'committed' }, router.stats.writes);
+      m.inc({ outcome: 'failed_definite' }, router.stats.writesFailedDefinite);
+      m.inc({ outcome: 'outcome_unknown' }, router.stats.writesOutcomeUnknown);
+      m.inc({ outcome: 'diverted' }, router.stats.writesDiverted);
+      m.inc({ outcome: 'spooled' }, router.stats.writesSpooled);
+    },
+  );
   gauge('mainstay_catalog_epoch', 'Catalog epoch the router routes by.', [], (m) =>
     m.set(router.map.epoch),
   );

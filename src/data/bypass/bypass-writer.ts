@@ -67,7 +67,10 @@ export class BypassWriter {
       kind: operation.kind,
       payload: operation.payload,
     });
-    if (!appended.duplicate) this.bypassedCount += 1;
+    if (!appended.duplicate) {
+      this.bypassedCount += 1;
+      this.#router.stats.writesSpooled += 1;
+    }
     return { bypassed: true, value: operation.decide(), shardId, entry: appended.entry };
   }
 

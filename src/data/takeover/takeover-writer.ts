@@ -100,6 +100,7 @@ export class TakeoverWriter {
       );
     await this.#router.queryServer(target, route.shard.database, insert(TAKEOVER_SCHEMA));
     this.divertedCount += 1;
+    this.#router.stats.writesDiverted += 1;
     return { diverted: true, shardId, servedBy: target };
   }
 
