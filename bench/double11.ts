@@ -38,7 +38,8 @@ import { type Double11Target, runMixedStage, type StageResult } from './double11
 import { seedCards } from './double11/seed.ts';
 import { KILL, runStandInKill } from './double11/stand-in-kill.ts';
 import { Double11Workload, PROFILE } from './double11/workload.ts';
-import { heading, printSummary, printTable, type SummaryRow } from './support/report.ts';
+import { printTable, type SummaryRow } from './support/report.ts';
+import { ScenarioRunner } from './support/scenario-runner.ts';
 
 const SETUP = {
   accountCount: 2_000,
@@ -51,25 +52,7 @@ const SETUP = {
   httpShareMax: 0.3,
 } as const;
 
-const ONLY = process.argv.slice(2).map((word) => word.toLowerCase());
-const selected = (title: string) =>
-  ONLY.length === 0 || ONLY.some((word) => title.toLowerCase().includes(word));
-const summary: SummaryRow[] = [];
-const crashed: string[] = [];
-
-async function scenario(title: string, run: () => Promise<SummaryRow[]>): Promise<void> {
-  if (!selected(title)) return;
-  heading(title);
-  const started = performance.now();
-  try {
-    summary.push(...(await run()));
-  } catch (error) {
-    crashed.push(title);
-    console.log(`CRASHED: ${error instanceof Error ? (error.stack ?? error.message) : error}`);
-    summary.push({ figure: title, value: 'crashed', target: '-', met: false });
-  }
-  process.stderr.write(`${title}: ${((performance.now() - started) / 1_000).toFixed(1)} s\n`);
-}
+const runner = new ScenarioRunner();
 
 const n0 = (value: number) => Math.round(value).toLocaleString('en-US');
 const ms2 = (value: number) => `${value.toFixed(1)} ms`;
@@ -326,10 +309,10 @@ try {
     SETUP.cardsPerAccount,
     SETUP.creditLimit,
   );
-  await scenario('1. engine vs one transaction per request (ramp to a spike)', () =>
+  await runner.run('1. engine vs one transaction per request (ramp to a spike)', () =>
     engineVersusNaive(fixture, cardIds),
   );
-  await scenario('2. HTTP: authorizations vs a no-op route', async () => {
+  await runner.run('2. HTTP: authorizations vs a no-op route', async () => {
     const processor = await standInProcessorOn(fixture, path.join(dir, 'http'));
     try {
       return await runHttpCeiling(fixture, processor.standIn, cardIds, SETUP.httpShareMax);
@@ -337,18 +320,12 @@ try {
       await processor.stop();
     }
   });
-  await scenario('3. bound-card lists on read/write splitting', () => boundCardLists(fixture));
-  await scenario('4. stand-in during a primary kill', () =>
+  await runner.run('3. bound-card lists on read/write splitting', () => boundCardLists(fixture));
+  await runner.run('4. stand-in during a primary kill', () =>
     primaryKill(fixture, cardIds, path.join(dir, 'kill')),
   );
 } finally {
   await fixture.stop();
   rmSync(dir, { recursive: true, force: true });
 }
-heading('summary');
-printSummary(summary);
-console.log(`\ntotal ${((performance.now() - started) / 1_000).toFixed(0)} s`);
-if (crashed.length > 0) {
-  console.log(`crashed scenarios: ${crashed.join('; ')}`);
-  process.exitCode = 1;
-}
+runner.finish(started);

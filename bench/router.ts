@@ -24,7 +24,8 @@ import {
   runFailover,
 } from './support/failover-scenario.ts';
 import { runOverhead } from './support/overhead-scenario.ts';
-import { heading, ms, printSummary, printTable, type SummaryRow } from './support/report.ts';
+import { ms, printTable, type SummaryRow } from './support/report.ts';
+import { describeError, ScenarioRunner } from './support/scenario-runner.ts';
 import { runStaleReads } from './support/stale-read-scenario.ts';
 
 const KILL: FailoverPlan = {
@@ -68,39 +69,14 @@ const FAILOVER_HEADER = [
 ];
 const EVENT_DETAIL_LENGTH_MAX = 90;
 
-const summary: SummaryRow[] = [];
-const crashed: string[] = [];
-
-function describeError(error: unknown): string {
-  return error instanceof Error ? (error.stack ?? error.message) : String(error);
-}
-
-/** Runs one scenario; a crash is printed and recorded, and the next scenario still runs. */
-/** Words naming the scenarios to run (`npm run bench:router -- overhead`); all when empty. */
-const ONLY = process.argv.slice(2).map((word) => word.toLowerCase());
-const selected = (title: string) =>
-  ONLY.length === 0 || ONLY.some((word) => title.toLowerCase().includes(word));
-
-async function scenario(title: string, run: () => Promise<SummaryRow[]>): Promise<void> {
-  if (!selected(title)) return;
-  heading(title);
-  const started = performance.now();
-  try {
-    summary.push(...(await run()));
-  } catch (error) {
-    crashed.push(title);
-    console.log(`CRASHED: ${describeError(error)}`);
-    summary.push({ figure: title, value: 'crashed', target: '-', met: false });
-  }
-  process.stderr.write(`${title}: ${((performance.now() - started) / 1_000).toFixed(1)} s\n`);
-}
+const runner = new ScenarioRunner();
 
 /** Runs one part of a scenario; a crash is printed and recorded, and `null` returned. */
 async function attempt<T>(label: string, run: () => Promise<T>): Promise<T | null> {
   try {
     return await run();
   } catch (error) {
-    crashed.push(label);
+    runner.crashed.push(label);
     console.log(`CRASHED (${label}): ${describeError(error)}`);
     return null;
   }
@@ -112,16 +88,18 @@ async function onSharedFleet(): Promise<void> {
   try {
     fixture = await startFleet('bench-router');
   } catch (error) {
-    await scenario('1. router overhead vs bare pg.Pool', () => Promise.reject(error));
-    await scenario('2. stale reads under forced lag', () => Promise.reject(error));
+    await runner.run('1. router overhead vs bare pg.Pool', () => Promise.reject(error));
+    await runner.run('2. stale reads under forced lag', () => Promise.reject(error));
     return;
   }
   const shared = fixture;
   try {
     const writer = await shared.router({ applicationName: 'bench-service-a' });
     const reader = await shared.router({ applicationName: 'bench-service-b' });
-    await scenario('1. router overhead vs bare pg.Pool', () => runOverhead(shared, writer));
-    await scenario('2. stale reads under forced lag', () => runStaleReads(shared, writer, reader));
+    await runner.run('1. router overhead vs bare pg.Pool', () => runOverhead(shared, writer));
+    await runner.run('2. stale reads under forced lag', () =>
+      runStaleReads(shared, writer, reader),
+    );
   } finally {
     await shared.stop();
   }
@@ -284,16 +262,13 @@ async function statelessTakeover(): Promise<SummaryRow[]> {
 
 const started = performance.now();
 console.log(`router benchmark, ${os.cpus().length} cores, Node ${process.version}`);
-if (selected('1. router overhead vs bare pg.Pool') || selected('2. stale reads under forced lag')) {
+if (
+  runner.selected('1. router overhead vs bare pg.Pool') ||
+  runner.selected('2. stale reads under forced lag')
+) {
   await attempt('fleet shared by scenarios 1 and 2', onSharedFleet);
 }
-await scenario('3. RTO/RPO, loss of a synchronous DC primary', primaryLoss);
-await scenario('4. RTO, loss of a whole DC', dcLoss);
-await scenario('5. stateless takeover', statelessTakeover);
-heading('summary');
-printSummary(summary);
-console.log(`\ntotal ${((performance.now() - started) / 1_000).toFixed(0)} s`);
-if (crashed.length > 0) {
-  console.log(`crashed scenarios: ${crashed.join('; ')}`);
-  process.exitCode = 1;
-}
+await runner.run('3. RTO/RPO, loss of a synchronous DC primary', primaryLoss);
+await runner.run('4. RTO, loss of a whole DC', dcLoss);
+await runner.run('5. stateless takeover', statelessTakeover);
+runner.finish(started);

@@ -32,12 +32,25 @@ function base32(value: number, digits: number): string {
 
 /** A new id of type `prefix` in `bucket`. */
 export function newEntityId(prefix: string, bucket: number, now = Date.now()): string {
+  return formatEntityId(prefix, bucket, now, randomBytes(10));
+}
+
+/**
+ * The id of type `prefix` in `bucket` at time `timeMs` with the given 10 random bytes. For ids
+ * that must come out the same on every run (demo data derives the bytes from a hash).
+ */
+export function formatEntityId(
+  prefix: string,
+  bucket: number,
+  timeMs: number,
+  random: Uint8Array,
+): string {
   if (!/^[a-z][a-z0-9]{0,15}$/.test(prefix)) throw new RangeError(`invalid id prefix ${prefix}`);
   if (!Number.isInteger(bucket) || bucket < 0 || bucket > TAGGED_BUCKET_MAX) {
     throw new RangeError(`bucket ${bucket} cannot be carried by an id`);
   }
-  const random = randomBytes(10);
-  let body = base32(now, 10);
+  if (random.length < 10) throw new RangeError('an id needs 10 random bytes');
+  let body = base32(timeMs, 10);
   for (let index = 0; index < 16; index += 1) {
     // 10 random bytes = 80 bits = 16 base32 digits of 5 bits each.
     const bit = index * 5;

@@ -218,17 +218,9 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
     work: (tx: Queryable) => Promise<T>,
     options: { token?: string | null; waitMs?: number } = {},
   ): Promise<WriteResult<T>> {
-    const canonical = canonicalShardKey(key);
-    const base = options.token ? this.decodeToken(options.token) : null;
-    const shardId = this.#map.shardOf(canonical);
-    const { value, lsn } = await this.#writer.transaction(shardId, work, options.waitMs);
-    this.tracker.record(canonical, shardId, lsn);
-    const token = (base ?? new ConsistencyToken(this.#map.epoch)).with(
-      shardId,
-      lsn,
-      this.#map.epoch,
+    return this.#keyedWrite(key, options, (shardId) =>
+      this.#writer.transaction(shardId, work, options.waitMs),
     );
-    return { value, shardId, lsn: formatLsn(lsn), token: token.encode(this.#secret) };
   }
 
   /**
@@ -247,11 +239,25 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
     values: readonly unknown[] = [],
     options: { token?: string | null; waitMs?: number } = {},
   ): Promise<WriteResult<pg.QueryResult<R>>> {
+    const text = `BEGIN;\n${inlineParameters(sql, values)};\nCOMMIT;\n${COMMIT_POSITION_SQL}`;
+    return this.#keyedWrite(key, options, (shardId) =>
+      this.#writer.statement<R>(shardId, text, options.waitMs),
+    );
+  }
+
+  /**
+   * A write to `key`'s shard: runs `run` there, records the commit for the recent-write tracker
+   * and returns the caller's token merged with this commit.
+   */
+  async #keyedWrite<T>(
+    key: unknown,
+    options: { token?: string | null },
+    run: (shardId: number) => Promise<{ value: T; lsn: bigint }>,
+  ): Promise<WriteResult<T>> {
     const canonical = canonicalShardKey(key);
     const base = options.token ? this.decodeToken(options.token) : null;
-    const text = `BEGIN;\n${inlineParameters(sql, values)};\nCOMMIT;\n${COMMIT_POSITION_SQL}`;
     const shardId = this.#map.shardOf(canonical);
-    const { value, lsn } = await this.#writer.statement<R>(shardId, text, options.waitMs);
+    const { value, lsn } = await run(shardId);
     this.tracker.record(canonical, shardId, lsn);
     const token = (base ?? new ConsistencyToken(this.#map.epoch)).with(
       shardId,

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { CatalogStore } from '../../../catalog/catalog-store.ts';
 import { bucketOf } from '../../../data/bucket-hash.ts';
-import { TAGGED_BUCKET_MAX } from '../../../data/entity-id.ts';
+import { formatEntityId } from '../../../data/entity-id.ts';
 import type { Queryable, Router } from '../../../data/router.ts';
 import { type CardBrand, luhnCheckDigit } from '../card-number.ts';
 import { BOUND_CARD_ID_PREFIX, USER_ID_PREFIX } from './binding-types.ts';
@@ -34,8 +34,6 @@ const DEMO_BINS: readonly { brand: CardBrand; bin: string; length: number }[] = 
   { brand: 'mastercard', bin: '222300', length: 16 },
 ];
 
-const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
-
 /** One demo card, with its number (demo numbers are test numbers, generated, never real). */
 export interface DemoCard {
   readonly id: string;
@@ -59,24 +57,11 @@ export interface DemoUser {
 
 /**
  * A deterministic entity id, readable by `taggedBucket` like any other: the fixed time, then
- * 16 characters from a hash of `seed` where a fresh id has random ones.
+ * random bytes taken from a hash of `seed`.
  */
 export function demoEntityId(prefix: string, seed: string, bucket: number, timeMs: number): string {
-  if (bucket < 0 || bucket > TAGGED_BUCKET_MAX) throw new RangeError(`bucket ${bucket}`);
   const hash = createHash('sha256').update(`${prefix}:${seed}`).digest();
-  let random = '';
-  for (let index = 0; index < 16; index += 1) random += CROCKFORD[(hash[index] ?? 0) % 32];
-  return `${prefix}_${base32(timeMs, 10)}${random}${base32(bucket, 4)}`;
-}
-
-function base32(value: number, digits: number): string {
-  let text = '';
-  let rest = value;
-  for (let index = 0; index < digits; index += 1) {
-    text = CROCKFORD[rest % 32] + text;
-    rest = Math.floor(rest / 32);
-  }
-  return text;
+  return formatEntityId(prefix, bucket, timeMs, hash);
 }
 
 /** A Luhn-valid test number of the BIN, its middle digits from a hash of `seed`. */
