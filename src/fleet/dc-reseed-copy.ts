@@ -1,9 +1,7 @@
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { MainstayError } from '../errors/mainstay-error.ts';
 import type { Fleet } from './fleet.ts';
-import { conninfo } from './server-files.ts';
 import {
   dropSubscriptionLocally,
   ensureDatabase,
@@ -67,25 +65,6 @@ export class ReseedPools {
     this.#pools.clear();
     await Promise.all(pools.map((pool) => pool.end().catch(() => undefined)));
   }
-}
-
-/**
- * How the copy's subscription reaches the home primary. It is the string the fleet itself
- * writes (see `Fleet.connectCopies`), so the fleet's next pass finds nothing to change.
- */
-export function publisherConninfo(fleet: Fleet, homeServer: string, database: string): string {
-  const target = fleet.connection(homeServer);
-  const secret: Record<string, string> = fleet.isExternal
-    ? { password: target.password }
-    : { passfile: path.join(fleet.config.home, 'servers', 'pgpass') };
-  return conninfo({
-    host: target.host,
-    port: target.port,
-    user: target.user,
-    ...secret,
-    dbname: database,
-    application_name: subscriptionName(database),
-  });
 }
 
 /** Whether a database exists on the server behind `admin`. */
@@ -215,7 +194,7 @@ export async function subscribeFreshCopy(
   await ensureSubscription(
     copyDb,
     site.database,
-    publisherConninfo(fleet, site.home, site.database),
+    fleet.publisherConninfo(site.home, site.database),
   );
   return startLsn;
 }

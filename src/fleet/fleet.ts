@@ -26,6 +26,7 @@ import {
   SUPERUSER,
   writeSettings,
 } from './server-files.ts';
+import { type ServerView, settingsForServer, viewOf } from './server-view.ts';
 import { ensureDatabase, subscriptionName } from './shard-replication.ts';
 import { connectShardCopies, migrateDatabase, setUpShardDatabases } from './shard-setup.ts';
 import { healthFromTopology, probeTopology } from './topology-probe.ts';
@@ -260,58 +261,22 @@ export class Fleet
   }
 
   /** A server's role and upstream as the catalog says now (the config's before it exists). */
-  #view(id: string): {
-    role: ServerSpec['role'];
-    upstream: string | null;
-    dc: string | null;
-    fenced: boolean;
-  } {
-    const known = this.#snapshot?.servers.find((server) => server.id === id);
-    if (known)
-      return {
-        role: known.role,
-        upstream: known.upstream,
-        dc: known.dc,
-        fenced: known.fencedAtEpoch !== null,
-      };
-    const spec = this.#spec(id);
-    return { role: spec.role, upstream: spec.upstream, dc: spec.dc, fenced: false };
+  #view(id: string): ServerView {
+    return viewOf(id, this.#snapshot, this.#spec(id));
   }
 
   #settingsFor(id: string): ServerSettings {
-    const view = this.#view(id);
-    const dc = this.config.dataCentres.find((candidate) => candidate.id === view.dc);
-    const level = this.#snapshot?.dataCentres.find((d) => d.id === view.dc)?.synchronousCommit;
-    const sync = level ?? dc?.synchronousCommit ?? 'local';
-    let standby: string | null = null;
-    if (view.role === 'primary') {
-      const candidates =
-        this.#snapshot?.servers ?? this.specs.map((spec) => ({ ...spec, fencedAtEpoch: null }));
-      standby =
-        candidates.find(
-          (server) =>
-            server.role === 'replica' &&
-            server.upstream === id &&
-            server.fencedAtEpoch === null &&
-            !this.#standbysDown.has(server.id) &&
-            this.#servers.get(server.id)?.state === 'up',
-        )?.id ?? null;
-    }
-    return {
-      id,
-      host: '127.0.0.1',
+    return settingsForServer(id, {
+      config: this.config,
+      snapshot: this.#snapshot,
+      specs: this.specs,
+      view: this.#view(id),
       port: this.connection(id).port,
-      synchronousCommit: sync,
-      synchronousStandby: standby && !['off', 'local'].includes(sync) ? standby : null,
-      synchronizedStandbySlot: standby ? slotName(standby) : null,
-      upstream:
-        view.role === 'replica' && view.upstream ? this.#upstreamOf(id, view.upstream) : null,
-      // A fenced server (a lost DC's, until it is re-seeded) refuses writes by default, so
-      // nothing that bypasses the routers can write to it by mistake.
-      extra: view.fenced
-        ? { ...this.config.postgres.settings, default_transaction_read_only: 'on' }
-        : this.config.postgres.settings,
-    };
+      standbyUsable: (replicaId) =>
+        !this.#standbysDown.has(replicaId) && this.#servers.get(replicaId)?.state === 'up',
+      upstreamOf: (upstreamId) => this.#upstreamOf(id, upstreamId),
+      slotName,
+    });
   }
 
   /** Starts a supervised server in the role the catalog gives it. */
@@ -450,13 +415,20 @@ export class Fleet
       catalog: await this.catalog.load(),
       pools: this.pools,
       promotedIn: options.promotedIn,
-      publisherConninfo: (home, database) =>
-        this.#conninfo(this.connection(home), {
-          dbname: database,
-          application_name: subscriptionName(database),
-        }),
+      publisherConninfo: (home, database) => this.publisherConninfo(home, database),
     });
     return { reseeded };
+  }
+
+  /**
+   * How a shard copy's subscription reaches the home primary `homeServer`: the one string every
+   * subscription of `database` carries, so re-pointing finds nothing to change when it matches.
+   */
+  publisherConninfo(homeServer: string, database: string): string {
+    return this.#conninfo(this.connection(homeServer), {
+      dbname: database,
+      application_name: subscriptionName(database),
+    });
   }
 
   /** Waits (bounded) until every replica streams and every shard copy finished its first sync. */
