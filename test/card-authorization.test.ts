@@ -20,6 +20,12 @@ import { luhnValid as isLuhnValid } from '../src/domains/cards/card-number.ts';
 import { isMainstayError } from '../src/errors/mainstay-error.ts';
 import {
   cardAuthorizationHelpers,
+  checkBatchedMoves,
+  checkMoveErrorsInOneBatch,
+  checkMoveIdempotency,
+  checkMoveRace,
+  checkTwoEnginesWithMoves,
+  type HoldMoveBed,
   rejection,
   request,
 } from './support/card-authorization-helpers.ts';
@@ -33,6 +39,8 @@ let otherRouter: Router;
 let accounts: CardAccountService;
 let engine: AuthorizationEngine;
 let authorizations: AuthorizationService;
+let viaEngine: AuthorizationService;
+let bed: HoldMoveBed;
 
 let openAccount: Helpers['openAccount'];
 let issue: Helpers['issue'];
@@ -53,6 +61,8 @@ describe('card accounts and the authorization engine', () => {
     accounts = new CardAccountService(router);
     engine = new AuthorizationEngine(router, { holdTtlSeconds: 3_600 });
     authorizations = new AuthorizationService(router);
+    viaEngine = new AuthorizationService(router, { engine });
+    bed = { router, otherRouter, accounts, engine, viaEngine, direct: authorizations };
     ({ openAccount, issue, onPrimary, balances, authorizationOnPrimary, available } =
       cardAuthorizationHelpers(router, accounts));
   });
@@ -142,66 +152,69 @@ describe('card accounts and the authorization engine', () => {
     assert.equal((await balances(account)).held, 6_000n);
   });
 
-  test('partial captures and reversals move credit exactly; wrong amounts and states are errors', async () => {
-    const account = await openAccount(10_000n);
-    const card = await issue(account);
-    const auth = await engine.authorize(request(card, 6_000n));
-    assert.equal(await available(account), 4_000n);
-    const key = randomUUID();
-    const first = await authorizations.capture(auth.id, 2_000n, key);
-    assert.equal(first.authorization.capturedAmount, 2_000n);
-    assert.equal(first.authorization.heldAmount, 4_000n);
-    assert.equal(await available(account), 4_000n);
-    const replay = await authorizations.capture(auth.id, 2_000n, key);
-    assert.equal(replay.replayed, true);
-    assert.equal(replay.authorization.heldAmount, 4_000n);
-    assert.equal(
-      await rejection(authorizations.capture(auth.id, 1n, key)),
-      'idempotency_key_reused',
-    );
-    await authorizations.capture(auth.id, 1_000n, randomUUID());
-    const reversed = await authorizations.reverse(auth.id, 1_000n, randomUUID());
-    assert.equal(reversed.authorization.heldAmount, 2_000n);
-    assert.equal(reversed.authorization.reversedAmount, 1_000n);
-    const afterReverse = await accounts.getAccount(account.id, reversed.token);
-    assert.equal(afterReverse.heldAmount, 2_000n);
-    assert.equal(afterReverse.postedAmount, 3_000n);
-    assert.equal(afterReverse.availableCredit, 5_000n);
-    assert.equal(
-      await rejection(authorizations.capture(auth.id, 2_001n, randomUUID())),
-      'invalid_amount',
-    );
-    assert.equal(
-      await rejection(authorizations.capture(auth.id, 0n, randomUUID())),
-      'invalid_amount',
-    );
-    const closed = await authorizations.capture(auth.id, null, randomUUID());
-    assert.equal(closed.authorization.holdState, 'closed');
-    assert.equal(closed.authorization.capturedAmount, 5_000n);
-    assert.equal(await available(account), 5_000n);
-    assert.equal(
-      await rejection(authorizations.reverse(auth.id, 1n, randomUUID())),
-      'state_conflict',
-    );
-    const declined = await engine.authorize(request(card, 1_000_000n));
-    assert.equal(declined.status, 'insufficient_credit');
-    assert.equal(
-      await rejection(authorizations.capture(declined.id, 1n, randomUUID())),
-      'state_conflict',
-    );
-    const full = await engine.authorize(request(card, 500n));
-    const released = await authorizations.reverse(full.id, null, randomUUID());
-    assert.equal(released.authorization.holdState, 'closed');
-    assert.equal(await available(account), 5_000n);
-    assert.deepEqual(
-      await authorizations.getAuthorization(full.id, released.token),
-      released.authorization,
-    );
-    assert.equal(
-      await rejection(authorizations.getAuthorization(newEntityId('auth', 1))),
-      'resource_not_found',
-    );
-  });
+  for (const path of ['direct', 'engine'] as const) {
+    test(`partial captures and reversals move credit exactly; wrong amounts and states are errors (${path})`, async () => {
+      const authorizations = path === 'engine' ? viaEngine : bed.direct;
+      const account = await openAccount(10_000n);
+      const card = await issue(account);
+      const auth = await engine.authorize(request(card, 6_000n));
+      assert.equal(await available(account), 4_000n);
+      const key = randomUUID();
+      const first = await authorizations.capture(auth.id, 2_000n, key);
+      assert.equal(first.authorization.capturedAmount, 2_000n);
+      assert.equal(first.authorization.heldAmount, 4_000n);
+      assert.equal(await available(account), 4_000n);
+      const replay = await authorizations.capture(auth.id, 2_000n, key);
+      assert.equal(replay.replayed, true);
+      assert.equal(replay.authorization.heldAmount, 4_000n);
+      assert.equal(
+        await rejection(authorizations.capture(auth.id, 1n, key)),
+        'idempotency_key_reused',
+      );
+      await authorizations.capture(auth.id, 1_000n, randomUUID());
+      const reversed = await authorizations.reverse(auth.id, 1_000n, randomUUID());
+      assert.equal(reversed.authorization.heldAmount, 2_000n);
+      assert.equal(reversed.authorization.reversedAmount, 1_000n);
+      const afterReverse = await accounts.getAccount(account.id, reversed.token);
+      assert.equal(afterReverse.heldAmount, 2_000n);
+      assert.equal(afterReverse.postedAmount, 3_000n);
+      assert.equal(afterReverse.availableCredit, 5_000n);
+      assert.equal(
+        await rejection(authorizations.capture(auth.id, 2_001n, randomUUID())),
+        'invalid_amount',
+      );
+      assert.equal(
+        await rejection(authorizations.capture(auth.id, 0n, randomUUID())),
+        'invalid_amount',
+      );
+      const closed = await authorizations.capture(auth.id, null, randomUUID());
+      assert.equal(closed.authorization.holdState, 'closed');
+      assert.equal(closed.authorization.capturedAmount, 5_000n);
+      assert.equal(await available(account), 5_000n);
+      assert.equal(
+        await rejection(authorizations.reverse(auth.id, 1n, randomUUID())),
+        'state_conflict',
+      );
+      const declined = await engine.authorize(request(card, 1_000_000n));
+      assert.equal(declined.status, 'insufficient_credit');
+      assert.equal(
+        await rejection(authorizations.capture(declined.id, 1n, randomUUID())),
+        'state_conflict',
+      );
+      const full = await engine.authorize(request(card, 500n));
+      const released = await authorizations.reverse(full.id, null, randomUUID());
+      assert.equal(released.authorization.holdState, 'closed');
+      assert.equal(await available(account), 5_000n);
+      assert.deepEqual(
+        await authorizations.getAuthorization(full.id, released.token),
+        released.authorization,
+      );
+      assert.equal(
+        await rejection(authorizations.getAuthorization(newEntityId('auth', 1))),
+        'resource_not_found',
+      );
+    });
+  }
 
   test('a lapsed hold is released by the sweeper', async () => {
     const shortHolds = new AuthorizationEngine(router, { holdTtlSeconds: 5 });
@@ -456,4 +469,19 @@ describe('card accounts and the authorization engine', () => {
     }
     assert.equal(await available(account), 10_000n);
   });
+
+  test('batched moves: captures and reversals of one hot account in few batches add up exactly', () =>
+    checkBatchedMoves(bed));
+
+  test('a capture and a reversal racing on one hold: exactly one wins what remains', () =>
+    checkMoveRace(bed));
+
+  test('a move key: replayed whichever path wrote it, refused for another request', () =>
+    checkMoveIdempotency(bed));
+
+  test('failed moves fail alone; the rest of their batch is applied', () =>
+    checkMoveErrorsInOneBatch(bed));
+
+  test('two engines authorizing and moving holds beside the sweeper: no deadlock, no overspend', () =>
+    checkTwoEnginesWithMoves(bed));
 });

@@ -18,7 +18,7 @@ export const PROFILE = {
 
 export type OpKind = 'authorize' | 'capture' | 'reversal';
 
-/** Approved authorizations waiting for their capture or reversal, bounded (oldest dropped). */
+/** Approved authorizations waiting for their capture or reversal, bounded (a random one replaced). */
 const OPEN_KEPT_MAX = 20_000;
 
 /**
@@ -65,17 +65,19 @@ export class Double11Workload {
     };
   }
 
-  /** Remembers an approved authorization for a later capture or reversal. */
+  /** Remembers an approved authorization for a later capture or reversal (bounded pool). */
   approved(id: string): void {
-    this.#open.push(id);
-    if (this.#open.length > OPEN_KEPT_MAX) this.#open.shift();
+    if (this.#open.length < OPEN_KEPT_MAX) this.#open.push(id);
+    else this.#open[Math.floor(this.#zipf.uniform() * OPEN_KEPT_MAX)] = id;
   }
 
-  /** An open authorization to capture or reverse (taken out of the pool). */
+  /** An open authorization to capture or reverse, taken out of the pool (O(1): swap-remove). */
   takeOpen(): string | undefined {
     if (this.#open.length === 0) return undefined;
     const index = Math.floor(this.#zipf.uniform() * this.#open.length);
-    const [id] = this.#open.splice(index, 1);
+    const id = this.#open[index];
+    const last = this.#open.pop() as string;
+    if (index < this.#open.length) this.#open[index] = last;
     return id;
   }
 

@@ -89,6 +89,12 @@ export function registerCardMetrics(
     (m) => m.inc(cards.engine.stats.requests),
   );
   counter(
+    'mainstay_card_engine_moves_total',
+    'Captures and reversals applied in authorization batches.',
+    [],
+    (m) => m.inc(cards.engine.stats.moves),
+  );
+  counter(
     'mainstay_card_engine_overloaded_total',
     'Authorization requests refused by a full shard queue (before stand-in takes them).',
     [],

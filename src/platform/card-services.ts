@@ -72,8 +72,9 @@ export async function startCardServices(
     cards: replicaCardSource(router),
     spool,
   });
-  // Reads of authorization ids see stand-in decisions still waiting in the spool.
-  const authorizations = new AuthorizationService(router, { standIn });
+  // Reads of authorization ids see stand-in decisions still waiting in the spool; captures and
+  // reversals go through the engine's lanes, so one writer per shard moves every hold.
+  const authorizations = new AuthorizationService(router, { standIn, engine });
   const sweeper = new HoldSweeper(router);
   sweeper.start();
   return {

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { isEntityId, newEntityId } from '../../../data/entity-id.ts';
+import { isEntityId } from '../../../data/entity-id.ts';
 import { fingerprintOf } from '../../../data/idempotency.ts';
 import type { Router } from '../../../data/router.ts';
 import { MainstayError } from '../../../errors/mainstay-error.ts';
@@ -8,6 +8,7 @@ import {
   type ReconciliationReport,
   StandInAdviceApplier,
 } from './advice-applier.ts';
+import { AuthorizationIdMinter } from './authorization-id-minter.ts';
 import type { HoldChangeResult, HoldMover } from './authorization-service.ts';
 import type {
   AdviceOutcome,
@@ -29,9 +30,9 @@ import { type EngineAnswer, type LaneItem, ShardLane } from './shard-lane.ts';
 export interface AuthorizationEngineOptions {
   /** How long the first request of a batch waits for company before the batch closes. */
   readonly batchWindowMicros?: number;
-  /** A batch closes as soon as it holds this many requests. */
+  /** A batch closes as soon as it holds this many items (requests and hold moves). */
   readonly batchSizeMax?: number;
-  /** Requests waiting per shard; beyond it `authorize` fails at once with `overloaded`. */
+  /** Items waiting per shard; beyond it `authorize` / `moveHold` fail at once with `overloaded`. */
   readonly queueDepthMax?: number;
   /** How long an approved hold lives before the sweeper releases it. */
   readonly holdTtlSeconds?: number;
@@ -56,11 +57,12 @@ export type AuthorizationEngineSettings = {
 };
 
 /**
- * The issuer's authorization path. Requests are queued per shard and decided in micro-batches
- * with group commit: a batch closes after `batchWindowMicros` or at `batchSizeMax` requests,
- * each shard has a single writer (one batch in flight), and a batch is ONE call of
- * `public.card_authorize_batch` in one transaction, so a shard commits once per batch instead
- * of once per request. A full queue refuses at once (`overloaded`) rather than letting latency
+ * The issuer's authorization path. Requests and hold moves (captures, reversals:
+ * {@link moveHold}) are queued per shard and applied in micro-batches with group commit: a batch
+ * closes after `batchWindowMicros` or at `batchSizeMax` items, each shard has a single writer
+ * (one batch in flight), and a batch is ONE call of `public.card_engine_batch` in one
+ * transaction, so a shard commits once per batch instead of once per request, and no other
+ * transaction holds a hot account's row lock while the batches wait for it. A full queue refuses at once (`overloaded`) rather than letting latency
  * grow without bound; stand-in reads {@link queueDepth} and {@link latency} to decide when the
  * issuer path is overloaded.
  *
@@ -79,6 +81,7 @@ export class AuthorizationEngine implements HoldMover {
   readonly #settings: AuthorizationEngineSettings;
   readonly #lanes = new Map<number, ShardLane>();
   readonly #stats = new EngineStats();
+  readonly #ids = new AuthorizationIdMinter();
   readonly #advices: StandInAdviceApplier;
   #closed = false;
 
@@ -128,7 +131,7 @@ export class AuthorizationEngine implements HoldMover {
       lane.push({
         kind: 'authorize',
         request,
-        id: newEntityId('auth', this.#router.map.bucketOf(request.cardId)),
+        id: this.#ids.mint(this.#router.map.bucketOf(request.cardId)),
         enqueuedAtMs: performance.now(),
         requeued: false,
         resolve,

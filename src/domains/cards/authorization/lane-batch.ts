@@ -1,0 +1,279 @@
+import type { Router } from '../../../data/router.ts';
+import { MainstayError } from '../../../errors/mainstay-error.ts';
+import { outcomeOfRow, rowOfStored } from './authorization-row.ts';
+import {
+  AUTHORIZATION_STATUSES,
+  type AuthorizationOutcome,
+  type AuthorizationStatus,
+} from './authorization-types.ts';
+import {
+  type BatchItem,
+  type BatchItemResult,
+  type EngineBatchResult,
+  type MoveResult,
+  runEngineBatch,
+  storedRows,
+} from './authorize-batch.ts';
+import type { EngineStats } from './engine-stats.ts';
+import { sameRequestFields } from './request-validation.ts';
+import type { LaneItem, PendingMove, PendingRequest, ShardLane } from './shard-lane.ts';
+
+/** What a lane batch needs from its engine. */
+export interface LaneBatchContext {
+  readonly router: Router;
+  readonly holdTtlSeconds: number;
+  readonly writeWaitMs: number;
+  readonly stats: EngineStats;
+}
+
+/** The batch's answer plus the stored rows its replays are answered from. */
+interface Written {
+  readonly result: EngineBatchResult;
+  readonly stored: ReadonlyMap<string, Parameters<typeof outcomeOfRow>[0]>;
+}
+
+/**
+ * Runs one batch of a lane: its authorization requests and hold moves in ONE transaction (one
+ * call of `card_engine_batch`, plus a read of stored rows when some request was a retry), then
+ * answers every item. Repeats of a request id inside the batch are folded into their first
+ * occurrence; repeats of an idempotency key go round once more, so they meet the first one's
+ * stored answer exactly as a sequential retry would. A failed transaction fails every item of
+ * the batch; a failed move fails that move alone.
+ */
+export async function runLaneBatch(
+  context: LaneBatchContext,
+  lane: ShardLane,
+  batch: readonly LaneItem[],
+): Promise<void> {
+  const requests: PendingRequest[] = [];
+  const moves: PendingMove[] = [];
+  for (const item of batch) {
+    if (item.kind === 'move') moves.push(item);
+    else requests.push(item);
+  }
+  const { leaders, repeats } = foldRepeats(requests);
+  const { moveLeaders, again } = foldMoves(moves);
+  const { stats } = context;
+  stats.folded += requests.length - leaders.length;
+  stats.recordBatch(leaders.length, moveLeaders.length);
+  const items = leaders.map(batchItemOf);
+  const moveItems = moveLeaders.map((pending) => pending.move);
+  const first = batch[0] as LaneItem;
+  const key = first.kind === 'move' ? first.move.authorizationId : first.request.cardId;
+  const started = performance.now();
+  let written: Written;
+  let token: string;
+  try {
+    const answer = await context.router.write(
+      key,
+      async (tx): Promise<Written> => {
+        const result = await runEngineBatch(tx, items, moveItems, context.holdTtlSeconds);
+        const ids: string[] = [];
+        for (const item of result.items) if (item.storedId !== null) ids.push(item.storedId);
+        return { result, stored: ids.length > 0 ? await storedRows(tx, ids) : new Map() };
+      },
+      { waitMs: context.writeWaitMs },
+    );
+    written = answer.value;
+    token = answer.token;
+  } catch (error) {
+    stats.batchesFailed += 1;
+    for (const pending of batch) pending.reject(error);
+    return;
+  } finally {
+    lane.latency.record(performance.now() - started);
+  }
+  const { now } = written.result;
+  const clock = {
+    nowIso: now.toISOString(),
+    expiresIso: new Date(now.getTime() + context.holdTtlSeconds * 1_000).toISOString(),
+  };
+  leaders.forEach((leader, index) => {
+    const settle = settleRequest(context, leader, written, index, clock, token, again);
+    for (const repeat of repeats.get(leader) ?? []) {
+      if (!sameRequestFields(repeat.request, leader.request)) again.push(repeat);
+      else settle(repeat);
+    }
+  });
+  moveLeaders.forEach((pending, index) => {
+    settleMove(pending, written.result.moves[index], token);
+  });
+  if (again.length > 0) lane.requeue(again);
+}
+
+/** Answers `leader` from its batch result; returns how to answer its identical repeats. */
+function settleRequest(
+  context: LaneBatchContext,
+  leader: PendingRequest,
+  written: Written,
+  index: number,
+  clock: { nowIso: string; expiresIso: string },
+  token: string,
+  again: LaneItem[],
+): (pending: PendingRequest) => void {
+  const { stats } = context;
+  const result = written.result.items[index];
+  if (result?.outcome === 'conflict') {
+    const settle = (pending: PendingRequest) => {
+      stats.conflicts += 1;
+      pending.reject(
+        new MainstayError(
+          'idempotency_key_reused',
+          `request id "${pending.request.requestId}" was already used on card ${pending.request.cardId} with other fields`,
+        ),
+      );
+    };
+    settle(leader);
+    return settle;
+  }
+  let outcome: AuthorizationOutcome | null = null;
+  if (result?.outcome === 'new') outcome = newOutcome(leader, result, clock);
+  else if (result?.outcome === 'replayed' && result.storedId !== null) {
+    const row = written.stored.get(result.storedId);
+    if (row) outcome = outcomeOfRow(row);
+  }
+  if (outcome === null) {
+    // Another process stored this request id between our read and our insert (only possible
+    // for a card with no row to lock): one more round finds its row and answers from it.
+    if (leader.requeued) {
+      leader.reject(new MainstayError('internal_error', 'the batch returned no row for a request'));
+    } else {
+      leader.requeued = true;
+      again.push(leader);
+    }
+    return (pending) => again.push(pending);
+  }
+  const replayed = result?.outcome === 'replayed';
+  const answered = outcome;
+  const settle = (pending: PendingRequest, repeat = true) => {
+    if (replayed || repeat) stats.replays += 1;
+    pending.resolve({ outcome: answered, token, replayed: replayed || repeat });
+  };
+  settle(leader, false);
+  return settle;
+}
+
+/**
+ * The outcome of a new issuer decision, from what the engine already knows and the few columns
+ * the batch returned: equal, field for field, to what a later read of the stored row shows.
+ */
+function newOutcome(
+  pending: PendingRequest,
+  result: BatchItemResult,
+  clock: { nowIso: string; expiresIso: string },
+): AuthorizationOutcome {
+  const { request } = pending;
+  const status = result.issuerStatus as AuthorizationStatus;
+  const approved = status === 'approved';
+  return {
+    id: pending.id,
+    requestId: request.requestId,
+    cardId: request.cardId,
+    accountId: result.accountId,
+    status,
+    responseCode: AUTHORIZATION_STATUSES[status],
+    decidedBy: 'issuer',
+    amount: request.amount,
+    currency: request.currency,
+    merchantId: request.merchantId,
+    merchantCategory: request.merchantCategory,
+    merchantReference: request.merchantReference ?? null,
+    heldAmount: approved ? request.amount : 0n,
+    capturedAmount: 0n,
+    reversedAmount: 0n,
+    holdState: approved ? 'open' : 'none',
+    holdExpiresAt: approved ? clock.expiresIso : null,
+    createdAt: clock.nowIso,
+    issuerStatus: null,
+    exposureAmount: 0n,
+  };
+}
+
+/** Answers one move; a failed move is that caller's error, not the batch's. */
+function settleMove(pending: PendingMove, result: MoveResult | undefined, token: string): void {
+  const { authorizationId: id, key } = pending.move;
+  if ((result?.outcome === 'moved' || result?.outcome === 'replayed') && result.body) {
+    pending.resolve({
+      authorization: outcomeOfRow(rowOfStored(result.body)),
+      token,
+      replayed: result.outcome === 'replayed',
+    });
+    return;
+  }
+  const outcome = result?.outcome;
+  pending.reject(
+    outcome === 'key_reused'
+      ? new MainstayError(
+          'idempotency_key_reused',
+          `idempotency key "${key}" was already used with a different request`,
+        )
+      : outcome === 'not_found'
+        ? new MainstayError('resource_not_found', `no authorization ${id}`)
+        : outcome === 'state_conflict'
+          ? new MainstayError(
+              'state_conflict',
+              `authorization ${id} has no open hold (${result?.detail})`,
+            )
+          : outcome === 'invalid_amount'
+            ? new MainstayError('invalid_amount', result?.detail ?? 'amount exceeds what is held')
+            : new MainstayError('internal_error', `the batch gave no answer for key "${key}"`),
+  );
+}
+
+/** Splits requests into one leader per (card, request id) and the repeats that follow it. */
+function foldRepeats(batch: readonly PendingRequest[]): {
+  leaders: PendingRequest[];
+  repeats: Map<PendingRequest, PendingRequest[]>;
+} {
+  const byKey = new Map<string, PendingRequest>();
+  const leaders: PendingRequest[] = [];
+  const repeats = new Map<PendingRequest, PendingRequest[]>();
+  for (const pending of batch) {
+    const key = `${pending.request.cardId}\u0000${pending.request.requestId}`;
+    const leader = byKey.get(key);
+    if (!leader) {
+      byKey.set(key, pending);
+      leaders.push(pending);
+    } else {
+      const list = repeats.get(leader) ?? [];
+      list.push(pending);
+      repeats.set(leader, list);
+    }
+  }
+  return { leaders, repeats };
+}
+
+/** One move per (kind, key) goes now; later ones with the same key wait for the next batch. */
+function foldMoves(moves: readonly PendingMove[]): {
+  moveLeaders: PendingMove[];
+  again: LaneItem[];
+} {
+  const seen = new Set<string>();
+  const moveLeaders: PendingMove[] = [];
+  const again: LaneItem[] = [];
+  for (const pending of moves) {
+    const key = `${pending.move.capture}\u0000${pending.move.key}`;
+    if (seen.has(key)) again.push(pending);
+    else {
+      seen.add(key);
+      moveLeaders.push(pending);
+    }
+  }
+  return { moveLeaders, again };
+}
+
+function batchItemOf(pending: PendingRequest): BatchItem {
+  const { request } = pending;
+  return {
+    id: pending.id,
+    requestId: request.requestId,
+    cardId: request.cardId,
+    amount: request.amount,
+    currency: request.currency,
+    merchantId: request.merchantId,
+    merchantCategory: request.merchantCategory,
+    merchantReference: request.merchantReference ?? null,
+    standInStatus: null,
+    decidedAt: null,
+  };
+}
