@@ -1,11 +1,7 @@
 import type { Router } from '../../../data/router.ts';
 import { MainstayError } from '../../../errors/mainstay-error.ts';
 import { outcomeOfRow, rowOfStored } from './authorization-row.ts';
-import {
-  AUTHORIZATION_STATUSES,
-  type AuthorizationOutcome,
-  type AuthorizationStatus,
-} from './authorization-types.ts';
+import type { AuthorizationOutcome, AuthorizationStatus } from './authorization-types.ts';
 import {
   type BatchItem,
   type BatchItemResult,
@@ -15,7 +11,7 @@ import {
   storedRows,
 } from './authorize-batch.ts';
 import type { EngineStats } from './engine-stats.ts';
-import { sameRequestFields } from './request-validation.ts';
+import { issuerOutcome, sameRequestFields } from './request-validation.ts';
 import type { LaneItem, PendingMove, PendingRequest, ShardLane } from './shard-lane.ts';
 
 /** What a lane batch needs from its engine. */
@@ -162,31 +158,13 @@ function newOutcome(
   result: BatchItemResult,
   clock: { nowIso: string; expiresIso: string },
 ): AuthorizationOutcome {
-  const { request } = pending;
-  const status = result.issuerStatus as AuthorizationStatus;
-  const approved = status === 'approved';
-  return {
+  return issuerOutcome(pending.request, {
     id: pending.id,
-    requestId: request.requestId,
-    cardId: request.cardId,
     accountId: result.accountId,
-    status,
-    responseCode: AUTHORIZATION_STATUSES[status],
-    decidedBy: 'issuer',
-    amount: request.amount,
-    currency: request.currency,
-    merchantId: request.merchantId,
-    merchantCategory: request.merchantCategory,
-    merchantReference: request.merchantReference ?? null,
-    heldAmount: approved ? request.amount : 0n,
-    capturedAmount: 0n,
-    reversedAmount: 0n,
-    holdState: approved ? 'open' : 'none',
-    holdExpiresAt: approved ? clock.expiresIso : null,
+    status: result.issuerStatus as AuthorizationStatus,
+    holdExpiresAt: clock.expiresIso,
     createdAt: clock.nowIso,
-    issuerStatus: null,
-    exposureAmount: 0n,
-  };
+  });
 }
 
 /** Answers one move; a failed move is that caller's error, not the batch's. */

@@ -64,6 +64,61 @@ export function rejectionOf(
   return null;
 }
 
+/** What only the decision adds to a request to make a fresh outcome. */
+export interface FreshDecision {
+  readonly id: string;
+  readonly accountId: string | null;
+  readonly status: AuthorizationStatus;
+  readonly decidedBy: AuthorizationOutcome['decidedBy'];
+  /** When an approved hold lapses (ignored for declines). */
+  readonly holdExpiresAt: string | null;
+  readonly createdAt: string;
+}
+
+/**
+ * The outcome of a decision just taken (by the issuer's batch, by stand-in, or without a write),
+ * without the issuer's reconciliation fields (see {@link issuerOutcome}):
+ * an approval holds the whole amount until `holdExpiresAt`, a decline holds nothing. Equal,
+ * field for field, to what a later read of the stored row shows.
+ */
+export function freshOutcome(
+  request: AuthorizationRequest,
+  decision: FreshDecision,
+): AuthorizationOutcome {
+  const approved = decision.status === 'approved';
+  return {
+    id: decision.id,
+    requestId: request.requestId,
+    cardId: request.cardId,
+    accountId: decision.accountId,
+    status: decision.status,
+    responseCode: AUTHORIZATION_STATUSES[decision.status],
+    decidedBy: decision.decidedBy,
+    amount: typeof request.amount === 'bigint' ? request.amount : 0n,
+    currency: request.currency,
+    merchantId: request.merchantId,
+    merchantCategory: request.merchantCategory,
+    merchantReference: request.merchantReference ?? null,
+    heldAmount: approved ? request.amount : 0n,
+    capturedAmount: 0n,
+    reversedAmount: 0n,
+    holdState: approved ? 'open' : 'none',
+    holdExpiresAt: approved ? decision.holdExpiresAt : null,
+    createdAt: decision.createdAt,
+  };
+}
+
+/** The issuer's own fields of an outcome it stored: no stand-in flag, no exposure. */
+const ISSUER_FLAGS = { issuerStatus: null, exposureAmount: 0n } as const;
+
+/** {@link freshOutcome} of an issuer decision, as its stored row reads back. */
+export function issuerOutcome(
+  request: AuthorizationRequest,
+  decision: Omit<FreshDecision, 'decidedBy'>,
+): AuthorizationOutcome {
+  return { ...freshOutcome(request, { ...decision, decidedBy: 'issuer' }), ...ISSUER_FLAGS };
+}
+
 /** The outcome of a request declined before any write (see {@link rejectionOf}). */
 export function unwrittenOutcome(
   request: AuthorizationRequest,
@@ -72,28 +127,13 @@ export function unwrittenOutcome(
 ): AuthorizationOutcome {
   const bucket = isEntityId(request.cardId, 'card') ? taggedBucket(request.cardId) : null;
   const usable = bucket !== null && bucket < bucketCount ? bucket : randomBucket(bucketCount);
-  return {
+  return issuerOutcome(request, {
     id: newEntityId('auth', usable),
-    requestId: request.requestId,
-    cardId: request.cardId,
     accountId: null,
     status,
-    responseCode: AUTHORIZATION_STATUSES[status],
-    decidedBy: 'issuer',
-    amount: typeof request.amount === 'bigint' ? request.amount : 0n,
-    currency: request.currency,
-    merchantId: request.merchantId,
-    merchantCategory: request.merchantCategory,
-    merchantReference: request.merchantReference ?? null,
-    heldAmount: 0n,
-    capturedAmount: 0n,
-    reversedAmount: 0n,
-    holdState: 'none',
     holdExpiresAt: null,
     createdAt: new Date().toISOString(),
-    issuerStatus: null,
-    exposureAmount: 0n,
-  };
+  });
 }
 
 /** The fields a request id is bound to: a retry must repeat them exactly. */

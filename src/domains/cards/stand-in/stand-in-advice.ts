@@ -95,20 +95,6 @@ export function decodeAdvice(entry: {
   };
 }
 
-/**
- * Whether a retry carries the same request as the advice: the same request id with other
- * fields is a client error (`idempotency_key_reused`), not a new authorization.
- */
-export function sameRequest(a: AuthorizationRequest, b: AuthorizationRequest): boolean {
-  return (
-    a.amount === b.amount &&
-    a.currency === b.currency &&
-    a.merchantId === b.merchantId &&
-    a.merchantCategory === b.merchantCategory &&
-    (a.merchantReference ?? null) === (b.merchantReference ?? null)
-  );
-}
-
 /** The advice in the engine's vocabulary: the request plus the stand-in decision. */
 export function toAuthorizationAdvice(advice: StandInAdvice): AuthorizationAdvice {
   return {

@@ -3,14 +3,15 @@ import { newEntityId } from '../../../data/entity-id.ts';
 import type { Router } from '../../../data/router.ts';
 import { isMainstayError, MainstayError } from '../../../errors/mainstay-error.ts';
 import type { PendingStandInDecisions } from '../authorization/authorization-service.ts';
-import {
-  AUTHORIZATION_STATUSES,
-  type AuthorizationOutcome,
-  type AuthorizationRequest,
+import type {
+  AuthorizationOutcome,
+  AuthorizationRequest,
 } from '../authorization/authorization-types.ts';
 import {
   assertWellFormed,
+  freshOutcome,
   rejectionOf,
+  sameRequestFields,
   unwrittenOutcome,
 } from '../authorization/request-validation.ts';
 import { AdviceForwarder, type DrainResult } from './advice-forwarder.ts';
@@ -18,7 +19,7 @@ import { AdviceQueue, type ForwardPass, type KnownAdvice } from './advice-queue.
 import { type CachedCard, CardStatusCache, type CardStatusSource } from './card-status-cache.ts';
 import { IssuerCircuit, type IssuerRoute } from './issuer-circuit.ts';
 import type { AuthorizationAnswer, IssuerPath } from './issuer-path.ts';
-import { adviceIdOf, type StandInAdvice, sameRequest } from './stand-in-advice.ts';
+import { adviceIdOf, type StandInAdvice } from './stand-in-advice.ts';
 import { type StandInOptions, standInOptions } from './stand-in-options.ts';
 import {
   type AdviceList,
@@ -374,7 +375,7 @@ export class StandInProcessor implements PendingStandInDecisions {
   }
 
   #answerKnown(known: KnownAdvice, request: AuthorizationRequest): AuthorizationAnswer {
-    if (!sameRequest(known.advice.request, request)) {
+    if (!sameRequestFields(known.advice.request, request)) {
       throw new MainstayError(
         'idempotency_key_reused',
         `request id "${request.requestId}" was already used for this card with other fields`,
@@ -431,27 +432,14 @@ export class StandInProcessor implements PendingStandInDecisions {
     decision: StandInDecision,
     nowMs: number,
   ): AuthorizationOutcome {
-    const approved = decision.status === 'approved';
-    return {
+    return freshOutcome(request, {
       id: newEntityId('auth', this.#router.map.bucketOf(request.cardId), nowMs),
-      requestId: request.requestId,
-      cardId: request.cardId,
       accountId: card?.accountId ?? null,
       status: decision.status,
-      responseCode: AUTHORIZATION_STATUSES[decision.status],
       decidedBy: 'stand_in',
-      amount: request.amount,
-      currency: request.currency,
-      merchantId: request.merchantId,
-      merchantCategory: request.merchantCategory,
-      merchantReference: request.merchantReference ?? null,
-      heldAmount: approved ? request.amount : 0n,
-      capturedAmount: 0n,
-      reversedAmount: 0n,
-      holdState: approved ? 'open' : 'none',
-      holdExpiresAt: approved ? new Date(nowMs + this.#issuer.holdTtlMs).toISOString() : null,
+      holdExpiresAt: new Date(nowMs + this.#issuer.holdTtlMs).toISOString(),
       createdAt: new Date(nowMs).toISOString(),
-    };
+    });
   }
 }
 
