@@ -10,6 +10,7 @@ import { registerAuthorizationRoutes } from '../../src/http/routes/cards/authori
 import { json, ref } from '../../src/http/routes/route-helpers.ts';
 import {
   AuthorizationRequestBody,
+  type AuthorizationRequestJson,
   AuthorizationSchema,
   authorizationToJson,
 } from '../../src/http/schemas/authorization-schema.ts';
@@ -27,13 +28,7 @@ export const HTTP = {
   rounds: 2,
 } as const;
 
-type Body = {
-  requestId: string;
-  cardId: string;
-  amount: number;
-  currency: string;
-  merchant: { id: string; categoryCode: string };
-};
+type Body = AuthorizationRequestJson;
 
 /** What the no-op route answers: an authorization built from the body, decided by nobody. */
 function echo(body: Body): AuthorizationOutcome {

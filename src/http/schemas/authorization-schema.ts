@@ -1,4 +1,4 @@
-import { Type } from '@sinclair/typebox';
+import { type Static, Type } from '@sinclair/typebox';
 import {
   AUTHORIZATION_STATUSES,
   type AuthorizationOutcome,
@@ -37,6 +37,9 @@ export const AuthorizationRequestBody = Type.Object(
   },
   { $id: 'AuthorizationRequest', additionalProperties: false },
 );
+
+/** The JSON body of `POST /v1/authorizations`. */
+export type AuthorizationRequestJson = Static<typeof AuthorizationRequestBody>;
 
 /** An authorization: the decision and what became of its hold. */
 export const AuthorizationSchema = Type.Object(

@@ -14,6 +14,7 @@ import type {
 import { idempotencyKeyOf } from '../../idempotency-header.ts';
 import {
   AuthorizationRequestBody,
+  type AuthorizationRequestJson,
   AuthorizationSchema,
   authorizationToJson,
   HoldActionBody,
@@ -35,15 +36,6 @@ export interface AuthorizationApi {
   reverse(id: string, amount: bigint | null, key: string): Promise<HoldChangeResult>;
 }
 
-type RequestBody = {
-  requestId: string;
-  cardId: string;
-  amount: number;
-  currency: string;
-  merchant: { id: string; categoryCode: string };
-  merchantReference?: string;
-};
-
 const AuthorizationIdParams = Type.Object(
   { authorizationId: Type.String({ pattern: ID_PATTERN('auth') }) },
   { additionalProperties: false },
@@ -54,7 +46,7 @@ export function registerAuthorizationRoutes(app: FastifyInstance, api: Authoriza
   for (const schema of [AuthorizationRequestBody, AuthorizationSchema, HoldActionBody]) {
     app.addSchema(schema);
   }
-  app.post<{ Body: RequestBody }>(
+  app.post<{ Body: AuthorizationRequestJson }>(
     '/v1/authorizations',
     {
       schema: {
