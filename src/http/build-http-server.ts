@@ -35,11 +35,7 @@ export const BODY_SIZE_MAX_BYTES = 1024 * 1024;
  */
 export const REQUEST_TIMEOUT_MS = 30_000;
 
-/**
- * How long a route may take to answer before the client gets `503 service_unavailable`. Reading
- * the topology probes live servers; a probe stuck on a dead host must not hold the request.
- */
-export const HANDLER_TIMEOUT_MS = 10_000;
+export { HANDLER_TIMEOUT_MS } from './handler-timeout.ts';
 
 /** What {@link buildHttpServer} needs. */
 export interface HttpServerOptions {
@@ -73,7 +69,6 @@ export async function buildHttpServer(options: HttpServerOptions): Promise<Fasti
     ...loggerOptions(options.logger),
     bodyLimit: BODY_SIZE_MAX_BYTES,
     requestTimeout: REQUEST_TIMEOUT_MS,
-    handlerTimeout: HANDLER_TIMEOUT_MS,
     // Errors raised before routing (a URL that is not valid percent-encoding) are problems too.
     frameworkErrors: handleError,
     schemaController: bodyStrictValidators(),

@@ -3,6 +3,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { MainstayError } from '../../errors/mainstay-error.ts';
 import { cursorAfter, type EventCursor, type EventSource } from '../../fleet/failover-events.ts';
+import { HANDLER_TIMEOUT_MS } from '../handler-timeout.ts';
 import { EventListSchema } from '../schemas/event-schema.ts';
 import { problemResponses } from './problem-responses.ts';
 
@@ -32,6 +33,7 @@ export function registerEventsRoute(app: FastifyInstance, source: EventSource): 
   app.get<{ Querystring: { limit?: number; startingAfter?: string } }>(
     '/v1/events',
     {
+      handlerTimeout: HANDLER_TIMEOUT_MS,
       schema: {
         summary: 'Recent failover and catalog events, newest first',
         description:

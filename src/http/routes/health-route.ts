@@ -4,6 +4,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { TopologySource } from '../../fleet/topology-snapshot.ts';
+import { HANDLER_TIMEOUT_MS } from '../handler-timeout.ts';
 import { RETRY_AFTER_SECONDS } from '../problem-handlers.ts';
 import { HealthReportSchema } from '../schemas/health-schema.ts';
 import { problemResponses } from './problem-responses.ts';
@@ -15,6 +16,7 @@ export function registerHealthRoute(app: FastifyInstance, source: TopologySource
   app.get(
     '/health',
     {
+      handlerTimeout: HANDLER_TIMEOUT_MS,
       schema: {
         summary: 'Whether the platform is ready to serve',
         description:

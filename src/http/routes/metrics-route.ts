@@ -1,5 +1,6 @@
 /** `GET /metrics`: Prometheus exposition of the router, replication and failover counters. */
 import type { FastifyInstance } from 'fastify';
+import { HANDLER_TIMEOUT_MS } from '../handler-timeout.ts';
 
 /** Anything that renders metrics in a Prometheus exposition format. */
 export interface MetricsSource {
@@ -12,6 +13,7 @@ export function registerMetricsRoute(app: FastifyInstance, source: MetricsSource
   app.get(
     '/metrics',
     {
+      handlerTimeout: HANDLER_TIMEOUT_MS,
       schema: {
         summary: 'Prometheus metrics',
         description:

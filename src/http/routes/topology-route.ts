@@ -1,6 +1,7 @@
 /** `GET /v1/topology`: the fleet as last probed, for dashboards, `mainstay status` and tests. */
 import type { FastifyInstance } from 'fastify';
 import type { TopologySource } from '../../fleet/topology-snapshot.ts';
+import { HANDLER_TIMEOUT_MS } from '../handler-timeout.ts';
 import { TopologySnapshotSchema } from '../schemas/topology-schema.ts';
 import { problemResponses } from './problem-responses.ts';
 
@@ -9,6 +10,7 @@ export function registerTopologyRoute(app: FastifyInstance, source: TopologySour
   app.get(
     '/v1/topology',
     {
+      handlerTimeout: HANDLER_TIMEOUT_MS,
       schema: {
         summary: 'The fleet topology as last probed',
         description:

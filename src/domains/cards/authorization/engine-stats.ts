@@ -75,14 +75,16 @@ export interface BatchLatency {
 
 /**
  * Batch latency of one shard: an EWMA (reacts fast, cheap) and a small ring of recent samples
- * for a p99 (computed on demand), so stand-in can tell "the issuer path is slow" from one slow
- * batch.
+ * for a p99, so stand-in can tell "the issuer path is slow" from one slow batch. Stand-in reads
+ * it on every request and batches add samples far less often, so the p99 is computed once per
+ * new sample, not once per read.
  */
 export class LatencyWindow {
   readonly #samples: Float64Array;
   #next = 0;
   #count = 0;
   #ewmaMs = 0;
+  #read: BatchLatency | null = null;
   readonly #alpha: number;
 
   constructor(sampleCountMax: number, alpha = 0.2) {
@@ -96,12 +98,15 @@ export class LatencyWindow {
     this.#samples[this.#next] = latencyMs;
     this.#next = (this.#next + 1) % this.#samples.length;
     this.#count = Math.min(this.#count + 1, this.#samples.length);
+    this.#read = null;
   }
 
   read(): BatchLatency {
     if (this.#count === 0) return { ewmaMs: 0, p99Ms: 0, sampleCount: 0 };
-    const sorted = Array.from(this.#samples.subarray(0, this.#count)).sort((a, b) => a - b);
+    if (this.#read) return this.#read;
+    const sorted = this.#samples.slice(0, this.#count).sort();
     const p99Ms = sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.99) - 1)] ?? 0;
-    return { ewmaMs: this.#ewmaMs, p99Ms, sampleCount: this.#count };
+    this.#read = { ewmaMs: this.#ewmaMs, p99Ms, sampleCount: this.#count };
+    return this.#read;
   }
 }
