@@ -87,15 +87,19 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     options.onProgress?.('loading card demo data');
     const cardDemoLoaded = await loadCardDemo(services.router, services.catalog);
     options.onProgress?.('starting the card services');
+    const engineRouter = await services.connectRouter({
+      applicationName: 'mainstay-authorization-engine',
+      poolSizeMax: 4,
+    });
     const cards = await startCardServices(
       services.router,
       services.catalog,
       config.home,
-      await services.connectRouter({
-        applicationName: 'mainstay-authorization-engine',
-        poolSizeMax: 4,
-      }),
-    );
+      engineRouter,
+    ).catch(async (error: unknown) => {
+      await engineRouter.close();
+      throw error;
+    });
     const stopPlatformServices = stopServices;
     stopServices = async () => {
       await cards.stop();
