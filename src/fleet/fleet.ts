@@ -19,11 +19,13 @@ import { type PostgresBinaries, resolvePostgresBinaries } from './postgres-binar
 import { type ConnectionInfo, PostgresServer, stopOrphan } from './postgres-server.ts';
 import { buildReplicaDataDir } from './replica-builder.ts';
 import {
-  conninfo,
   initDataDir,
   isStandbyDir,
+  passFilePath,
   type ServerSettings,
   SUPERUSER,
+  serverConninfo,
+  serverDataDir,
   writeSettings,
 } from './server-files.ts';
 import { type ServerView, settingsForServer, viewOf } from './server-view.ts';
@@ -495,30 +497,17 @@ export class Fleet
   }
 
   #writePassFile(identity: OsIdentity): void {
-    const file = this.#passFile();
+    const file = passFilePath(this.config.home);
     writeFileSync(file, `*:*:*:${SUPERUSER}:${this.#requireState().password}\n`, { mode: 0o600 });
     giveTo(file, identity);
   }
 
-  #passFile(): string {
-    return path.join(this.config.home, 'servers', 'pgpass');
-  }
-
   #conninfo(target: ConnectionInfo, extra: Record<string, string>): string {
-    const secret: Record<string, string> = this.isExternal
-      ? { password: target.password }
-      : { passfile: this.#passFile() };
-    return conninfo({
-      host: target.host,
-      port: target.port,
-      user: target.user,
-      ...secret,
-      ...extra,
-    });
+    return serverConninfo(target, { external: this.isExternal, home: this.config.home }, extra);
   }
 
   #dataDir(id: string): string {
-    return path.join(this.config.home, 'servers', id, 'data');
+    return serverDataDir(this.config.home, id);
   }
 
   #spec(id: string): ServerSpec {

@@ -172,3 +172,33 @@ export function conninfo(fields: Readonly<Record<string, string | number>>): str
 export function isStandbyDir(dataDir: string): boolean {
   return existsSync(path.join(dataDir, 'standby.signal'));
 }
+
+/** Where a supervised server's data directory is under a home. */
+export function serverDataDir(home: string, serverId: string): string {
+  return path.join(home, 'servers', serverId, 'data');
+}
+
+/** The libpq password file that replicas and subscriptions name instead of holding a password. */
+export function passFilePath(home: string): string {
+  return path.join(home, 'servers', 'pgpass');
+}
+
+/**
+ * How one server reaches another (a replica its upstream, a copy its home): by the password
+ * file for supervised servers, with the password itself for external ones.
+ */
+export function serverConninfo(
+  target: {
+    readonly host: string;
+    readonly port: number;
+    readonly user: string;
+    readonly password: string;
+  },
+  access: { readonly external: boolean; readonly home: string },
+  extra: Readonly<Record<string, string>>,
+): string {
+  const secret: Record<string, string> = access.external
+    ? { password: target.password }
+    : { passfile: passFilePath(access.home) };
+  return conninfo({ host: target.host, port: target.port, user: target.user, ...secret, ...extra });
+}
