@@ -67,3 +67,34 @@ test('a copy behind its slot is re-seeded with every row, and replicates again',
   await waitFor(async () => (await countOn(copyServer, database, ['gap_3'])) === 1, 'gap_3');
   assert.equal(await countOn(home, database, ['gap_1', 'gap_2', 'gap_3']), 3);
 });
+
+test('a copy that trails its slot only over WAL it never needed is resumed, not re-seeded', async () => {
+  const router = await fixture.router();
+  const shardId = 1;
+  const route = router.map.route(shardId);
+  const database = route.shard.database;
+  const copyServer = fixture.config.dataCentres.find((dc) => dc.id === route.shard.copyDc)?.primary
+    .id as string;
+  const write = (id: string) =>
+    router.writeToShard(shardId, (tx) =>
+      tx.query(`INSERT INTO appends VALUES ($1, 'nogap')`, [id]),
+    );
+  await write('nogap_1');
+  await waitFor(async () => (await countOn(copyServer, database, ['nogap_1'])) === 1, 'nogap_1');
+  // Other databases on the home write WAL; the slot's confirmed position may move over it.
+  const other = router.map.shardIds.find(
+    (id) => id !== shardId && router.map.route(id).shard.homeDc === route.shard.homeDc,
+  );
+  if (other !== undefined) {
+    for (let n = 0; n < 20; n += 1) {
+      await router.writeToShard(other, (tx) =>
+        tx.query(`INSERT INTO appends VALUES ($1, 'elsewhere')`, [`elsewhere_${n}`]),
+      );
+    }
+  }
+  await sleep(1_500);
+  const { reseeded } = await fixture.fleet.connectCopies({ promotedIn: route.shard.copyDc });
+  assert.ok(!reseeded.includes(shardId), `re-seeded ${reseeded.join(', ')}`);
+  await write('nogap_2');
+  await waitFor(async () => (await countOn(copyServer, database, ['nogap_2'])) === 1, 'nogap_2');
+});

@@ -188,7 +188,12 @@ export async function dropSubscriptionLocally(db: pg.Pool, database: string): Pr
  * copy fails and its replica is promoted, the replica's replication origin can trail what the
  * dead server had applied and confirmed to the publisher (its last commits had not reached the
  * replica). The publisher cannot send from before the slot's confirmed position, so resuming
- * would silently skip those changes: such a copy must be re-seeded instead. A copy with no
+ * would silently skip those changes: such a copy must be re-seeded instead.
+ *
+ * The slot's position also moves over WAL the copy never needed (other databases, idle
+ * keepalives), so a copy that trails it is checked further: the home's WAL between the two
+ * positions is read (`pg_walinspect`) for row changes in this database. Only when there are
+ * some, or the WAL cannot be read (gone, too long to read), is the copy behind. A copy with no
  * recorded progress counts as behind.
  */
 export async function copyBehindSlot(
@@ -209,7 +214,43 @@ export async function copyBehindSlot(
     'SELECT $1::pg_lsn < $2::pg_lsn AS behind',
     [applied, confirmed],
   );
-  return compared[0]?.behind ?? true;
+  if (!(compared[0]?.behind ?? true)) return false;
+  return rowChangesBetween(homeDb, applied, confirmed);
+}
+
+/** The most WAL {@link rowChangesBetween} reads; beyond it, changes are assumed. */
+const WAL_INSPECT_BYTES_MAX = 256 * 1024 * 1024;
+
+/** Heap record types that change rows (and so would have been published). */
+const ROW_CHANGE_RECORDS = ['INSERT', 'DELETE', 'UPDATE', 'HOT_UPDATE', 'TRUNCATE', 'MULTI_INSERT'];
+
+/**
+ * Whether the home's WAL in [from, to) holds row changes of the database `homeDb` is connected
+ * to. Any doubt (WAL removed, too long a span, no `pg_walinspect`) answers yes.
+ */
+async function rowChangesBetween(homeDb: pg.Pool, from: string, to: string): Promise<boolean> {
+  try {
+    const { rows: span } = await homeDb.query<{ bytes: number }>(
+      'SELECT pg_wal_lsn_diff($2::pg_lsn, $1::pg_lsn)::float8 AS bytes',
+      [from, to],
+    );
+    if ((span[0]?.bytes ?? Number.POSITIVE_INFINITY) > WAL_INSPECT_BYTES_MAX) return true;
+    await homeDb.query('CREATE EXTENSION IF NOT EXISTS pg_walinspect SCHEMA mainstay');
+    const { rows } = await homeDb.query<{ changed: boolean }>(
+      `SELECT EXISTS (
+         SELECT 1 FROM mainstay.pg_get_wal_records_info($1::pg_lsn, $2::pg_lsn) r
+          WHERE r.resource_manager IN ('Heap', 'Heap2')
+            AND split_part(r.record_type, '+', 1) = ANY ($3::text[])
+            AND (split_part(r.record_type, '+', 1) = 'TRUNCATE'
+                 OR r.block_ref LIKE '%/' || (SELECT oid FROM pg_database
+                                              WHERE datname = current_database()) || '/%')
+       ) AS changed`,
+      [from, to, ROW_CHANGE_RECORDS],
+    );
+    return rows[0]?.changed ?? true;
+  } catch {
+    return true;
+  }
 }
 
 /** How long {@link dropCopySlot} keeps trying while a terminated walsender lets go of the slot. */
