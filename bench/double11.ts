@@ -9,7 +9,8 @@
  *      that parses and validates the same body (the HTTP ceiling), load from another process;
  *   3. bound-card lists, read:write above 4:1 across two API instances: share served by
  *      replicas, stale lists;
- *   4. a DC primary killed (-9) during a stream: share decided in stand-in, approvals kept,
+ *   4. a DC primary killed (-9), then another hung (SIGSTOP), during a stream: share decided in
+ *      stand-in, approvals kept,
  *      advices forwarded, credit consistent.
  *
  *   npm run bench:double11              (every scenario)
@@ -36,7 +37,7 @@ import { runBoundCardLists } from './double11/bound-card-lists.ts';
 import { runHttpCeiling } from './double11/http-scenario.ts';
 import { type Double11Target, runMixedStage, type StageResult } from './double11/mixed-loop.ts';
 import { seedCards } from './double11/seed.ts';
-import { KILL, runStandInKill } from './double11/stand-in-kill.ts';
+import { KILL, type KillFigures, type KillPlan, runStandInKill } from './double11/stand-in-kill.ts';
 import { Double11Workload, PROFILE } from './double11/workload.ts';
 import { printTable, type SummaryRow } from './support/report.ts';
 import { ScenarioRunner } from './support/scenario-runner.ts';
@@ -53,6 +54,8 @@ const SETUP = {
 } as const;
 
 const runner = new ScenarioRunner();
+/** How long stand-in waits for the issuer before deciding itself (a network's STIP timeout). */
+const STAND_IN_ISSUER_TIMEOUT_MS = 500;
 
 const n0 = (value: number) => Math.round(value).toLocaleString('en-US');
 const ms2 = (value: number) => `${value.toFixed(1)} ms`;
@@ -227,7 +230,7 @@ async function standInProcessorOn(fixture: FleetFixture, dir: string) {
   const spool = await BypassSpool.open({ dir, name: 'advices' });
   const standIn = StandInProcessor.start(
     { router, issuer: engineIssuerPath(router, engine), cards: replicaCardSource(router), spool },
-    { issuerTimeoutMs: 500, probeIntervalMs: 500 },
+    { issuerTimeoutMs: STAND_IN_ISSUER_TIMEOUT_MS, probeIntervalMs: 500 },
   );
   return {
     router,
@@ -239,86 +242,109 @@ async function standInProcessorOn(fixture: FleetFixture, dir: string) {
   };
 }
 
-async function primaryKill(fixture: FleetFixture, cardIds: readonly string[], dir: string) {
+/** The failures of scenario 4, one after the other on one fleet (each in its own DC). */
+const FAILURES: readonly KillPlan[] = [
+  { label: 'kill -9 of dc1-a', victim: 'dc1-a', signal: 'SIGKILL' },
+  { label: 'hang (SIGSTOP) of dc2-a', victim: 'dc2-a', signal: 'SIGSTOP' },
+];
+
+function killRow(plan: KillPlan, figures: KillFigures): string[] {
+  const list = (entries: Record<string, number>) =>
+    Object.entries(entries)
+      .map(([key, count]) => `${key} ${count}`)
+      .join(', ') || '0';
+  return [
+    plan.label,
+    n0(figures.answered),
+    list(figures.errors),
+    figures.windowMs === null ? 'no stand-in' : ms2(figures.windowMs),
+    n0(figures.windowDecisions),
+    `${(figures.windowStandInShare * 100).toFixed(1)}%`,
+    n0(figures.standInTotal),
+    n0(figures.approvals),
+    String(figures.approvalsLost),
+    list(figures.forwardedByResult),
+    String(figures.pendingAfter),
+    String(figures.inconsistentAccounts),
+  ];
+}
+
+function killSummary(plan: KillPlan, figures: KillFigures): SummaryRow[] {
+  const unanswered = Object.values(figures.errors).reduce((a, b) => a + b, 0);
+  return [
+    {
+      figure: `stand-in share in the failed DC during the outage, ${plan.label}`,
+      value: `${(figures.windowStandInShare * 100).toFixed(1)}%`,
+      target: 'none set',
+      met: null,
+    },
+    {
+      figure: `requests unanswered, ${plan.label}`,
+      value: String(unanswered),
+      target: '0',
+      met: unanswered === 0,
+    },
+    {
+      figure: `approvals lost after forwarding, ${plan.label}`,
+      value: String(figures.approvalsLost),
+      target: '0',
+      met: figures.approvalsLost === 0 && figures.pendingAfter === 0,
+    },
+    {
+      figure: `accounts with inconsistent credit, ${plan.label}`,
+      value: String(figures.inconsistentAccounts),
+      target: '0',
+      met: figures.inconsistentAccounts === 0,
+    },
+  ];
+}
+
+async function primaryFailures(fixture: FleetFixture, cardIds: readonly string[], dir: string) {
   const processor = await standInProcessorOn(fixture, dir);
   const controller = new FailoverController(fixture.fleet);
   controller.start();
+  const rows: string[][] = [];
+  const summary: SummaryRow[] = [];
   try {
-    const workload = new Double11Workload(cardIds, `d11-kill-${Date.now()}`);
-    const figures = await runStandInKill(
-      fixture.fleet,
-      processor.router,
-      processor.standIn,
-      workload,
-    );
-    console.log(
-      `${KILL.clientCount} clients for ${KILL.durationMs / 1000} s through stand-in processing; ` +
-        `${KILL.victim} killed (-9) after ${KILL.killAfterMs / 1000} s, failover controller on\n`,
-    );
-    printTable(
-      [
-        'answered',
-        'errors',
-        'outage window',
-        'decisions in window',
-        'stand-in share',
-        'stand-in total',
-        'approvals',
-        'lost',
-        'forwarded',
-        'pending',
-        'inconsistent accounts',
-      ],
-      [
-        [
-          n0(figures.answered),
-          Object.entries(figures.errors)
-            .map(([c, n]) => `${c} ${n}`)
-            .join(', ') || '0',
-          figures.windowMs === null ? 'no stand-in' : ms2(figures.windowMs),
-          n0(figures.windowDecisions),
-          `${(figures.windowStandInShare * 100).toFixed(1)}%`,
-          n0(figures.standInTotal),
-          n0(figures.approvals),
-          String(figures.approvalsLost),
-          Object.entries(figures.forwardedByResult)
-            .map(([r, n]) => `${r} ${n}`)
-            .join(', ') || '0',
-          String(figures.pendingAfter),
-          String(figures.inconsistentAccounts),
-        ],
-      ],
-    );
-    return [
-      {
-        figure: "stand-in share, killed primary's DC during the outage",
-        value: `${(figures.windowStandInShare * 100).toFixed(1)}%`,
-        target: 'none set',
-        met: null,
-      },
-      {
-        figure: 'requests unanswered during the primary kill',
-        value: String(Object.values(figures.errors).reduce((a, b) => a + b, 0)),
-        target: '0',
-        met: Object.keys(figures.errors).length === 0,
-      },
-      {
-        figure: 'approvals lost after forwarding',
-        value: String(figures.approvalsLost),
-        target: '0',
-        met: figures.approvalsLost === 0 && figures.pendingAfter === 0,
-      },
-      {
-        figure: 'accounts with inconsistent credit',
-        value: String(figures.inconsistentAccounts),
-        target: '0',
-        met: figures.inconsistentAccounts === 0,
-      },
-    ] satisfies SummaryRow[];
+    for (const plan of FAILURES) {
+      const workload = new Double11Workload(cardIds, `d11-fail-${plan.victim}-${Date.now()}`);
+      const figures = await runStandInKill(
+        fixture.fleet,
+        processor.router,
+        processor.standIn,
+        workload,
+        plan,
+      );
+      rows.push(killRow(plan, figures));
+      summary.push(...killSummary(plan, figures));
+    }
   } finally {
     await controller.stop();
     await processor.stop();
   }
+  console.log(
+    `${KILL.clientCount} clients for ${KILL.durationMs / 1000} s through stand-in processing (issuer ` +
+      `timeout ${STAND_IN_ISSUER_TIMEOUT_MS} ms); the primary fails after ${KILL.killAfterMs / 1000} s, ` +
+      'failover controller on; outage window = failure to the last stand-in decision in its DC\n',
+  );
+  printTable(
+    [
+      'failure',
+      'answered',
+      'errors',
+      'outage window',
+      'decisions in window',
+      'stand-in share',
+      'stand-in total',
+      'approvals',
+      'lost',
+      'forwarded',
+      'pending',
+      'inconsistent accounts',
+    ],
+    rows,
+  );
+  return summary;
 }
 
 const started = performance.now();
@@ -345,8 +371,8 @@ try {
     }
   });
   await runner.run('3. bound-card lists on read/write splitting', () => boundCardLists(fixture));
-  await runner.run('4. stand-in during a primary kill', () =>
-    primaryKill(fixture, cardIds, path.join(dir, 'kill')),
+  await runner.run('4. stand-in during primary failures (kill, hang)', () =>
+    primaryFailures(fixture, cardIds, path.join(dir, 'kill')),
   );
 } finally {
   await fixture.stop();

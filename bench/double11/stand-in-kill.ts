@@ -11,9 +11,15 @@ export const KILL = {
   clientCount: 64,
   durationMs: 10_000,
   killAfterMs: 3_000,
-  victim: 'dc1-a',
   forwardTimeoutMs: 60_000,
 } as const;
+
+/** Which DC primary fails, and how: killed (-9) or hung (SIGSTOP, detected by probes). */
+export interface KillPlan {
+  readonly label: string;
+  readonly victim: string;
+  readonly signal: 'SIGKILL' | 'SIGSTOP';
+}
 
 export interface KillFigures {
   readonly answered: number;
@@ -41,7 +47,8 @@ interface Answer {
 
 /**
  * The Double-11 primary loss: a stream of authorizations through stand-in processing while the
- * victim (a DC primary) is killed with SIGKILL and the failover controller promotes its replica.
+ * victim (a DC primary) is killed (SIGKILL) or hangs (SIGSTOP) and the failover controller
+ * promotes its replica.
  * Afterwards the advices are forwarded, and every approval is looked up on the issuer.
  */
 export async function runStandInKill(
@@ -49,8 +56,9 @@ export async function runStandInKill(
   router: Router,
   standIn: StandInProcessor,
   workload: Double11Workload,
+  plan: KillPlan,
 ): Promise<KillFigures> {
-  const victimDc = fleet.config.dataCentres.find((dc) => dc.primary.id === KILL.victim)?.id;
+  const victimDc = fleet.config.dataCentres.find((dc) => dc.primary.id === plan.victim)?.id;
   const answers: Answer[] = [];
   const errors: Record<string, number> = {};
   const started = performance.now();
@@ -58,9 +66,9 @@ export async function runStandInKill(
   const deadline = started + KILL.durationMs;
   const killer = (async () => {
     await new Promise((resolve) => setTimeout(resolve, KILL.killAfterMs));
-    const victim = fleet.server(KILL.victim);
-    if (!victim) throw new Error(`no server ${KILL.victim}`);
-    victim.signalAll('SIGKILL');
+    const victim = fleet.server(plan.victim);
+    if (!victim) throw new Error(`no server ${plan.victim}`);
+    victim.signalAll(plan.signal);
   })();
   const client = async () => {
     while (performance.now() < deadline) {
