@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
+import { inlineParameters } from '../../src/data/inline-parameters.ts';
 import type { Router } from '../../src/data/router.ts';
 import type { ConsistencyLevel } from '../../src/data/router-options.ts';
 import type { FleetFixture } from '../../test/support/fleet-fixture.ts';
@@ -53,6 +54,12 @@ const COMPARISONS: readonly Comparison[] = [
   },
   { label: 'read, any', router: 'router read any', baseline: 'bare read replica', targeted: true },
   { label: 'write (upsert)', router: 'router write', baseline: 'bare write', targeted: true },
+  {
+    label: 'write vs the same message',
+    router: 'router write',
+    baseline: 'bare write as router message',
+    targeted: false,
+  },
   {
     label: 'write, callback tx form',
     router: 'router write tx',
@@ -150,6 +157,16 @@ function buildCases(t: Target): Case[][] {
         name: 'bare write as router tx',
         server: primary,
         op: (c, n) => bareTransaction(primaryPool, writeKey(c, n), n),
+      },
+      {
+        // What writeStatement sends, through the bare pool: BEGIN, the upsert with its values
+        // inlined, COMMIT and the commit position, in one message.
+        name: 'bare write as router message',
+        server: primary,
+        op: (c, n) =>
+          primaryPool.query(
+            `BEGIN; ${inlineParameters(UPSERT_SQL, [writeKey(c, n), n])}; COMMIT; SELECT pg_current_wal_insert_lsn()::text AS lsn`,
+          ),
       },
     ],
   ];
