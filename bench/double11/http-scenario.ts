@@ -1,9 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { AuthorizationService } from '../../src/domains/cards/authorization/authorization-service.ts';
-import type {
-  AuthorizationOutcome,
-  AuthorizationRequest,
-} from '../../src/domains/cards/authorization/authorization-types.ts';
+import type { AuthorizationOutcome } from '../../src/domains/cards/authorization/authorization-types.ts';
+import { issuerOutcome } from '../../src/domains/cards/authorization/request-validation.ts';
 import type { StandInProcessor } from '../../src/domains/cards/stand-in/stand-in-processor.ts';
 import { buildHttpServer } from '../../src/http/build-http-server.ts';
 import { registerAuthorizationRoutes } from '../../src/http/routes/cards/authorization-routes.ts';
@@ -12,6 +10,7 @@ import {
   AuthorizationRequestBody,
   type AuthorizationRequestJson,
   AuthorizationSchema,
+  authorizationRequestOf,
   authorizationToJson,
 } from '../../src/http/schemas/authorization-schema.ts';
 import type { FleetFixture } from '../../test/support/fleet-fixture.ts';
@@ -30,31 +29,16 @@ export const HTTP = {
 
 type Body = AuthorizationRequestJson;
 
-/** What the no-op route answers: an authorization built from the body, decided by nobody. */
+/** What the no-op route answers: an approval built from the body, decided by nobody. */
 function echo(body: Body): AuthorizationOutcome {
-  const request: AuthorizationRequest = {
-    requestId: body.requestId,
-    cardId: body.cardId,
-    amount: BigInt(body.amount),
-    currency: body.currency,
-    merchantId: body.merchant.id,
-    merchantCategory: body.merchant.categoryCode,
-  };
-  return {
+  const now = new Date().toISOString();
+  return issuerOutcome(authorizationRequestOf(body), {
     id: 'auth_00000000000000000000000000000000',
-    ...request,
-    merchantReference: null,
     accountId: null,
     status: 'approved',
-    responseCode: '00',
-    decidedBy: 'issuer',
-    heldAmount: request.amount,
-    capturedAmount: 0n,
-    reversedAmount: 0n,
-    holdState: 'open',
-    holdExpiresAt: null,
-    createdAt: new Date().toISOString(),
-  };
+    holdExpiresAt: now,
+    createdAt: now,
+  });
 }
 
 /**

@@ -20,6 +20,7 @@ import type {
 } from '../../src/domains/cards/authorization/authorization-types.ts';
 import { HoldSweeper } from '../../src/domains/cards/authorization/hold-sweeper.ts';
 import { isMainstayError } from '../../src/errors/mainstay-error.ts';
+import { readBooks } from './card-books.ts';
 
 /** A request of `amount` CNY on `card` with a fresh request id (fields override). */
 export function request(
@@ -119,27 +120,13 @@ export interface HoldMoveBed {
  * amounts and the sums over its authorizations, which must always agree.
  */
 export async function books(router: Router, accountId: string) {
-  const { value } = await router.read(
-    accountId,
-    (db) =>
-      db.query<{ held: string; posted: string; holds: string; captured: string; limit: string }>(
-        `SELECT a.held::text, a.posted::text, a.credit_limit::text AS limit,
-                coalesce(sum(z.held_amount), 0)::text AS holds,
-                coalesce(sum(z.captured_amount), 0)::text AS captured
-           FROM public.card_accounts a LEFT JOIN public.authorizations z ON z.account_id = a.id
-          WHERE a.id = $1 GROUP BY a.id`,
-        [accountId],
-      ),
-    { consistency: 'primary' },
-  );
-  const row = value.rows[0];
-  assert.ok(row, `account ${accountId} exists`);
+  const read = await readBooks(router, accountId);
   const result = {
-    held: BigInt(row.held),
-    posted: BigInt(row.posted),
-    holds: BigInt(row.holds),
-    captured: BigInt(row.captured),
-    limit: BigInt(row.limit),
+    held: read.held,
+    posted: read.posted,
+    holds: read.openHolds,
+    captured: read.captured,
+    limit: read.limit,
   };
   assert.equal(result.held, result.holds, 'account held = sum of its holds');
   assert.equal(result.posted, result.captured, 'account posted = sum of its captures');

@@ -22,6 +22,7 @@ import {
 import type { StandInLimits } from '../../src/domains/cards/stand-in/stand-in-limits.ts';
 import type { StandInOptions } from '../../src/domains/cards/stand-in/stand-in-options.ts';
 import { StandInProcessor } from '../../src/domains/cards/stand-in/stand-in-processor.ts';
+import { readBooks } from './card-books.ts';
 import { startFleet } from './fleet-fixture.ts';
 
 export const DAY_MS = 24 * 60 * 60 * 1000;
@@ -156,27 +157,13 @@ export class StandInBed {
 
   /** Account totals against the sum of its authorizations, read on the primary. */
   async creditCheck(accountId: string) {
-    const { value } = await this.router.read(
-      accountId,
-      (db) =>
-        db.query<{ limit: string; held: string; posted: string; holds: string; captured: string }>(
-          `SELECT a.credit_limit::text AS limit, a.held::text, a.posted::text,
-                  coalesce(sum(z.held_amount) FILTER (WHERE z.hold_state = 'open'), 0)::text AS holds,
-                  coalesce(sum(z.captured_amount), 0)::text AS captured
-             FROM public.card_accounts a LEFT JOIN public.authorizations z ON z.account_id = a.id
-            WHERE a.id = $1 GROUP BY a.id`,
-          [accountId],
-        ),
-      { consistency: 'primary' },
-    );
-    const row = value.rows[0];
-    assert.ok(row, `account ${accountId} exists`);
+    const read = await readBooks(this.router, accountId);
     return {
-      held: BigInt(row.held),
-      posted: BigInt(row.posted),
-      available: BigInt(row.limit) - BigInt(row.held) - BigInt(row.posted),
-      openHolds: BigInt(row.holds),
-      captured: BigInt(row.captured),
+      held: read.held,
+      posted: read.posted,
+      available: read.limit - read.held - read.posted,
+      openHolds: read.openHolds,
+      captured: read.captured,
     };
   }
 

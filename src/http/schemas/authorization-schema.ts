@@ -2,6 +2,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import {
   AUTHORIZATION_STATUSES,
   type AuthorizationOutcome,
+  type AuthorizationRequest,
   type AuthorizationStatus,
   DECIDERS,
   HOLD_STATES,
@@ -40,6 +41,19 @@ export const AuthorizationRequestBody = Type.Object(
 
 /** The JSON body of `POST /v1/authorizations`. */
 export type AuthorizationRequestJson = Static<typeof AuthorizationRequestBody>;
+
+/** The domain request a JSON body asks for (amounts become bigint). */
+export function authorizationRequestOf(body: AuthorizationRequestJson): AuthorizationRequest {
+  return {
+    requestId: body.requestId,
+    cardId: body.cardId,
+    amount: BigInt(body.amount),
+    currency: body.currency,
+    merchantId: body.merchant.id,
+    merchantCategory: body.merchant.categoryCode,
+    merchantReference: body.merchantReference ?? null,
+  };
+}
 
 /** An authorization: the decision and what became of its hold. */
 export const AuthorizationSchema = Type.Object(

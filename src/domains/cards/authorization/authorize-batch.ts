@@ -4,18 +4,12 @@ import {
   type AuthorizationRow,
   type StoredAuthorizationRow,
 } from './authorization-row.ts';
-import type { AuthorizationStatus } from './authorization-types.ts';
+import type { AuthorizationRequest, AuthorizationStatus } from './authorization-types.ts';
 
 /** One request (or advice) as the batch function takes it. */
-export interface BatchItem {
+export interface BatchItem extends AuthorizationRequest {
   /** The authorization id the row gets if the request is new (minted in the card's bucket). */
   readonly id: string;
-  readonly requestId: string;
-  readonly cardId: string;
-  readonly amount: bigint;
-  readonly currency: string;
-  readonly merchantId: string;
-  readonly merchantCategory: string;
   readonly merchantReference: string | null;
   /** `null` for the issuer's own requests; the stand-in status for an advice. */
   readonly standInStatus: AuthorizationStatus | null;

@@ -16,6 +16,7 @@ import {
   AuthorizationRequestBody,
   type AuthorizationRequestJson,
   AuthorizationSchema,
+  authorizationRequestOf,
   authorizationToJson,
   HoldActionBody,
   ID_PATTERN,
@@ -69,15 +70,7 @@ export function registerAuthorizationRoutes(app: FastifyInstance, api: Authoriza
     async (request, reply) => {
       const body = request.body;
       assertKnownCurrency(body.currency);
-      const answer = await api.authorize({
-        requestId: body.requestId,
-        cardId: body.cardId,
-        amount: BigInt(body.amount),
-        currency: body.currency,
-        merchantId: body.merchant.id,
-        merchantCategory: body.merchant.categoryCode,
-        merchantReference: body.merchantReference ?? null,
-      });
+      const answer = await api.authorize(authorizationRequestOf(body));
       answerWrite(reply, answer, 201);
       return authorizationToJson(answer.outcome);
     },
