@@ -4,14 +4,19 @@ import { inlineParameters } from '../../src/data/inline-parameters.ts';
 import type { Router } from '../../src/data/router.ts';
 import type { ConsistencyLevel } from '../../src/data/router-options.ts';
 import type { FleetFixture } from '../../test/support/fleet-fixture.ts';
-import { type LoopResult, median, runClosedLoop } from './closed-loop.ts';
+import { type LoopResult, median, quantile, runClosedLoop } from './closed-loop.ts';
 import { printTable, type SummaryRow } from './report.ts';
 
 export const OVERHEAD = {
   concurrency: 8,
-  opCount: 3_000,
+  /**
+   * Many short rounds rather than a few long ones: the fleet's background work (checkpoints,
+   * the replicas' and copies' apply, probes) lands on both sides of a comparison alike, and the
+   * median of 21 per-round ratios moves far less from run to run than a median of 7.
+   */
+  opCount: 1_000,
   warmUpOpCount: 500,
-  roundCount: 7,
+  roundCount: 21,
   /** Keys per key set; a multiple of `concurrency` so that each writer has keys of its own. */
   keyCount: 64,
   /** Same as the router's default `poolSizeMax`. */
@@ -37,6 +42,8 @@ interface Comparison {
   readonly baseline: string;
   /** Whether the ratio is held to the target (else it is shown to explain the others). */
   readonly targeted: boolean;
+  /** An untargeted ratio that also goes into the summary, beside the targeted ones. */
+  readonly summarised?: boolean;
 }
 
 const COMPARISONS: readonly Comparison[] = [
@@ -53,11 +60,32 @@ const COMPARISONS: readonly Comparison[] = [
     targeted: true,
   },
   { label: 'read, any', router: 'router read any', baseline: 'bare read replica', targeted: true },
-  { label: 'write (upsert)', router: 'router write', baseline: 'bare write', targeted: true },
   {
-    label: 'write vs the same message',
+    // A write through the router returns a token, which needs the WAL position after COMMIT
+    // (one more statement, in the same message). The bare driver giving the same guarantee
+    // sends the same queries; that is the router's overhead proper.
+    label: 'write, same queries',
     router: 'router write',
     baseline: 'bare write as router message',
+    targeted: true,
+  },
+  {
+    label: 'write vs autocommit upsert',
+    router: 'router write',
+    baseline: 'bare write',
+    targeted: false,
+    summarised: true,
+  },
+  {
+    label: 'write, token signed',
+    router: 'router write + signed token',
+    baseline: 'bare write as router message',
+    targeted: false,
+  },
+  {
+    label: 'same queries vs autocommit',
+    router: 'bare write as router message',
+    baseline: 'bare write',
     targeted: false,
   },
   {
@@ -141,6 +169,14 @@ function buildCases(t: Target): Case[][] {
         name: 'router write',
         server: primary,
         op: (c, n) => t.router.writeStatement(writeKey(c, n), UPSERT_SQL, [writeKey(c, n), n]),
+      },
+      {
+        // The same write whose caller also takes the token's string form (signs it), as an
+        // HTTP handler that returns it in a header does.
+        name: 'router write + signed token',
+        server: primary,
+        op: async (c, n) =>
+          (await t.router.writeStatement(writeKey(c, n), UPSERT_SQL, [writeKey(c, n), n])).token,
       },
       {
         name: 'router write tx',
@@ -295,24 +331,31 @@ function report(
     );
     const ratio = median(ratios);
     const target = comparison.targeted ? `<= ${OVERHEAD.ratioMax.toFixed(2)}` : '(explains)';
-    if (comparison.targeted) {
+    if (comparison.targeted || comparison.summarised) {
       summary.push({
         figure: `router overhead p50 ratio, ${comparison.label}`,
         value: ratio.toFixed(2),
-        target,
-        met: ratio <= OVERHEAD.ratioMax,
+        target: comparison.targeted ? target : 'shown, not targeted',
+        met: comparison.targeted ? ratio <= OVERHEAD.ratioMax : null,
       });
     }
     return [
       comparison.label,
       `${comparison.router} / ${comparison.baseline}`,
       ratio.toFixed(2),
-      ratios.map((r) => r.toFixed(2)).join(' '),
+      `${quantileOf(ratios, 0.25).toFixed(2)} - ${quantileOf(ratios, 0.75).toFixed(2)}`,
       target,
     ];
   });
-  printTable(['p50 overhead', 'router / baseline', 'ratio', 'per round', 'target'], rows);
+  printTable(['p50 overhead', 'router / baseline', 'median', 'quartiles', 'target'], rows);
   const tallies = [...served].map(([key, count]) => `${key} ${count}`).join(', ');
   console.log(`\nwhere router reads were served (200 extra reads each): ${tallies}`);
   return summary;
+}
+
+function quantileOf(values: readonly number[], q: number): number {
+  return quantile(
+    [...values].sort((a, b) => a - b),
+    q,
+  );
 }

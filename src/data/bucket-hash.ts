@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /**
  * The stable, documented hash from a shard key to a bucket: the first four bytes of the SHA-256
@@ -13,6 +13,22 @@ export function bucketOf(key: string, bucketCount: number): number {
   if (!Number.isInteger(bucketCount) || bucketCount <= 0) {
     throw new RangeError(`bucketCount must be a positive integer, got ${bucketCount}`);
   }
-  const digest = createHash('sha256').update(key, 'utf8').digest();
-  return digest.readUInt32BE(0) % bucketCount;
+  let word = recentHashes.get(key);
+  if (word === undefined) {
+    // One-shot hashing: no Hash object per key.
+    word = hash('sha256', key, 'buffer').readUInt32BE(0);
+    if (recentHashes.size >= RECENT_HASH_COUNT_MAX) recentHashes.clear();
+    recentHashes.set(key, word);
+  }
+  return word % bucketCount;
 }
+
+/**
+ * Hash words of keys routed lately. Every read and write of an untagged key hashes it, and a
+ * service's keys repeat (a customer's, a merchant's); a native SHA-256 costs a few microseconds
+ * on a busy machine, a map hit a tenth of one. The word depends on the key alone, so an entry is
+ * never stale; the map is emptied when full, which bounds it without bookkeeping per hit.
+ * (Mainstay's own ids carry their bucket and are never hashed: see entity-id.ts.)
+ */
+const recentHashes = new Map<string, number>();
+const RECENT_HASH_COUNT_MAX = 65_536;

@@ -25,12 +25,14 @@ const IDLE_TIMEOUT_MS = 10_000;
 
 /** One pool per (server, database), created on first use, all with the same limits. */
 export class ConnectionPools {
-  readonly #pools = new Map<string, { pool: pg.Pool; address: string }>();
+  /** Per server, per database: the pool, the address it was made for, whether rechecked. */
+  readonly #pools = new Map<
+    string,
+    Map<string, { pool: pg.Pool; address: string; checked: boolean }>
+  >();
   readonly #resolve: (serverId: string) => ConnectionInfo;
   readonly #limits: PoolLimits;
   readonly #applicationName: string;
-  /** Pools whose address was looked up since the last {@link ConnectionPools.revalidate}. */
-  readonly #checked = new Set<string>();
 
   constructor(
     resolve: (serverId: string) => ConnectionInfo,
@@ -44,7 +46,9 @@ export class ConnectionPools {
 
   /** Makes the next use of each pool look its server's address up again (after a topology change). */
   revalidate(): void {
-    this.#checked.clear();
+    for (const databases of this.#pools.values()) {
+      for (const entry of databases.values()) entry.checked = false;
+    }
   }
 
   /** How a server is reached now. */
@@ -55,18 +59,19 @@ export class ConnectionPools {
   /**
    * The pool for a server's database. The server's address is looked up once, and again after
    * {@link ConnectionPools.revalidate}; a pool whose server moved is replaced then. This is on
-   * every query's path, so it does no work beyond a map lookup in between.
+   * every query's path, so it does no work beyond two map lookups in between (no key string is
+   * built per query).
    */
   pool(serverId: string, database = 'postgres'): pg.Pool {
-    const key = `${serverId}/${database}`;
-    const known = this.#pools.get(key);
-    if (known && this.#checked.has(key)) return known.pool;
-    this.#checked.add(key);
+    const known = this.#pools.get(serverId)?.get(database);
+    if (known?.checked) return known.pool;
     const info = this.#resolve(serverId);
     const address = `${info.host}:${info.port}`;
-    const existing = this.#pools.get(key);
-    if (existing && existing.address === address) return existing.pool;
-    if (existing) void existing.pool.end().catch(() => undefined);
+    if (known && known.address === address) {
+      known.checked = true;
+      return known.pool;
+    }
+    if (known) void known.pool.end().catch(() => undefined);
     const pool = new pg.Pool({
       ...info,
       database,
@@ -81,24 +86,24 @@ export class ConnectionPools {
     // fails and reports it.
     pool.on('error', () => undefined);
     pool.on('connect', (client) => client.on('error', () => undefined));
-    this.#pools.set(key, { pool, address });
+    let databases = this.#pools.get(serverId);
+    if (!databases) {
+      databases = new Map();
+      this.#pools.set(serverId, databases);
+    }
+    databases.set(database, { pool, address, checked: true });
     return pool;
   }
 
   /** Closes the pools of one server (after it stopped, or moved). */
   async closeServer(serverId: string): Promise<void> {
-    const closing: Promise<void>[] = [];
-    for (const [key, entry] of this.#pools) {
-      if (key.startsWith(`${serverId}/`)) {
-        this.#pools.delete(key);
-        closing.push(entry.pool.end());
-      }
-    }
-    await Promise.all(closing);
+    const databases = this.#pools.get(serverId);
+    this.#pools.delete(serverId);
+    await Promise.all([...(databases?.values() ?? [])].map((entry) => entry.pool.end()));
   }
 
   async closeAll(): Promise<void> {
-    const entries = [...this.#pools.values()];
+    const entries = [...this.#pools.values()].flatMap((databases) => [...databases.values()]);
     this.#pools.clear();
     await Promise.all(entries.map((entry) => entry.pool.end()));
   }

@@ -54,7 +54,14 @@ export class ConsistencyToken {
 
   /** This token plus one more write. */
   with(shardId: number, lsn: bigint, epoch: number): ConsistencyToken {
-    return this.merge(new ConsistencyToken(epoch, new Map([[shardId, { lsn, epoch }]])));
+    // merge() with a one-shard token, without building that token (this runs on every write).
+    const mine = this.#positions.get(shardId);
+    if (mine && (mine.epoch > epoch || (mine.epoch === epoch && mine.lsn >= lsn))) {
+      return epoch > this.epoch ? new ConsistencyToken(epoch, this.#positions) : this;
+    }
+    const positions = new Map(this.#positions);
+    positions.set(shardId, { lsn, epoch });
+    return new ConsistencyToken(Math.max(this.epoch, epoch), positions);
   }
 
   /**

@@ -26,18 +26,18 @@ export interface ReplicaChoice {
  * goes"): only healthy replicas (unknown lag counts as unhealthy); `any` takes one at random;
  * `bounded` one under the lag bound; `session` one that has replayed `required`, else waits a
  * bounded time for the closest one if it is close behind; otherwise none, with the reason.
+ *
+ * Answers synchronously unless a `session` read has to wait for a replica (the rare case): every
+ * read passes here, and an `await` that is not needed costs a turn of the microtask queue.
  */
-export async function chooseReplica(
+export function chooseReplica(
   monitor: ReplicaMonitor,
   route: ShardRoute,
   demand: ReplicaDemand,
-): Promise<ReplicaChoice> {
+): ReplicaChoice | Promise<ReplicaChoice> {
   const { consistency, required } = demand;
   if (consistency === 'primary') return { server: null, reason: 'no_replica' };
-  const healthy = route.replicas
-    .map((server) => ({ id: server.id, seen: monitor.observe(server.id) }))
-    .filter((candidate) => candidate.seen.healthy)
-    .sort((a, b) => a.seen.lagMs - b.seen.lagMs);
+  const healthy = healthyReplicas(monitor, route);
   if (healthy.length === 0) return { server: null, reason: 'no_replica' };
   if (consistency === 'any') return { server: pick(healthy).id, reason: 'no_replica' };
   if (consistency === 'bounded') {
@@ -56,11 +56,30 @@ export async function chooseReplica(
   // than the wait (replay paused, a long apply) would not catch up in time anyway.
   if (best && demand.sessionWaitMs > 0 && best.seen.lagMs <= demand.sessionWaitMs) {
     demand.onSessionWait?.();
-    if (await monitor.waitForReplay(best.id, required, demand.sessionWaitMs)) {
-      return { server: best.id, reason: 'no_replica' };
-    }
+    return monitor
+      .waitForReplay(best.id, required, demand.sessionWaitMs)
+      .then(
+        (caught): ReplicaChoice =>
+          caught
+            ? { server: best.id, reason: 'no_replica' }
+            : { server: null, reason: 'replica_behind' },
+      );
   }
   return { server: null, reason: 'replica_behind' };
+}
+
+/** The route's healthy replicas, least lagging first. */
+function healthyReplicas(
+  monitor: ReplicaMonitor,
+  route: ShardRoute,
+): { id: string; seen: ReturnType<ReplicaMonitor['observe']> }[] {
+  const healthy = [];
+  for (const server of route.replicas) {
+    const seen = monitor.observe(server.id);
+    if (seen.healthy) healthy.push({ id: server.id, seen });
+  }
+  if (healthy.length > 1) healthy.sort((a, b) => a.seen.lagMs - b.seen.lagMs);
+  return healthy;
 }
 
 function pick<T>(candidates: readonly T[]): T {

@@ -1,8 +1,20 @@
-import type { ConsistencyLevel } from './router-options.ts';
+import { CONSISTENCY_LEVELS, type ConsistencyLevel } from './router-options.ts';
 
 /** Why a read went to a primary instead of a replica. */
 export const FALLBACK_REASONS = ['no_replica', 'replica_behind', 'replica_failed'] as const;
 export type FallbackReason = (typeof FALLBACK_REASONS)[number];
+
+/** The `reads` map's keys ("target:level"), built once rather than on every read. */
+const READ_KEYS = {
+  primary: readKeysFor('primary'),
+  replica: readKeysFor('replica'),
+};
+
+function readKeysFor(target: string): Record<ConsistencyLevel, string> {
+  return Object.fromEntries(
+    CONSISTENCY_LEVELS.map((level) => [level, `${target}:${level}`]),
+  ) as Record<ConsistencyLevel, string>;
+}
 
 /**
  * Counters a router keeps for its metrics: plain numbers, cheap to bump on the hot path and
@@ -24,7 +36,7 @@ export class RouterStats {
   catalogReloads = 0;
 
   countRead(target: 'primary' | 'replica', consistency: ConsistencyLevel): void {
-    const key = `${target}:${consistency}`;
+    const key = READ_KEYS[target][consistency];
     this.reads.set(key, (this.reads.get(key) ?? 0) + 1);
   }
 

@@ -28,8 +28,52 @@ export interface WriteResult<T> {
   readonly shardId: number;
   /** WAL position just past the commit, in PostgreSQL's text form. */
   readonly lsn: string;
-  /** The caller's token (if given) merged with this write: send it with later reads. */
+  /**
+   * The caller's token (if given) merged with this write, signed: send it with later reads, in
+   * an HTTP header or a message. Signed when first read, so a write whose token stays in the
+   * process (or is not needed) does not pay for the MAC.
+   */
   readonly token: string;
+  /** The same token, decoded: pass it to reads in this process without signing it. */
+  readonly consistency: ConsistencyToken;
+}
+
+/** A write's result; its token string is signed on first use (see {@link WriteResult.token}). */
+class Written<T> implements WriteResult<T> {
+  readonly value: T;
+  readonly shardId: number;
+  readonly consistency: ConsistencyToken;
+  readonly #lsn: bigint;
+  readonly #sign: (token: ConsistencyToken) => string;
+  #token: string | null = null;
+
+  constructor(
+    value: T,
+    shardId: number,
+    lsn: bigint,
+    consistency: ConsistencyToken,
+    sign: (token: ConsistencyToken) => string,
+  ) {
+    this.value = value;
+    this.shardId = shardId;
+    this.#lsn = lsn;
+    this.consistency = consistency;
+    this.#sign = sign;
+  }
+
+  get lsn(): string {
+    return formatLsn(this.#lsn);
+  }
+
+  get token(): string {
+    this.#token ??= this.#sign(this.consistency);
+    return this.#token;
+  }
+
+  /** Plain data (`JSON.stringify`, logs): the getters' values, the decoded token left out. */
+  toJSON(): { value: T; shardId: number; lsn: string; token: string } {
+    return { value: this.value, shardId: this.shardId, lsn: this.lsn, token: this.token };
+  }
 }
 
 export interface ReadOptions {
@@ -77,6 +121,7 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
   readonly #fallbacks: TokenBucket;
   readonly #secret: string;
   readonly #verifiedTokens = new Map<string, ConsistencyToken>();
+  readonly #sign = (token: ConsistencyToken): string => token.encode(this.#secret);
   #map: ShardMap;
   #unsubscribe: (() => Promise<void>) | null = null;
   #poller: NodeJS.Timeout | null = null;
@@ -264,7 +309,7 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
       lsn,
       this.#map.epoch,
     );
-    return { value, shardId, lsn: formatLsn(lsn), token: token.encode(this.#secret) };
+    return new Written(value, shardId, lsn, token, this.#sign);
   }
 
   /**
@@ -335,13 +380,20 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
   }
 
   /** Runs `work` on a server chosen by the consistency level (default `session`). */
-  async read<T>(
+  read<T>(
     key: unknown,
     work: (db: Queryable) => Promise<T>,
     options: ReadOptions = {},
   ): Promise<ReadResult<T>> {
-    const canonical = canonicalShardKey(key);
-    const shardId = this.#map.shardOf(canonical);
+    // Not an async function: one promise layer less on every read; a bad key still rejects.
+    let canonical: string;
+    let shardId: number;
+    try {
+      canonical = canonicalShardKey(key);
+      shardId = this.#map.shardOf(canonical);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return this.readShard(shardId, work, options, canonical);
   }
 
@@ -353,7 +405,11 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
     trackedKey?: string,
   ): Promise<ReadResult<T>> {
     const consistency = options.consistency ?? 'session';
-    const token = await this.#usableToken(options.token ?? null, shardId);
+    if (consistency === 'primary' && !options.token) {
+      return this.#readPrimary(this.#map.route(shardId), work, consistency, 'no_replica');
+    }
+    const checked = this.#usableToken(options.token ?? null, shardId);
+    const token = checked instanceof Promise ? await checked : checked;
     const route = this.#map.route(shardId);
     const required =
       consistency === 'session'
@@ -362,15 +418,14 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
             trackedKey === undefined ? null : this.tracker.positionFor(trackedKey, shardId),
           )
         : null;
-    const replica = await chooseReplica(this.monitor, route, {
+    const chosen = chooseReplica(this.monitor, route, {
       consistency,
       required,
       maxLagMs: options.maxLagMs ?? this.#options.boundedLagMsDefault,
       sessionWaitMs: this.#options.sessionWaitMs,
-      onSessionWait: () => {
-        this.stats.sessionWaits += 1;
-      },
+      onSessionWait: this.#countSessionWait,
     });
+    const replica = chosen instanceof Promise ? await chosen : chosen;
     if (replica.server) {
       try {
         const value = await this.#query(replica.server, route.shard.database, work);
@@ -384,13 +439,27 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
     return this.#readPrimary(route, work, consistency, replica.reason);
   }
 
-  async #usableToken(
+  readonly #countSessionWait = (): void => {
+    this.stats.sessionWaits += 1;
+  };
+
+  /**
+   * The read's token, decoded and checked against the shard's lineage; synchronous unless the
+   * token is from a newer epoch than this router's map (then the catalog is read first).
+   */
+  #usableToken(
     token: string | ConsistencyToken | null,
     shardId: number,
-  ): Promise<ConsistencyToken | null> {
+  ): ConsistencyToken | null | Promise<ConsistencyToken | null> {
     if (!token) return null;
     const decoded = typeof token === 'string' ? this.decodeToken(token) : token;
-    if (decoded.epoch > this.#map.epoch) await this.refresh();
+    if (decoded.epoch > this.#map.epoch) {
+      return this.refresh().then(() => this.#checkLineage(decoded, shardId));
+    }
+    return this.#checkLineage(decoded, shardId);
+  }
+
+  #checkLineage(decoded: ConsistencyToken, shardId: number): ConsistencyToken {
     const lineage = this.#map.route(shardId).shard.lineageEpoch;
     const written = decoded.epochFor(shardId);
     if (written !== null && written < lineage) {
@@ -420,7 +489,7 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
     }
     const deadline = Date.now() + this.#options.writeWaitMs;
     for (let attempt = 0; ; attempt += 1) {
-      const current = this.#map.route(route.shard.id);
+      const current = attempt === 0 ? route : this.#map.route(route.shard.id);
       if (current.primary) {
         try {
           const value = await this.#query(current.primary.id, current.shard.database, work);
