@@ -11,12 +11,15 @@ export const OVERHEAD = {
   concurrency: 8,
   /**
    * Many short rounds rather than a few long ones: the fleet's background work (checkpoints,
-   * the replicas' and copies' apply, probes) lands on both sides of a comparison alike, and the
-   * median of 21 per-round ratios moves far less from run to run than a median of 7.
+   * the replicas' and copies' apply, probes) lands on both sides of a comparison alike. Rounds
+   * go in pairs, one in each order (the case that runs first in a group runs right after the
+   * previous group, often in the wake of its writes), and a comparison's ratio is the median
+   * over pairs of each pair's summed p50s: a ratio per single round would carry the order
+   * effect and split into two clusters, and a median of those jumps between them.
    */
   opCount: 1_000,
   warmUpOpCount: 500,
-  roundCount: 21,
+  roundCount: 22,
   /** Keys per key set; a multiple of `concurrency` so that each writer has keys of its own. */
   keyCount: 64,
   /** Same as the router's default `poolSizeMax`. */
@@ -310,7 +313,7 @@ function report(
   const med = (name: string, pick: (r: LoopResult) => number) => median(of(name).map(pick));
   console.log(
     `${OVERHEAD.concurrency} concurrent clients, ${OVERHEAD.opCount} ops per case per round ` +
-      `after ${OVERHEAD.warmUpOpCount} warm-up ops; median of ${OVERHEAD.roundCount} alternating rounds\n`,
+      `after ${OVERHEAD.warmUpOpCount} warm-up ops; median over ${OVERHEAD.roundCount / 2} pairs of rounds (one in each order)\n`,
   );
   printTable(
     ['case', 'server', 'p50', 'p99', 'ops/s', 'bench CPU/op'],
@@ -326,9 +329,7 @@ function report(
   console.log('');
   const summary: SummaryRow[] = [];
   const rows = COMPARISONS.map((comparison) => {
-    const ratios = of(comparison.router).map(
-      (result, round) => result.p50Ms / (of(comparison.baseline)[round]?.p50Ms ?? Number.NaN),
-    );
+    const ratios = pairedRatios(of(comparison.router), of(comparison.baseline));
     const ratio = median(ratios);
     const target = comparison.targeted ? `<= ${OVERHEAD.ratioMax.toFixed(2)}` : '(explains)';
     if (comparison.targeted || comparison.summarised) {
@@ -358,4 +359,16 @@ function quantileOf(values: readonly number[], q: number): number {
     [...values].sort((a, b) => a - b),
     q,
   );
+}
+
+/** Per pair of rounds (one in each order): the router's summed p50 over the baseline's. */
+function pairedRatios(router: readonly LoopResult[], baseline: readonly LoopResult[]): number[] {
+  const ratios: number[] = [];
+  for (let round = 0; round + 1 < router.length; round += 2) {
+    const mine = (router[round]?.p50Ms ?? Number.NaN) + (router[round + 1]?.p50Ms ?? Number.NaN);
+    const theirs =
+      (baseline[round]?.p50Ms ?? Number.NaN) + (baseline[round + 1]?.p50Ms ?? Number.NaN);
+    ratios.push(mine / theirs);
+  }
+  return ratios;
 }
