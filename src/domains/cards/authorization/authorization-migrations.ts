@@ -1,6 +1,6 @@
 import type { MigrationSet } from '../../../migrations/migration.ts';
 import { AUTHORIZE_BATCH_SQL } from './authorize-batch-sql.ts';
-import { ENGINE_BATCH_SQL } from './engine-batch-sql.ts';
+import { ENGINE_BATCH_SIGNATURE, ENGINE_BATCH_SQL } from './engine-batch-sql.ts';
 
 /**
  * Authorizations, the stand-in reconciliation ledger, its dead letters (advices the forwarder
@@ -128,6 +128,17 @@ CREATE TABLE public.stand_in_quarantine (
 COMMENT ON COLUMN public.authorizations.fingerprint IS
   'SHA-256 of the request fields for rows written by card_authorize_batch; empty for rows '
   'written by card_engine_batch, which matches a repeated request id on the stored fields';`,
+    },
+    {
+      version: 4,
+      name: 'engine batch reaches rows by key',
+      // Every statement of the batch function reaches its rows through their keys (the ids the
+      // batch names), so a sequential scan is never its right plan. The planner still chose
+      // them: the cached generic plan guesses ten rows per array, and on tables of a few
+      // thousand rows it scanned card_accounts and cards whole, which grow with every batch's
+      // dead row versions until vacuum runs. Measured with bench:double11 (decision 26).
+      sql: `ALTER FUNCTION public.card_engine_batch(${ENGINE_BATCH_SIGNATURE})
+  SET enable_seqscan = off;`,
     },
   ],
 };

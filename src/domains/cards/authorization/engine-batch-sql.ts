@@ -28,6 +28,11 @@
  * Statement order inside READ COMMITTED matters: every statement after the lock sees rows
  * committed by the batch that held the lock before, so two engines never double-spend.
  */
+/** The function's argument types, to name it in `ALTER FUNCTION` (migration 4). */
+export const ENGINE_BATCH_SIGNATURE =
+  'text[], text[], integer[], text[], bigint[], text[], text[], text[], text[], integer[], ' +
+  'text[], timestamptz[], integer, text[], integer[], boolean[], bigint[], text[], text[]';
+
 export const ENGINE_BATCH_SQL = `
 CREATE FUNCTION public.card_engine_batch(
   p_ids text[], p_request_ids text[], p_card_idx integer[], p_card_ids text[],
