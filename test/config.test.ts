@@ -4,7 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { loadConfig } from '../src/config/load-config.ts';
+import { STAND_IN_LIMITS_DEFAULT } from '../src/domains/cards/stand-in/stand-in-limits.ts';
 import { isMainstayError, type MainstayError } from '../src/errors/mainstay-error.ts';
+import { standInSettings } from '../src/platform/stand-in-settings.ts';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'mainstay-config-'));
 
@@ -138,6 +140,80 @@ describe('configuration', () => {
     const file = withFile('buckets.json', JSON.stringify({ shards: { count: 8, bucketCount: 4 } }));
     assert.ok(
       rejection({ MAINSTAY_CONFIG: file }).errors.some((e) => e.pointer === '/shards/bucketCount'),
+    );
+  });
+
+  test('cards.standIn: limits from the file, the rest defaults; amounts become bigint', () => {
+    const file = withFile(
+      'stand-in.json',
+      JSON.stringify({
+        cards: {
+          standIn: {
+            issuerTimeoutMs: 800,
+            limits: {
+              windowSeconds: 3600,
+              perTransactionMax: 20000,
+              blockedCategories: ['7995'],
+              categoryOverrides: { '5812': { countMax: 2 } },
+              currencyAmounts: {
+                JPY: { perTransactionMax: 5000, cardAmountMax: 20000, categoryAmountMax: 10000 },
+              },
+            },
+          },
+        },
+      }),
+    );
+    const config = load({ MAINSTAY_CONFIG: file });
+    const options = standInSettings(config.cards.standIn);
+    assert.equal(options.issuerTimeoutMs, 800);
+    assert.equal(options.probeIntervalMs, undefined, 'left out: the processor keeps its default');
+    const limits = options.limits;
+    assert.ok(limits);
+    assert.equal(limits.windowMs, 3_600_000);
+    assert.equal(limits.perTransactionMax, 20_000n);
+    assert.equal(limits.cardAmountMax, STAND_IN_LIMITS_DEFAULT.cardAmountMax);
+    assert.deepEqual(limits.blockedCategories, ['7995']);
+    assert.deepEqual(limits.categoryOverrides, { '5812': { countMax: 2 } });
+    assert.deepEqual(limits.currencyAmounts?.JPY, {
+      perTransactionMax: 5_000n,
+      cardAmountMax: 20_000n,
+      categoryAmountMax: 10_000n,
+    });
+    assert.deepEqual(standInSettings(load({ MAINSTAY_HOME: 'home' }).cards.standIn), {});
+  });
+
+  test('cards.standIn: bad limits are refused with their place in the file', () => {
+    const file = withFile(
+      'stand-in-bad.json',
+      JSON.stringify({
+        cards: {
+          standIn: {
+            issuerTimeoutMs: 0,
+            limits: {
+              perTransactionMax: -1,
+              cardCountMax: 1.5,
+              blockedCategories: ['79'],
+              currencyAmounts: {
+                usd: { perTransactionMax: 1, cardAmountMax: 1, categoryAmountMax: 1 },
+              },
+              surprise: true,
+            },
+          },
+        },
+      }),
+    );
+    const pointers = rejection({ MAINSTAY_CONFIG: file }).errors.map((e) => e.pointer);
+    for (const pointer of [
+      '/cards/standIn/issuerTimeoutMs',
+      '/cards/standIn/limits/perTransactionMax',
+      '/cards/standIn/limits/cardCountMax',
+      '/cards/standIn/limits/blockedCategories/0',
+    ]) {
+      assert.ok(pointers.includes(pointer), `${pointer} not in ${pointers.join()}`);
+    }
+    assert.ok(
+      pointers.some((p) => p.startsWith('/cards/standIn/limits')),
+      pointers.join(),
     );
   });
 });

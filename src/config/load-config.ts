@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import { type FieldError, MainstayError } from '../errors/mainstay-error.ts';
 import type { ServerRole } from '../fleet/topology-snapshot.ts';
+import type { CardsConfig } from './cards-config.ts';
 import {
   type SynchronousCommit,
   type TopologyConfigFile,
@@ -60,6 +61,8 @@ export interface MainstayConfig {
   readonly shards: readonly ShardSpec[];
   readonly bucketCount: number;
   readonly http: { readonly host: string; readonly port: number };
+  /** The card services' settings as the file gives them (the platform applies defaults). */
+  readonly cards: CardsConfig;
 }
 
 export const DEFAULT_HTTP_PORT = 8080;
@@ -210,6 +213,7 @@ export function resolveConfig(file: TopologyConfigFile, context: ResolveContext)
     shards: shardSpecs(shardCount, bucketCount, [dataCentres[0].id, dataCentres[1].id]),
     bucketCount,
     http: { host: file.http?.host ?? '127.0.0.1', port: httpPort },
+    cards: file.cards ?? {},
   };
 }
 

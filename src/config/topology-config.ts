@@ -1,4 +1,5 @@
 import { type Static, type TLiteral, type TUnion, Type } from '@sinclair/typebox';
+import { CardsConfigSchema } from './cards-config.ts';
 
 /**
  * The topology configuration file (`mainstay.config.json`). Every field has a default, so an
@@ -91,6 +92,7 @@ export const TopologyConfigSchema = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    cards: Type.Optional(CardsConfigSchema),
   },
   { additionalProperties: false },
 );

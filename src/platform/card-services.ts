@@ -19,6 +19,7 @@ import {
   engineIssuerPath,
   replicaCardSource,
 } from '../domains/cards/stand-in/engine-issuer-path.ts';
+import type { StandInOptions } from '../domains/cards/stand-in/stand-in-options.ts';
 import { StandInProcessor } from '../domains/cards/stand-in/stand-in-processor.ts';
 import { registerAuthorizationRoutes } from '../http/routes/cards/authorization-routes.ts';
 import { registerBindingRoutes } from '../http/routes/cards/binding-routes.ts';
@@ -51,7 +52,8 @@ export interface CardServices {
 /**
  * Starts the card services on `router`: binding (with the fleet's card keys), accounts, the
  * authorization engine behind stand-in processing (its advice spool under `home/spool`), and
- * the hold sweeper. The engine gets a router of its own (`engineRouter`): its single writer per
+ * the hold sweeper; `standInOptions` are the config file's (see stand-in-settings.ts). The
+ * engine gets a router of its own (`engineRouter`): its single writer per
  * shard must never queue for a connection behind request traffic (captures, lists) on the
  * shared pools, or a batch waits for them and group commit gathers nothing.
  */
@@ -60,18 +62,22 @@ export async function startCardServices(
   catalog: CatalogStore,
   home: string,
   engineRouter: Router,
+  standInOptions: Partial<StandInOptions> = {},
 ): Promise<CardServices> {
   const keys = await loadOrCreateCardKeys(catalog);
   const binding = new CardBindingService(router, keys);
   const accounts = new CardAccountService(router);
   const engine = new AuthorizationEngine(engineRouter);
   const spool = await BypassSpool.open({ dir: path.join(home, 'spool'), name: 'stand-in-advices' });
-  const standIn = StandInProcessor.start({
-    router,
-    issuer: engineIssuerPath(router, engine),
-    cards: replicaCardSource(router),
-    spool,
-  });
+  const standIn = StandInProcessor.start(
+    {
+      router,
+      issuer: engineIssuerPath(router, engine),
+      cards: replicaCardSource(router),
+      spool,
+    },
+    standInOptions,
+  );
   // Reads of authorization ids see stand-in decisions still waiting in the spool; captures and
   // reversals go through the engine's lanes, so one writer per shard moves every hold.
   const authorizations = new AuthorizationService(router, { standIn, engine });

@@ -24,6 +24,7 @@ import {
   startCardServices,
 } from './card-services.ts';
 import { platformMetrics } from './platform-metrics.ts';
+import { standInSettings } from './stand-in-settings.ts';
 
 /** The package version, shown in the OpenAPI document. */
 export const VERSION = (
@@ -96,6 +97,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       services.catalog,
       config.home,
       engineRouter,
+      standInSettings(config.cards.standIn),
     ).catch(async (error: unknown) => {
       await engineRouter.close();
       throw error;

@@ -1,0 +1,75 @@
+import type { CardsConfig } from '../config/cards-config.ts';
+import {
+  type CategoryLimits,
+  STAND_IN_LIMITS_DEFAULT,
+  type StandInLimits,
+} from '../domains/cards/stand-in/stand-in-limits.ts';
+import type { StandInOptions } from '../domains/cards/stand-in/stand-in-options.ts';
+
+type StandInConfig = NonNullable<CardsConfig['standIn']>;
+type LimitsConfig = NonNullable<StandInConfig['limits']>;
+
+/**
+ * The stand-in options the config file's `cards.standIn` section asks for: amounts become
+ * bigint minor units, the window's seconds milliseconds, and every field left out keeps the
+ * built-in default (`STAND_IN_OPTIONS_DEFAULT`, `STAND_IN_LIMITS_DEFAULT`).
+ *
+ * @example
+ * standInSettings({ limits: { perTransactionMax: 20000, blockedCategories: ['7995'] } });
+ */
+export function standInSettings(config: StandInConfig = {}): Partial<StandInOptions> {
+  const options: { -readonly [K in keyof StandInOptions]?: StandInOptions[K] } = {};
+  if (config.issuerTimeoutMs !== undefined) options.issuerTimeoutMs = config.issuerTimeoutMs;
+  if (config.probeIntervalMs !== undefined) options.probeIntervalMs = config.probeIntervalMs;
+  if (config.queueDepthStandInMin !== undefined) {
+    options.queueDepthStandInMin = config.queueDepthStandInMin;
+  }
+  if (config.latencyStandInMs !== undefined) options.latencyStandInMs = config.latencyStandInMs;
+  if (config.limits !== undefined) options.limits = standInLimits(config.limits);
+  return options;
+}
+
+function standInLimits(config: LimitsConfig): StandInLimits {
+  const base = STAND_IN_LIMITS_DEFAULT;
+  const amount = (value: number | undefined, fallback: bigint) =>
+    value === undefined ? fallback : BigInt(value);
+  const overrides = config.categoryOverrides
+    ? mapValues(config.categoryOverrides, categoryLimits)
+    : base.categoryOverrides;
+  const currencies = config.currencyAmounts
+    ? mapValues(config.currencyAmounts, (limits) => ({
+        perTransactionMax: BigInt(limits.perTransactionMax),
+        cardAmountMax: BigInt(limits.cardAmountMax),
+        categoryAmountMax: BigInt(limits.categoryAmountMax),
+      }))
+    : base.currencyAmounts;
+  return {
+    windowMs: config.windowSeconds === undefined ? base.windowMs : config.windowSeconds * 1_000,
+    perTransactionMax: amount(config.perTransactionMax, base.perTransactionMax),
+    cardCountMax: config.cardCountMax ?? base.cardCountMax,
+    cardAmountMax: amount(config.cardAmountMax, base.cardAmountMax),
+    categoryCountMax: config.categoryCountMax ?? base.categoryCountMax,
+    categoryAmountMax: amount(config.categoryAmountMax, base.categoryAmountMax),
+    blockedCategories: config.blockedCategories ?? base.blockedCategories,
+    ...(overrides === undefined ? {} : { categoryOverrides: overrides }),
+    ...(currencies === undefined ? {} : { currencyAmounts: currencies }),
+  };
+}
+
+function categoryLimits(limits: {
+  perTransactionMax?: number;
+  countMax?: number;
+  amountMax?: number;
+}): CategoryLimits {
+  return {
+    ...(limits.perTransactionMax === undefined
+      ? {}
+      : { perTransactionMax: BigInt(limits.perTransactionMax) }),
+    ...(limits.countMax === undefined ? {} : { countMax: limits.countMax }),
+    ...(limits.amountMax === undefined ? {} : { amountMax: BigInt(limits.amountMax) }),
+  };
+}
+
+function mapValues<A, B>(record: Readonly<Record<string, A>>, map: (value: A) => B) {
+  return Object.fromEntries(Object.entries(record).map(([key, value]) => [key, map(value)]));
+}
