@@ -206,6 +206,16 @@ describe('failover with real servers killed', () => {
       );
     }
     assert.equal(topology.shards.find((s) => s.id === shardId)?.copyState, 'quarantined');
+    // The copy had set its CHECK constraints aside; as the home it checks every row again.
+    await assert.rejects(
+      router.write(keys[0], (tx) =>
+        tx.query(
+          `INSERT INTO demo_customers (id, bucket, full_name, country) VALUES ('cus_bad', -1, 'Bad', 'SE')`,
+        ),
+      ),
+      (error: { code?: string }) => error.code === '23514',
+      'the new home enforces the CHECK constraints its copy had set aside',
+    );
     const moved = controller.log.recent().filter((e) => e.kind === 'shard_moved');
     assert.ok(moved.length >= 1);
     assert.match(moved[0]?.detail ?? '', /unreplicated tail about \d+ bytes/);

@@ -7,8 +7,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig } from '../src/config/load-config.ts';
 import { DEMO_CUSTOMER_COUNT, DEMO_MIGRATIONS } from '../src/demo/demo-data.ts';
 import { isMainstayError } from '../src/errors/mainstay-error.ts';
+import { setAsideCopyChecks } from '../src/fleet/copy-checks.ts';
 import { Fleet } from '../src/fleet/fleet.ts';
 import { readFleetState } from '../src/fleet/fleet-state.ts';
+import { migrateDatabase } from '../src/fleet/shard-setup.ts';
 import type { TopologySnapshot } from '../src/fleet/topology-snapshot.ts';
 import { migrate } from '../src/migrations/migration.ts';
 import { startPlatform } from '../src/platform/platform.ts';
@@ -153,6 +155,57 @@ describe('fleet on real PostgreSQL servers', () => {
         `shard ${shard.id}: not on the copy`,
       );
     }
+  });
+
+  test('a copy sets its CHECK constraints aside (its home checks every row) and gets them back for a migration', async () => {
+    const checksOf = async (serverId: string, database: string) => {
+      const { rows } = await platform.fleet.pools.pool(serverId, database).query<{ name: string }>(
+        `SELECT conname AS name FROM pg_constraint
+           WHERE contype = 'c' AND conrelid = 'public.demo_customers'::regclass ORDER BY 1`,
+      );
+      return rows.map((row) => row.name);
+    };
+    const topology = await platform.fleet.topology();
+    const shard = topology.shards[0];
+    assert.ok(shard);
+    const home = topology.dataCentres.find((dc) => dc.id === shard.homeDc)?.primary;
+    const copy = topology.dataCentres.find((dc) => dc.id === shard.copyDc)?.primary;
+    assert.ok(home && copy);
+    const onHome = await checksOf(home, shard.database);
+    assert.deepEqual(onHome, ['demo_customers_bucket_check', 'demo_customers_country_check']);
+    assert.deepEqual(await checksOf(copy, shard.database), []);
+    const copyDb = platform.fleet.pools.pool(copy, shard.database);
+    const kept = await copyDb.query<{ name: string }>(
+      'SELECT constraint_name AS name FROM mainstay.copy_checks ORDER BY 1',
+    );
+    assert.ok(onHome.every((name) => kept.rows.some((row) => row.name === name)));
+    await assert.rejects(
+      platform.fleet.pools
+        .pool(home, shard.database)
+        .query(
+          `INSERT INTO demo_customers (id, bucket, full_name, country) VALUES ('cus_bad', 0, 'Bad', 'Sweden')`,
+        ),
+      (error: { code?: string }) => error.code === '23514',
+      'the home refuses a row its CHECK forbids',
+    );
+    // A migration that names a set-aside constraint runs on the copy: it is put back first.
+    const renaming = {
+      name: 'test-copy-checks',
+      migrations: [
+        {
+          version: 1,
+          name: 'rename a check',
+          sql: 'ALTER TABLE public.demo_customers RENAME CONSTRAINT demo_customers_country_check TO demo_customers_country_iso',
+        },
+      ],
+    };
+    await migrateDatabase(copyDb, [renaming]);
+    assert.deepEqual(await checksOf(copy, shard.database), [
+      'demo_customers_bucket_check',
+      'demo_customers_country_iso',
+    ]);
+    assert.equal(await setAsideCopyChecks(copyDb), kept.rows.length, 'every one set aside again');
+    assert.deepEqual(await checksOf(copy, shard.database), []);
   });
 
   test('migrations are idempotent, and an edited applied migration is refused', async () => {

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { MainstayError } from '../errors/mainstay-error.ts';
+import { setAsideCopyChecks } from './copy-checks.ts';
 import type { Fleet } from './fleet.ts';
 import {
   dropSubscriptionLocally,
@@ -187,6 +188,7 @@ export async function subscribeFreshCopy(
   await ensureDatabase(pools.pool(site.returning), site.database);
   const copyDb = pools.pool(site.returning, site.database);
   await migrateDatabase(copyDb, migrations);
+  await setAsideCopyChecks(copyDb);
   const { rows } = await fleet.pools
     .pool(site.home, site.database)
     .query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { CatalogServer, CatalogSnapshot, CatalogStore } from '../catalog/catalog-store.ts';
 import { ConnectionPools } from '../data/connection-pools.ts';
 import { parseLsn } from '../data/lsn.ts';
+import { restoreCopyChecks, validateRestoredChecks } from './copy-checks.ts';
 import { type FailoverEvent, FailoverEventLog } from './failover-events.ts';
 import type { Fleet } from './fleet.ts';
 import {
@@ -319,6 +320,8 @@ export class FailoverController extends EventEmitter<{ event: [FailoverEvent] }>
           ? Number(published > appliedLsn ? published - appliedLsn : 0n)
           : null;
       await detachSubscription(pool, shard.database);
+      // Its CHECK constraints back before it takes writes as the home (copy-checks.ts).
+      await restoreCopyChecks(pool);
       await advanceSequences(pool, this.#options.sequenceGap);
       await ensurePublication(pool);
       moved.push({ id: shard.id, gapBytes });
@@ -343,6 +346,14 @@ export class FailoverController extends EventEmitter<{ event: [FailoverEvent] }>
     );
     await this.#fleet.refreshCatalog();
     for (const m of moved) {
+      // Off the critical path: the restored constraints already check every new row; this
+      // marks them valid after a scan that does not block writes.
+      const shard = snapshot.shards.find((s) => s.id === m.id);
+      if (shard) {
+        void validateRestoredChecks(this.#fleet.pools.pool(survivor.id, shard.database)).catch(
+          () => undefined,
+        );
+      }
       this.#record(
         {
           kind: 'shard_moved',

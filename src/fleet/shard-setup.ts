@@ -2,7 +2,8 @@ import type pg from 'pg';
 import type { CatalogSnapshot } from '../catalog/catalog-store.ts';
 import type { ConnectionPools } from '../data/connection-pools.ts';
 import { primaryOf } from '../data/shard-map.ts';
-import { type MigrationSet, migrate } from '../migrations/migration.ts';
+import { type MigrationSet, migrate, pendingMigrationCount } from '../migrations/migration.ts';
+import { restoreCopyChecks, setAsideCopyChecks } from './copy-checks.ts';
 import {
   copyBehindSlot,
   dropCopySlot,
@@ -14,8 +15,13 @@ import {
   reseedCopy,
 } from './shard-replication.ts';
 
-/** Runs migrations on one database through a pooled connection. */
+/**
+ * Runs migrations on one database through a pooled connection. A copy's CHECK constraints set
+ * aside (copy-checks.ts) are put back first when a migration is due, so every migration sees
+ * the schema it was written against; the copy sets them aside again when it is reconnected.
+ */
 export async function migrateDatabase(pool: pg.Pool, sets: readonly MigrationSet[]): Promise<void> {
+  if ((await pendingMigrationCount(pool, sets)) > 0) await restoreCopyChecks(pool);
   const client = await pool.connect();
   try {
     await migrate(client, sets);
@@ -55,7 +61,7 @@ export async function setUpShardDatabases(input: {
 
 /**
  * Creates each shard's subscription on the other DC's primary, or points it at the home's
- * current primary, per the catalog. After a promotion in `promotedIn`: frees the slots the dead
+ * current primary, per the catalog, with the copy's CHECK constraints set aside. After a promotion in `promotedIn`: frees the slots the dead
  * server's copies held on the other DC, and re-seeds any copy whose slot did not reach the
  * promoted server (its position is lost), or whose promoted server trails what its slot
  * confirmed (resuming would skip changes). Returns the shards whose copies were re-seeded.
@@ -77,6 +83,8 @@ export async function connectShardCopies(input: {
     const copyDb = pools.pool(copy, shard.database);
     const publisher = input.publisherConninfo(home, shard.database);
     if (promotedIn === shard.copyDc) await releaseCopySlot(homeDb, shard.database);
+    // Before any initial copy too: rows of a table sync are checked like applied ones.
+    await setAsideCopyChecks(copyDb);
     const behind =
       promotedIn === shard.copyDc && (await copyBehindSlot(homeDb, copyDb, shard.database));
     // A copy behind its slot gets a fresh slot: the old one cannot send what the copy lacks.

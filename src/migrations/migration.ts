@@ -86,6 +86,33 @@ export async function migrate(
   return { applied, skipped };
 }
 
+/**
+ * How many migrations of `sets` a database has not applied yet (all of them when it has no
+ * ledger). Read without the lock: a hint for callers that prepare a database before
+ * {@link migrate}, which decides for itself.
+ */
+export async function pendingMigrationCount(
+  client: pg.ClientBase | pg.Pool,
+  sets: readonly MigrationSet[],
+): Promise<number> {
+  const total = sets.reduce((sum, set) => sum + set.migrations.length, 0);
+  const { rows: ledger } = await client.query<{ present: boolean }>(
+    "SELECT to_regclass('mainstay.migrations') IS NOT NULL AS present",
+  );
+  if (!ledger[0]?.present) return total;
+  const { rows } = await client.query<{ migration_set: string; version: number }>(
+    'SELECT migration_set, version FROM mainstay.migrations',
+  );
+  const done = new Set(rows.map((row) => `${row.migration_set}/${row.version}`));
+  let pending = 0;
+  for (const set of sets) {
+    for (const migration of set.migrations) {
+      if (!done.has(`${set.name}/${migration.version}`)) pending += 1;
+    }
+  }
+  return pending;
+}
+
 async function applyOne(client: pg.ClientBase, setName: string, migration: Migration, sum: string) {
   await client.query('BEGIN');
   try {
