@@ -84,33 +84,39 @@ export async function runLaneBatch(
     nowIso: now.toISOString(),
     expiresIso: new Date(now.getTime() + context.holdTtlSeconds * 1_000).toISOString(),
   };
-  leaders.forEach((leader, index) => {
-    const settle = settleRequest(context, leader, written, index, clock, token, again);
+  for (let index = 0; index < leaders.length; index += 1) {
+    const leader = leaders[index] as PendingRequest;
+    const same: PendingRequest[] = [];
     for (const repeat of repeats.get(leader) ?? []) {
       if (!sameRequestFields(repeat.request, leader.request)) again.push(repeat);
-      else settle(repeat);
+      else same.push(repeat);
     }
-  });
+    settleRequest(context, leader, same, written, index, clock, token, again);
+  }
   moveLeaders.forEach((pending, index) => {
     settleMove(pending, written.result.moves[index], token);
   });
   if (again.length > 0) lane.requeue(again);
 }
 
-/** Answers `leader` from its batch result; returns how to answer its identical repeats. */
+/**
+ * Answers `leader` and its identical repeats (`same`) from its batch result. No closure per
+ * request: this runs for every authorization of every batch.
+ */
 function settleRequest(
   context: LaneBatchContext,
   leader: PendingRequest,
+  same: readonly PendingRequest[],
   written: Written,
   index: number,
   clock: { nowIso: string; expiresIso: string },
   token: string,
   again: LaneItem[],
-): (pending: PendingRequest) => void {
+): void {
   const { stats } = context;
   const result = written.result.items[index];
   if (result?.outcome === 'conflict') {
-    const settle = (pending: PendingRequest) => {
+    for (const pending of [leader, ...same]) {
       stats.conflicts += 1;
       pending.reject(
         new MainstayError(
@@ -118,9 +124,8 @@ function settleRequest(
           `request id "${pending.request.requestId}" was already used on card ${pending.request.cardId} with other fields`,
         ),
       );
-    };
-    settle(leader);
-    return settle;
+    }
+    return;
   }
   let outcome: AuthorizationOutcome | null = null;
   if (result?.outcome === 'new') outcome = newOutcome(leader, result, clock);
@@ -137,16 +142,16 @@ function settleRequest(
       leader.requeued = true;
       again.push(leader);
     }
-    return (pending) => again.push(pending);
+    again.push(...same);
+    return;
   }
   const replayed = result?.outcome === 'replayed';
-  const answered = outcome;
-  const settle = (pending: PendingRequest, repeat = true) => {
-    if (replayed || repeat) stats.replays += 1;
-    pending.resolve({ outcome: answered, token, replayed: replayed || repeat });
-  };
-  settle(leader, false);
-  return settle;
+  if (replayed) stats.replays += 1;
+  leader.resolve({ outcome, token, replayed });
+  for (const pending of same) {
+    stats.replays += 1;
+    pending.resolve({ outcome, token, replayed: true });
+  }
 }
 
 /**

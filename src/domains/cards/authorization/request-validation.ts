@@ -85,6 +85,15 @@ export function freshOutcome(
   request: AuthorizationRequest,
   decision: FreshDecision,
 ): AuthorizationOutcome {
+  return outcomeLiteral(request, decision, decision.decidedBy);
+}
+
+/** The fields every fresh outcome has, as one mutable literal (no spread: a hot path). */
+function outcomeLiteral(
+  request: AuthorizationRequest,
+  decision: Omit<FreshDecision, 'decidedBy'>,
+  decidedBy: AuthorizationOutcome['decidedBy'],
+): { -readonly [K in keyof AuthorizationOutcome]: AuthorizationOutcome[K] } {
   const approved = decision.status === 'approved';
   return {
     id: decision.id,
@@ -93,7 +102,7 @@ export function freshOutcome(
     accountId: decision.accountId,
     status: decision.status,
     responseCode: AUTHORIZATION_STATUSES[decision.status],
-    decidedBy: decision.decidedBy,
+    decidedBy,
     amount: typeof request.amount === 'bigint' ? request.amount : 0n,
     currency: request.currency,
     merchantId: request.merchantId,
@@ -108,15 +117,18 @@ export function freshOutcome(
   };
 }
 
-/** The issuer's own fields of an outcome it stored: no stand-in flag, no exposure. */
-const ISSUER_FLAGS = { issuerStatus: null, exposureAmount: 0n } as const;
-
-/** {@link freshOutcome} of an issuer decision, as its stored row reads back. */
+/**
+ * {@link freshOutcome} of an issuer decision, as its stored row reads back: with the issuer's
+ * own reconciliation fields (no stand-in flag, no exposure).
+ */
 export function issuerOutcome(
   request: AuthorizationRequest,
   decision: Omit<FreshDecision, 'decidedBy'>,
 ): AuthorizationOutcome {
-  return { ...freshOutcome(request, { ...decision, decidedBy: 'issuer' }), ...ISSUER_FLAGS };
+  const outcome = outcomeLiteral(request, decision, 'issuer');
+  outcome.issuerStatus = null;
+  outcome.exposureAmount = 0n;
+  return outcome;
 }
 
 /** The outcome of a request declined before any write (see {@link rejectionOf}). */
