@@ -61,10 +61,11 @@ export async function setUpShardDatabases(input: {
 
 /**
  * Creates each shard's subscription on the other DC's primary, or points it at the home's
- * current primary, per the catalog, with the copy's CHECK constraints set aside. After a promotion in `promotedIn`: frees the slots the dead
- * server's copies held on the other DC, and re-seeds any copy whose slot did not reach the
- * promoted server (its position is lost), or whose promoted server trails what its slot
- * confirmed (resuming would skip changes). Returns the shards whose copies were re-seeded.
+ * current primary, per the catalog, with the copy's CHECK constraints set aside. After a
+ * promotion in `promotedIn`: frees the slots the dead server's copies held on the other DC, and
+ * re-seeds any copy whose slot did not reach the promoted server (its position is lost), or
+ * whose promoted server trails what its slot confirmed (resuming would skip changes). Returns
+ * the shards whose copies were re-seeded.
  */
 export async function connectShardCopies(input: {
   readonly catalog: CatalogSnapshot | null;

@@ -53,9 +53,9 @@ export interface CardServices {
  * Starts the card services on `router`: binding (with the fleet's card keys), accounts, the
  * authorization engine behind stand-in processing (its advice spool under `home/spool`), and
  * the hold sweeper; `standInOptions` are the config file's (see stand-in-settings.ts). The
- * engine gets a router of its own (`engineRouter`): its single writer per
- * shard must never queue for a connection behind request traffic (captures, lists) on the
- * shared pools, or a batch waits for them and group commit gathers nothing.
+ * engine gets a router of its own (`engineRouter`): its single writer per shard must never
+ * queue for a connection behind request traffic (captures, lists) on the shared pools, or a
+ * batch waits for them and group commit gathers nothing.
  */
 export async function startCardServices(
   router: Router,
