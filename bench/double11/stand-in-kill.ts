@@ -29,6 +29,8 @@ export interface KillFigures {
   readonly windowDecisions: number;
   readonly windowStandInShare: number;
   readonly standInTotal: number;
+  /** The stand-in decisions of the run by what sent them there (circuit open, overload, ...). */
+  readonly standInByTrigger: Readonly<Record<string, number>>;
   readonly approvals: number;
   /** Approved answers with no authorization on the issuer after forwarding. */
   readonly approvalsLost: number;
@@ -61,6 +63,7 @@ export async function runStandInKill(
   const victimDc = fleet.config.dataCentres.find((dc) => dc.primary.id === plan.victim)?.id;
   const answers: Answer[] = [];
   const errors: Record<string, number> = {};
+  const triggersBefore = standIn.stats().standInByTrigger;
   const started = performance.now();
   const killAt = started + KILL.killAfterMs;
   const deadline = started + KILL.durationMs;
@@ -84,6 +87,12 @@ export async function runStandInKill(
     }
   };
   await Promise.all([killer, ...Array.from({ length: KILL.clientCount }, client)]);
+  const triggersAfter = standIn.stats().standInByTrigger;
+  const standInByTrigger = Object.fromEntries(
+    Object.entries(triggersAfter)
+      .map(([trigger, count]) => [trigger, count - (triggersBefore[trigger as never] ?? 0)])
+      .filter(([, count]) => (count as number) > 0),
+  );
   // The outage window of the victim's DC: from the kill to its last stand-in decision (after
   // which the circuit closed on the promoted replica).
   const inVictimDc = answers.filter((a) => a.homeDc === victimDc && a.atMs >= killAt);
@@ -103,6 +112,7 @@ export async function runStandInKill(
     windowStandInShare:
       window.filter((a) => a.outcome.decidedBy === 'stand_in').length / Math.max(1, window.length),
     standInTotal: answers.filter((a) => a.outcome.decidedBy === 'stand_in').length,
+    standInByTrigger,
     approvals: approved.length,
     approvalsLost: approved.length - (await countOnIssuer(router, approved)),
     forwardedByResult: standIn.stats().forwardedByResult,
