@@ -4,7 +4,8 @@
  * same run on the same servers:
  *   1. authorizations/s and p50/p99 of the batched engine against a straightforward
  *      one-transaction-per-request authorizer, over a ramp of concurrent clients up to a spike,
- *      with Zipf-popular cards, a hot merchant, and captures and reversals mixed in;
+ *      with Zipf-popular cards, a hot merchant, and captures and reversals mixed in; and where
+ *      the machine's CPU went during the engine's spike, per process role (from /proc);
  *   2. end to end over HTTP: POST /v1/authorizations against a no-op route on the same server
  *      that parses and validates the same body (the HTTP ceiling), load from another process;
  *   3. bound-card lists, read:write above 4:1 across two API instances: share served by
@@ -39,6 +40,7 @@ import { type Double11Target, runMixedStage, type StageResult } from './double11
 import { seedCards } from './double11/seed.ts';
 import { KILL, type KillFigures, type KillPlan, runStandInKill } from './double11/stand-in-kill.ts';
 import { Double11Workload, PROFILE } from './double11/workload.ts';
+import { cpuByRole, sampleProcessCpu } from './support/process-cpu.ts';
 import { printTable, type SummaryRow } from './support/report.ts';
 import { ScenarioRunner } from './support/scenario-runner.ts';
 
@@ -109,9 +111,12 @@ async function engineVersusNaive(fixture: FleetFixture, cardIds: readonly string
   const rows: string[][] = [];
   const best = new Map<string, StageResult>();
   const spike = new Map<string, StageResult>();
+  let spikeCpu: ReturnType<typeof cpuByRole> | null = null;
   for (const concurrency of SETUP.stages) {
     for (const [label, target] of targets) {
       const workload = new Double11Workload(cardIds, `d11-${label}-${concurrency}-${Date.now()}`);
+      const watched = label === 'engine' && concurrency === SETUP.stages.at(-1);
+      const cpuBefore = watched ? sampleProcessCpu() : null;
       const result = await runMixedStage(
         target,
         workload,
@@ -119,6 +124,10 @@ async function engineVersusNaive(fixture: FleetFixture, cardIds: readonly string
         SETUP.stageMs,
         PROFILE.moveClientShare,
       );
+      const cpuAfter = cpuBefore ? sampleProcessCpu() : null;
+      if (cpuBefore && cpuAfter) {
+        spikeCpu = cpuByRole(cpuBefore, cpuAfter, result.seconds, result.authorizations);
+      }
       rows.push(stageRow(label, result));
       spike.set(label, result);
       const previous = best.get(label);
@@ -147,6 +156,21 @@ async function engineVersusNaive(fixture: FleetFixture, cardIds: readonly string
     `\nengine batches: ${n0(stats.batches)} for ${n0(stats.requests)} requests and ${n0(stats.moves)} moves ` +
       `(mean ${(stats.requests / Math.max(1, stats.batches)).toFixed(1)}, largest ${stats.batchSizeMax})`,
   );
+  if (spikeCpu) {
+    console.log(
+      `\nwhere the CPU went while the engine ran at the spike (${os.cpus().length} cores; from /proc):\n`,
+    );
+    printTable(
+      ['process', 'share of one core', 'per authorization'],
+      spikeCpu.map((row) => [
+        row.role,
+        `${(row.coreShare * 100).toFixed(0)}%`,
+        `${row.usPerOp.toFixed(0)} us`,
+      ]),
+    );
+    const total = spikeCpu.reduce((sum, row) => sum + row.usPerOp, 0);
+    console.log(`in all: ${total.toFixed(0)} us of CPU per authorization`);
+  }
   const engineBest = best.get('engine');
   const naiveBest = best.get('naive');
   const speedup =
