@@ -158,7 +158,8 @@ async function engineVersusNaive(fixture: FleetFixture, cardIds: readonly string
   );
   if (spikeCpu) {
     console.log(
-      `\nwhere the CPU went while the engine ran at the spike (${os.cpus().length} cores; from /proc):\n`,
+      `\nwhere the CPU went while the engine ran at the spike (${os.cpus().length} cores; from /proc; ` +
+        'this process runs the engine and its clients):\n',
     );
     printTable(
       ['process', 'share of one core', 'per authorization'],

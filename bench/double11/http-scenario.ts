@@ -14,6 +14,7 @@ import {
   authorizationToJson,
 } from '../../src/http/schemas/authorization-schema.ts';
 import type { FleetFixture } from '../../test/support/fleet-fixture.ts';
+import { cpuByRole, sampleProcessCpu } from '../support/process-cpu.ts';
 import { printTable, type SummaryRow } from '../support/report.ts';
 import { runHttpLoad, urlOf } from './http-ceiling.ts';
 
@@ -88,6 +89,7 @@ export async function runHttpCeiling(
     const rates = { noop: [] as number[], authorize: [] as number[] };
     for (let round = 0; round < HTTP.rounds; round += 1) {
       for (const kind of ['noop', 'authorize'] as const) {
+        const cpuBefore = sampleProcessCpu();
         const result = await runHttpLoad({
           url: `${url}${kind === 'noop' ? '/bench/noop' : '/v1/authorizations'}`,
           kind,
@@ -97,6 +99,16 @@ export async function runHttpCeiling(
           runId: `d11-http-${kind}-${round}-${Date.now()}`,
         });
         rates[kind].push(result.opsPerSecond);
+        const cpuAfter = sampleProcessCpu();
+        const cpu =
+          cpuBefore && cpuAfter
+            ? cpuByRole(cpuBefore, cpuAfter, HTTP.opCount / result.opsPerSecond, HTTP.opCount)
+            : [];
+        const usOf = (role: string) =>
+          cpu.filter((row) => row.role === role).reduce((sum, row) => sum + row.usPerOp, 0);
+        // The load generator has exited by now: it reports its own CPU.
+        const all = cpu.reduce((sum, row) => sum + row.usPerOp, 0) + result.cpuUsPerOp;
+        const http = usOf('this process') + result.cpuUsPerOp;
         rows.push([
           kind === 'noop' ? 'no-op route' : 'POST /v1/authorizations',
           String(round + 1),
@@ -106,13 +118,33 @@ export async function runHttpCeiling(
           Object.entries(result.statuses)
             .map(([status, count]) => `${status} ${count}`)
             .join(', '),
+          cpu.length > 0 ? `${all.toFixed(0)} us` : 'n/a',
+          cpu.length > 0 ? `${http.toFixed(0)} us` : 'n/a',
+          `${usOf('this process').toFixed(0)} us`,
         ]);
       }
     }
     console.log(
       `${HTTP.concurrency} keep-alive connections from a separate process, ${HTTP.opCount} requests per round\n`,
     );
-    printTable(['route', 'round', 'req/s', 'p50', 'p99', 'answers'], rows);
+    printTable(
+      [
+        'route',
+        'round',
+        'req/s',
+        'p50',
+        'p99',
+        'answers',
+        'CPU/request',
+        'of it Node',
+        'of it API',
+      ],
+      rows,
+    );
+    console.log(
+      '\nCPU/request: all processes of the machine, from /proc; of it Node: the API process ' +
+        'and the load generator; of it API: the API process alone (HTTP, stand-in, engine)',
+    );
     const best = (values: number[]) => Math.max(...values);
     const ratio = best(rates.authorize) / best(rates.noop);
     const cost = 1 - ratio;

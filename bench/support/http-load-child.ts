@@ -35,6 +35,8 @@ export interface HttpLoadResult {
   readonly p99Ms: number;
   readonly statuses: Record<string, number>;
   readonly httpErrors: number;
+  /** This load generator's own CPU time (user + system) per request, while it sent them. */
+  readonly cpuUsPerOp: number;
 }
 
 function bodyFor(plan: HttpLoadPlan, zipf: ZipfSampler, n: number): string {
@@ -103,7 +105,9 @@ async function run(plan: HttpLoadPlan): Promise<HttpLoadResult> {
     }
   };
   const started = performance.now();
+  const cpuBefore = process.cpuUsage();
   await Promise.all(Array.from({ length: plan.concurrency }, client));
+  const cpu = process.cpuUsage(cpuBefore);
   const elapsedMs = performance.now() - started;
   agent.destroy();
   latencies.sort();
@@ -114,6 +118,7 @@ async function run(plan: HttpLoadPlan): Promise<HttpLoadResult> {
     p99Ms: quantile(latencies, 0.99),
     statuses,
     httpErrors,
+    cpuUsPerOp: (cpu.user + cpu.system) / plan.opCount,
   };
 }
 

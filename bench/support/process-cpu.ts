@@ -32,7 +32,7 @@ export function sampleProcessCpu(): ProcessCpu | null {
 
 /** What a process does in the fleet, from its title (PostgreSQL sets `postgres: <server>: ...`). */
 function roleOf(title: string, pid: number): string {
-  if (pid === process.pid) return 'this process (engine and its clients)';
+  if (pid === process.pid) return 'this process';
   if (!title.startsWith('postgres:')) return title.includes('node') ? 'other Node processes' : '';
   if (title.includes('logical replication apply worker')) return 'copies: logical apply';
   if (title.includes('walsender') && title.includes('START_REPLICATION')) {
