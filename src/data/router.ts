@@ -406,18 +406,8 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
   ): Promise<ReadResult<T>> {
     const consistency = options.consistency ?? 'session';
     if (consistency === 'primary' && !options.token) {
-      // The common primary read, with one promise layer less; failures take the full path.
-      const route = this.#map.route(shardId);
-      if (route.primary) {
-        try {
-          const value = await this.#query(route.primary.id, route.shard.database, work);
-          this.stats.countRead('primary', consistency);
-          return { value, shardId, servedBy: route.primary.id, target: 'primary' };
-        } catch (error) {
-          if (!isConnectionLoss(error)) throw error;
-        }
-      }
-      return this.#readPrimary(route, work, consistency, 'no_replica');
+      // No token to check and no replica to choose.
+      return this.#readPrimary(this.#map.route(shardId), work, consistency, 'no_replica');
     }
     const checked = this.#usableToken(options.token ?? null, shardId);
     const token = checked instanceof Promise ? await checked : checked;

@@ -18,15 +18,9 @@ type LimitsConfig = NonNullable<StandInConfig['limits']>;
  * standInSettings({ limits: { perTransactionMax: 20000, blockedCategories: ['7995'] } });
  */
 export function standInSettings(config: StandInConfig = {}): Partial<StandInOptions> {
-  const options: { -readonly [K in keyof StandInOptions]?: StandInOptions[K] } = {};
-  if (config.issuerTimeoutMs !== undefined) options.issuerTimeoutMs = config.issuerTimeoutMs;
-  if (config.probeIntervalMs !== undefined) options.probeIntervalMs = config.probeIntervalMs;
-  if (config.queueDepthStandInMin !== undefined) {
-    options.queueDepthStandInMin = config.queueDepthStandInMin;
-  }
-  if (config.latencyStandInMs !== undefined) options.latencyStandInMs = config.latencyStandInMs;
-  if (config.limits !== undefined) options.limits = standInLimits(config.limits);
-  return options;
+  // The schema admits only these fields, named as the options are; only limits need mapping.
+  const { limits, ...thresholds } = config;
+  return limits === undefined ? thresholds : { ...thresholds, limits: standInLimits(limits) };
 }
 
 function standInLimits(config: LimitsConfig): StandInLimits {
