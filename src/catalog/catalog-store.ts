@@ -1,4 +1,5 @@
 import type { ServerRole } from '../fleet/topology-snapshot.ts';
+import type { RecentWriteStore } from './recent-write-store.ts';
 
 /** A server as the catalog records it: its current role is the truth for routing. */
 export interface CatalogServer {
@@ -126,5 +127,11 @@ export interface CatalogStore {
   /** A named marker (for example that demo data was loaded), or `null`. */
   getFlag(name: string): Promise<string | null>;
   setFlag(name: string, value: string): Promise<void>;
+  /**
+   * The shared recent-write store kept beside the catalog (decision 35), one per catalog store
+   * and shared by every router on it; absent where the store offers none (routers then rely on
+   * tokens and their own tracker alone).
+   */
+  recentWriteStore?(): RecentWriteStore;
   close(): Promise<void>;
 }

@@ -11,6 +11,7 @@ import type {
   CatalogStore,
   CopyState,
 } from './catalog-store.ts';
+import { PostgresRecentWriteStore, type RecentWriteStore } from './recent-write-store.ts';
 
 /** Channel on which every epoch change is announced, so routers can follow without polling. */
 export const CATALOG_CHANNEL = 'mainstay_catalog';
@@ -31,9 +32,24 @@ interface ServerRow {
 /** The catalog kept in a PostgreSQL database (by default on the witness server). */
 export class PostgresCatalogStore implements CatalogStore {
   readonly #pool: pg.Pool;
+  #recentWrites: PostgresRecentWriteStore | null = null;
 
   constructor(pool: pg.Pool) {
     this.#pool = pool;
+  }
+
+  /** The shared recent-write store in the catalog database, on a pool of its own (made once). */
+  recentWriteStore(): RecentWriteStore {
+    const { host, port, user, password, database, ssl } = this.#pool.options;
+    this.#recentWrites ??= new PostgresRecentWriteStore({
+      host,
+      port,
+      user,
+      password,
+      database,
+      ssl,
+    } as pg.PoolConfig);
+    return this.#recentWrites;
   }
 
   async load(): Promise<CatalogSnapshot | null> {
@@ -228,6 +244,8 @@ export class PostgresCatalogStore implements CatalogStore {
   }
 
   async close(): Promise<void> {
+    await this.#recentWrites?.close();
+    this.#recentWrites = null;
     await this.#pool.end();
   }
 

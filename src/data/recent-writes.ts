@@ -1,3 +1,6 @@
+/** How long a recent write is remembered, here and in the shared store (decision 35). */
+export const RECENT_WRITE_AGE_MS_DEFAULT = 60_000;
+
 /**
  * The recent-write tracker (the seed's MainstayLru): for keys written through this process, the
  * shard and WAL position of the last write, so that a read of a key just written is not served
@@ -11,7 +14,7 @@ export class RecentWriteTracker {
 
   constructor(options: { entryCountMax?: number; ageMsMax?: number } = {}) {
     this.entryCountMax = options.entryCountMax ?? 100_000;
-    this.ageMsMax = options.ageMsMax ?? 60_000;
+    this.ageMsMax = options.ageMsMax ?? RECENT_WRITE_AGE_MS_DEFAULT;
   }
 
   record(key: string, shardId: number, lsn: bigint, now = Date.now()): void {

@@ -12,6 +12,11 @@ export interface ReplicaDemand {
   readonly maxLagMs: number;
   /** How long a `session` read may wait for a close-behind replica to catch up. */
   readonly sessionWaitMs: number;
+  /**
+   * For `session`: a replica known to trail by more than this never serves (the shared
+   * recent-write store's horizon, decision 35); one whose lag is unknown still may.
+   */
+  readonly sessionLagMsMax?: number;
   readonly onSessionWait?: () => void;
 }
 
@@ -35,7 +40,7 @@ export function chooseReplica(
   route: ShardRoute,
   demand: ReplicaDemand,
 ): ReplicaChoice | Promise<ReplicaChoice> {
-  const { consistency, required } = demand;
+  const { consistency } = demand;
   if (consistency === 'primary') return { server: null, reason: 'no_replica' };
   const healthy = healthyReplicas(monitor, route);
   if (healthy.length === 0) return { server: null, reason: 'no_replica' };
@@ -46,6 +51,24 @@ export function chooseReplica(
       ? { server: pick(fresh).id, reason: 'no_replica' }
       : { server: null, reason: 'replica_behind' };
   }
+  const horizon = demand.sessionLagMsMax;
+  if (horizon !== undefined) {
+    const within = healthy.filter(
+      (candidate) => !(Number.isFinite(candidate.seen.lagMs) && candidate.seen.lagMs > horizon),
+    );
+    if (within.length === 0) return { server: null, reason: 'replica_behind' };
+    return chooseCaughtUp(monitor, within, demand);
+  }
+  return chooseCaughtUp(monitor, healthy, demand);
+}
+
+/** A `session` read's replica among `healthy` (least lagging first), as described above. */
+function chooseCaughtUp(
+  monitor: ReplicaMonitor,
+  healthy: ReturnType<typeof healthyReplicas>,
+  demand: ReplicaDemand,
+): ReplicaChoice | Promise<ReplicaChoice> {
+  const { required } = demand;
   if (required === null) return { server: pick(healthy).id, reason: 'no_replica' };
   const caughtUp = healthy.filter(
     (candidate) => candidate.seen.lsn !== null && candidate.seen.lsn >= required,

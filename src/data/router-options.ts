@@ -1,5 +1,6 @@
 import type { CatalogStore } from '../catalog/catalog-store.ts';
 import type { ReplicaMonitorOptions } from './replica-monitor.ts';
+import type { SharedRecentWriteOptions } from './shared-recent-writes.ts';
 
 /**
  * Read consistency levels:
@@ -41,6 +42,14 @@ export interface RouterOptions {
   /** Catalog re-read interval, a safety net under the change notifications. */
   readonly catalogPollMs?: number;
   readonly recentWrites?: { readonly entryCountMax?: number; readonly ageMsMax?: number };
+  /**
+   * The shared recent-write store (decision 35), on by default: every keyed write is recorded
+   * beside the catalog before it is acknowledged, and a `session` read of a key looks it up, so
+   * no process reads another's write stale from a replica, with or without a token. `false`
+   * turns it off (reads then rely on tokens and this router's own tracker); an object sets its
+   * bounds. Off too when the catalog store offers none.
+   */
+  readonly sharedRecentWrites?: boolean | SharedRecentWriteOptions;
   readonly monitor?: ReplicaMonitorOptions;
 }
 

@@ -1,7 +1,13 @@
 import { CONSISTENCY_LEVELS, type ConsistencyLevel } from './router-options.ts';
 
 /** Why a read went to a primary instead of a replica. */
-export const FALLBACK_REASONS = ['no_replica', 'replica_behind', 'replica_failed'] as const;
+export const FALLBACK_REASONS = [
+  'no_replica',
+  'replica_behind',
+  'replica_failed',
+  /** The shared recent-write store could not be asked (decision 35): the safe side. */
+  'recent_writes_unavailable',
+] as const;
 export type FallbackReason = (typeof FALLBACK_REASONS)[number];
 
 /** The `reads` map's keys ("target:level"), built once rather than on every read. */

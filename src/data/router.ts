@@ -7,20 +7,20 @@ import { ConnectionPools } from './connection-pools.ts';
 import { ConsistencyToken, putTokenInHeaders, tokenFromHeaders } from './consistency-token.ts';
 import { inlineParameters } from './inline-parameters.ts';
 import { formatLsn, maxLsn } from './lsn.ts';
-import { isConnectionLoss } from './pg-errors.ts';
 import { COMMIT_POSITION_SQL, PrimaryWriter, type Queryable } from './primary-writer.ts';
-import { RecentWriteTracker } from './recent-writes.ts';
-import { chooseReplica } from './replica-choice.ts';
+import { currentReadScope, effectiveLevel } from './read-scope.ts';
+import { RECENT_WRITE_AGE_MS_DEFAULT, RecentWriteTracker } from './recent-writes.ts';
 import { ReplicaMonitor } from './replica-monitor.ts';
+import { type ReadResult, ReplicaReader } from './replica-reader.ts';
 import { type ConsistencyLevel, ROUTER_DEFAULTS, type RouterOptions } from './router-options.ts';
-import { type FallbackReason, RouterStats } from './router-stats.ts';
+import { RouterStats } from './router-stats.ts';
+import { SharedRecentWrites } from './shared-recent-writes.ts';
 
 export { BatchPartiallyWrittenError } from './batch-partially-written-error.ts';
 export type { Queryable } from './primary-writer.ts';
 
 import { canonicalShardKey } from './shard-key.ts';
-import { ShardMap, type ShardRoute } from './shard-map.ts';
-import { TokenBucket } from './token-bucket.ts';
+import { ShardMap } from './shard-map.ts';
 
 /** What a write returns: the work's value and a token that makes later reads see it. */
 export interface WriteResult<T> {
@@ -84,12 +84,7 @@ export interface ReadOptions {
   readonly maxLagMs?: number;
 }
 
-export interface ReadResult<T> {
-  readonly value: T;
-  readonly shardId: number;
-  readonly servedBy: string;
-  readonly target: 'primary' | 'replica';
-}
+export type { ReadResult } from './replica-reader.ts';
 
 /** Verified tokens kept for reuse (the cache is emptied when full). */
 const VERIFIED_TOKEN_COUNT_MAX = 4_096;
@@ -114,11 +109,13 @@ type Defaults = {
 export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
   readonly stats = new RouterStats();
   readonly tracker: RecentWriteTracker;
+  /** This router's side of the shared recent-write store, `null` when off (decision 35). */
+  readonly shared: SharedRecentWrites | null;
   readonly monitor: ReplicaMonitor;
   readonly #options: RouterOptions & Defaults;
   readonly #pools: ConnectionPools;
   readonly #writer: PrimaryWriter;
-  readonly #fallbacks: TokenBucket;
+  readonly #reader: ReplicaReader;
   readonly #secret: string;
   readonly #verifiedTokens = new Map<string, ConsistencyToken>();
   readonly #sign = (token: ConsistencyToken): string => token.encode(this.#secret);
@@ -127,7 +124,12 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
   #poller: NodeJS.Timeout | null = null;
   #reloading: Promise<void> | null = null;
 
-  private constructor(options: RouterOptions & Defaults, map: ShardMap, secret: string) {
+  private constructor(
+    options: RouterOptions & Defaults,
+    map: ShardMap,
+    secret: string,
+    shared: SharedRecentWrites | null,
+  ) {
     super();
     // Every write or read waiting out a failover listens for the next epoch once; how many wait
     // is bounded by the callers in flight, not by a fixed count.
@@ -151,6 +153,7 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
       options.applicationName,
     );
     this.tracker = new RecentWriteTracker(options.recentWrites);
+    this.shared = shared;
     this.monitor = new ReplicaMonitor(
       new ConnectionPools((id) => this.#pools.info(id), {
         poolSizeMax: 2,
@@ -160,7 +163,18 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
       options.monitor,
     );
     this.monitor.setMap(map);
-    this.#fallbacks = new TokenBucket(options.primaryFallbackPerSecondMax);
+    this.#reader = new ReplicaReader({
+      pools: this.#pools,
+      monitor: this.monitor,
+      map: () => this.#map,
+      stats: this.stats,
+      shared,
+      awaitNewEpoch: (timeoutMs) => this.#awaitNewEpoch(timeoutMs),
+      sessionWaitMs: options.sessionWaitMs,
+      boundedLagMsDefault: options.boundedLagMsDefault,
+      writeWaitMs: options.writeWaitMs,
+      primaryFallbackPerSecondMax: options.primaryFallbackPerSecondMax,
+    });
     this.#writer = new PrimaryWriter({
       pools: this.#pools,
       map: () => this.#map,
@@ -178,7 +192,17 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
     const secret = await options.catalog.getFlag(TOKEN_SECRET_FLAG);
     if (!secret)
       throw new MainstayError('catalog_unavailable', 'the catalog holds no token secret');
-    const router = new Router(merged, new ShardMap(snapshot), secret);
+    const store =
+      merged.sharedRecentWrites === false ? null : (options.catalog.recentWriteStore?.() ?? null);
+    const shared =
+      store === null
+        ? null
+        : new SharedRecentWrites(
+            store,
+            merged.recentWrites?.ageMsMax ?? RECENT_WRITE_AGE_MS_DEFAULT,
+            typeof merged.sharedRecentWrites === 'object' ? merged.sharedRecentWrites : {},
+          );
+    const router = new Router(merged, new ShardMap(snapshot), secret, shared);
     await router.monitor.probeAll();
     router.monitor.start();
     router.#unsubscribe = await options.catalog.subscribe((epoch) => {
@@ -304,6 +328,9 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
     const shardId = this.#map.shardOf(canonical);
     const { value, lsn } = await run(shardId);
     this.tracker.record(canonical, shardId, lsn);
+    // Before the write is acknowledged: any read that starts after the caller hears of it
+    // finds the entry, whichever process it goes through.
+    if (this.shared) await this.shared.record(canonical, shardId, this.#map.epoch, lsn);
     const token = (base ?? new ConsistencyToken(this.#map.epoch)).with(
       shardId,
       lsn,
@@ -351,6 +378,11 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
       }
       const { value, lsn } = written;
       for (const key of group.keys) this.tracker.record(key, shardId, lsn);
+      const { shared } = this;
+      if (shared) {
+        const epoch = this.#map.epoch;
+        await Promise.all(group.keys.map((key) => shared.record(key, shardId, epoch, lsn)));
+      }
       token = token.with(shardId, lsn, this.#map.epoch);
       results.set(shardId, value);
     }
@@ -376,7 +408,7 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
     database: string,
     work: (db: Queryable) => Promise<T>,
   ): Promise<T> {
-    return this.#query(serverId, database, work);
+    return this.#reader.query(serverId, database, work);
   }
 
   /** Runs `work` on a server chosen by the consistency level (default `session`). */
@@ -404,14 +436,14 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
     options: ReadOptions = {},
     trackedKey?: string,
   ): Promise<ReadResult<T>> {
-    const consistency = options.consistency ?? 'session';
+    const scope = currentReadScope();
+    const consistency = effectiveLevel(options.consistency, scope);
     if (consistency === 'primary' && !options.token) {
       // No token to check and no replica to choose.
-      return this.#readPrimary(this.#map.route(shardId), work, consistency, 'no_replica');
+      return this.#reader.primary(this.#map.route(shardId), work, consistency, 'no_replica', scope);
     }
     const checked = this.#usableToken(options.token ?? null, shardId);
     const token = checked instanceof Promise ? await checked : checked;
-    const route = this.#map.route(shardId);
     const required =
       consistency === 'session'
         ? maxLsn(
@@ -419,30 +451,14 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
             trackedKey === undefined ? null : this.tracker.positionFor(trackedKey, shardId),
           )
         : null;
-    const chosen = chooseReplica(this.monitor, route, {
+    return this.#reader.read(this.#map.route(shardId), work, {
       consistency,
       required,
-      maxLagMs: options.maxLagMs ?? this.#options.boundedLagMsDefault,
-      sessionWaitMs: this.#options.sessionWaitMs,
-      onSessionWait: this.#countSessionWait,
+      maxLagMs: options.maxLagMs,
+      key: trackedKey,
+      scope,
     });
-    const replica = chosen instanceof Promise ? await chosen : chosen;
-    if (replica.server) {
-      try {
-        const value = await this.#query(replica.server, route.shard.database, work);
-        this.stats.countRead('replica', consistency);
-        return { value, shardId, servedBy: replica.server, target: 'replica' };
-      } catch (error) {
-        if (!isConnectionLoss(error)) throw error;
-        replica.reason = 'replica_failed';
-      }
-    }
-    return this.#readPrimary(route, work, consistency, replica.reason);
   }
-
-  readonly #countSessionWait = (): void => {
-    this.stats.sessionWaits += 1;
-  };
 
   /**
    * The read's token, decoded and checked against the shard's lineage; synchronous unless the
@@ -470,61 +486,6 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
       );
     }
     return decoded;
-  }
-
-  async #readPrimary<T>(
-    route: ShardRoute,
-    work: (db: Queryable) => Promise<T>,
-    consistency: ConsistencyLevel,
-    reason: FallbackReason,
-  ): Promise<ReadResult<T>> {
-    if (consistency !== 'primary') {
-      if (!this.#fallbacks.tryTake()) {
-        this.stats.fallbacksRefused += 1;
-        throw new MainstayError(
-          'read_unavailable',
-          `no replica can serve this ${consistency} read of shard ${route.shard.id} and the primary fallback cap (${this.#options.primaryFallbackPerSecondMax}/s) is reached`,
-        );
-      }
-      this.stats.countFallback(reason);
-    }
-    const deadline = Date.now() + this.#options.writeWaitMs;
-    for (let attempt = 0; ; attempt += 1) {
-      const current = attempt === 0 ? route : this.#map.route(route.shard.id);
-      if (current.primary) {
-        try {
-          const value = await this.#query(current.primary.id, current.shard.database, work);
-          this.stats.countRead('primary', consistency);
-          return {
-            value,
-            shardId: current.shard.id,
-            servedBy: current.primary.id,
-            target: 'primary',
-          };
-        } catch (error) {
-          if (!isConnectionLoss(error)) throw error;
-        }
-      }
-      if (Date.now() >= deadline) break;
-      await this.#awaitNewEpoch(Math.min(deadline - Date.now(), 100 * 2 ** Math.min(attempt, 4)));
-    }
-    throw new MainstayError('read_unavailable', `shard ${route.shard.id} has no reachable primary`);
-  }
-
-  async #query<T>(
-    serverId: string,
-    database: string,
-    work: (db: Queryable) => Promise<T>,
-  ): Promise<T> {
-    const client = await this.#pools.pool(serverId, database).connect();
-    try {
-      const value = await work(client);
-      client.release();
-      return value;
-    } catch (error) {
-      client.release(isConnectionLoss(error));
-      throw error;
-    }
   }
 
   /** Waits for the catalog to move to a newer epoch, or for `timeoutMs`. */
