@@ -90,7 +90,7 @@ describe('the mainstay command line', () => {
     assert.ok(result.stderr.includes(file));
     assert.match(
       result.stderr,
-      /\/dataCentres\/1\/synchronousCommit: expected one of off, local, remote_write, on, remote_apply, got "maybe"/,
+      /\/dataCentres\/1\/synchronousCommit: expected one of off, local, remote_write, on, remote_apply, async_may_lose_acked_writes, got "maybe"/,
     );
   });
 

@@ -85,7 +85,7 @@ describe('configuration', () => {
     const byPointer = new Map(error.errors.map((e) => [e.pointer, e.detail]));
     assert.match(
       byPointer.get('/dataCentres/0/synchronousCommit') ?? '',
-      /expected one of off, local, remote_write, on, remote_apply, got "sometimes"/,
+      /expected one of off, local, remote_write, on, remote_apply, async_may_lose_acked_writes, got "sometimes"/,
     );
     assert.match(
       byPointer.get('/dataCentres/1/primary/port') ?? '',

@@ -5,6 +5,7 @@ import { type FieldError, MainstayError } from '../errors/mainstay-error.ts';
 import type { ServerRole } from '../fleet/topology-snapshot.ts';
 import type { CardsConfig } from './cards-config.ts';
 import {
+  DEFAULT_SYNCHRONOUS_COMMIT,
   type SynchronousCommit,
   type TopologyConfigFile,
   TopologyConfigSchema,
@@ -176,7 +177,7 @@ export function resolveConfig(file: TopologyConfigFile, context: ResolveContext)
     const primaryId = `${dc.id}-a`;
     return {
       id: dc.id,
-      synchronousCommit: dc.synchronousCommit ?? 'local',
+      synchronousCommit: dc.synchronousCommit ?? DEFAULT_SYNCHRONOUS_COMMIT,
       primary: serverSpec(primaryId, dc.id, 'primary', dc.primary, null),
       replica: serverSpec(`${dc.id}-b`, dc.id, 'replica', dc.replica, primaryId),
     };

@@ -8,15 +8,42 @@ import { CardsConfigSchema } from './cards-config.ts';
  */
 
 export const POSTGRES_SOURCES = ['embedded', 'system', 'external'] as const;
+/**
+ * The asynchronous mode, named for what it risks: a commit is acknowledged before the DC's
+ * replica has it, so a failover of the primary can lose writes the clients were told were done.
+ */
+export const ASYNCHRONOUS_COMMIT = 'async_may_lose_acked_writes';
 export const SYNCHRONOUS_COMMIT_LEVELS = [
   'off',
   'local',
   'remote_write',
   'on',
   'remote_apply',
+  ASYNCHRONOUS_COMMIT,
 ] as const;
-/** `off` and `local` leave the DC's replica asynchronous; the others make it synchronous. */
+/**
+ * How a DC's primary acknowledges a commit. `remote_write`, `on` and `remote_apply` wait for the
+ * DC's replica (a synchronous standby); `async_may_lose_acked_writes` does not (PostgreSQL's
+ * `local`). `local` and `off` are PostgreSQL's own names, still accepted so older files parse;
+ * they are asynchronous too, and `off` can lose acknowledged commits even without a failover.
+ */
 export type SynchronousCommit = (typeof SYNCHRONOUS_COMMIT_LEVELS)[number];
+
+/**
+ * RPO 0 within a DC by default: a write is acknowledged only once it is on the replica's disk
+ * as well (docs/ARCHITECTURE.md, decision 32).
+ */
+export const DEFAULT_SYNCHRONOUS_COMMIT: SynchronousCommit = 'on';
+
+/** The PostgreSQL `synchronous_commit` value for a DC's level (catalog or config). */
+export function postgresSynchronousCommit(level: string): string {
+  return level === ASYNCHRONOUS_COMMIT ? 'local' : level;
+}
+
+/** Whether a DC at `level` makes its primary wait for its replica before acknowledging. */
+export function waitsForReplica(level: string): boolean {
+  return level === 'remote_write' || level === 'on' || level === 'remote_apply';
+}
 
 /** A schema accepting exactly the strings of a closed set. */
 export function literalUnion<T extends string>(values: readonly T[]): TUnion<TLiteral<T>[]> {

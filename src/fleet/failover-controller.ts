@@ -5,6 +5,7 @@ import { parseLsn } from '../data/lsn.ts';
 import { restoreCopyChecks, validateRestoredChecks } from './copy-checks.ts';
 import { type FailoverEvent, FailoverEventLog } from './failover-events.ts';
 import type { Fleet } from './fleet.ts';
+import { describeLostTail, type LostTailOutcome } from './lost-tail.ts';
 import {
   advanceSequences,
   appliedRemoteLsn,
@@ -36,7 +37,8 @@ const DEFAULTS = {
 /**
  * Watches every primary and replica and repairs the fleet when one fails:
  * - a dead or hung primary: fence it (epoch bump), shoot it, promote its DC's replica, publish
- *   the new primary, re-point the other DC's shard copies, rebuild the old one as a replica;
+ *   the new primary, re-point the other DC's shard copies, measure the lost tail from the old
+ *   one's WAL, rebuild the old one as a replica;
  * - a dead or hung replica: stop its primary waiting for it, restart (or rebuild) it;
  * - a whole DC lost: move its shards' homes to the other DC's copies, report the unreplicated
  *   tail, and fence the lost servers so that nothing routes to them when they return.
@@ -54,7 +56,8 @@ export class FailoverController extends EventEmitter<{ event: [FailoverEvent] }>
   #timer: NodeJS.Timeout | null = null;
   #probing = false;
   #catalogReadAt = 0;
-  readonly #onExit = (serverId: string) => this.#suspect(serverId, 'process exited');
+  readonly #onExit = (serverId: string, detail: string) =>
+    this.#suspect(serverId, `process exited: ${detail}`);
 
   constructor(fleet: Fleet, options: FailoverOptions = {}) {
     super();
@@ -192,7 +195,6 @@ export class FailoverController extends EventEmitter<{ event: [FailoverEvent] }>
       },
       detectedAt,
     );
-    const lostTail = this.#tailBytes(primary.id, replica.id);
     try {
       await this.#fleet.promote(replica.id);
     } catch (error) {
@@ -208,7 +210,7 @@ export class FailoverController extends EventEmitter<{ event: [FailoverEvent] }>
           { id: primary.id, role: 'replica', upstream: replica.id },
         ],
       },
-      { lostTailBytesEstimate: lostTail },
+      { lostTail: 'unknown until measured from the old primary WAL' },
     );
     await this.#fleet.refreshCatalog();
     await this.#fleet.reconfigure(replica.id);
@@ -218,7 +220,7 @@ export class FailoverController extends EventEmitter<{ event: [FailoverEvent] }>
         server: replica.id,
         dc: primary.dc,
         epoch: promoted,
-        detail: `new primary of ${primary.dc}; WAL not confirmed by it at the last probe: ${lostTail ?? 'unknown'} bytes`,
+        detail: `new primary of ${primary.dc}, without a synchronous standby until ${primary.id} is rebuilt; lost tail unknown until measured from ${primary.id}'s WAL`,
       },
       detectedAt,
     );
@@ -232,10 +234,12 @@ export class FailoverController extends EventEmitter<{ event: [FailoverEvent] }>
       },
       detectedAt,
     );
+    const lostTail = await this.#measureLostTail(primary, replica.id, detectedAt);
     await this.#fleet.rebuildReplica(primary.id);
     const rebuilt = await this.#catalog.commitChange(
       `${primary.id} rebuilt as replica of ${replica.id}`,
       { servers: [{ id: primary.id, fenced: false }] },
+      { lostTail: lostTail.measured ? lostTail.tail : { unknown: lostTail.reason } },
     );
     await this.#fleet.refreshCatalog();
     await this.#fleet.setStandbyHealthy(primary.id, true);
@@ -367,11 +371,31 @@ export class FailoverController extends EventEmitter<{ event: [FailoverEvent] }>
     }
   }
 
-  #tailBytes(primary: string, replica: string): number | null {
-    const a = this.#lastLsn.get(primary);
-    const b = this.#lastLsn.get(replica);
-    if (a === undefined || b === undefined) return null;
-    return Number(a > b ? a - b : 0n);
+  /**
+   * What the old primary wrote past the promoted server's switch point, read from its own WAL
+   * before the rebuild deletes it (lost-tail.ts); reported either way, never guessed.
+   */
+  async #measureLostTail(
+    primary: CatalogServer,
+    promoted: string,
+    detectedAt: number,
+  ): Promise<LostTailOutcome> {
+    const outcome = await this.#fleet
+      .measureLostTail(primary.id, promoted)
+      .catch((error: unknown) => ({
+        measured: false as const,
+        reason: error instanceof Error ? error.message : String(error),
+      }));
+    this.#record(
+      {
+        kind: outcome.measured ? 'lost_tail_measured' : 'lost_tail_unknown',
+        server: primary.id,
+        dc: primary.dc,
+        detail: describeLostTail(outcome),
+      },
+      detectedAt,
+    );
+    return outcome;
   }
 
   async #answers(serverId: string): Promise<boolean> {

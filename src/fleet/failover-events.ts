@@ -5,6 +5,8 @@ export const FAILOVER_EVENT_KINDS = [
   'primary_fenced',
   'replica_promoted',
   'copies_repointed',
+  'lost_tail_measured',
+  'lost_tail_unknown',
   'replica_rebuilt',
   'replica_failed',
   'replica_recovered',

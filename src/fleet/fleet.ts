@@ -13,6 +13,7 @@ import type { MigrationSet } from '../migrations/migration.ts';
 import { catalogSeed } from './catalog-seed.ts';
 import { acquireLock, releaseLock } from './fleet-lock.ts';
 import { type FleetState, newFleetState, readFleetState, writeFleetState } from './fleet-state.ts';
+import { ensureWalInspect, type LostTailOutcome, measureLostTail } from './lost-tail.ts';
 import { ensureTraversable, giveTo, type OsIdentity, postgresIdentity } from './os-user.ts';
 import { assertPortFree, pickFreePorts } from './ports.ts';
 import { type PostgresBinaries, resolvePostgresBinaries } from './postgres-binaries.ts';
@@ -68,6 +69,7 @@ export class Fleet
   /** Replicas known to be down: their primary must not wait for them. */
   readonly #standbysDown = new Set<string>();
   #identity: OsIdentity | null = null;
+  #binaries: PostgresBinaries | null = null;
   #locked = false;
 
   constructor(options: FleetOptions) {
@@ -136,6 +138,7 @@ export class Fleet
     const binaries = await resolvePostgresBinaries(this.config.postgres.binDir);
     const identity = await postgresIdentity();
     this.#identity = identity;
+    this.#binaries = binaries;
     ensureTraversable(home, identity);
     let state = readFleetState(home);
     if (state && state.postgresMajor !== binaries.majorVersion) {
@@ -252,10 +255,11 @@ export class Fleet
       binaries,
       identity,
     });
-    server.on('exit', (code, signal, expected) => {
+    server.on('exit', (code, signal, expected, leftoverCount) => {
       if (expected) return;
       void this.pools.closeServer(spec.id);
-      const detail = `exited unexpectedly (${signal ?? `code ${code}`})`;
+      const leftovers = leftoverCount > 0 ? `; ${leftoverCount} processes it left were killed` : '';
+      const detail = `exited unexpectedly (${signal ?? `code ${code}`})${leftovers}`;
       this.#options.onServerExit?.(spec.id, detail);
       this.emit('serverExit', spec.id, detail);
     });
@@ -395,11 +399,54 @@ export class Fleet
   /** Creates and migrates every shard database on both primaries; publishes it at home. */
   async #setUpShards(): Promise<void> {
     this.#progress('migrating shard databases');
+    const catalog = await this.catalog.load();
     await setUpShardDatabases({
-      catalog: await this.catalog.load(),
+      catalog,
       dataCentres: this.config.dataCentres,
       pools: this.pools,
       migrations: this.#options.shardMigrations,
+    });
+    // What reads a failed primary's lost tail (lost-tail.ts); an external server may not allow it.
+    await Promise.all(
+      this.config.dataCentres.map(async (dc) => {
+        const primary = (catalog && primaryOf(catalog, dc.id)) ?? dc.primary.id;
+        await ensureWalInspect(this.pools.pool(primary)).catch(() => undefined);
+      }),
+    );
+  }
+
+  /**
+   * Reads what `oldPrimary` wrote past the point where `promoted` took over, from its own WAL
+   * (lost-tail.ts), before its data directory is rebuilt. It must be stopped (shot) already.
+   */
+  async measureLostTail(oldPrimary: string, promoted: string): Promise<LostTailOutcome> {
+    const server = this.#servers.get(oldPrimary);
+    if (!server || !this.#binaries || !this.#identity || server.state === 'up')
+      return {
+        measured: false,
+        reason: `${oldPrimary}'s data directory is not run by Mainstay here`,
+      };
+    const taken = new Set(Object.values(this.#requireState().ports));
+    const [port] = await pickFreePorts(1, taken);
+    const connection = { ...this.connection(oldPrimary), port: port as number };
+    return measureLostTail({
+      server: oldPrimary,
+      dataDir: server.dataDir,
+      logFile: server.logFile,
+      binaries: this.#binaries,
+      identity: this.#identity,
+      connection,
+      settings: {
+        ...this.#settingsFor(oldPrimary),
+        id: `${oldPrimary}-lost-tail`,
+        port: connection.port,
+        upstream: null,
+        synchronousStandby: null,
+        synchronizedStandbySlot: null,
+        extra: { ...this.config.postgres.settings, default_transaction_read_only: 'on' },
+      },
+      promoted: this.pools.pool(promoted),
+      shardDatabases: (this.#snapshot?.shards ?? []).map((shard) => shard.database),
     });
   }
 

@@ -1,6 +1,14 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { closeSync, existsSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+} from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
@@ -33,7 +41,13 @@ const LOG_TAIL_LINES = 15;
  * `expected` is false for a death Mainstay did not ask for.
  */
 export class PostgresServer extends EventEmitter<{
-  exit: [code: number | null, signal: NodeJS.Signals | null, expected: boolean];
+  exit: [
+    code: number | null,
+    signal: NodeJS.Signals | null,
+    expected: boolean,
+    /** Processes of the server still running when the postmaster ended, killed at once. */
+    leftoverCount: number,
+  ];
 }> {
   readonly id: string;
   readonly dataDir: string;
@@ -95,10 +109,14 @@ export class PostgresServer extends EventEmitter<{
     this.#exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
         const expected = this.#stopping;
+        // Fence first: a backend of a dead postmaster keeps running until it next waits, and
+        // can acknowledge a commit meanwhile. Every process left in the data directory is shot
+        // before anyone is told of the exit (decision 32).
+        const leftoverCount = this.#killLeftovers();
         this.#child = null;
         this.#state = expected ? 'stopped' : 'down';
         if (!expected) this.#lastExit = `exited unexpectedly (${signal ?? `code ${code}`})`;
-        this.emit('exit', code, signal, expected);
+        this.emit('exit', code, signal, expected, leftoverCount);
         resolve();
       });
     });
@@ -166,12 +184,21 @@ export class PostgresServer extends EventEmitter<{
    */
   signalAll(signal: NodeJS.Signals): void {
     const pid = this.#child?.pid;
-    if (pid === undefined) return;
-    // Children first, found while they are still the postmaster's: once it dies they are
-    // re-parented and can no longer be told apart.
-    const children = childPids(pid);
+    // Children first, found while they are still the postmaster's; then whatever else runs in
+    // the data directory (forked meanwhile, or left behind by a postmaster already dead).
+    const children = pid === undefined ? [] : childPids(pid);
     for (const child of children) signalProcess(child, signal);
-    signalProcess(pid, signal);
+    if (pid !== undefined) signalProcess(pid, signal);
+    for (const other of processesInDataDir(this.dataDir)) {
+      if (other !== pid && !children.includes(other)) signalProcess(other, signal);
+    }
+  }
+
+  /** SIGKILL to every process still running in the data directory; returns how many. */
+  #killLeftovers(): number {
+    const leftovers = processesInDataDir(this.dataDir);
+    for (const pid of leftovers) signalProcess(pid, 'SIGKILL');
+    return leftovers.length;
   }
 
   /** Marks the coming exit as intended (a fence), so it is not reported as a crash. */
@@ -241,6 +268,40 @@ function childPids(parent: number): number[] {
     }
   }
   return children;
+}
+
+/**
+ * Pids of the live `postgres` processes whose working directory is `dataDir` (Linux `/proc`).
+ * The postmaster changes into its data directory and every process it forks inherits that, so
+ * this finds a server's backends, walsenders and workers even after the postmaster died and they
+ * were re-parented, when nothing else ties them to it. Another server's processes never match:
+ * no two servers share a data directory. Needs the same user as the server, or root.
+ */
+export function processesInDataDir(dataDir: string): number[] {
+  let target: string;
+  let entries: string[];
+  try {
+    target = realpathSync(dataDir);
+    entries = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  const pids: number[] = [];
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (readlinkSync(`/proc/${entry}/cwd`) !== target) continue;
+      // The command name stays `postgres` whatever title a backend sets (a shell an operator
+      // left in the directory is not shot).
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      if (name === 'postgres' && state !== 'Z') pids.push(Number(entry));
+    } catch {
+      // Ended while we looked, or not ours to inspect.
+    }
+  }
+  return pids;
 }
 
 function signalProcess(pid: number | undefined, signal: NodeJS.Signals): void {

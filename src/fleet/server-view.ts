@@ -1,5 +1,10 @@
 import type { CatalogSnapshot } from '../catalog/catalog-store.ts';
 import type { MainstayConfig, ServerSpec } from '../config/load-config.ts';
+import {
+  DEFAULT_SYNCHRONOUS_COMMIT,
+  postgresSynchronousCommit,
+  waitsForReplica,
+} from '../config/topology-config.ts';
 import type { ServerSettings } from './server-files.ts';
 
 /** A server's role and place as the catalog says now (the config's before a catalog exists). */
@@ -47,7 +52,7 @@ export function settingsForServer(id: string, inputs: SettingsInputs): ServerSet
   const { view, config, snapshot } = inputs;
   const dc = config.dataCentres.find((candidate) => candidate.id === view.dc);
   const level = snapshot?.dataCentres.find((d) => d.id === view.dc)?.synchronousCommit;
-  const sync = level ?? dc?.synchronousCommit ?? 'local';
+  const sync = level ?? dc?.synchronousCommit ?? DEFAULT_SYNCHRONOUS_COMMIT;
   let standby: string | null = null;
   if (view.role === 'primary') {
     const candidates =
@@ -65,8 +70,10 @@ export function settingsForServer(id: string, inputs: SettingsInputs): ServerSet
     id,
     host: '127.0.0.1',
     port: inputs.port,
-    synchronousCommit: sync,
-    synchronousStandby: standby && !['off', 'local'].includes(sync) ? standby : null,
+    synchronousCommit: postgresSynchronousCommit(sync),
+    // Only a replica that is up is waited for: while it is down (or not rebuilt yet after a
+    // promotion) the primary acknowledges commits held by itself alone (decision 32).
+    synchronousStandby: standby && waitsForReplica(sync) ? standby : null,
     synchronizedStandbySlot: standby ? inputs.slotName(standby) : null,
     upstream: view.role === 'replica' && view.upstream ? inputs.upstreamOf(view.upstream) : null,
     // A fenced server (a lost DC's, until it is re-seeded) refuses writes by default, so
