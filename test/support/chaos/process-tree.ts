@@ -1,0 +1,42 @@
+/**
+ * Signals to a PostgreSQL server from outside its supervisor, as an operator's `kill` would.
+ * Each PostgreSQL child makes itself a process-group leader, so a whole server is its
+ * postmaster plus every process whose parent it is, found in /proc.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+
+/** Pids whose parent is `parent`. */
+export function childPids(parent: number): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // Field 4 (ppid) follows the command name, which is in parentheses and may hold spaces.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === parent) children.push(Number(entry));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return children;
+}
+
+/** Sends `signal` to `pid`; false when it is already gone. */
+export function signalPid(pid: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Sends `signal` to a postmaster and all its children (children first, while they can still
+ * be told apart by their parent). Returns the pids signalled, to send SIGCONT to them later.
+ */
+export function signalTree(postmaster: number, signal: NodeJS.Signals): number[] {
+  const pids = [...childPids(postmaster), postmaster];
+  return pids.filter((pid) => signalPid(pid, signal));
+}

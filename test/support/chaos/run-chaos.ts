@@ -1,0 +1,304 @@
+/**
+ * One fault run end to end: a fresh fleet with its API processes, accounts and cards, the mixed
+ * load beside a seeded fault schedule, recovery, then the checks and the client-seen RTO.
+ * Used by `test/chaos.test.ts` (a short schedule) and `npm run chaos` (longer ones).
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { booksEqualApiCheck, exposureCheck, readAccounts } from './account-checks.ts';
+import type { ChaosConfig } from './chaos-config.ts';
+import { type ApiProcess, send } from './chaos-http.ts';
+import { type LoadCard, runLoad } from './chaos-load.ts';
+import { type ChaosPlatform, startChaosPlatform } from './chaos-platform.ts';
+import { ClientLedger } from './client-ledger.ts';
+import { type RtoRow, rtoRows } from './client-rto.ts';
+import { homeEqualsCopyCheck } from './copy-check.ts';
+import { dcIsWhole, FaultInjector, type InjectedFault } from './fault-injector.ts';
+import { type FaultKind, planFaults } from './fault-schedule.ts';
+import {
+  type CheckResult,
+  findLostWrites,
+  type LostWrites,
+  lostWritesCheck,
+  oneAnswerCheck,
+  readAuthorizationBooks,
+} from './ledger-checks.ts';
+import { lostTailCheck } from './lost-tail-check.ts';
+import { SeededRandom } from './seeded-random.ts';
+import { eventsSince, tailReports } from './tail-events.ts';
+
+export interface ChaosOptions {
+  readonly seed: number;
+  /** Seconds of load (faults are planned to fit). */
+  readonly seconds: number;
+  readonly config: ChaosConfig;
+  /** Faults that always come, in a seeded order. */
+  readonly once: readonly FaultKind[];
+  readonly dcLoss: boolean;
+  readonly accountCount: number;
+  readonly creditLimit: number;
+  readonly clients: { readonly authorize: number; readonly hold: number; readonly bind: number };
+  readonly opCountMax: number;
+  /** Ids given out checked with GET at the end, at most (a seeded sample beyond). */
+  readonly lookupCountMax: number;
+  /** Prints progress lines (the long runs); the test stays quiet. */
+  readonly log?: (line: string) => void;
+}
+
+export interface ChaosReport {
+  readonly options: ChaosOptions;
+  readonly processes: readonly string[];
+  readonly faults: readonly InjectedFault[];
+  readonly checks: readonly CheckResult[];
+  readonly rto: readonly RtoRow[];
+  readonly tails: readonly string[];
+  readonly lost: LostWrites;
+  readonly load: Readonly<Record<string, number>>;
+  readonly notes: readonly string[];
+}
+
+const ATTEMPT_TIMEOUT_MS = 4_000;
+const ATTEMPT_COUNT_MAX = 8;
+const THINK_MS = 15;
+const RECOVERY_MS_MAX = 120_000;
+const ADVICES_MS_MAX = 90_000;
+const SETUP_ATTEMPT_COUNT_MAX = 20;
+
+export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
+  const log = options.log ?? (() => undefined);
+  const random = new SeededRandom(options.seed);
+  const runId = `c${options.seed.toString(36)}`;
+  const platform = await startChaosPlatform(`chaos-${runId}`, options.config.file);
+  try {
+    log(
+      `fleet up; API processes: ${platform.processes.map((p) => `${p.name} ${p.url}`).join(', ')}`,
+    );
+    const cards = await openAccounts(platform.processes, options, runId);
+    const ledger = new ClientLedger();
+    const injector = new FaultInjector(platform.access);
+    const schedule = planFaults(random.fork(), {
+      dataCentres: ['dc1', 'dc2'],
+      once: options.once,
+      seconds: options.seconds,
+      dcLoss: options.dcLoss,
+    });
+    log(`schedule: ${schedule.map((f) => `${f.kind} ${f.dc}`).join(', ')}`);
+    const startedAt = Date.now();
+    const durationMs = options.seconds * 1000;
+    const plan = {
+      processes: platform.processes,
+      cards,
+      runId,
+      durationMs,
+      clients: options.clients,
+      opCountMax: options.opCountMax,
+      attemptCountMax: ATTEMPT_COUNT_MAX,
+      attemptTimeoutMs: ATTEMPT_TIMEOUT_MS,
+      thinkMs: THINK_MS,
+    };
+    try {
+      await Promise.all([
+        runLoad(plan, ledger, random.fork()),
+        injector.run(schedule, startedAt + durationMs),
+      ]);
+    } finally {
+      await injector.release();
+    }
+    log(`load done: ${ledger.operations.length} operations; recovering`);
+    const notes = await recover(platform, injector.lostDcs);
+    log('checking');
+    const report = await check(
+      platform,
+      options,
+      ledger,
+      injector,
+      cards,
+      startedAt,
+      notes,
+      random,
+    );
+    log('checked; stopping the fleet');
+    return report;
+  } finally {
+    await platform.stop();
+  }
+}
+
+/** Creates the accounts and cards the load authorizes on (retried: the fleet is fresh). */
+async function openAccounts(
+  processes: readonly ApiProcess[],
+  options: ChaosOptions,
+  runId: string,
+): Promise<LoadCard[]> {
+  const cards: LoadCard[] = [];
+  for (let n = 0; n < options.accountCount; n += 1) {
+    const account = await setupWrite(processes, '/v1/card-accounts', `${runId}-acct-${n}`, {
+      currency: 'CNY',
+      creditLimit: options.creditLimit,
+    });
+    const card = await setupWrite(
+      processes,
+      `/v1/card-accounts/${account.id}/cards`,
+      `${runId}-card-${n}`,
+      {},
+    );
+    cards.push({ cardId: String(card.id), accountId: String(account.id) });
+  }
+  return cards;
+}
+
+async function setupWrite(
+  processes: readonly ApiProcess[],
+  path: string,
+  key: string,
+  body: unknown,
+): Promise<Record<string, unknown>> {
+  let last = '';
+  for (let attempt = 0; attempt < SETUP_ATTEMPT_COUNT_MAX; attempt += 1) {
+    const target = processes[attempt % processes.length] ?? processes[0];
+    if (!target) throw new Error('no API process');
+    const answer = await send(target, 'POST', path, {
+      body,
+      headers: { 'idempotency-key': key },
+      timeoutMs: ATTEMPT_TIMEOUT_MS,
+    });
+    if (answer.status === 201 || answer.status === 200) return answer.body;
+    last = `${answer.status} ${answer.error}`;
+    await sleep(250);
+  }
+  throw new Error(`setup write ${path} failed: ${last}`);
+}
+
+/** Waits until every DC not lost is whole and no API process has advices left to forward. */
+async function recover(platform: ChaosPlatform, lostDcs: readonly string[]): Promise<string[]> {
+  const notes: string[] = [];
+  const wholeBy = Date.now() + RECOVERY_MS_MAX;
+  let whole = false;
+  while (!whole && Date.now() < wholeBy) {
+    const topology = await platform.access.topology();
+    whole =
+      topology?.dataCentres.every((dc) => lostDcs.includes(dc.id) || dcIsWhole(topology, dc.id)) ===
+      true;
+    if (!whole) await sleep(500);
+  }
+  if (!whole) notes.push(`the fleet was not whole ${RECOVERY_MS_MAX} ms after the load`);
+  const forwardedBy = Date.now() + ADVICES_MS_MAX;
+  for (const target of platform.processes) {
+    let pending = -1;
+    while (pending !== 0 && Date.now() < forwardedBy) {
+      const stats = await send(target, 'GET', '/v1/stand-in/stats', {
+        timeoutMs: ATTEMPT_TIMEOUT_MS,
+      });
+      pending = stats.status === 200 ? Number(stats.body.pendingAdvicesTotal) : -1;
+      if (pending !== 0) await sleep(500);
+    }
+    if (pending !== 0) notes.push(`${target.name}: ${pending} stand-in advices still pending`);
+  }
+  return notes;
+}
+
+async function check(
+  platform: ChaosPlatform,
+  options: ChaosOptions,
+  ledger: ClientLedger,
+  injector: FaultInjector,
+  cards: readonly LoadCard[],
+  startedAt: number,
+  notes: string[],
+  random: SeededRandom,
+): Promise<ChaosReport> {
+  const router = platform.access.router;
+  await router.refresh();
+  const books = await readAuthorizationBooks(router, ledger);
+  const lost = await findLostWrites(router, ledger, books);
+  const lookups = await lookUpGivenIds(platform.processes, ledger, options.lookupCountMax, random);
+  options.log?.(`looked up ${Math.min(options.lookupCountMax, ledger.authorizations.size)} ids`);
+  const accounts = await readAccounts(router, [...new Set(cards.map((card) => card.accountId))]);
+  const upProcess = platform.processes[0];
+  const events = upProcess ? await eventsSince(upProcess, startedAt) : [];
+  const tails = tailReports(events);
+  const checks: CheckResult[] = [
+    options.config.mode === 'async'
+      ? lostTailCheck(ledger, lost, events)
+      : lostWritesCheck(ledger, lost),
+    oneAnswerCheck(ledger, books, lookups),
+    exposureCheck(accounts, options.config.standInCapPerAccount),
+    await booksEqualApiCheck(accounts, platform.processes),
+    await homeEqualsCopyCheck(platform.access, injector.lostDcs),
+    {
+      name: '0 stale lists',
+      outcome: ledger.staleLists.length === 0 ? 'pass' : 'fail',
+      detail: `${ledger.staleLists.length} of ${ledger.listCount} lists through the other process right after a bind, without a token, missed the card`,
+      examples: ledger.staleLists.slice(0, 5),
+    },
+  ];
+  if (!platform.secondProcess)
+    notes.push('one API process only: `mainstay api` is not in this checkout');
+  return {
+    options,
+    processes: platform.processes.map((p) => p.name),
+    faults: injector.faults,
+    checks,
+    rto: rtoRows(ledger.operations, injector.faults),
+    tails,
+    lost,
+    load: loadFigures(ledger),
+    notes,
+  };
+}
+
+/** GETs ids given out, through alternating processes: those not answered as given. */
+async function lookUpGivenIds(
+  processes: readonly ApiProcess[],
+  ledger: ClientLedger,
+  countMax: number,
+  random: SeededRandom,
+): Promise<string[]> {
+  const given = new Map<string, string>();
+  for (const trail of ledger.authorizations.values()) {
+    for (const answer of trail.answers) given.set(answer.id, answer.status);
+  }
+  const ids = [...given.keys()];
+  // A seeded partial shuffle: the first `countMax` are a uniform sample.
+  for (let n = 0; n < Math.min(countMax, ids.length); n += 1) {
+    const other = random.int(n, ids.length - 1);
+    [ids[n], ids[other]] = [ids[other] ?? '', ids[n] ?? ''];
+  }
+  ids.length = Math.min(countMax, ids.length);
+  const wrong: string[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < ids.length) {
+      const id = ids[next] ?? '';
+      const target = processes[next % processes.length] ?? processes[0];
+      next += 1;
+      if (!target) return;
+      const answer = await send(target, 'GET', `/v1/authorizations/${id}`, {
+        timeoutMs: ATTEMPT_TIMEOUT_MS,
+      });
+      if (answer.status !== 200)
+        wrong.push(`GET ${id} via ${target.name}: ${answer.status} ${answer.error}`);
+      else if (answer.body.id !== id)
+        wrong.push(`GET ${id} via ${target.name} answered ${answer.body.id}`);
+    }
+  };
+  await Promise.all([worker(), worker(), worker(), worker()]);
+  return wrong;
+}
+
+function loadFigures(ledger: ClientLedger): Record<string, number> {
+  const figures: Record<string, number> = {};
+  for (const op of ledger.operations) {
+    figures[`${op.op} operations`] = (figures[`${op.op} operations`] ?? 0) + 1;
+    if (op.attempts > 1) figures[`${op.op} retried`] = (figures[`${op.op} retried`] ?? 0) + 1;
+  }
+  let standIn = 0;
+  let approvals = 0;
+  for (const trail of ledger.authorizations.values()) {
+    if (trail.answers.some((a) => a.decidedBy === 'stand_in')) standIn += 1;
+    if (trail.answers.some((a) => a.status === 'approved')) approvals += 1;
+  }
+  figures['request ids answered approved'] = approvals;
+  figures['request ids answered by stand-in'] = standIn;
+  figures['binds acknowledged'] = ledger.binds.length;
+  return figures;
+}
