@@ -7,7 +7,9 @@
  *      documented defaults as the reference line;
  *   4. RTO of a whole DC's loss, and the unreplicated tail the controller reports;
  *   5. stateless takeover: appends divert to the other DC while the home primary is down, then
- *      merge back.
+ *      merge back;
+ *   6. sync cost: write latency and throughput with synchronous commit `on` vs the asynchronous
+ *      mode, side by side on one fleet (support/sync-cost-scenario.ts).
  * Each scenario that kills servers runs on a fresh fleet. Prints a summary of every figure with
  * its target; exits 0 on a missed target (a benchmark reports), non-zero if a scenario crashed.
  *
@@ -27,6 +29,7 @@ import { runOverhead } from './support/overhead-scenario.ts';
 import { ms, printTable, type SummaryRow } from './support/report.ts';
 import { describeError, ScenarioRunner } from './support/scenario-runner.ts';
 import { runStaleReads } from './support/stale-read-scenario.ts';
+import { runSyncCost } from './support/sync-cost-scenario.ts';
 
 const KILL: FailoverPlan = {
   label: 'kill',
@@ -271,4 +274,5 @@ if (
 await runner.run('3. RTO/RPO, loss of a synchronous DC primary', primaryLoss);
 await runner.run('4. RTO, loss of a whole DC', dcLoss);
 await runner.run('5. stateless takeover', statelessTakeover);
+await runner.run('6. sync-cost: synchronous commit on vs asynchronous', runSyncCost);
 runner.finish(started);
