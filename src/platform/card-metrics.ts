@@ -1,4 +1,5 @@
 import type { Counter, Gauge } from 'prom-client';
+import { DIVERSION_REASONS } from '../domains/cards/stand-in/overload-diversion.ts';
 import type { CardServices } from './card-services.ts';
 
 type MetricFactory<M> = (
@@ -76,6 +77,34 @@ export function registerCardMetrics(
         m.set({ currency }, Number(amount));
     },
   );
+  gauge(
+    'mainstay_card_stand_in_diversion',
+    'Why a shard is diverted to stand-in now: 1 for its current reason (none when not), 0 otherwise.',
+    ['shard', 'reason'],
+    (m) => {
+      for (const [shard, diversion] of Object.entries(cards.standIn.stats().diversions))
+        for (const reason of DIVERSION_REASONS)
+          m.set({ shard, reason }, diversion.reason === reason ? 1 : 0);
+    },
+  );
+  gauge(
+    'mainstay_card_issuer_latency_p99_seconds',
+    "Issuer p99 latency per shard over the engine's recent window (the figure behind the latency diversion).",
+    ['shard'],
+    (m) => {
+      for (const [shard, diversion] of Object.entries(cards.standIn.stats().diversions))
+        m.set({ shard }, (diversion.latencyP99Ms ?? 0) / 1_000);
+    },
+  );
+  gauge(
+    'mainstay_card_stand_in_issuer_share',
+    "Share of a shard's requests still sent to the issuer while its latency diversion ramps back (1: all).",
+    ['shard'],
+    (m) => {
+      for (const [shard, diversion] of Object.entries(cards.standIn.stats().diversions))
+        m.set({ shard }, diversion.issuerSharePercent / 100);
+    },
+  );
   counter(
     'mainstay_card_engine_batches_total',
     'Authorization batches committed (one round trip and one commit each).',
@@ -93,6 +122,18 @@ export function registerCardMetrics(
     'Captures and reversals applied in authorization batches.',
     [],
     (m) => m.inc(cards.engine.stats.moves),
+  );
+  counter(
+    'mainstay_card_engine_batches_isolated_total',
+    'Batches that failed because of some of their items and were split so those failed alone.',
+    [],
+    (m) => m.inc(cards.engine.stats.batchesIsolated),
+  );
+  counter(
+    'mainstay_card_engine_items_failed_alone_total',
+    'Authorizations and hold moves that failed alone after their batch was split.',
+    [],
+    (m) => m.inc(cards.engine.stats.itemsFailedAlone),
   );
   counter(
     'mainstay_card_engine_overloaded_total',

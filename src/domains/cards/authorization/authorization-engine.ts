@@ -16,8 +16,9 @@ import type {
   AuthorizationOutcome,
   AuthorizationRequest,
 } from './authorization-types.ts';
-import { type BatchLatency, EngineStats, type EngineStatsSnapshot } from './engine-stats.ts';
+import { EngineStats, type EngineStatsSnapshot } from './engine-stats.ts';
 import { runLaneBatch } from './lane-batch.ts';
+import type { BatchLatency } from './latency-window.ts';
 import {
   assertWellFormed,
   isValidAmount,
@@ -38,8 +39,16 @@ export interface AuthorizationEngineOptions {
   readonly holdTtlSeconds?: number;
   /** How long a batch waits for a writable primary (failover) before failing definitely. */
   readonly writeWaitMs?: number;
-  /** Recent batch latencies kept per shard for the p99. */
-  readonly latencySampleCountMax?: number;
+  /**
+   * How far back the latency figure of a shard reaches: batches that ended longer ago are
+   * forgotten, so one slow spell (a failover waited out) does not outlive it by minutes.
+   */
+  readonly latencyWindowMs?: number;
+  /**
+   * Failing items a failed batch is bisected for; past it, the rest of the batch goes one item
+   * per transaction. Bounds the work of a batch full of bad items (see `batch-isolation.ts`).
+   */
+  readonly bisectedFailuresMax?: number;
 }
 
 export const AUTHORIZATION_ENGINE_DEFAULTS = {
@@ -48,7 +57,8 @@ export const AUTHORIZATION_ENGINE_DEFAULTS = {
   queueDepthMax: 8_192,
   holdTtlSeconds: 7 * 24 * 60 * 60,
   writeWaitMs: 2_000,
-  latencySampleCountMax: 256,
+  latencyWindowMs: 5_000,
+  bisectedFailuresMax: 8,
 } as const satisfies Required<AuthorizationEngineOptions>;
 
 /** An engine's settings: its options with the defaults applied. */
@@ -221,9 +231,14 @@ export class AuthorizationEngine implements HoldMover {
     return this.#lanes.get(shardId)?.depth ?? 0;
   }
 
-  /** Recent batch latency of a shard (zeros before its first batch). */
-  latency(shardId: number): BatchLatency {
-    return this.#lanes.get(shardId)?.latency.read() ?? { ewmaMs: 0, p99Ms: 0, sampleCount: 0 };
+  /**
+   * Batch latency of a shard over the last `latencyWindowMs` (zeros when no batch ended in it),
+   * counting only batches that ended in time slots begun after `sinceMs` when given.
+   */
+  latency(shardId: number, sinceMs?: number): BatchLatency {
+    const lane = this.#lanes.get(shardId);
+    if (!lane) return { p99Ms: 0, sampleCount: 0, windowMs: this.#settings.latencyWindowMs };
+    return lane.latency.read(Date.now(), sinceMs);
   }
 
   /** Counters since the engine started. */
@@ -257,7 +272,7 @@ export class AuthorizationEngine implements HoldMover {
   #lane(shardId: number): ShardLane {
     let lane = this.#lanes.get(shardId);
     if (!lane) {
-      lane = new ShardLane(shardId, this.#settings.latencySampleCountMax);
+      lane = new ShardLane(shardId, this.#settings.latencyWindowMs);
       this.#lanes.set(shardId, lane);
     }
     return lane;
@@ -307,6 +322,7 @@ export class AuthorizationEngine implements HoldMover {
         router: this.#router,
         holdTtlSeconds: this.#settings.holdTtlSeconds,
         writeWaitMs: this.#settings.writeWaitMs,
+        bisectedFailuresMax: this.#settings.bisectedFailuresMax,
         stats: this.#stats,
       },
       lane,

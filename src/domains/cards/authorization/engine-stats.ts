@@ -23,6 +23,15 @@ export class EngineStats {
   rejectedUnwritten = 0;
   /** Batches that failed as a whole (no primary, lost connection...). */
   batchesFailed = 0;
+  /**
+   * Batches that failed for a reason other than the shard's availability and were split so
+   * that only their failing items fail (see `batch-isolation.ts`).
+   */
+  batchesIsolated = 0;
+  /** Transactions run to split failed batches (each one a part of a failed batch). */
+  isolationTransactions = 0;
+  /** Items that failed alone once their batch was split (bad input, a refused row). */
+  itemsFailedAlone = 0;
   /** Largest batch so far. */
   batchSizeMax = 0;
   /** Batch counts per {@link BATCH_SIZE_BUCKETS} bucket (a batch counts in the first that fits). */
@@ -50,6 +59,9 @@ export class EngineStats {
       overloaded: this.overloaded,
       rejectedUnwritten: this.rejectedUnwritten,
       batchesFailed: this.batchesFailed,
+      batchesIsolated: this.batchesIsolated,
+      isolationTransactions: this.isolationTransactions,
+      itemsFailedAlone: this.itemsFailedAlone,
       batchSizeMax: this.batchSizeMax,
       batchSizeHistogram: BATCH_SIZE_BUCKETS.map((bound, index) => ({
         le: bound,
@@ -63,50 +75,3 @@ export type EngineStatsSnapshot = Omit<
   EngineStats,
   'recordBatch' | 'snapshot' | 'batchSizeHistogram'
 > & { readonly batchSizeHistogram: readonly { le: number; count: number }[] };
-
-/** Recent batch latency of one shard. */
-export interface BatchLatency {
-  /** Exponentially weighted moving average of batch round trips, in milliseconds. */
-  readonly ewmaMs: number;
-  /** 99th percentile over the last samples (see `latencySampleCountMax`), in milliseconds. */
-  readonly p99Ms: number;
-  readonly sampleCount: number;
-}
-
-/**
- * Batch latency of one shard: an EWMA (reacts fast, cheap) and a small ring of recent samples
- * for a p99, so stand-in can tell "the issuer path is slow" from one slow batch. Stand-in reads
- * it on every request and batches add samples far less often, so the p99 is computed once per
- * new sample, not once per read.
- */
-export class LatencyWindow {
-  readonly #samples: Float64Array;
-  #next = 0;
-  #count = 0;
-  #ewmaMs = 0;
-  #read: BatchLatency | null = null;
-  readonly #alpha: number;
-
-  constructor(sampleCountMax: number, alpha = 0.2) {
-    this.#samples = new Float64Array(sampleCountMax);
-    this.#alpha = alpha;
-  }
-
-  record(latencyMs: number): void {
-    this.#ewmaMs =
-      this.#count === 0 ? latencyMs : this.#ewmaMs + this.#alpha * (latencyMs - this.#ewmaMs);
-    this.#samples[this.#next] = latencyMs;
-    this.#next = (this.#next + 1) % this.#samples.length;
-    this.#count = Math.min(this.#count + 1, this.#samples.length);
-    this.#read = null;
-  }
-
-  read(): BatchLatency {
-    if (this.#count === 0) return { ewmaMs: 0, p99Ms: 0, sampleCount: 0 };
-    if (this.#read) return this.#read;
-    const sorted = this.#samples.slice(0, this.#count).sort();
-    const p99Ms = sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.99) - 1)] ?? 0;
-    this.#read = { ewmaMs: this.#ewmaMs, p99Ms, sampleCount: this.#count };
-    return this.#read;
-  }
-}

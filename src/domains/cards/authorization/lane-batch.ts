@@ -10,6 +10,7 @@ import {
   runEngineBatch,
   storedRows,
 } from './authorize-batch.ts';
+import { runIsolated } from './batch-isolation.ts';
 import type { EngineStats } from './engine-stats.ts';
 import { issuerOutcome, sameRequestFields } from './request-validation.ts';
 import type { LaneItem, PendingMove, PendingRequest, ShardLane } from './shard-lane.ts';
@@ -19,6 +20,8 @@ export interface LaneBatchContext {
   readonly router: Router;
   readonly holdTtlSeconds: number;
   readonly writeWaitMs: number;
+  /** Failing items found by bisection before the rest of a failing part goes one by one. */
+  readonly bisectedFailuresMax: number;
   readonly stats: EngineStats;
 }
 
@@ -28,13 +31,27 @@ interface Written {
   readonly stored: ReadonlyMap<string, Parameters<typeof outcomeOfRow>[0]>;
 }
 
+/** Some of a batch's leaders, sent in one transaction: the whole batch, or a part of it. */
+interface Part {
+  readonly requests: readonly PendingRequest[];
+  readonly moves: readonly PendingMove[];
+}
+
+/** A batch's folding: repeats answered with their leader, items sent round once more. */
+interface Folding {
+  readonly repeats: ReadonlyMap<PendingRequest, PendingRequest[]>;
+  readonly again: LaneItem[];
+}
+
 /**
  * Runs one batch of a lane: its authorization requests and hold moves in ONE transaction (one
  * call of `card_engine_batch`, plus a read of stored rows when some request was a retry), then
  * answers every item. Repeats of a request id inside the batch are folded into their first
  * occurrence; repeats of an idempotency key go round once more, so they meet the first one's
- * stored answer exactly as a sequential retry would. A failed transaction fails every item of
- * the batch; a failed move fails that move alone.
+ * stored answer exactly as a sequential retry would. A failed move fails that move alone. A
+ * batch that fails as a whole because of one of its items (a value PostgreSQL refuses) is
+ * split until that item fails alone ({@link runIsolated}); only an availability failure
+ * (no primary, outcome unknown) fails every item, which is stand-in's signal.
  */
 export async function runLaneBatch(
   context: LaneBatchContext,
@@ -52,42 +69,88 @@ export async function runLaneBatch(
   const { stats } = context;
   stats.folded += requests.length - leaders.length;
   stats.recordBatch(leaders.length, moveLeaders.length);
-  const items = leaders.map(batchItemOf);
-  const moveItems = moveLeaders.map((pending) => pending.move);
-  const first = batch[0] as LaneItem;
-  const key = first.kind === 'move' ? first.move.authorizationId : first.request.cardId;
+  const folding: Folding = { repeats, again };
   const started = performance.now();
-  let written: Written;
-  let token: string;
   try {
-    const answer = await context.router.write(
-      key,
-      async (tx): Promise<Written> => {
-        const result = await runEngineBatch(tx, items, moveItems, context.holdTtlSeconds);
-        const ids: string[] = [];
-        for (const item of result.items) if (item.storedId !== null) ids.push(item.storedId);
-        return { result, stored: ids.length > 0 ? await storedRows(tx, ids) : new Map() };
+    await runIsolated<Part>(
+      { requests: leaders, moves: moveLeaders },
+      {
+        size: (part) => part.requests.length + part.moves.length,
+        halves: halvesOf,
+        singles: (part) => [
+          ...part.moves.map((move) => ({ requests: [], moves: [move] })),
+          ...part.requests.map((request) => ({ requests: [request], moves: [] })),
+        ],
+        attempt: (part) => writePart(context, part, folding),
+        fail: (part, error) => failPart(part, folding, error),
       },
-      { waitMs: context.writeWaitMs },
+      context.bisectedFailuresMax,
+      stats,
     );
-    written = answer.value;
-    token = answer.token;
-  } catch (error) {
-    stats.batchesFailed += 1;
-    for (const pending of batch) pending.reject(error);
-    return;
   } finally {
     lane.latency.record(performance.now() - started);
   }
+  if (again.length > 0) lane.requeue(again);
+}
+
+/** A part cut in two in the order the batch function applies it: moves first, then requests. */
+function halvesOf(part: Part): readonly [Part, Part] {
+  const half = Math.ceil((part.requests.length + part.moves.length) / 2);
+  if (half <= part.moves.length) {
+    return [
+      { requests: [], moves: part.moves.slice(0, half) },
+      { requests: part.requests, moves: part.moves.slice(half) },
+    ];
+  }
+  const split = half - part.moves.length;
+  return [
+    { requests: part.requests.slice(0, split), moves: part.moves },
+    { requests: part.requests.slice(split), moves: [] },
+  ];
+}
+
+/** Answers every item of a failed part, repeats folded into its requests included. */
+function failPart(part: Part, folding: Folding, error: unknown): void {
+  for (const pending of part.moves) pending.reject(error);
+  for (const leader of part.requests) {
+    leader.reject(error);
+    for (const repeat of folding.repeats.get(leader) ?? []) repeat.reject(error);
+  }
+}
+
+/**
+ * Sends one part in one transaction and answers its items; throws, answering nothing, when the
+ * transaction failed (then it wrote nothing, or its outcome is unknown: see `runIsolated`).
+ */
+async function writePart(context: LaneBatchContext, part: Part, folding: Folding): Promise<void> {
+  const { requests: leaders, moves: moveLeaders } = part;
+  const items = leaders.map(batchItemOf);
+  const moveItems = moveLeaders.map((pending) => pending.move);
+  const first = moveLeaders[0] ?? leaders[0];
+  if (first === undefined) return;
+  const key = first.kind === 'move' ? first.move.authorizationId : first.request.cardId;
+  const answer = await context.router.write(
+    key,
+    async (tx): Promise<Written> => {
+      const result = await runEngineBatch(tx, items, moveItems, context.holdTtlSeconds);
+      const ids: string[] = [];
+      for (const item of result.items) if (item.storedId !== null) ids.push(item.storedId);
+      return { result, stored: ids.length > 0 ? await storedRows(tx, ids) : new Map() };
+    },
+    { waitMs: context.writeWaitMs },
+  );
+  const written = answer.value;
+  const { token } = answer;
   const { now } = written.result;
   const clock = {
     nowIso: now.toISOString(),
     expiresIso: new Date(now.getTime() + context.holdTtlSeconds * 1_000).toISOString(),
   };
+  const { again } = folding;
   for (let index = 0; index < leaders.length; index += 1) {
     const leader = leaders[index] as PendingRequest;
     const same: PendingRequest[] = [];
-    for (const repeat of repeats.get(leader) ?? []) {
+    for (const repeat of folding.repeats.get(leader) ?? []) {
       if (!sameRequestFields(repeat.request, leader.request)) again.push(repeat);
       else same.push(repeat);
     }
@@ -96,7 +159,6 @@ export async function runLaneBatch(
   moveLeaders.forEach((pending, index) => {
     settleMove(pending, written.result.moves[index], token);
   });
-  if (again.length > 0) lane.requeue(again);
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { HoldChangeResult } from './authorization-service.ts';
 import type { AuthorizationOutcome, AuthorizationRequest } from './authorization-types.ts';
 import type { MoveItem } from './authorize-batch.ts';
-import { LatencyWindow } from './engine-stats.ts';
+import { LatencyWindow } from './latency-window.ts';
 
 /** What the engine answers one request with: the outcome and, when written, a token. */
 export interface EngineAnswer {
@@ -53,9 +53,9 @@ export class ShardLane {
   /** Cancels the pending batch-window wake-up, if one is set. */
   cancelWake: (() => void) | null = null;
 
-  constructor(shardId: number, latencySampleCountMax: number) {
+  constructor(shardId: number, latencyWindowMs: number) {
     this.shardId = shardId;
-    this.latency = new LatencyWindow(latencySampleCountMax);
+    this.latency = new LatencyWindow(latencyWindowMs);
   }
 
   /** Items waiting for a batch (not counting the one in flight). */

@@ -18,8 +18,8 @@ export function engineIssuerPath(router: Router, engine: AuthorizationEngine): I
     holdTtlMs: engine.settings.holdTtlSeconds * 1_000,
     authorize: (request) => engine.authorizeWithToken(request),
     queueDepth: (shardId) => engine.queueDepth(shardId),
-    latencyP99Ms: (shardId) => {
-      const latency = engine.latency(shardId);
+    latencyP99Ms: (shardId, sinceMs) => {
+      const latency = engine.latency(shardId, sinceMs);
       return latency.sampleCount === 0 ? null : latency.p99Ms;
     },
     applyAdvices: (shardId, advices) => engine.applyAdvices(shardId, advices),

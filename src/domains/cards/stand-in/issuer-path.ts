@@ -50,8 +50,11 @@ export interface IssuerPath {
   authorize(request: AuthorizationRequest): Promise<AuthorizationAnswer>;
   /** Requests waiting in the shard's queue now. */
   queueDepth(shardId: number): number;
-  /** Recent p99 latency of the shard's issuer decisions, `null` before any. */
-  latencyP99Ms(shardId: number): number | null;
+  /**
+   * p99 latency of the shard's issuer decisions over a recent time window, `null` when none
+   * ended in it; with `sinceMs`, only those that ended after it (slot-granular).
+   */
+  latencyP99Ms(shardId: number, sinceMs?: number): number | null;
   /** Applies advices of one shard in one transaction, idempotently; one outcome per advice. */
   applyAdvices(
     shardId: number,

@@ -12,6 +12,13 @@ export interface StandInOptions {
   readonly queueDepthStandInMin: number;
   /** Capacity diversion: a recent issuer p99 latency above this sends requests to stand-in. */
   readonly latencyStandInMs: number;
+  /**
+   * While a shard is diverted for latency, how often the share of its requests that still go
+   * to the issuer doubles (its batches were fast since the last step) or halves (slow).
+   */
+  readonly recoveryStepMs: number;
+  /** The share (percent) of a latency-diverted shard's requests that still go to the issuer. */
+  readonly recoverySharePercentMin: number;
   /** A cached card older than this is re-read from a replica before stand-in decides. */
   readonly cardRefreshAgeMs: number;
   /** Bound on one replica read of a card. */
@@ -37,6 +44,8 @@ export const STAND_IN_OPTIONS_DEFAULT: StandInOptions = {
   probeIntervalMs: 1_000,
   queueDepthStandInMin: 4_096,
   latencyStandInMs: 500,
+  recoveryStepMs: 500,
+  recoverySharePercentMin: 5,
   cardRefreshAgeMs: 60_000,
   cardReadTimeoutMs: 300,
   cardCacheCountMax: 100_000,

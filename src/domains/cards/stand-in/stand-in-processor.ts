@@ -19,6 +19,7 @@ import { AdviceQueue, type ForwardPass, type KnownAdvice } from './advice-queue.
 import { type CachedCard, CardStatusCache, type CardStatusSource } from './card-status-cache.ts';
 import { IssuerCircuit, type IssuerRoute } from './issuer-circuit.ts';
 import type { AuthorizationAnswer, IssuerPath } from './issuer-path.ts';
+import { OverloadDiversion, type ShardDiversion } from './overload-diversion.ts';
 import { adviceIdOf, type StandInAdvice } from './stand-in-advice.ts';
 import { type StandInOptions, standInOptions } from './stand-in-options.ts';
 import {
@@ -83,6 +84,7 @@ export class StandInProcessor implements PendingStandInDecisions {
   readonly #counters = new StandInCounters();
   readonly #lateAnswers = new Map<string, AuthorizationOutcome>();
   readonly #lastIssuerAttemptMs = new Map<number, number>();
+  readonly #diversion: OverloadDiversion;
   #stopped = false;
 
   private constructor(deps: StandInDependencies, options: StandInOptions) {
@@ -90,7 +92,8 @@ export class StandInProcessor implements PendingStandInDecisions {
       throw new RangeError('the issuer path holdTtlMs must be a positive safe integer');
     this.options = options;
     this.#router = deps.router;
-    this.#issuer = deps.issuer;
+    this.#diversion = new OverloadDiversion(deps.issuer, options);
+    this.#issuer = this.#diversion.watch(deps.issuer, (cardId) => deps.router.map.shardOf(cardId));
     this.#cards = deps.cards;
     this.cache = new CardStatusCache({ countMax: options.cardCacheCountMax });
     this.rules = new StandInRules(options.limits, { cardsTrackedMax: options.cardsTrackedMax });
@@ -227,9 +230,12 @@ export class StandInProcessor implements PendingStandInDecisions {
     const c = this.#counters;
     const pendingAdvices: Record<number, number> = {};
     const circuits: Record<number, ReturnType<IssuerCircuit['state']>> = {};
+    const diversions: Record<number, ShardDiversion> = {};
+    const nowMs = Date.now();
     for (const shardId of this.#router.map.shardIds) {
       pendingAdvices[shardId] = this.queue.pendingCount(shardId);
       circuits[shardId] = this.circuit.state(shardId);
+      diversions[shardId] = this.#diversion.snapshot(shardId, circuits[shardId], nowMs);
     }
     return {
       issuerDecisions: c.issuerDecisions,
@@ -248,6 +254,7 @@ export class StandInProcessor implements PendingStandInDecisions {
       lastForwardError: c.lastForwardError,
       quarantinedCount: c.quarantinedCount,
       circuits,
+      diversions,
       cachedCards: this.cache.size,
     };
   }
@@ -282,14 +289,8 @@ export class StandInProcessor implements PendingStandInDecisions {
     const route = this.circuit.route(shardId, nowMs);
     if (route === 'stand_in') return 'circuit_open';
     if (route === 'probe') return route;
-    if (this.#issuer.queueDepth(shardId) >= this.options.queueDepthStandInMin) return 'overload';
-    const p99 = this.#issuer.latencyP99Ms(shardId);
-    if (p99 !== null && p99 > this.options.latencyStandInMs) {
-      // Let one request per probe interval through, so the latency figure can come down.
-      const last = this.#lastIssuerAttemptMs.get(shardId) ?? 0;
-      if (nowMs - last < this.options.probeIntervalMs) return 'overload';
-    }
-    return 'issuer';
+    const last = this.#lastIssuerAttemptMs.get(shardId) ?? 0;
+    return this.#diversion.route(shardId, nowMs, last) === 'issuer' ? 'issuer' : 'overload';
   }
 
   async #tryIssuer(request: AuthorizationRequest): Promise<AuthorizationAnswer> {

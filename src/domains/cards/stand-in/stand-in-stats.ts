@@ -1,5 +1,6 @@
 import type { AdviceOutcome } from '../authorization/authorization-types.ts';
 import type { CircuitState } from './issuer-circuit.ts';
+import type { ShardDiversion } from './overload-diversion.ts';
 
 /** Why a request was decided in stand-in. */
 export const STAND_IN_TRIGGERS = [
@@ -50,6 +51,11 @@ export interface StandInStatsSnapshot {
    */
   readonly quarantinedCount: number;
   readonly circuits: Readonly<Record<number, CircuitState>>;
+  /**
+   * Per shard: why its requests go to stand-in now (`none` when they go to the issuer), the
+   * p99 behind the latency diversion, the queue depth, and the share still sent to the issuer.
+   */
+  readonly diversions: Readonly<Record<number, ShardDiversion>>;
   readonly cachedCards: number;
 }
 

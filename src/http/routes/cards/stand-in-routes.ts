@@ -11,6 +11,7 @@ import {
   type AuthorizationStatus,
 } from '../../../domains/cards/authorization/authorization-types.ts';
 import { CIRCUIT_STATES } from '../../../domains/cards/stand-in/issuer-circuit.ts';
+import { DIVERSION_REASONS } from '../../../domains/cards/stand-in/overload-diversion.ts';
 import type { StandInProcessor } from '../../../domains/cards/stand-in/stand-in-processor.ts';
 import { ADVICE_PAGE_LIMIT_MAX } from '../../../domains/cards/stand-in/stand-in-report.ts';
 import { STAND_IN_TRIGGERS } from '../../../domains/cards/stand-in/stand-in-stats.ts';
@@ -101,6 +102,25 @@ const StatsSchema = Type.Object(
     exposureByCurrency: Exposure,
     exposureTotal: Type.Integer(),
     circuits: Type.Record(Type.String(), LiteralUnion(CIRCUIT_STATES)),
+    diversions: Type.Record(
+      Type.String(),
+      Type.Object(
+        {
+          reason: LiteralUnion(DIVERSION_REASONS),
+          latencyP99Ms: Nullable(Type.Number({ minimum: 0 })),
+          queueDepth: Type.Integer({ minimum: 0 }),
+          issuerSharePercent: Type.Integer({ minimum: 0, maximum: 100 }),
+        },
+        { additionalProperties: false },
+      ),
+      {
+        description:
+          'Per shard id: why its authorizations go to stand-in now (`none`: to the issuer), ' +
+          'the issuer p99 over the recent window behind the latency diversion, the engine ' +
+          'queue depth, and the share of requests still sent to the issuer while a latency ' +
+          'diversion ramps back.',
+      },
+    ),
     lastForwardError: Nullable(
       Type.Object({ shardId: Type.Integer(), message: Type.String(), at: Type.String() }),
     ),
@@ -188,7 +208,7 @@ export function registerStandInRoutes(app: FastifyInstance, standIn: StandInProc
     '/v1/stand-in/stats',
     {
       schema: {
-        summary: 'Share of stand-in decisions, backlog and circuits (this process)',
+        summary: 'Share of stand-in decisions, backlog, circuits and diversions (this process)',
         tags: ['stand-in'],
         response: { 200: json(StatsSchema, 'The figures.'), ...problemResponses },
       },
@@ -206,6 +226,7 @@ export function registerStandInRoutes(app: FastifyInstance, standIn: StandInProc
         exposureByCurrency: exposureJson(stats.exposureByCurrency),
         exposureTotal: amountToJson(stats.exposureTotal),
         circuits: stats.circuits,
+        diversions: stats.diversions,
         lastForwardError: stats.lastForwardError,
         quarantinedCount: stats.quarantinedCount,
       };
