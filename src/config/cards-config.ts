@@ -54,6 +54,8 @@ export const CardsConfigSchema = Type.Object(
           probeIntervalMs: Type.Optional(Millis(600_000)),
           queueDepthStandInMin: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
           latencyStandInMs: Type.Optional(Millis(60_000)),
+          recoveryStepMs: Type.Optional(Millis(60_000)),
+          recoverySharePercentMin: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
           limits: Type.Optional(StandInLimitsConfig),
         },
         { additionalProperties: false },
