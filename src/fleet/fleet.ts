@@ -13,11 +13,12 @@ import type { MigrationSet } from '../migrations/migration.ts';
 import { catalogSeed } from './catalog-seed.ts';
 import { acquireLock, releaseLock } from './fleet-lock.ts';
 import { type FleetState, newFleetState, readFleetState, writeFleetState } from './fleet-state.ts';
-import { ensureWalInspect, type LostTailOutcome, measureLostTail } from './lost-tail.ts';
+import { type LostTailOutcome, measureLostTail } from './lost-tail.ts';
 import { ensureTraversable, giveTo, type OsIdentity, postgresIdentity } from './os-user.ts';
 import { assertPortFree, pickFreePorts } from './ports.ts';
 import { type PostgresBinaries, resolvePostgresBinaries } from './postgres-binaries.ts';
 import { type ConnectionInfo, PostgresServer, stopOrphan } from './postgres-server.ts';
+import { reachablePostgresBinaries } from './reachable-binaries.ts';
 import { buildReplicaDataDir } from './replica-builder.ts';
 import {
   initDataDir,
@@ -135,11 +136,19 @@ export class Fleet
   async #upManaged(): Promise<void> {
     const home = this.config.home;
     this.#progress('locating PostgreSQL binaries');
-    const binaries = await resolvePostgresBinaries(this.config.postgres.binDir);
     const identity = await postgresIdentity();
     this.#identity = identity;
-    this.#binaries = binaries;
     ensureTraversable(home, identity);
+    const reach = await reachablePostgresBinaries(
+      await resolvePostgresBinaries(this.config.postgres.binDir),
+      identity,
+      home,
+    );
+    if (reach.linkedBecause !== null) {
+      this.#progress(`linked the PostgreSQL binaries into ${home}: ${reach.linkedBecause}`);
+    }
+    const binaries = reach.binaries;
+    this.#binaries = binaries;
     let state = readFleetState(home);
     if (state && state.postgresMajor !== binaries.majorVersion) {
       throw new MainstayError(
@@ -399,20 +408,12 @@ export class Fleet
   /** Creates and migrates every shard database on both primaries; publishes it at home. */
   async #setUpShards(): Promise<void> {
     this.#progress('migrating shard databases');
-    const catalog = await this.catalog.load();
     await setUpShardDatabases({
-      catalog,
+      catalog: await this.catalog.load(),
       dataCentres: this.config.dataCentres,
       pools: this.pools,
       migrations: this.#options.shardMigrations,
     });
-    // What reads a failed primary's lost tail (lost-tail.ts); an external server may not allow it.
-    await Promise.all(
-      this.config.dataCentres.map(async (dc) => {
-        const primary = (catalog && primaryOf(catalog, dc.id)) ?? dc.primary.id;
-        await ensureWalInspect(this.pools.pool(primary)).catch(() => undefined);
-      }),
-    );
   }
 
   /**
@@ -436,15 +437,7 @@ export class Fleet
       binaries: this.#binaries,
       identity: this.#identity,
       connection,
-      settings: {
-        ...this.#settingsFor(oldPrimary),
-        id: `${oldPrimary}-lost-tail`,
-        port: connection.port,
-        upstream: null,
-        synchronousStandby: null,
-        synchronizedStandbySlot: null,
-        extra: { ...this.config.postgres.settings, default_transaction_read_only: 'on' },
-      },
+      settings: this.#settingsFor(oldPrimary),
       promoted: this.pools.pool(promoted),
       shardDatabases: (this.#snapshot?.shards ?? []).map((shard) => shard.database),
     });

@@ -70,7 +70,7 @@ export interface LostTailInput {
   readonly identity: OsIdentity;
   /** Where the old data directory listens while it is read (a port nothing routes to). */
   readonly connection: ConnectionInfo;
-  /** Its settings then: no upstream, no standby, read-only. */
+  /** Its settings as the fleet writes them (upstream, standby and writes are taken out). */
   readonly settings: ServerSettings;
   /** A pool on the promoted server, for its switch point. */
   readonly promoted: pg.Pool;
@@ -95,7 +95,15 @@ export async function measureLostTail(input: LostTailInput): Promise<LostTailOut
     identity: input.identity,
   });
   try {
-    writeSettings(input.dataDir, input.settings);
+    writeSettings(input.dataDir, {
+      ...input.settings,
+      id: `${input.server}-lost-tail`,
+      port: input.connection.port,
+      upstream: null,
+      synchronousStandby: null,
+      synchronizedStandbySlot: null,
+      extra: { ...input.settings.extra, default_transaction_read_only: 'on' },
+    });
     writeFileSync(standbySignal, '');
     giveTo(standbySignal, input.identity);
     rmSync(path.join(input.dataDir, 'recovery.signal'), { force: true });

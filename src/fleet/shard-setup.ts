@@ -4,6 +4,7 @@ import type { ConnectionPools } from '../data/connection-pools.ts';
 import { primaryOf } from '../data/shard-map.ts';
 import { type MigrationSet, migrate, pendingMigrationCount } from '../migrations/migration.ts';
 import { restoreCopyChecks, setAsideCopyChecks } from './copy-checks.ts';
+import { ensureWalInspect } from './lost-tail.ts';
 import {
   copyBehindSlot,
   dropCopySlot,
@@ -47,6 +48,8 @@ export async function setUpShardDatabases(input: {
   const jobs = input.dataCentres.map(async (dc) => {
     const primary = (input.catalog && primaryOf(input.catalog, dc.id)) ?? dc.primary.id;
     const admin = input.pools.pool(primary);
+    // What reads a failed primary's lost tail (lost-tail.ts); an external server may refuse it.
+    await ensureWalInspect(admin).catch(() => undefined);
     for (const shard of shards) await ensureDatabase(admin, shard.database);
     await Promise.all(
       shards.map(async (shard) => {
