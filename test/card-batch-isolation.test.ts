@@ -17,6 +17,7 @@ import { AuthorizationEngine } from '../src/domains/cards/authorization/authoriz
 import { AUTHORIZATION_MIGRATIONS } from '../src/domains/cards/authorization/authorization-migrations.ts';
 import type { AuthorizationRequest } from '../src/domains/cards/authorization/authorization-types.ts';
 import {
+  availabilityFailure,
   isAvailabilityFailure,
   itemFailure,
   runIsolated,
@@ -108,7 +109,14 @@ describe('batch isolation: bisecting a failed batch (no database)', () => {
       true,
     );
     assert.equal(isAvailabilityFailure(Object.assign(new Error('x'), { code: '57P01' })), true);
-    assert.equal(isAvailabilityFailure(Object.assign(new Error('x'), { code: '22021' })), false);
+    for (const code of ['22021', '23514', 'P0001', '40P01'])
+      assert.equal(isAvailabilityFailure(Object.assign(new Error('x'), { code })), false, code);
+    // The server, not a row: a read-only (demoted) primary, a cancelled statement, a full disk.
+    for (const code of ['25006', '57014', '53100', '55P03', 'XX000']) {
+      const error = Object.assign(new Error('x'), { code });
+      assert.equal(isAvailabilityFailure(error), true, code);
+      assert.equal((availabilityFailure(error) as MainstayError).code, 'primary_unavailable');
+    }
     const bad = itemFailure(Object.assign(new Error('invalid byte sequence'), { code: '22021' }));
     assert.equal(bad.code, 'invalid_request');
     assert.ok(!bad.message.includes('invalid byte sequence'), 'no PostgreSQL text');

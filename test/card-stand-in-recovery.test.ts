@@ -115,7 +115,7 @@ describe('a shard diverted by slow batches comes back to the issuer', () => {
     await fixture?.stop();
   });
 
-  test('after a spell of very slow batches the issuer decides again within seconds; reason and p99 in stats and metrics', async () => {
+  test('after a spell of very slow batches the issuer decides again within seconds; reason and p99 in stats and metrics', async (t) => {
     const { accountId, cardIds, shardId } = await bed.accountWithCards('dc2', 100_000_000n, 2);
     const latencyStandInMs = 1_500;
     const processor = bed.startProcessor(await openSpool(spoolDir()), {
@@ -162,6 +162,11 @@ describe('a shard diverted by slow batches comes back to the issuer', () => {
       assert.equal(back.diversions[String(shardId)].issuerSharePercent, 100);
       const standIn = flow.all.filter((x) => x.by === 'stand_in' && x.atMs > releasedAtMs);
       assert.ok(standIn.length > 0, 'the slow spell did divert requests');
+      const lastStandInMs = Math.max(...standIn.map((x) => x.atMs));
+      t.diagnostic(
+        `last stand-in decision ${lastStandInMs - releasedAtMs} ms after the slow spell; ` +
+          `${standIn.length} decided in stand-in meanwhile; p99 seen ${seen.diversion.latencyP99Ms} ms`,
+      );
       assert.ok(processor.stats().standInByTrigger.overload >= standIn.length);
       const after = await (await fetch(`${http.url}/metrics`)).text();
       assert.match(

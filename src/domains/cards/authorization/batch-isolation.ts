@@ -17,10 +17,44 @@ const AVAILABILITY_CODES: ReadonlySet<string> = new Set([
   'overloaded',
 ]);
 
+/**
+ * SQLSTATE classes that speak of the server, not of a row: insufficient resources (53: disk
+ * full, out of memory), object not in prerequisite state (55: a lock not available), operator
+ * intervention (57: a cancelled statement, a shutdown), system error (58: I/O), internal error
+ * (XX), and invalid transaction state (25, as 25006: a read-only transaction on a server that
+ * is no longer the primary). Splitting a batch for them would only repeat them once per part.
+ */
+const SHARD_SQLSTATE_CLASSES = ['25', '53', '55', '57', '58', 'XX'] as const;
+
+function sqlStateOf(error: unknown): string | null {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : null;
+}
+
+function isShardSqlState(error: unknown): boolean {
+  const sqlState = sqlStateOf(error);
+  return sqlState !== null && SHARD_SQLSTATE_CLASSES.some((c) => sqlState.startsWith(c));
+}
+
 /** Whether `error` is about the shard (fail the batch as a whole) rather than about its items. */
 export function isAvailabilityFailure(error: unknown): boolean {
   if (isMainstayError(error)) return AVAILABILITY_CODES.has(error.code);
-  return isConnectionLoss(error);
+  return isConnectionLoss(error) || isShardSqlState(error);
+}
+
+/**
+ * The error every item of a batch the shard refused as a whole is answered with: the router's
+ * own availability errors as they are; a server-side refusal (see `SHARD_SQLSTATE_CLASSES`)
+ * as `primary_unavailable`, which it is (the transaction rolled back, nothing was written, the
+ * shard cannot take writes now) and which stand-in takes over from.
+ */
+export function availabilityFailure(error: unknown): unknown {
+  if (isMainstayError(error) || !isShardSqlState(error)) return error;
+  return new MainstayError(
+    'primary_unavailable',
+    `the shard refused the batch as a whole (SQLSTATE ${sqlStateOf(error)}); nothing was written`,
+    { cause: error },
+  );
 }
 
 /**
@@ -32,8 +66,7 @@ export function isAvailabilityFailure(error: unknown): boolean {
  */
 export function itemFailure(error: unknown): MainstayError {
   if (isMainstayError(error)) return error;
-  const code = (error as { code?: unknown } | null)?.code;
-  const sqlState = typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : null;
+  const sqlState = sqlStateOf(error);
   if (sqlState?.startsWith('22')) {
     return new MainstayError(
       'invalid_request',
@@ -87,7 +120,7 @@ export async function runIsolated<P>(
   } catch (error) {
     if (isAvailabilityFailure(error)) {
       stats.batchesFailed += 1;
-      steps.fail(batch, error);
+      steps.fail(batch, availabilityFailure(error));
       return;
     }
     if (steps.size(batch) === 1) {
@@ -106,7 +139,8 @@ export async function runIsolated<P>(
     } catch (error) {
       if (isAvailabilityFailure(error)) {
         stats.batchesFailed += 1;
-        for (const rest of [part, ...pending]) steps.fail(rest, error);
+        const failure = availabilityFailure(error);
+        for (const rest of [part, ...pending]) steps.fail(rest, failure);
         return;
       }
       if (steps.size(part) === 1) {
