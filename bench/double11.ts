@@ -31,7 +31,9 @@ import {
   replicaCardSource,
 } from '../src/domains/cards/stand-in/engine-issuer-path.ts';
 import { StandInProcessor } from '../src/domains/cards/stand-in/stand-in-processor.ts';
+import { openStandInRegistry } from '../src/domains/cards/stand-in/stand-in-registry.ts';
 import { FailoverController } from '../src/fleet/failover-controller.ts';
+import { CATALOG_DATABASE } from '../src/fleet/fleet.ts';
 import { CARD_MIGRATIONS } from '../src/platform/card-services.ts';
 import { type FleetFixture, startFleet } from '../test/support/fleet-fixture.ts';
 import { runBoundCardLists } from './double11/bound-card-lists.ts';
@@ -253,8 +255,18 @@ async function standInProcessorOn(fixture: FleetFixture, dir: string) {
     await fixture.router({ applicationName: 'double11-engine', poolSizeMax: 4 }),
   );
   const spool = await BypassSpool.open({ dir, name: 'advices' });
+  const registry = await openStandInRegistry({
+    ...fixture.fleet.connection(fixture.config.witness.id),
+    database: CATALOG_DATABASE,
+  });
   const standIn = StandInProcessor.start(
-    { router, issuer: engineIssuerPath(router, engine), cards: replicaCardSource(router), spool },
+    {
+      router,
+      issuer: engineIssuerPath(router, engine),
+      cards: replicaCardSource(router),
+      spool,
+      registry: registry.registry,
+    },
     { issuerTimeoutMs: STAND_IN_ISSUER_TIMEOUT_MS, probeIntervalMs: 500 },
   );
   return {
@@ -262,6 +274,7 @@ async function standInProcessorOn(fixture: FleetFixture, dir: string) {
     standIn,
     stop: async () => {
       await standIn.stop();
+      await registry.close();
       await engine.close();
     },
   };

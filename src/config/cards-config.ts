@@ -20,7 +20,13 @@ const CategoryLimitsConfig = Type.Object(
 );
 
 const CurrencyAmountsConfig = Type.Object(
-  { perTransactionMax: MinorUnits, cardAmountMax: MinorUnits, categoryAmountMax: MinorUnits },
+  {
+    perTransactionMax: MinorUnits,
+    cardAmountMax: MinorUnits,
+    categoryAmountMax: MinorUnits,
+    accountExposureMax: Type.Optional(MinorUnits),
+    cardExposureMax: Type.Optional(MinorUnits),
+  },
   { additionalProperties: false },
 );
 
@@ -32,6 +38,8 @@ const StandInLimitsConfig = Type.Object(
     cardAmountMax: Type.Optional(MinorUnits),
     categoryCountMax: Type.Optional(Count),
     categoryAmountMax: Type.Optional(MinorUnits),
+    accountExposureMax: Type.Optional(MinorUnits),
+    cardExposureMax: Type.Optional(MinorUnits),
     blockedCategories: Type.Optional(Type.Array(MerchantCategory, { uniqueItems: true })),
     categoryOverrides: Type.Optional(
       Type.Record(Type.String({ pattern: '^[0-9]{4}$' }), CategoryLimitsConfig),

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import type pg from 'pg';
 import type { CatalogStore } from '../catalog/catalog-store.ts';
 import { BypassSpool } from '../data/bypass/bypass-spool.ts';
 import { IDEMPOTENCY_MIGRATIONS } from '../data/idempotency.ts';
@@ -21,6 +22,7 @@ import {
 } from '../domains/cards/stand-in/engine-issuer-path.ts';
 import type { StandInOptions } from '../domains/cards/stand-in/stand-in-options.ts';
 import { StandInProcessor } from '../domains/cards/stand-in/stand-in-processor.ts';
+import { openStandInRegistry } from '../domains/cards/stand-in/stand-in-registry.ts';
 import { registerAuthorizationRoutes } from '../http/routes/cards/authorization-routes.ts';
 import { registerBindingRoutes } from '../http/routes/cards/binding-routes.ts';
 import { registerCardAccountRoutes } from '../http/routes/cards/card-account-routes.ts';
@@ -52,7 +54,8 @@ export interface CardServices {
 /**
  * Starts the card services on `router`: binding (with the fleet's card keys), accounts, the
  * authorization engine behind stand-in processing (its advice spool under `home/spool`), and
- * the hold sweeper; `standInOptions` are the config file's (see stand-in-settings.ts). The
+ * the hold sweeper; `standInOptions` are the config file's (see stand-in-settings.ts);
+ * `witness` reaches the catalog database, where the stand-in registry lives. The
  * engine gets a router of its own (`engineRouter`): its single writer per shard must never
  * queue for a connection behind request traffic (captures, lists) on the shared pools, or a
  * batch waits for them and group commit gathers nothing.
@@ -62,19 +65,25 @@ export async function startCardServices(
   catalog: CatalogStore,
   home: string,
   engineRouter: Router,
-  standInOptions: Partial<StandInOptions> = {},
+  standInOptions: Partial<StandInOptions>,
+  witness: pg.ClientConfig,
 ): Promise<CardServices> {
   const keys = await loadOrCreateCardKeys(catalog);
   const binding = new CardBindingService(router, keys);
   const accounts = new CardAccountService(router);
   const engine = new AuthorizationEngine(engineRouter);
   const spool = await BypassSpool.open({ dir: path.join(home, 'spool'), name: 'stand-in-advices' });
+  const registry = await openStandInRegistry(witness).catch(async (error: unknown) => {
+    await spool.close();
+    throw error;
+  });
   const standIn = StandInProcessor.start(
     {
       router,
       issuer: engineIssuerPath(router, engine),
       cards: replicaCardSource(router),
       spool,
+      registry: registry.registry,
     },
     standInOptions,
   );
@@ -97,6 +106,7 @@ export async function startCardServices(
     async stop() {
       await sweeper.stop();
       await standIn.stop();
+      await registry.close();
       await engine.close();
       await engineRouter.close();
     },

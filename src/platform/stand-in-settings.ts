@@ -35,6 +35,12 @@ function standInLimits(config: LimitsConfig): StandInLimits {
         perTransactionMax: BigInt(limits.perTransactionMax),
         cardAmountMax: BigInt(limits.cardAmountMax),
         categoryAmountMax: BigInt(limits.categoryAmountMax),
+        ...(limits.accountExposureMax === undefined
+          ? {}
+          : { accountExposureMax: BigInt(limits.accountExposureMax) }),
+        ...(limits.cardExposureMax === undefined
+          ? {}
+          : { cardExposureMax: BigInt(limits.cardExposureMax) }),
       }))
     : base.currencyAmounts;
   return {
@@ -44,6 +50,8 @@ function standInLimits(config: LimitsConfig): StandInLimits {
     cardAmountMax: amount(config.cardAmountMax, base.cardAmountMax),
     categoryCountMax: config.categoryCountMax ?? base.categoryCountMax,
     categoryAmountMax: amount(config.categoryAmountMax, base.categoryAmountMax),
+    accountExposureMax: amount(config.accountExposureMax, base.accountExposureMax),
+    cardExposureMax: amount(config.cardExposureMax, base.cardExposureMax),
     blockedCategories: config.blockedCategories ?? base.blockedCategories,
     ...(overrides === undefined ? {} : { categoryOverrides: overrides }),
     ...(currencies === undefined ? {} : { currencyAmounts: currencies }),

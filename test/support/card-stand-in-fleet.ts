@@ -22,6 +22,11 @@ import {
 import type { StandInLimits } from '../../src/domains/cards/stand-in/stand-in-limits.ts';
 import type { StandInOptions } from '../../src/domains/cards/stand-in/stand-in-options.ts';
 import { StandInProcessor } from '../../src/domains/cards/stand-in/stand-in-processor.ts';
+import {
+  openStandInRegistry,
+  type StandInRegistry,
+} from '../../src/domains/cards/stand-in/stand-in-registry.ts';
+import { CATALOG_DATABASE } from '../../src/fleet/fleet.ts';
 import { readBooks } from './card-books.ts';
 import { startFleet } from './fleet-fixture.ts';
 
@@ -35,6 +40,8 @@ export const LIMITS: StandInLimits = {
   cardAmountMax: 25_000n,
   categoryCountMax: 2,
   categoryAmountMax: 15_000n,
+  accountExposureMax: 1_000_000_000n,
+  cardExposureMax: 1_000_000_000n,
   blockedCategories: ['7995', '6051', '4829'],
   categoryOverrides: { '5812': { countMax: 1, perTransactionMax: 3_000n } },
 };
@@ -117,19 +124,40 @@ export class StandInBed {
   readonly router: Router;
   readonly engine: AuthorizationEngine;
   readonly accounts: CardAccountService;
+  /** The fleet's stand-in registry (on the witness), shared by every processor of the bed. */
+  readonly registry: StandInRegistry;
   #keyCounter = 0;
 
-  constructor(router: Router, engine: AuthorizationEngine, accounts: CardAccountService) {
+  constructor(
+    router: Router,
+    engine: AuthorizationEngine,
+    accounts: CardAccountService,
+    registry: StandInRegistry,
+  ) {
     this.router = router;
     this.engine = engine;
     this.accounts = accounts;
+    this.registry = registry;
   }
 
-  /** A processor on the real engine and replica card reads, with the fleet limits. */
-  startProcessor(spool: BypassSpool, options: Partial<StandInOptions>): StandInProcessor {
+  /**
+   * A processor on the real engine and replica card reads, with the fleet limits. Pass a
+   * registry connection of its own to stand for a separate API process on the same fleet.
+   */
+  startProcessor(
+    spool: BypassSpool,
+    options: Partial<StandInOptions>,
+    registry: StandInRegistry = this.registry,
+  ): StandInProcessor {
     const { router, engine } = this;
     return StandInProcessor.start(
-      { router, issuer: engineIssuerPath(router, engine), cards: replicaCardSource(router), spool },
+      {
+        router,
+        issuer: engineIssuerPath(router, engine),
+        cards: replicaCardSource(router),
+        spool,
+        registry,
+      },
       { limits: FLEET_LIMITS, ...options },
     );
   }
@@ -237,7 +265,22 @@ export async function startStandInBed(label: string) {
     batchWindowMicros: 2_000,
     holdTtlSeconds: 3_600,
   });
-  return { fixture, bed: new StandInBed(router, engine, new CardAccountService(router)) };
+  const registry = await openStandInRegistry({
+    ...fixture.fleet.connection(fixture.config.witness.id),
+    database: CATALOG_DATABASE,
+  });
+  const accounts = new CardAccountService(router);
+  const bed = new StandInBed(router, engine, accounts, registry.registry);
+  return {
+    fixture: {
+      ...fixture,
+      stop: async () => {
+        await registry.close();
+        await fixture.stop();
+      },
+    },
+    bed,
+  };
 }
 
 /** Authorizations from `workers` concurrent callers until stopped; every answer and error kept. */

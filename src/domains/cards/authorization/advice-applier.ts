@@ -89,7 +89,62 @@ export class StandInAdviceApplier {
         };
       });
     }
+    await this.#keepStandInAnswers(shardId, items, outcomes);
     return outcomes;
+  }
+
+  /**
+   * Advices that met an issuer row for their request: where the statuses differ, the answer
+   * stand-in gave is the book entry (`card_keep_stand_in_answer`, decision 37). Rare (an issuer
+   * attempt that committed after stand-in had answered), so one statement per advice, in one
+   * transaction.
+   */
+  async #keepStandInAnswers(
+    shardId: number,
+    items: readonly BatchItem[],
+    outcomes: AdviceOutcome[],
+  ): Promise<void> {
+    const met = outcomes.flatMap((outcome, index) =>
+      outcome.result === 'duplicate_dropped' ? [index] : [],
+    );
+    if (met.length === 0) return;
+    const { value } = await this.#router.writeToShard(
+      shardId,
+      async (tx) => {
+        const kept: { result: string; exposure: string }[] = [];
+        for (const index of met) {
+          const item = items[index] as BatchItem;
+          const { rows } = await tx.query<{
+            o_result: string;
+            o_status: string | null;
+            o_id: string | null;
+            o_exposure: string;
+          }>('SELECT * FROM public.card_keep_stand_in_answer($1, $2, $3, $4, $5, $6, $7)', [
+            item.cardId,
+            item.requestId,
+            item.standInStatus,
+            item.amount.toString(),
+            item.currency,
+            item.decidedAt,
+            this.#options.holdTtlSeconds,
+          ]);
+          const row = rows[0];
+          kept.push({ result: row?.o_result ?? 'missing', exposure: row?.o_exposure ?? '0' });
+        }
+        return kept;
+      },
+      { waitMs: this.#options.writeWaitMs },
+    );
+    met.forEach((index, position) => {
+      const kept = value[position];
+      const before = outcomes[index];
+      if (!kept || !before || kept.result !== 'answer_conflict') return;
+      outcomes[index] = {
+        ...before,
+        result: 'answer_conflict',
+        exposure: BigInt(kept.exposure),
+      };
+    });
   }
 
   /**

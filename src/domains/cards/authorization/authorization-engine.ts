@@ -8,7 +8,7 @@ import {
   type ReconciliationReport,
   StandInAdviceApplier,
 } from './advice-applier.ts';
-import { AuthorizationIdMinter } from './authorization-id-minter.ts';
+import { authorizationIdOf } from './authorization-id.ts';
 import type { HoldChangeResult, HoldMover } from './authorization-service.ts';
 import type {
   AdviceOutcome,
@@ -91,7 +91,6 @@ export class AuthorizationEngine implements HoldMover {
   readonly #settings: AuthorizationEngineSettings;
   readonly #lanes = new Map<number, ShardLane>();
   readonly #stats = new EngineStats();
-  readonly #ids = new AuthorizationIdMinter();
   readonly #advices: StandInAdviceApplier;
   #closed = false;
 
@@ -141,7 +140,11 @@ export class AuthorizationEngine implements HoldMover {
       lane.push({
         kind: 'authorize',
         request,
-        id: this.#ids.mint(this.#router.map.bucketOf(request.cardId)),
+        id: authorizationIdOf(
+          request.cardId,
+          request.requestId,
+          this.#router.map.bucketOf(request.cardId),
+        ),
         enqueuedAtMs: performance.now(),
         requeued: false,
         resolve,

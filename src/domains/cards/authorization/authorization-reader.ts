@@ -7,6 +7,9 @@ import type {
   AuthorizationStatus,
 } from './authorization-types.ts';
 
+/** Pause between two looks at a replica's replay position. */
+const REPLAY_POLL_MS = 2;
+
 /** One reconciled advice as the issuer's reconciliation ledger keeps it. */
 export interface ReconciledAdvice {
   readonly authorizationId: string;
@@ -152,6 +155,74 @@ export class AuthorizationReader {
     );
     const row = value.rows[0];
     return row ? outcomeOfRow(row) : null;
+  }
+
+  /**
+   * The authorization the issuer holds for a card's request id, read where stand-in can read
+   * while the primary cannot answer: a replica (`any`), after it has replayed all the WAL it
+   * had received when the read began. With a synchronous standby (the default), every commit
+   * the issuer acknowledged is on that replica's disk before the acknowledgement, so once it
+   * is replayed, an answer the issuer gave is visible: stand-in honours it instead of deciding
+   * again (decision 37). Throws `replica_behind` (a plain `Error`) when the replica does not
+   * catch up within `waitMs`; the caller bounds the whole read.
+   */
+  async byRequestReplayed(
+    cardId: string,
+    requestId: string,
+    waitMs: number,
+  ): Promise<AuthorizationOutcome | null> {
+    const { value } = await this.#router.read(
+      cardId,
+      async (db) => {
+        const target = await db.query<{ lsn: string | null }>(
+          'SELECT pg_last_wal_receive_lsn()::text AS lsn',
+        );
+        const lsn = target.rows[0]?.lsn ?? null;
+        const deadline = Date.now() + waitMs;
+        while (lsn !== null) {
+          const replayed = await db.query<{ ok: boolean }>(
+            'SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok',
+            [lsn],
+          );
+          if (replayed.rows[0]?.ok) break;
+          if (Date.now() >= deadline) throw new Error('replica_behind: replay did not catch up');
+          await new Promise((resolve) => setTimeout(resolve, REPLAY_POLL_MS));
+        }
+        return db.query<AuthorizationRow>(
+          `SELECT ${AUTHORIZATION_COLUMNS} FROM public.authorizations
+            WHERE card_id = $1 AND request_id = $2`,
+          [cardId, requestId],
+        );
+      },
+      { consistency: 'any' },
+    );
+    const row = value.rows[0];
+    return row ? outcomeOfRow(row) : null;
+  }
+
+  /**
+   * How far each account's books (held plus posted) stand above its credit limit, read on the
+   * shard's primary, with the primary's clock at the read: what the stand-in registry keeps as
+   * the account's overshoot after advices were applied (decision 38).
+   */
+  async overshoots(
+    shardId: number,
+    accountIds: readonly string[],
+  ): Promise<{ overshoots: Map<string, bigint>; measuredAt: Date }> {
+    const { value } = await this.#router.readShard(
+      shardId,
+      (db) =>
+        db.query<{ id: string; overshoot: string; at: Date }>(
+          `SELECT id, greatest(held + posted - credit_limit, 0)::text AS overshoot,
+                  clock_timestamp() AS at
+             FROM public.card_accounts WHERE id = ANY ($1)`,
+          [accountIds],
+        ),
+      { consistency: 'primary' },
+    );
+    const overshoots = new Map(value.rows.map((row) => [row.id, BigInt(row.overshoot)]));
+    const measuredAt = value.rows[0]?.at ?? new Date();
+    return { overshoots, measuredAt };
   }
 
   /** A page of a shard's reconciliation ledger (primary, else a replica). */

@@ -43,6 +43,17 @@ export interface HoldMover {
 export interface PendingStandInDecisions {
   /** The outcome stand-in gave under `authorizationId` while its advice waits to be forwarded. */
   pendingOutcome(authorizationId: string): AuthorizationOutcome | undefined;
+  /**
+   * The outcome stand-in gave under `authorizationId` in ANY process (its shared record),
+   * `undefined` when there is none or it cannot be read.
+   */
+  sharedOutcome(authorizationId: string): Promise<AuthorizationOutcome | undefined>;
+  /**
+   * Puts a stand-in decision under `authorizationId`, taken by any process, on the issuer's
+   * books now if it is not there yet, so a capture or reversal finds its hold. Throws when the
+   * issuer cannot take it (the shard is away: retry).
+   */
+  settle(authorizationId: string): Promise<void>;
 }
 
 /** What an {@link AuthorizationService} is built with besides the router. */
@@ -104,6 +115,9 @@ export class AuthorizationService {
     if (pending) return pending;
     const found = await this.#reader.resolve(id, token ?? null);
     if (found.state === 'found') return found.outcome;
+    // Decided in stand-in by another process and not yet forwarded: its shared record.
+    const shared = found.state === 'missing' ? await this.#standIn?.sharedOutcome(id) : undefined;
+    if (shared) return shared;
     if (found.state === 'quarantined') {
       throw new MainstayError(
         'resource_not_found',
@@ -131,15 +145,11 @@ export class AuthorizationService {
     idempotencyKey: string,
   ): Promise<HoldChangeResult> {
     if (!isEntityId(id, 'auth')) throw notFound(id);
-    if (this.#standIn?.pendingOutcome(id)) {
-      throw new MainstayError(
-        'state_conflict',
-        `authorization ${id} was decided in stand-in and its advice is not yet on the issuer; ` +
-          'retry once it is forwarded',
-      );
-    }
     if (amount !== null && !isValidAmount(amount))
       throw new MainstayError('invalid_amount', 'amount must be 1 to 2^53 - 1 minor units');
+    // A stand-in decision (of any process) goes on the issuer's books first: its id is the one
+    // the client was given, and the hold must exist before it moves.
+    await this.#standIn?.settle(id);
     if (this.#engine) return this.#engine.moveHold(kind, id, amount, idempotencyKey);
     const claim = {
       scope: `authorization_${kind}`,

@@ -102,14 +102,20 @@ export interface AuthorizationAdvice extends AuthorizationRequest {
  * - `exposure`: stand-in approved, the issuer would have declined; the hold is still created
  *   (the money was promised) and the authorization is flagged with the issuer's status.
  * - `declined_recorded`: stand-in declined; recorded as a declined authorization.
- * - `duplicate_dropped`: the card already has an authorization with this request id (the
- *   advice was applied before, or the issuer answered the same request); nothing changed.
+ * - `duplicate_dropped`: the card already has an authorization with this request id and the
+ *   same status (the advice was applied before, or the issuer gave the same answer); nothing
+ *   changed.
+ * - `answer_conflict`: the issuer had decided the same request otherwise (an attempt that timed
+ *   out and committed later). The stand-in answer, the one the client received, becomes the
+ *   book entry under the same id; if the issuer's hold was already captured or reversed,
+ *   the issuer's stays. Either way the conflict is listed for review (decision 37).
  */
 export const ADVICE_RESULTS = [
   'matched',
   'exposure',
   'declined_recorded',
   'duplicate_dropped',
+  'answer_conflict',
 ] as const;
 export type AdviceResult = (typeof ADVICE_RESULTS)[number];
 

@@ -1,7 +1,7 @@
-import { newEntityId } from '../../../data/entity-id.ts';
 import { fingerprintOf } from '../../../data/idempotency.ts';
 import type { Queryable, Router } from '../../../data/router.ts';
 import { MainstayError } from '../../../errors/mainstay-error.ts';
+import { authorizationIdOf } from './authorization-id.ts';
 import { AUTHORIZATION_COLUMNS, type AuthorizationRow, outcomeOfRow } from './authorization-row.ts';
 import type {
   AuthorizationOutcome,
@@ -96,7 +96,11 @@ export class NaiveAuthorizer {
          CASE WHEN $12 = 'open' THEN now() + make_interval(secs => $13) END, $14, now())
        RETURNING ${AUTHORIZATION_COLUMNS}`,
       [
-        newEntityId('auth', this.#router.map.bucketOf(request.cardId)),
+        authorizationIdOf(
+          request.cardId,
+          request.requestId,
+          this.#router.map.bucketOf(request.cardId),
+        ),
         request.requestId,
         request.cardId,
         state?.account_id ?? null,

@@ -1,5 +1,6 @@
-import { isEntityId, newEntityId, randomBucket, taggedBucket } from '../../../data/entity-id.ts';
+import { isEntityId, taggedBucket } from '../../../data/entity-id.ts';
 import { MainstayError } from '../../../errors/mainstay-error.ts';
+import { authorizationIdOf } from './authorization-id.ts';
 import {
   AUTHORIZATION_STATUSES,
   type AuthorizationOutcome,
@@ -138,9 +139,10 @@ export function unwrittenOutcome(
   bucketCount: number,
 ): AuthorizationOutcome {
   const bucket = isEntityId(request.cardId, 'card') ? taggedBucket(request.cardId) : null;
-  const usable = bucket !== null && bucket < bucketCount ? bucket : randomBucket(bucketCount);
+  // A card id of no shard has no bucket of its own: bucket 0 keeps the id the same on a retry.
+  const usable = bucket !== null && bucket < bucketCount ? bucket : 0;
   return issuerOutcome(request, {
-    id: newEntityId('auth', usable),
+    id: authorizationIdOf(String(request.cardId), request.requestId, usable),
     accountId: null,
     status,
     holdExpiresAt: null,

@@ -35,6 +35,9 @@ export function engineIssuerPath(router: Router, engine: AuthorizationEngine): I
     reconciledAdvices: (shardId, page) => reader.reconciledAdvices(shardId, page),
     quarantinedAdvices: (shardId, page) => reader.quarantinedAdvices(shardId, page),
     findAuthorization: (cardId, requestId) => reader.byRequest(cardId, requestId, 'any'),
+    findAcknowledged: (cardId, requestId, waitMs) =>
+      reader.byRequestReplayed(cardId, requestId, waitMs),
+    overshoots: (shardId, accountIds) => reader.overshoots(shardId, accountIds),
   };
 }
 

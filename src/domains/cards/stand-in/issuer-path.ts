@@ -70,4 +70,19 @@ export interface IssuerPath {
   reconciliation(shardId: number): Promise<ShardReconciliation>;
   /** The authorization the issuer holds for a card's request, `null` when none (replica read). */
   findAuthorization(cardId: string, requestId: string): Promise<AuthorizationOutcome | null>;
+  /**
+   * The same, read on a replica once it has replayed all it had received, so an answer the
+   * issuer acknowledged is seen (see `AuthorizationReader.byRequestReplayed`); throws when the
+   * replica cannot be read or does not catch up within `waitMs`.
+   */
+  findAcknowledged(
+    cardId: string,
+    requestId: string,
+    waitMs: number,
+  ): Promise<AuthorizationOutcome | null>;
+  /** Accounts' books above their credit limits, on the shard's primary, with its clock. */
+  overshoots(
+    shardId: number,
+    accountIds: readonly string[],
+  ): Promise<{ overshoots: Map<string, bigint>; measuredAt: Date }>;
 }

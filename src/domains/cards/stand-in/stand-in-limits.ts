@@ -20,6 +20,15 @@ export interface StandInLimits {
   readonly categoryCountMax: number;
   /** Sum of stand-in approvals per card and merchant category per window. */
   readonly categoryAmountMax: bigint;
+  /**
+   * Stand-in approvals an account may have outstanding across ALL API processes together,
+   * plus how far its books already stand above its credit limit (decision 38): the bound that
+   * keeps held plus posted within credit limit plus this cap, however many processes stand in.
+   * Kept on the witness, so it holds when processes are added.
+   */
+  readonly accountExposureMax: bigint;
+  /** Stand-in approvals a card may have outstanding across all API processes together. */
+  readonly cardExposureMax: bigint;
   /** Merchant categories (ISO 18245) never approved in stand-in. */
   readonly blockedCategories: readonly string[];
   /** Tighter (or looser) limits for one merchant category. */
@@ -40,6 +49,8 @@ export interface CurrencyAmountLimits {
   readonly perTransactionMax: bigint;
   readonly cardAmountMax: bigint;
   readonly categoryAmountMax: bigint;
+  readonly accountExposureMax?: bigint;
+  readonly cardExposureMax?: bigint;
 }
 
 /** The limits that apply to one request: general, then currency, then category overrides. */
@@ -49,6 +60,8 @@ export interface EffectiveLimits {
   readonly cardAmountMax: bigint;
   readonly categoryCountMax: number;
   readonly categoryAmountMax: bigint;
+  readonly accountExposureMax: bigint;
+  readonly cardExposureMax: bigint;
 }
 
 /**
@@ -62,6 +75,8 @@ export const STAND_IN_LIMITS_DEFAULT: StandInLimits = {
   cardAmountMax: 200_000n,
   categoryCountMax: 5,
   categoryAmountMax: 100_000n,
+  accountExposureMax: 200_000n,
+  cardExposureMax: 200_000n,
   blockedCategories: ['7995', '6051', '4829'],
 };
 
@@ -81,6 +96,8 @@ export function effectiveLimits(
     categoryCountMax: override?.countMax ?? limits.categoryCountMax,
     categoryAmountMax:
       override?.amountMax ?? amounts?.categoryAmountMax ?? limits.categoryAmountMax,
+    accountExposureMax: amounts?.accountExposureMax ?? limits.accountExposureMax,
+    cardExposureMax: amounts?.cardExposureMax ?? limits.cardExposureMax,
   };
 }
 
@@ -103,6 +120,8 @@ export function checkStandInLimits(limits: StandInLimits): StandInLimits {
     limits.perTransactionMax,
     limits.cardAmountMax,
     limits.categoryAmountMax,
+    limits.accountExposureMax,
+    limits.cardExposureMax,
     ...Object.values(limits.currencyAmounts ?? {}).flatMap((a) => Object.values(a)),
   ];
   if (amounts.some((amount) => typeof amount !== 'bigint' || amount < 0n)) {

@@ -23,6 +23,16 @@ export interface StandInOptions {
   readonly cardRefreshAgeMs: number;
   /** Bound on one replica read of a card. */
   readonly cardReadTimeoutMs: number;
+  /**
+   * Bound on one look-up or decision in the stand-in registry on the witness; past it nothing
+   * is promised (`issuer_unavailable`).
+   */
+  readonly registryTimeoutMs: number;
+  /**
+   * Bound on reading, from a replica, an answer the issuer may already have acknowledged;
+   * past it stand-in decides unverified (decision 37).
+   */
+  readonly acknowledgedReadTimeoutMs: number;
   /** Cards in the status cache. */
   readonly cardCacheCountMax: number;
   /** Cards whose stand-in approvals are counted (window limits). */
@@ -48,6 +58,8 @@ export const STAND_IN_OPTIONS_DEFAULT: StandInOptions = {
   recoverySharePercentMin: 5,
   cardRefreshAgeMs: 60_000,
   cardReadTimeoutMs: 300,
+  registryTimeoutMs: 1_000,
+  acknowledgedReadTimeoutMs: 300,
   cardCacheCountMax: 100_000,
   cardsTrackedMax: 100_000,
   forwardedKeptMax: 10_000,

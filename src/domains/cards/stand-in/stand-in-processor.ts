@@ -1,7 +1,7 @@
 import type { BypassSpool } from '../../../data/bypass/bypass-spool.ts';
-import { newEntityId } from '../../../data/entity-id.ts';
 import type { Router } from '../../../data/router.ts';
 import { isMainstayError, MainstayError } from '../../../errors/mainstay-error.ts';
+import { authorizationIdOf } from '../authorization/authorization-id.ts';
 import type { PendingStandInDecisions } from '../authorization/authorization-service.ts';
 import type {
   AuthorizationOutcome,
@@ -20,8 +20,11 @@ import { type CachedCard, CardStatusCache, type CardStatusSource } from './card-
 import { IssuerCircuit, type IssuerRoute } from './issuer-circuit.ts';
 import type { AuthorizationAnswer, IssuerPath } from './issuer-path.ts';
 import { OverloadDiversion, type ShardDiversion } from './overload-diversion.ts';
-import { adviceIdOf, type StandInAdvice } from './stand-in-advice.ts';
+import { SharedAnswers } from './shared-answers.ts';
+import { adviceIdOf, type StandInAdvice, toAuthorizationAdvice } from './stand-in-advice.ts';
+import { effectiveLimits } from './stand-in-limits.ts';
 import { type StandInOptions, standInOptions } from './stand-in-options.ts';
+import type { StandInRegistry } from './stand-in-registry.ts';
 import {
   type AdviceList,
   type AdviceListQuery,
@@ -43,7 +46,24 @@ export interface StandInDependencies {
   readonly cards: CardStatusSource;
   /** The spool of advices; the processor owns it from now on (and closes it on `stop`). */
   readonly spool: BypassSpool;
+  /**
+   * Every process's stand-in answers and the shared exposure, on the witness (decisions 37,
+   * 38); the caller opens and closes it.
+   */
+  readonly registry: StandInRegistry;
 }
+
+/** How often decisions left unapplied by any process (one that stopped or died) are applied. */
+const ORPHAN_SWEEP_INTERVAL_MS = 5_000;
+/**
+ * A decision unapplied for this long is applied by whichever process sweeps first: long past
+ * the few seconds in which its own process forwards it once the shard is back.
+ */
+const ORPHAN_AGE_MS_MIN = 60_000;
+/** Decisions applied per sweep. */
+const ORPHAN_SWEEP_COUNT_MAX = 512;
+/** Applied decisions are kept on the witness this long (their answers live on the issuer). */
+const APPLIED_KEPT_MS = 24 * 60 * 60 * 1_000;
 
 /** Thrown inside the processor when the issuer attempt outlives `issuerTimeoutMs`. */
 class IssuerTimeout extends Error {}
@@ -85,6 +105,8 @@ export class StandInProcessor implements PendingStandInDecisions {
   readonly #lateAnswers = new Map<string, AuthorizationOutcome>();
   readonly #lastIssuerAttemptMs = new Map<number, number>();
   readonly #diversion: OverloadDiversion;
+  readonly #shared: SharedAnswers;
+  #orphanTimer: NodeJS.Timeout | null = null;
   #stopped = false;
 
   private constructor(deps: StandInDependencies, options: StandInOptions) {
@@ -95,6 +117,10 @@ export class StandInProcessor implements PendingStandInDecisions {
     this.#diversion = new OverloadDiversion(deps.issuer, options);
     this.#issuer = this.#diversion.watch(deps.issuer, (cardId) => deps.router.map.shardOf(cardId));
     this.#cards = deps.cards;
+    this.#shared = new SharedAnswers(deps.registry, this.#issuer, {
+      registryTimeoutMs: options.registryTimeoutMs,
+      acknowledgedReadTimeoutMs: options.acknowledgedReadTimeoutMs,
+    });
     this.cache = new CardStatusCache({ countMax: options.cardCacheCountMax });
     this.rules = new StandInRules(options.limits, { cardsTrackedMax: options.cardsTrackedMax });
     this.circuit = new IssuerCircuit({ probeIntervalMs: options.probeIntervalMs });
@@ -140,12 +166,77 @@ export class StandInProcessor implements PendingStandInDecisions {
     );
     if (this.#counters.lastForwardError?.shardId === shardId)
       this.#counters.lastForwardError = null;
+    void this.#markApplied(
+      shardId,
+      pass.forwarded.map((f) => f.advice),
+    );
+  }
+
+  /**
+   * Tells the registry that advices are on the issuer's books, with the overshoot of their
+   * accounts measured after the application. A failure is left to the orphan sweep, which
+   * applies such decisions again (a duplicate then) and marks them.
+   */
+  async #markApplied(shardId: number, advices: readonly StandInAdvice[]): Promise<void> {
+    if (advices.length === 0) return;
+    try {
+      const accounts = [
+        ...new Set(advices.flatMap((a) => (a.outcome.accountId ? [a.outcome.accountId] : []))),
+      ];
+      const measured =
+        accounts.length > 0
+          ? await this.#issuer.overshoots(shardId, accounts)
+          : { overshoots: new Map<string, bigint>(), measuredAt: new Date() };
+      await this.#shared.registry.markApplied(
+        advices.map((a) => a.outcome.id),
+        measured.overshoots,
+        measured.measuredAt,
+      );
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.#counters.lastForwardError = { shardId, message, at: new Date().toISOString() };
+    }
+  }
+
+  /**
+   * Applies decisions that sat unapplied on the witness (their process stopped or died before
+   * forwarding them), shard by shard, skipping shards whose circuit is open; prunes old applied
+   * ones. Any process may apply any decision: application is idempotent.
+   */
+  async #sweepOrphans(): Promise<void> {
+    if (this.#stopped) return;
+    try {
+      const orphans = await this.#shared.registry.unapplied(
+        ORPHAN_AGE_MS_MIN,
+        ORPHAN_SWEEP_COUNT_MAX,
+      );
+      const byShard = new Map<number, StandInAdvice[]>();
+      for (const advice of orphans) {
+        if (this.queue.find(advice.adviceId)) continue; // this process's own: its forwarder's
+        const list = byShard.get(advice.shardId) ?? [];
+        list.push(advice);
+        byShard.set(advice.shardId, list);
+      }
+      for (const [shardId, advices] of byShard) {
+        if (this.circuit.state(shardId) === 'open') continue;
+        await this.#issuer.applyAdvices(shardId, advices.map(toAuthorizationAdvice));
+        await this.#markApplied(shardId, advices);
+      }
+      await this.#shared.registry.prune(APPLIED_KEPT_MS, ORPHAN_SWEEP_COUNT_MAX);
+    } catch {
+      // The witness or a shard is away: the next sweep tries again.
+    }
   }
 
   /** Builds the processor on an open spool and starts its forwarder loop. */
   static start(deps: StandInDependencies, options: Partial<StandInOptions> = {}): StandInProcessor {
     const processor = new StandInProcessor(deps, standInOptions(options));
     processor.#forwarder.start();
+    processor.#orphanTimer = setInterval(
+      () => void processor.#sweepOrphans(),
+      ORPHAN_SWEEP_INTERVAL_MS,
+    );
+    processor.#orphanTimer.unref();
     return processor;
   }
 
@@ -153,6 +244,7 @@ export class StandInProcessor implements PendingStandInDecisions {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    if (this.#orphanTimer) clearInterval(this.#orphanTimer);
     await this.#forwarder.stop();
     await this.queue.spool.close();
   }
@@ -192,6 +284,12 @@ export class StandInProcessor implements PendingStandInDecisions {
     const route = this.#routeOf(shardId, Date.now());
     if (route === 'circuit_open' || route === 'overload') {
       return this.#standIn(request, shardId, route);
+    }
+    // An answer stand-in gave in any process, not yet on the issuer's books, is the answer.
+    // Looked up only while the shard may have one: no await on the common path.
+    if (this.#shared.registry.mayHaveUnapplied(shardId)) {
+      const shared = await this.#shared.beforeIssuer(request);
+      if (shared) return this.#answerAdvice(shared, request);
     }
     this.#lastIssuerAttemptMs.set(shardId, Date.now());
     try {
@@ -254,6 +352,7 @@ export class StandInProcessor implements PendingStandInDecisions {
       lastForwardError: c.lastForwardError,
       quarantinedCount: c.quarantinedCount,
       circuits,
+      shared: this.#shared.stats(),
       diversions,
       cachedCards: this.cache.size,
     };
@@ -275,6 +374,38 @@ export class StandInProcessor implements PendingStandInDecisions {
    */
   pendingOutcome(authorizationId: string): AuthorizationOutcome | undefined {
     return this.queue.pendingByAuthorizationId(authorizationId)?.outcome;
+  }
+
+  /** The outcome stand-in gave under `authorizationId` in any process (its shared record). */
+  async sharedOutcome(authorizationId: string): Promise<AuthorizationOutcome | undefined> {
+    const found = await this.#shared.registry.findById(authorizationId).catch(() => undefined);
+    return found?.advice.outcome;
+  }
+
+  /**
+   * Puts the stand-in decision under `authorizationId` on the issuer's books now if it is not
+   * there yet: from this process's spool (forwarding its shard), else from the shared record.
+   * Application is idempotent, so a decision another process forwards at the same time is
+   * applied once. Throws when the issuer cannot take it.
+   */
+  async settle(authorizationId: string): Promise<void> {
+    const own = this.queue.pendingByAuthorizationId(authorizationId);
+    if (own) {
+      await this.#forwarder.drain(own.shardId);
+      if (this.queue.pendingByAuthorizationId(authorizationId)) {
+        throw new MainstayError(
+          'state_conflict',
+          `authorization ${authorizationId} was decided in stand-in and its advice could not ` +
+            'be put on the issuer yet; retry',
+        );
+      }
+      return;
+    }
+    const shared = await this.#shared.registry.findById(authorizationId).catch(() => undefined);
+    if (!shared || shared.applied) return;
+    const { advice } = shared;
+    await this.#issuer.applyAdvices(advice.shardId, [toAuthorizationAdvice(advice)]);
+    await this.#markApplied(advice.shardId, [advice]);
   }
 
   /** The issuer's answer to a request whose attempt timed out here, if it came (for pairing). */
@@ -337,35 +468,73 @@ export class StandInProcessor implements PendingStandInDecisions {
     const again = this.queue.find(adviceId);
     if (again) return this.#answerKnown(again, request);
     const nowMs = Date.now();
+    // The answer already given, by stand-in in any process or by the issuer, is the answer.
+    let given: Awaited<ReturnType<SharedAnswers['beforeStandIn']>>;
+    try {
+      given = await this.#shared.beforeStandIn(request);
+    } catch {
+      return this.#countStandIn(trigger, this.#unavailable(request, card, 'witness', nowMs));
+    }
+    if (given.kind === 'shared') return this.#answerAdvice(given.advice, request);
+    if (given.kind === 'issuer') return this.#answerIssued(given.outcome, request);
     const decision = this.rules.decide(request, card, adviceId, nowMs);
     const outcome = this.#outcomeOf(request, card, decision, nowMs);
     if (decision.status === 'issuer_unavailable' || decision.status === 'invalid_amount') {
       // Nothing was promised, so there is nothing to advise: a retry may reach the issuer.
       return this.#countStandIn(trigger, outcome);
     }
-    const advice: StandInAdvice = { adviceId, shardId, request, outcome, reason: decision.reason };
+    const reason =
+      given.kind === 'unverified' ? `${decision.reason}; issuer unread` : decision.reason;
+    const advice: StandInAdvice = { adviceId, shardId, request, outcome, reason };
     const approved = decision.status === 'approved';
-    let recorded: Awaited<ReturnType<AdviceQueue['record']>>;
+    const release = () => {
+      if (approved) this.rules.usage.release(request.cardId, adviceId);
+    };
+    let registered: Awaited<ReturnType<SharedAnswers['register']>>;
     try {
-      recorded = await this.queue.record(advice);
-    } catch (error) {
-      if (approved) this.rules.usage.release(request.cardId, adviceId);
-      if (!isMainstayError(error, 'bypass_spool_full')) throw error;
-      // No room to keep the promise durably: promise nothing.
-      const refused = this.#outcomeOf(
-        request,
-        card,
-        { status: 'issuer_unavailable', reason: 'spool full' },
-        nowMs,
+      registered = await this.#shared.register(
+        advice,
+        approved ? this.#cappedAdvice(advice, card, nowMs) : null,
+        this.#exposureCaps(request),
       );
-      return this.#countStandIn(trigger, refused);
+    } catch {
+      release();
+      return this.#countStandIn(trigger, this.#unavailable(request, card, 'witness', nowMs));
     }
-    if (recorded.duplicate) {
-      if (approved) this.rules.usage.release(request.cardId, adviceId);
-      if (recorded.known) return this.#answerKnown(recorded.known, request);
-      return this.#answerForgotten(request, card, nowMs);
-    }
-    return this.#countStandIn(trigger, outcome);
+    if (registered.replayed || registered.capped) release();
+    if (registered.replayed) return this.#answerAdvice(registered.advice, request);
+    // The witness holds the answer now; the spool is this process's forwarding queue. When the
+    // spool cannot take it, the orphan sweep forwards it from the witness instead.
+    await this.queue.record(registered.advice).catch((error: unknown) => {
+      if (!isMainstayError(error, 'bypass_spool_full')) throw error;
+    });
+    return this.#countStandIn(trigger, registered.advice.outcome);
+  }
+
+  /** The advice of a capped approval: the same request, declined `stand_in_limit_exceeded`. */
+  #cappedAdvice(advice: StandInAdvice, card: CachedCard | undefined, nowMs: number) {
+    const decision = { status: 'stand_in_limit_exceeded', reason: 'shared exposure cap' } as const;
+    return {
+      ...advice,
+      outcome: this.#outcomeOf(advice.request, card, decision, nowMs),
+      reason: decision.reason,
+    };
+  }
+
+  /** The shared caps for a request, in its currency (see `StandInLimits`). */
+  #exposureCaps(request: AuthorizationRequest) {
+    const limits = effectiveLimits(this.rules.limits, request.currency, request.merchantCategory);
+    return { accountMax: limits.accountExposureMax, cardMax: limits.cardExposureMax };
+  }
+
+  /** `issuer_unavailable` (91): nothing decided, nothing recorded; a retry may be decided. */
+  #unavailable(
+    request: AuthorizationRequest,
+    card: CachedCard | undefined,
+    reason: string,
+    nowMs: number,
+  ): AuthorizationOutcome {
+    return this.#outcomeOf(request, card, { status: 'issuer_unavailable', reason }, nowMs);
   }
 
   #countStandIn(trigger: StandInTrigger, outcome: AuthorizationOutcome): AuthorizationAnswer {
@@ -376,6 +545,18 @@ export class StandInProcessor implements PendingStandInDecisions {
   }
 
   #answerKnown(known: KnownAdvice, request: AuthorizationRequest): AuthorizationAnswer {
+    return this.#answerAdvice(known.advice, request);
+  }
+
+  /** The issuer's acknowledged answer, read on a replica, given again to a retry. */
+  #answerIssued(outcome: AuthorizationOutcome, request: AuthorizationRequest): AuthorizationAnswer {
+    if (!sameRequestFields(outcome, request)) throw reusedId(request);
+    this.cache.learn(outcome, Date.now());
+    return { outcome, token: null, replayed: true };
+  }
+
+  #answerAdvice(advice: StandInAdvice, request: AuthorizationRequest): AuthorizationAnswer {
+    const known = { advice };
     if (!sameRequestFields(known.advice.request, request)) {
       throw new MainstayError(
         'idempotency_key_reused',
@@ -384,24 +565,6 @@ export class StandInProcessor implements PendingStandInDecisions {
     }
     this.#counters.replayedAnswers += 1;
     return { outcome: known.advice.outcome, token: null, replayed: true };
-  }
-
-  /** A retry of an advice forwarded and forgotten here: the issuer holds the answer. */
-  async #answerForgotten(
-    request: AuthorizationRequest,
-    card: CachedCard | undefined,
-    nowMs: number,
-  ): Promise<AuthorizationAnswer> {
-    const stored = await this.#issuer
-      .findAuthorization(request.cardId, request.requestId)
-      .catch(() => null);
-    if (stored) return { outcome: stored, token: null, replayed: true };
-    const decision = { status: 'issuer_unavailable', reason: 'not readable' } as const;
-    return {
-      outcome: this.#outcomeOf(request, card, decision, nowMs),
-      token: null,
-      replayed: false,
-    };
   }
 
   /** The card's state: from the cache while fresh and complete, else re-read from a replica. */
@@ -434,7 +597,11 @@ export class StandInProcessor implements PendingStandInDecisions {
     nowMs: number,
   ): AuthorizationOutcome {
     return freshOutcome(request, {
-      id: newEntityId('auth', this.#router.map.bucketOf(request.cardId), nowMs),
+      id: authorizationIdOf(
+        request.cardId,
+        request.requestId,
+        this.#router.map.bucketOf(request.cardId),
+      ),
       accountId: card?.accountId ?? null,
       status: decision.status,
       decidedBy: 'stand_in',
@@ -448,4 +615,11 @@ function triggerOf(error: unknown): StandInTrigger | null {
   if (error instanceof IssuerTimeout) return 'issuer_timeout';
   if (!isMainstayError(error) || !DIVERTING_CODES.has(error.code)) return null;
   return error.code === 'overloaded' ? 'overload' : 'issuer_failed';
+}
+
+function reusedId(request: AuthorizationRequest): MainstayError {
+  return new MainstayError(
+    'idempotency_key_reused',
+    `request id "${request.requestId}" was already used for this card with other fields`,
+  );
 }

@@ -1,6 +1,7 @@
 import type { AdviceOutcome } from '../authorization/authorization-types.ts';
 import type { CircuitState } from './issuer-circuit.ts';
 import type { ShardDiversion } from './overload-diversion.ts';
+import type { SharedAnswerStats } from './shared-answers.ts';
 
 /** Why a request was decided in stand-in. */
 export const STAND_IN_TRIGGERS = [
@@ -51,6 +52,12 @@ export interface StandInStatsSnapshot {
    */
   readonly quarantinedCount: number;
   readonly circuits: Readonly<Record<number, CircuitState>>;
+  /**
+   * One answer per request and the shared exposure caps (decisions 37, 38): answers found
+   * already given, approvals capped, and the registry's view of every process's stand-in
+   * decisions not yet on the issuer's books.
+   */
+  readonly shared: SharedAnswerStats;
   /**
    * Per shard: why its requests go to stand-in now (`none` when they go to the issuer), the
    * p99 behind the latency diversion, the queue depth, and the share still sent to the issuer.

@@ -1,0 +1,216 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { AuthorizationService } from '../src/domains/cards/authorization/authorization-service.ts';
+import type { AuthorizationOutcome } from '../src/domains/cards/authorization/authorization-types.ts';
+import { toAuthorizationAdvice } from '../src/domains/cards/stand-in/stand-in-advice.ts';
+import type { StandInProcessor } from '../src/domains/cards/stand-in/stand-in-processor.ts';
+import {
+  openStandInRegistry,
+  type StandInRegistry,
+} from '../src/domains/cards/stand-in/stand-in-registry.ts';
+import { CATALOG_DATABASE } from '../src/fleet/fleet.ts';
+import {
+  FLEET_LIMITS,
+  openSpool,
+  request,
+  type StandInBed,
+  spoolDir,
+  startStandInBed,
+} from './support/card-stand-in-fleet.ts';
+import type { FleetFixture } from './support/fleet-fixture.ts';
+
+/**
+ * One request, one answer, whichever path and process decides it (decision 37), and stand-in
+ * exposure bounded across API processes (decision 38). Each "process" is a processor with its
+ * own spool and its own registry connection on the one fleet, as two API processes have.
+ */
+describe('stand-in across processes: one answer per request, shared exposure caps', () => {
+  let fixture: FleetFixture;
+  let bed: StandInBed;
+  const registries: { registry: StandInRegistry; close: () => Promise<void> }[] = [];
+  const processors: StandInProcessor[] = [];
+
+  before(async () => {
+    ({ fixture, bed } = await startStandInBed('stand-in-one-answer'));
+  });
+  after(async () => {
+    for (const processor of processors) await processor.stop().catch(() => undefined);
+    for (const registry of registries) await registry.close().catch(() => undefined);
+    await bed?.engine.close().catch(() => undefined);
+    await fixture?.stop();
+  });
+
+  /** A processor standing for one API process: its own spool and registry connection. */
+  async function apiProcess(options: Parameters<StandInBed['startProcessor']>[1]) {
+    const registry = await openStandInRegistry({
+      ...fixture.fleet.connection(fixture.config.witness.id),
+      database: CATALOG_DATABASE,
+    });
+    registries.push(registry);
+    const processor = bed.startProcessor(await openSpool(spoolDir()), options, registry.registry);
+    processors.push(processor);
+    return processor;
+  }
+
+  /** Bounds for a machine that also runs the rest of the suite: no decision by time-out. */
+  const LOADED_MACHINE = {
+    cardReadTimeoutMs: 10_000,
+    registryTimeoutMs: 10_000,
+    acknowledgedReadTimeoutMs: 10_000,
+  };
+
+  /** Every request goes to stand-in (capacity diversion at queue depth 0); nothing forwards. */
+  const ALL_STAND_IN = {
+    queueDepthStandInMin: 0,
+    forwarder: { forwardIntervalMs: 3_600_000 },
+    ...LOADED_MACHINE,
+  };
+
+  test('two processes standing in answer a request once, with one id', async () => {
+    const { cardIds } = await bed.accountWithCards('dc1', 10_000_000n, 1);
+    const cardId = cardIds[0] as string;
+    const a = await apiProcess(ALL_STAND_IN);
+    const b = await apiProcess(ALL_STAND_IN);
+    // Warm both card caches through a replica read (stand-in decides from them).
+    const first = await a.authorize(request(cardId, 'twice', { amount: 700n }));
+    assert.deepEqual([first.decidedBy, first.status], ['stand_in', 'approved']);
+    const second = await b.authorizeWithToken(request(cardId, 'twice', { amount: 700n }));
+    assert.deepEqual(second.outcome, first, 'the second process gives the first answer');
+    assert.equal(second.replayed, true);
+    // Concurrent first attempts through both processes still agree.
+    const together = await Promise.all([
+      a.authorize(request(cardId, 'race', { amount: 800n })),
+      b.authorize(request(cardId, 'race', { amount: 800n })),
+    ]);
+    assert.deepEqual(together[0], together[1]);
+  });
+
+  test('stand-in honours an answer the issuer acknowledged; the issuer honours stand-in answers', async () => {
+    const { accountId, cardIds, shardId } = await bed.accountWithCards('dc1', 1_000n, 1);
+    const cardId = cardIds[0] as string;
+    const issuerSide = await apiProcess({
+      forwarder: { forwardIntervalMs: 3_600_000 },
+      ...LOADED_MACHINE,
+    });
+    const standInSide = await apiProcess(ALL_STAND_IN);
+    // The issuer declines (over the limit); a retry decided in stand-in must not approve it.
+    const declined = await issuerSide.authorize(request(cardId, 'over', { amount: 5_000n }));
+    assert.deepEqual([declined.decidedBy, declined.status], ['issuer', 'insufficient_credit']);
+    const retried = await standInSide.authorize(request(cardId, 'over', { amount: 5_000n }));
+    assert.deepEqual(retried, declined, 'the issuer answer is the answer');
+    // Stand-in approves a request; the issuer path of another process gives that answer back
+    // (before any forwarding), and its id reads and captures there.
+    const promised = await standInSide.authorize(request(cardId, 'promised', { amount: 400n }));
+    assert.deepEqual([promised.decidedBy, promised.status], ['stand_in', 'approved']);
+    const again = await issuerSide.authorize(request(cardId, 'promised', { amount: 400n }));
+    assert.deepEqual(again, promised, 'no second decision on the issuer path');
+    const service = new AuthorizationService(bed.router, {
+      standIn: issuerSide,
+      engine: bed.engine,
+    });
+    const read = await service.getAuthorization(promised.id);
+    assert.deepEqual([read.id, read.status], [promised.id, 'approved']);
+    const captured = await service.capture(promised.id, 150n, `cap-${promised.id}`);
+    assert.deepEqual(
+      [captured.authorization.id, captured.authorization.capturedAmount],
+      [promised.id, 150n],
+    );
+    const credit = await bed.creditCheck(accountId);
+    assert.deepEqual([credit.held, credit.posted], [250n, 150n], 'held and posted once');
+    // The stand-in side's own forwarding later finds it applied: nothing changes.
+    await standInSide.forwardNow(shardId);
+    assert.deepEqual(await bed.creditCheck(accountId), credit);
+  });
+
+  test('reconciliation keeps the answer stand-in gave and lists the conflict', async () => {
+    const { accountId, cardIds, shardId } = await bed.accountWithCards('dc1', 10_000n, 1);
+    const cardId = cardIds[0] as string;
+    const issuerSide = await apiProcess({
+      forwarder: { forwardIntervalMs: 3_600_000 },
+      ...LOADED_MACHINE,
+    });
+    const approved = await issuerSide.authorize(request(cardId, 'late', { amount: 3_000n }));
+    assert.equal(approved.status, 'approved');
+    // An advice for the same request with another answer (what a stand-in decision taken while
+    // the issuer's commit was on its way, unreadable, looks like when it arrives).
+    const standInAnswer: AuthorizationOutcome = {
+      ...approved,
+      status: 'stand_in_limit_exceeded',
+      responseCode: '61',
+      decidedBy: 'stand_in',
+      heldAmount: 0n,
+      holdState: 'none',
+      holdExpiresAt: null,
+    };
+    const advice = {
+      adviceId: `${cardId}:late`,
+      shardId,
+      request: request(cardId, 'late', { amount: 3_000n }),
+      outcome: standInAnswer,
+      reason: 'test',
+    };
+    const [result] = await bed.engine.applyAdvices(shardId, [toAuthorizationAdvice(advice)]);
+    assert.equal(result?.result, 'answer_conflict');
+    const service = new AuthorizationService(bed.router);
+    const { token } = await bed.engine.authorizeWithToken(request(cardId, 'token', { amount: 1n }));
+    const book = await service.getAuthorization(approved.id, token);
+    assert.deepEqual(
+      [book.id, book.status, book.decidedBy, book.issuerStatus, book.heldAmount],
+      [approved.id, 'stand_in_limit_exceeded', 'stand_in', 'approved', 0n],
+    );
+    const credit = await bed.creditCheck(accountId);
+    assert.equal(credit.held, 1n, 'the issuer hold was released; only the token request holds');
+    const { value } = await bed.router.readShard(
+      shardId,
+      (db) =>
+        db.query<{ resolution: string }>(
+          'SELECT resolution FROM public.stand_in_conflicts WHERE authorization_id = $1',
+          [approved.id],
+        ),
+      { consistency: 'primary' },
+    );
+    assert.deepEqual(value.rows, [{ resolution: 'stand_in_answer_kept' }]);
+    // Applying it again changes nothing.
+    const [again] = await bed.engine.applyAdvices(shardId, [toAuthorizationAdvice(advice)]);
+    assert.equal(again?.result, 'duplicate_dropped');
+    assert.deepEqual(await bed.creditCheck(accountId), credit);
+  });
+
+  test('the stand-in exposure cap holds across processes: books stay within limit plus cap', async () => {
+    const limit = 1_000n;
+    const cap = 5_000n;
+    const { accountId, cardIds, shardId } = await bed.accountWithCards('dc1', limit, 2);
+    const limits = { ...FLEET_LIMITS, accountExposureMax: cap, cardExposureMax: 4_000n };
+    const a = await apiProcess({ ...ALL_STAND_IN, limits });
+    const b = await apiProcess({ ...ALL_STAND_IN, limits });
+    const outcomes = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        (i % 2 === 0 ? a : b).authorize(
+          request(cardIds[i % 4 < 2 ? 0 : 1] as string, `cap-${i}`, { amount: 1_000n }),
+        ),
+      ),
+    );
+    const approved = outcomes.filter((o) => o.status === 'approved');
+    assert.equal(
+      approved.length,
+      5,
+      `five approvals of 1,000 fill the 5,000 cap: ${outcomes.map((o) => o.status)}`,
+    );
+    assert.ok(
+      outcomes.every((o) => o.status === 'approved' || o.status === 'stand_in_limit_exceeded'),
+    );
+    await a.forwardNow(shardId);
+    await b.forwardNow(shardId);
+    // Applied: the books overshoot the limit by 4,000; one more 1,000 fits the cap, then none.
+    const more = await a.authorize(request(cardIds[1] as string, 'cap-more-1', { amount: 1_000n }));
+    const most = await b.authorize(request(cardIds[1] as string, 'cap-more-2', { amount: 1_000n }));
+    assert.deepEqual([more.status, most.status], ['approved', 'stand_in_limit_exceeded']);
+    await a.forwardNow(shardId);
+    const credit = await bed.creditCheck(accountId);
+    assert.ok(
+      credit.held + credit.posted <= limit + cap,
+      `books ${credit.held} within ${limit + cap}`,
+    );
+    assert.equal(credit.held, 6_000n);
+  });
+});
