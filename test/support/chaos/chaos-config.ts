@@ -3,7 +3,15 @@
  * (synchronous within each DC), or each DC in the asynchronous mode, which may lose
  * acknowledged writes on a failover and must then say so in its events.
  */
+import { CardsConfigSchema } from '../../../src/config/cards-config.ts';
 import { SYNCHRONOUS_COMMIT_LEVELS } from '../../../src/config/topology-config.ts';
+
+/**
+ * The stand-in exposure cap per account the runs configure: a third of the accounts' credit
+ * limit, well below the built-in default, so that a bound that does not hold shows in a short
+ * run.
+ */
+export const STAND_IN_CAP_PER_ACCOUNT = 10_000;
 
 export const CHAOS_MODES = ['sync', 'async'] as const;
 export type ChaosMode = (typeof CHAOS_MODES)[number];
@@ -33,5 +41,12 @@ export function chaosConfig(mode: ChaosMode): ChaosConfig {
       { id: 'dc2', synchronousCommit: level },
     ];
   }
-  return { mode, file, standInCapPerAccount: null };
+  if (!hasAccountExposureCap()) return { mode, file, standInCapPerAccount: null };
+  file.cards = { standIn: { limits: { accountExposureMax: STAND_IN_CAP_PER_ACCOUNT } } };
+  return { mode, file, standInCapPerAccount: STAND_IN_CAP_PER_ACCOUNT };
+}
+
+/** Whether this checkout's config has the per-account stand-in exposure cap. */
+function hasAccountExposureCap(): boolean {
+  return 'accountExposureMax' in CardsConfigSchema.properties.standIn.properties.limits.properties;
 }

@@ -20,9 +20,10 @@ export function formatReport(report: ChaosReport): string {
     'faults:',
   );
   report.faults.forEach((fault, index) => {
-    lines.push(
-      `  ${faultLabel(fault, index)}${fault.skipped ? `: skipped, ${fault.skipped}` : ''}`,
-    );
+    const at = fault.injectedAt === null ? '' : ` at ${new Date(fault.injectedAt).toISOString()}`;
+    const pids = fault.pids.length > 0 ? `, pids ${fault.pids.slice(0, 8).join(' ')}` : '';
+    const skipped = fault.skipped ? `: skipped, ${fault.skipped}` : '';
+    lines.push(`  ${faultLabel(fault, index)}${at}${pids}${skipped}`);
   });
   lines.push('', 'checks:');
   lines.push(

@@ -21,6 +21,8 @@ export interface InjectedFault {
   readonly holdMs: number;
   /** The servers hit. */
   servers: string[];
+  /** The pids signalled (postmasters, or whole trees). */
+  pids: number[];
   injectedAt: number | null;
   /** When a hang or pause was lifted (for a kill or a DC loss, the injection time). */
   liftedAt: number | null;
@@ -59,6 +61,7 @@ export class FaultInjector {
       const fault: InjectedFault = {
         ...planned,
         servers: [],
+        pids: [],
         injectedAt: null,
         liftedAt: null,
         skipped: null,
@@ -105,12 +108,13 @@ export class FaultInjector {
     if (fault.kind === 'kill_primary') {
       fault.servers = [dc.primary];
       const pid = pidOf(dc.primary);
-      if (pid !== null) signalPid(pid, 'SIGKILL');
+      if (pid !== null && signalPid(pid, 'SIGKILL')) fault.pids = [pid];
       fault.liftedAt = fault.injectedAt;
     } else if (fault.kind === 'hang_primary') {
       fault.servers = [dc.primary];
       const pid = pidOf(dc.primary);
       const pids = pid === null ? [] : signalTree(pid, 'SIGSTOP');
+      fault.pids = pids;
       for (const stopped of pids) this.#stopped.add(stopped);
       await sleep(fault.holdMs);
       for (const stopped of pids) {
@@ -122,7 +126,13 @@ export class FaultInjector {
       if (replica === undefined) throw new Error(`no replica in ${fault.dc}`);
       fault.servers = [replica];
       this.#paused.add(replica);
-      await this.#access.sql(replica, 'postgres', 'SELECT pg_wal_replay_pause()');
+      try {
+        await this.#access.sql(replica, 'postgres', 'SELECT pg_wal_replay_pause()');
+      } catch (error) {
+        fault.skipped = `replay not paused: ${(error as Error).message}`;
+        fault.injectedAt = null;
+        return;
+      }
       await sleep(fault.holdMs);
       await this.#resumeReplay(replica);
       fault.liftedAt = Date.now();
@@ -131,7 +141,7 @@ export class FaultInjector {
       this.lostDcs.push(fault.dc);
       for (const id of fault.servers) {
         const pid = pidOf(id);
-        if (pid !== null) signalTree(pid, 'SIGKILL');
+        if (pid !== null) fault.pids.push(...signalTree(pid, 'SIGKILL'));
       }
       fault.liftedAt = fault.injectedAt;
     }

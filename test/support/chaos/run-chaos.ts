@@ -15,14 +15,14 @@ import { homeEqualsCopyCheck } from './copy-check.ts';
 import { dcIsWhole, FaultInjector, type InjectedFault } from './fault-injector.ts';
 import { type FaultKind, planFaults } from './fault-schedule.ts';
 import {
+  acknowledgedCount,
   type CheckResult,
   findLostWrites,
   type LostWrites,
-  lostWritesCheck,
   oneAnswerCheck,
   readAuthorizationBooks,
 } from './ledger-checks.ts';
-import { lostTailCheck } from './lost-tail-check.ts';
+import { lostWritesCheck } from './lost-writes-check.ts';
 import { SeededRandom } from './seeded-random.ts';
 import { eventsSince, tailReports } from './tail-events.ts';
 
@@ -62,6 +62,8 @@ const THINK_MS = 15;
 const RECOVERY_MS_MAX = 120_000;
 const ADVICES_MS_MAX = 90_000;
 const SETUP_ATTEMPT_COUNT_MAX = 20;
+/** Lines of `mainstay up`'s output kept in the report of a fleet that did not recover. */
+const UP_OUTPUT_LINES = 40;
 
 export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const log = options.log ?? (() => undefined);
@@ -73,6 +75,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       `fleet up; API processes: ${platform.processes.map((p) => `${p.name} ${p.url}`).join(', ')}`,
     );
     const cards = await openAccounts(platform.processes, options, runId);
+    const homes = await shardHomes(platform);
     const ledger = new ClientLedger();
     const injector = new FaultInjector(platform.access);
     const schedule = planFaults(random.fork(), {
@@ -104,23 +107,31 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       await injector.release();
     }
     log(`load done: ${ledger.operations.length} operations; recovering`);
-    const notes = await recover(platform, injector.lostDcs);
+    const recovery = await recover(platform, injector.lostDcs);
+    const run = { ledger, injector, cards, homes };
+    if (!recovery.whole) return unrecovered(platform, options, run, recovery.notes);
     log('checking');
-    const report = await check(
-      platform,
-      options,
-      ledger,
-      injector,
-      cards,
-      startedAt,
-      notes,
-      random,
-    );
+    const report = await check(platform, options, run, startedAt, recovery.notes, random);
     log('checked; stopping the fleet');
     return report;
   } finally {
     await platform.stop();
   }
+}
+
+/** What a run produced, for the checks. */
+interface RunRecord {
+  readonly ledger: ClientLedger;
+  readonly injector: FaultInjector;
+  readonly cards: readonly LoadCard[];
+  /** Each shard database's home DC before the faults. */
+  readonly homes: ReadonlyMap<string, string>;
+}
+
+async function shardHomes(platform: ChaosPlatform): Promise<Map<string, string>> {
+  const topology = await platform.access.topology();
+  if (!topology) throw new Error('the fleet did not answer GET /v1/topology');
+  return new Map(topology.shards.map((shard) => [shard.database, shard.homeDc]));
 }
 
 /** Creates the accounts and cards the load authorizes on (retried: the fleet is fresh). */
@@ -169,7 +180,10 @@ async function setupWrite(
 }
 
 /** Waits until every DC not lost is whole and no API process has advices left to forward. */
-async function recover(platform: ChaosPlatform, lostDcs: readonly string[]): Promise<string[]> {
+async function recover(
+  platform: ChaosPlatform,
+  lostDcs: readonly string[],
+): Promise<{ whole: boolean; notes: string[] }> {
   const notes: string[] = [];
   const wholeBy = Date.now() + RECOVERY_MS_MAX;
   let whole = false;
@@ -180,7 +194,7 @@ async function recover(platform: ChaosPlatform, lostDcs: readonly string[]): Pro
       true;
     if (!whole) await sleep(500);
   }
-  if (!whole) notes.push(`the fleet was not whole ${RECOVERY_MS_MAX} ms after the load`);
+  if (!whole) return { whole, notes };
   const forwardedBy = Date.now() + ADVICES_MS_MAX;
   for (const target of platform.processes) {
     let pending = -1;
@@ -193,19 +207,49 @@ async function recover(platform: ChaosPlatform, lostDcs: readonly string[]): Pro
     }
     if (pending !== 0) notes.push(`${target.name}: ${pending} stand-in advices still pending`);
   }
-  return notes;
+  return { whole, notes };
+}
+
+/**
+ * The report of a run whose fleet did not become whole again: that alone fails it, and the
+ * checks that need the fleet are not run (they would wait on servers that do not answer).
+ */
+function unrecovered(
+  platform: ChaosPlatform,
+  options: ChaosOptions,
+  run: RunRecord,
+  notes: string[],
+): ChaosReport {
+  const tail = platform.output().trimEnd().split('\n').slice(-UP_OUTPUT_LINES);
+  return {
+    options,
+    processes: platform.processes.map((p) => p.name),
+    faults: run.injector.faults,
+    checks: [
+      {
+        name: 'the fleet recovers',
+        outcome: 'fail',
+        detail: `not whole ${RECOVERY_MS_MAX} ms after the load (every server up in its role, none fenced, replicas streaming, copies replicating); the other checks were not run`,
+        examples: [],
+      },
+    ],
+    rto: rtoRows(run.ledger.operations, run.injector.faults),
+    tails: [],
+    lost: { approvals: [], captures: [], reversals: [], binds: [], byDatabase: {} },
+    load: loadFigures(run.ledger),
+    notes: [...notes, 'last lines of mainstay up:', ...tail],
+  };
 }
 
 async function check(
   platform: ChaosPlatform,
   options: ChaosOptions,
-  ledger: ClientLedger,
-  injector: FaultInjector,
-  cards: readonly LoadCard[],
+  run: RunRecord,
   startedAt: number,
   notes: string[],
   random: SeededRandom,
 ): Promise<ChaosReport> {
+  const { ledger, injector, cards, homes } = run;
   const router = platform.access.router;
   await router.refresh();
   const books = await readAuthorizationBooks(router, ledger);
@@ -217,9 +261,12 @@ async function check(
   const events = upProcess ? await eventsSince(upProcess, startedAt) : [];
   const tails = tailReports(events);
   const checks: CheckResult[] = [
-    options.config.mode === 'async'
-      ? lostTailCheck(ledger, lost, events)
-      : lostWritesCheck(ledger, lost),
+    lostWritesCheck(lost, acknowledgedCount(ledger), events, (database) => {
+      const home = homes.get(database);
+      return (
+        options.config.mode === 'async' || (home !== undefined && injector.lostDcs.includes(home))
+      );
+    }),
     oneAnswerCheck(ledger, books, lookups),
     exposureCheck(accounts, options.config.standInCapPerAccount),
     await booksEqualApiCheck(accounts, platform.processes),
