@@ -39,6 +39,8 @@ import type { HealthReport, TopologySnapshot, TopologySource } from './topology-
 export const CATALOG_DATABASE = 'mainstay_catalog';
 export const REPLICATION_WAIT_MS = 60_000;
 const REPLICATION_POLL_MS = 100;
+/** How long a returning standby may take to stream before its primary waits for it anyway. */
+const STANDBY_STREAMING_WAIT_MS = 30_000;
 
 export interface FleetOptions {
   readonly config: MainstayConfig;
@@ -313,13 +315,34 @@ export class Fleet
     await this.pools.pool(id).query('SELECT pg_reload_conf()');
   }
 
-  /** Records whether a replica is usable as its primary's synchronous standby, and applies it. */
+  /**
+   * Records whether a replica is usable as its primary's synchronous standby, and applies it. A
+   * replica coming back is first given time (bounded) to catch up and stream: PostgreSQL does
+   * not count a standby in catch-up as synchronous, so naming it earlier would hold every commit
+   * until it caught up.
+   */
   async setStandbyHealthy(replicaId: string, healthy: boolean): Promise<void> {
+    const upstream = this.#view(replicaId).upstream;
+    if (healthy && upstream) await this.#waitStreaming(upstream, replicaId);
     if (healthy) this.#standbysDown.delete(replicaId);
     else this.#standbysDown.add(replicaId);
-    const upstream = this.#view(replicaId).upstream;
     // A primary that does not answer has bigger problems; the failover controller handles them.
     if (upstream) await this.reconfigure(upstream).catch(() => undefined);
+  }
+
+  async #waitStreaming(primary: string, replica: string): Promise<void> {
+    const deadline = Date.now() + STANDBY_STREAMING_WAIT_MS;
+    while (Date.now() < deadline) {
+      const { rows } = await this.pools
+        .pool(primary)
+        .query(
+          `SELECT 1 FROM pg_stat_replication WHERE application_name = $1 AND state = 'streaming'`,
+          [replica],
+        )
+        .catch(() => ({ rows: [] }));
+      if (rows.length > 0) return;
+      await sleep(REPLICATION_POLL_MS);
+    }
   }
 
   /** Re-reads the catalog, which the failover controller changes. */
