@@ -141,7 +141,8 @@ describe('card API', () => {
     const request = authorization(cardId, 1_000);
     const first = await call('POST', '/v1/authorizations', request);
     const retry = await call('POST', '/v1/authorizations', request);
-    assert.equal(retry.status, 200);
+    // A replay answers with the first answer's status, on every route.
+    assert.equal(retry.status, 201);
     assert.equal(retry.headers.get('idempotent-replayed'), 'true');
     assert.equal(retry.body.id, first.body.id);
     const changed = await call('POST', '/v1/authorizations', { ...request, amount: 2_000 });
@@ -202,6 +203,125 @@ describe('card API', () => {
       { consistency: 'primary' },
     );
     assert.equal(value.rows[0]?.n, 0);
+  });
+
+  test('text PostgreSQL cannot store is refused at the edge; the batch around it is unharmed', async () => {
+    const { accountId, cardId } = await newCard(100_000);
+    const bad = [
+      authorization(cardId, 100, { merchant: { id: 'mer\u0000x', categoryCode: '5311' } }),
+      authorization(cardId, 100, { merchantReference: 'ref\u0000' }),
+      authorization(cardId, 100, { merchantReference: 'ref\ud800' }),
+    ];
+    const good = Array.from({ length: 8 }, () => authorization(cardId, 1_000));
+    const answers = await Promise.all(
+      [...bad, ...good].map((body) => call('POST', '/v1/authorizations', body)),
+    );
+    for (const answer of answers.slice(0, bad.length)) {
+      assert.equal(answer.status, 400, JSON.stringify(answer.body));
+      assert.equal(answer.body.code, 'invalid_text');
+    }
+    assert.deepEqual(
+      answers.slice(bad.length).map((answer) => [answer.status, answer.body.status]),
+      good.map(() => [201, 'approved']),
+    );
+    const user = await write('/v1/users', { fullName: 'Ada\u0000Lovelace' }, 'nul-user');
+    assert.equal(user.status, 400);
+    assert.equal(user.body.code, 'invalid_text');
+    assert.deepEqual(user.body.errors, [{ pointer: '/fullName', detail: 'contains U+0000' }]);
+    // Nothing was written: the key is still free for a valid request.
+    const retried = await write('/v1/users', { fullName: 'Ada Lovelace' }, 'nul-user');
+    assert.equal(retried.status, 201);
+    assert.equal(retried.headers.get('idempotent-replayed'), null);
+    const { value } = await platform.router.read(
+      cardId,
+      (db) =>
+        db.query<{ n: number }>(
+          'SELECT count(*)::int AS n FROM authorizations WHERE card_id = $1',
+          [cardId],
+        ),
+      { consistency: 'primary' },
+    );
+    assert.equal(value.rows[0]?.n, good.length);
+    assert.equal(await available(accountId), 100_000 - good.length * 1_000);
+  });
+
+  test('a replay answers with the first status everywhere: 201 for creates, 200 for changes', async () => {
+    const account = { currency: 'CNY', creditLimit: 1_000 };
+    const first = await write('/v1/card-accounts', account, 'replay-account');
+    const again = await write('/v1/card-accounts', account, 'replay-account');
+    assert.deepEqual([first.status, again.status], [201, 201]);
+    assert.equal(again.headers.get('idempotent-replayed'), 'true');
+    assert.equal(again.body.id, first.body.id);
+    const accountId = first.body.id as string;
+    const card = await write(`/v1/card-accounts/${accountId}/cards`, {}, 'replay-card');
+    const cardAgain = await write(`/v1/card-accounts/${accountId}/cards`, {}, 'replay-card');
+    assert.deepEqual([card.status, cardAgain.status], [201, 201]);
+    const user = await write('/v1/users', { fullName: 'Grace' }, 'replay-user');
+    const userAgain = await write('/v1/users', { fullName: 'Grace' }, 'replay-user');
+    assert.deepEqual([user.status, userAgain.status], [201, 201]);
+    assert.equal(userAgain.headers.get('idempotent-replayed'), 'true');
+    const block = await write(`/v1/cards/${card.body.id}/block`, undefined, 'replay-block');
+    const blockAgain = await write(`/v1/cards/${card.body.id}/block`, undefined, 'replay-block');
+    assert.deepEqual([block.status, blockAgain.status], [200, 200]);
+    assert.equal(blockAgain.headers.get('idempotent-replayed'), 'true');
+  });
+
+  test('issuing a card that has already expired is a 422 problem and writes nothing', async () => {
+    const { accountId } = await newCard(1_000);
+    const lastMonth = new Date();
+    lastMonth.setUTCDate(1);
+    lastMonth.setUTCMonth(lastMonth.getUTCMonth() - 1);
+    const expired = await write(`/v1/card-accounts/${accountId}/cards`, {
+      expiryMonth: lastMonth.getUTCMonth() + 1,
+      expiryYear: lastMonth.getUTCFullYear(),
+    });
+    assert.equal(expired.status, 422, JSON.stringify(expired.body));
+    assert.equal(expired.body.code, 'card_expiry_invalid');
+    const thisMonth = new Date();
+    const current = await write(`/v1/card-accounts/${accountId}/cards`, {
+      expiryMonth: thisMonth.getUTCMonth() + 1,
+      expiryYear: thisMonth.getUTCFullYear(),
+    });
+    assert.equal(current.status, 201);
+    assert.equal(current.body.status, 'active');
+  });
+
+  test('an id whose bucket lies past the shard map is a 404 on every route, with no internals', async () => {
+    const { cardId } = await newCard(1_000);
+    const past = (id: string) => `${id.slice(0, -4)}ZZZZ`;
+    const body = cardId.slice('card_'.length);
+    const answers = await Promise.all([
+      call('GET', `/v1/card-accounts/${past(`acct_${body}`)}`),
+      call('GET', `/v1/cards/${past(cardId)}`),
+      call('GET', `/v1/authorizations/${past(`auth_${body}`)}`),
+      call('GET', `/v1/users/${past(`usr_${body}`)}`),
+      write(`/v1/card-accounts/${past(`acct_${body}`)}/cards`, {}),
+      write(`/v1/cards/${past(cardId)}/block`, undefined),
+      write(`/v1/authorizations/${past(`auth_${body}`)}/capture`, {}),
+      write(`/v1/users/${past(`usr_${body}`)}/cards`, {
+        cardNumber: '4111111111111111',
+        expiryMonth: 12,
+        expiryYear: 2099,
+      }),
+    ]);
+    for (const answer of answers) {
+      assert.equal(answer.status, 404, JSON.stringify(answer.body));
+      assert.equal(answer.body.code, 'resource_not_found');
+      assert.doesNotMatch(String(answer.body.detail), /bucket|shard/);
+    }
+  });
+
+  test('an empty Idempotency-Key has its own code', async () => {
+    const empty = await call(
+      'POST',
+      '/v1/card-accounts',
+      { currency: 'CNY', creditLimit: 1 },
+      {
+        'idempotency-key': '',
+      },
+    );
+    assert.equal(empty.status, 400);
+    assert.equal(empty.body.code, 'idempotency_key_invalid');
   });
 
   test('demo accounts, stand-in reports and metrics are served', async () => {

@@ -39,9 +39,11 @@ describe('the mainstay command line', () => {
     assert.match(table.stdout, /dc1-b\s+dc1\s+replica\s+up/);
     assert.match(table.stdout, /shard_3\s+dc2\s+dc1/);
 
-    const second = mainstay(['up'], { ...env, MAINSTAY_PORT: '0' });
+    // The same environment, so the same MAINSTAY_PORT: the running fleet is named, not the port.
+    const second = mainstay(['up'], env);
     assert.equal(second.status, 1);
     assert.match(second.stderr, /\[fleet_running\]/);
+    assert.match(second.stderr, new RegExp(`serving ${url}`));
 
     assert.ok(postgresProcessesUnder(home).length >= 5);
     run.child.kill('SIGTERM');

@@ -3,9 +3,10 @@
  * (the fleet itself is tested against real PostgreSQL servers elsewhere).
  */
 import assert from 'node:assert/strict';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
+import { openApiDocument } from '../src/cli/commands/openapi.ts';
 import { MainstayError } from '../src/errors/mainstay-error.ts';
 import { type FailoverEvent, pageOfEvents } from '../src/fleet/failover-events.ts';
 import type { HealthReport, TopologySnapshot } from '../src/fleet/topology-snapshot.ts';
@@ -250,6 +251,37 @@ test('GET /openapi.json is an OpenAPI 3.1 document listing every endpoint', asyn
   ]);
 });
 
+test('the OpenAPI document marks Idempotency-Key required on every write that takes it', async () => {
+  const document = (await openApiDocument()) as {
+    paths: Record<
+      string,
+      Record<string, { parameters?: { in: string; name: string; required?: boolean }[] }>
+    >;
+  };
+  const keyed: string[] = [];
+  for (const [path, operations] of Object.entries(document.paths)) {
+    for (const [method, operation] of Object.entries(operations)) {
+      const key = operation.parameters?.find(
+        (parameter) => parameter.in === 'header' && parameter.name === 'idempotency-key',
+      );
+      if (key === undefined) continue;
+      keyed.push(`${method.toUpperCase()} ${path}`);
+      assert.equal(key.required, true, `${method.toUpperCase()} ${path}`);
+    }
+  }
+  for (const write of [
+    'POST /v1/card-accounts',
+    'POST /v1/card-accounts/{accountId}/cards',
+    'POST /v1/cards/{cardId}/block',
+    'POST /v1/authorizations/{authorizationId}/capture',
+    'POST /v1/users',
+    'POST /v1/users/{userId}/cards',
+    'DELETE /v1/users/{userId}/cards/{cardId}',
+  ]) {
+    assert.ok(keyed.includes(write), write);
+  }
+});
+
 test('GET /docs serves the docs page and its assets from the package, not a CDN', async () => {
   const response = await get('/docs');
   assert.equal(response.status, 200);
@@ -265,7 +297,62 @@ test('GET /docs serves the docs page and its assets from the package, not a CDN'
 test('an unknown route is a 404 problem that does not echo the query string', async () => {
   const body = await assertProblem(await get('/v1/nope?token=s3cret'), 404, 'route_not_found');
   assert.equal(body.detail, 'No endpoint matches GET /v1/nope.');
-  await assertProblem(await get('/health', { method: 'DELETE' }), 404, 'route_not_found');
+});
+
+test('a known path with a wrong method is a 405 problem naming the allowed methods in Allow', async () => {
+  const health = await get('/health', { method: 'DELETE' });
+  assert.equal(health.headers.get('allow'), 'GET, HEAD');
+  await assertProblem(health, 405, 'method_not_allowed');
+  const echo = await get('/test/echo?x=1', { method: 'PUT' });
+  assert.equal(echo.headers.get('allow'), 'POST');
+  const body = await assertProblem(echo, 405, 'method_not_allowed');
+  assert.equal(body.detail, 'PUT is not allowed on /test/echo; it accepts POST.');
+  // A path with a parameter: any value of the parameter is the same resource.
+  const events = await get('/v1/events', { method: 'POST' });
+  assert.equal(events.headers.get('allow'), 'GET, HEAD');
+  await assertProblem(events, 405, 'method_not_allowed');
+  await assertProblem(await get('/v1/events/extra', { method: 'POST' }), 404, 'route_not_found');
+});
+
+/** Writes `request` on a new connection and returns the raw answer (the server closes it). */
+function rawExchange(request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(new URL(baseUrl).port), '127.0.0.1');
+    let answer = '';
+    socket.on('data', (chunk) => {
+      answer += chunk.toString('utf8');
+    });
+    socket.on('close', () => resolve(answer));
+    socket.on('error', reject);
+    socket.end(request);
+  });
+}
+
+/** The status and problem of a raw HTTP answer, checked to be a problem document. */
+function rawProblem(answer: string): { status: number; problem: Problem } {
+  const [head = '', body = ''] = answer.split('\r\n\r\n');
+  assert.match(head, /\r\ncontent-type: application\/problem\+json; charset=utf-8\r\n/i);
+  const status = Number(/^HTTP\/1\.1 (\d{3}) /.exec(head)?.[1]);
+  return { status, problem: JSON.parse(body) as Problem };
+}
+
+test('a request line over 16 KB is a 431 problem, not plain JSON', async () => {
+  const answer = await rawExchange(`GET /health?${'a'.repeat(17_000)} HTTP/1.1\r\nHost: x\r\n\r\n`);
+  const { status, problem } = rawProblem(answer);
+  assert.equal(status, 431);
+  assert.equal(problem.code, 'headers_too_large');
+  assert.equal(problem.status, 431);
+});
+
+test('Content-Length with Transfer-Encoding is a 400 problem, not plain JSON', async () => {
+  const answer = await rawExchange(
+    'POST /test/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+      'Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+  );
+  const { status, problem } = rawProblem(answer);
+  assert.equal(status, 400);
+  assert.equal(problem.code, 'malformed_http');
+  assert.match(problem.detail, /Content-Length/);
 });
 
 test('a URL that is not valid percent-encoding is a 400 problem', async () => {

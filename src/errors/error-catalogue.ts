@@ -19,6 +19,30 @@ export const ERROR_CATALOGUE = {
     definite: true,
     doc: 'The request body is not valid JSON.',
   },
+  invalid_text: {
+    status: 400,
+    title: 'Text cannot be stored',
+    definite: true,
+    doc: 'A string in the request (JSON body, path or query string) holds what PostgreSQL cannot store: U+0000, bytes that are not UTF-8, or an unpaired surrogate; or the body declares a charset other than UTF-8. Nothing was written.',
+  },
+  malformed_http: {
+    status: 400,
+    title: 'Malformed HTTP request',
+    definite: true,
+    doc: 'The HTTP parser refused the request before routing (for example both Content-Length and Transfer-Encoding, or a character a header may not hold); the connection is closed.',
+  },
+  request_timeout: {
+    status: 408,
+    title: 'Request timeout',
+    definite: true,
+    doc: 'The client did not send the whole request within 30 seconds; the connection is closed.',
+  },
+  headers_too_large: {
+    status: 431,
+    title: 'Request line or headers too large',
+    definite: true,
+    doc: 'The URL and headers together exceed 16 KB; the connection is closed.',
+  },
   route_not_found: {
     status: 404,
     title: 'Route not found',
@@ -179,7 +203,13 @@ export const ERROR_CATALOGUE = {
     status: 400,
     title: 'Idempotency key missing',
     definite: true,
-    doc: 'This write needs an Idempotency-Key header (1 to 255 printable characters).',
+    doc: 'This write needs an Idempotency-Key header (1 to 255 printable ASCII characters).',
+  },
+  idempotency_key_invalid: {
+    status: 400,
+    title: 'Idempotency key invalid',
+    definite: true,
+    doc: 'The Idempotency-Key header is empty, longer than 255 characters, or holds characters other than printable ASCII (spaces only inside).',
   },
   resource_not_found: {
     status: 404,

@@ -11,8 +11,10 @@ import Fastify, {
 import type { EventSource } from '../fleet/failover-events.ts';
 import type { TopologySource } from '../fleet/topology-snapshot.ts';
 import { bodyStrictValidators } from './body-validation.ts';
+import { answerClientError } from './client-errors.ts';
 import { registerConsistencyHeader } from './consistency-header.ts';
-import { handleError, registerProblemHandlers } from './problem-handlers.ts';
+import { requireIdempotencyKeys } from './idempotency-header.ts';
+import { handleFrameworkError, registerProblemHandlers } from './problem-handlers.ts';
 import { registerEventsRoute } from './routes/events-route.ts';
 import { registerHealthRoute } from './routes/health-route.ts';
 import { type MetricsSource, registerMetricsRoute } from './routes/metrics-route.ts';
@@ -22,6 +24,7 @@ import { EventListSchema, FailoverEventSchema } from './schemas/event-schema.ts'
 import { HealthReportSchema } from './schemas/health-schema.ts';
 import { ProblemSchema } from './schemas/problem-schema.ts';
 import { TopologySnapshotSchema } from './schemas/topology-schema.ts';
+import { registerStorableJsonParser, registerUrlTextCheck } from './text-guard.ts';
 
 /**
  * Largest request body accepted (1 MiB). No Mainstay request comes near it; the bound keeps a
@@ -69,8 +72,10 @@ export async function buildHttpServer(options: HttpServerOptions): Promise<Fasti
     ...loggerOptions(options.logger),
     bodyLimit: BODY_SIZE_MAX_BYTES,
     requestTimeout: REQUEST_TIMEOUT_MS,
-    // Errors raised before routing (a URL that is not valid percent-encoding) are problems too.
-    frameworkErrors: handleError,
+    // Errors raised before routing (a URL that is not valid percent-encoding) are problems too,
+    // and so are requests Node's HTTP parser refuses (oversize headers, conflicting lengths).
+    frameworkErrors: handleFrameworkError,
+    clientErrorHandler: answerClientError,
     schemaController: bodyStrictValidators(),
     ajv: {
       customOptions: {
@@ -95,7 +100,11 @@ export async function buildHttpServer(options: HttpServerOptions): Promise<Fasti
   // Mainstay bodies are JSON only; without this, a text/plain body would reach validation and
   // come back as a confusing "must be object" instead of 415.
   app.removeContentTypeParser('text/plain');
+  // Text PostgreSQL cannot store is refused here, before validation and any handler (decision 33).
+  registerStorableJsonParser(app);
+  registerUrlTextCheck(app);
   registerProblemHandlers(app);
+  app.addHook('onRoute', requireIdempotencyKeys);
   registerConsistencyHeader(app);
   await registerOpenApi(app, options.version);
   registerHealthRoute(app, options.source);

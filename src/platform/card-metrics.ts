@@ -105,6 +105,55 @@ export function registerCardMetrics(
         m.set({ shard }, diversion.issuerSharePercent / 100);
     },
   );
+  gauge(
+    'mainstay_card_stand_in_outstanding',
+    'Stand-in approvals of every API process not yet on the issuer books (minor units), per currency; from the registry on the witness.',
+    ['currency'],
+    (m) => {
+      const { registry } = cards.standIn.stats().shared;
+      for (const [currency, amount] of Object.entries(registry.outstandingByCurrency))
+        m.set({ currency }, Number(amount));
+    },
+  );
+  gauge(
+    'mainstay_card_stand_in_overshoot',
+    'Books above credit limits after stand-in advices were applied, summed over accounts (minor units), per currency.',
+    ['currency'],
+    (m) => {
+      const { registry } = cards.standIn.stats().shared;
+      for (const [currency, amount] of Object.entries(registry.overshootByCurrency))
+        m.set({ currency }, Number(amount));
+    },
+  );
+  gauge(
+    'mainstay_card_stand_in_unapplied',
+    'Stand-in decisions of every API process not yet on the issuer books, per shard.',
+    ['shard'],
+    (m) => {
+      const { registry } = cards.standIn.stats().shared;
+      for (const [shard, count] of Object.entries(registry.unappliedByShard))
+        m.set({ shard }, count);
+    },
+  );
+  gauge(
+    'mainstay_card_stand_in_registry_up',
+    'Whether the stand-in registry on the witness answered its last poll (1) or not (0); while it does not, stand-in promises nothing.',
+    [],
+    (m) => m.set(cards.standIn.stats().shared.registry.reachable ? 1 : 0),
+  );
+  counter(
+    'mainstay_card_stand_in_one_answer_total',
+    'How one answer per request was kept: an answer given before found (shared), the issuer answer honoured by stand-in (issuer), decisions taken without reading the issuer (unverified), approvals turned down by the shared exposure caps (capped), requests stand-in could not decide without the witness (registry_unavailable).',
+    ['kind'],
+    (m) => {
+      const shared = cards.standIn.stats().shared;
+      m.inc({ kind: 'shared' }, shared.sharedAnswersReplayed);
+      m.inc({ kind: 'issuer' }, shared.issuerAnswersHonoured);
+      m.inc({ kind: 'unverified' }, shared.unverifiedDecisions);
+      m.inc({ kind: 'capped' }, shared.cappedByExposure);
+      m.inc({ kind: 'registry_unavailable' }, shared.registryUnavailable);
+    },
+  );
   counter(
     'mainstay_card_engine_batches_total',
     'Authorization batches committed (one round trip and one commit each).',

@@ -1,4 +1,6 @@
 import { loadConfig } from '../../config/load-config.ts';
+import { MainstayError } from '../../errors/mainstay-error.ts';
+import { readLiveLock } from '../../fleet/fleet-lock.ts';
 import { startPlatform } from '../../platform/platform.ts';
 import { Progress } from '../progress.ts';
 import { renderTopology } from '../status-table.ts';
@@ -10,6 +12,16 @@ import { renderTopology } from '../status-table.ts';
  */
 export async function upCommand(): Promise<number> {
   const config = loadConfig();
+  // A second `up` on the same home must say the fleet runs, not that the port the first one
+  // listens on is taken: the lock is checked before the port.
+  const holder = readLiveLock(config.home);
+  if (holder !== null && holder.pid !== process.pid) {
+    throw new MainstayError(
+      'fleet_running',
+      `the fleet in ${config.home} is already supervised by process ${holder.pid}` +
+        `${holder.httpUrl ? ` (serving ${holder.httpUrl})` : ''}; stop it with "mainstay down"`,
+    );
+  }
   const progress = new Progress();
   const started = Date.now();
   progress.step(`starting Mainstay in ${config.home}`);

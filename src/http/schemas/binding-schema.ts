@@ -20,7 +20,7 @@ import {
   USER_ID_PREFIX,
 } from '../../domains/cards/binding/binding-types.ts';
 import { CARD_BRANDS, CARD_NUMBER_PATTERN } from '../../domains/cards/card-number.ts';
-import { IDEMPOTENCY_KEY_LENGTH_MAX } from '../idempotency-header.ts';
+import { IdempotencyKeyHeaders } from '../idempotency-header.ts';
 import {
   assertType,
   type DeepMutable,
@@ -130,17 +130,8 @@ export const CardListQuerySchema = Type.Object(
   { additionalProperties: false },
 );
 
-/** The write endpoints' `Idempotency-Key` header, documented here and checked by the route. */
-export const IdempotencyHeadersSchema = Type.Object({
-  'idempotency-key': Type.Optional(
-    Type.String({
-      maxLength: IDEMPOTENCY_KEY_LENGTH_MAX,
-      description:
-        'Required. A client-chosen key (1 to 255 printable characters): a retry with the same ' +
-        'key and body returns the first answer with `Idempotent-Replayed: true`.',
-    }),
-  ),
-});
+/** The write endpoints' `Idempotency-Key` header, required (one schema for every write). */
+export const IdempotencyHeadersSchema = IdempotencyKeyHeaders;
 
 /** The validated request parts, typed from the same schemas Fastify validates with. */
 export type CreateUserBody = Static<typeof CreateUserBodySchema>;

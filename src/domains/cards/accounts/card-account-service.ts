@@ -1,4 +1,4 @@
-import { isEntityId, newEntityId } from '../../../data/entity-id.ts';
+import { isEntityId, newEntityId, taggedBucket } from '../../../data/entity-id.ts';
 import { fingerprintOf, onceInTransaction } from '../../../data/idempotency.ts';
 import type { Queryable, Router } from '../../../data/router.ts';
 import type { ConsistencyLevel } from '../../../data/router-options.ts';
@@ -80,6 +80,15 @@ export class CardAccountService {
     this.#router = router;
   }
 
+  /**
+   * Whether `id` is an id of type `prefix` that this fleet could hold: one carrying a bucket
+   * past the shard map names nothing, and is not found like any other unknown id.
+   */
+  #canExist(id: string, prefix: 'acct' | 'card'): boolean {
+    const bucket = isEntityId(id, prefix) ? taggedBucket(id) : null;
+    return bucket !== null && bucket < this.#router.map.snapshot.bucketCount;
+  }
+
   /** Opens an account with a credit limit (minor units, 0 .. 2^53 - 1) in `currency`. */
   async createAccount(
     input: { readonly currency: string; readonly creditLimit: bigint },
@@ -112,7 +121,7 @@ export class CardAccountService {
 
   /** One account (`resource_not_found` when there is none). */
   async getAccount(id: string, token?: string | null): Promise<CardAccount> {
-    if (!isEntityId(id, 'acct')) throw notFound('account', id);
+    if (!this.#canExist(id, 'acct')) throw notFound('account', id);
     const { value } = await this.#router.read(
       id,
       (db) =>
@@ -128,7 +137,7 @@ export class CardAccountService {
 
   /** Closes an account: its cards are declined with `account_closed` from then on. */
   async closeAccount(id: string, idempotencyKey: string): Promise<WriteAnswer<CardAccount>> {
-    if (!isEntityId(id, 'acct')) throw notFound('account', id);
+    if (!this.#canExist(id, 'acct')) throw notFound('account', id);
     const claim = {
       scope: 'card_account_close',
       key: idempotencyKey,
@@ -157,7 +166,7 @@ export class CardAccountService {
     options: IssueCardOptions,
     idempotencyKey: string,
   ): Promise<WriteAnswer<Card>> {
-    if (!isEntityId(accountId, 'acct')) throw notFound('account', accountId);
+    if (!this.#canExist(accountId, 'acct')) throw notFound('account', accountId);
     const card = cardSettings(options);
     const id = newEntityId('card', this.#router.map.bucketOf(accountId));
     const claim = {
@@ -192,7 +201,7 @@ export class CardAccountService {
 
   /** One card (`resource_not_found` when there is none). */
   async getCard(id: string, token?: string | null): Promise<Card> {
-    if (!isEntityId(id, 'card')) throw notFound('card', id);
+    if (!this.#canExist(id, 'card')) throw notFound('card', id);
     const { value } = await this.#router.read(
       id,
       (db) => db.query<CardRow>(`SELECT ${CARD_COLUMNS} FROM public.cards WHERE id = $1`, [id]),
@@ -212,7 +221,7 @@ export class CardAccountService {
     id: string,
     consistency: ConsistencyLevel = 'session',
   ): Promise<CardStanding | null> {
-    if (!isEntityId(id, 'card')) return null;
+    if (!this.#canExist(id, 'card')) return null;
     const { value } = await this.#router.read(
       id,
       (db) =>
@@ -248,7 +257,7 @@ export class CardAccountService {
     status: 'active' | 'blocked',
     idempotencyKey: string,
   ): Promise<WriteAnswer<Card>> {
-    if (!isEntityId(id, 'card')) throw notFound('card', id);
+    if (!this.#canExist(id, 'card')) throw notFound('card', id);
     const scope = status === 'blocked' ? 'card_block' : 'card_unblock';
     const claim = { scope, key: idempotencyKey, fingerprint: fingerprintOf({ id }) };
     const result = await this.#router.write(id, (tx) =>
@@ -305,6 +314,15 @@ function cardSettings(options: IssueCardOptions): Required<IssueCardOptions> {
     });
   if (errors.length > 0)
     throw new MainstayError('invalid_request', 'the card settings are invalid', { errors });
+  if (
+    settings.expiryYear * 12 + settings.expiryMonth <
+    now.getUTCFullYear() * 12 + now.getUTCMonth() + 1
+  )
+    throw new MainstayError(
+      'card_expiry_invalid',
+      `a card expiring ${settings.expiryYear}-${String(settings.expiryMonth).padStart(2, '0')} would be issued expired`,
+      { errors: [{ pointer: '/expiryYear', detail: 'with expiryMonth, is in the past' }] },
+    );
   return settings;
 }
 

@@ -11,6 +11,7 @@ import type {
   AuthorizationOutcome,
   AuthorizationRequest,
 } from '../../../domains/cards/authorization/authorization-types.ts';
+import { readRoute, SERVED_BY_RESPONSE_HEADER } from '../../consistency-header.ts';
 import { idempotencyKeyOf } from '../../idempotency-header.ts';
 import {
   AuthorizationRequestBody,
@@ -37,6 +38,9 @@ export interface AuthorizationApi {
   reverse(id: string, amount: bigint | null, key: string): Promise<HoldChangeResult>;
 }
 
+/** An authorization is read at `session` (default) or from its primary. */
+const AUTHORIZATION_READ = readRoute(['primary', 'session']);
+
 const AuthorizationIdParams = Type.Object(
   { authorizationId: Type.String({ pattern: ID_PATTERN('auth') }) },
   { additionalProperties: false },
@@ -61,8 +65,10 @@ export function registerAuthorizationRoutes(app: FastifyInstance, api: Authoriza
         tags: ['authorizations'],
         body: ref(AuthorizationRequestBody),
         response: {
-          201: json(AuthorizationSchema, 'The decision (approved or declined).'),
-          200: json(AuthorizationSchema, 'The first outcome of this request id (a retry).'),
+          201: json(
+            AuthorizationSchema,
+            'The decision (approved or declined); a retry gets the first outcome, also 201.',
+          ),
           ...problemResponses,
         },
       },
@@ -79,16 +85,26 @@ export function registerAuthorizationRoutes(app: FastifyInstance, api: Authoriza
   app.get<{ Params: { authorizationId: string } }>(
     '/v1/authorizations/:authorizationId',
     {
+      config: AUTHORIZATION_READ.config,
       schema: {
         summary: 'An authorization and its hold',
         description:
-          'For a stand-in decision (`decidedBy: "stand_in"`): while its advice waits to be ' +
-          "forwarded, the decision as given; once applied, the issuer's record under the same " +
-          'id; if the issuer had already decided the same request itself (`duplicate_dropped`), ' +
-          "the issuer's authorization with its own id; a quarantined advice is 404 with a detail.",
+          'An authorization id is derived from the card and the request id, so every path ' +
+          '(issuer, stand-in in any API process, a replay) names the same one. For a stand-in ' +
+          'decision (`decidedBy: "stand_in"`): while its advice waits to be forwarded, the ' +
+          "decision as given (from any API process); once applied, the issuer's record; a " +
+          'quarantined advice is 404 with a detail. Captures and reversals of a stand-in id ' +
+          "put the decision on the issuer's books first.",
         tags: ['authorizations'],
         params: AuthorizationIdParams,
-        response: { 200: json(AuthorizationSchema, 'The authorization.'), ...problemResponses },
+        headers: AUTHORIZATION_READ.headers,
+        response: {
+          200: {
+            ...json(AuthorizationSchema, 'The authorization.'),
+            headers: SERVED_BY_RESPONSE_HEADER,
+          },
+          ...problemResponses,
+        },
       },
     },
     async (request) =>

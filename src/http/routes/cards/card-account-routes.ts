@@ -43,8 +43,7 @@ export function registerCardAccountRoutes(app: FastifyInstance, accounts: CardAc
         headers: IDEMPOTENCY_HEADER,
         body: ref(CreateCardAccountBody),
         response: {
-          201: json(CardAccountSchema, 'The account.'),
-          200: json(CardAccountSchema, 'The stored answer to an earlier request with this key.'),
+          201: json(CardAccountSchema, 'The account (also the answer to a retry with this key).'),
           ...problemResponses,
         },
       },
@@ -89,8 +88,7 @@ export function registerCardAccountRoutes(app: FastifyInstance, accounts: CardAc
         params: AccountIdParams,
         body: ref(IssueCardBody),
         response: {
-          201: json(CardSchema, 'The card.'),
-          200: json(CardSchema, 'The stored answer to an earlier request with this key.'),
+          201: json(CardSchema, 'The card (also the answer to a retry with this key).'),
           ...problemResponses,
         },
       },

@@ -125,6 +125,29 @@ const StatsSchema = Type.Object(
       Type.Object({ shardId: Type.Integer(), message: Type.String(), at: Type.String() }),
     ),
     quarantinedCount: Type.Integer(),
+    shared: Type.Object(
+      {
+        sharedAnswersReplayed: Type.Integer(),
+        issuerAnswersHonoured: Type.Integer(),
+        unverifiedDecisions: Type.Integer(),
+        cappedByExposure: Type.Integer(),
+        registryUnavailable: Type.Integer(),
+        registryReachable: Type.Boolean(),
+        unappliedByShard: Type.Record(Type.String(), Type.Integer()),
+        outstandingByCurrency: Exposure,
+        overshootByCurrency: Exposure,
+      },
+      {
+        additionalProperties: false,
+        description:
+          'One answer per request across processes and the shared exposure caps (the ' +
+          'registry on the witness): answers found already given (by stand-in in any ' +
+          'process, or by the issuer), stand-in decisions taken without reading the issuer, ' +
+          'approvals turned down by the caps, and, for every process together, decisions not ' +
+          'yet on the issuer books per shard, approvals outstanding and books above credit ' +
+          'limits per currency (minor units).',
+      },
+    ),
   },
   { $id: 'StandInStats', additionalProperties: false },
 );
@@ -185,7 +208,9 @@ export function registerStandInRoutes(app: FastifyInstance, standIn: StandInProc
           'Per result of the rule matrix: `matched` (the issuer would have approved too), ' +
           '`exposure` (the issuer would have declined what stand-in approved: the hold is kept ' +
           'and the amount over the available credit is the exposure), `declined_recorded`, ' +
-          '`duplicate_dropped` (the issuer already had the request).',
+          '`duplicate_dropped` (the issuer already had the request with the same answer), ' +
+          '`answer_conflict` (the issuer had answered otherwise: the stand-in answer is kept ' +
+          'unless the issuer hold was already moved, and the conflict is listed for review).',
         tags: ['stand-in'],
         response: { 200: json(ReconciliationSchema, 'The report.'), ...problemResponses },
       },
@@ -229,6 +254,17 @@ export function registerStandInRoutes(app: FastifyInstance, standIn: StandInProc
         diversions: stats.diversions,
         lastForwardError: stats.lastForwardError,
         quarantinedCount: stats.quarantinedCount,
+        shared: {
+          sharedAnswersReplayed: stats.shared.sharedAnswersReplayed,
+          issuerAnswersHonoured: stats.shared.issuerAnswersHonoured,
+          unverifiedDecisions: stats.shared.unverifiedDecisions,
+          cappedByExposure: stats.shared.cappedByExposure,
+          registryUnavailable: stats.shared.registryUnavailable,
+          registryReachable: stats.shared.registry.reachable,
+          unappliedByShard: stats.shared.registry.unappliedByShard,
+          outstandingByCurrency: exposureJson(stats.shared.registry.outstandingByCurrency),
+          overshootByCurrency: exposureJson(stats.shared.registry.overshootByCurrency),
+        },
       };
     },
   );
