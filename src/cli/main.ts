@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { isMainstayError } from '../errors/mainstay-error.ts';
 import { VERSION } from '../platform/platform.ts';
+import { apiCommand } from './commands/api.ts';
 import { destroyCommand } from './commands/destroy.ts';
 import { downCommand } from './commands/down.ts';
 import { openApiCommand } from './commands/openapi.ts';
@@ -28,6 +29,13 @@ program
     'provision (first run) or restart the fleet, load demo data, serve HTTP; Ctrl-C stops',
   )
   .action(run(upCommand));
+program
+  .command('api')
+  .description(
+    'start one more API process on the running fleet (same MAINSTAY_HOME), on its own port; Ctrl-C stops',
+  )
+  .option('--port <port>', 'HTTP port (default: MAINSTAY_PORT, else the config)')
+  .action(run(apiCommand));
 program
   .command('down')
   .description('stop a running Mainstay and its PostgreSQL servers')

@@ -151,6 +151,12 @@ export const ERROR_CATALOGUE = {
     definite: true,
     doc: 'The token was issued before a failover moved a shard; read at consistency "primary" or drop the token.',
   },
+  read_consistency_invalid: {
+    status: 400,
+    title: 'Read level not allowed',
+    definite: true,
+    doc: 'The Mainstay-Read-Consistency header names a level this route does not offer (its allowed levels are in the API reference), or is sent more than once.',
+  },
   batch_too_large: {
     status: 413,
     title: 'Batch too large',

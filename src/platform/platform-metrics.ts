@@ -101,6 +101,22 @@ export function platformMetrics(inputs: MetricInputs): MetricsSource {
       m.inc({ outcome: 'spooled' }, router.stats.writesSpooled);
     },
   );
+  counter(
+    'mainstay_recent_write_store_total',
+    'The shared recent-write store (decision 35): entries recorded, lookups, failures (the read went to the primary; the write was acknowledged unrecorded), records dropped while unreachable, reads it kept off a replica that lacked another process write, round trips.',
+    ['event'],
+    (m) => {
+      const stats = router.shared?.stats;
+      if (!stats) return;
+      m.inc({ event: 'recorded' }, stats.recorded);
+      m.inc({ event: 'record_failed' }, stats.recordFailures);
+      m.inc({ event: 'record_dropped' }, stats.recordsDropped);
+      m.inc({ event: 'lookup' }, stats.lookups);
+      m.inc({ event: 'lookup_failed' }, stats.lookupFailures);
+      m.inc({ event: 'stale_caught' }, stats.staleCaught);
+      m.inc({ event: 'round_trip' }, stats.roundTrips);
+    },
+  );
   gauge('mainstay_catalog_epoch', 'Catalog epoch the router routes by.', [], (m) =>
     m.set(router.map.epoch),
   );

@@ -56,7 +56,7 @@ export async function upCommand(): Promise<number> {
 }
 
 /** Resolves on the first SIGINT or SIGTERM; later ones only say that shutdown is under way. */
-function waitForStopSignal(): Promise<NodeJS.Signals> {
+export function waitForStopSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
     let received = false;
     const onSignal = (signal: NodeJS.Signals) => {

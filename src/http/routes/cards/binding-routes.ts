@@ -6,7 +6,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { CardBindingService } from '../../../domains/cards/binding/binding-service.ts';
 import type { Written } from '../../../domains/cards/binding/binding-types.ts';
-import { setConsistencyToken } from '../../consistency-header.ts';
+import {
+  readRoute,
+  SERVED_BY_RESPONSE_HEADER,
+  setConsistencyToken,
+} from '../../consistency-header.ts';
 import { idempotencyKeyOf, markReplayed } from '../../idempotency-header.ts';
 import {
   BINDING_SHARED_SCHEMAS,
@@ -28,6 +32,9 @@ import {
 import { problemResponses } from '../problem-responses.ts';
 
 const TAGS = ['card binding'];
+
+/** A user and the bound-card list may be read at any level. */
+const USER_READ = readRoute(['primary', 'session', 'bounded', 'any']);
 
 /** A JSON response whose schema is a shared schema, referred to by its `$id`. */
 function jsonResponse(description: string, schema: { $id?: string }) {
@@ -76,6 +83,7 @@ export function registerBindingRoutes(app: FastifyInstance, service: CardBinding
   app.get<{ Params: UserParams; Querystring: CardListQuery }>(
     '/v1/users/:userId/cards',
     {
+      config: USER_READ.config,
       schema: {
         summary: "List a user's bound cards",
         description:
@@ -84,8 +92,12 @@ export function registerBindingRoutes(app: FastifyInstance, service: CardBinding
         tags: TAGS,
         params: UserParamsSchema,
         querystring: CardListQuerySchema,
+        headers: USER_READ.headers,
         response: {
-          200: jsonResponse('A page of bound cards.', BoundCardListSchema),
+          200: {
+            ...jsonResponse('A page of bound cards.', BoundCardListSchema),
+            headers: SERVED_BY_RESPONSE_HEADER,
+          },
           ...problemResponses,
         },
       },
@@ -117,11 +129,19 @@ function registerUserRoutes(app: FastifyInstance, service: CardBindingService): 
   app.get<{ Params: UserParams }>(
     '/v1/users/:userId',
     {
+      config: USER_READ.config,
       schema: {
         summary: 'Get a payment user',
         tags: TAGS,
         params: UserParamsSchema,
-        response: { 200: jsonResponse('The user.', PaymentUserSchema), ...problemResponses },
+        headers: USER_READ.headers,
+        response: {
+          200: {
+            ...jsonResponse('The user.', PaymentUserSchema),
+            headers: SERVED_BY_RESPONSE_HEADER,
+          },
+          ...problemResponses,
+        },
       },
     },
     async (request) => service.getUser(request.params.userId, { token: request.consistencyToken }),

@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { CardAccountService } from '../../../domains/cards/accounts/card-account-service.ts';
+import { readRoute, SERVED_BY_RESPONSE_HEADER } from '../../consistency-header.ts';
 import { idempotencyKeyOf } from '../../idempotency-header.ts';
 import {
   AccountIdParams,
@@ -28,6 +29,10 @@ type IssueBody = {
   velocityCountMax?: number;
   velocityWindowSeconds?: number;
 };
+
+/** Available credit is never read unboundedly stale; a card's status may be. */
+const ACCOUNT_READ = readRoute(['primary', 'session', 'bounded']);
+const CARD_READ = readRoute(['primary', 'session', 'bounded', 'any']);
 
 /** Registers the card account and card routes on `app`. */
 export function registerCardAccountRoutes(app: FastifyInstance, accounts: CardAccountService) {
@@ -63,11 +68,16 @@ export function registerCardAccountRoutes(app: FastifyInstance, accounts: CardAc
   app.get<{ Params: { accountId: string } }>(
     '/v1/card-accounts/:accountId',
     {
+      config: ACCOUNT_READ.config,
       schema: {
         summary: 'A card account, with its available credit',
         tags: ['cards'],
         params: AccountIdParams,
-        response: { 200: json(CardAccountSchema, 'The account.'), ...problemResponses },
+        headers: ACCOUNT_READ.headers,
+        response: {
+          200: { ...json(CardAccountSchema, 'The account.'), headers: SERVED_BY_RESPONSE_HEADER },
+          ...problemResponses,
+        },
       },
     },
     async (request) =>
@@ -104,11 +114,16 @@ export function registerCardAccountRoutes(app: FastifyInstance, accounts: CardAc
   app.get<{ Params: { cardId: string } }>(
     '/v1/cards/:cardId',
     {
+      config: CARD_READ.config,
       schema: {
         summary: 'A card',
         tags: ['cards'],
         params: CardIdParams,
-        response: { 200: json(CardSchema, 'The card.'), ...problemResponses },
+        headers: CARD_READ.headers,
+        response: {
+          200: { ...json(CardSchema, 'The card.'), headers: SERVED_BY_RESPONSE_HEADER },
+          ...problemResponses,
+        },
       },
     },
     async (request) =>

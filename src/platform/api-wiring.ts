@@ -1,0 +1,171 @@
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import pg from 'pg';
+import type { CatalogStore } from '../catalog/catalog-store.ts';
+import { PostgresCatalogStore } from '../catalog/postgres-catalog-store.ts';
+import type { MainstayConfig } from '../config/load-config.ts';
+import { BypassSpool } from '../data/bypass/bypass-spool.ts';
+import type { ConnectionInfo } from '../data/connection-pools.ts';
+import { Router } from '../data/router.ts';
+import type { RouterOptions } from '../data/router-options.ts';
+import { MainstayError } from '../errors/mainstay-error.ts';
+import type { FailoverController } from '../fleet/failover-controller.ts';
+import { type EventSource, pageOfEvents } from '../fleet/failover-events.ts';
+import { CATALOG_DATABASE } from '../fleet/fleet.ts';
+import type { TopologySource } from '../fleet/topology-snapshot.ts';
+import { buildHttpServer } from '../http/build-http-server.ts';
+import { type Operations, registerOperationsRoutes } from '../http/routes/operations-route.ts';
+import { type CardServices, startCardServices } from './card-services.ts';
+import { platformMetrics } from './platform-metrics.ts';
+import { standInSettings } from './stand-in-settings.ts';
+
+/** What one API process is wired from; `mainstay up` and `mainstay api` differ only here. */
+export interface ApiWiringOptions {
+  readonly config: MainstayConfig;
+  /** The witness, where the catalog (and the shared recent-write store) is. */
+  readonly witness: ConnectionInfo;
+  /**
+   * This process's own files (its bypass and stand-in spools): `MAINSTAY_HOME` for
+   * `mainstay up`, `MAINSTAY_HOME/api/<port>` for each `mainstay api` (decision 36).
+   */
+  readonly processHome: string;
+  /** Where `/v1/topology` and `/health` come from: the fleet, or the catalog. */
+  readonly source: TopologySource;
+  /** The failover controller: only the supervising process runs one. */
+  readonly controller: FailoverController | null;
+  readonly operations: (services: { controller: FailoverController | null }) => Operations;
+  /** The version shown in the OpenAPI document. */
+  readonly version: string;
+  readonly logger?: boolean | object;
+  readonly onProgress?: (step: string) => void;
+  /** Runs once the router is up, before the card services start (demo data, for one). */
+  readonly beforeCards?: (router: Router, catalog: CatalogStore) => Promise<void>;
+}
+
+/** An API process's services, its HTTP server built but not listening. */
+export interface ApiWiring {
+  readonly catalog: CatalogStore;
+  readonly router: Router;
+  readonly spool: BypassSpool;
+  readonly cards: CardServices;
+  readonly http: FastifyInstance;
+  /** Stops the HTTP server, the card services, the controller, routers, spools, catalog. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Wires one API process: its catalog connection, its routers, its bypass spool, the card
+ * services and the HTTP server with every route. Shared by `startPlatform` (which adds the
+ * fleet and the failover controller around it) and `startApiProcess` (which has neither), so
+ * both serve the same API. On failure, what was started is stopped again.
+ */
+export async function wireApi(options: ApiWiringOptions): Promise<ApiWiring> {
+  const stack: (() => Promise<void>)[] = [];
+  const stop = async () => {
+    for (const step of stack.splice(0).reverse()) await step().catch(() => undefined);
+  };
+  try {
+    const pool = new pg.Pool({ ...options.witness, database: CATALOG_DATABASE, max: 3 });
+    pool.on('error', () => undefined);
+    const catalog = new PostgresCatalogStore(pool);
+    stack.push(() => catalog.close());
+    const { user, password } = options.witness;
+    const connectRouter = (extra: Partial<RouterOptions> = {}) =>
+      Router.connect({ catalog, credentials: { user, password }, ...extra });
+    options.onProgress?.('starting the router');
+    const router = await connectRouter();
+    stack.push(() => router.close());
+    const { controller } = options;
+    if (controller) stack.push(() => controller.stop());
+    const spool = await BypassSpool.open({
+      dir: path.join(options.processHome, 'spool'),
+      name: 'bypass',
+    });
+    stack.push(() => spool.close());
+    await options.beforeCards?.(router, catalog);
+    options.onProgress?.('starting the card services');
+    const cards = await startCards(options, router, catalog, connectRouter);
+    stack.push(() => cards.stop());
+    options.onProgress?.('starting the HTTP server');
+    const http = await buildHttpServer({
+      source: options.source,
+      events: eventSource(controller, catalog),
+      metrics: platformMetrics({ router, controller, spool, cards }),
+      version: options.version,
+      logger: options.logger ?? false,
+      routes: [
+        (app) => cards.routes(app),
+        (app) => registerOperationsRoutes(app, options.operations({ controller })),
+      ],
+    });
+    stack.push(() => http.close());
+    return { catalog, router, spool, cards, http, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+async function startCards(
+  options: ApiWiringOptions,
+  router: Router,
+  catalog: CatalogStore,
+  connectRouter: (extra?: Partial<RouterOptions>) => Promise<Router>,
+): Promise<CardServices> {
+  const engineRouter = await connectRouter({
+    applicationName: 'mainstay-authorization-engine',
+    poolSizeMax: 4,
+  });
+  return startCardServices(
+    router,
+    catalog,
+    options.processHome,
+    engineRouter,
+    standInSettings(options.config.cards.standIn),
+    { ...options.witness, database: CATALOG_DATABASE },
+  ).catch(async (error: unknown) => {
+    await engineRouter.close();
+    throw error;
+  });
+}
+
+/** Failover events (of the controller, when this process runs one) merged with catalog epochs. */
+function eventSource(controller: FailoverController | null, catalog: CatalogStore): EventSource {
+  return {
+    async events(limit, cursor) {
+      // Enough of each source to fill the page after skipping the cursor's same-time events.
+      const wanted = limit + (cursor?.skip ?? 0);
+      const own = controller?.log.recent(wanted, cursor?.at) ?? [];
+      const epochs = (await catalog.events(wanted, cursor?.at)).map((event) => ({
+        at: event.at,
+        kind: 'catalog_epoch' as const,
+        server: null,
+        dc: null,
+        epoch: event.epoch,
+        sinceDetectionMs: null,
+        detail: event.reason,
+      }));
+      const merged = [...own, ...epochs].sort((a, b) => b.at.localeCompare(a.at));
+      return pageOfEvents(merged, limit, cursor);
+    },
+  };
+}
+
+/** Opens the HTTP server; `port_in_use` when another process holds the port. */
+export async function listen(http: FastifyInstance, host: string, port: number): Promise<string> {
+  try {
+    await http.listen({ host, port });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new MainstayError(
+        'port_in_use',
+        `port ${port} on ${host} (for the Mainstay HTTP server, MAINSTAY_PORT) is already in use by another process`,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+  const address = http.server.address();
+  const actualPort = typeof address === 'object' && address ? address.port : port;
+  return `http://${host}:${actualPort}`;
+}
