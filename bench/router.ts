@@ -1,7 +1,8 @@
 /**
  * Router benchmark, side by side with baselines measured in the same run:
  *   1. router overhead: point read and single-row upsert through the Router vs a bare pg.Pool on
- *      the same server, same concurrency and op count, alternating rounds;
+ *      the same server, same concurrency and op count, alternating rounds; with the shared
+ *      recent-write store on (the default) and off, side by side;
  *   2. stale reads under forced lag: `session` reads with tokens vs `any` reads;
  *   3. RTO and RPO of a synchronous DC primary's loss (kill -9, and a hang), with Patroni's
  *      documented defaults as the reference line;
@@ -99,9 +100,15 @@ async function onSharedFleet(): Promise<void> {
   try {
     const writer = await shared.router({ applicationName: 'bench-service-a' });
     const reader = await shared.router({ applicationName: 'bench-service-b' });
-    await runner.run('1. router overhead vs bare pg.Pool', () => runOverhead(shared, writer));
+    const plain = await shared.router({
+      applicationName: 'bench-service-plain',
+      sharedRecentWrites: false,
+    });
+    await runner.run('1. router overhead vs bare pg.Pool', () =>
+      runOverhead(shared, writer, plain),
+    );
     await runner.run('2. stale reads under forced lag', () =>
-      runStaleReads(shared, writer, reader),
+      runStaleReads(shared, writer, reader, plain),
     );
   } finally {
     await shared.stop();

@@ -58,9 +58,23 @@ const COMPARISONS: readonly Comparison[] = [
   },
   {
     label: 'read, session+token',
+    router: 'router read session, store off',
+    baseline: 'bare read replica',
+    targeted: true,
+  },
+  {
+    // The default: the shared recent-write store is asked at once with the replica (decision 35).
+    label: 'read, session+token, shared store',
     router: 'router read session',
     baseline: 'bare read replica',
     targeted: true,
+  },
+  {
+    label: 'read, shared store on / off',
+    router: 'router read session',
+    baseline: 'router read session, store off',
+    targeted: false,
+    summarised: true,
   },
   { label: 'read, any', router: 'router read any', baseline: 'bare read replica', targeted: true },
   {
@@ -68,13 +82,28 @@ const COMPARISONS: readonly Comparison[] = [
     // (one more statement, in the same message). The bare driver giving the same guarantee
     // sends the same queries; that is the router's overhead proper.
     label: 'write, same queries',
-    router: 'router write',
+    router: 'router write, store off',
     baseline: 'bare write as router message',
     targeted: true,
   },
   {
-    label: 'write vs autocommit upsert',
+    // The default: the write is recorded in the shared store before it is acknowledged.
+    label: 'write, same queries, shared store',
     router: 'router write',
+    baseline: 'bare write as router message',
+    targeted: false,
+    summarised: true,
+  },
+  {
+    label: 'write, shared store on / off',
+    router: 'router write',
+    baseline: 'router write, store off',
+    targeted: false,
+    summarised: true,
+  },
+  {
+    label: 'write vs autocommit upsert',
+    router: 'router write, store off',
     baseline: 'bare write',
     targeted: false,
     summarised: true,
@@ -120,6 +149,8 @@ async function waitHealthy(router: Router, serverId: string): Promise<void> {
 /** What the cases run against: the shard's two servers, bare pools on them, keys and a token. */
 interface Target {
   readonly router: Router;
+  /** The same router with the shared recent-write store off (`sharedRecentWrites: false`). */
+  readonly plain: Router;
   readonly primary: string;
   readonly replica: string;
   readonly primaryPool: pg.Pool;
@@ -139,15 +170,17 @@ function buildCases(t: Target): Case[][] {
     const perClient = OVERHEAD.keyCount / OVERHEAD.concurrency;
     return t.writeKeys[client + OVERHEAD.concurrency * (n % perClient)] as string;
   };
-  const routerRead = (consistency: ConsistencyLevel) => async (_c: number, n: number) => {
-    const key = readKey(n);
-    const result = await t.router.read(key, (db) => db.query(READ_SQL, [key]), {
-      consistency,
-      token: consistency === 'session' ? t.token : null,
-    });
-    const tally = `${consistency}:${result.target}`;
-    t.served.set(tally, (t.served.get(tally) ?? 0) + 1);
-  };
+  const routerRead =
+    (consistency: ConsistencyLevel, router = t.plain) =>
+    async (_c: number, n: number) => {
+      const key = readKey(n);
+      const result = await router.read(key, (db) => db.query(READ_SQL, [key]), {
+        consistency,
+        token: consistency === 'session' ? t.token : null,
+      });
+      const tally = `${consistency}:${result.target}`;
+      t.served.set(tally, (t.served.get(tally) ?? 0) + 1);
+    };
   const { primary, replica, primaryPool, replicaPool } = t;
   return [
     [
@@ -159,7 +192,8 @@ function buildCases(t: Target): Case[][] {
       },
     ],
     [
-      { name: 'router read session', server: replica, op: routerRead('session') },
+      { name: 'router read session', server: replica, op: routerRead('session', t.router) },
+      { name: 'router read session, store off', server: replica, op: routerRead('session') },
       { name: 'router read any', server: replica, op: routerRead('any') },
       {
         name: 'bare read replica',
@@ -174,18 +208,23 @@ function buildCases(t: Target): Case[][] {
         op: (c, n) => t.router.writeStatement(writeKey(c, n), UPSERT_SQL, [writeKey(c, n), n]),
       },
       {
+        name: 'router write, store off',
+        server: primary,
+        op: (c, n) => t.plain.writeStatement(writeKey(c, n), UPSERT_SQL, [writeKey(c, n), n]),
+      },
+      {
         // The same write whose caller also takes the token's string form (signs it), as an
         // HTTP handler that returns it in a header does.
         name: 'router write + signed token',
         server: primary,
         op: async (c, n) =>
-          (await t.router.writeStatement(writeKey(c, n), UPSERT_SQL, [writeKey(c, n), n])).token,
+          (await t.plain.writeStatement(writeKey(c, n), UPSERT_SQL, [writeKey(c, n), n])).token,
       },
       {
         name: 'router write tx',
         server: primary,
         op: (c, n) =>
-          t.router.write(writeKey(c, n), (tx) => tx.query(UPSERT_SQL, [writeKey(c, n), n])),
+          t.plain.write(writeKey(c, n), (tx) => tx.query(UPSERT_SQL, [writeKey(c, n), n])),
       },
       {
         name: 'bare write',
@@ -214,9 +253,14 @@ function buildCases(t: Target): Case[][] {
 /**
  * Router overhead: the same point read and single-row upsert through the router and through a
  * bare `pg.Pool` on the server the router sends it to, same concurrency and op count, in
- * alternating rounds. Prints the table and returns the summary rows.
+ * alternating rounds; `router` has the shared recent-write store on (the default), `plain` off,
+ * so its cost shows side by side. Prints the table and returns the summary rows.
  */
-export async function runOverhead(fixture: FleetFixture, router: Router): Promise<SummaryRow[]> {
+export async function runOverhead(
+  fixture: FleetFixture,
+  router: Router,
+  plain: Router,
+): Promise<SummaryRow[]> {
   const shardId = router.map.shardOf('bench_overhead');
   const route = router.map.route(shardId);
   const primary = route.primary?.id;
@@ -243,8 +287,10 @@ export async function runOverhead(fixture: FleetFixture, router: Router): Promis
     );
     await waitHealthy(router, replica);
     const served = new Map<string, number>();
+    await waitHealthy(plain, replica);
     const target = {
       router,
+      plain,
       primary,
       replica,
       primaryPool,

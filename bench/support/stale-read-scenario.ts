@@ -47,18 +47,23 @@ async function waitCaughtUp(reader: Router, keys: readonly string[]): Promise<vo
 /**
  * Stale reads under forced lag: with replay paused on both replicas, each write through
  * `writer` is followed by a `session` read with its token and an `any` read through `reader`
- * (a second router, as another service would be). A read is stale when it returns a version
+ * (a second router, as another service would be), and a `session` read without
+ * a token through it (shared store on) and through a third router with the store off. A read is stale when it returns a version
  * older than the write's.
  */
 export async function runStaleReads(
   fixture: FleetFixture,
   writer: Router,
   reader: Router,
+  /** A reader with the shared recent-write store off: session reads without a token, before. */
+  plain: Router,
 ): Promise<SummaryRow[]> {
   const keys = Array.from({ length: STALE.keyCount }, (_, i) => `stale_${i}`);
   for (const key of keys) await writer.write(key, (tx) => tx.query(UPSERT_SQL, [key, 0]));
   await waitCaughtUp(reader, keys);
   const session = newTally();
+  const noToken = newTally();
+  const noTokenPlain = newTally();
   const any = newTally();
   const count = (tally: Tally, read: Awaited<ReturnType<typeof timedRead>>, version: number) => {
     tally.reads += 1;
@@ -76,6 +81,8 @@ export async function runStaleReads(
         const version = (i + 1) * 100 + worker;
         const { token } = await writer.write(key, (tx) => tx.query(UPSERT_SQL, [key, version]));
         count(session, await timedRead(reader, key, { consistency: 'session', token }), version);
+        count(noToken, await timedRead(reader, key, { consistency: 'session' }), version);
+        count(noTokenPlain, await timedRead(plain, key, { consistency: 'session' }), version);
         count(any, await timedRead(reader, key, { consistency: 'any' }), version);
       }
     };
@@ -97,7 +104,12 @@ export async function runStaleReads(
   ];
   printTable(
     ['read level', 'reads', 'stale', 'served by replica', 'served by primary', 'p50 latency'],
-    [row('session + token', session), row('any', any)],
+    [
+      row('session + token', session),
+      row('session, no token (shared store)', noToken),
+      row('session, no token, store off', noTokenPlain),
+      row('any', any),
+    ],
   );
   return [
     {
@@ -105,6 +117,18 @@ export async function runStaleReads(
       value: String(session.stale),
       target: '0',
       met: session.stale === 0,
+    },
+    {
+      figure: 'stale session reads without a token (shared store)',
+      value: `${noToken.stale} of ${noToken.reads}`,
+      target: '0',
+      met: noToken.stale === 0,
+    },
+    {
+      figure: 'stale session reads without a token, store off',
+      value: `${noTokenPlain.stale} of ${noTokenPlain.reads}`,
+      target: 'shown (before)',
+      met: null,
     },
     {
       figure: 'stale any reads under forced lag',
