@@ -219,7 +219,7 @@ describe('batch isolation on a real fleet', () => {
     await fixture?.stop();
   });
 
-  test('bad items among 39 valid requests on their card, 30 on other accounts and a capture: only they fail', async () => {
+  test('bad items among 39 valid requests on their card, 30 on other accounts and a capture: only they fail', async (t) => {
     const { found } = await accountsOnOneShard(3, 10_000_000n);
     const [hot, other1, other2] = found as [
       (typeof found)[0],
@@ -277,6 +277,9 @@ describe('batch isolation on a real fleet', () => {
     // 72 items: each failing one costs at most 2 * ceil(log2(72)) = 14 transactions.
     const transactions = after.isolationTransactions - before.isolationTransactions;
     assert.ok(transactions <= 2 * 14, `${transactions} transactions`);
+    t.diagnostic(
+      `${failedAlone} bad items among 72: ${transactions} transactions after the failed batch`,
+    );
     assert.equal(after.batchesFailed - before.batchesFailed, 0);
 
     // Each valid item was applied once: the books hold exactly them, nothing of the bad ones.
