@@ -158,3 +158,81 @@ describe('binaries no copy can help', { skip: ROOT_ONLY }, () => {
     }
   });
 });
+
+describe('the package', () => {
+  test('every locked dependency runs on the oldest Node the package claims (npm ci warns of none)', () => {
+    const manifest = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')) as {
+      engines: { node: string };
+    };
+    const floor = /^>=\s*(\d+(?:\.\d+){0,2})$/.exec(manifest.engines.node)?.[1];
+    assert.ok(floor, `engines.node "${manifest.engines.node}" is a ">=" floor`);
+    const lock = JSON.parse(readFileSync(path.join(REPO, 'package-lock.json'), 'utf8')) as {
+      packages: Record<string, { version?: string; engines?: { node?: string } | string[] }>;
+    };
+    const refusing = Object.entries(lock.packages)
+      .filter(([name, entry]) => name !== '' && !Array.isArray(entry.engines))
+      .filter(([, entry]) => {
+        const range = Array.isArray(entry.engines) ? undefined : entry.engines?.node;
+        return range !== undefined && !nodeRangeAdmits(range, versionOf(floor));
+      })
+      .map(
+        ([name, entry]) => `${name}@${entry.version} wants node ${JSON.stringify(entry.engines)}`,
+      );
+    assert.deepEqual(refusing, []);
+  });
+});
+
+type Version = readonly [number, number, number];
+
+function versionOf(text: string): Version {
+  const [major = 0, minor = 0, patch = 0] = text.split('.').map(Number);
+  return [major, minor, patch];
+}
+
+function compare(a: Version, b: Version): number {
+  return a[0] - b[0] || a[1] - b[1] || a[2] - b[2];
+}
+
+/**
+ * Whether an npm `engines.node` range admits `version`: `||` alternatives of space-separated
+ * comparators (`>=`, `>`, `<=`, `<`, `=`, `^`, `~`, or a bare partial version such as `20`).
+ * A test oracle for the ranges found in the lock file, not a full semver implementation.
+ */
+function nodeRangeAdmits(range: string, version: Version): boolean {
+  return range.split('||').some((alternative) =>
+    alternative
+      .trim()
+      .replace(/([<>]=?|=|\^|~)\s+/g, '$1')
+      .split(/\s+/)
+      .filter((token) => token !== '')
+      .every((token) => comparatorAdmits(token, version)),
+  );
+}
+
+function comparatorAdmits(token: string, version: Version): boolean {
+  const match = /^(>=|<=|>|<|=|\^|~)?v?(\d+)(?:\.(\d+|x|\*))?(?:\.(\d+|x|\*))?$/.exec(token);
+  assert.ok(match, `cannot read the engines comparator "${token}"`);
+  const [, operator = '', major = '0', minor, patch] = match;
+  const parts = [major, minor, patch].filter((part) => part !== undefined && /^\d+$/.test(part));
+  const base = versionOf(parts.join('.'));
+  const order = compare(version, base);
+  const bump = (index: number): Version =>
+    index === 0 ? [base[0] + 1, 0, 0] : index === 1 ? [base[0], base[1] + 1, 0] : base;
+  switch (operator) {
+    case '>=':
+      return order >= 0;
+    case '>':
+      return order > 0;
+    case '<=':
+      return order <= 0;
+    case '<':
+      return order < 0;
+    case '^':
+      return order >= 0 && compare(version, bump(base[0] > 0 ? 0 : 1)) < 0;
+    case '~':
+      return order >= 0 && compare(version, bump(parts.length > 1 ? 1 : 0)) < 0;
+    default:
+      // `20`, `20.x`, `=20.1.2`: everything the given parts fix.
+      return parts.every((part, index) => Number(part) === version[index]);
+  }
+}
