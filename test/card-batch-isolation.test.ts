@@ -118,8 +118,10 @@ describe('batch isolation: bisecting a failed batch (no database)', () => {
       assert.equal((availabilityFailure(error) as MainstayError).code, 'primary_unavailable');
     }
     const bad = itemFailure(Object.assign(new Error('invalid byte sequence'), { code: '22021' }));
-    assert.equal(bad.code, 'invalid_request');
+    assert.equal(bad.code, 'invalid_text');
     assert.ok(!bad.message.includes('invalid byte sequence'), 'no PostgreSQL text');
+    const range = itemFailure(Object.assign(new Error('out of range'), { code: '22003' }));
+    assert.equal(range.code, 'invalid_request');
     assert.equal(
       itemFailure(Object.assign(new Error('x'), { code: 'P0001' })).code,
       'internal_error',
@@ -267,7 +269,7 @@ describe('batch isolation on a real fleet', () => {
       PromiseSettledResult<unknown>,
       PromiseSettledResult<unknown>,
     ];
-    assert.equal(codeOf(nulAnswer), 'invalid_request', 'NUL: bad input, a 400');
+    assert.equal(codeOf(nulAnswer), 'invalid_text', 'NUL: bad input, a 400');
     assert.ok(nulAnswer.status === 'rejected');
     assert.ok(!String(nulAnswer.reason.message).includes('byte sequence'), 'no PostgreSQL text');
     assert.equal(codeOf(poisonAnswer), 'internal_error', 'a refused row: a 500 of its own');
@@ -322,7 +324,7 @@ describe('batch isolation on a real fleet', () => {
       const alone = await Promise.allSettled([
         capped.authorize(request(cardId, 1n, { merchantId: NUL })),
       ]);
-      assert.equal(codeOf(alone[0] as PromiseSettledResult<unknown>), 'invalid_request');
+      assert.equal(codeOf(alone[0] as PromiseSettledResult<unknown>), 'invalid_text');
     } finally {
       await capped.close();
     }

@@ -59,14 +59,22 @@ export function availabilityFailure(error: unknown): unknown {
 
 /**
  * The error an item that failed alone is answered with: a catalogue code, never PostgreSQL's
- * text. A data exception (SQLSTATE class 22: a NUL character, a byte sequence the encoding
- * refuses, a value out of range) is the request's fault, `invalid_request` (400); anything
+ * text. Text PostgreSQL cannot store (22021: a NUL character or a byte sequence the encoding
+ * refuses; 22P05) is `invalid_text` (400), as the HTTP edge answers it; any other data
+ * exception (SQLSTATE class 22: a value out of range...) is `invalid_request` (400); anything
  * else the shard refused for this item alone is `internal_error` (500, details in the cause,
  * which the HTTP layer logs and never shows).
  */
 export function itemFailure(error: unknown): MainstayError {
   if (isMainstayError(error)) return error;
   const sqlState = sqlStateOf(error);
+  if (sqlState === '22021' || sqlState === '22P05') {
+    return new MainstayError(
+      'invalid_text',
+      `a text field of this request holds a character the database cannot store (SQLSTATE ${sqlState}); nothing was written for it`,
+      { cause: error },
+    );
+  }
   if (sqlState?.startsWith('22')) {
     return new MainstayError(
       'invalid_request',
