@@ -64,6 +64,7 @@ const ADVICES_MS_MAX = 90_000;
 const SETUP_ATTEMPT_COUNT_MAX = 20;
 /** Lines of `mainstay up`'s output kept in the report of a fleet that did not recover. */
 const UP_OUTPUT_LINES = 40;
+const UP_LINE_CHARS_MAX = 240;
 
 export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const log = options.log ?? (() => undefined);
@@ -74,6 +75,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     log(
       `fleet up; API processes: ${platform.processes.map((p) => `${p.name} ${p.url}`).join(', ')}`,
     );
+    const atStart = await waitWhole(platform, []);
+    if (!atStart) throw new Error(`the fresh fleet was not whole within ${RECOVERY_MS_MAX} ms`);
     const cards = await openAccounts(platform.processes, options, runId);
     const homes = await shardHomes(platform);
     const ledger = new ClientLedger();
@@ -185,15 +188,7 @@ async function recover(
   lostDcs: readonly string[],
 ): Promise<{ whole: boolean; notes: string[] }> {
   const notes: string[] = [];
-  const wholeBy = Date.now() + RECOVERY_MS_MAX;
-  let whole = false;
-  while (!whole && Date.now() < wholeBy) {
-    const topology = await platform.access.topology();
-    whole =
-      topology?.dataCentres.every((dc) => lostDcs.includes(dc.id) || dcIsWhole(topology, dc.id)) ===
-      true;
-    if (!whole) await sleep(500);
-  }
+  const whole = await waitWhole(platform, lostDcs);
   if (!whole) return { whole, notes };
   const forwardedBy = Date.now() + ADVICES_MS_MAX;
   for (const target of platform.processes) {
@@ -210,6 +205,20 @@ async function recover(
   return { whole, notes };
 }
 
+/** Waits (bounded) until every DC not lost is whole; false when it was not in time. */
+async function waitWhole(platform: ChaosPlatform, lostDcs: readonly string[]): Promise<boolean> {
+  const wholeBy = Date.now() + RECOVERY_MS_MAX;
+  while (Date.now() < wholeBy) {
+    const topology = await platform.access.topology();
+    const whole = topology?.dataCentres.every(
+      (dc) => lostDcs.includes(dc.id) || dcIsWhole(topology, dc.id),
+    );
+    if (whole === true) return true;
+    await sleep(500);
+  }
+  return false;
+}
+
 /**
  * The report of a run whose fleet did not become whole again: that alone fails it, and the
  * checks that need the fleet are not run (they would wait on servers that do not answer).
@@ -220,7 +229,14 @@ function unrecovered(
   run: RunRecord,
   notes: string[],
 ): ChaosReport {
-  const tail = platform.output().trimEnd().split('\n').slice(-UP_OUTPUT_LINES);
+  const tail = platform
+    .output()
+    .trimEnd()
+    .split('\n')
+    .slice(-UP_OUTPUT_LINES)
+    .map((line) =>
+      line.length > UP_LINE_CHARS_MAX ? `${line.slice(0, UP_LINE_CHARS_MAX)}...` : line,
+    );
   return {
     options,
     processes: platform.processes.map((p) => p.name),
