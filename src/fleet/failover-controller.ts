@@ -234,10 +234,23 @@ export class FailoverController extends EventEmitter<{ event: [FailoverEvent] }>
       },
       detectedAt,
     );
-    const lostTail = await this.#measureLostTail(primary, replica.id, detectedAt);
+    await this.#rebuildOldPrimary(primary, replica.id, detectedAt);
+  }
+
+  /**
+   * The last steps of a primary failover: the lost tail measured from the old primary's WAL
+   * while it still exists, then the old primary rebuilt as a replica of the promoted one,
+   * unfenced (with the tail in that catalog event), and waited for again.
+   */
+  async #rebuildOldPrimary(
+    primary: CatalogServer,
+    promoted: string,
+    detectedAt: number,
+  ): Promise<void> {
+    const lostTail = await this.#measureLostTail(primary, promoted, detectedAt);
     await this.#fleet.rebuildReplica(primary.id);
     const rebuilt = await this.#catalog.commitChange(
-      `${primary.id} rebuilt as replica of ${replica.id}`,
+      `${primary.id} rebuilt as replica of ${promoted}`,
       { servers: [{ id: primary.id, fenced: false }] },
       { lostTail: lostTail.measured ? lostTail.tail : { unknown: lostTail.reason } },
     );
@@ -249,7 +262,7 @@ export class FailoverController extends EventEmitter<{ event: [FailoverEvent] }>
         server: primary.id,
         dc: primary.dc,
         epoch: rebuilt,
-        detail: `streaming from ${replica.id}`,
+        detail: `streaming from ${promoted}`,
       },
       detectedAt,
     );
