@@ -198,7 +198,7 @@ async function bindClient(context: LoadContext, random: SeededRandom, client: nu
     const number = testNumber('4', 16, cardNumberBase(plan.runId) + client * 100_000 + n);
     const key = `${plan.runId}-b${client}-${n}`;
     const user = userId;
-    let writer = plan.processes[0] as ApiProcess;
+    let writer: ApiProcess | null = null;
     const answer = await retrying(context, 'bind', random, (target) => {
       writer = target;
       return send(target, 'POST', `/v1/users/${user}/cards`, {
@@ -222,7 +222,7 @@ async function listAfterBind(
   random: SeededRandom,
   userId: string,
   cardId: string,
-  writer: ApiProcess,
+  writer: ApiProcess | null,
 ) {
   const { plan, ledger } = context;
   const others = plan.processes.filter((candidate) => candidate !== writer);
