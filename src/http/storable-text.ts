@@ -23,9 +23,13 @@ export type TextFault = (typeof TEXT_FAULTS)[number];
  */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: U+0000 is what is searched for.
 const UNSTORABLE_CHARACTER = /[\u0000\p{Cs}]/u;
+/** A cheap first pass: U+0000 or any surrogate, paired or not (most strings have neither). */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: U+0000 is what is searched for.
+const SUSPECT_CHARACTER = /[\u0000\ud800-\udfff]/;
 
 /** The fault of one string, or `null` when PostgreSQL can store it. */
 export function textFaultOf(text: string): TextFault | null {
+  if (!SUSPECT_CHARACTER.test(text)) return null;
   const match = UNSTORABLE_CHARACTER.exec(text);
   if (match === null) return null;
   return match[0] === '\u0000' ? 'contains U+0000' : 'contains an unpaired surrogate';
@@ -34,26 +38,46 @@ export function textFaultOf(text: string): TextFault | null {
 /**
  * The first string or object key in a parsed JSON document that PostgreSQL cannot store, with
  * its JSON pointer (a bad key points at the key's own member). Walks with an explicit stack, so
- * a deeply nested document cannot overflow the call stack; the body limit bounds the work.
+ * a deeply nested document cannot overflow the call stack; the body limit bounds the work. The
+ * common answer, "none", comes from a walk that keeps no paths; only a document with a fault is
+ * walked again to locate it.
  */
 export function findUnstorableText(document: unknown): FieldError | null {
-  const stack: { value: unknown; pointer: string }[] = [{ value: document, pointer: '' }];
+  return holdsUnstorableText(document) ? locateUnstorableText(document) : null;
+}
+
+function holdsUnstorableText(document: unknown): boolean {
+  const stack: unknown[] = [document];
+  for (let value = stack.pop(); stack.length > 0 || value !== undefined; value = stack.pop()) {
+    if (typeof value === 'string') {
+      if (textFaultOf(value) !== null) return true;
+    } else if (Array.isArray(value)) {
+      for (const element of value) stack.push(element);
+    } else if (value !== null && typeof value === 'object') {
+      for (const [key, member] of Object.entries(value)) {
+        if (textFaultOf(key) !== null) return true;
+        stack.push(member);
+      }
+    }
+  }
+  return false;
+}
+
+function locateUnstorableText(document: unknown): FieldError | null {
+  const stack: { value: unknown; path: readonly string[] }[] = [{ value: document, path: [] }];
   for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
-    const { value, pointer } = item;
+    const { value, path } = item;
     if (typeof value === 'string') {
       const fault = textFaultOf(value);
-      if (fault !== null) return { pointer, detail: fault };
-      continue;
-    }
-    if (value === null || typeof value !== 'object') continue;
-    const entries = Array.isArray(value)
-      ? value.map((element, index) => [String(index), element] as const)
-      : Object.entries(value);
-    for (const [key, element] of entries) {
-      const at = `${pointer}/${escapePointer(key)}`;
-      const keyFault = textFaultOf(key);
-      if (keyFault !== null) return { pointer: at, detail: `its name ${keyFault}` };
-      stack.push({ value: element, pointer: at });
+      if (fault !== null) return { pointer: pointerOf(path), detail: fault };
+    } else if (value !== null && typeof value === 'object') {
+      for (const [key, member] of Object.entries(value)) {
+        const keyFault = Array.isArray(value) ? null : textFaultOf(key);
+        if (keyFault !== null) {
+          return { pointer: pointerOf([...path, key]), detail: `its name ${keyFault}` };
+        }
+        stack.push({ value: member, path: [...path, key] });
+      }
     }
   }
   return null;
@@ -100,7 +124,7 @@ const URL_LENGTH_MAX = 65_536;
  * malformed, and a query parser keeps such text as it is, which PostgreSQL can store.
  */
 export function urlFaultOf(url: string): TextFault | null {
-  if (/^[\x21-\x7e]*$/.test(url) && !url.includes('%')) return null;
+  if (isPlainUrl(url)) return null;
   if (url.length > URL_LENGTH_MAX) return null;
   const bytes = new Uint8Array(url.length);
   let length = 0;
@@ -122,12 +146,21 @@ export function urlFaultOf(url: string): TextFault | null {
   return malformed || isUtf8(decoded) ? null : 'is not valid UTF-8';
 }
 
+/** Printable ASCII without `%`: nothing to decode, nothing to refuse. */
+function isPlainUrl(url: string): boolean {
+  for (let index = 0; index < url.length; index += 1) {
+    const code = url.charCodeAt(index);
+    if (code < 0x21 || code > 0x7e || code === 0x25) return false;
+  }
+  return true;
+}
+
 function hexByteAt(text: string, index: number): number | null {
   const pair = text.slice(index, index + 2);
   return /^[0-9a-fA-F]{2}$/.test(pair) ? Number.parseInt(pair, 16) : null;
 }
 
-/** RFC 6901 escaping for one reference token. */
-function escapePointer(token: string): string {
-  return token.replaceAll('~', '~0').replaceAll('/', '~1');
+/** The RFC 6901 pointer of a path of keys and indexes. */
+function pointerOf(path: readonly string[]): string {
+  return path.map((token) => `/${token.replaceAll('~', '~0').replaceAll('/', '~1')}`).join('');
 }
