@@ -5,6 +5,7 @@ import pg from 'pg';
 import type { CatalogStore } from '../src/catalog/catalog-store.ts';
 import { PostgresCatalogStore } from '../src/catalog/postgres-catalog-store.ts';
 import { PostgresRecentWriteStore } from '../src/catalog/recent-write-store.ts';
+import { runInReadScope } from '../src/data/read-scope.ts';
 import { Router } from '../src/data/router.ts';
 import { CATALOG_DATABASE } from '../src/fleet/fleet.ts';
 import { type FleetFixture, startFleet } from './support/fleet-fixture.ts';
@@ -85,6 +86,51 @@ describe('shared recent-write store: no stale reads across processes without a t
     }
   });
 
+  test('keys a write names as touched are read fresh through another router', async () => {
+    const key = 'touch_root';
+    const other = keysOnShardOf(writer, key, 'touch_other');
+    await setVersion(writer, other, 1);
+    await sleep(300);
+    await pauseReplay(fixture, true);
+    try {
+      await writer.write(
+        key,
+        async (tx) => {
+          await tx.query('UPDATE router_checks SET version = 2 WHERE key = $1 RETURNING key', [
+            other,
+          ]);
+          return [other];
+        },
+        { touched: (keys) => keys },
+      );
+      const read = await readVersion(reader, other, { consistency: 'session' });
+      assert.equal(read.version, 2);
+      assert.equal(read.target, 'primary');
+    } finally {
+      await pauseReplay(fixture, false);
+    }
+  });
+
+  test('a read scope chooses the level of session reads and collects who served them', async () => {
+    const key = 'scoped';
+    await setVersion(writer, key, 1);
+    await sleep(300);
+    const route = reader.map.route(reader.map.shardOf(key));
+    const scope = { consistency: 'primary' as const, servedBy: [] as string[] };
+    const read = await runInReadScope(scope, () =>
+      readVersion(reader, key, { consistency: 'session' }),
+    );
+    assert.equal(read.servedBy, route.primary?.id);
+    assert.deepEqual(scope.servedBy, [route.primary?.id]);
+    // A read pinned to another level keeps it; `any` may be served by a replica.
+    const anyScope = { consistency: 'primary' as const, servedBy: [] as string[] };
+    const pinned = await runInReadScope(anyScope, () =>
+      readVersion(reader, key, { consistency: 'any' }),
+    );
+    assert.equal(pinned.target, 'replica');
+    assert.deepEqual(anyScope.servedBy, [pinned.servedBy]);
+  });
+
   test('a reader whose store is unreachable reads from the primary (the safe side)', async () => {
     const unreachable = await routerWithUnreachableStore(fixture);
     await pauseReplay(fixture, true);
@@ -121,6 +167,14 @@ describe('shared recent-write store: no stale reads across processes without a t
     }
   });
 });
+
+/** A key other than `key` on the same shard. */
+function keysOnShardOf(router: Router, key: string, prefix: string): string {
+  const shardId = router.map.shardOf(key);
+  for (let n = 0; ; n += 1) {
+    if (router.map.shardOf(`${prefix}_${n}`) === shardId) return `${prefix}_${n}`;
+  }
+}
 
 /**
  * A router whose catalog is the real one but whose recent-write store points at a port where

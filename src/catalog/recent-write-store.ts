@@ -85,6 +85,8 @@ export class PostgresRecentWriteStore implements RecentWriteStore {
   async record(writes: readonly RecentWrite[], timeoutMs: number): Promise<void> {
     if (writes.length === 0) return;
     await this.#pool.query({
+      // Named: each connection parses and plans it once, the witness's share of every write.
+      name: 'mainstay_recent_writes_record',
       text: RECORD_SQL,
       values: [
         writes.map((write) => write.key),
@@ -109,6 +111,7 @@ export class PostgresRecentWriteStore implements RecentWriteStore {
       epoch: number;
       lsn: string;
     }>({
+      name: 'mainstay_recent_writes_lookup',
       text: LOOKUP_SQL,
       values: [keys, Math.round(ageMsMax)],
       query_timeout: timeoutMs,

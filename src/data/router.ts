@@ -281,14 +281,25 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
    * primary it waits (up to `writeWaitMs`), then fails with `primary_unavailable` (definite:
    * nothing was written). If the connection is lost while committing, it fails with
    * `write_outcome_unknown`: retry with the same idempotency key.
+   *
+   * `touched` names other keys the work wrote on the same shard (known only from its value, as
+   * the accounts of an engine batch), so that reads of them see this write too: they are
+   * recorded beside `key` in the recent-write tracker and the shared store.
    */
   async write<T>(
     key: unknown,
     work: (tx: Queryable) => Promise<T>,
-    options: { token?: string | null; waitMs?: number } = {},
+    options: {
+      token?: string | null;
+      waitMs?: number;
+      touched?: (value: T) => Iterable<string>;
+    } = {},
   ): Promise<WriteResult<T>> {
-    return this.#keyedWrite(key, options, (shardId) =>
-      this.#writer.transaction(shardId, work, options.waitMs),
+    return this.#keyedWrite(
+      key,
+      options,
+      (shardId) => this.#writer.transaction(shardId, work, options.waitMs),
+      options.touched,
     );
   }
 
@@ -322,6 +333,7 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
     key: unknown,
     options: { token?: string | null },
     run: (shardId: number) => Promise<{ value: T; lsn: bigint }>,
+    touched?: (value: T) => Iterable<string>,
   ): Promise<WriteResult<T>> {
     const canonical = canonicalShardKey(key);
     const base = options.token ? this.decodeToken(options.token) : null;
@@ -330,13 +342,29 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
     this.tracker.record(canonical, shardId, lsn);
     // Before the write is acknowledged: any read that starts after the caller hears of it
     // finds the entry, whichever process it goes through.
-    if (this.shared) await this.shared.record(canonical, shardId, this.#map.epoch, lsn);
+    const recorded = this.shared?.record(canonical, shardId, this.#map.epoch, lsn);
+    if (touched) await this.#recordTouched(touched(value), shardId, lsn);
+    if (recorded) await recorded;
     const token = (base ?? new ConsistencyToken(this.#map.epoch)).with(
       shardId,
       lsn,
       this.#map.epoch,
     );
     return new Written(value, shardId, lsn, token, this.#sign);
+  }
+
+  /** Records the other keys a write touched (each once), alongside its own key. */
+  async #recordTouched(keys: Iterable<string>, shardId: number, lsn: bigint): Promise<void> {
+    const pending: Promise<void>[] = [];
+    const seen = new Set<string>();
+    for (const key of keys) {
+      if (seen.has(key)) continue;
+      seen.add(key);
+      this.tracker.record(key, shardId, lsn);
+      const recorded = this.shared?.record(key, shardId, this.#map.epoch, lsn);
+      if (recorded) pending.push(recorded);
+    }
+    await Promise.all(pending);
   }
 
   /**

@@ -137,7 +137,7 @@ async function writePart(context: LaneBatchContext, part: Part, folding: Folding
       for (const item of result.items) if (item.storedId !== null) ids.push(item.storedId);
       return { result, stored: ids.length > 0 ? await storedRows(tx, ids) : new Map() };
     },
-    { waitMs: context.writeWaitMs },
+    { waitMs: context.writeWaitMs, touched: accountsOf },
   );
   const written = answer.value;
   const { token } = answer;
@@ -159,6 +159,15 @@ async function writePart(context: LaneBatchContext, part: Part, folding: Folding
   moveLeaders.forEach((pending, index) => {
     settleMove(pending, written.result.moves[index], token);
   });
+}
+
+/**
+ * The accounts a batch changed: recorded as written (the shared recent-write store), so that a
+ * read of an account's available credit through any API process sees the batch's holds.
+ */
+function* accountsOf(written: Written): Iterable<string> {
+  for (const item of written.result.items) if (item.accountId !== null) yield item.accountId;
+  for (const move of written.result.moves) if (move.body?.account_id) yield move.body.account_id;
 }
 
 /**
