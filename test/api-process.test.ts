@@ -231,9 +231,28 @@ describe('a second API process on a running fleet (mainstay api)', () => {
   });
 
   test('the same with replay paused on the replicas: 0 stale', async () => {
+    const account = await post(apiUrl, '/v1/card-accounts', {
+      currency: 'CNY',
+      creditLimit: 9_000,
+    });
+    const card = await post(apiUrl, `/v1/card-accounts/${account.body.id}/cards`, {});
+    assert.equal(card.status, 201, JSON.stringify(card.body));
     await pauseReplay(true);
     try {
       assert.equal(await bindAndList(15), 0);
+      // An engine batch through one process, the account's available credit through the other.
+      for (let round = 1; round <= 3; round += 1) {
+        const authorized = await call(apiUrl, 'POST', '/v1/authorizations', {
+          requestId: `paused-req-${++counter}`,
+          cardId: card.body.id,
+          amount: 1_000,
+          currency: 'CNY',
+          merchant: { id: 'mer_tmall', categoryCode: '5311' },
+        });
+        assert.equal(authorized.body.status, 'approved', JSON.stringify(authorized.body));
+        const read = await call(upUrl, 'GET', `/v1/card-accounts/${account.body.id}`);
+        assert.equal(read.body.availableCredit, 9_000 - round * 1_000, JSON.stringify(read.body));
+      }
     } finally {
       await pauseReplay(false);
     }
