@@ -27,6 +27,8 @@ export interface ChaosPlatform {
   readonly access: FleetAccess;
   /** What `mainstay up` printed (for a failure's report). */
   output(): string;
+  /** Whether `mainstay up` still runs (a run stops waiting on a fleet whose supervisor ended). */
+  upRunning(): boolean;
   stop(): Promise<void>;
 }
 
@@ -66,6 +68,7 @@ export async function startChaosPlatform(
       secondProcess: running !== null,
       access,
       output: () => up.output(),
+      upRunning: () => up.child.exitCode === null && up.child.signalCode === null,
       stop: () => stopAll(home, env, up, running, access),
     };
   } catch (error) {

@@ -189,7 +189,20 @@ async function recover(
 ): Promise<{ whole: boolean; notes: string[] }> {
   const notes: string[] = [];
   const whole = await waitWhole(platform, lostDcs);
-  if (!whole) return { whole, notes };
+  if (!whole) {
+    const topology = await platform.access.topology();
+    const servers = topology?.servers.map(
+      (s) => `${s.id} ${s.role} ${s.state}${s.fencedAtEpoch === null ? '' : ' fenced'}`,
+    );
+    const shards = topology?.shards.map((s) => `${s.database} ${s.copyState}`);
+    notes.push(
+      platform.upRunning() ? 'mainstay up still runs' : 'mainstay up has ended',
+      topology
+        ? `topology at the end: ${servers?.join(', ')}; ${shards?.join(', ')}`
+        : 'GET /v1/topology did not answer at the end',
+    );
+    return { whole, notes };
+  }
   const forwardedBy = Date.now() + ADVICES_MS_MAX;
   for (const target of platform.processes) {
     let pending = -1;
@@ -208,7 +221,7 @@ async function recover(
 /** Waits (bounded) until every DC not lost is whole; false when it was not in time. */
 async function waitWhole(platform: ChaosPlatform, lostDcs: readonly string[]): Promise<boolean> {
   const wholeBy = Date.now() + RECOVERY_MS_MAX;
-  while (Date.now() < wholeBy) {
+  while (Date.now() < wholeBy && platform.upRunning()) {
     const topology = await platform.access.topology();
     const whole = topology?.dataCentres.every(
       (dc) => lostDcs.includes(dc.id) || dcIsWhole(topology, dc.id),
