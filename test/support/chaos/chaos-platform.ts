@@ -6,7 +6,8 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pickFreePorts } from '../../../src/fleet/ports.ts';
@@ -27,6 +28,8 @@ export interface ChaosPlatform {
   readonly access: FleetAccess;
   /** What `mainstay up` printed (for a failure's report). */
   output(): string;
+  /** Copies the servers' logs out of the home (deleted by `stop`); returns where. */
+  keepLogs(): string;
   /** Whether `mainstay up` still runs (a run stops waiting on a fleet whose supervisor ended). */
   upRunning(): boolean;
   stop(): Promise<void>;
@@ -68,6 +71,12 @@ export async function startChaosPlatform(
       secondProcess: running !== null,
       access,
       output: () => up.output(),
+      keepLogs: () => {
+        const kept = mkdtempSync(path.join(os.tmpdir(), `${label}-logs-`));
+        cpSync(path.join(home, 'logs'), kept, { recursive: true });
+        writeFileSync(path.join(kept, 'mainstay-up.log'), up.output());
+        return kept;
+      },
       upRunning: () => up.child.exitCode === null && up.child.signalCode === null,
       stop: () => stopAll(home, env, up, running, access),
     };

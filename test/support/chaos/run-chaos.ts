@@ -112,11 +112,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     log(`load done: ${ledger.operations.length} operations; recovering`);
     const recovery = await recover(platform, injector.lostDcs);
     const run = { ledger, injector, cards, homes };
-    if (!recovery.whole) return unrecovered(platform, options, run, recovery.notes);
+    if (!recovery.whole)
+      return keepLogsOfFailure(platform, unrecovered(platform, options, run, recovery.notes));
     log('checking');
     const report = await check(platform, options, run, startedAt, recovery.notes, random);
     log('checked; stopping the fleet');
-    return report;
+    return keepLogsOfFailure(platform, report);
   } finally {
     await platform.stop();
   }
@@ -216,6 +217,13 @@ async function recover(
     if (pending !== 0) notes.push(`${target.name}: ${pending} stand-in advices still pending`);
   }
   return { whole, notes };
+}
+
+/** A failed run keeps its servers' logs (the home is deleted), named in the report's notes. */
+function keepLogsOfFailure(platform: ChaosPlatform, report: ChaosReport): ChaosReport {
+  if (!report.checks.some((check) => check.outcome === 'fail')) return report;
+  const kept = platform.keepLogs();
+  return { ...report, notes: [...report.notes, `server logs kept in ${kept}`] };
 }
 
 /** Waits (bounded) until every DC not lost is whole; false when it was not in time. */
