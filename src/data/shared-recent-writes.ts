@@ -18,9 +18,13 @@ export interface SharedRecentWriteOptions {
   readonly pendingCountMax?: number;
 }
 
+/**
+ * The timeouts stay well under the stand-in processor's issuer timeout (1 s): an engine batch
+ * waits for its record, and a slow witness must not turn the issuer path into stand-in.
+ */
 export const SHARED_RECENT_WRITE_DEFAULTS = {
-  lookupTimeoutMs: 500,
-  recordTimeoutMs: 1_000,
+  lookupTimeoutMs: 250,
+  recordTimeoutMs: 250,
   retryAfterMs: 1_000,
   batchSizeMax: 512,
   pruneIntervalMs: 5_000,
