@@ -135,7 +135,10 @@ export async function findLostWrites(
       if (answer.status !== 'approved') continue;
       const book = bookOf(books, trail, answer.id);
       if (book?.status !== 'approved') {
-        lost.approvals.push(`${trail.requestId} ${answer.id} (${answer.decidedBy})`);
+        const inBooks = book ? `${book.status} ${book.id}` : 'nothing';
+        lost.approvals.push(
+          `${trail.requestId} ${answer.id} approved by ${answer.decidedBy}; books: ${inBooks}`,
+        );
         count(trail.cardId);
       }
     }
