@@ -24,7 +24,7 @@ import {
 } from './ledger-checks.ts';
 import { lostWritesCheck } from './lost-writes-check.ts';
 import { SeededRandom } from './seeded-random.ts';
-import { eventsSince, tailReports } from './tail-events.ts';
+import { eventsSince, type FleetEvent, tailReports } from './tail-events.ts';
 
 export interface ChaosOptions {
   readonly seed: number;
@@ -89,6 +89,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     });
     log(`schedule: ${schedule.map((f) => `${f.kind} ${f.dc}`).join(', ')}`);
     const startedAt = Date.now();
+    const upProcess = platform.processes[0];
+    if (!upProcess) throw new Error('no API process');
     const durationMs = options.seconds * 1000;
     const plan = {
       processes: platform.processes,
@@ -112,8 +114,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     log(`load done: ${ledger.operations.length} operations; recovering`);
     const recovery = await recover(platform, injector.lostDcs);
     const run = { ledger, injector, cards, homes };
-    if (!recovery.whole)
-      return keepLogsOfFailure(platform, unrecovered(platform, options, run, recovery.notes));
+    if (!recovery.whole) {
+      const events = await eventsSince(upProcess, startedAt).catch(() => []);
+      return keepLogsOfFailure(
+        platform,
+        unrecovered(platform, options, run, recovery.notes, events),
+      );
+    }
     log('checking');
     const report = await check(platform, options, run, startedAt, recovery.notes, random);
     log('checked; stopping the fleet');
@@ -248,8 +255,14 @@ function unrecovered(
   platform: ChaosPlatform,
   options: ChaosOptions,
   run: RunRecord,
-  notes: string[],
+  recoveryNotes: readonly string[],
+  events: readonly FleetEvent[],
 ): ChaosReport {
+  const notes = [
+    ...recoveryNotes,
+    'failover events since the load began:',
+    ...events.map((e) => `  ${e.at} ${e.kind} ${e.server ?? e.dc ?? ''}: ${e.detail}`),
+  ];
   const tail = platform
     .output()
     .trimEnd()
@@ -271,7 +284,7 @@ function unrecovered(
       },
     ],
     rto: rtoRows(run.ledger.operations, run.injector.faults),
-    tails: [],
+    tails: tailReports(events),
     lost: { approvals: [], captures: [], reversals: [], binds: [], byDatabase: {} },
     load: loadFigures(run.ledger),
     notes: [...notes, 'last lines of mainstay up:', ...tail],
