@@ -276,6 +276,9 @@ describe('stand-in processing on a real fleet with the real engine', () => {
       latencyStandInMs: 0,
       probeIntervalMs: 3_600_000,
     });
+    // The engine's latency window (5 s) must hold no batch of the tests before this one, so the
+    // first request finds no p99 yet and goes to the issuer.
+    await sleep(engine.settings.latencyWindowMs + 500);
     try {
       const first = await processor.authorize(request(cardId, 'lat-1'));
       assert.equal(first.decidedBy, 'issuer', 'the first request measures the issuer');
@@ -299,13 +302,29 @@ describe('stand-in processing on a real fleet with the real engine', () => {
     // The engine closes a batch after 2 ms at the earliest: a 1 ms timeout always fires first.
     const processor = bed.startProcessor(await openSpool(dir), {
       issuerTimeoutMs: 1,
-      // Stand-in cannot read the issuer's answer in time (as when no replica answers), so it
-      // decides itself, and the late commit meets the advice at reconciliation.
-      acknowledgedReadTimeoutMs: 0,
       forwarder: { forwardIntervalMs: 3_600_000 },
     });
+    // The account's row is held locked until stand-in has answered, so the issuer's batch
+    // commits only afterwards: stand-in finds no issuer answer on the replica and decides.
+    let release = () => undefined as void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const locked = new Promise<void>((resolve, reject) => {
+      router
+        .write(accountId, async (tx) => {
+          await tx.query('SELECT 1 FROM public.card_accounts WHERE id = $1 FOR UPDATE', [
+            accountId,
+          ]);
+          resolve();
+          await released;
+        })
+        .catch(reject);
+    });
+    await locked;
     try {
       const answer = await processor.authorize(request(cardId, 'slow', { amount: 4_000n }));
+      release();
       assert.deepEqual([answer.decidedBy, answer.status], ['stand_in', 'approved']);
       assert.equal(processor.stats().standInByTrigger.issuer_timeout, 1);
       await eventually(
@@ -333,6 +352,7 @@ describe('stand-in processing on a real fleet with the real engine', () => {
         [late?.id, 'issuer', 4_000n],
       );
     } finally {
+      release();
       await processor.stop();
     }
   });

@@ -113,56 +113,68 @@ describe('stand-in across processes: one answer per request, shared exposure cap
     assert.deepEqual(await bed.creditCheck(accountId), credit);
   });
 
-  test('reconciliation keeps the answer stand-in gave and lists the conflict', async () => {
+  test('reconciliation keeps the answer stand-in gave, never takes back an issuer approval, and lists the conflict', async () => {
     const { accountId, cardIds, shardId } = await bed.accountWithCards('dc1', 10_000n, 1);
     const cardId = cardIds[0] as string;
-    const issuerSide = await apiProcess({
-      forwarder: { forwardIntervalMs: 3_600_000 },
-    });
-    const approved = await issuerSide.authorize(request(cardId, 'late', { amount: 3_000n }));
-    assert.deepEqual([approved.decidedBy, approved.status], ['issuer', 'approved']);
-    // An advice for the same request with another answer (what a stand-in decision taken while
-    // the issuer's commit was on its way, unreadable, looks like when it arrives).
-    const standInAnswer: AuthorizationOutcome = {
-      ...approved,
-      status: 'stand_in_limit_exceeded',
-      responseCode: '61',
-      decidedBy: 'stand_in',
-      heldAmount: 0n,
-      holdState: 'none',
-      holdExpiresAt: null,
-    };
-    const advice = {
-      adviceId: `${cardId}:late`,
+    const issuerSide = await apiProcess({ forwarder: { forwardIntervalMs: 3_600_000 } });
+    // Advices for requests the issuer decided otherwise: what a stand-in decision looks like
+    // when an issuer attempt that had timed out here commits later.
+    const adviceOf = (issued: AuthorizationOutcome, fields: Partial<AuthorizationOutcome>) => ({
+      adviceId: `${cardId}:${issued.requestId}`,
       shardId,
-      request: request(cardId, 'late', { amount: 3_000n }),
-      outcome: standInAnswer,
+      request: request(cardId, issued.requestId, { amount: issued.amount }),
+      outcome: { ...issued, ...fields, decidedBy: 'stand_in' as const },
       reason: 'test',
-    };
-    const [result] = await bed.engine.applyAdvices(shardId, [toAuthorizationAdvice(advice)]);
-    assert.equal(result?.result, 'answer_conflict');
+    });
+    const declined = await issuerSide.authorize(request(cardId, 'over', { amount: 20_000n }));
+    assert.deepEqual([declined.decidedBy, declined.status], ['issuer', 'insufficient_credit']);
+    const approved = await issuerSide.authorize(request(cardId, 'within', { amount: 3_000n }));
+    assert.deepEqual([approved.decidedBy, approved.status], ['issuer', 'approved']);
+    const advices = [
+      adviceOf(declined, { status: 'approved', responseCode: '00', heldAmount: 20_000n }),
+      adviceOf(approved, { status: 'stand_in_limit_exceeded', responseCode: '61', heldAmount: 0n }),
+    ].map(toAuthorizationAdvice);
+    const results = await bed.engine.applyAdvices(shardId, advices);
+    assert.deepEqual(
+      results.map((r) => r.result),
+      ['answer_conflict', 'answer_conflict'],
+    );
     const service = new AuthorizationService(bed.router);
     const { token } = await bed.engine.authorizeWithToken(request(cardId, 'token', { amount: 1n }));
-    const book = await service.getAuthorization(approved.id, token);
+    const kept = await service.getAuthorization(declined.id, token);
     assert.deepEqual(
-      [book.id, book.status, book.decidedBy, book.issuerStatus, book.heldAmount],
-      [approved.id, 'stand_in_limit_exceeded', 'stand_in', 'approved', 0n],
+      [kept.id, kept.status, kept.decidedBy, kept.issuerStatus, kept.heldAmount],
+      [declined.id, 'approved', 'stand_in', 'insufficient_credit', 20_000n],
+      'the stand-in approval the client received is the book entry',
+    );
+    const stands = await service.getAuthorization(approved.id, token);
+    assert.deepEqual(
+      [stands.id, stands.status, stands.decidedBy, stands.heldAmount],
+      [approved.id, 'approved', 'issuer', 3_000n],
+      'an issuer approval is never taken back',
     );
     const credit = await bed.creditCheck(accountId);
-    assert.equal(credit.held, 1n, 'the issuer hold was released; only the token request holds');
+    assert.equal(credit.held, 23_000n, 'both approvals held (the token request is declined)');
     const { value } = await bed.router.readShard(
       shardId,
       (db) =>
-        db.query<{ resolution: string }>(
-          'SELECT resolution FROM public.stand_in_conflicts WHERE authorization_id = $1',
-          [approved.id],
+        db.query<{ authorization_id: string; resolution: string }>(
+          `SELECT authorization_id, resolution FROM public.stand_in_conflicts
+            WHERE authorization_id = ANY ($1) ORDER BY resolution`,
+          [[declined.id, approved.id]],
         ),
       { consistency: 'primary' },
     );
-    assert.deepEqual(value.rows, [{ resolution: 'stand_in_answer_kept' }]);
-    // Applying it again changes nothing.
-    const [again] = await bed.engine.applyAdvices(shardId, [toAuthorizationAdvice(advice)]);
-    assert.equal(again?.result, 'duplicate_dropped');
+    assert.deepEqual(value.rows, [
+      { authorization_id: approved.id, resolution: 'issuer_answer_kept' },
+      { authorization_id: declined.id, resolution: 'stand_in_answer_kept' },
+    ]);
+    // Applying them again changes nothing.
+    const again = await bed.engine.applyAdvices(shardId, advices);
+    assert.deepEqual(
+      again.map((r) => r.result),
+      ['duplicate_dropped', 'duplicate_dropped'],
+    );
     assert.deepEqual(await bed.creditCheck(accountId), credit);
   });
 

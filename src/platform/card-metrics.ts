@@ -143,7 +143,7 @@ export function registerCardMetrics(
   );
   counter(
     'mainstay_card_stand_in_one_answer_total',
-    'How one answer per request was kept: an answer given before found (shared), the issuer answer honoured by stand-in (issuer), decisions taken without reading the issuer (unverified), approvals turned down by the shared exposure caps (capped), requests stand-in could not decide without the witness (registry_unavailable).',
+    'How one answer per request was kept: an answer given before found (shared), the issuer answer honoured by stand-in (issuer), requests left undecided because the issuer answer could not be read (unverified), approvals turned down by the shared exposure caps (capped), requests stand-in could not decide without the witness (registry_unavailable).',
     ['kind'],
     (m) => {
       const shared = cards.standIn.stats().shared;

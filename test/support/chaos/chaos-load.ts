@@ -131,6 +131,15 @@ async function authorizeClient(context: LoadContext, random: SeededRandom, clien
   }
 }
 
+/** Whether an authorization answer is 91, issuer unavailable: no decision was taken. */
+function isUndecided(body: unknown): boolean {
+  return (
+    typeof body === 'object' &&
+    body !== null &&
+    (body as { status?: unknown }).status === 'issuer_unavailable'
+  );
+}
+
 /** One authorization request (or a re-ask of one): true when some process answered it 2xx. */
 async function authorizeOnce(
   context: LoadContext,
@@ -144,6 +153,11 @@ async function authorizeOnce(
       body,
       timeoutMs: plan.attemptTimeoutMs,
     });
+    // `issuer_unavailable` (91) decides nothing (nothing recorded; the network retries it), so
+    // a client treats it as it treats a 503: not an answer, try again.
+    if (sent.status >= 200 && sent.status < 300 && isUndecided(sent.body)) {
+      return { ...sent, status: 503 };
+    }
     if (sent.status >= 200 && sent.status < 300) ledger.decision(trail, sent.body, target.name);
     return sent;
   });

@@ -25,7 +25,7 @@ export interface SharedAnswerStats {
   readonly sharedAnswersReplayed: number;
   /** Stand-in requests answered with the issuer's answer, read on a replica. */
   readonly issuerAnswersHonoured: number;
-  /** Stand-in decisions taken without being able to read the issuer's answer first. */
+  /** Stand-in requests left undecided (91) because the issuer's answer could not be read. */
   readonly unverifiedDecisions: number;
   /** Stand-in approvals turned into declines by the shared exposure caps. */
   readonly cappedByExposure: number;
@@ -88,10 +88,9 @@ export class SharedAnswers {
   /**
    * Before stand-in decides, the answer already given: a stand-in answer of any process
    * (`shared`), or the issuer's acknowledged one (`issuer`). `none` when neither exists, and
-   * `unverified` when the issuer's could not be read (stand-in decides all the same: the issuer
-   * is down, and an answer it acknowledged without a readable synchronous standby is the one
-   * case a conflict can still arise, listed at reconciliation). Throws when the witness does
-   * not answer: then stand-in must not decide.
+   * `unverified` when the issuer's could not be read in time (stand-in then promises nothing:
+   * a decision could contradict an answer the issuer acknowledged). Throws when the witness
+   * does not answer: then stand-in must not decide either.
    */
   async beforeStandIn(
     request: AuthorizationRequest,

@@ -477,15 +477,18 @@ export class StandInProcessor implements PendingStandInDecisions {
     }
     if (given.kind === 'shared') return this.#answerAdvice(given.advice, request);
     if (given.kind === 'issuer') return this.#answerIssued(given.outcome, request);
+    if (given.kind === 'unverified') {
+      // The issuer may have answered and no replica can say: deciding could give a second
+      // answer, and losing an acknowledged approval is worse than a retry.
+      return this.#countStandIn(trigger, this.#unavailable(request, card, 'unverified', nowMs));
+    }
     const decision = this.rules.decide(request, card, adviceId, nowMs);
     const outcome = this.#outcomeOf(request, card, decision, nowMs);
     if (decision.status === 'issuer_unavailable' || decision.status === 'invalid_amount') {
       // Nothing was promised, so there is nothing to advise: a retry may reach the issuer.
       return this.#countStandIn(trigger, outcome);
     }
-    const reason =
-      given.kind === 'unverified' ? `${decision.reason}; issuer unread` : decision.reason;
-    const advice: StandInAdvice = { adviceId, shardId, request, outcome, reason };
+    const advice: StandInAdvice = { adviceId, shardId, request, outcome, reason: decision.reason };
     const approved = decision.status === 'approved';
     const release = () => {
       if (approved) this.rules.usage.release(request.cardId, adviceId);

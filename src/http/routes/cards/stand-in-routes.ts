@@ -142,7 +142,7 @@ const StatsSchema = Type.Object(
         description:
           'One answer per request across processes and the shared exposure caps (the ' +
           'registry on the witness): answers found already given (by stand-in in any ' +
-          'process, or by the issuer), stand-in decisions taken without reading the issuer, ' +
+          'process, or by the issuer), requests left undecided because the issuer could not be read, ' +
           'approvals turned down by the caps, and, for every process together, decisions not ' +
           'yet on the issuer books per shard, approvals outstanding and books above credit ' +
           'limits per currency (minor units).',
