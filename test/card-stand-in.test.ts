@@ -306,7 +306,7 @@ describe('stand-in processing on a real fleet with the real engine', () => {
     });
     // The account's row is held locked until stand-in has answered, so the issuer's batch
     // commits only afterwards: stand-in finds no issuer answer on the replica and decides.
-    let release = () => undefined as void;
+    let release: () => void = () => undefined;
     const released = new Promise<void>((resolve) => {
       release = resolve;
     });
