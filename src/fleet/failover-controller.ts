@@ -22,6 +22,10 @@ export interface FailoverOptions {
   readonly failureCountMax?: number;
   /** Gap by which a new home's sequences jump ahead after a DC failover. */
   readonly sequenceGap?: number;
+  /** Wait before the steps after a promotion are tried again, when one of them failed. */
+  readonly completionRetryMs?: number;
+  /** Attempts at the steps after a promotion before the failover is left to an operator. */
+  readonly completionAttemptMax?: number;
 }
 
 /** How often the probe loop re-reads the catalog for changes it did not make itself. */
@@ -32,6 +36,8 @@ const DEFAULTS = {
   probeTimeoutMs: 400,
   failureCountMax: 3,
   sequenceGap: 1_000_000,
+  completionRetryMs: 2_000,
+  completionAttemptMax: 30,
 };
 
 /**
@@ -224,17 +230,62 @@ export class FailoverController extends EventEmitter<{ event: [FailoverEvent] }>
       },
       detectedAt,
     );
-    const { reseeded } = await this.#fleet.connectCopies({ promotedIn: primary.dc as string });
-    this.#record(
-      {
-        kind: 'copies_repointed',
-        server: replica.id,
-        dc: primary.dc,
-        detail: `shard subscriptions in the other DC follow the new primary${reseeded.length > 0 ? `; re-seeded the copies of shards ${reseeded.join(', ')} (their slots did not survive)` : ''}`,
-      },
-      detectedAt,
-    );
-    await this.#rebuildOldPrimary(primary, replica.id, detectedAt);
+    await this.#completeFailover(primary, replica.id, detectedAt, 1);
+  }
+
+  /**
+   * The steps after a promotion: the other DC's copies re-pointed, the old primary measured,
+   * rebuilt and unfenced. Writes already go to the new primary, so a step that fails (the other
+   * DC's primary hung meanwhile, say) is not the end: it is recorded and the steps are queued
+   * again after `completionRetryMs`, behind whatever the controller handles meanwhile, up to
+   * `completionAttemptMax` attempts. Every step is safe to run again.
+   */
+  async #completeFailover(
+    primary: CatalogServer,
+    promoted: string,
+    detectedAt: number,
+    attempt: number,
+  ): Promise<void> {
+    try {
+      const { reseeded } = await this.#fleet.connectCopies({ promotedIn: primary.dc as string });
+      this.#record(
+        {
+          kind: 'copies_repointed',
+          server: promoted,
+          dc: primary.dc,
+          detail: `shard subscriptions in the other DC follow the new primary${reseeded.length > 0 ? `; re-seeded the copies of shards ${reseeded.join(', ')} (their slots did not survive)` : ''}`,
+        },
+        detectedAt,
+      );
+      await this.#rebuildOldPrimary(primary, promoted, detectedAt);
+    } catch (error) {
+      if (attempt >= this.#options.completionAttemptMax || this.#timer === null) throw error;
+      const message = error instanceof Error ? error.message : String(error);
+      this.#record(
+        {
+          kind: 'failover_failed',
+          server: primary.id,
+          dc: primary.dc,
+          detail: `${message}; ${promoted} serves as primary; re-pointing copies and rebuilding ${primary.id} again in ${this.#options.completionRetryMs} ms (attempt ${attempt + 1} of ${this.#options.completionAttemptMax})`,
+        },
+        detectedAt,
+      );
+      setTimeout(() => {
+        if (this.#timer === null) return;
+        this.#queue = this.#queue
+          .then(() => this.#completeFailover(primary, promoted, detectedAt, attempt + 1))
+          .catch((failure: unknown) =>
+            this.#record(
+              {
+                kind: 'failover_failed',
+                server: primary.id,
+                detail: failure instanceof Error ? failure.message : String(failure),
+              },
+              detectedAt,
+            ),
+          );
+      }, this.#options.completionRetryMs).unref();
+    }
   }
 
   /**
