@@ -89,7 +89,7 @@ export class StandInAdviceApplier {
         };
       });
     }
-    await this.#keepStandInAnswers(shardId, items, advices, outcomes);
+    await this.#keepStandInAnswers(shardId, items, outcomes);
     return outcomes;
   }
 
@@ -102,7 +102,6 @@ export class StandInAdviceApplier {
   async #keepStandInAnswers(
     shardId: number,
     items: readonly BatchItem[],
-    advices: readonly AuthorizationAdvice[],
     outcomes: AdviceOutcome[],
   ): Promise<void> {
     const met = outcomes.flatMap((outcome, index) =>
@@ -120,7 +119,7 @@ export class StandInAdviceApplier {
             o_status: string | null;
             o_id: string | null;
             o_exposure: string;
-          }>('SELECT * FROM public.card_keep_stand_in_answer($1, $2, $3, $4, $5, $6, $7, $8)', [
+          }>('SELECT * FROM public.card_keep_stand_in_answer($1, $2, $3, $4, $5, $6, $7)', [
             item.cardId,
             item.requestId,
             item.standInStatus,
@@ -128,7 +127,6 @@ export class StandInAdviceApplier {
             item.currency,
             item.decidedAt,
             this.#options.holdTtlSeconds,
-            advices[index]?.abandonedIssuerAttempt === true,
           ]);
           const row = rows[0];
           kept.push({ result: row?.o_result ?? 'missing', exposure: row?.o_exposure ?? '0' });

@@ -146,10 +146,8 @@ COMMENT ON COLUMN public.authorizations.fingerprint IS
       // Decision 37: a request has one answer whichever path gave it. An advice that meets an
       // issuer row for the same card and request id with another status keeps the answer
       // stand-in gave (the one the client received) as the book entry, unless the issuer
-      // approved and the deciding process had not abandoned an issuer attempt for the request
-      // (then the approval came from elsewhere and may have been acknowledged: it is never
-      // taken back), or the hold was already captured or reversed; the conflict is listed for
-      // a person either way.
+      // approved (an approval may have been acknowledged: it is never taken back) or its hold
+      // was already captured or reversed, and the conflict is listed for a person either way.
       // Text frozen here: never edited.
       sql: `
 ALTER TABLE public.stand_in_reconciliations DROP CONSTRAINT stand_in_reconciliations_result_check;
@@ -171,7 +169,7 @@ CREATE TABLE public.stand_in_conflicts (
 );
 CREATE FUNCTION public.card_keep_stand_in_answer(
   p_card_id text, p_request_id text, p_status text, p_amount bigint, p_currency text,
-  p_decided_at timestamptz, p_hold_seconds integer, p_abandoned_attempt boolean
+  p_decided_at timestamptz, p_hold_seconds integer
 ) RETURNS TABLE (o_result text, o_status text, o_id text, o_exposure bigint)
 LANGUAGE plpgsql AS $fn$
 DECLARE
@@ -201,7 +199,7 @@ BEGIN
     RETURN;
   END IF;
   IF a.captured_amount > 0 OR a.reversed_amount > 0
-     OR (a.status = 'approved' AND p_status <> 'approved' AND NOT p_abandoned_attempt) THEN
+     OR (a.status = 'approved' AND p_status <> 'approved') THEN
     v_resolution := 'issuer_answer_kept';
     v_exposure := 0;
   ELSE

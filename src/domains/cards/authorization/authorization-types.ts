@@ -94,12 +94,6 @@ export interface AuthorizationAdvice extends AuthorizationRequest {
   readonly standInStatus: AuthorizationStatus;
   /** When stand-in decided (RFC 3339, or a Date); an approved hold expires relative to it. */
   readonly decidedAt: string | Date;
-  /**
-   * Stand-in decided after its process abandoned an issuer attempt for the request (timed out,
-   * outcome unknown): an issuer answer found for it at reconciliation was never delivered by
-   * that process, so the stand-in answer is kept (decision 37).
-   */
-  readonly abandonedIssuerAttempt?: boolean;
 }
 
 /**

@@ -22,12 +22,6 @@ export interface StandInAdvice {
   readonly outcome: AuthorizationOutcome;
   /** Why stand-in decided so (never a card number). */
   readonly reason: string;
-  /**
-   * This process abandoned an issuer attempt for the request (it timed out, or its outcome was
-   * unknown): whatever that attempt committed was never delivered by this process, so at
-   * reconciliation the stand-in answer stays the book entry even against an issuer approval.
-   */
-  readonly abandonedIssuerAttempt?: boolean;
 }
 
 /** The advice id of a request: one advice per card and request id. */
@@ -48,7 +42,6 @@ interface AdvicePayload {
     readonly reversedAmount: string;
   };
   readonly reason: string;
-  readonly abandonedIssuerAttempt?: boolean;
 }
 
 /** The spool payload of an advice (JSON; bigint as decimal strings). */
@@ -72,7 +65,6 @@ export function encodeAdvice(advice: StandInAdvice): AdvicePayload {
       reversedAmount: outcome.reversedAmount.toString(),
     },
     reason: advice.reason,
-    ...(advice.abandonedIssuerAttempt ? { abandonedIssuerAttempt: true } : {}),
   };
 }
 
@@ -100,7 +92,6 @@ export function decodeAdvice(entry: {
       reversedAmount: BigInt(outcome.reversedAmount),
     },
     reason: payload.reason,
-    ...(payload.abandonedIssuerAttempt === true ? { abandonedIssuerAttempt: true } : {}),
   };
 }
 
@@ -112,6 +103,5 @@ export function toAuthorizationAdvice(advice: StandInAdvice): AuthorizationAdvic
     authorizationId: advice.outcome.id,
     standInStatus: advice.outcome.status,
     decidedAt: advice.outcome.createdAt,
-    ...(advice.abandonedIssuerAttempt ? { abandonedIssuerAttempt: true } : {}),
   };
 }

@@ -488,17 +488,7 @@ export class StandInProcessor implements PendingStandInDecisions {
       // Nothing was promised, so there is nothing to advise: a retry may reach the issuer.
       return this.#countStandIn(trigger, outcome);
     }
-    const advice: StandInAdvice = {
-      adviceId,
-      shardId,
-      request,
-      outcome,
-      reason: decision.reason,
-      // An attempt this process gave up on may still commit; its answer was never delivered here.
-      ...(trigger === 'issuer_timeout' || trigger === 'issuer_failed'
-        ? { abandonedIssuerAttempt: true }
-        : {}),
-    };
+    const advice: StandInAdvice = { adviceId, shardId, request, outcome, reason: decision.reason };
     const approved = decision.status === 'approved';
     const release = () => {
       if (approved) this.rules.usage.release(request.cardId, adviceId);
