@@ -113,7 +113,7 @@ describe('stand-in across processes: one answer per request, shared exposure cap
     assert.deepEqual(await bed.creditCheck(accountId), credit);
   });
 
-  test('reconciliation keeps the answer stand-in gave, never takes back an issuer approval, and lists the conflict', async () => {
+  test('reconciliation keeps the answer stand-in gave, unless the issuer hold was moved, and lists the conflict', async () => {
     const { accountId, cardIds, shardId } = await bed.accountWithCards('dc1', 10_000n, 1);
     const cardId = cardIds[0] as string;
     const issuerSide = await apiProcess({ forwarder: { forwardIntervalMs: 3_600_000 } });
@@ -130,16 +130,19 @@ describe('stand-in across processes: one answer per request, shared exposure cap
     assert.deepEqual([declined.decidedBy, declined.status], ['issuer', 'insufficient_credit']);
     const approved = await issuerSide.authorize(request(cardId, 'within', { amount: 3_000n }));
     assert.deepEqual([approved.decidedBy, approved.status], ['issuer', 'approved']);
+    const captured = await issuerSide.authorize(request(cardId, 'moved', { amount: 1_000n }));
+    const service = new AuthorizationService(bed.router, { engine: bed.engine });
+    await service.capture(captured.id, 400n, `cap-${captured.id}`);
     const advices = [
       adviceOf(declined, { status: 'approved', responseCode: '00', heldAmount: 20_000n }),
       adviceOf(approved, { status: 'stand_in_limit_exceeded', responseCode: '61', heldAmount: 0n }),
+      adviceOf(captured, { status: 'stand_in_limit_exceeded', responseCode: '61', heldAmount: 0n }),
     ].map(toAuthorizationAdvice);
     const results = await bed.engine.applyAdvices(shardId, advices);
     assert.deepEqual(
       results.map((r) => r.result),
-      ['answer_conflict', 'answer_conflict'],
+      ['answer_conflict', 'answer_conflict', 'answer_conflict'],
     );
-    const service = new AuthorizationService(bed.router);
     const { token } = await bed.engine.authorizeWithToken(request(cardId, 'token', { amount: 1n }));
     const kept = await service.getAuthorization(declined.id, token);
     assert.deepEqual(
@@ -147,33 +150,43 @@ describe('stand-in across processes: one answer per request, shared exposure cap
       [declined.id, 'approved', 'stand_in', 'insufficient_credit', 20_000n],
       'the stand-in approval the client received is the book entry',
     );
-    const stands = await service.getAuthorization(approved.id, token);
+    const released = await service.getAuthorization(approved.id, token);
     assert.deepEqual(
-      [stands.id, stands.status, stands.decidedBy, stands.heldAmount],
-      [approved.id, 'approved', 'issuer', 3_000n],
-      'an issuer approval is never taken back',
+      [released.id, released.status, released.decidedBy, released.heldAmount],
+      [approved.id, 'stand_in_limit_exceeded', 'stand_in', 0n],
+      "the stand-in decline the client received is the book entry: the issuer's hold is released",
+    );
+    const stands = await service.getAuthorization(captured.id, token);
+    assert.deepEqual(
+      [stands.status, stands.decidedBy, stands.capturedAmount],
+      ['approved', 'issuer', 400n],
+      'a hold someone already moved stays',
     );
     const credit = await bed.creditCheck(accountId);
-    assert.equal(credit.held, 23_000n, 'both approvals held (the token request is declined)');
+    assert.deepEqual([credit.held, credit.posted], [20_600n, 400n]);
     const { value } = await bed.router.readShard(
       shardId,
       (db) =>
         db.query<{ authorization_id: string; resolution: string }>(
           `SELECT authorization_id, resolution FROM public.stand_in_conflicts
             WHERE authorization_id = ANY ($1) ORDER BY resolution`,
-          [[declined.id, approved.id]],
+          [[declined.id, approved.id, captured.id]],
         ),
       { consistency: 'primary' },
     );
-    assert.deepEqual(value.rows, [
-      { authorization_id: approved.id, resolution: 'issuer_answer_kept' },
-      { authorization_id: declined.id, resolution: 'stand_in_answer_kept' },
-    ]);
+    assert.deepEqual(
+      [...value.rows].sort((a, b) => a.authorization_id.localeCompare(b.authorization_id)),
+      [
+        { authorization_id: captured.id, resolution: 'issuer_answer_kept' },
+        { authorization_id: approved.id, resolution: 'stand_in_answer_kept' },
+        { authorization_id: declined.id, resolution: 'stand_in_answer_kept' },
+      ].sort((a, b) => a.authorization_id.localeCompare(b.authorization_id)),
+    );
     // Applying them again changes nothing.
     const again = await bed.engine.applyAdvices(shardId, advices);
     assert.deepEqual(
       again.map((r) => r.result),
-      ['duplicate_dropped', 'duplicate_dropped'],
+      ['duplicate_dropped', 'duplicate_dropped', 'duplicate_dropped'],
     );
     assert.deepEqual(await bed.creditCheck(accountId), credit);
   });

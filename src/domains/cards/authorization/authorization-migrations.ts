@@ -145,9 +145,11 @@ COMMENT ON COLUMN public.authorizations.fingerprint IS
       name: 'stand-in answers kept, conflicts for review',
       // Decision 37: a request has one answer whichever path gave it. An advice that meets an
       // issuer row for the same card and request id with another status keeps the answer
-      // stand-in gave (the one the client received) as the book entry, unless the issuer
-      // approved (an approval may have been acknowledged: it is never taken back) or its hold
-      // was already captured or reversed, and the conflict is listed for a person either way.
+      // stand-in gave (the one the client received) as the book entry, unless the issuer's
+      // hold was already captured or reversed (someone acted on the issuer's answer), and the
+      // conflict is listed for a person either way. Stand-in decides only after a synchronous
+      // replica showed no acknowledged issuer answer, so an issuer row met here committed after
+      // that check and was not acknowledged before the stand-in answer.
       // Text frozen here: never edited.
       sql: `
 ALTER TABLE public.stand_in_reconciliations DROP CONSTRAINT stand_in_reconciliations_result_check;
@@ -198,8 +200,7 @@ BEGIN
     RETURN QUERY SELECT 'duplicate_dropped'::text, a.status, a.id, 0::bigint;
     RETURN;
   END IF;
-  IF a.captured_amount > 0 OR a.reversed_amount > 0
-     OR (a.status = 'approved' AND p_status <> 'approved') THEN
+  IF a.captured_amount > 0 OR a.reversed_amount > 0 THEN
     v_resolution := 'issuer_answer_kept';
     v_exposure := 0;
   ELSE
@@ -223,11 +224,7 @@ BEGIN
   INSERT INTO public.stand_in_conflicts (authorization_id, card_id, request_id, issuer_status,
     stand_in_status, amount, currency, resolution, detail)
   VALUES (a.id, p_card_id, p_request_id, a.status, p_status, p_amount, p_currency, v_resolution,
-    CASE WHEN v_resolution = 'issuer_answer_kept' AND a.status = 'approved'
-              AND a.captured_amount = 0 AND a.reversed_amount = 0
-         THEN format('the issuer had approved; stand-in answered %s; the approval stands',
-                     p_status)
-         WHEN v_resolution = 'issuer_answer_kept'
+    CASE WHEN v_resolution = 'issuer_answer_kept'
          THEN format('the issuer''s hold was already moved (captured %s, reversed %s)',
                      a.captured_amount, a.reversed_amount)
          ELSE format('the issuer had decided %s; stand-in answered %s', a.status, p_status) END)
