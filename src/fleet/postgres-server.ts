@@ -248,7 +248,7 @@ async function settlesWithin(promise: Promise<unknown>, timeoutMs: number): Prom
 }
 
 /** Pids whose parent is `parent`, read from /proc (Linux). */
-function childPids(parent: number): number[] {
+export function childPids(parent: number): number[] {
   const children: number[] = [];
   let entries: string[];
   try {

@@ -3,24 +3,7 @@
  * Each PostgreSQL child makes itself a process-group leader, so a whole server is its
  * postmaster plus every process whose parent it is, found in /proc.
  */
-import { readdirSync, readFileSync } from 'node:fs';
-
-/** Pids whose parent is `parent`. */
-export function childPids(parent: number): number[] {
-  const children: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      // Field 4 (ppid) follows the command name, which is in parentheses and may hold spaces.
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === parent) children.push(Number(entry));
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  return children;
-}
+import { childPids } from '../../../src/fleet/postgres-server.ts';
 
 /** Sends `signal` to `pid`; false when it is already gone. */
 export function signalPid(pid: number, signal: NodeJS.Signals): boolean {

@@ -56,6 +56,22 @@ export interface ExposureCaps {
   readonly cardMax: bigint;
 }
 
+/** The columns a decision is read back from. */
+const DECISION_COLUMNS = 'shard_id, card_id, request_id, advice';
+
+interface DecisionRow {
+  readonly shard_id: number;
+  readonly card_id: string;
+  readonly request_id: string;
+  readonly advice: unknown;
+}
+
+/** The advice a decision row holds. */
+function adviceOfRow(row: DecisionRow): StandInAdvice {
+  const key = { cardId: row.card_id, requestId: row.request_id };
+  return decodeAdvice({ id: adviceIdOf(key), shardId: row.shard_id, payload: row.advice });
+}
+
 interface Lookup {
   readonly cardId: string;
   readonly requestId: string;
@@ -184,7 +200,12 @@ export class StandInRegistry {
     this.#unapplied.add(proposed.shardId);
     this.#notifiedDuringPoll.add(proposed.shardId);
     return {
-      advice: this.#decode(proposed.shardId, request, row.o_advice),
+      advice: adviceOfRow({
+        shard_id: proposed.shardId,
+        card_id: request.cardId,
+        request_id: request.requestId,
+        advice: row.o_advice,
+      }),
       replayed: row.o_replayed,
       capped: row.o_capped,
     };
@@ -205,45 +226,24 @@ export class StandInRegistry {
   async findById(
     authorizationId: string,
   ): Promise<{ advice: StandInAdvice; applied: boolean } | undefined> {
-    const { rows } = await this.#pool.query<{
-      shard_id: number;
-      card_id: string;
-      request_id: string;
-      advice: unknown;
-      applied: boolean;
-    }>(
-      `SELECT shard_id, card_id, request_id, advice, applied_at IS NOT NULL AS applied
+    const { rows } = await this.#pool.query<DecisionRow & { applied: boolean }>(
+      `SELECT ${DECISION_COLUMNS}, applied_at IS NOT NULL AS applied
          FROM stand_in.decisions WHERE authorization_id = $1`,
       [authorizationId],
     );
     const row = rows[0];
-    if (!row) return undefined;
-    return {
-      advice: this.#decode(
-        row.shard_id,
-        { cardId: row.card_id, requestId: row.request_id },
-        row.advice,
-      ),
-      applied: row.applied,
-    };
+    return row ? { advice: adviceOfRow(row), applied: row.applied } : undefined;
   }
 
   /** Decisions not yet applied, decided at least `olderThanMs` ago, oldest first. */
   async unapplied(olderThanMs: number, countMax: number): Promise<StandInAdvice[]> {
-    const { rows } = await this.#pool.query<{
-      shard_id: number;
-      card_id: string;
-      request_id: string;
-      advice: unknown;
-    }>(
-      `SELECT shard_id, card_id, request_id, advice FROM stand_in.decisions
+    const { rows } = await this.#pool.query<DecisionRow>(
+      `SELECT ${DECISION_COLUMNS} FROM stand_in.decisions
         WHERE applied_at IS NULL AND decided_at <= now() - make_interval(secs => $1::float8 / 1000)
         ORDER BY decided_at LIMIT $2`,
       [olderThanMs, countMax],
     );
-    return rows.map((row) =>
-      this.#decode(row.shard_id, { cardId: row.card_id, requestId: row.request_id }, row.advice),
-    );
+    return rows.map(adviceOfRow);
   }
 
   /**
@@ -282,34 +282,21 @@ export class StandInRegistry {
     if (this.#lookups.length > 0) setImmediate(() => void this.#flushLookups());
     if (batch.length === 0) return;
     try {
-      const { rows } = await this.#pool.query<{
-        shard_id: number;
-        card_id: string;
-        request_id: string;
-        advice: unknown;
-      }>(
-        `SELECT d.shard_id, d.card_id, d.request_id, d.advice
+      const { rows } = await this.#pool.query<DecisionRow>(
+        `SELECT ${DECISION_COLUMNS}
            FROM unnest($1::text[], $2::text[]) AS k(card_id, request_id)
            JOIN stand_in.decisions d USING (card_id, request_id)`,
         [batch.map((l) => l.cardId), batch.map((l) => l.requestId)],
       );
       const found = new Map<string, StandInAdvice>();
       for (const row of rows) {
-        const key = { cardId: row.card_id, requestId: row.request_id };
-        found.set(adviceIdOf(key), this.#decode(row.shard_id, key, row.advice));
+        const advice = adviceOfRow(row);
+        found.set(advice.adviceId, advice);
       }
       for (const lookup of batch) lookup.resolve(found.get(adviceIdOf(lookup)));
     } catch (error) {
       for (const lookup of batch) lookup.reject(error);
     }
-  }
-
-  #decode(
-    shardId: number,
-    key: { readonly cardId: string; readonly requestId: string },
-    payload: unknown,
-  ): StandInAdvice {
-    return decodeAdvice({ id: adviceIdOf(key), shardId, payload });
   }
 
   async #poll(): Promise<void> {
