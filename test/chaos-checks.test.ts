@@ -5,11 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import type { TopologySnapshot } from '../src/fleet/topology-snapshot.ts';
 import type { AccountBooks } from './support/card-books.ts';
 import { exposureCheck } from './support/chaos/account-checks.ts';
 import { ClientLedger } from './support/chaos/client-ledger.ts';
 import { rtoRows } from './support/chaos/client-rto.ts';
-import type { InjectedFault } from './support/chaos/fault-injector.ts';
+import { dcIsWhole, type InjectedFault } from './support/chaos/fault-injector.ts';
 import { planFaults } from './support/chaos/fault-schedule.ts';
 import {
   type AuthorizationBooks,
@@ -184,5 +185,37 @@ describe('schedule and client-seen RTO', () => {
     assert.equal(during?.cells.capture.waitMsMax, 7_500);
     assert.equal(during?.cells.capture.gaveUp, 1);
     assert.equal(during?.cells.authorize.waitMsMax, null);
+  });
+
+  test('after a DC loss the other DC is whole without the copies the lost DC held', () => {
+    const server = (id: string, dc: string, role: string, state: string) => ({
+      id,
+      dc,
+      role,
+      state,
+      fencedAtEpoch: null,
+      streamingState: role === 'replica' ? 'streaming' : null,
+    });
+    const shard = (database: string, homeDc: string, copyDc: string, copyState: string) => ({
+      database,
+      homeDc,
+      copyDc,
+      copyState,
+    });
+    const topology = {
+      servers: [
+        server('dc1-a', 'dc1', 'primary', 'down'),
+        server('dc2-a', 'dc2', 'primary', 'up'),
+        server('dc2-b', 'dc2', 'replica', 'up'),
+      ],
+      shards: [shard('shard_0', 'dc2', 'dc1', 'quarantined')],
+    } as unknown as TopologySnapshot;
+    assert.equal(dcIsWhole(topology, 'dc2'), false);
+    assert.equal(dcIsWhole(topology, 'dc2', ['dc1']), true);
+    const unreplicated = {
+      ...topology,
+      shards: [...topology.shards, shard('shard_1', 'dc2', 'dc2', 'detached')],
+    } as unknown as TopologySnapshot;
+    assert.equal(dcIsWhole(unreplicated, 'dc2', ['dc1']), false);
   });
 });

@@ -29,8 +29,16 @@ export interface InjectedFault {
   skipped: string | null;
 }
 
-/** Whether every server of `dc` is up in its role, unfenced, and its shards replicate. */
-export function dcIsWhole(topology: TopologySnapshot, dc: string): boolean {
+/**
+ * Whether every server of `dc` is up in its role, unfenced, and its shards replicate. A shard
+ * with its home or copy in a lost DC cannot replicate until an operator re-seeds that DC, so it
+ * is not asked to.
+ */
+export function dcIsWhole(
+  topology: TopologySnapshot,
+  dc: string,
+  lostDcs: readonly string[] = [],
+): boolean {
   const servers = topology.servers.filter((server) => server.dc === dc);
   const serversWhole = servers.every(
     (server) =>
@@ -38,7 +46,12 @@ export function dcIsWhole(topology: TopologySnapshot, dc: string): boolean {
       server.fencedAtEpoch === null &&
       (server.role !== 'replica' || server.streamingState === 'streaming'),
   );
-  const shards = topology.shards.filter((shard) => shard.homeDc === dc || shard.copyDc === dc);
+  const shards = topology.shards.filter(
+    (shard) =>
+      (shard.homeDc === dc || shard.copyDc === dc) &&
+      !lostDcs.includes(shard.homeDc) &&
+      !lostDcs.includes(shard.copyDc),
+  );
   return servers.length > 0 && serversWhole && shards.every((s) => s.copyState === 'replicating');
 }
 

@@ -239,7 +239,7 @@ async function waitWhole(platform: ChaosPlatform, lostDcs: readonly string[]): P
   while (Date.now() < wholeBy && platform.upRunning()) {
     const topology = await platform.access.topology();
     const whole = topology?.dataCentres.every(
-      (dc) => lostDcs.includes(dc.id) || dcIsWhole(topology, dc.id),
+      (dc) => lostDcs.includes(dc.id) || dcIsWhole(topology, dc.id, lostDcs),
     );
     if (whole === true) return true;
     await sleep(500);
