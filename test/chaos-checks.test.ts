@@ -83,6 +83,7 @@ describe('one answer per request id', () => {
 describe('no acknowledged write lost, or lost as reported', () => {
   const lost: LostWrites = {
     approvals: ['r1 auth_1 (issuer)'],
+    declines: [],
     captures: [],
     reversals: [],
     binds: [],
@@ -90,6 +91,7 @@ describe('no acknowledged write lost, or lost as reported', () => {
   };
   const none: LostWrites = {
     approvals: [],
+    declines: [],
     captures: [],
     reversals: [],
     binds: [],

@@ -105,6 +105,8 @@ function bookOf(books: AuthorizationBooks, trail: AuthorizationTrail, id: string
 /** Acknowledged writes absent from the books, by kind, with examples. */
 export interface LostWrites {
   readonly approvals: string[];
+  /** Issuer declines the books no longer hold (a client retrying them could be answered anew). */
+  readonly declines: string[];
   readonly captures: string[];
   readonly reversals: string[];
   readonly binds: string[];
@@ -119,6 +121,7 @@ export async function findLostWrites(
 ): Promise<LostWrites> {
   const lost: LostWrites = {
     approvals: [],
+    declines: [],
     captures: [],
     reversals: [],
     binds: [],
@@ -132,8 +135,14 @@ export async function findLostWrites(
   for (const trail of ledger.authorizations.values()) {
     for (const answer of trail.answers) {
       trailOfId.set(answer.id, trail);
-      if (answer.status !== 'approved') continue;
       const book = bookOf(books, trail, answer.id);
+      if (answer.status !== 'approved') {
+        if (answer.decidedBy === 'issuer' && book === undefined) {
+          lost.declines.push(`${trail.requestId} ${answer.id} ${answer.status} by issuer`);
+          count(trail.cardId);
+        }
+        continue;
+      }
       if (book?.status !== 'approved') {
         const inBooks = book ? `${book.status} ${book.id}` : 'nothing';
         lost.approvals.push(
@@ -186,7 +195,13 @@ async function missingBinds(router: Router, ledger: ClientLedger): Promise<strin
 }
 
 export function lostWritesCount(lost: LostWrites): number {
-  return lost.approvals.length + lost.captures.length + lost.reversals.length + lost.binds.length;
+  return (
+    lost.approvals.length +
+    lost.declines.length +
+    lost.captures.length +
+    lost.reversals.length +
+    lost.binds.length
+  );
 }
 
 /** Approvals and binds the clients were told of, and holds with an acknowledged change. */

@@ -78,11 +78,17 @@ export function lostWritesCheck(
     detail:
       `${lostWritesCount(lost)} of ${ackedCount} acknowledged writes lost` +
       `${perDatabase.length > 0 ? ` (${perDatabase.join(', ')})` : ''}: approvals ` +
-      `${lost.approvals.length}, captures ${lost.captures.length}, reversals ${lost.reversals.length}, ` +
+      `${lost.approvals.length}, issuer declines ${lost.declines.length}, captures ${lost.captures.length}, reversals ${lost.reversals.length}, ` +
       `binds ${lost.binds.length}; fleet reported lost: ${reported.join(', ') || 'nothing'}` +
       `${unknown.length > 0 ? `, ${unknown.length} tails unknown` : ''}` +
       `${promised.length > 0 ? `; lost where none may be: ${promised.join(', ')}` : ''}` +
       `${unreported.length > 0 ? `; lost and not reported: ${unreported.join(', ')}` : ''}`,
-    examples: [...lost.approvals, ...lost.captures, ...lost.reversals, ...lost.binds].slice(0, 5),
+    examples: [
+      ...lost.approvals,
+      ...lost.declines,
+      ...lost.captures,
+      ...lost.reversals,
+      ...lost.binds,
+    ].slice(0, 5),
   };
 }

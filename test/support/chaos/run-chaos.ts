@@ -285,7 +285,7 @@ function unrecovered(
     ],
     rto: rtoRows(run.ledger.operations, run.injector.faults),
     tails: tailReports(events),
-    lost: { approvals: [], captures: [], reversals: [], binds: [], byDatabase: {} },
+    lost: { approvals: [], declines: [], captures: [], reversals: [], binds: [], byDatabase: {} },
     load: loadFigures(run.ledger),
     notes: [...notes, 'last lines of mainstay up:', ...tail],
   };
@@ -304,7 +304,18 @@ async function check(
   await router.refresh();
   const books = await readAuthorizationBooks(router, ledger);
   const lost = await findLostWrites(router, ledger, books);
-  const lookups = await lookUpGivenIds(platform.processes, ledger, options.lookupCountMax, random);
+  // An id whose decision the books lost is counted once, as a lost write (allowed only where a
+  // tail was reported), not again as an id GET cannot find.
+  const lostIds = new Set(
+    [...lost.approvals, ...lost.declines].map((entry) => entry.split(' ')[1] ?? ''),
+  );
+  const lookups = await lookUpGivenIds(
+    platform.processes,
+    ledger,
+    options.lookupCountMax,
+    random,
+    lostIds,
+  );
   options.log?.(`looked up ${Math.min(options.lookupCountMax, ledger.authorizations.size)} ids`);
   const accounts = await readAccounts(router, [...new Set(cards.map((card) => card.accountId))]);
   const upProcess = platform.processes[0];
@@ -362,10 +373,13 @@ async function lookUpGivenIds(
   ledger: ClientLedger,
   countMax: number,
   random: SeededRandom,
+  lostIds: ReadonlySet<string>,
 ): Promise<string[]> {
   const given = new Map<string, string>();
   for (const trail of ledger.authorizations.values()) {
-    for (const answer of trail.answers) given.set(answer.id, answer.status);
+    for (const answer of trail.answers) {
+      if (!lostIds.has(answer.id)) given.set(answer.id, answer.status);
+    }
   }
   const ids = [...given.keys()];
   // A seeded partial shuffle: the first `countMax` are a uniform sample.
