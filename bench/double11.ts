@@ -21,20 +21,20 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BypassSpool } from '../src/data/bypass/bypass-spool.ts';
-import { AuthorizationEngine } from '../src/domains/cards/authorization/authorization-engine.ts';
-import { AuthorizationService } from '../src/domains/cards/authorization/authorization-service.ts';
-import { NaiveAuthorizer } from '../src/domains/cards/authorization/naive-authorizer.ts';
-import { CardBindingService } from '../src/domains/cards/binding/binding-service.ts';
-import { loadOrCreateCardKeys } from '../src/domains/cards/binding/card-keys.ts';
+import { AuthorizationEngine } from '../src/domains/cards/core/authorization/authorization-engine.ts';
+import { AuthorizationService } from '../src/domains/cards/core/authorization/authorization-service.ts';
+import { NaiveAuthorizer } from '../src/domains/cards/core/authorization/naive-authorizer.ts';
+import { CardBindingService } from '../src/domains/cards/core/binding/binding-service.ts';
+import { loadOrCreateCardKeys } from '../src/domains/cards/core/binding/card-keys.ts';
 import {
   engineIssuerPath,
   replicaCardSource,
-} from '../src/domains/cards/stand-in/engine-issuer-path.ts';
-import { StandInProcessor } from '../src/domains/cards/stand-in/stand-in-processor.ts';
-import { openStandInRegistry } from '../src/domains/cards/stand-in/stand-in-registry.ts';
+} from '../src/domains/cards/core/stand-in/engine-issuer-path.ts';
+import { StandInProcessor } from '../src/domains/cards/core/stand-in/stand-in-processor.ts';
+import { CARD_MIGRATIONS } from '../src/domains/cards/services.ts';
+import { openStandInRegistry } from '../src/domains/cards/store/stand-in-registry.ts';
 import { FailoverController } from '../src/fleet/failover-controller.ts';
 import { CATALOG_DATABASE } from '../src/fleet/fleet.ts';
-import { CARD_MIGRATIONS } from '../src/platform/card-services.ts';
 import { type FleetFixture, startFleet } from '../test/support/fleet-fixture.ts';
 import { runBoundCardLists } from './double11/bound-card-lists.ts';
 import { runHttpCeiling } from './double11/http-scenario.ts';

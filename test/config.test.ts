@@ -4,9 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { loadConfig } from '../src/config/load-config.ts';
-import { STAND_IN_LIMITS_DEFAULT } from '../src/domains/cards/stand-in/stand-in-limits.ts';
+import { standInSettings } from '../src/domains/cards/config/stand-in-settings.ts';
+import { STAND_IN_LIMITS_DEFAULT } from '../src/domains/cards/core/stand-in/stand-in-limits.ts';
 import { isMainstayError, type MainstayError } from '../src/errors/mainstay-error.ts';
-import { standInSettings } from '../src/platform/stand-in-settings.ts';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'mainstay-config-'));
 

@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 import type { Router } from '../../src/data/router.ts';
-import type { CardBindingService } from '../../src/domains/cards/binding/binding-service.ts';
-import { luhnCheckDigit } from '../../src/domains/cards/card-number.ts';
+import type { CardBindingService } from '../../src/domains/cards/core/binding/binding-service.ts';
+import { luhnCheckDigit } from '../../src/domains/cards/core/card-number.ts';
 import { quantile } from '../support/closed-loop.ts';
 
 export const LISTS = {

@@ -1,18 +1,18 @@
 import type { FastifyInstance } from 'fastify';
-import { AuthorizationService } from '../../src/domains/cards/authorization/authorization-service.ts';
-import type { AuthorizationOutcome } from '../../src/domains/cards/authorization/authorization-types.ts';
-import { issuerOutcome } from '../../src/domains/cards/authorization/request-validation.ts';
-import type { StandInProcessor } from '../../src/domains/cards/stand-in/stand-in-processor.ts';
-import { buildHttpServer } from '../../src/http/build-http-server.ts';
-import { registerAuthorizationRoutes } from '../../src/http/routes/cards/authorization-routes.ts';
-import { json, ref } from '../../src/http/routes/route-helpers.ts';
+import { registerAuthorizationRoutes } from '../../src/domains/cards/api/authorization-routes.ts';
 import {
   AuthorizationRequestBody,
   type AuthorizationRequestJson,
   AuthorizationSchema,
   authorizationRequestOf,
   authorizationToJson,
-} from '../../src/http/schemas/authorization-schema.ts';
+} from '../../src/domains/cards/api/schemas/authorization-schema.ts';
+import { AuthorizationService } from '../../src/domains/cards/core/authorization/authorization-service.ts';
+import type { AuthorizationOutcome } from '../../src/domains/cards/core/authorization/authorization-types.ts';
+import { issuerOutcome } from '../../src/domains/cards/core/authorization/request-validation.ts';
+import type { StandInProcessor } from '../../src/domains/cards/core/stand-in/stand-in-processor.ts';
+import { buildHttpServer } from '../../src/http/build-http-server.ts';
+import { json, ref } from '../../src/http/routes/route-helpers.ts';
 import type { FleetFixture } from '../../test/support/fleet-fixture.ts';
 import { cpuByRole, sampleProcessCpu } from '../support/process-cpu.ts';
 import { printTable, type SummaryRow } from '../support/report.ts';

@@ -1,7 +1,7 @@
 import type {
   AuthorizationOutcome,
   AuthorizationRequest,
-} from '../../src/domains/cards/authorization/authorization-types.ts';
+} from '../../src/domains/cards/core/authorization/authorization-types.ts';
 import { isMainstayError } from '../../src/errors/mainstay-error.ts';
 import { quantile } from '../support/closed-loop.ts';
 import type { Double11Workload } from './workload.ts';

@@ -2,8 +2,8 @@ import type { Router } from '../../src/data/router.ts';
 import type {
   AuthorizationOutcome,
   AuthorizationRequest,
-} from '../../src/domains/cards/authorization/authorization-types.ts';
-import type { StandInProcessor } from '../../src/domains/cards/stand-in/stand-in-processor.ts';
+} from '../../src/domains/cards/core/authorization/authorization-types.ts';
+import type { StandInProcessor } from '../../src/domains/cards/core/stand-in/stand-in-processor.ts';
 import type { Fleet } from '../../src/fleet/fleet.ts';
 import type { Double11Workload } from './workload.ts';
 

@@ -1,4 +1,4 @@
-import type { AuthorizationRequest } from '../../src/domains/cards/authorization/authorization-types.ts';
+import type { AuthorizationRequest } from '../../src/domains/cards/core/authorization/authorization-types.ts';
 import { ZipfSampler } from '../support/zipf.ts';
 
 /** The Double-11 profile's knobs. */

@@ -1,9 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Value } from '@sinclair/typebox/value';
+import type { CardsConfig } from '../domains/cards/config/cards-config.ts';
 import { type FieldError, MainstayError } from '../errors/mainstay-error.ts';
 import type { ServerRole } from '../fleet/topology-snapshot.ts';
-import type { CardsConfig } from './cards-config.ts';
 import {
   DEFAULT_SYNCHRONOUS_COMMIT,
   type SynchronousCommit,

@@ -1,5 +1,5 @@
 import { type Static, type TLiteral, type TUnion, Type } from '@sinclair/typebox';
-import { CardsConfigSchema } from './cards-config.ts';
+import { CardsConfigSchema } from '../domains/cards/config/cards-config.ts';
 
 /**
  * The topology configuration file (`mainstay.config.json`). Every field has a default, so an

@@ -5,6 +5,7 @@ import type { CatalogSnapshot, CatalogStore } from '../catalog/catalog-store.ts'
 import type { MainstayConfig } from '../config/load-config.ts';
 import { type ConnectionInfo, ConnectionPools } from '../data/connection-pools.ts';
 import type { Router } from '../data/router.ts';
+import type { CardServices } from '../domains/cards/services.ts';
 import { MainstayError } from '../errors/mainstay-error.ts';
 import { readLiveLock } from '../fleet/fleet-lock.ts';
 import { readFleetState } from '../fleet/fleet-state.ts';
@@ -13,7 +14,6 @@ import { SUPERUSER } from '../fleet/server-files.ts';
 import { healthFromTopology, probeTopology } from '../fleet/topology-probe.ts';
 import type { HealthReport, TopologySnapshot, TopologySource } from '../fleet/topology-snapshot.ts';
 import { type ApiWiring, listen, wireApi } from './api-wiring.ts';
-import type { CardServices } from './card-services.ts';
 
 export interface ApiProcessOptions {
   readonly config: MainstayConfig;

@@ -8,6 +8,8 @@ import { BypassSpool } from '../data/bypass/bypass-spool.ts';
 import type { ConnectionInfo } from '../data/connection-pools.ts';
 import { Router } from '../data/router.ts';
 import type { RouterOptions } from '../data/router-options.ts';
+import { standInSettings } from '../domains/cards/config/stand-in-settings.ts';
+import { type CardServices, startCardServices } from '../domains/cards/services.ts';
 import { MainstayError } from '../errors/mainstay-error.ts';
 import type { FailoverController } from '../fleet/failover-controller.ts';
 import { type EventSource, pageOfEvents } from '../fleet/failover-events.ts';
@@ -15,9 +17,7 @@ import { CATALOG_DATABASE } from '../fleet/fleet.ts';
 import type { TopologySource } from '../fleet/topology-snapshot.ts';
 import { buildHttpServer } from '../http/build-http-server.ts';
 import { type Operations, registerOperationsRoutes } from '../http/routes/operations-route.ts';
-import { type CardServices, startCardServices } from './card-services.ts';
 import { platformMetrics } from './platform-metrics.ts';
-import { standInSettings } from './stand-in-settings.ts';
 
 /** What one API process is wired from; `mainstay up` and `mainstay api` differ only here. */
 export interface ApiWiringOptions {

@@ -2,11 +2,11 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import type { BypassSpool } from '../data/bypass/bypass-spool.ts';
 import type { Router } from '../data/router.ts';
 import { FALLBACK_REASONS } from '../data/router-stats.ts';
+import { registerCardMetrics } from '../domains/cards/metrics.ts';
+import type { CardServices } from '../domains/cards/services.ts';
 import type { FailoverController } from '../fleet/failover-controller.ts';
 import { FAILOVER_EVENT_KINDS } from '../fleet/failover-events.ts';
 import type { MetricsSource } from '../http/routes/metrics-route.ts';
-import { registerCardMetrics } from './card-metrics.ts';
-import type { CardServices } from './card-services.ts';
 
 /** What the metrics are read from, at scrape time. */
 export interface MetricInputs {

@@ -4,13 +4,13 @@ import type { MainstayConfig } from '../config/load-config.ts';
 import type { BypassSpool } from '../data/bypass/bypass-spool.ts';
 import type { Router } from '../data/router.ts';
 import { DEMO_MIGRATIONS, loadDemoData } from '../demo/demo-data.ts';
+import { CARD_MIGRATIONS, type CardServices, loadCardDemo } from '../domains/cards/services.ts';
 import { reseedDataCentre } from '../fleet/dc-reseed.ts';
 import { FailoverController } from '../fleet/failover-controller.ts';
 import { Fleet } from '../fleet/fleet.ts';
 import { recordHttpUrl } from '../fleet/fleet-lock.ts';
 import { assertPortFree } from '../fleet/ports.ts';
 import { type ApiWiring, listen, wireApi } from './api-wiring.ts';
-import { CARD_MIGRATIONS, type CardServices, loadCardDemo } from './card-services.ts';
 
 /** The package version, shown in the OpenAPI document. */
 export const VERSION = (

@@ -5,20 +5,23 @@ import type { Router } from '../../src/data/router.ts';
 import type {
   CardAccountService,
   IssueCardOptions,
-} from '../../src/domains/cards/accounts/card-account-service.ts';
-import type { Card, CardAccount } from '../../src/domains/cards/accounts/card-account-types.ts';
-import { AuthorizationEngine } from '../../src/domains/cards/authorization/authorization-engine.ts';
+} from '../../src/domains/cards/core/accounts/card-account-service.ts';
+import type {
+  Card,
+  CardAccount,
+} from '../../src/domains/cards/core/accounts/card-account-types.ts';
+import { AuthorizationEngine } from '../../src/domains/cards/core/authorization/authorization-engine.ts';
+import { AuthorizationService } from '../../src/domains/cards/core/authorization/authorization-service.ts';
+import type {
+  AuthorizationOutcome,
+  AuthorizationRequest,
+} from '../../src/domains/cards/core/authorization/authorization-types.ts';
+import { HoldSweeper } from '../../src/domains/cards/core/authorization/hold-sweeper.ts';
 import {
   AUTHORIZATION_COLUMNS,
   type AuthorizationRow,
   outcomeOfRow,
-} from '../../src/domains/cards/authorization/authorization-row.ts';
-import { AuthorizationService } from '../../src/domains/cards/authorization/authorization-service.ts';
-import type {
-  AuthorizationOutcome,
-  AuthorizationRequest,
-} from '../../src/domains/cards/authorization/authorization-types.ts';
-import { HoldSweeper } from '../../src/domains/cards/authorization/hold-sweeper.ts';
+} from '../../src/domains/cards/store/authorization-row.ts';
 import { isMainstayError } from '../../src/errors/mainstay-error.ts';
 import { readBooks } from './card-books.ts';
 

@@ -3,10 +3,10 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { CONSISTENCY_TOKEN_HEADER } from '../../src/data/consistency-token.ts';
 import type { Router } from '../../src/data/router.ts';
-import type { CardBindingService } from '../../src/domains/cards/binding/binding-service.ts';
-import { luhnCheckDigit } from '../../src/domains/cards/card-number.ts';
+import { registerBindingRoutes } from '../../src/domains/cards/api/binding-routes.ts';
+import type { CardBindingService } from '../../src/domains/cards/core/binding/binding-service.ts';
+import { luhnCheckDigit } from '../../src/domains/cards/core/card-number.ts';
 import { buildHttpServer } from '../../src/http/build-http-server.ts';
-import { registerBindingRoutes } from '../../src/http/routes/cards/binding-routes.ts';
 
 /** A parsed answer from one API instance. */
 export interface Answer {

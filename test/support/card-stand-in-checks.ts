@@ -1,17 +1,17 @@
 import assert from 'node:assert/strict';
 import { newEntityId } from '../../src/data/entity-id.ts';
 import type { Router } from '../../src/data/router.ts';
-import { AuthorizationService } from '../../src/domains/cards/authorization/authorization-service.ts';
+import { AuthorizationService } from '../../src/domains/cards/core/authorization/authorization-service.ts';
 import type {
   AuthorizationOutcome,
   AuthorizationRequest,
-} from '../../src/domains/cards/authorization/authorization-types.ts';
+} from '../../src/domains/cards/core/authorization/authorization-types.ts';
 import {
   adviceIdOf,
   type StandInAdvice,
   toAuthorizationAdvice,
-} from '../../src/domains/cards/stand-in/stand-in-advice.ts';
-import type { StandInProcessor } from '../../src/domains/cards/stand-in/stand-in-processor.ts';
+} from '../../src/domains/cards/core/stand-in/stand-in-advice.ts';
+import type { StandInProcessor } from '../../src/domains/cards/core/stand-in/stand-in-processor.ts';
 import { isMainstayError } from '../../src/errors/mainstay-error.ts';
 import { request, type StandInBed } from './card-stand-in-fleet.ts';
 

@@ -6,26 +6,26 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { BypassSpool } from '../../src/data/bypass/bypass-spool.ts';
 import { IDEMPOTENCY_MIGRATIONS } from '../../src/data/idempotency.ts';
 import type { Router } from '../../src/data/router.ts';
-import { CARD_ACCOUNT_MIGRATIONS } from '../../src/domains/cards/accounts/card-account-migrations.ts';
-import { CardAccountService } from '../../src/domains/cards/accounts/card-account-service.ts';
-import { AuthorizationEngine } from '../../src/domains/cards/authorization/authorization-engine.ts';
-import { AUTHORIZATION_MIGRATIONS } from '../../src/domains/cards/authorization/authorization-migrations.ts';
+import { CardAccountService } from '../../src/domains/cards/core/accounts/card-account-service.ts';
+import { AuthorizationEngine } from '../../src/domains/cards/core/authorization/authorization-engine.ts';
 import type {
   AuthorizationOutcome,
   AuthorizationRequest,
-} from '../../src/domains/cards/authorization/authorization-types.ts';
-import type { CachedCard } from '../../src/domains/cards/stand-in/card-status-cache.ts';
+} from '../../src/domains/cards/core/authorization/authorization-types.ts';
+import type { CachedCard } from '../../src/domains/cards/core/stand-in/card-status-cache.ts';
 import {
   engineIssuerPath,
   replicaCardSource,
-} from '../../src/domains/cards/stand-in/engine-issuer-path.ts';
-import type { StandInLimits } from '../../src/domains/cards/stand-in/stand-in-limits.ts';
-import type { StandInOptions } from '../../src/domains/cards/stand-in/stand-in-options.ts';
-import { StandInProcessor } from '../../src/domains/cards/stand-in/stand-in-processor.ts';
+} from '../../src/domains/cards/core/stand-in/engine-issuer-path.ts';
+import type { StandInLimits } from '../../src/domains/cards/core/stand-in/stand-in-limits.ts';
+import type { StandInOptions } from '../../src/domains/cards/core/stand-in/stand-in-options.ts';
+import { StandInProcessor } from '../../src/domains/cards/core/stand-in/stand-in-processor.ts';
+import { AUTHORIZATION_MIGRATIONS } from '../../src/domains/cards/sql/authorization-migrations.ts';
+import { CARD_ACCOUNT_MIGRATIONS } from '../../src/domains/cards/sql/card-account-migrations.ts';
 import {
   openStandInRegistry,
   type StandInRegistry,
-} from '../../src/domains/cards/stand-in/stand-in-registry.ts';
+} from '../../src/domains/cards/store/stand-in-registry.ts';
 import { CATALOG_DATABASE } from '../../src/fleet/fleet.ts';
 import { readBooks } from './card-books.ts';
 import { startFleet } from './fleet-fixture.ts';

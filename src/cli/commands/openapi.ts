@@ -1,7 +1,7 @@
+import { registerCardRoutes } from '../../domains/cards/services.ts';
 import { MainstayError } from '../../errors/mainstay-error.ts';
 import { buildHttpServer } from '../../http/build-http-server.ts';
 import { registerOperationsRoutes } from '../../http/routes/operations-route.ts';
-import { registerCardRoutes } from '../../platform/card-services.ts';
 import { VERSION } from '../../platform/platform.ts';
 
 /**

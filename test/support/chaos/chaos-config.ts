@@ -3,8 +3,9 @@
  * (synchronous within each DC), or each DC in the asynchronous mode, which may lose
  * acknowledged writes on a failover and must then say so in its events.
  */
-import { CardsConfigSchema } from '../../../src/config/cards-config.ts';
+
 import { SYNCHRONOUS_COMMIT_LEVELS } from '../../../src/config/topology-config.ts';
+import { CardsConfigSchema } from '../../../src/domains/cards/config/cards-config.ts';
 
 /**
  * The stand-in exposure cap per account the runs configure: a third of the accounts' credit

@@ -1,0 +1,161 @@
+/**
+ * Card accounts and cards: open an account with a credit limit, issue cards on it, block and
+ * unblock them. Writes take an `Idempotency-Key` and answer with a consistency token; reads
+ * honour the token.
+ */
+import type { FastifyInstance } from 'fastify';
+import { readRoute, SERVED_BY_RESPONSE_HEADER } from '../../../http/consistency-header.ts';
+import { idempotencyKeyOf } from '../../../http/idempotency-header.ts';
+import { problemResponses } from '../../../http/routes/problem-responses.ts';
+import { answerWrite, IDEMPOTENCY_HEADER, json, ref } from '../../../http/routes/route-helpers.ts';
+import { assertKnownCurrency } from '../../../http/schemas/money-schema.ts';
+import type { CardAccountService } from '../core/accounts/card-account-service.ts';
+import {
+  AccountIdParams,
+  CardAccountSchema,
+  CardIdParams,
+  CardSchema,
+  CreateCardAccountBody,
+  cardAccountToJson,
+  cardToJson,
+  IssueCardBody,
+} from './schemas/card-account-schema.ts';
+
+type CreateBody = { currency: string; creditLimit: number };
+type IssueBody = {
+  brand?: 'visa' | 'mastercard' | 'unionpay';
+  expiryMonth?: number;
+  expiryYear?: number;
+  velocityCountMax?: number;
+  velocityWindowSeconds?: number;
+};
+
+/** Available credit is never read unboundedly stale; a card's status may be. */
+const ACCOUNT_READ = readRoute(['primary', 'session', 'bounded']);
+const CARD_READ = readRoute(['primary', 'session', 'bounded', 'any']);
+
+/** Registers the card account and card routes on `app`. */
+export function registerCardAccountRoutes(app: FastifyInstance, accounts: CardAccountService) {
+  for (const schema of [CreateCardAccountBody, CardAccountSchema, IssueCardBody, CardSchema]) {
+    app.addSchema(schema);
+  }
+  app.post<{ Body: CreateBody }>(
+    '/v1/card-accounts',
+    {
+      schema: {
+        summary: 'Open a card account with a credit limit',
+        tags: ['cards'],
+        headers: IDEMPOTENCY_HEADER,
+        body: ref(CreateCardAccountBody),
+        response: {
+          201: json(CardAccountSchema, 'The account (also the answer to a retry with this key).'),
+          ...problemResponses,
+        },
+      },
+    },
+    async (request, reply) => {
+      const key = idempotencyKeyOf(request);
+      assertKnownCurrency(request.body.currency);
+      const written = await accounts.createAccount(
+        { currency: request.body.currency, creditLimit: BigInt(request.body.creditLimit) },
+        key,
+      );
+      answerWrite(reply, written, 201);
+      return cardAccountToJson(written.value);
+    },
+  );
+
+  app.get<{ Params: { accountId: string } }>(
+    '/v1/card-accounts/:accountId',
+    {
+      config: ACCOUNT_READ.config,
+      schema: {
+        summary: 'A card account, with its available credit',
+        tags: ['cards'],
+        params: AccountIdParams,
+        headers: ACCOUNT_READ.headers,
+        response: {
+          200: { ...json(CardAccountSchema, 'The account.'), headers: SERVED_BY_RESPONSE_HEADER },
+          ...problemResponses,
+        },
+      },
+    },
+    async (request) =>
+      cardAccountToJson(
+        await accounts.getAccount(request.params.accountId, request.consistencyToken),
+      ),
+  );
+
+  app.post<{ Params: { accountId: string }; Body: IssueBody }>(
+    '/v1/card-accounts/:accountId/cards',
+    {
+      schema: {
+        summary: 'Issue a card on an account',
+        description:
+          'The card number is generated and never stored or shown: only its brand and last four digits.',
+        tags: ['cards'],
+        headers: IDEMPOTENCY_HEADER,
+        params: AccountIdParams,
+        body: ref(IssueCardBody),
+        response: {
+          201: json(CardSchema, 'The card (also the answer to a retry with this key).'),
+          ...problemResponses,
+        },
+      },
+    },
+    async (request, reply) => {
+      const key = idempotencyKeyOf(request);
+      const written = await accounts.issueCard(request.params.accountId, request.body, key);
+      answerWrite(reply, written, 201);
+      return cardToJson(written.value);
+    },
+  );
+
+  app.get<{ Params: { cardId: string } }>(
+    '/v1/cards/:cardId',
+    {
+      config: CARD_READ.config,
+      schema: {
+        summary: 'A card',
+        tags: ['cards'],
+        params: CardIdParams,
+        headers: CARD_READ.headers,
+        response: {
+          200: { ...json(CardSchema, 'The card.'), headers: SERVED_BY_RESPONSE_HEADER },
+          ...problemResponses,
+        },
+      },
+    },
+    async (request) =>
+      cardToJson(await accounts.getCard(request.params.cardId, request.consistencyToken)),
+  );
+
+  for (const action of ['block', 'unblock'] as const) {
+    app.post<{ Params: { cardId: string } }>(
+      `/v1/cards/:cardId/${action}`,
+      {
+        schema: {
+          summary: action === 'block' ? 'Block a card' : 'Lift a block',
+          description:
+            action === 'block'
+              ? 'Authorizations on a blocked card are declined (card_blocked, 62), in stand-in too once the block is known.'
+              : 'An expired card stays expired.',
+          tags: ['cards'],
+          headers: IDEMPOTENCY_HEADER,
+          params: CardIdParams,
+          response: { 200: json(CardSchema, 'The card.'), ...problemResponses },
+        },
+      },
+      async (request, reply) => {
+        const key = idempotencyKeyOf(request);
+        const { cardId } = request.params;
+        const written =
+          action === 'block'
+            ? await accounts.blockCard(cardId, key)
+            : await accounts.unblockCard(cardId, key);
+        answerWrite(reply, written, 200);
+        return cardToJson(written.value);
+      },
+    );
+  }
+}

@@ -1,0 +1,232 @@
+import { isEntityId } from '../../../../data/entity-id.ts';
+import { fingerprintOf, onceInTransaction } from '../../../../data/idempotency.ts';
+import type { Queryable, Router } from '../../../../data/router.ts';
+import { MainstayError } from '../../../../errors/mainstay-error.ts';
+import { AuthorizationReader } from '../../store/authorization-reader.ts';
+import {
+  AUTHORIZATION_COLUMNS,
+  type AuthorizationRow,
+  outcomeOfRow,
+  rowOfStored,
+  storedOfRow,
+} from '../../store/authorization-row.ts';
+import type { AuthorizationOutcome } from './authorization-types.ts';
+import { isValidAmount } from './request-validation.ts';
+
+/** What a capture or reversal returns. */
+export interface HoldChangeResult {
+  readonly authorization: AuthorizationOutcome;
+  /** Send it with later reads to see this change. */
+  readonly token: string;
+  /** Whether this answer is the stored answer of an earlier call with the same key. */
+  readonly replayed: boolean;
+}
+
+/**
+ * Applies hold moves through the authorization engine's shard lanes (the engine implements
+ * it): a port defined here so the service does not depend on the engine.
+ */
+export interface HoldMover {
+  moveHold(
+    kind: 'capture' | 'reverse',
+    authorizationId: string,
+    amount: bigint | null,
+    idempotencyKey: string,
+  ): Promise<HoldChangeResult>;
+}
+
+/**
+ * Stand-in decisions not yet on the issuer's books, as stand-in processing knows them. A port
+ * defined on this side, so the service can answer for them without depending on stand-in; the
+ * entry point passes the stand-in processor.
+ */
+export interface PendingStandInDecisions {
+  /** The outcome stand-in gave under `authorizationId` while its advice waits to be forwarded. */
+  pendingOutcome(authorizationId: string): AuthorizationOutcome | undefined;
+  /**
+   * The outcome stand-in gave under `authorizationId` in ANY process (its shared record),
+   * `undefined` when there is none or it cannot be read.
+   */
+  sharedOutcome(authorizationId: string): Promise<AuthorizationOutcome | undefined>;
+  /**
+   * Puts a stand-in decision under `authorizationId`, taken by any process, on the issuer's
+   * books now if it is not there yet, so a capture or reversal finds its hold. Throws when the
+   * issuer cannot take it (the shard is away: retry).
+   */
+  settle(authorizationId: string): Promise<void>;
+}
+
+/** What an {@link AuthorizationService} is built with besides the router. */
+export interface AuthorizationServiceOptions {
+  /** Lets reads answer for stand-in decisions still waiting to be forwarded. */
+  readonly standIn?: PendingStandInDecisions;
+  /**
+   * Sends captures and reversals through the engine's single writer per shard (pass the
+   * {@link AuthorizationEngine}): on hot accounts a move then never holds the account's row
+   * lock while the batches of authorizations queue behind it. Without it each move is its own
+   * transaction (the direct path), which is correct but serializes with the batches.
+   */
+  readonly engine?: HoldMover;
+}
+
+/**
+ * Reads of authorizations and the two moves on a hold: capture (posts part or all of what is
+ * held) and reversal (releases part or all of it). Several partial captures and reversals may
+ * follow each other until nothing is held; the hold closes when it reaches zero.
+ *
+ * Outcomes of these calls are errors, not statuses, because they are requests about an existing
+ * resource rather than a network decision: an amount that is not 1 .. 2^53 - 1 or exceeds what
+ * is still held is `invalid_amount`; a hold that is not open (a decline, a closed or expired
+ * hold, a stand-in decision not yet forwarded) is `state_conflict`; an unknown id is
+ * `resource_not_found`. Nothing is written then. Both are idempotent by a client key
+ * (`onceInTransaction`, in the shard transaction).
+ */
+export class AuthorizationService {
+  readonly #router: Router;
+  readonly #reader: AuthorizationReader;
+  readonly #standIn: PendingStandInDecisions | undefined;
+  readonly #engine: HoldMover | undefined;
+
+  constructor(router: Router, options: AuthorizationServiceOptions = {}) {
+    this.#router = router;
+    this.#reader = new AuthorizationReader(router);
+    this.#standIn = options.standIn;
+    this.#engine = options.engine;
+  }
+
+  /**
+   * One authorization; pass the token of earlier writes to read them. What the caller sees for
+   * a stand-in id (`decidedBy: "stand_in"` at decision time):
+   * - advice waiting to be forwarded: the stand-in decision as the network got it, when the
+   *   service was given the stand-in processor (`options.standIn`); else `resource_not_found`;
+   * - advice applied: the authorization under the same id, with the issuer's view
+   *   (`issuerStatus`, `exposureAmount`);
+   * - advice reconciled as `duplicate_dropped` (the issuer had decided the same card and
+   *   request id itself, e.g. an attempt that timed out for stand-in and committed): the
+   *   ISSUER's authorization, with the issuer's outcome and its own id, not the one asked for;
+   *   holds move on that id;
+   * - advice quarantined (it could not be applied): `resource_not_found`, saying so.
+   */
+  async getAuthorization(id: string, token?: string | null): Promise<AuthorizationOutcome> {
+    if (!isEntityId(id, 'auth')) throw notFound(id);
+    // The spool before the issuer: an advice is acknowledged only after the issuer committed
+    // it, so a forward racing this read is found on one side or the other.
+    const pending = this.#standIn?.pendingOutcome(id);
+    if (pending) return pending;
+    const found = await this.#reader.resolve(id, token ?? null);
+    if (found.state === 'found') return found.outcome;
+    // Decided in stand-in by another process and not yet forwarded: its shared record.
+    const shared = found.state === 'missing' ? await this.#standIn?.sharedOutcome(id) : undefined;
+    if (shared) return shared;
+    if (found.state === 'quarantined') {
+      throw new MainstayError(
+        'resource_not_found',
+        `authorization ${id} was decided in stand-in, but its advice was quarantined ` +
+          `(${found.advice.errorCode}) and is not on the issuer's books; see the stand-in advices`,
+      );
+    }
+    throw notFound(id);
+  }
+
+  /** Posts `amount` of the hold (all that is held when `amount` is `null`). */
+  capture(id: string, amount: bigint | null, idempotencyKey: string): Promise<HoldChangeResult> {
+    return this.#change('capture', id, amount, idempotencyKey);
+  }
+
+  /** Releases `amount` of the hold (all that is held when `amount` is `null`). */
+  reverse(id: string, amount: bigint | null, idempotencyKey: string): Promise<HoldChangeResult> {
+    return this.#change('reverse', id, amount, idempotencyKey);
+  }
+
+  async #change(
+    kind: 'capture' | 'reverse',
+    id: string,
+    amount: bigint | null,
+    idempotencyKey: string,
+  ): Promise<HoldChangeResult> {
+    if (!isEntityId(id, 'auth')) throw notFound(id);
+    if (amount !== null && !isValidAmount(amount))
+      throw new MainstayError('invalid_amount', 'amount must be 1 to 2^53 - 1 minor units');
+    // A stand-in decision (of any process) goes on the issuer's books first: its id is the one
+    // the client was given, and the hold must exist before it moves.
+    await this.#standIn?.settle(id);
+    if (this.#engine) return this.#engine.moveHold(kind, id, amount, idempotencyKey);
+    const claim = {
+      scope: `authorization_${kind}`,
+      key: idempotencyKey,
+      fingerprint: fingerprintOf({ id, amount }),
+    };
+    const { value, token } = await this.#router.write(id, async (tx) => {
+      // Account first, then the key, then the authorization: the lock order of every writer
+      // of holds (the engine's batches, the sweeper), so none of them can deadlock.
+      const accountId = await lockAccountOf(tx, id);
+      return onceInTransaction(tx, claim, async () => ({
+        statusCode: 200,
+        body: storedOfRow(await applyChange(tx, kind, id, amount, accountId)),
+      }));
+    });
+    return {
+      authorization: outcomeOfRow(rowOfStored(value.body)),
+      token,
+      replayed: value.replayed,
+    };
+  }
+}
+
+/** Locks the account of authorization `id`; `undefined` when there is no such authorization. */
+async function lockAccountOf(tx: Queryable, id: string): Promise<string | null | undefined> {
+  const found = await tx.query<{ account_id: string | null }>(
+    'SELECT account_id FROM public.authorizations WHERE id = $1',
+    [id],
+  );
+  const row = found.rows[0];
+  if (row?.account_id)
+    await tx.query('SELECT 1 FROM public.card_accounts WHERE id = $1 FOR NO KEY UPDATE', [
+      row.account_id,
+    ]);
+  return row === undefined ? undefined : row.account_id;
+}
+
+async function applyChange(
+  tx: Queryable,
+  kind: 'capture' | 'reverse',
+  id: string,
+  amount: bigint | null,
+  accountId: string | null | undefined,
+): Promise<AuthorizationRow> {
+  if (accountId === undefined) throw notFound(id);
+  const { rows } = await tx.query<{ hold_state: string; held_amount: string; status: string }>(
+    'SELECT hold_state, held_amount, status FROM public.authorizations WHERE id = $1 FOR UPDATE',
+    [id],
+  );
+  const current = rows[0];
+  if (current?.hold_state !== 'open' || !accountId) {
+    throw new MainstayError(
+      'state_conflict',
+      `authorization ${id} has no open hold (status ${current?.status}, hold ${current?.hold_state})`,
+    );
+  }
+  const held = BigInt(current.held_amount);
+  const moved = amount ?? held;
+  if (moved > held)
+    throw new MainstayError('invalid_amount', `amount ${moved} exceeds the ${held} still held`);
+  const column = kind === 'capture' ? 'captured_amount' : 'reversed_amount';
+  const updated = await tx.query<AuthorizationRow>(
+    `UPDATE public.authorizations
+        SET held_amount = held_amount - $2, ${column} = ${column} + $2,
+            hold_state = CASE WHEN held_amount = $2 THEN 'closed' ELSE 'open' END,
+            updated_at = now()
+      WHERE id = $1 RETURNING ${AUTHORIZATION_COLUMNS}`,
+    [id, moved.toString()],
+  );
+  await tx.query(
+    `UPDATE public.card_accounts
+        SET held = held - $2, posted = posted + $3, updated_at = now() WHERE id = $1`,
+    [accountId, moved.toString(), kind === 'capture' ? moved.toString() : '0'],
+  );
+  return updated.rows[0] as AuthorizationRow;
+}
+
+function notFound(id: string): MainstayError {
+  return new MainstayError('resource_not_found', `no authorization ${id}`);
+}

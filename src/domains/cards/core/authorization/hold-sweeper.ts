@@ -1,0 +1,88 @@
+import type { Router } from '../../../../data/router.ts';
+
+/** Tuning of a {@link HoldSweeper}. */
+export interface HoldSweeperOptions {
+  /** Holds released per transaction: bounds lock time and transaction size. */
+  readonly batchSizeMax?: number;
+  /** Pause between sweeps of all shards. */
+  readonly sweepIntervalMs?: number;
+  /** Transactions per shard per sweep, so one sweep always ends. */
+  readonly batchCountMax?: number;
+}
+
+export const HOLD_SWEEPER_DEFAULTS = {
+  batchSizeMax: 500,
+  sweepIntervalMs: 5_000,
+  batchCountMax: 100,
+} as const;
+
+/**
+ * Releases lapsed holds: an approved authorization that is neither captured nor reversed before
+ * its `hold_expires_at` gives its credit back. One sweeper per process walks every shard in
+ * bounded transactions (`card_expire_holds`, which locks accounts in id order like every other
+ * writer of holds); several processes may sweep at once without harm, since an expired hold is
+ * no longer open for the next one.
+ */
+export class HoldSweeper {
+  readonly #router: Router;
+  readonly #options: Required<HoldSweeperOptions>;
+  #timer: NodeJS.Timeout | null = null;
+  #sweeping: Promise<number> | null = null;
+
+  constructor(router: Router, options: HoldSweeperOptions = {}) {
+    this.#router = router;
+    this.#options = { ...HOLD_SWEEPER_DEFAULTS, ...options };
+  }
+
+  /** Sweeps every `sweepIntervalMs` until {@link stop}. */
+  start(): void {
+    if (this.#timer) return;
+    const tick = () => {
+      this.#timer = setTimeout(async () => {
+        await this.expireHolds().catch(() => 0);
+        if (this.#timer) tick();
+      }, this.#options.sweepIntervalMs);
+    };
+    tick();
+  }
+
+  async stop(): Promise<void> {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    await this.#sweeping?.catch(() => 0);
+  }
+
+  /**
+   * Releases every hold lapsed at `now` (default: the server's clock) on every shard; returns
+   * how many. Tests pass a future `now` instead of waiting.
+   */
+  expireHolds(now?: Date): Promise<number> {
+    const run = async () => {
+      let released = 0;
+      for (const shardId of this.#router.map.shardIds)
+        released += await this.#sweepShard(shardId, now);
+      return released;
+    };
+    const sweep = run().finally(() => {
+      if (this.#sweeping === sweep) this.#sweeping = null;
+    });
+    this.#sweeping = sweep;
+    return sweep;
+  }
+
+  async #sweepShard(shardId: number, now: Date | undefined): Promise<number> {
+    let released = 0;
+    for (let batch = 0; batch < this.#options.batchCountMax; batch += 1) {
+      const { value } = await this.#router.writeToShard(shardId, (tx) =>
+        tx.query<{ n: number }>('SELECT public.card_expire_holds(coalesce($1, now()), $2) AS n', [
+          now ?? null,
+          this.#options.batchSizeMax,
+        ]),
+      );
+      const count = value.rows[0]?.n ?? 0;
+      released += count;
+      if (count < this.#options.batchSizeMax) break;
+    }
+    return released;
+  }
+}

@@ -1,0 +1,628 @@
+import type { BypassSpool } from '../../../../data/bypass/bypass-spool.ts';
+import type { Router } from '../../../../data/router.ts';
+import { isMainstayError, MainstayError } from '../../../../errors/mainstay-error.ts';
+import type { StandInRegistry } from '../../store/stand-in-registry.ts';
+import { authorizationIdOf } from '../authorization/authorization-id.ts';
+import type { PendingStandInDecisions } from '../authorization/authorization-service.ts';
+import type {
+  AuthorizationOutcome,
+  AuthorizationRequest,
+} from '../authorization/authorization-types.ts';
+import {
+  assertWellFormed,
+  freshOutcome,
+  rejectionOf,
+  sameRequestFields,
+  unwrittenOutcome,
+} from '../authorization/request-validation.ts';
+import { AdviceForwarder, type DrainResult } from './advice-forwarder.ts';
+import { AdviceQueue, type ForwardPass, type KnownAdvice } from './advice-queue.ts';
+import { type CachedCard, CardStatusCache, type CardStatusSource } from './card-status-cache.ts';
+import { IssuerCircuit, type IssuerRoute } from './issuer-circuit.ts';
+import type { AuthorizationAnswer, IssuerPath } from './issuer-path.ts';
+import { OverloadDiversion, type ShardDiversion } from './overload-diversion.ts';
+import { SharedAnswers } from './shared-answers.ts';
+import { adviceIdOf, type StandInAdvice, toAuthorizationAdvice } from './stand-in-advice.ts';
+import { effectiveLimits } from './stand-in-limits.ts';
+import { type StandInOptions, standInOptions } from './stand-in-options.ts';
+import {
+  type AdviceList,
+  type AdviceListQuery,
+  listAdvices,
+  type ReconciliationReport,
+  reconciliationReport,
+} from './stand-in-report.ts';
+import { type StandInDecision, StandInRules } from './stand-in-rules.ts';
+import {
+  StandInCounters,
+  type StandInStatsSnapshot,
+  type StandInTrigger,
+} from './stand-in-stats.ts';
+
+/** What the processor is built from; only the platform (or a test) wires concrete pieces. */
+export interface StandInDependencies {
+  readonly router: Router;
+  readonly issuer: IssuerPath;
+  readonly cards: CardStatusSource;
+  /** The spool of advices; the processor owns it from now on (and closes it on `stop`). */
+  readonly spool: BypassSpool;
+  /**
+   * Every process's stand-in answers and the shared exposure, on the witness (decisions 37,
+   * 38); the caller opens and closes it.
+   */
+  readonly registry: StandInRegistry;
+}
+
+/** How often decisions left unapplied by any process (one that stopped or died) are applied. */
+const ORPHAN_SWEEP_INTERVAL_MS = 5_000;
+/**
+ * A decision unapplied for this long is applied by whichever process sweeps first: long past
+ * the few seconds in which its own process forwards it once the shard is back.
+ */
+const ORPHAN_AGE_MS_MIN = 60_000;
+/** Decisions applied per sweep. */
+const ORPHAN_SWEEP_COUNT_MAX = 512;
+/** Applied decisions are kept on the witness this long (their answers live on the issuer). */
+const APPLIED_KEPT_MS = 24 * 60 * 60 * 1_000;
+
+/** Thrown inside the processor when the issuer attempt outlives `issuerTimeoutMs`. */
+class IssuerTimeout extends Error {}
+
+/** Errors after which the request is decided in stand-in. */
+const DIVERTING_CODES = new Set(['primary_unavailable', 'write_outcome_unknown', 'overloaded']);
+
+/**
+ * Stand-in processing (STIP, the seed's 代授权): THE entry point for card authorizations. A
+ * request goes to the issuer (the authorization engine on the card's shard primary) unless
+ * that shard's circuit is open or the issuer path is overloaded (Double-11 capacity
+ * diversion); if the issuer attempt fails or times out, the request is decided here, within
+ * stand-in limits, from the card's cached state, recorded durably as an advice, and forwarded
+ * to the issuer when it is back, where reconciliation flags any exposure.
+ *
+ * Every request gets a definite answer: the issuer's, or stand-in's. A retry gets the first
+ * answer, whichever path gave it (stand-in advices are looked up before the issuer is asked).
+ *
+ * @example
+ * const spool = await BypassSpool.open({ dir: '/var/lib/mainstay/stand-in', name: 'advices' });
+ * const processor = StandInProcessor.start(
+ *   { router, issuer: engineIssuerPath(router, engine), cards: replicaCardSource(router), spool },
+ *   { issuerTimeoutMs: 500 },
+ * );
+ * const outcome = await processor.authorize(request); // decidedBy 'issuer' or 'stand_in'
+ * await processor.stop();
+ */
+export class StandInProcessor implements PendingStandInDecisions {
+  readonly options: StandInOptions;
+  readonly cache: CardStatusCache;
+  readonly rules: StandInRules;
+  readonly circuit: IssuerCircuit;
+  readonly queue: AdviceQueue;
+  readonly #router: Router;
+  readonly #issuer: IssuerPath;
+  readonly #cards: CardStatusSource;
+  readonly #forwarder: AdviceForwarder;
+  readonly #counters = new StandInCounters();
+  readonly #lateAnswers = new Map<string, AuthorizationOutcome>();
+  readonly #lastIssuerAttemptMs = new Map<number, number>();
+  readonly #diversion: OverloadDiversion;
+  readonly #shared: SharedAnswers;
+  #orphanTimer: NodeJS.Timeout | null = null;
+  #stopped = false;
+
+  private constructor(deps: StandInDependencies, options: StandInOptions) {
+    if (!Number.isSafeInteger(deps.issuer.holdTtlMs) || deps.issuer.holdTtlMs < 1)
+      throw new RangeError('the issuer path holdTtlMs must be a positive safe integer');
+    this.options = options;
+    this.#router = deps.router;
+    this.#diversion = new OverloadDiversion(deps.issuer, options);
+    this.#issuer = this.#diversion.watch(deps.issuer, (cardId) => deps.router.map.shardOf(cardId));
+    this.#cards = deps.cards;
+    this.#shared = new SharedAnswers(deps.registry, this.#issuer, {
+      registryTimeoutMs: options.registryTimeoutMs,
+      acknowledgedReadTimeoutMs: options.acknowledgedReadTimeoutMs,
+    });
+    this.cache = new CardStatusCache({ countMax: options.cardCacheCountMax });
+    this.rules = new StandInRules(options.limits, { cardsTrackedMax: options.cardsTrackedMax });
+    this.circuit = new IssuerCircuit({ probeIntervalMs: options.probeIntervalMs });
+    this.queue = new AdviceQueue(deps.spool, { forwardedKeptMax: options.forwardedKeptMax });
+    this.#forwarder = new AdviceForwarder(
+      this.queue,
+      deps.issuer,
+      {
+        forwarded: (shardId, pass) => this.#onForwarded(shardId, pass),
+        failed: (shardId, error) => {
+          const message = error instanceof Error ? error.message : String(error);
+          this.#counters.lastForwardError = { shardId, message, at: new Date().toISOString() };
+        },
+        quarantined: () => {
+          this.#counters.quarantinedCount += 1;
+        },
+        // Advices add load: an overloaded shard gets them once its queue is back under the bar.
+        holdBack: (shardId) => this.#issuer.queueDepth(shardId) >= options.queueDepthStandInMin,
+      },
+      options.forwarder,
+    );
+    // Approvals still waiting in the spool count against the window limits after a restart.
+    for (const advice of this.queue.pending()) {
+      if (advice.outcome.status !== 'approved') continue;
+      this.rules.usage.reserve(advice.request.cardId, {
+        adviceId: advice.adviceId,
+        atMs: Date.parse(advice.outcome.createdAt),
+        amount: advice.request.amount,
+        category: advice.request.merchantCategory,
+      });
+    }
+  }
+
+  #onForwarded(shardId: number, pass: ForwardPass): void {
+    // The issuer committed the batch: the shard's primary is back, whatever the circuit thought.
+    this.circuit.succeeded(shardId);
+    const currency = new Map(
+      pass.forwarded.map((f) => [f.advice.outcome.id, f.advice.outcome.currency]),
+    );
+    this.#counters.countForwarded(
+      pass.forwarded.map((f) => f.result),
+      (id) => currency.get(id) ?? 'XXX',
+    );
+    if (this.#counters.lastForwardError?.shardId === shardId)
+      this.#counters.lastForwardError = null;
+    void this.#markApplied(
+      shardId,
+      pass.forwarded.map((f) => f.advice),
+    );
+  }
+
+  /**
+   * Tells the registry that advices are on the issuer's books, with the overshoot of their
+   * accounts measured after the application. A failure is left to the orphan sweep, which
+   * applies such decisions again (a duplicate then) and marks them.
+   */
+  async #markApplied(shardId: number, advices: readonly StandInAdvice[]): Promise<void> {
+    if (advices.length === 0) return;
+    try {
+      const accounts = [
+        ...new Set(advices.flatMap((a) => (a.outcome.accountId ? [a.outcome.accountId] : []))),
+      ];
+      const measured =
+        accounts.length > 0
+          ? await this.#issuer.overshoots(shardId, accounts)
+          : { overshoots: new Map<string, bigint>(), measuredAt: new Date() };
+      await this.#shared.registry.markApplied(
+        advices.map((a) => a.outcome.id),
+        measured.overshoots,
+        measured.measuredAt,
+      );
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.#counters.lastForwardError = { shardId, message, at: new Date().toISOString() };
+    }
+  }
+
+  /**
+   * Applies decisions that sat unapplied on the witness (their process stopped or died before
+   * forwarding them), shard by shard, skipping shards whose circuit is open; prunes old applied
+   * ones. Any process may apply any decision: application is idempotent.
+   */
+  async #sweepOrphans(): Promise<void> {
+    if (this.#stopped) return;
+    try {
+      const orphans = await this.#shared.registry.unapplied(
+        ORPHAN_AGE_MS_MIN,
+        ORPHAN_SWEEP_COUNT_MAX,
+      );
+      const byShard = new Map<number, StandInAdvice[]>();
+      for (const advice of orphans) {
+        if (this.queue.find(advice.adviceId)) continue; // this process's own: its forwarder's
+        const list = byShard.get(advice.shardId) ?? [];
+        list.push(advice);
+        byShard.set(advice.shardId, list);
+      }
+      for (const [shardId, advices] of byShard) {
+        if (this.circuit.state(shardId) === 'open') continue;
+        await this.#issuer.applyAdvices(shardId, advices.map(toAuthorizationAdvice));
+        await this.#markApplied(shardId, advices);
+      }
+      await this.#shared.registry.prune(APPLIED_KEPT_MS, ORPHAN_SWEEP_COUNT_MAX);
+    } catch {
+      // The witness or a shard is away: the next sweep tries again.
+    }
+  }
+
+  /** Builds the processor on an open spool and starts its forwarder loop. */
+  static start(deps: StandInDependencies, options: Partial<StandInOptions> = {}): StandInProcessor {
+    const processor = new StandInProcessor(deps, standInOptions(options));
+    processor.#forwarder.start();
+    processor.#orphanTimer = setInterval(
+      () => void processor.#sweepOrphans(),
+      ORPHAN_SWEEP_INTERVAL_MS,
+    );
+    processor.#orphanTimer.unref();
+    return processor;
+  }
+
+  /** Stops forwarding (waiting for a pass in flight) and closes the spool. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    if (this.#orphanTimer) clearInterval(this.#orphanTimer);
+    await this.#forwarder.stop();
+    await this.queue.spool.close();
+  }
+
+  /**
+   * Decides one authorization. Throws only for bad input (`invalid_request`,
+   * `idempotency_key_reused`) and spool faults; every availability or capacity problem of the
+   * issuer path becomes a stand-in decision.
+   */
+  async authorize(request: AuthorizationRequest): Promise<AuthorizationOutcome> {
+    return (await this.authorizeWithToken(request)).outcome;
+  }
+
+  /**
+   * Like {@link authorize}, with the issuer's consistency token (`null` for stand-in answers,
+   * which wrote nothing on the issuer yet) and whether the answer replays an earlier one: what
+   * the HTTP layer puts in `Mainstay-Consistency-Token` and `Idempotent-Replayed`.
+   */
+  async authorizeWithToken(request: AuthorizationRequest): Promise<AuthorizationAnswer> {
+    if (this.#stopped) throw new MainstayError('service_unavailable', 'stand-in processor stopped');
+    // The engine's own checks, first: stand-in must never record an advice the issuer would
+    // refuse as malformed (it would block the shard's forwarding), and requests the engine
+    // declines without a shard (bad amount, not a card id) need no issuer at all.
+    assertWellFormed(request);
+    const bucketCount = this.#router.map.snapshot.bucketCount;
+    const rejection = rejectionOf(request, bucketCount);
+    if (rejection !== null) {
+      return {
+        outcome: unwrittenOutcome(request, rejection, bucketCount),
+        token: null,
+        replayed: false,
+      };
+    }
+    const known = this.queue.find(adviceIdOf(request));
+    if (known) return this.#answerKnown(known, request);
+    const shardId = this.#router.map.shardOf(request.cardId);
+    const route = this.#routeOf(shardId, Date.now());
+    if (route === 'circuit_open' || route === 'overload') {
+      return this.#standIn(request, shardId, route);
+    }
+    // An answer stand-in gave in any process, not yet on the issuer's books, is the answer.
+    // Looked up only while the shard may have one: no await on the common path.
+    if (this.#shared.registry.mayHaveUnapplied(shardId)) {
+      const shared = await this.#shared.beforeIssuer(request);
+      if (shared) return this.#answerAdvice(shared, request);
+    }
+    this.#lastIssuerAttemptMs.set(shardId, Date.now());
+    try {
+      const answer = await this.#tryIssuer(request);
+      if (route === 'probe' || this.circuit.state(shardId) !== 'closed') {
+        this.circuit.succeeded(shardId);
+        void this.#forwarder.drain(shardId);
+      }
+      this.cache.learn(answer.outcome, Date.now());
+      this.#counters.issuerDecisions += 1;
+      return answer;
+    } catch (error) {
+      const trigger = triggerOf(error);
+      if (!trigger) {
+        if (route === 'probe') this.circuit.released(shardId);
+        throw error;
+      }
+      if (trigger !== 'overload') this.circuit.failed(shardId, Date.now());
+      else if (route === 'probe') this.circuit.released(shardId);
+      return this.#standIn(request, shardId, trigger);
+    }
+  }
+
+  /** Forwards a shard's advices now (tests, operators); the loop does it on its own anyway. */
+  forwardNow(shardId: number): Promise<DrainResult> {
+    return this.#forwarder.drain(shardId);
+  }
+
+  /** Forwards every shard's advices now; resolves when each shard's drain ended. */
+  async forwardAll(): Promise<DrainResult[]> {
+    return Promise.all(this.#router.map.shardIds.map((shardId) => this.#forwarder.drain(shardId)));
+  }
+
+  /** The processor's figures: decisions by path, approvals, backlog, forwarding, exposure. */
+  stats(): StandInStatsSnapshot {
+    const c = this.#counters;
+    const pendingAdvices: Record<number, number> = {};
+    const circuits: Record<number, ReturnType<IssuerCircuit['state']>> = {};
+    const diversions: Record<number, ShardDiversion> = {};
+    const nowMs = Date.now();
+    for (const shardId of this.#router.map.shardIds) {
+      pendingAdvices[shardId] = this.queue.pendingCount(shardId);
+      circuits[shardId] = this.circuit.state(shardId);
+      diversions[shardId] = this.#diversion.snapshot(shardId, circuits[shardId], nowMs);
+    }
+    return {
+      issuerDecisions: c.issuerDecisions,
+      standInDecisions: c.standInDecisions,
+      standInShare: c.standInShare,
+      standInApprovals: c.standInApprovals,
+      standInByTrigger: { ...c.standInByTrigger },
+      replayedAnswers: c.replayedAnswers,
+      lateIssuerAnswers: c.lateIssuerAnswers,
+      pendingAdvices,
+      pendingAdvicesTotal: this.queue.pendingCount(),
+      forwardedCount: c.forwardedCount,
+      forwardedByResult: { ...c.forwardedByResult },
+      exposureByCurrency: { ...c.exposureByCurrency },
+      exposureTotal: c.exposureTotal,
+      lastForwardError: c.lastForwardError,
+      quarantinedCount: c.quarantinedCount,
+      circuits,
+      shared: this.#shared.stats(),
+      diversions,
+      cachedCards: this.cache.size,
+    };
+  }
+
+  /** Pending and forwarded advices with their reconciliation, by authorization id (a cursor list). */
+  advices(query: AdviceListQuery): Promise<AdviceList> {
+    return listAdvices(this.queue, this.#issuer, this.#router.map.shardIds, query);
+  }
+
+  /** Every shard's reconciliation: counts per result, exposure per currency and in total. */
+  reconciliationReport(): Promise<ReconciliationReport> {
+    return reconciliationReport(this.queue, this.#issuer, this.#router.map.shardIds);
+  }
+
+  /**
+   * The outcome stand-in gave under `authorizationId` while its advice waits in the spool (for
+   * reads of authorizations: `PendingStandInDecisions`); `undefined` once forwarded.
+   */
+  pendingOutcome(authorizationId: string): AuthorizationOutcome | undefined {
+    return this.queue.pendingByAuthorizationId(authorizationId)?.outcome;
+  }
+
+  /** The outcome stand-in gave under `authorizationId` in any process (its shared record). */
+  async sharedOutcome(authorizationId: string): Promise<AuthorizationOutcome | undefined> {
+    const found = await this.#shared.registry.findById(authorizationId).catch(() => undefined);
+    return found?.advice.outcome;
+  }
+
+  /**
+   * Puts the stand-in decision under `authorizationId` on the issuer's books now if it is not
+   * there yet: from this process's spool (forwarding its shard), else from the shared record.
+   * Application is idempotent, so a decision another process forwards at the same time is
+   * applied once. Throws when the issuer cannot take it.
+   */
+  async settle(authorizationId: string): Promise<void> {
+    const own = this.queue.pendingByAuthorizationId(authorizationId);
+    if (own) {
+      await this.#forwarder.drain(own.shardId);
+      if (this.queue.pendingByAuthorizationId(authorizationId)) {
+        throw new MainstayError(
+          'state_conflict',
+          `authorization ${authorizationId} was decided in stand-in and its advice could not ` +
+            'be put on the issuer yet; retry',
+        );
+      }
+      return;
+    }
+    const shared = await this.#shared.registry.findById(authorizationId).catch(() => undefined);
+    if (!shared || shared.applied) return;
+    const { advice } = shared;
+    await this.#issuer.applyAdvices(advice.shardId, [toAuthorizationAdvice(advice)]);
+    await this.#markApplied(advice.shardId, [advice]);
+  }
+
+  /** The issuer's answer to a request whose attempt timed out here, if it came (for pairing). */
+  lateIssuerAnswer(request: Pick<AuthorizationRequest, 'cardId' | 'requestId'>) {
+    return this.#lateAnswers.get(adviceIdOf(request));
+  }
+
+  #routeOf(
+    shardId: number,
+    nowMs: number,
+  ): Exclude<IssuerRoute, 'stand_in'> | 'circuit_open' | 'overload' {
+    const route = this.circuit.route(shardId, nowMs);
+    if (route === 'stand_in') return 'circuit_open';
+    if (route === 'probe') return route;
+    const last = this.#lastIssuerAttemptMs.get(shardId) ?? 0;
+    return this.#diversion.route(shardId, nowMs, last) === 'issuer' ? 'issuer' : 'overload';
+  }
+
+  async #tryIssuer(request: AuthorizationRequest): Promise<AuthorizationAnswer> {
+    const attempt = this.#issuer.authorize(request);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new IssuerTimeout()), this.options.issuerTimeoutMs);
+    });
+    try {
+      return await Promise.race([attempt, timeout]);
+    } catch (error) {
+      if (error instanceof IssuerTimeout) {
+        // The attempt goes on and may commit: if it does, the advice stand-in is about to
+        // record is the duplicate reconciliation drops. Keep its answer to pair them up.
+        attempt.then(
+          (late) => this.#rememberLate(adviceIdOf(request), late.outcome),
+          () => undefined,
+        );
+      }
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #rememberLate(adviceId: string, outcome: AuthorizationOutcome): void {
+    this.#counters.lateIssuerAnswers += 1;
+    this.cache.learn(outcome, Date.now());
+    this.#lateAnswers.set(adviceId, outcome);
+    while (this.#lateAnswers.size > this.options.lateAnswersKeptMax) {
+      const oldest = this.#lateAnswers.keys().next();
+      if (oldest.done) break;
+      this.#lateAnswers.delete(oldest.value);
+    }
+  }
+
+  async #standIn(
+    request: AuthorizationRequest,
+    shardId: number,
+    trigger: StandInTrigger,
+  ): Promise<AuthorizationAnswer> {
+    const adviceId = adviceIdOf(request);
+    const card = await this.#cardFor(request.cardId);
+    const again = this.queue.find(adviceId);
+    if (again) return this.#answerKnown(again, request);
+    const nowMs = Date.now();
+    // The answer already given, by stand-in in any process or by the issuer, is the answer.
+    let given: Awaited<ReturnType<SharedAnswers['beforeStandIn']>>;
+    try {
+      given = await this.#shared.beforeStandIn(request);
+    } catch {
+      return this.#countStandIn(trigger, this.#unavailable(request, card, 'witness', nowMs));
+    }
+    if (given.kind === 'shared') return this.#answerAdvice(given.advice, request);
+    if (given.kind === 'issuer') return this.#answerIssued(given.outcome, request);
+    if (given.kind === 'unverified') {
+      // The issuer may have answered and no replica can say: deciding could give a second
+      // answer, and losing an acknowledged approval is worse than a retry.
+      return this.#countStandIn(trigger, this.#unavailable(request, card, 'unverified', nowMs));
+    }
+    const decision = this.rules.decide(request, card, adviceId, nowMs);
+    const outcome = this.#outcomeOf(request, card, decision, nowMs);
+    if (decision.status === 'issuer_unavailable' || decision.status === 'invalid_amount') {
+      // Nothing was promised, so there is nothing to advise: a retry may reach the issuer.
+      return this.#countStandIn(trigger, outcome);
+    }
+    const advice: StandInAdvice = { adviceId, shardId, request, outcome, reason: decision.reason };
+    const approved = decision.status === 'approved';
+    const release = () => {
+      if (approved) this.rules.usage.release(request.cardId, adviceId);
+    };
+    let registered: Awaited<ReturnType<SharedAnswers['register']>>;
+    try {
+      registered = await this.#shared.register(
+        advice,
+        approved ? this.#cappedAdvice(advice, card, nowMs) : null,
+        this.#exposureCaps(request),
+      );
+    } catch {
+      release();
+      return this.#countStandIn(trigger, this.#unavailable(request, card, 'witness', nowMs));
+    }
+    if (registered.replayed || registered.capped) release();
+    if (registered.replayed) return this.#answerAdvice(registered.advice, request);
+    // The witness holds the answer now; the spool is this process's forwarding queue. When the
+    // spool cannot take it, the orphan sweep forwards it from the witness instead.
+    await this.queue.record(registered.advice).catch((error: unknown) => {
+      if (!isMainstayError(error, 'bypass_spool_full')) throw error;
+    });
+    return this.#countStandIn(trigger, registered.advice.outcome);
+  }
+
+  /** The advice of a capped approval: the same request, declined `stand_in_limit_exceeded`. */
+  #cappedAdvice(advice: StandInAdvice, card: CachedCard | undefined, nowMs: number) {
+    const decision = { status: 'stand_in_limit_exceeded', reason: 'shared exposure cap' } as const;
+    return {
+      ...advice,
+      outcome: this.#outcomeOf(advice.request, card, decision, nowMs),
+      reason: decision.reason,
+    };
+  }
+
+  /** The shared caps for a request, in its currency (see `StandInLimits`). */
+  #exposureCaps(request: AuthorizationRequest) {
+    const limits = effectiveLimits(this.rules.limits, request.currency, request.merchantCategory);
+    return { accountMax: limits.accountExposureMax, cardMax: limits.cardExposureMax };
+  }
+
+  /** `issuer_unavailable` (91): nothing decided, nothing recorded; a retry may be decided. */
+  #unavailable(
+    request: AuthorizationRequest,
+    card: CachedCard | undefined,
+    reason: string,
+    nowMs: number,
+  ): AuthorizationOutcome {
+    return this.#outcomeOf(request, card, { status: 'issuer_unavailable', reason }, nowMs);
+  }
+
+  #countStandIn(trigger: StandInTrigger, outcome: AuthorizationOutcome): AuthorizationAnswer {
+    this.#counters.standInDecisions += 1;
+    this.#counters.standInByTrigger[trigger] += 1;
+    if (outcome.status === 'approved') this.#counters.standInApprovals += 1;
+    return { outcome, token: null, replayed: false };
+  }
+
+  #answerKnown(known: KnownAdvice, request: AuthorizationRequest): AuthorizationAnswer {
+    return this.#answerAdvice(known.advice, request);
+  }
+
+  /** The issuer's acknowledged answer, read on a replica, given again to a retry. */
+  #answerIssued(outcome: AuthorizationOutcome, request: AuthorizationRequest): AuthorizationAnswer {
+    if (!sameRequestFields(outcome, request)) throw reusedId(request);
+    this.cache.learn(outcome, Date.now());
+    return { outcome, token: null, replayed: true };
+  }
+
+  #answerAdvice(advice: StandInAdvice, request: AuthorizationRequest): AuthorizationAnswer {
+    const known = { advice };
+    if (!sameRequestFields(known.advice.request, request)) {
+      throw new MainstayError(
+        'idempotency_key_reused',
+        `request id "${request.requestId}" was already used for this card with other fields`,
+      );
+    }
+    this.#counters.replayedAnswers += 1;
+    return { outcome: known.advice.outcome, token: null, replayed: true };
+  }
+
+  /** The card's state: from the cache while fresh and complete, else re-read from a replica. */
+  async #cardFor(cardId: string): Promise<CachedCard | undefined> {
+    const cached = this.cache.get(cardId);
+    const age = cached ? Date.now() - cached.observedAtMs : Number.POSITIVE_INFINITY;
+    const complete = cached?.currency != null && cached.expiry !== null;
+    if (cached && complete && age < this.options.cardRefreshAgeMs) return cached;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const read = await Promise.race([
+        this.#cards.readCard(cardId),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new IssuerTimeout()), this.options.cardReadTimeoutMs);
+        }),
+      ]);
+      if (read) this.cache.put(read);
+      return read ?? cached;
+    } catch {
+      return cached;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #outcomeOf(
+    request: AuthorizationRequest,
+    card: CachedCard | undefined,
+    decision: StandInDecision,
+    nowMs: number,
+  ): AuthorizationOutcome {
+    return freshOutcome(request, {
+      id: authorizationIdOf(
+        request.cardId,
+        request.requestId,
+        this.#router.map.bucketOf(request.cardId),
+      ),
+      accountId: card?.accountId ?? null,
+      status: decision.status,
+      decidedBy: 'stand_in',
+      holdExpiresAt: new Date(nowMs + this.#issuer.holdTtlMs).toISOString(),
+      createdAt: new Date(nowMs).toISOString(),
+    });
+  }
+}
+
+function triggerOf(error: unknown): StandInTrigger | null {
+  if (error instanceof IssuerTimeout) return 'issuer_timeout';
+  if (!isMainstayError(error) || !DIVERTING_CODES.has(error.code)) return null;
+  return error.code === 'overloaded' ? 'overload' : 'issuer_failed';
+}
+
+function reusedId(request: AuthorizationRequest): MainstayError {
+  return new MainstayError(
+    'idempotency_key_reused',
+    `request id "${request.requestId}" was already used for this card with other fields`,
+  );
+}
