@@ -1,11 +1,14 @@
 /**
- * Mainstay's public library surface: the data layer that services use (router, consistency
- * tokens, bypass and takeover), the catalog interface, the fleet and the platform entry point.
- * This is the one module that names the concrete pieces a caller may pick from.
+ * Mainstay's library (`import … from 'mainstay'`): the data layer that services use (router,
+ * consistency tokens, bypass and takeover), the catalog interface, the fleet, migration types and
+ * the error catalogue. It is the one module that names the concrete pieces a caller may pick from.
+ * Nothing in its import graph loads Fastify, a domain or the platform, so a service that only
+ * routes queries pays for none of them; the application is `mainstay/platform` and each domain
+ * its own subpath (`mainstay/cards`). test/package-build.test.ts holds that line.
  */
 export type { CatalogChange, CatalogSnapshot, CatalogStore } from './catalog/catalog-store.ts';
 export { PostgresCatalogStore } from './catalog/postgres-catalog-store.ts';
-export { loadConfig, type MainstayConfig } from './config/load-config.ts';
+export type { MainstayConfig } from './config/load-config.ts';
 export { bucketOf } from './data/bucket-hash.ts';
 export { BypassSpool } from './data/bypass/bypass-spool.ts';
 export {
@@ -39,4 +42,3 @@ export { isMainstayError, MainstayError } from './errors/mainstay-error.ts';
 export { FailoverController } from './fleet/failover-controller.ts';
 export { Fleet } from './fleet/fleet.ts';
 export type { Migration, MigrationSet } from './migrations/migration.ts';
-export { startPlatform } from './platform/platform.ts';
