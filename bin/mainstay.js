@@ -1,7 +1,13 @@
 #!/usr/bin/env node
-// Entry for `npx mainstay` and `npm start`: loads the TypeScript CLI through tsx, so the
-// checkout runs without a build step.
-import { register } from 'tsx/esm/api';
+// Entry for `npx mainstay` and `npm start`. In a checkout it loads the TypeScript CLI through
+// tsx, so the checkout runs without a build step; an installed package has no src/ and runs the
+// CLI that `npm run build` compiled into dist/.
+import { existsSync } from 'node:fs';
 
-register();
-await import('../src/cli/main.ts');
+if (existsSync(new URL('../src/cli/main.ts', import.meta.url))) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import('../src/cli/main.ts');
+} else {
+  await import('../dist/cli/main.js');
+}
