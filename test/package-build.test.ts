@@ -119,7 +119,7 @@ console.log(JSON.stringify({
   'consumer.ts': `import { ConsistencyToken, type MainstayConfig, Router } from 'mainstay';
 import { loadConfig, type Platform, startPlatform } from 'mainstay/platform';
 const config: MainstayConfig = loadConfig();
-const start: (options: { config: MainstayConfig }) => Promise<Platform> = startPlatform;
+const start: (...options: never[]) => Promise<Platform> = startPlatform;
 const connect: typeof Router.connect = Router.connect;
 // @ts-expect-error: the declarations are real types, not \`any\`
 const wrong: string = new ConsistencyToken(1);
