@@ -4,9 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { loadConfig } from '../src/config/load-config.ts';
+import type { CardsConfig } from '../src/domains/cards/config/cards-config.ts';
 import { standInSettings } from '../src/domains/cards/config/stand-in-settings.ts';
 import { STAND_IN_LIMITS_DEFAULT } from '../src/domains/cards/core/stand-in/stand-in-limits.ts';
 import { isMainstayError, type MainstayError } from '../src/errors/mainstay-error.ts';
+import { CONFIG_SECTIONS } from '../src/modules.ts';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'mainstay-config-'));
 
@@ -17,7 +19,7 @@ function withFile(name: string, content: string): string {
 }
 
 function load(env: Record<string, string>) {
-  return loadConfig({ cwd: dir, env });
+  return loadConfig({ cwd: dir, env }, CONFIG_SECTIONS);
 }
 
 function rejection(env: Record<string, string>): MainstayError {
@@ -164,7 +166,7 @@ describe('configuration', () => {
       }),
     );
     const config = load({ MAINSTAY_CONFIG: file });
-    const options = standInSettings(config.cards.standIn);
+    const options = standInSettings((config.sections.cards as CardsConfig).standIn);
     assert.equal(options.issuerTimeoutMs, 800);
     assert.equal(options.probeIntervalMs, undefined, 'left out: the processor keeps its default');
     const limits = options.limits;
@@ -179,7 +181,12 @@ describe('configuration', () => {
       cardAmountMax: 20_000n,
       categoryAmountMax: 10_000n,
     });
-    assert.deepEqual(standInSettings(load({ MAINSTAY_HOME: 'home' }).cards.standIn), {});
+    assert.deepEqual(
+      standInSettings(
+        (load({ MAINSTAY_HOME: 'home' }).sections.cards as CardsConfig | undefined)?.standIn,
+      ),
+      {},
+    );
   });
 
   test('cards.standIn: bad limits are refused with their place in the file', () => {

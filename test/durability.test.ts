@@ -11,6 +11,7 @@ import type { FailoverEvent } from '../src/fleet/failover-events.ts';
 import { CATALOG_DATABASE } from '../src/fleet/fleet.ts';
 import type { LostTail } from '../src/fleet/lost-tail.ts';
 import { settingsForServer } from '../src/fleet/server-view.ts';
+import { CONFIG_SECTIONS } from '../src/modules.ts';
 import {
   countAppendsOnPrimaries,
   type FleetFixture,
@@ -190,7 +191,10 @@ describe('durability with the default configuration', () => {
   });
 
   test('a commit waits for the replica of its data centre by default', async () => {
-    const config = loadConfig({ cwd: fixture.home, env: { MAINSTAY_HOME: fixture.home } });
+    const config = loadConfig(
+      { cwd: fixture.home, env: { MAINSTAY_HOME: fixture.home } },
+      CONFIG_SECTIONS,
+    );
     assert.deepEqual(
       config.dataCentres.map((dc) => dc.synchronousCommit),
       ['on', 'on'],

@@ -26,6 +26,7 @@ import { Fleet } from '../src/fleet/fleet.ts';
 import { POSTGRES_OS_USER } from '../src/fleet/os-user.ts';
 import { resolvePostgresBinaries } from '../src/fleet/postgres-binaries.ts';
 import { LINKED_BINARIES_DIR, LINKED_BINARIES_NOTE } from '../src/fleet/reachable-binaries.ts';
+import { CONFIG_SECTIONS, MODULES } from '../src/modules.ts';
 import { startPlatform } from '../src/platform/platform.ts';
 import { removeHome, tempHome } from './support/temp-home.ts';
 
@@ -61,8 +62,9 @@ describe('a checkout only root may enter, and the README example', () => {
       MAINSTAY_PORT: '0',
       MAINSTAY_PG_BIN: path.join(tree, 'bin'),
     };
-    const config = loadConfig({ cwd: home, env });
+    const config = loadConfig({ cwd: home, env }, CONFIG_SECTIONS);
     platform = await startPlatform({
+      modules: MODULES,
       config,
       failover: false,
       onProgress: (step) => progress.push(step),
@@ -141,7 +143,10 @@ describe('binaries no copy can help', { skip: ROOT_ONLY }, () => {
         });
       }
       const env = { MAINSTAY_HOME: home, MAINSTAY_PG_BIN: path.join(closed, 'pg', 'bin') };
-      const fleet = new Fleet({ config: loadConfig({ cwd: home, env }), shardMigrations: [] });
+      const fleet = new Fleet({
+        config: loadConfig({ cwd: home, env }, CONFIG_SECTIONS),
+        shardMigrations: [],
+      });
       await assert.rejects(fleet.up(), (error: unknown) => {
         assert.ok(isMainstayError(error, 'postgres_binaries_missing'), String(error));
         assert.ok(

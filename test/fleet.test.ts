@@ -13,11 +13,15 @@ import { readFleetState } from '../src/fleet/fleet-state.ts';
 import { migrateDatabase } from '../src/fleet/shard-setup.ts';
 import type { TopologySnapshot } from '../src/fleet/topology-snapshot.ts';
 import { migrate } from '../src/migrations/migration.ts';
+import { CONFIG_SECTIONS, MODULES } from '../src/modules.ts';
 import { startPlatform } from '../src/platform/platform.ts';
 import { postgresProcessesUnder, removeHome, tempHome } from './support/temp-home.ts';
 
 const home = tempHome('fleet');
-const config = loadConfig({ cwd: home, env: { MAINSTAY_HOME: home, MAINSTAY_PORT: '0' } });
+const config = loadConfig(
+  { cwd: home, env: { MAINSTAY_HOME: home, MAINSTAY_PORT: '0' } },
+  CONFIG_SECTIONS,
+);
 const newFleet = () => new Fleet({ config, shardMigrations: [DEMO_MIGRATIONS] });
 
 /** Polls `read` until it returns true or `timeoutMs` passes; returns whether it did. */
@@ -40,7 +44,7 @@ describe('fleet on real PostgreSQL servers', () => {
   let platform: Awaited<ReturnType<typeof startPlatform>>;
 
   before(async () => {
-    platform = await startPlatform({ config, failover: false });
+    platform = await startPlatform({ config, modules: MODULES, failover: false });
   });
 
   after(async () => {
@@ -251,7 +255,7 @@ describe('fleet on real PostgreSQL servers', () => {
     const before = readFleetState(home);
     await platform.stop();
     assert.deepEqual(postgresProcessesUnder(home), []);
-    platform = await startPlatform({ config, failover: false });
+    platform = await startPlatform({ config, modules: MODULES, failover: false });
     assert.equal(platform.demoLoaded, false);
     assert.deepEqual(readFleetState(home)?.ports, before?.ports);
     const topology = await platform.fleet.topology();
@@ -297,7 +301,7 @@ describe('fleet on real PostgreSQL servers', () => {
     } finally {
       writeFileSync(versionFile, original);
     }
-    platform = await startPlatform({ config, failover: false });
+    platform = await startPlatform({ config, modules: MODULES, failover: false });
     assert.equal(server(await platform.fleet.topology(), 'witness').state, 'up');
   });
 
@@ -310,10 +314,12 @@ describe('fleet on real PostgreSQL servers', () => {
     // Simulate a crashed supervisor: forget the processes without stopping them.
     const lockFile = path.join(home, 'mainstay.pid');
     writeFileSync(lockFile, JSON.stringify({ pid: 999_999_999, startedAt: '', httpUrl: null }));
-    platform = await startPlatform({ config, failover: false }).catch(async (error) => {
-      await fleet.down();
-      throw error;
-    });
+    platform = await startPlatform({ config, modules: MODULES, failover: false }).catch(
+      async (error) => {
+        await fleet.down();
+        throw error;
+      },
+    );
     assert.notEqual(platform.fleet.server('dc1-a')?.pid, orphanPid);
     assert.ok(await eventually(async () => (await platform.fleet.health()).ready, 10_000));
     await fleet.pools.closeAll();

@@ -1,11 +1,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Value } from '@sinclair/typebox/value';
-import type { CardsConfig } from '../domains/cards/config/cards-config.ts';
 import { type FieldError, MainstayError } from '../errors/mainstay-error.ts';
 import type { ServerRole } from '../fleet/topology-snapshot.ts';
 import {
+  configFileSchema,
   DEFAULT_SYNCHRONOUS_COMMIT,
+  type SectionSchema,
   type SynchronousCommit,
   type TopologyConfigFile,
   TopologyConfigSchema,
@@ -62,8 +63,11 @@ export interface MainstayConfig {
   readonly shards: readonly ShardSpec[];
   readonly bucketCount: number;
   readonly http: { readonly host: string; readonly port: number };
-  /** The card services' settings as the file gives them (the platform applies defaults). */
-  readonly cards: CardsConfig;
+  /**
+   * Each hosted module's section as the file gives it, by key, checked against the module's
+   * schema (the module applies its defaults); absent when the file has none.
+   */
+  readonly sections: Readonly<Record<string, unknown>>;
 }
 
 export const DEFAULT_HTTP_PORT = 8080;
@@ -84,6 +88,7 @@ export interface ConfigEnvironment {
  */
 export function loadConfig(
   environment: ConfigEnvironment = { cwd: process.cwd(), env: process.env },
+  sections: readonly SectionSchema[] = [],
 ): MainstayConfig {
   const { cwd, env } = environment;
   const explicit = env.MAINSTAY_CONFIG;
@@ -92,14 +97,17 @@ export function loadConfig(
   let configFile: string | null = null;
   if (explicit !== undefined || existsSync(candidate)) {
     configFile = candidate;
-    file = parseConfigFile(candidate);
+    file = parseConfigFile(candidate, sections);
   }
   const home = path.resolve(cwd, env.MAINSTAY_HOME ?? '.mainstay');
-  return resolveConfig(file, { home, configFile, env });
+  return resolveConfig(file, { home, configFile, env, sections });
 }
 
-/** Parses and schema-checks one config file. */
-export function parseConfigFile(file: string): TopologyConfigFile {
+/** Parses and schema-checks one config file (with the sections of the hosted modules). */
+export function parseConfigFile(
+  file: string,
+  sections: readonly SectionSchema[] = [],
+): TopologyConfigFile {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -114,13 +122,18 @@ export function parseConfigFile(file: string): TopologyConfigFile {
       cause: error,
     });
   }
-  return checkConfigFile(json, file);
+  return checkConfigFile(json, file, sections);
 }
 
 /** Checks a parsed config value against the schema; `source` names it in messages. */
-export function checkConfigFile(json: unknown, source: string): TopologyConfigFile {
+export function checkConfigFile(
+  json: unknown,
+  source: string,
+  sections: readonly SectionSchema[] = [],
+): TopologyConfigFile {
   const errors: FieldError[] = [];
-  for (const error of Value.Errors(TopologyConfigSchema, json)) {
+  const schema = sections.length === 0 ? TopologyConfigSchema : configFileSchema(sections);
+  for (const error of Value.Errors(schema, json)) {
     errors.push({ pointer: error.path || '/', detail: describeSchemaError(error) });
     if (errors.length >= 20) break;
   }
@@ -150,6 +163,8 @@ interface ResolveContext {
   readonly home: string;
   readonly configFile: string | null;
   readonly env: Readonly<Record<string, string | undefined>>;
+  /** The module sections to pick out of the file. */
+  readonly sections?: readonly SectionSchema[];
 }
 
 /** Applies defaults and the cross-field rules that a JSON schema cannot express. */
@@ -214,7 +229,11 @@ export function resolveConfig(file: TopologyConfigFile, context: ResolveContext)
     shards: shardSpecs(shardCount, bucketCount, [dataCentres[0].id, dataCentres[1].id]),
     bucketCount,
     http: { host: file.http?.host ?? '127.0.0.1', port: httpPort },
-    cards: file.cards ?? {},
+    sections: Object.fromEntries(
+      (context.sections ?? []).flatMap((section) =>
+        file[section.key] === undefined ? [] : [[section.key, file[section.key]]],
+      ),
+    ),
   };
 }
 

@@ -1,5 +1,11 @@
-import { type Static, type TLiteral, type TUnion, Type } from '@sinclair/typebox';
-import { CardsConfigSchema } from '../domains/cards/config/cards-config.ts';
+import {
+  type Static,
+  type TLiteral,
+  type TObject,
+  type TSchema,
+  type TUnion,
+  Type,
+} from '@sinclair/typebox';
 
 /**
  * The topology configuration file (`mainstay.config.json`). Every field has a default, so an
@@ -119,10 +125,35 @@ export const TopologyConfigSchema = Type.Object(
         { additionalProperties: false },
       ),
     ),
-    cards: Type.Optional(CardsConfigSchema),
   },
   { additionalProperties: false },
 );
 
-/** The file as written: everything optional. */
-export type TopologyConfigFile = Static<typeof TopologyConfigSchema>;
+/**
+ * The file as written: everything optional. Beside the platform's own keys, each hosted
+ * module's section (checked against that module's schema, see {@link configFileSchema}).
+ */
+export type TopologyConfigFile = Static<typeof TopologyConfigSchema> & {
+  readonly [section: string]: unknown;
+};
+
+/** A module's config section as {@link configFileSchema} takes it. */
+export interface SectionSchema {
+  readonly key: string;
+  readonly schema: TSchema;
+}
+
+/**
+ * The schema of the whole file: the platform's keys plus one optional key per module section.
+ * Any other key is refused, so a misspelt section is an error, not silently ignored.
+ */
+export function configFileSchema(sections: readonly SectionSchema[]): TObject {
+  if (sections.length === 0) return TopologyConfigSchema;
+  const extra = Object.fromEntries(
+    sections.map((section) => [section.key, Type.Optional(section.schema)]),
+  );
+  return Type.Object(
+    { ...TopologyConfigSchema.properties, ...extra },
+    { additionalProperties: false },
+  );
+}

@@ -5,7 +5,6 @@ import type { CatalogSnapshot, CatalogStore } from '../catalog/catalog-store.ts'
 import type { MainstayConfig } from '../config/load-config.ts';
 import { type ConnectionInfo, ConnectionPools } from '../data/connection-pools.ts';
 import type { Router } from '../data/router.ts';
-import type { CardServices } from '../domains/cards/services.ts';
 import { MainstayError } from '../errors/mainstay-error.ts';
 import { readLiveLock } from '../fleet/fleet-lock.ts';
 import { readFleetState } from '../fleet/fleet-state.ts';
@@ -14,11 +13,14 @@ import { SUPERUSER } from '../fleet/server-files.ts';
 import { healthFromTopology, probeTopology } from '../fleet/topology-probe.ts';
 import type { HealthReport, TopologySnapshot, TopologySource } from '../fleet/topology-snapshot.ts';
 import { type ApiWiring, listen, wireApi } from './api-wiring.ts';
+import type { DomainModule, RunningModules } from './domain-module.ts';
 
 export interface ApiProcessOptions {
   readonly config: MainstayConfig;
   /** The version shown in the OpenAPI document. */
   readonly version: string;
+  /** The domain modules to host (the entry point's list; see src/modules.ts). */
+  readonly modules: readonly DomainModule[];
   readonly logger?: boolean | object;
   readonly onProgress?: (step: string) => void;
 }
@@ -28,7 +30,8 @@ export interface ApiProcess {
   readonly url: string;
   readonly http: FastifyInstance;
   readonly router: Router;
-  readonly cards: CardServices;
+  /** The running domain modules: `modules.get(cardsModule)` for the card services. */
+  readonly modules: RunningModules;
   /** Where this process keeps its own spools. */
   readonly processHome: string;
   stop(): Promise<void>;
@@ -37,7 +40,7 @@ export interface ApiProcess {
 /**
  * Starts an API process attached to a running fleet (decision 36): the fleet of the same
  * `MAINSTAY_HOME` (addresses and password from its `fleet.json`), or external servers named in
- * the config. It serves the same routes as `mainstay up` with its own routers, card services
+ * the config. It serves the same routes as `mainstay up` with its own routers, modules
  * and spools (under `MAINSTAY_HOME/api/<port>`), but supervises nothing and runs no failover
  * controller: it follows the catalog like any router. Several run side by side behind a load
  * balancer; the shared recent-write store and the stand-in registry in the catalog keep their
@@ -61,6 +64,7 @@ export async function startApiProcess(options: ApiProcessOptions): Promise<ApiPr
       processHome,
       source,
       controller: null,
+      modules: options.modules,
       version: options.version,
       ...(options.logger !== undefined ? { logger: options.logger } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
@@ -81,7 +85,7 @@ export async function startApiProcess(options: ApiProcessOptions): Promise<ApiPr
       url,
       http: running.http,
       router: running.router,
-      cards: running.cards,
+      modules: running.modules,
       processHome,
       stop: async () => {
         await running.stop();

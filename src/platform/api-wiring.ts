@@ -8,8 +8,6 @@ import { BypassSpool } from '../data/bypass/bypass-spool.ts';
 import type { ConnectionInfo } from '../data/connection-pools.ts';
 import { Router } from '../data/router.ts';
 import type { RouterOptions } from '../data/router-options.ts';
-import { standInSettings } from '../domains/cards/config/stand-in-settings.ts';
-import { type CardServices, startCardServices } from '../domains/cards/services.ts';
 import { MainstayError } from '../errors/mainstay-error.ts';
 import type { FailoverController } from '../fleet/failover-controller.ts';
 import { type EventSource, pageOfEvents } from '../fleet/failover-events.ts';
@@ -17,6 +15,7 @@ import { CATALOG_DATABASE } from '../fleet/fleet.ts';
 import type { TopologySource } from '../fleet/topology-snapshot.ts';
 import { buildHttpServer } from '../http/build-http-server.ts';
 import { type Operations, registerOperationsRoutes } from '../http/routes/operations-route.ts';
+import { checkModules, type DomainModule, RunningModules } from './domain-module.ts';
 import { platformMetrics } from './platform-metrics.ts';
 
 /** What one API process is wired from; `mainstay up` and `mainstay api` differ only here. */
@@ -38,8 +37,10 @@ export interface ApiWiringOptions {
   readonly version: string;
   readonly logger?: boolean | object;
   readonly onProgress?: (step: string) => void;
-  /** Runs once the router is up, before the card services start (demo data, for one). */
-  readonly beforeCards?: (router: Router, catalog: CatalogStore) => Promise<void>;
+  /** The domain modules this process hosts, started in order and stopped in reverse. */
+  readonly modules: readonly DomainModule[];
+  /** Runs once the router is up, before the modules start (demo data, for one). */
+  readonly beforeModules?: (router: Router, catalog: CatalogStore) => Promise<void>;
 }
 
 /** An API process's services, its HTTP server built but not listening. */
@@ -47,9 +48,9 @@ export interface ApiWiring {
   readonly catalog: CatalogStore;
   readonly router: Router;
   readonly spool: BypassSpool;
-  readonly cards: CardServices;
+  readonly modules: RunningModules;
   readonly http: FastifyInstance;
-  /** Stops the HTTP server, the card services, the controller, routers, spools, catalog. */
+  /** Stops the HTTP server, the modules, the controller, routers, spools, catalog. */
   stop(): Promise<void>;
 }
 
@@ -82,51 +83,44 @@ export async function wireApi(options: ApiWiringOptions): Promise<ApiWiring> {
       name: 'bypass',
     });
     stack.push(() => spool.close());
-    await options.beforeCards?.(router, catalog);
-    options.onProgress?.('starting the card services');
-    const cards = await startCards(options, router, catalog, connectRouter);
-    stack.push(() => cards.stop());
+    await options.beforeModules?.(router, catalog);
+    checkModules(options.modules);
+    const modules = new RunningModules();
+    for (const module of options.modules) {
+      options.onProgress?.(`starting the ${module.name} module`);
+      const running = await module.start({
+        router,
+        connectRouter,
+        catalog,
+        catalogConnection: { ...options.witness, database: CATALOG_DATABASE },
+        processHome: options.processHome,
+        section: module.configSection
+          ? options.config.sections[module.configSection.key]
+          : undefined,
+      });
+      stack.push(() => running.stop());
+      modules.add(module, running);
+    }
     options.onProgress?.('starting the HTTP server');
     const http = await buildHttpServer({
       source: options.source,
       events: eventSource(controller, catalog),
-      metrics: platformMetrics({ router, controller, spool, cards }),
+      metrics: platformMetrics({ router, controller, spool, modules: modules.all() }),
       version: options.version,
       logger: options.logger ?? false,
       routes: [
-        (app) => cards.routes(app),
+        ...modules.all().map((running) => async (app: FastifyInstance) => {
+          await app.register(async (scope) => running.routes(scope));
+        }),
         (app) => registerOperationsRoutes(app, options.operations({ controller })),
       ],
     });
     stack.push(() => http.close());
-    return { catalog, router, spool, cards, http, stop };
+    return { catalog, router, spool, modules, http, stop };
   } catch (error) {
     await stop();
     throw error;
   }
-}
-
-async function startCards(
-  options: ApiWiringOptions,
-  router: Router,
-  catalog: CatalogStore,
-  connectRouter: (extra?: Partial<RouterOptions>) => Promise<Router>,
-): Promise<CardServices> {
-  const engineRouter = await connectRouter({
-    applicationName: 'mainstay-authorization-engine',
-    poolSizeMax: 4,
-  });
-  return startCardServices(
-    router,
-    catalog,
-    options.processHome,
-    engineRouter,
-    standInSettings(options.config.cards.standIn),
-    { ...options.witness, database: CATALOG_DATABASE },
-  ).catch(async (error: unknown) => {
-    await engineRouter.close();
-    throw error;
-  });
 }
 
 /** Failover events (of the controller, when this process runs one) merged with catalog epochs. */

@@ -2,18 +2,18 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import type { BypassSpool } from '../data/bypass/bypass-spool.ts';
 import type { Router } from '../data/router.ts';
 import { FALLBACK_REASONS } from '../data/router-stats.ts';
-import { registerCardMetrics } from '../domains/cards/metrics.ts';
-import type { CardServices } from '../domains/cards/services.ts';
 import type { FailoverController } from '../fleet/failover-controller.ts';
 import { FAILOVER_EVENT_KINDS } from '../fleet/failover-events.ts';
 import type { MetricsSource } from '../http/routes/metrics-route.ts';
+import type { RunningModule } from './domain-module.ts';
 
 /** What the metrics are read from, at scrape time. */
 export interface MetricInputs {
   readonly router: Router;
   readonly controller: FailoverController | null;
   readonly spool: BypassSpool | null;
-  readonly cards?: CardServices;
+  /** The running domain modules, each registering its own metrics. */
+  readonly modules?: readonly RunningModule[];
 }
 
 /**
@@ -169,7 +169,7 @@ export function platformMetrics(inputs: MetricInputs): MetricsSource {
   gauge('mainstay_bypass_spool_bytes', 'Size of the bypass spool file.', [], (m) =>
     m.set(spool?.sizeBytes ?? 0),
   );
-  if (inputs.cards) registerCardMetrics(counter, gauge, inputs.cards);
+  for (const module of inputs.modules ?? []) module.metrics?.({ counter, gauge });
   return { contentType: registry.contentType, metrics: () => registry.metrics() };
 }
 

@@ -4,13 +4,13 @@ import type { MainstayConfig } from '../config/load-config.ts';
 import type { BypassSpool } from '../data/bypass/bypass-spool.ts';
 import type { Router } from '../data/router.ts';
 import { DEMO_MIGRATIONS, loadDemoData } from '../demo/demo-data.ts';
-import { CARD_MIGRATIONS, type CardServices, loadCardDemo } from '../domains/cards/services.ts';
 import { reseedDataCentre } from '../fleet/dc-reseed.ts';
 import { FailoverController } from '../fleet/failover-controller.ts';
 import { Fleet } from '../fleet/fleet.ts';
 import { recordHttpUrl } from '../fleet/fleet-lock.ts';
 import { assertPortFree } from '../fleet/ports.ts';
 import { type ApiWiring, listen, wireApi } from './api-wiring.ts';
+import type { DomainModule, RunningModules } from './domain-module.ts';
 
 /** The package version, shown in the OpenAPI document. */
 export const VERSION = (
@@ -21,6 +21,8 @@ export const VERSION = (
 
 export interface PlatformOptions {
   readonly config: MainstayConfig;
+  /** The domain modules to host (the entry point's list; see src/modules.ts). */
+  readonly modules: readonly DomainModule[];
   readonly onProgress?: (step: string) => void;
   readonly onServerExit?: (serverId: string, detail: string) => void;
   /** Pino options or logger for the HTTP server; off when omitted. */
@@ -40,8 +42,8 @@ export interface Platform {
   readonly router: Router;
   readonly controller: FailoverController | null;
   readonly spool: BypassSpool;
-  /** The card services (binding, accounts, authorization engine, stand-in). */
-  readonly cards: CardServices;
+  /** The running domain modules: `modules.get(cardsModule)` for the card services. */
+  readonly modules: RunningModules;
   stop(): Promise<void>;
 }
 
@@ -56,7 +58,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   if (port !== 0) await assertPortFree(port, 'the Mainstay HTTP server (MAINSTAY_PORT)', host);
   const fleet = new Fleet({
     config,
-    shardMigrations: [DEMO_MIGRATIONS, ...CARD_MIGRATIONS],
+    shardMigrations: [DEMO_MIGRATIONS, ...options.modules.flatMap((m) => m.shardMigrations)],
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     ...(options.onServerExit ? { onServerExit: options.onServerExit } : {}),
   });
@@ -70,13 +72,14 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     options.onProgress?.('starting the failover controller');
     const controller = options.failover === false ? null : new FailoverController(fleet);
     controller?.start();
-    let cardDemoLoaded = false;
+    let moduleDemoLoaded = false;
     wiring = await wireApi({
       config,
       witness: fleet.connection(config.witness.id),
       processHome: config.home,
       source: fleet,
       controller,
+      modules: options.modules,
       version: VERSION,
       ...(options.logger !== undefined ? { logger: options.logger } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
@@ -87,9 +90,12 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
             ...(options.onProgress ? { onStep: options.onProgress } : {}),
           }),
       }),
-      beforeCards: async (router, catalog) => {
-        options.onProgress?.('loading card demo data');
-        cardDemoLoaded = await loadCardDemo(router, catalog);
+      beforeModules: async (router, catalog) => {
+        for (const module of options.modules) {
+          if (!module.loadDemoData) continue;
+          options.onProgress?.(`loading ${module.name} demo data`);
+          if (await module.loadDemoData(router, catalog)) moduleDemoLoaded = true;
+        }
       },
     });
     const url = await listen(wiring.http, host, port);
@@ -99,9 +105,9 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       fleet,
       http: running.http,
       url,
-      demoLoaded: demoLoaded || cardDemoLoaded,
+      demoLoaded: demoLoaded || moduleDemoLoaded,
       router: running.router,
-      cards: running.cards,
+      modules: running.modules,
       controller,
       spool: running.spool,
       stop: async () => {

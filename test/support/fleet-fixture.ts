@@ -9,6 +9,7 @@ import { takeoverMigrations } from '../../src/data/takeover/takeover-writer.ts';
 import { DEMO_MIGRATIONS } from '../../src/demo/demo-data.ts';
 import { CATALOG_DATABASE, Fleet } from '../../src/fleet/fleet.ts';
 import type { MigrationSet } from '../../src/migrations/migration.ts';
+import { CONFIG_SECTIONS } from '../../src/modules.ts';
 import { removeHome, tempHome } from './temp-home.ts';
 
 /** Tables the data-layer tests write and read. */
@@ -67,7 +68,7 @@ export async function startFleet(
     env.MAINSTAY_CONFIG = path.join(home, 'mainstay.config.json');
     writeFileSync(env.MAINSTAY_CONFIG, JSON.stringify(file));
   }
-  const config = loadConfig({ cwd: home, env });
+  const config = loadConfig({ cwd: home, env }, CONFIG_SECTIONS);
   const fleet = new Fleet({
     config,
     shardMigrations: [

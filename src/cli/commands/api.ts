@@ -1,4 +1,5 @@
 import { loadConfig } from '../../config/load-config.ts';
+import { CONFIG_SECTIONS, MODULES } from '../../modules.ts';
 import { startApiProcess } from '../../platform/api-process.ts';
 import { VERSION } from '../../platform/platform.ts';
 import { waitForStopSignal } from './up.ts';
@@ -12,9 +13,10 @@ import { waitForStopSignal } from './up.ts';
 export async function apiCommand(options: { port?: string }): Promise<number> {
   const env =
     options.port === undefined ? process.env : { ...process.env, MAINSTAY_PORT: options.port };
-  const config = loadConfig({ cwd: process.cwd(), env });
+  const config = loadConfig({ cwd: process.cwd(), env }, CONFIG_SECTIONS);
   const stopRequested = waitForStopSignal();
   const api = await startApiProcess({
+    modules: MODULES,
     config,
     version: VERSION,
     logger: { level: 'warn' },

@@ -3,6 +3,7 @@ import { createInterface } from 'node:readline/promises';
 import { loadConfig } from '../../config/load-config.ts';
 import { MainstayError } from '../../errors/mainstay-error.ts';
 import { readLiveLock } from '../../fleet/fleet-lock.ts';
+import { CONFIG_SECTIONS } from '../../modules.ts';
 import { stopOrphans } from './down.ts';
 
 /**
@@ -10,7 +11,7 @@ import { stopOrphans } from './down.ts';
  * Refuses while a supervisor runs; asks for confirmation unless `--yes`.
  */
 export async function destroyCommand(options: { yes?: boolean }): Promise<number> {
-  const { home } = loadConfig();
+  const { home } = loadConfig(undefined, CONFIG_SECTIONS);
   if (!existsSync(home)) {
     process.stdout.write(`nothing to destroy: ${home} does not exist\n`);
     return 0;

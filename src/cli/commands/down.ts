@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig } from '../../config/load-config.ts';
 import { readLiveLock } from '../../fleet/fleet-lock.ts';
 import { stopOrphan } from '../../fleet/postgres-server.ts';
+import { CONFIG_SECTIONS } from '../../modules.ts';
 
 export const DOWN_TIMEOUT_MS = 90_000;
 const POLL_MS = 100;
@@ -13,7 +14,7 @@ const POLL_MS = 100;
  * supervisor is alive, stops any PostgreSQL server it left behind.
  */
 export async function downCommand(): Promise<number> {
-  const { home } = loadConfig();
+  const { home } = loadConfig(undefined, CONFIG_SECTIONS);
   const lock = readLiveLock(home);
   if (lock) {
     process.kill(lock.pid, 'SIGTERM');

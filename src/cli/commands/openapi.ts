@@ -1,18 +1,9 @@
-import { registerCardRoutes } from '../../domains/cards/services.ts';
+import type { FastifyInstance } from 'fastify';
 import { MainstayError } from '../../errors/mainstay-error.ts';
 import { buildHttpServer } from '../../http/build-http-server.ts';
 import { registerOperationsRoutes } from '../../http/routes/operations-route.ts';
+import { MODULES } from '../../modules.ts';
 import { VERSION } from '../../platform/platform.ts';
-
-/**
- * A service stand-in for building the document without a fleet: routes only register, so every
- * method answers `service_unavailable`.
- */
-function notRunning<T extends object>(): T {
-  return new Proxy({} as T, {
-    get: () => () => Promise.reject(new MainstayError('service_unavailable', 'not running')),
-  });
-}
 
 /** The OpenAPI document, generated from the same schemas the server validates with. */
 export async function openApiDocument(): Promise<unknown> {
@@ -23,13 +14,9 @@ export async function openApiDocument(): Promise<unknown> {
     metrics: { contentType: 'text/plain', metrics: unavailable },
     version: VERSION,
     routes: [
-      (app) =>
-        registerCardRoutes(app, {
-          binding: notRunning(),
-          accounts: notRunning(),
-          authorizations: notRunning(),
-          standIn: notRunning(),
-        }),
+      ...MODULES.map((module) => async (app: FastifyInstance) => {
+        await app.register(async (scope) => module.describeRoutes(scope));
+      }),
       (app) => registerOperationsRoutes(app, { reseed: unavailable }),
     ],
   });

@@ -1,6 +1,7 @@
 import { loadConfig } from '../../config/load-config.ts';
 import type { ReseedReport } from '../../fleet/dc-reseed.ts';
 import { readLiveLock } from '../../fleet/fleet-lock.ts';
+import { CONFIG_SECTIONS } from '../../modules.ts';
 import { NOT_RUNNING_EXIT } from './status.ts';
 
 /**
@@ -15,7 +16,7 @@ export const RESEED_REQUEST_TIMEOUT_MS = 16 * 60_000;
  * than opening the fleet itself, because the running supervisor owns the servers it restarts.
  */
 export async function reseedCommand(dataCentre: string, options: { json?: boolean }) {
-  const { home } = loadConfig();
+  const { home } = loadConfig(undefined, CONFIG_SECTIONS);
   const lock = readLiveLock(home);
   if (!lock?.httpUrl) {
     process.stderr.write(`mainstay: Mainstay is not running in ${home}; start it first\n`);

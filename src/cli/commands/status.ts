@@ -1,6 +1,7 @@
 import { loadConfig } from '../../config/load-config.ts';
 import { readLiveLock } from '../../fleet/fleet-lock.ts';
 import type { HealthReport, TopologySnapshot } from '../../fleet/topology-snapshot.ts';
+import { CONFIG_SECTIONS } from '../../modules.ts';
 import { renderTopology } from '../status-table.ts';
 
 export const STATUS_TIMEOUT_MS = 15_000;
@@ -9,7 +10,7 @@ export const NOT_RUNNING_EXIT = 3;
 
 /** `mainstay status [--json]`: the running fleet's topology, from its HTTP server. */
 export async function statusCommand(options: { json?: boolean }): Promise<number> {
-  const { home } = loadConfig();
+  const { home } = loadConfig(undefined, CONFIG_SECTIONS);
   const lock = readLiveLock(home);
   if (!lock?.httpUrl) {
     if (options.json) process.stdout.write(`${JSON.stringify({ running: false, home })}\n`);

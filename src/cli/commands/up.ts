@@ -1,6 +1,7 @@
 import { loadConfig } from '../../config/load-config.ts';
 import { MainstayError } from '../../errors/mainstay-error.ts';
 import { readLiveLock } from '../../fleet/fleet-lock.ts';
+import { CONFIG_SECTIONS, MODULES } from '../../modules.ts';
 import { startPlatform } from '../../platform/platform.ts';
 import { Progress } from '../progress.ts';
 import { renderTopology } from '../status-table.ts';
@@ -11,7 +12,7 @@ import { renderTopology } from '../status-table.ts';
  * server cleanly.
  */
 export async function upCommand(): Promise<number> {
-  const config = loadConfig();
+  const config = loadConfig(undefined, CONFIG_SECTIONS);
   // A second `up` on the same home must say the fleet runs, not that the port the first one
   // listens on is taken: the lock is checked before the port.
   const holder = readLiveLock(config.home);
@@ -29,6 +30,7 @@ export async function upCommand(): Promise<number> {
   let platform: Awaited<ReturnType<typeof startPlatform>>;
   try {
     platform = await startPlatform({
+      modules: MODULES,
       config,
       onProgress: (step) => progress.step(step),
       onServerExit: (id, detail) => process.stderr.write(`mainstay: server ${id} ${detail}\n`),

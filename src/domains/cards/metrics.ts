@@ -1,13 +1,7 @@
 import type { Counter, Gauge } from 'prom-client';
+import type { MetricFactory } from '../../platform/domain-module.ts';
 import { DIVERSION_REASONS } from './core/stand-in/overload-diversion.ts';
 import type { CardServices } from './services.ts';
-
-type MetricFactory<M> = (
-  name: string,
-  help: string,
-  labelNames: string[],
-  collect: (metric: M) => void,
-) => M;
 
 /**
  * The card services' metrics: the engine's batches (how well group commit gathers requests), the

@@ -1,15 +1,10 @@
 import path from 'node:path';
-import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
 import type { CatalogStore } from '../../catalog/catalog-store.ts';
 import { BypassSpool } from '../../data/bypass/bypass-spool.ts';
 import { IDEMPOTENCY_MIGRATIONS } from '../../data/idempotency.ts';
 import type { Router } from '../../data/router.ts';
 import type { MigrationSet } from '../../migrations/migration.ts';
-import { registerAuthorizationRoutes } from './api/authorization-routes.ts';
-import { registerBindingRoutes } from './api/binding-routes.ts';
-import { registerCardAccountRoutes } from './api/card-account-routes.ts';
-import { registerStandInRoutes } from './api/stand-in-routes.ts';
 import { CardAccountService } from './core/accounts/card-account-service.ts';
 import { AuthorizationEngine } from './core/authorization/authorization-engine.ts';
 import { AuthorizationService } from './core/authorization/authorization-service.ts';
@@ -43,8 +38,6 @@ export interface CardServices {
   readonly authorizations: AuthorizationService;
   readonly standIn: StandInProcessor;
   readonly sweeper: HoldSweeper;
-  /** Registers every card route on an HTTP server. */
-  routes(app: FastifyInstance): void;
   stop(): Promise<void>;
 }
 
@@ -97,9 +90,6 @@ export async function startCardServices(
     authorizations,
     standIn,
     sweeper,
-    routes(app) {
-      registerCardRoutes(app, { binding, accounts, authorizations, standIn });
-    },
     async stop() {
       await sweeper.stop();
       await standIn.stop();
@@ -108,26 +98,6 @@ export async function startCardServices(
       await engineRouter.close();
     },
   };
-}
-
-/** The services behind the card routes. */
-export type CardRouteServices = Pick<
-  CardServices,
-  'binding' | 'accounts' | 'authorizations' | 'standIn'
->;
-
-/** Registers every card route on an HTTP server (also used to build the OpenAPI document). */
-export function registerCardRoutes(app: FastifyInstance, services: CardRouteServices): void {
-  const { binding, accounts, authorizations, standIn } = services;
-  registerBindingRoutes(app, binding);
-  registerCardAccountRoutes(app, accounts);
-  registerAuthorizationRoutes(app, {
-    authorize: (request) => standIn.authorizeWithToken(request),
-    getAuthorization: (id, token) => authorizations.getAuthorization(id, token),
-    capture: (id, amount, key) => authorizations.capture(id, amount, key),
-    reverse: (id, amount, key) => authorizations.reverse(id, amount, key),
-  });
-  registerStandInRoutes(app, standIn);
 }
 
 /** Loads the card demo data once per fleet: cardholders with bound cards, accounts with cards. */

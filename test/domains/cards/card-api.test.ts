@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../../../src/config/load-config.ts';
 import { CARD_DEMO_ACCOUNT_COUNT } from '../../../src/domains/cards/demo/card-demo-data.ts';
+import { CONFIG_SECTIONS, MODULES } from '../../../src/modules.ts';
 import { startPlatform } from '../../../src/platform/platform.ts';
 import { removeHome, tempHome } from '../../support/temp-home.ts';
 
@@ -77,8 +78,11 @@ async function available(accountId: string, token?: string | null): Promise<numb
 
 describe('card API', () => {
   before(async () => {
-    const config = loadConfig({ cwd: home, env: { MAINSTAY_HOME: home, MAINSTAY_PORT: '0' } });
-    platform = await startPlatform({ config, failover: false });
+    const config = loadConfig(
+      { cwd: home, env: { MAINSTAY_HOME: home, MAINSTAY_PORT: '0' } },
+      CONFIG_SECTIONS,
+    );
+    platform = await startPlatform({ config, modules: MODULES, failover: false });
   });
   after(async () => {
     await platform?.stop();

@@ -17,6 +17,7 @@ import {
   OverloadDiversion,
 } from '../../../src/domains/cards/core/stand-in/overload-diversion.ts';
 import type { StandInProcessor } from '../../../src/domains/cards/core/stand-in/stand-in-processor.ts';
+import { registerCardMetrics } from '../../../src/domains/cards/metrics.ts';
 import type { CardServices } from '../../../src/domains/cards/services.ts';
 import type { TopologySource } from '../../../src/fleet/topology-snapshot.ts';
 import { buildHttpServer } from '../../../src/http/build-http-server.ts';
@@ -245,7 +246,18 @@ async function statsServer(processor: StandInProcessor) {
   const cards = { router, engine, standIn: processor } as unknown as CardServices;
   const app: FastifyInstance = await buildHttpServer({
     source: fixture.fleet as unknown as TopologySource,
-    metrics: platformMetrics({ router, controller: null, spool: null, cards }),
+    metrics: platformMetrics({
+      router,
+      controller: null,
+      spool: null,
+      modules: [
+        {
+          routes: async () => undefined,
+          metrics: ({ counter, gauge }) => registerCardMetrics(counter, gauge, cards),
+          stop: async () => undefined,
+        },
+      ],
+    }),
     version: 'test',
     routes: [(app) => registerStandInRoutes(app, processor)],
   });

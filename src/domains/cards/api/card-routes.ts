@@ -1,0 +1,31 @@
+import type { FastifyInstance } from 'fastify';
+import type { CardAccountService } from '../core/accounts/card-account-service.ts';
+import type { AuthorizationService } from '../core/authorization/authorization-service.ts';
+import type { CardBindingService } from '../core/binding/binding-service.ts';
+import type { StandInProcessor } from '../core/stand-in/stand-in-processor.ts';
+import { registerAuthorizationRoutes } from './authorization-routes.ts';
+import { registerBindingRoutes } from './binding-routes.ts';
+import { registerCardAccountRoutes } from './card-account-routes.ts';
+import { registerStandInRoutes } from './stand-in-routes.ts';
+
+/** The services behind the card routes. */
+export interface CardRouteServices {
+  readonly binding: CardBindingService;
+  readonly accounts: CardAccountService;
+  readonly authorizations: AuthorizationService;
+  readonly standIn: StandInProcessor;
+}
+
+/** Registers every card route on `app` (also used to build the OpenAPI document). */
+export function registerCardRoutes(app: FastifyInstance, services: CardRouteServices): void {
+  const { binding, accounts, authorizations, standIn } = services;
+  registerBindingRoutes(app, binding);
+  registerCardAccountRoutes(app, accounts);
+  registerAuthorizationRoutes(app, {
+    authorize: (request) => standIn.authorizeWithToken(request),
+    getAuthorization: (id, token) => authorizations.getAuthorization(id, token),
+    capture: (id, amount, key) => authorizations.capture(id, amount, key),
+    reverse: (id, amount, key) => authorizations.reverse(id, amount, key),
+  });
+  registerStandInRoutes(app, standIn);
+}

@@ -1,0 +1,13 @@
+/**
+ * The domains this build of Mainstay hosts. Only entry points (the CLI, the tests, the benches)
+ * import this list; the platform takes whatever list it is given and names no domain.
+ */
+import { cardsModule } from './domains/cards/module.ts';
+import type { ConfigSection, DomainModule } from './platform/domain-module.ts';
+
+export const MODULES: readonly DomainModule[] = [cardsModule];
+
+/** The config file sections the hosted modules read. */
+export const CONFIG_SECTIONS: readonly ConfigSection[] = MODULES.flatMap((module) =>
+  module.configSection ? [module.configSection] : [],
+);

@@ -1,0 +1,112 @@
+/**
+ * The module contract: what a domain (cards today; a ledger, identity, ops tomorrow) hands the
+ * platform, so that the platform composes a list of modules and names none of them. A domain is
+ * one folder, `src/domains/<name>/`, whose `module.ts` exports one {@link DomainModule}; the list
+ * the running platform hosts is made at the entry points (`src/modules.ts`). See "How to add a
+ * domain" in docs/ARCHITECTURE.md.
+ */
+import type { TSchema } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import type pg from 'pg';
+import type { Counter, Gauge } from 'prom-client';
+import type { CatalogStore } from '../catalog/catalog-store.ts';
+import type { Router } from '../data/router.ts';
+import type { RouterOptions } from '../data/router-options.ts';
+import type { MigrationSet } from '../migrations/migration.ts';
+
+/** Makes one Prometheus metric whose value is read at scrape time by `collect`. */
+export type MetricFactory<M> = (
+  name: string,
+  help: string,
+  labelNames: string[],
+  collect: (metric: M) => void,
+) => M;
+
+/** The factories a module registers its metrics with (names start `mainstay_<module>_`). */
+export interface MetricFactories {
+  readonly counter: MetricFactory<Counter>;
+  readonly gauge: MetricFactory<Gauge>;
+}
+
+/** A module's section of the config file: its top-level key and its JSON schema. */
+export interface ConfigSection {
+  readonly key: string;
+  readonly schema: TSchema;
+}
+
+/** What one API process gives a module when it starts it. */
+export interface ModuleContext {
+  /** The process's router for request traffic. */
+  readonly router: Router;
+  /** A further router of the module's own (its own pools), closed by the module on stop. */
+  connectRouter(extra?: Partial<RouterOptions>): Promise<Router>;
+  readonly catalog: CatalogStore;
+  /** The catalog database on the witness, for state every API process shares. */
+  readonly catalogConnection: pg.ClientConfig;
+  /** This process's own directory (its spools live under it). */
+  readonly processHome: string;
+  /** The module's config section as the file gives it, checked against its schema. */
+  readonly section: unknown;
+}
+
+/** A module running in one API process. */
+export interface RunningModule {
+  /**
+   * The module's routes, registered as one encapsulated Fastify plugin, so that a hook added
+   * in the plugin (authentication, say) wraps exactly this module's surface.
+   */
+  routes(app: FastifyInstance): Promise<void>;
+  /** Registers the module's metrics; read at scrape time like every Mainstay metric. */
+  metrics?(factories: MetricFactories): void;
+  stop(): Promise<void>;
+}
+
+/**
+ * One domain. `R` is what it runs as, so that a caller holding the module object gets its
+ * services typed (`platform.module(cardsModule).standIn`) without the platform naming them.
+ */
+export interface DomainModule<R extends RunningModule = RunningModule> {
+  /** A lowercase name, unique among the modules of a process. */
+  readonly name: string;
+  readonly configSection?: ConfigSection;
+  /** The shard schema, applied in order on every shard database after the platform's own. */
+  readonly shardMigrations: readonly MigrationSet[];
+  /** Loads the module's demo data once per fleet; true when this call loaded it. */
+  loadDemoData?(router: Router, catalog: CatalogStore): Promise<boolean>;
+  start(context: ModuleContext): Promise<R>;
+  /** Registers the routes with nothing behind them, to build the OpenAPI document offline. */
+  describeRoutes(app: FastifyInstance): Promise<void>;
+}
+
+/** The modules one process runs, by name; typed access through the module object. */
+export class RunningModules {
+  readonly #running = new Map<string, RunningModule>();
+
+  add(module: DomainModule, running: RunningModule): void {
+    this.#running.set(module.name, running);
+  }
+
+  /** The running form of `module`; throws when this process does not run it. */
+  get<R extends RunningModule>(module: DomainModule<R>): R {
+    const running = this.#running.get(module.name);
+    if (!running) throw new Error(`module ${module.name} is not running in this process`);
+    return running as R;
+  }
+
+  all(): readonly RunningModule[] {
+    return [...this.#running.values()];
+  }
+}
+
+/** Throws when two modules share a name or a config key. */
+export function checkModules(modules: readonly DomainModule[]): void {
+  const names = new Set<string>();
+  const keys = new Set<string>();
+  for (const module of modules) {
+    if (names.has(module.name)) throw new Error(`two modules are named ${module.name}`);
+    names.add(module.name);
+    const key = module.configSection?.key;
+    if (key !== undefined && keys.has(key)) throw new Error(`two modules read config ${key}`);
+    if (key !== undefined) keys.add(key);
+  }
+}
