@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { JobRunner } from '../jobs/job-runner.ts';
 import type { ConnectionPools } from './connection-pools.ts';
 import { parseLsn } from './lsn.ts';
 import type { ShardMap } from './shard-map.ts';
@@ -18,6 +19,8 @@ export interface ServerObservation {
 
 export interface ReplicaMonitorOptions {
   readonly probeIntervalMs?: number;
+  /** Bound on one round of probes (each probe is bounded by its pool's timeouts as well). */
+  readonly probeRoundTimeoutMs?: number;
   readonly downAfterFailureCount?: number;
   readonly upAfterSuccessCount?: number;
   /** How long a primary's WAL-position history is kept, to turn byte lag into time lag. */
@@ -46,22 +49,30 @@ const HISTORY_SAMPLE_COUNT_MAX = 4_096;
  * on one server instance), and it is reset when the server restarts (a new postmaster start time).
  */
 export class ReplicaMonitor {
+  /** Runs the probe rounds (job `replica-probe`); its snapshot is the loop's statistics. */
+  readonly jobs = new JobRunner();
   readonly #pools: ConnectionPools;
   readonly #options: Required<ReplicaMonitorOptions>;
   readonly #state = new Map<string, Mutable>();
   readonly #history = new Map<string, { at: number; lsn: bigint }[]>();
-  #timer: NodeJS.Timeout | null = null;
   #probing = false;
 
   constructor(pools: ConnectionPools, options: ReplicaMonitorOptions = {}) {
     this.#pools = pools;
     this.#options = {
       probeIntervalMs: options.probeIntervalMs ?? 100,
+      probeRoundTimeoutMs: options.probeRoundTimeoutMs ?? 2_000,
       downAfterFailureCount: options.downAfterFailureCount ?? 2,
       upAfterSuccessCount: options.upAfterSuccessCount ?? 2,
       historyMsMax: options.historyMsMax ?? 120_000,
       waitPollMs: options.waitPollMs ?? 5,
     };
+    this.jobs.add({
+      name: 'replica-probe',
+      intervalMs: this.#options.probeIntervalMs,
+      runTimeoutMs: this.#options.probeRoundTimeoutMs,
+      run: () => this.probeAll(),
+    });
   }
 
   /** Follows a new shard map: new servers are probed, removed ones forgotten. */
@@ -95,16 +106,17 @@ export class ReplicaMonitor {
     for (const id of this.#state.keys()) if (!live.has(id)) this.#state.delete(id);
   }
 
+  /** Starts probing every `probeIntervalMs`. */
   start(): void {
-    this.#timer ??= setInterval(() => void this.probeAll(), this.#options.probeIntervalMs);
+    this.jobs.start();
   }
 
-  stop(): void {
-    if (this.#timer) clearInterval(this.#timer);
-    this.#timer = null;
+  /** Stops probing; waits for a round in flight. */
+  stop(): Promise<void> {
+    return this.jobs.stop();
   }
 
-  /** One round of probes (also run by the timer); overlapping rounds are skipped. */
+  /** One round of probes (also run by the job); overlapping rounds are skipped. */
   async probeAll(): Promise<void> {
     if (this.#probing) return;
     this.#probing = true;
@@ -228,7 +240,7 @@ export class ReplicaMonitor {
 
   /** Stops probing and closes the probe connections. */
   async close(): Promise<void> {
-    this.stop();
+    await this.stop();
     await this.#pools.closeAll();
   }
 }

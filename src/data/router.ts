@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type pg from 'pg';
 import { TOKEN_SECRET_FLAG } from '../catalog/postgres-catalog-store.ts';
 import { MainstayError } from '../errors/mainstay-error.ts';
+import { JobRunner } from '../jobs/job-runner.ts';
 import { BatchPartiallyWrittenError } from './batch-partially-written-error.ts';
 import { ConnectionPools } from './connection-pools.ts';
 import { ConsistencyToken, putTokenInHeaders, tokenFromHeaders } from './consistency-token.ts';
@@ -86,6 +87,9 @@ export interface ReadOptions {
 
 export type { ReadResult } from './replica-reader.ts';
 
+/** Bound on one catalog re-read of the poll (a hung witness shows as a timed-out run). */
+const CATALOG_POLL_TIMEOUT_MS = 5_000;
+
 /** Verified tokens kept for reuse (the cache is emptied when full). */
 const VERIFIED_TOKEN_COUNT_MAX = 4_096;
 
@@ -112,6 +116,8 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
   /** This router's side of the shared recent-write store, `null` when off (decision 35). */
   readonly shared: SharedRecentWrites | null;
   readonly monitor: ReplicaMonitor;
+  /** The router's own loop, the catalog poll (job `catalog-poll`); the probes are the monitor's. */
+  readonly jobs = new JobRunner();
   readonly #options: RouterOptions & Defaults;
   readonly #pools: ConnectionPools;
   readonly #writer: PrimaryWriter;
@@ -121,7 +127,6 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
   readonly #sign = (token: ConsistencyToken): string => token.encode(this.#secret);
   #map: ShardMap;
   #unsubscribe: (() => Promise<void>) | null = null;
-  #poller: NodeJS.Timeout | null = null;
   #reloading: Promise<void> | null = null;
 
   private constructor(
@@ -208,7 +213,13 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
     router.#unsubscribe = await options.catalog.subscribe((epoch) => {
       if (epoch > router.#map.epoch) void router.refresh();
     });
-    router.#poller = setInterval(() => void router.refresh(), merged.catalogPollMs);
+    router.jobs.add({
+      name: 'catalog-poll',
+      intervalMs: merged.catalogPollMs,
+      runTimeoutMs: CATALOG_POLL_TIMEOUT_MS,
+      run: () => router.refresh(),
+    });
+    router.jobs.start();
     return router;
   }
 
@@ -534,8 +545,7 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
 
   /** Stops following the catalog and closes every connection. */
   async close(): Promise<void> {
-    this.monitor.stop();
-    if (this.#poller) clearInterval(this.#poller);
+    await Promise.all([this.jobs.stop(), this.monitor.stop()]);
     await this.#unsubscribe?.();
     await this.#pools.closeAll();
     await this.monitor.close();

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { CatalogServer, CatalogSnapshot, CatalogStore } from '../catalog/catalog-store.ts';
 import { ConnectionPools } from '../data/connection-pools.ts';
 import { parseLsn } from '../data/lsn.ts';
+import { JobRunner } from '../jobs/job-runner.ts';
 import { restoreCopyChecks, validateRestoredChecks } from './copy-checks.ts';
 import { type FailoverEvent, FailoverEventLog } from './failover-events.ts';
 import type { Fleet } from './fleet.ts';
@@ -18,6 +19,8 @@ export interface FailoverOptions {
   readonly probeIntervalMs?: number;
   /** Connect and query bound of one probe: a server slower than this failed the probe. */
   readonly probeTimeoutMs?: number;
+  /** Bound on one probe round (a catalog re-read and every server's probe). */
+  readonly probeRoundTimeoutMs?: number;
   /** Consecutive failed probes after which a live-but-silent server counts as hung. */
   readonly failureCountMax?: number;
   /** Gap by which a new home's sequences jump ahead after a DC failover. */
@@ -34,6 +37,7 @@ const CATALOG_REREAD_MS = 2_000;
 const DEFAULTS = {
   probeIntervalMs: 200,
   probeTimeoutMs: 400,
+  probeRoundTimeoutMs: 5_000,
   failureCountMax: 3,
   sequenceGap: 1_000_000,
   completionRetryMs: 2_000,
@@ -52,6 +56,8 @@ const DEFAULTS = {
  */
 export class FailoverController extends EventEmitter<{ event: [FailoverEvent] }> {
   readonly log = new FailoverEventLog();
+  /** Runs the probe rounds (job `failover-probe`); its snapshot is the loop's statistics. */
+  readonly jobs = new JobRunner();
   readonly #fleet: Fleet;
   readonly #options: typeof DEFAULTS;
   readonly #probes: ConnectionPools;
@@ -59,8 +65,7 @@ export class FailoverController extends EventEmitter<{ event: [FailoverEvent] }>
   readonly #lastLsn = new Map<string, bigint>();
   readonly #handling = new Set<string>();
   #queue: Promise<void> = Promise.resolve();
-  #timer: NodeJS.Timeout | null = null;
-  #probing = false;
+  #watching = false;
   #catalogReadAt = 0;
   readonly #onExit = (serverId: string, detail: string) =>
     this.#suspect(serverId, `process exited: ${detail}`);
@@ -75,6 +80,12 @@ export class FailoverController extends EventEmitter<{ event: [FailoverEvent] }>
       { poolSizeMax: 1, connectTimeoutMs: limit, queryTimeoutMs: limit },
       'mainstay-failover',
     );
+    this.jobs.add({
+      name: 'failover-probe',
+      intervalMs: this.#options.probeIntervalMs,
+      runTimeoutMs: this.#options.probeRoundTimeoutMs,
+      run: () => this.#probeAll(),
+    });
   }
 
   get #catalog(): CatalogStore {
@@ -82,15 +93,17 @@ export class FailoverController extends EventEmitter<{ event: [FailoverEvent] }>
   }
 
   start(): void {
+    if (this.#watching) return;
+    this.#watching = true;
     this.#fleet.on('serverExit', this.#onExit);
-    this.#timer ??= setInterval(() => void this.#probeAll(), this.#options.probeIntervalMs);
+    this.jobs.start();
   }
 
   /** Stops watching; waits for an action in progress to finish. */
   async stop(): Promise<void> {
+    this.#watching = false;
     this.#fleet.off('serverExit', this.#onExit);
-    if (this.#timer) clearInterval(this.#timer);
-    this.#timer = null;
+    await this.jobs.stop();
     await this.#queue;
     await this.#probes.closeAll();
   }
@@ -100,25 +113,20 @@ export class FailoverController extends EventEmitter<{ event: [FailoverEvent] }>
     return this.#queue;
   }
 
+  /** One probe round; the job runner never starts one while another is in flight. */
   async #probeAll(): Promise<void> {
-    if (this.#probing) return;
-    this.#probing = true;
-    try {
-      // Roles change through this controller's own actions, which re-read the catalog; an
-      // operator's change is picked up by a slower re-read, not one every probe round.
-      const now = Date.now();
-      if (now - this.#catalogReadAt >= CATALOG_REREAD_MS) {
-        this.#catalogReadAt = now;
-        await this.#fleet.refreshCatalog().catch(() => null);
-      }
-      const snapshot = this.#fleet.catalogSnapshot;
-      const servers = (snapshot?.servers ?? []).filter(
-        (s) => s.role !== 'witness' && s.fencedAtEpoch === null,
-      );
-      await Promise.all(servers.map((server) => this.#probe(server)));
-    } finally {
-      this.#probing = false;
+    // Roles change through this controller's own actions, which re-read the catalog; an
+    // operator's change is picked up by a slower re-read, not one every probe round.
+    const now = Date.now();
+    if (now - this.#catalogReadAt >= CATALOG_REREAD_MS) {
+      this.#catalogReadAt = now;
+      await this.#fleet.refreshCatalog().catch(() => null);
     }
+    const snapshot = this.#fleet.catalogSnapshot;
+    const servers = (snapshot?.servers ?? []).filter(
+      (s) => s.role !== 'witness' && s.fencedAtEpoch === null,
+    );
+    await Promise.all(servers.map((server) => this.#probe(server)));
   }
 
   async #probe(server: CatalogServer): Promise<void> {
@@ -259,7 +267,7 @@ export class FailoverController extends EventEmitter<{ event: [FailoverEvent] }>
       );
       await this.#rebuildOldPrimary(primary, promoted, detectedAt);
     } catch (error) {
-      if (attempt >= this.#options.completionAttemptMax || this.#timer === null) throw error;
+      if (attempt >= this.#options.completionAttemptMax || !this.#watching) throw error;
       const message = error instanceof Error ? error.message : String(error);
       this.#record(
         {
@@ -271,7 +279,7 @@ export class FailoverController extends EventEmitter<{ event: [FailoverEvent] }>
         detectedAt,
       );
       setTimeout(() => {
-        if (this.#timer === null) return;
+        if (!this.#watching) return;
         this.#queue = this.#queue
           .then(() => this.#completeFailover(primary, promoted, detectedAt, attempt + 1))
           .catch((failure: unknown) =>
