@@ -223,4 +223,30 @@ describe('configuration', () => {
       pointers.join(),
     );
   });
+  test('jobs.idempotencyRetentionDays: 7 days unless the file says otherwise', () => {
+    assert.equal(load({ MAINSTAY_HOME: 'home' }).jobs.idempotencyRetentionDays, 7);
+    const file = withFile('jobs.json', JSON.stringify({ jobs: { idempotencyRetentionDays: 30 } }));
+    assert.equal(load({ MAINSTAY_CONFIG: file }).jobs.idempotencyRetentionDays, 30);
+    const shortest = withFile(
+      'jobs-1.json',
+      JSON.stringify({ jobs: { idempotencyRetentionDays: 1 } }),
+    );
+    assert.equal(load({ MAINSTAY_CONFIG: shortest }).jobs.idempotencyRetentionDays, 1);
+  });
+
+  test('jobs.idempotencyRetentionDays: under a day, fractions, text and unknown keys are refused', () => {
+    for (const [name, jobs] of [
+      ['zero', { idempotencyRetentionDays: 0 }],
+      ['fraction', { idempotencyRetentionDays: 1.5 }],
+      ['text', { idempotencyRetentionDays: '7' }],
+      ['too-long', { idempotencyRetentionDays: 366 }],
+    ] as const) {
+      const file = withFile(`jobs-${name}.json`, JSON.stringify({ jobs }));
+      const pointers = rejection({ MAINSTAY_CONFIG: file }).errors.map((e) => e.pointer);
+      assert.ok(pointers.includes('/jobs/idempotencyRetentionDays'), `${name}: ${pointers}`);
+    }
+    const unknown = withFile('jobs-unknown.json', JSON.stringify({ jobs: { retention: 7 } }));
+    const errors = rejection({ MAINSTAY_CONFIG: unknown }).errors;
+    assert.ok(errors.some((e) => e.pointer === '/jobs/retention' && /unknown/.test(e.detail)));
+  });
 });

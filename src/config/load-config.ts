@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import { type FieldError, MainstayError } from '../errors/mainstay-error.ts';
 import type { ServerRole } from '../fleet/topology-snapshot.ts';
+import { type JobsSettings, jobsSettings } from '../jobs/jobs-config.ts';
 import {
   configFileSchema,
   DEFAULT_SYNCHRONOUS_COMMIT,
@@ -63,6 +64,8 @@ export interface MainstayConfig {
   readonly shards: readonly ShardSpec[];
   readonly bucketCount: number;
   readonly http: { readonly host: string; readonly port: number };
+  /** The background jobs' settings (`jobs` in the file), defaults applied. */
+  readonly jobs: JobsSettings;
   /**
    * Each hosted module's section as the file gives it, by key, checked against the module's
    * schema (the module applies its defaults); absent when the file has none.
@@ -229,6 +232,7 @@ export function resolveConfig(file: TopologyConfigFile, context: ResolveContext)
     shards: shardSpecs(shardCount, bucketCount, [dataCentres[0].id, dataCentres[1].id]),
     bucketCount,
     http: { host: file.http?.host ?? '127.0.0.1', port: httpPort },
+    jobs: jobsSettings(file.jobs),
     sections: Object.fromEntries(
       (context.sections ?? []).flatMap((section) =>
         file[section.key] === undefined ? [] : [[section.key, file[section.key]]],

@@ -6,6 +6,7 @@ import {
   type TUnion,
   Type,
 } from '@sinclair/typebox';
+import { JobsConfigSchema } from '../jobs/jobs-config.ts';
 
 /**
  * The topology configuration file (`mainstay.config.json`). Every field has a default, so an
@@ -125,6 +126,7 @@ export const TopologyConfigSchema = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    jobs: Type.Optional(JobsConfigSchema),
   },
   { additionalProperties: false },
 );
