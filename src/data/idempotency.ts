@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { MainstayError } from '../errors/mainstay-error.ts';
+import type { JobLease, JobSpec } from '../jobs/job-runner.ts';
 import type { MigrationSet } from '../migrations/migration.ts';
 import type { Queryable } from './router.ts';
 
@@ -103,14 +104,114 @@ export async function onceInTransaction<T>(
   return { statusCode: stored.status_code, body: stored.response, replayed: true };
 }
 
-/** Deletes records older than the retention (run per shard by a housekeeping loop). */
+/** Rows one pruning statement deletes at most, so each is a short transaction. */
+export const IDEMPOTENCY_PRUNE_BATCH_SIZE_MAX = 1_000;
+/** Statements one shard's pruning runs at most per run; what is left waits for the next run. */
+const PRUNE_BATCH_COUNT_MAX = 1_000;
+/** How long a pruning statement waits for a shard's primary (during a failover) before failing. */
+const PRUNE_PRIMARY_WAIT_MS = 1_000;
+
+/**
+ * Deletes up to `batchSizeMax` records older than the retention, oldest first, and returns how
+ * many it deleted (run repeatedly, per shard, by {@link idempotencyPruningJob}).
+ */
 export async function pruneIdempotencyKeys(
   db: Queryable,
   retentionMs = IDEMPOTENCY_RETENTION_MS,
+  batchSizeMax = IDEMPOTENCY_PRUNE_BATCH_SIZE_MAX,
 ): Promise<number> {
   const { rowCount } = await db.query(
-    `DELETE FROM public.idempotency_keys WHERE created_at < now() - make_interval(secs => $1 / 1000.0)`,
-    [retentionMs],
+    `DELETE FROM public.idempotency_keys WHERE (scope, key) IN (
+       SELECT scope, key FROM public.idempotency_keys
+       WHERE created_at < now() - make_interval(secs => $1 / 1000.0)
+       ORDER BY created_at LIMIT $2)`,
+    [retentionMs, batchSizeMax],
   );
   return rowCount ?? 0;
+}
+
+/** What pruning needs of a router: the shards now, and a transaction on a shard's primary. */
+export interface ShardPrimaries {
+  readonly map: { readonly shardIds: readonly number[] };
+  writeToShard<T>(
+    shardId: number,
+    work: (tx: Queryable) => Promise<T>,
+    options?: { waitMs?: number },
+  ): Promise<{ readonly value: T }>;
+}
+
+/** Options of {@link idempotencyPruningJob}. */
+export interface IdempotencyPruningOptions {
+  /** How long records are kept: at least {@link IDEMPOTENCY_RETENTION_MS} (the API's promise). */
+  readonly retentionMs: number;
+  /** One API process at a time prunes, the one holding this lease. */
+  readonly lease?: JobLease;
+  /** Hourly by default; the first run comes at start, after a jitter of up to `jitterMs`. */
+  readonly intervalMs?: number;
+  /** Five minutes by default, so processes started together do not prune together. */
+  readonly jitterMs?: number;
+  /** Ten minutes by default; a run cut short leaves the rest to the next run. */
+  readonly runTimeoutMs?: number;
+  readonly batchSizeMax?: number;
+}
+
+/**
+ * The job that keeps `idempotency_keys` bounded: on every shard's primary it deletes the records
+ * older than the retention, in batches of `batchSizeMax` rows (one short transaction each) until
+ * none is left, the run's signal aborts, or `PRUNE_BATCH_COUNT_MAX` batches ran. A shard whose
+ * primary cannot be reached fails the run after the other shards were pruned. A retry within
+ * the retention still finds its record (it replays); one after it runs as a new request.
+ */
+export function idempotencyPruningJob(
+  router: ShardPrimaries,
+  options: IdempotencyPruningOptions,
+): JobSpec {
+  const { retentionMs, batchSizeMax = IDEMPOTENCY_PRUNE_BATCH_SIZE_MAX } = options;
+  if (!Number.isSafeInteger(retentionMs) || retentionMs < IDEMPOTENCY_RETENTION_MS)
+    throw new RangeError(
+      `idempotency records are kept at least ${IDEMPOTENCY_RETENTION_MS} ms, got ${retentionMs}`,
+    );
+  if (!Number.isSafeInteger(batchSizeMax) || batchSizeMax < 1)
+    throw new RangeError(`batchSizeMax must be a positive integer, got ${batchSizeMax}`);
+  return {
+    name: 'idempotency-prune',
+    intervalMs: options.intervalMs ?? 60 * 60 * 1000,
+    jitterMs: options.jitterMs ?? 5 * 60 * 1000,
+    runTimeoutMs: options.runTimeoutMs ?? 10 * 60 * 1000,
+    runAtStart: true,
+    ...(options.lease ? { lease: options.lease } : {}),
+    run: (signal) => pruneEveryShard(router, retentionMs, batchSizeMax, signal),
+  };
+}
+
+async function pruneEveryShard(
+  router: ShardPrimaries,
+  retentionMs: number,
+  batchSizeMax: number,
+  signal: AbortSignal,
+): Promise<void> {
+  const failed: { shardId: number; error: unknown }[] = [];
+  for (const shardId of router.map.shardIds) {
+    try {
+      for (let batch = 0; batch < PRUNE_BATCH_COUNT_MAX && !signal.aborted; batch += 1) {
+        const { value: deleted } = await router.writeToShard(
+          shardId,
+          (tx) => pruneIdempotencyKeys(tx, retentionMs, batchSizeMax),
+          { waitMs: PRUNE_PRIMARY_WAIT_MS },
+        );
+        if (deleted < batchSizeMax) break;
+      }
+    } catch (error) {
+      // One shard down does not keep the others growing.
+      failed.push({ shardId, error });
+    }
+  }
+  const first = failed[0];
+  if (first) {
+    const reason = first.error instanceof Error ? first.error.message : String(first.error);
+    throw new AggregateError(
+      failed.map((f) => f.error),
+      `pruning idempotency records failed on shard ${failed.map((f) => f.shardId).join(', ')}: ${reason}`,
+    );
+  }
 }
