@@ -3,8 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { AdvisoryLockLease } from '../src/jobs/advisory-lock-lease.ts';
-import { JobTimeoutError } from '../src/jobs/job-loop.ts';
-import { JobRunner } from '../src/jobs/job-runner.ts';
+import { JobRunner, JobTimeoutError } from '../src/jobs/job-runner.ts';
 import { jitterOf, nextDelayMs } from '../src/jobs/job-spec.ts';
 import { type OneServer, startOneServer } from './support/jobs-postgres.ts';
 

@@ -22,9 +22,8 @@ export class JobTimeoutError extends Error {
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /**
- * One job's loop inside a {@link JobRunner}: one timer, at most one run in flight, the run's
- * timeout, the lease check before a run and the job's statistics. Not exported from the folder:
- * a job is driven only through its runner.
+ * One job's loop inside a `JobRunner`: one timer, at most one run in flight, the run's timeout,
+ * the lease check before a run and the job's statistics. Only the runner drives it.
  */
 export class JobLoop {
   readonly #spec: JobSpec;
@@ -55,6 +54,7 @@ export class JobLoop {
     };
   }
 
+  /** Schedules the first run (at once or after an interval, plus jitter); no-op when started. */
   start(): void {
     if (this.#active) return;
     this.#active = true;
@@ -62,6 +62,7 @@ export class JobLoop {
     this.#schedule((runAtStart ? 0 : intervalMs) + jitterOf(jitterMs, this.#random));
   }
 
+  /** Starts no further run, aborts and awaits the one in flight, gives the lease back. */
   async stop(): Promise<void> {
     this.#active = false;
     if (this.#timer) clearTimeout(this.#timer);
@@ -75,6 +76,7 @@ export class JobLoop {
     }
   }
 
+  /** A copy of the statistics. */
   snapshot(): JobSnapshot {
     return { ...this.#stats };
   }

@@ -2,6 +2,7 @@ import { JobLoop } from './job-loop.ts';
 import type { JobSnapshot, JobSpec } from './job-spec.ts';
 
 export type { JobLease } from './job-lease.ts';
+export { JobTimeoutError } from './job-loop.ts';
 export { JOB_OUTCOMES, type JobOutcome, type JobSnapshot, type JobSpec } from './job-spec.ts';
 
 /** Jobs one runner holds: each is a timer and its statistics, so the bound is generous. */
