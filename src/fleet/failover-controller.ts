@@ -148,7 +148,8 @@ export class FailoverController extends EventEmitter<{ event: [FailoverEvent] }>
   }
 
   #suspect(serverId: string, why: string): void {
-    if (this.#handling.has(serverId)) return;
+    // A probe round that stop() waits for must not start a failover of a fleet going down.
+    if (!this.#watching || this.#handling.has(serverId)) return;
     this.#handling.add(serverId);
     const detectedAt = Date.now();
     this.#queue = this.#queue
