@@ -1,4 +1,5 @@
-import type { ServerRole } from '../fleet/topology-snapshot.ts';
+import type { CopyState } from '../topology/copy-state.ts';
+import type { ServerRole } from '../topology/server-role.ts';
 import type { RecentWriteStore } from './recent-write-store.ts';
 
 /** A server as the catalog records it: its current role is the truth for routing. */
@@ -13,14 +14,6 @@ export interface CatalogServer {
   /** Set when the server was fenced (at that epoch): it must get no reads or writes. */
   readonly fencedAtEpoch: number | null;
 }
-
-export const COPY_STATES = ['replicating', 'detached', 'quarantined'] as const;
-/**
- * State of a shard's logical copy: `replicating` normally; `detached` after its home DC was lost
- * and the copy became home; `quarantined` when a returning DC's copy awaits comparison and
- * re-seeding before anything may be routed to it.
- */
-export type CopyState = (typeof COPY_STATES)[number];
 
 export interface CatalogShard {
   readonly id: number;
@@ -79,6 +72,9 @@ export interface CatalogChange {
   }[];
 }
 
+/** The most events {@link CatalogStore.events} returns at once, whatever limit is asked. */
+export const EVENT_COUNT_MAX = 1_000;
+
 /** One recorded epoch change. */
 export interface CatalogEvent {
   readonly epoch: number;
@@ -116,8 +112,10 @@ export interface CatalogStore {
     change: CatalogChange,
     detail?: Readonly<Record<string, unknown>>,
   ): Promise<number>;
-  /** The most recent epoch changes, newest first. */
-  /** The newest `limit` events (at or before `atOrBefore`, an RFC 3339 time, when given). */
+  /**
+   * The newest `limit` events (at most {@link EVENT_COUNT_MAX}), newest first; only those at or
+   * before `atOrBefore`, an RFC 3339 time, when it is given.
+   */
   events(limit: number, atOrBefore?: string): Promise<readonly CatalogEvent[]>;
   /**
    * Calls `listener` with the new epoch whenever it changes (as soon as the store learns of

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { MainstayError } from '../errors/mainstay-error.ts';
+import type { CopyState } from '../topology/copy-state.ts';
 import type {
   BucketRange,
   CatalogChange,
@@ -9,15 +10,14 @@ import type {
   CatalogServer,
   CatalogSnapshot,
   CatalogStore,
-  CopyState,
 } from './catalog-store.ts';
+import { EVENT_COUNT_MAX } from './catalog-store.ts';
 import { PostgresRecentWriteStore, type RecentWriteStore } from './recent-write-store.ts';
 
 /** Channel on which every epoch change is announced, so routers can follow without polling. */
 export const CATALOG_CHANNEL = 'mainstay_catalog';
 /** Flag holding the fleet's secret for signing consistency tokens, made at initialization. */
 export const TOKEN_SECRET_FLAG = 'consistency_token_secret';
-export const EVENT_COUNT_MAX = 1_000;
 
 interface ServerRow {
   id: string;

@@ -2,8 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import { type FieldError, MainstayError } from '../errors/mainstay-error.ts';
-import type { ServerRole } from '../fleet/topology-snapshot.ts';
 import { type JobsSettings, jobsSettings } from '../jobs/jobs-config.ts';
+import type { ServerRole } from '../topology/server-role.ts';
 import {
   configFileSchema,
   DEFAULT_SYNCHRONOUS_COMMIT,

@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { MainstayError } from '../errors/mainstay-error.ts';
-import { formatLsn, parseLsn } from './lsn.ts';
+import { formatLsn, parseLsn } from '../postgres/lsn.ts';
 
 /** HTTP header that carries a token on write responses and read requests. */
 export const CONSISTENCY_TOKEN_HEADER = 'Mainstay-Consistency-Token';

@@ -1,8 +1,8 @@
 import type pg from 'pg';
 import { MainstayError } from '../errors/mainstay-error.ts';
-import type { ConnectionPools } from './connection-pools.ts';
-import { parseLsn } from './lsn.ts';
-import { isConnectionLoss } from './pg-errors.ts';
+import type { ConnectionPools } from '../postgres/connection-pools.ts';
+import { parseLsn } from '../postgres/lsn.ts';
+import { isConnectionLoss } from '../postgres/pg-errors.ts';
 import type { RouterStats } from './router-stats.ts';
 import type { ShardMap } from './shard-map.ts';
 

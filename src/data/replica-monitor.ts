@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { JobRunner } from '../jobs/job-runner.ts';
-import type { ConnectionPools } from './connection-pools.ts';
-import { parseLsn } from './lsn.ts';
+import type { ConnectionPools } from '../postgres/connection-pools.ts';
+import { parseLsn } from '../postgres/lsn.ts';
 import type { ShardMap } from './shard-map.ts';
 
 /** What the monitor knows about one server. */

@@ -1,7 +1,7 @@
 import { MainstayError } from '../errors/mainstay-error.ts';
-import type { ConnectionPools } from './connection-pools.ts';
-import { maxLsn } from './lsn.ts';
-import { isConnectionLoss } from './pg-errors.ts';
+import type { ConnectionPools } from '../postgres/connection-pools.ts';
+import { maxLsn } from '../postgres/lsn.ts';
+import { isConnectionLoss } from '../postgres/pg-errors.ts';
 import type { Queryable } from './primary-writer.ts';
 import { noteServedBy, type ReadScope } from './read-scope.ts';
 import { chooseReplica } from './replica-choice.ts';

@@ -1,4 +1,5 @@
 import type { CatalogServer, CatalogShard, CatalogSnapshot } from '../catalog/catalog-store.ts';
+import { primaryOf } from '../catalog/primary-of.ts';
 import { MainstayError } from '../errors/mainstay-error.ts';
 import { bucketOf } from './bucket-hash.ts';
 import { taggedBucket } from './entity-id.ts';
@@ -9,13 +10,6 @@ export function shardOfBucket(snapshot: CatalogSnapshot, bucket: number): number
   const range = snapshot.buckets.find((r) => bucket >= r.first && bucket <= r.last);
   if (!range) throw new RangeError(`bucket ${bucket} is in no shard of the map`);
   return range.shardId;
-}
-
-/** The server currently primary (and not fenced) in a data centre, per the catalog. */
-export function primaryOf(snapshot: CatalogSnapshot, dc: string): string | undefined {
-  return snapshot.servers.find(
-    (s) => s.dc === dc && s.role === 'primary' && s.fencedAtEpoch === null,
-  )?.id;
 }
 
 /** Where one shard lives right now: its home primary and that primary's streaming replicas. */

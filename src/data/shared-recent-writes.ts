@@ -1,6 +1,6 @@
 import type { RecentWrite, RecentWriteStore } from '../catalog/recent-write-store.ts';
+import { formatLsn, parseLsn } from '../postgres/lsn.ts';
 import { Coalescer } from './coalescer.ts';
-import { formatLsn, parseLsn } from './lsn.ts';
 
 /** Bounds of the shared recent-write store's client side (router option `sharedRecentWrites`). */
 export interface SharedRecentWriteOptions {

@@ -1,5 +1,5 @@
 import type { CatalogServer, CatalogShard, CatalogSnapshot } from '../catalog/catalog-store.ts';
-import { primaryOf } from '../data/shard-map.ts';
+import { primaryOf } from '../catalog/primary-of.ts';
 import { MainstayError } from '../errors/mainstay-error.ts';
 import type { CopySite, ReseedPools } from './dc-reseed-copy.ts';
 import type { Fleet } from './fleet.ts';

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { EVENT_COUNT_MAX } from '../catalog/postgres-catalog-store.ts';
-import { primaryOf } from '../data/shard-map.ts';
+import { EVENT_COUNT_MAX } from '../catalog/catalog-store.ts';
+import { primaryOf } from '../catalog/primary-of.ts';
 import { MainstayError } from '../errors/mainstay-error.ts';
 import { compareWithHome, type TableComparison } from './dc-reseed-compare.ts';
 import {

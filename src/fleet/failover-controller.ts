@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { CatalogServer, CatalogSnapshot, CatalogStore } from '../catalog/catalog-store.ts';
-import { ConnectionPools } from '../data/connection-pools.ts';
-import { parseLsn } from '../data/lsn.ts';
 import { JobRunner } from '../jobs/job-runner.ts';
+import { ConnectionPools } from '../postgres/connection-pools.ts';
+import { parseLsn } from '../postgres/lsn.ts';
 import { restoreCopyChecks, validateRestoredChecks } from './copy-checks.ts';
 import { type FailoverEvent, FailoverEventLog } from './failover-events.ts';
 import type { Fleet } from './fleet.ts';

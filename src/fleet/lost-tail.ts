@@ -1,7 +1,7 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { formatLsn, parseLsn } from '../data/lsn.ts';
+import { formatLsn, parseLsn } from '../postgres/lsn.ts';
 import { giveTo, type OsIdentity } from './os-user.ts';
 import type { PostgresBinaries } from './postgres-binaries.ts';
 import { type ConnectionInfo, PostgresServer } from './postgres-server.ts';

@@ -12,11 +12,11 @@ import {
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import type { ConnectionInfo } from '../data/connection-pools.ts';
 import { MainstayError } from '../errors/mainstay-error.ts';
+import type { ConnectionInfo } from '../postgres/connection-pools.ts';
+import type { ServerState } from '../topology/server-state.ts';
 import type { OsIdentity } from './os-user.ts';
 import { type PostgresBinaries, postgresEnv } from './postgres-binaries.ts';
-import type { ServerState } from './topology-snapshot.ts';
 
 export type { ConnectionInfo };
 

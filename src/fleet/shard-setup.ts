@@ -1,8 +1,8 @@
 import type pg from 'pg';
 import type { CatalogSnapshot } from '../catalog/catalog-store.ts';
-import type { ConnectionPools } from '../data/connection-pools.ts';
-import { primaryOf } from '../data/shard-map.ts';
+import { primaryOf } from '../catalog/primary-of.ts';
 import { type MigrationSet, migrate, pendingMigrationCount } from '../migrations/migration.ts';
+import type { ConnectionPools } from '../postgres/connection-pools.ts';
 import { restoreCopyChecks, setAsideCopyChecks } from './copy-checks.ts';
 import { ensureWalInspect } from './lost-tail.ts';
 import {

@@ -1,12 +1,12 @@
 import type { CatalogServer, CatalogSnapshot } from '../catalog/catalog-store.ts';
 import type { MainstayConfig } from '../config/load-config.ts';
-import type { ConnectionPools } from '../data/connection-pools.ts';
+import type { ConnectionPools } from '../postgres/connection-pools.ts';
+import type { LogicalReplicationState } from '../topology/copy-state.ts';
 import type { PostgresServer } from './postgres-server.ts';
 import { subscriptionName } from './shard-replication.ts';
 import type {
   ComponentHealth,
   HealthReport,
-  LogicalReplicationState,
   ServerStatus,
   ShardStatus,
   TopologySnapshot,

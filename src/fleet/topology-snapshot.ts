@@ -1,26 +1,11 @@
-import type { CopyState } from '../catalog/catalog-store.ts';
+import type { CopyState, LogicalReplicationState } from '../topology/copy-state.ts';
+import type { ServerRole } from '../topology/server-role.ts';
+import type { ServerState } from '../topology/server-state.ts';
 
 /**
  * What the fleet looks like right now, as probed from the servers themselves: the shape behind
  * `GET /v1/topology` and `mainstay status`.
  */
-
-export const SERVER_ROLES = ['primary', 'replica', 'witness'] as const;
-/** A server's role in the topology. */
-export type ServerRole = (typeof SERVER_ROLES)[number];
-
-export const SERVER_STATES = ['starting', 'up', 'down', 'stopped'] as const;
-/** `up` answers queries; `down` died or does not answer; `stopped` was stopped on purpose. */
-export type ServerState = (typeof SERVER_STATES)[number];
-
-export const LOGICAL_REPLICATION_STATES = [
-  'replicating',
-  'initializing',
-  'down',
-  'unknown',
-] as const;
-/** State of one shard's logical copy in the other data centre. */
-export type LogicalReplicationState = (typeof LOGICAL_REPLICATION_STATES)[number];
 
 /** One PostgreSQL server as last probed. LSNs are PostgreSQL's text form (`0/3000148`). */
 export interface ServerStatus {

@@ -3,7 +3,6 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { CatalogSnapshot, CatalogStore } from '../catalog/catalog-store.ts';
 import type { MainstayConfig } from '../config/load-config.ts';
-import { type ConnectionInfo, ConnectionPools } from '../data/connection-pools.ts';
 import type { Router } from '../data/router.ts';
 import { MainstayError } from '../errors/mainstay-error.ts';
 import { readLiveLock } from '../fleet/fleet-lock.ts';
@@ -12,6 +11,7 @@ import { assertPortFree } from '../fleet/ports.ts';
 import { SUPERUSER } from '../fleet/server-files.ts';
 import { healthFromTopology, probeTopology } from '../fleet/topology-probe.ts';
 import type { HealthReport, TopologySnapshot, TopologySource } from '../fleet/topology-snapshot.ts';
+import { type ConnectionInfo, ConnectionPools } from '../postgres/connection-pools.ts';
 import { type ApiWiring, listen, wireApi } from './api-wiring.ts';
 import type { DomainModule, RunningModules } from './domain-module.ts';
 

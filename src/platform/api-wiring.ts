@@ -5,7 +5,6 @@ import type { CatalogStore } from '../catalog/catalog-store.ts';
 import { PostgresCatalogStore } from '../catalog/postgres-catalog-store.ts';
 import type { MainstayConfig } from '../config/load-config.ts';
 import { BypassSpool } from '../data/bypass/bypass-spool.ts';
-import type { ConnectionInfo } from '../data/connection-pools.ts';
 import { Router } from '../data/router.ts';
 import type { RouterOptions } from '../data/router-options.ts';
 import { MainstayError } from '../errors/mainstay-error.ts';
@@ -15,6 +14,7 @@ import { CATALOG_DATABASE } from '../fleet/fleet.ts';
 import type { TopologySource } from '../fleet/topology-snapshot.ts';
 import { buildHttpServer } from '../http/build-http-server.ts';
 import { type Operations, registerOperationsRoutes } from '../http/routes/operations-route.ts';
+import type { ConnectionInfo } from '../postgres/connection-pools.ts';
 import { checkModules, type DomainModule, RunningModules } from './domain-module.ts';
 import { platformMetrics } from './platform-metrics.ts';
 

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import type { ConnectionInfo } from '../../src/data/connection-pools.ts';
 import { ensureTraversable, postgresIdentity } from '../../src/fleet/os-user.ts';
 import { pickFreePorts } from '../../src/fleet/ports.ts';
 import { resolvePostgresBinaries } from '../../src/fleet/postgres-binaries.ts';
 import { PostgresServer } from '../../src/fleet/postgres-server.ts';
 import { reachablePostgresBinaries } from '../../src/fleet/reachable-binaries.ts';
 import { initDataDir, SUPERUSER, writeSettings } from '../../src/fleet/server-files.ts';
+import type { ConnectionInfo } from '../../src/postgres/connection-pools.ts';
 import { removeHome, tempHome } from './temp-home.ts';
 
 /** One real PostgreSQL server, for tests that need a database but not a whole fleet. */

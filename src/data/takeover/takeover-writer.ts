@@ -1,7 +1,7 @@
+import { primaryOf } from '../../catalog/primary-of.ts';
 import { isMainstayError, MainstayError } from '../../errors/mainstay-error.ts';
 import type { MigrationSet } from '../../migrations/migration.ts';
 import type { Queryable, Router } from '../router.ts';
-import { primaryOf } from '../shard-map.ts';
 
 /** Schema holding the pre-created takeover tables; never published, so never replicated. */
 export const TAKEOVER_SCHEMA = 'mainstay_takeover';

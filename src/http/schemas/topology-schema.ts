@@ -4,13 +4,10 @@
  * {@link TopologySnapshot}.
  */
 import { type Static, Type } from '@sinclair/typebox';
-import { COPY_STATES } from '../../catalog/catalog-store.ts';
-import {
-  LOGICAL_REPLICATION_STATES,
-  SERVER_ROLES,
-  SERVER_STATES,
-  type TopologySnapshot,
-} from '../../fleet/topology-snapshot.ts';
+import type { TopologySnapshot } from '../../fleet/topology-snapshot.ts';
+import { COPY_STATES, LOGICAL_REPLICATION_STATES } from '../../topology/copy-state.ts';
+import { SERVER_ROLES } from '../../topology/server-role.ts';
+import { SERVER_STATES } from '../../topology/server-state.ts';
 import {
   assertType,
   type DeepMutable,

@@ -1,5 +1,5 @@
-import { isConnectionLoss } from '../../../../data/pg-errors.ts';
 import { isMainstayError, MainstayError } from '../../../../errors/mainstay-error.ts';
+import { isConnectionLoss } from '../../../../postgres/pg-errors.ts';
 import type { EngineStats } from './engine-stats.ts';
 
 /**
