@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { MainstayError } from '../errors/mainstay-error.ts';
 import type { JobLease, JobSpec } from '../jobs/job-runner.ts';
 import type { MigrationSet } from '../migrations/migration.ts';
+import { loadMigrationSet } from '../migrations/migration-files.ts';
 import type { Queryable } from './router.ts';
 
 /**
@@ -10,26 +11,10 @@ import type { Queryable } from './router.ts';
  * A record is written in the same transaction as the write it guards, so there is never a write
  * without its record or a record without its write.
  */
-export const IDEMPOTENCY_MIGRATIONS: MigrationSet = {
-  name: 'idempotency',
-  migrations: [
-    {
-      version: 1,
-      name: 'idempotency_keys',
-      sql: `
-CREATE TABLE public.idempotency_keys (
-  scope text NOT NULL,
-  key text NOT NULL CHECK (length(key) BETWEEN 1 AND 255),
-  fingerprint text NOT NULL,
-  status_code integer,
-  response jsonb,
-  created_at timestamptz NOT NULL DEFAULT now(),
-  PRIMARY KEY (scope, key)
+export const IDEMPOTENCY_MIGRATIONS: MigrationSet = loadMigrationSet(
+  'idempotency',
+  new URL('./sql/idempotency/', import.meta.url),
 );
-CREATE INDEX idempotency_keys_created_at ON public.idempotency_keys (created_at);`,
-    },
-  ],
-};
 
 /** How long records are kept at least (the API promises 24 hours). */
 export const IDEMPOTENCY_RETENTION_MS = 24 * 60 * 60 * 1000;

@@ -2,29 +2,17 @@ import type { CatalogStore } from '../catalog/catalog-store.ts';
 import { bucketOf } from '../data/bucket-hash.ts';
 import { shardOfBucket } from '../data/shard-map.ts';
 import type { MigrationSet } from '../migrations/migration.ts';
+import { loadMigrationSet } from '../migrations/migration-files.ts';
 
 /**
  * A small, honest demo dataset: customers spread over the shards by the shard map, written on
  * each shard's home primary and replicated like any application data. Domains bring their own
  * demo data on top of it.
  */
-export const DEMO_MIGRATIONS: MigrationSet = {
-  name: 'demo',
-  migrations: [
-    {
-      version: 1,
-      name: 'customers',
-      sql: `
-CREATE TABLE public.demo_customers (
-  id text PRIMARY KEY,
-  bucket integer NOT NULL CHECK (bucket >= 0),
-  full_name text NOT NULL,
-  country text NOT NULL CHECK (country ~ '^[A-Z]{2}$'),
-  created_at timestamptz NOT NULL DEFAULT now()
-);`,
-    },
-  ],
-};
+export const DEMO_MIGRATIONS: MigrationSet = loadMigrationSet(
+  'demo',
+  new URL('./sql/', import.meta.url),
+);
 
 export const DEMO_CUSTOMER_COUNT = 2_000;
 export const DEMO_FLAG = 'demo_data_loaded';

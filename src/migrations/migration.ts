@@ -2,7 +2,10 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { MainstayError } from '../errors/mainstay-error.ts';
 
-/** One schema change. Migrations are append-only: an applied one never changes. */
+/**
+ * One schema change. Migrations are append-only: a released one never changes (its text is a
+ * frozen `.sql` file, read by {@link loadMigrationSet}), and a change is a new migration.
+ */
 export interface Migration {
   readonly version: number;
   readonly name: string;
@@ -39,7 +42,12 @@ CREATE TABLE IF NOT EXISTS mainstay.migrations (
 /** Advisory lock key shared by every migrator, so two processes never migrate one database at once. */
 const MIGRATION_LOCK_KEY = 7_771_001;
 
-function checksum(sql: string): string {
+/**
+ * The SHA-256 (hex) of a migration's SQL, as the ledger records it: a database refuses to start
+ * on a migration whose text no longer has the checksum it was applied with. The list of released
+ * files' checksums (released.json) uses the same function.
+ */
+export function migrationChecksum(sql: string): string {
   return createHash('sha256').update(sql).digest('hex');
 }
 
@@ -64,7 +72,7 @@ export async function migrate(
       );
       const done = new Map(rows.map((row) => [row.version, row.checksum]));
       for (const migration of [...set.migrations].sort((a, b) => a.version - b.version)) {
-        const sum = checksum(migration.sql);
+        const sum = migrationChecksum(migration.sql);
         const previous = done.get(migration.version);
         if (previous !== undefined) {
           if (previous !== sum) {

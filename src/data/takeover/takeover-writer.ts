@@ -1,12 +1,20 @@
 import { primaryOf } from '../../catalog/primary-of.ts';
 import { isMainstayError, MainstayError } from '../../errors/mainstay-error.ts';
 import type { MigrationSet } from '../../migrations/migration.ts';
+import { readMigrationText } from '../../migrations/migration-files.ts';
 import type { Queryable, Router } from '../router.ts';
 
 /** Schema holding the pre-created takeover tables; never published, so never replicated. */
 export const TAKEOVER_SCHEMA = 'mainstay_takeover';
 export const MERGE_BATCH_SIZE_MAX = 500;
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/**
+ * The takeover table's migration, frozen in `sql/` with `{table}` where the table's name goes:
+ * the schema is named in the file, not from {@link TAKEOVER_SCHEMA}, so that no edit of the code
+ * can change what existing fleets applied.
+ */
+const TAKEOVER_TABLE_SQL = readMigrationText(new URL('./sql/takeover-table.sql', import.meta.url));
 
 /**
  * Migrations that pre-create, in every shard database, a takeover table shaped like each
@@ -21,8 +29,7 @@ export function takeoverMigrations(tables: readonly string[]): MigrationSet {
       return {
         version: index + 1,
         name: `takeover-${table}`,
-        sql: `CREATE SCHEMA IF NOT EXISTS ${TAKEOVER_SCHEMA};
-CREATE TABLE ${TAKEOVER_SCHEMA}.${table} (LIKE public.${table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES);`,
+        sql: TAKEOVER_TABLE_SQL.replaceAll('{table}', table),
       };
     }),
   };

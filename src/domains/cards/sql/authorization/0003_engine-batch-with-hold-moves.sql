@@ -1,39 +1,4 @@
-/**
- * `public.card_engine_batch`: one call applies a whole micro-batch of one shard's lane:
- * authorization requests, stand-in advices AND hold moves (captures and reversals), so the
- * single writer per shard is the only writer of hot accounts and a batch costs one statement
- * and one commit however many items it holds. Supersedes `card_authorize_batch` (migration 1,
- * kept for processes still running the old code).
- *
- * Why it is shaped this way:
- * - Lock order, the same for every writer of holds (this function, the service's direct path,
- *   the sweeper): accounts first, all of them in ONE statement in id order
- *   (`FOR NO KEY UPDATE`: the authorizations' cards' accounts and the moved holds' accounts),
- *   then idempotency keys in (scope, key) order, then authorization rows. Two engine processes
- *   therefore never deadlock, and a batch never waits halfway through.
- * - Moves run before the authorizations, on the same in-memory account totals: a reversal in
- *   the batch frees credit for the authorizations after it; one UPDATE writes every account.
- * - A move that fails (unknown id, hold not open, amount over what is held, key reused) fails
- *   alone: its key claim is deleted again in the same transaction (as a rolled-back
- *   `onceInTransaction` would leave it) and the rest of the batch commits.
- * - A move's answer is stored in `idempotency_keys` in the shape `onceInTransaction` stores
- *   (an authorization row with bigints as text and times as ISO 8601 in milliseconds), so a
- *   retry is answered the same whichever path wrote the key.
- * - A request id already stored is matched on the stored row's own fields (amount, currency,
- *   merchant, category, reference) instead of a fingerprint computed per request: the same
- *   test, no hashing on the hot path. `fingerprint` is written empty for new rows.
- * - The answer is compact: what Node does not already know (status, account, exposure, ids of
- *   stored rows) and the batch's clock once, on the first row; nothing is re-read.
- *
- * Statement order inside READ COMMITTED matters: every statement after the lock sees rows
- * committed by the batch that held the lock before, so two engines never double-spend.
- */
-/** The function's argument types, to name it in `ALTER FUNCTION` (migration 4). */
-export const ENGINE_BATCH_SIGNATURE =
-  'text[], text[], integer[], text[], bigint[], text[], text[], text[], text[], integer[], ' +
-  'text[], timestamptz[], integer, text[], integer[], boolean[], bigint[], text[], text[]';
 
-export const ENGINE_BATCH_SQL = `
 CREATE FUNCTION public.card_engine_batch(
   p_ids text[], p_request_ids text[], p_card_idx integer[], p_card_ids text[],
   p_amounts bigint[], p_currencies text[], p_merchant_ids text[], p_categories text[],
@@ -375,4 +340,7 @@ BEGIN
          CASE WHEN n = 0 AND u.ord = 1 THEN v_now END, u.body, u.detail
     FROM unnest(m_outcome, m_body, m_detail) WITH ORDINALITY AS u(outcome, body, detail, ord);
 END
-$fn$;`;
+$fn$;
+COMMENT ON COLUMN public.authorizations.fingerprint IS
+  'SHA-256 of the request fields for rows written by card_authorize_batch; empty for rows '
+  'written by card_engine_batch, which matches a repeated request id on the stored fields';

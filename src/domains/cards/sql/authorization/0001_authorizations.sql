@@ -1,32 +1,47 @@
-/**
- * `public.card_authorize_batch`: one call decides and writes a whole micro-batch of
- * authorization requests (and stand-in advices) on one shard, so a batch costs one round trip
- * and one commit however many requests it holds.
- *
- * Why it is shaped this way:
- * - Accounts are locked first, in id order (`ORDER BY id FOR NO KEY UPDATE`), so batches from
- *   several engine processes, the hold sweeper and captures never deadlock. `NO KEY UPDATE` does
- *   not conflict with the key-share lock a new card's foreign key takes, so issuing a card does
- *   not wait for a batch.
- * - Card and account state is loaded once into arrays; each request carries the index of its
- *   card (deduplicated by the caller) and each card the index of its account, so the decision
- *   loop does O(1) array accesses and keeps running totals in memory: a hot account with
- *   hundreds of requests in a batch is read once and updated once.
- * - Writes are set-based: one INSERT of all new authorizations, one UPDATE of all touched
- *   accounts, one UPDATE of all touched cards' velocity counters (and, for advices, one INSERT
- *   into the reconciliation ledger).
- * - Repeats of a request id already stored are answered from the stored row (`replayed`) or
- *   refused (`conflict`, other fields); repeats inside one batch are folded by the caller.
- * - `p_ref_prev` links a request to the previous one in the batch with the same card, merchant
- *   and reference, so duplicate detection inside a batch is O(1) too.
- * - `p_stand_in` is NULL for the issuer's own requests; for an advice it is the stand-in's
- *   status. An approved advice always gets its hold (the money was promised) and is flagged with
- *   the issuer's would-be status and the exposure; a declined one is recorded as declined.
- *
- * Statement order inside READ COMMITTED matters: every statement after the lock sees rows
- * committed by the batch that held the lock before, so two engines never double-spend.
- */
-export const AUTHORIZE_BATCH_SQL = `
+
+CREATE TABLE public.authorizations (
+  id text PRIMARY KEY,
+  request_id text NOT NULL CHECK (length(request_id) BETWEEN 1 AND 255),
+  card_id text NOT NULL,
+  account_id text,
+  status text NOT NULL,
+  decided_by text NOT NULL CHECK (decided_by IN ('issuer', 'stand_in')),
+  amount bigint NOT NULL CHECK (amount > 0),
+  currency text NOT NULL,
+  merchant_id text NOT NULL,
+  merchant_category text NOT NULL,
+  merchant_reference text,
+  held_amount bigint NOT NULL DEFAULT 0 CHECK (held_amount >= 0),
+  captured_amount bigint NOT NULL DEFAULT 0 CHECK (captured_amount >= 0),
+  reversed_amount bigint NOT NULL DEFAULT 0 CHECK (reversed_amount >= 0),
+  hold_state text NOT NULL CHECK (hold_state IN ('open', 'closed', 'expired', 'none')),
+  hold_expires_at timestamptz,
+  fingerprint text NOT NULL,
+  issuer_status text,
+  exposure_amount bigint NOT NULL DEFAULT 0 CHECK (exposure_amount >= 0),
+  created_at timestamptz NOT NULL,
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  CHECK (held_amount + captured_amount + reversed_amount <= amount),
+  UNIQUE (card_id, request_id)
+);
+CREATE INDEX authorizations_reference ON public.authorizations (card_id, merchant_id, merchant_reference)
+  WHERE merchant_reference IS NOT NULL AND status = 'approved';
+CREATE INDEX authorizations_open_holds ON public.authorizations (hold_expires_at)
+  WHERE hold_state = 'open';
+CREATE TABLE public.stand_in_reconciliations (
+  authorization_id text PRIMARY KEY,
+  card_id text NOT NULL,
+  request_id text NOT NULL,
+  result text NOT NULL CHECK (result IN ('matched', 'exposure', 'duplicate_dropped', 'declined_recorded')),
+  stand_in_status text NOT NULL,
+  issuer_status text NOT NULL,
+  amount bigint NOT NULL,
+  currency text NOT NULL,
+  exposure_amount bigint NOT NULL CHECK (exposure_amount >= 0),
+  decided_at timestamptz NOT NULL,
+  applied_at timestamptz NOT NULL DEFAULT now()
+);
+
 CREATE FUNCTION public.card_authorize_batch(
   p_ids text[], p_request_ids text[], p_card_idx integer[], p_card_ids text[],
   p_amounts bigint[], p_currencies text[], p_merchant_ids text[], p_categories text[],
@@ -219,4 +234,39 @@ BEGIN
     LEFT JOIN public.authorizations a ON a.id = u.auth
    ORDER BY u.ord;
 END
-$fn$;`;
+$fn$;
+CREATE FUNCTION public.card_expire_holds(p_now timestamptz, p_limit integer) RETURNS integer
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_accounts text[];
+  v_count integer;
+BEGIN
+  SELECT array_agg(DISTINCT d.account_id) INTO v_accounts
+    FROM (SELECT account_id FROM public.authorizations
+           WHERE hold_state = 'open' AND hold_expires_at <= p_now
+           ORDER BY hold_expires_at LIMIT p_limit) d;
+  IF v_accounts IS NULL THEN
+    RETURN 0;
+  END IF;
+  -- Accounts first, in id order, like every writer of holds: no deadlock with batches.
+  PERFORM 1 FROM public.card_accounts WHERE id = ANY (v_accounts) ORDER BY id FOR NO KEY UPDATE;
+  WITH due AS (
+    SELECT id, account_id, held_amount FROM public.authorizations
+     WHERE account_id = ANY (v_accounts) AND hold_state = 'open' AND hold_expires_at <= p_now
+     ORDER BY hold_expires_at LIMIT p_limit FOR UPDATE
+  ), expired AS (
+    UPDATE public.authorizations a SET hold_state = 'expired', held_amount = 0, updated_at = now()
+      FROM due WHERE a.id = due.id
+    RETURNING due.account_id, due.held_amount AS released
+  ), per_account AS (
+    SELECT account_id, sum(released)::bigint AS released, count(*)::integer AS n
+      FROM expired GROUP BY account_id
+  ), moved AS (
+    UPDATE public.card_accounts c SET held = c.held - p.released, updated_at = now()
+      FROM per_account p WHERE c.id = p.account_id
+    RETURNING p.n
+  )
+  SELECT coalesce(sum(n), 0)::integer INTO v_count FROM moved;
+  RETURN v_count;
+END
+$fn$;

@@ -1,0 +1,2 @@
+ALTER FUNCTION public.card_engine_batch(text[], text[], integer[], text[], bigint[], text[], text[], text[], text[], integer[], text[], timestamptz[], integer, text[], integer[], boolean[], bigint[], text[], text[])
+  SET enable_seqscan = off;
