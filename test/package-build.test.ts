@@ -12,6 +12,7 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
   symlinkSync,
@@ -171,6 +172,15 @@ describe('the package built from src/ and imported from plain Node', () => {
     }
     assert.deepEqual(
       packed.filter((file) => file.startsWith('src/')),
+      [],
+    );
+    // Migrations are SQL files read beside their module at run time (decision 10).
+    const sql = readdirSync(path.join(PACKAGE_ROOT, 'src'), { recursive: true, encoding: 'utf8' })
+      .filter((file) => file.endsWith('.sql'))
+      .map((file) => `dist/${file.split(path.sep).join('/')}`);
+    assert.ok(sql.length > 0);
+    assert.deepEqual(
+      sql.filter((file) => !packed.includes(file)),
       [],
     );
   });
