@@ -72,6 +72,14 @@ export interface CatalogChange {
   }[];
 }
 
+/**
+ * The flag holding the fleet's root secret: random, made once, atomically, by
+ * {@link CatalogStore.initialize}, so every process that starts reads the same one. Its name is
+ * historic: consistency tokens were signed with it directly; now every purpose derives a key
+ * of its own from it (`src/secrets/`), and nothing uses it as a key.
+ */
+export const ROOT_SECRET_FLAG = 'consistency_token_secret';
+
 /** The most events {@link CatalogStore.events} returns at once, whatever limit is asked. */
 export const EVENT_COUNT_MAX = 1_000;
 
@@ -91,7 +99,10 @@ export interface CatalogEvent {
 export interface CatalogStore {
   /** The current catalog, or `null` before {@link CatalogStore.initialize}. */
   load(): Promise<CatalogSnapshot | null>;
-  /** Writes the seed at epoch 1 unless a catalog exists already; returns what is stored. */
+  /**
+   * Writes the seed at epoch 1 unless a catalog exists already, and the root secret
+   * ({@link ROOT_SECRET_FLAG}) unless one exists; returns what is stored.
+   */
   initialize(seed: CatalogSeed): Promise<CatalogSnapshot>;
   /**
    * Records what the configuration says now about where servers listen and each DC's commit

@@ -11,13 +11,11 @@ import type {
   CatalogSnapshot,
   CatalogStore,
 } from './catalog-store.ts';
-import { EVENT_COUNT_MAX } from './catalog-store.ts';
+import { EVENT_COUNT_MAX, ROOT_SECRET_FLAG } from './catalog-store.ts';
 import { PostgresRecentWriteStore, type RecentWriteStore } from './recent-write-store.ts';
 
 /** Channel on which every epoch change is announced, so routers can follow without polling. */
 export const CATALOG_CHANNEL = 'mainstay_catalog';
-/** Flag holding the fleet's secret for signing consistency tokens, made at initialization. */
-export const TOKEN_SECRET_FLAG = 'consistency_token_secret';
 
 interface ServerRow {
   id: string;
@@ -111,7 +109,7 @@ export class PostgresCatalogStore implements CatalogStore {
       if (existing.rowCount === 0) await insertSeed(client, seed);
       await client.query(
         'INSERT INTO catalog_flags (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING',
-        [TOKEN_SECRET_FLAG, randomBytes(32).toString('base64url')],
+        [ROOT_SECRET_FLAG, randomBytes(32).toString('base64url')],
       );
     });
     const snapshot = await this.load();
@@ -291,7 +289,7 @@ async function insertSeed(client: pg.PoolClient, seed: CatalogSeed): Promise<voi
   await client.query(`INSERT INTO catalog_events (epoch, reason) VALUES (1, 'initial topology')`);
   await client.query(
     'INSERT INTO catalog_flags (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING',
-    [TOKEN_SECRET_FLAG, randomBytes(32).toString('base64url')],
+    [ROOT_SECRET_FLAG, randomBytes(32).toString('base64url')],
   );
   for (const dc of seed.dataCentres) {
     await client.query('INSERT INTO data_centres (id, synchronous_commit) VALUES ($1, $2)', [

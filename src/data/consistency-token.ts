@@ -12,6 +12,15 @@ export const TOKEN_LENGTH_MAX = 4096;
 export const TOKEN_SHARD_COUNT_MAX = 1024;
 const MAC_BYTES = 16;
 
+/**
+ * A key tokens are signed or verified with: a secret's text or its bytes. A router signs with
+ * the key its secrets port gives the `consistency-token` purpose.
+ */
+export type TokenKey = string | Buffer;
+
+/** The keys a token may be signed with: one, or the current key and older ones still accepted. */
+export type TokenKeys = TokenKey | readonly TokenKey[];
+
 /** A write position on one shard, and the catalog epoch it was written under. */
 export interface ShardPosition {
   readonly lsn: bigint;
@@ -22,7 +31,7 @@ export interface ShardPosition {
  * What a client has written: for each shard, the WAL position just past its last commit there
  * and the catalog epoch of that write. A read that presents the token is served only by a
  * server that has replayed that far; a position from before the shard's home moved to another
- * WAL lineage is refused rather than compared. Tokens are signed with the fleet's secret
+ * WAL lineage is refused rather than compared. Tokens are signed with the fleet's token key
  * (HMAC-SHA256, truncated to 128 bits), so a client cannot forge one that sends reads to a
  * stale replica, and opaque: `mst1.<payload>.<mac>`, base64url.
  */
@@ -81,19 +90,19 @@ export class ConsistencyToken {
     return new ConsistencyToken(Math.max(this.epoch, other.epoch), positions);
   }
 
-  /** The opaque string form, signed with `secret`. */
-  encode(secret: string): string {
+  /** The opaque string form, signed with `key`. */
+  encode(key: TokenKey): string {
     const entries = [...this.#positions].sort(([a], [b]) => a - b);
     const list = entries.map(([shard, { lsn, epoch }]) => `${shard}:${formatLsn(lsn)}:${epoch}`);
     const payload = Buffer.from(`${this.epoch};${list.join(',')}`, 'utf8').toString('base64url');
-    return `${PREFIX}.${payload}.${mac(secret, payload).toString('base64url')}`;
+    return `${PREFIX}.${payload}.${mac(key, payload).toString('base64url')}`;
   }
 
   /**
    * Parses and verifies a token. Throws `consistency_token_invalid` for anything malformed,
-   * oversized or not signed by `secret`.
+   * oversized or not signed by one of `keys`.
    */
-  static decode(text: string, secret: string): ConsistencyToken {
+  static decode(text: string, keys: TokenKeys): ConsistencyToken {
     const invalid = (why: string) =>
       new MainstayError('consistency_token_invalid', `consistency token ${why}`);
     if (typeof text !== 'string' || text.length > TOKEN_LENGTH_MAX) throw invalid('is too long');
@@ -101,9 +110,7 @@ export class ConsistencyToken {
     if (parts.length !== 3 || parts[0] !== PREFIX || !parts[1] || !parts[2])
       throw invalid('is malformed');
     const [, payload, signature] = parts as [string, string, string];
-    const expected = mac(secret, payload);
-    const given = Buffer.from(signature, 'base64url');
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    if (!signedByOneOf(keys, payload, Buffer.from(signature, 'base64url'))) {
       throw invalid('has a bad signature (forged, altered, or from another fleet)');
     }
     const body = Buffer.from(payload, 'base64url').toString('utf8');
@@ -130,26 +137,40 @@ export class ConsistencyToken {
   }
 }
 
-function mac(secret: string, payload: string): Buffer {
-  return createHmac('sha256', secret).update(payload).digest().subarray(0, MAC_BYTES);
+function mac(key: TokenKey, payload: string): Buffer {
+  return createHmac('sha256', key).update(payload).digest().subarray(0, MAC_BYTES);
 }
 
-/** Puts a token into message headers (for a queue or a bus), merging with one already there. */
+/** Whether `given` is the MAC of `payload` under one of `keys` (each compared in constant time). */
+function signedByOneOf(keys: TokenKeys, payload: string, given: Buffer): boolean {
+  if (given.length !== MAC_BYTES) return false;
+  const list: readonly TokenKey[] =
+    typeof keys === 'string' || Buffer.isBuffer(keys) ? [keys] : keys;
+  let signed = false;
+  for (const key of list) signed = timingSafeEqual(given, mac(key, payload)) || signed;
+  return signed;
+}
+
+/**
+ * Puts a token into message headers (for a queue or a bus), merging with one already there,
+ * which must be signed by one of `accepted` (by default `key` alone). Signs with `key`.
+ */
 export function putTokenInHeaders(
   headers: Record<string, string>,
   token: ConsistencyToken,
-  secret: string,
+  key: TokenKey,
+  accepted: TokenKeys = key,
 ): Record<string, string> {
   const existing = headers[CONSISTENCY_TOKEN_MESSAGE_HEADER];
-  const merged = existing ? ConsistencyToken.decode(existing, secret).merge(token) : token;
-  return { ...headers, [CONSISTENCY_TOKEN_MESSAGE_HEADER]: merged.encode(secret) };
+  const merged = existing ? ConsistencyToken.decode(existing, accepted).merge(token) : token;
+  return { ...headers, [CONSISTENCY_TOKEN_MESSAGE_HEADER]: merged.encode(key) };
 }
 
 /** Reads a token from message headers, or `null` when there is none. */
 export function tokenFromHeaders(
   headers: Readonly<Record<string, string | undefined>>,
-  secret: string,
+  keys: TokenKeys,
 ) {
   const text = headers[CONSISTENCY_TOKEN_MESSAGE_HEADER];
-  return text ? ConsistencyToken.decode(text, secret) : null;
+  return text ? ConsistencyToken.decode(text, keys) : null;
 }

@@ -1,4 +1,5 @@
 import type { CatalogStore } from '../catalog/catalog-store.ts';
+import type { SecretsPort } from '../secrets/secrets-port.ts';
 import type { ReplicaMonitorOptions } from './replica-monitor.ts';
 import type { SharedRecentWriteOptions } from './shared-recent-writes.ts';
 
@@ -22,6 +23,12 @@ export interface RouterCredentials {
 export interface RouterOptions {
   readonly catalog: CatalogStore;
   readonly credentials: RouterCredentials;
+  /**
+   * Where the router's token keys come from (the `consistency-token` purpose): by default the
+   * root secrets kept in `catalog` (`CatalogSecrets`); a deployment may hand in a port over its
+   * KMS. Read once, when the router connects.
+   */
+  readonly secrets?: SecretsPort;
   /** Name shown in `pg_stat_activity.application_name`. */
   readonly applicationName?: string;
   /** Connections per (server, shard database). */

@@ -1,10 +1,11 @@
 import { EventEmitter } from 'node:events';
 import type pg from 'pg';
-import { TOKEN_SECRET_FLAG } from '../catalog/postgres-catalog-store.ts';
 import { MainstayError } from '../errors/mainstay-error.ts';
 import { JobRunner } from '../jobs/job-runner.ts';
 import { ConnectionPools } from '../postgres/connection-pools.ts';
 import { formatLsn, maxLsn } from '../postgres/lsn.ts';
+import { CatalogSecrets } from '../secrets/catalog-secrets.ts';
+import type { PurposeKeys } from '../secrets/secrets-port.ts';
 import { BatchPartiallyWrittenError } from './batch-partially-written-error.ts';
 import { ConsistencyToken, putTokenInHeaders, tokenFromHeaders } from './consistency-token.ts';
 import { inlineParameters } from './inline-parameters.ts';
@@ -122,9 +123,11 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
   readonly #pools: ConnectionPools;
   readonly #writer: PrimaryWriter;
   readonly #reader: ReplicaReader;
-  readonly #secret: string;
+  /** The key tokens are signed with now, and every key a token may be signed with. */
+  readonly #tokenKeys: PurposeKeys;
+  readonly #acceptedTokenKeys: readonly Buffer[];
   readonly #verifiedTokens = new Map<string, ConsistencyToken>();
-  readonly #sign = (token: ConsistencyToken): string => token.encode(this.#secret);
+  readonly #sign = (token: ConsistencyToken): string => token.encode(this.#tokenKeys.current.key);
   #map: ShardMap;
   #unsubscribe: (() => Promise<void>) | null = null;
   #reloading: Promise<void> | null = null;
@@ -132,7 +135,7 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
   private constructor(
     options: RouterOptions & Defaults,
     map: ShardMap,
-    secret: string,
+    tokenKeys: PurposeKeys,
     shared: SharedRecentWrites | null,
   ) {
     super();
@@ -141,7 +144,8 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
     this.setMaxListeners(0);
     this.#options = options;
     this.#map = map;
-    this.#secret = secret;
+    this.#tokenKeys = tokenKeys;
+    this.#acceptedTokenKeys = tokenKeys.accepted.map((accepted) => accepted.key);
     const { user, password } = options.credentials;
     this.#pools = new ConnectionPools(
       (id) => {
@@ -194,9 +198,8 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
     const merged = { ...ROUTER_DEFAULTS, ...options } as RouterOptions & Defaults;
     const snapshot = await options.catalog.load();
     if (!snapshot) throw new MainstayError('catalog_unavailable', 'the catalog is not initialized');
-    const secret = await options.catalog.getFlag(TOKEN_SECRET_FLAG);
-    if (!secret)
-      throw new MainstayError('catalog_unavailable', 'the catalog holds no token secret');
+    const secrets = options.secrets ?? new CatalogSecrets(options.catalog);
+    const tokenKeys = await secrets.keysFor('consistency-token');
     const store =
       merged.sharedRecentWrites === false ? null : (options.catalog.recentWriteStore?.() ?? null);
     const shared =
@@ -207,7 +210,7 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
             merged.recentWrites?.ageMsMax ?? RECENT_WRITE_AGE_MS_DEFAULT,
             typeof merged.sharedRecentWrites === 'object' ? merged.sharedRecentWrites : {},
           );
-    const router = new Router(merged, new ShardMap(snapshot), secret, shared);
+    const router = new Router(merged, new ShardMap(snapshot), tokenKeys, shared);
     await router.monitor.probeAll();
     router.monitor.start();
     router.#unsubscribe = await options.catalog.subscribe((epoch) => {
@@ -255,7 +258,7 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
     // largest per-read cost, and a decoded token is immutable, so verified ones are kept.
     const cached = this.#verifiedTokens.get(text);
     if (cached) return cached;
-    const token = ConsistencyToken.decode(text, this.#secret);
+    const token = ConsistencyToken.decode(text, this.#acceptedTokenKeys);
     if (this.#verifiedTokens.size >= VERIFIED_TOKEN_COUNT_MAX) this.#verifiedTokens.clear();
     this.#verifiedTokens.set(text, token);
     return token;
@@ -270,12 +273,17 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
     token: string | ConsistencyToken,
   ): Record<string, string> {
     const decoded = typeof token === 'string' ? this.decodeToken(token) : token;
-    return putTokenInHeaders(headers, decoded, this.#secret);
+    return putTokenInHeaders(
+      headers,
+      decoded,
+      this.#tokenKeys.current.key,
+      this.#acceptedTokenKeys,
+    );
   }
 
   /** The token carried in message headers (verified), or `null` when there is none. */
   tokenFromHeaders(headers: Readonly<Record<string, string | undefined>>): ConsistencyToken | null {
-    return tokenFromHeaders(headers, this.#secret);
+    return tokenFromHeaders(headers, this.#acceptedTokenKeys);
   }
 
   /** Merges tokens (from several writes or services) into one. */
@@ -284,7 +292,7 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
     for (const token of tokens) {
       if (token) merged = merged.merge(typeof token === 'string' ? this.decodeToken(token) : token);
     }
-    return merged.encode(this.#secret);
+    return merged.encode(this.#tokenKeys.current.key);
   }
 
   /**
@@ -413,7 +421,12 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
         written = await this.#writer.transaction(shardId, (tx) => work(tx, group.items, shardId));
       } catch (error) {
         if (results.size === 0) throw error;
-        throw new BatchPartiallyWrittenError(results, token.encode(this.#secret), shardId, error);
+        throw new BatchPartiallyWrittenError(
+          results,
+          token.encode(this.#tokenKeys.current.key),
+          shardId,
+          error,
+        );
       }
       const { value, lsn } = written;
       for (const key of group.keys) this.tracker.record(key, shardId, lsn);
@@ -425,7 +438,7 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
       token = token.with(shardId, lsn, this.#map.epoch);
       results.set(shardId, value);
     }
-    return { results, token: token.encode(this.#secret) };
+    return { results, token: token.encode(this.#tokenKeys.current.key) };
   }
 
   /**

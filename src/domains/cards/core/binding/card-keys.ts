@@ -1,7 +1,8 @@
-import { createHash, hkdfSync } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { CatalogStore } from '../../../../catalog/catalog-store.ts';
-import { TOKEN_SECRET_FLAG } from '../../../../catalog/postgres-catalog-store.ts';
 import { MainstayError } from '../../../../errors/mainstay-error.ts';
+import { CatalogSecrets } from '../../../../secrets/catalog-secrets.ts';
+import type { SecretsPort } from '../../../../secrets/secrets-port.ts';
 
 /** Length of each card key: AES-256 and HMAC-SHA256 both take 32 bytes. */
 export const CARD_KEY_BYTES = 32;
@@ -44,21 +45,23 @@ export function cardKeysOf(encryptionKey: Buffer, lookupKey: Buffer): CardKeys {
 /**
  * The fleet's card keys from the catalog, creating them on first use. Creation is race-safe
  * between processes although the catalog offers only a last-writer-wins `setFlag`: the keys
- * are derived (HKDF-SHA256, under labels of their own) from the fleet secret the catalog made
- * atomically at initialization, so every process that races to create them computes and writes
- * the same value, and whichever write lands last changes nothing. Once stored, the flag is the
- * truth: a later change of the token secret does not change the card keys.
+ * are the secrets port's keys for the card-vault purposes (by default derived from the fleet's
+ * root secret, which the catalog made atomically at initialization), so every process that
+ * races to create them computes and writes the same value, and whichever write lands last
+ * changes nothing. Once stored, the flag is the truth: a later rotation of the root secret does
+ * not change the card keys, so every vault row stays readable.
  */
-export async function loadOrCreateCardKeys(catalog: CatalogStore): Promise<CardKeys> {
+export async function loadOrCreateCardKeys(
+  catalog: CatalogStore,
+  secrets: SecretsPort = new CatalogSecrets(catalog),
+): Promise<CardKeys> {
   const stored = await catalog.getFlag(CARD_KEYS_FLAG);
   if (stored !== null) return parseStoredKeys(stored);
-  const secret = await catalog.getFlag(TOKEN_SECRET_FLAG);
-  if (secret === null) {
-    throw new MainstayError('catalog_unavailable', 'the catalog holds no fleet secret yet');
-  }
-  const derive = (label: string) =>
-    Buffer.from(hkdfSync('sha256', secret, 'mainstay', `card-binding/${label}/v1`, 32));
-  const keys = cardKeysOf(derive('encryption'), derive('lookup'));
+  const [encryption, lookup] = await Promise.all([
+    secrets.keysFor('card-vault-encryption'),
+    secrets.keysFor('card-vault-lookup'),
+  ]);
+  const keys = cardKeysOf(encryption.current.key, lookup.current.key);
   await catalog.setFlag(CARD_KEYS_FLAG, serializeCardKeys(keys));
   // Read back what is stored: if an operator (or an older version) had put other keys there
   // meanwhile, those are the ones the vault's rows were sealed with.
