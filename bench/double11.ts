@@ -91,8 +91,8 @@ async function engineVersusNaive(fixture: FleetFixture, cardIds: readonly string
   // The engine moves holds in its own lanes (as the platform wires it); the straightforward
   // baseline moves them one transaction each, as it authorizes.
   const moves = (service: AuthorizationService) => ({
-    capture: (id: string, key: string) => service.capture(id, null, key),
-    reverse: (id: string, key: string) => service.reverse(id, null, key),
+    capture: (id: string, key: string) => service.capture(id, null, { idempotencyKey: key }),
+    reverse: (id: string, key: string) => service.reverse(id, null, { idempotencyKey: key }),
   });
   const targets: [string, Double11Target][] = [
     [

@@ -40,7 +40,7 @@ export async function runBoundCardLists(
   routerB: Router,
   runId: string,
 ): Promise<ListFigures> {
-  const users: { id: string; token: string; bound: string[] }[] = [];
+  const users: { id: string; token: string | null; bound: string[] }[] = [];
   for (let n = 0; n < LISTS.userCount; n += 1) {
     const created = await serviceA.createUser(
       { fullName: `Double Eleven ${n}` },

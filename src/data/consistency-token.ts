@@ -1,6 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { MainstayError } from '../errors/mainstay-error.ts';
 import { formatLsn, parseLsn } from '../postgres/lsn.ts';
+import type { TokenText } from './write-contract.ts';
 
 /** HTTP header that carries a token on write responses and read requests. */
 export const CONSISTENCY_TOKEN_HEADER = 'Mainstay-Consistency-Token';
@@ -91,11 +92,11 @@ export class ConsistencyToken {
   }
 
   /** The opaque string form, signed with `key`. */
-  encode(key: TokenKey): string {
+  encode(key: TokenKey): TokenText {
     const entries = [...this.#positions].sort(([a], [b]) => a - b);
     const list = entries.map(([shard, { lsn, epoch }]) => `${shard}:${formatLsn(lsn)}:${epoch}`);
     const payload = Buffer.from(`${this.epoch};${list.join(',')}`, 'utf8').toString('base64url');
-    return `${PREFIX}.${payload}.${mac(key, payload).toString('base64url')}`;
+    return `${PREFIX}.${payload}.${mac(key, payload).toString('base64url')}` as TokenText;
   }
 
   /**

@@ -23,6 +23,7 @@ export type { Queryable } from './primary-writer.ts';
 
 import { canonicalShardKey } from './shard-key.ts';
 import { ShardMap } from './shard-map.ts';
+import type { TokenText } from './write-contract.ts';
 
 /** What a write returns: the work's value and a token that makes later reads see it. */
 export interface WriteResult<T> {
@@ -35,7 +36,7 @@ export interface WriteResult<T> {
    * an HTTP header or a message. Signed when first read, so a write whose token stays in the
    * process (or is not needed) does not pay for the MAC.
    */
-  readonly token: string;
+  readonly token: TokenText;
   /** The same token, decoded: pass it to reads in this process without signing it. */
   readonly consistency: ConsistencyToken;
 }
@@ -46,15 +47,15 @@ class Written<T> implements WriteResult<T> {
   readonly shardId: number;
   readonly consistency: ConsistencyToken;
   readonly #lsn: bigint;
-  readonly #sign: (token: ConsistencyToken) => string;
-  #token: string | null = null;
+  readonly #sign: (token: ConsistencyToken) => TokenText;
+  #token: TokenText | null = null;
 
   constructor(
     value: T,
     shardId: number,
     lsn: bigint,
     consistency: ConsistencyToken,
-    sign: (token: ConsistencyToken) => string,
+    sign: (token: ConsistencyToken) => TokenText,
   ) {
     this.value = value;
     this.shardId = shardId;
@@ -67,13 +68,13 @@ class Written<T> implements WriteResult<T> {
     return formatLsn(this.#lsn);
   }
 
-  get token(): string {
+  get token(): TokenText {
     this.#token ??= this.#sign(this.consistency);
     return this.#token;
   }
 
   /** Plain data (`JSON.stringify`, logs): the getters' values, the decoded token left out. */
-  toJSON(): { value: T; shardId: number; lsn: string; token: string } {
+  toJSON(): { value: T; shardId: number; lsn: string; token: TokenText } {
     return { value: this.value, shardId: this.shardId, lsn: this.lsn, token: this.token };
   }
 }
@@ -127,7 +128,8 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
   readonly #tokenKeys: PurposeKeys;
   readonly #acceptedTokenKeys: readonly Buffer[];
   readonly #verifiedTokens = new Map<string, ConsistencyToken>();
-  readonly #sign = (token: ConsistencyToken): string => token.encode(this.#tokenKeys.current.key);
+  readonly #sign = (token: ConsistencyToken): TokenText =>
+    token.encode(this.#tokenKeys.current.key);
   #map: ShardMap;
   #unsubscribe: (() => Promise<void>) | null = null;
   #reloading: Promise<void> | null = null;
@@ -287,7 +289,7 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
   }
 
   /** Merges tokens (from several writes or services) into one. */
-  mergeTokens(...tokens: (string | ConsistencyToken | null | undefined)[]): string {
+  mergeTokens(...tokens: (string | ConsistencyToken | null | undefined)[]): TokenText {
     let merged = new ConsistencyToken(this.#map.epoch);
     for (const token of tokens) {
       if (token) merged = merged.merge(typeof token === 'string' ? this.decodeToken(token) : token);

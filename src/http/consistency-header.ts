@@ -134,7 +134,10 @@ function askedLevel(
   return level;
 }
 
-/** Puts a write's token on the response, for the client to send with its next reads. */
-export function setConsistencyToken(reply: FastifyReply, token: string): void {
-  reply.header(CONSISTENCY_TOKEN_HEADER, token);
+/**
+ * Puts a write's token on the response, for the client to send with its next reads; none when
+ * the write has none (nothing written, no token sent).
+ */
+export function setConsistencyToken(reply: FastifyReply, token: string | null): void {
+  if (token !== null) reply.header(CONSISTENCY_TOKEN_HEADER, token);
 }

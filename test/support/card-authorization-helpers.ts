@@ -83,10 +83,13 @@ export function cardAuthorizationHelpers(router: Router, accounts: CardAccountSe
     onPrimary,
     balances,
     async openAccount(creditLimit: bigint, currency = 'CNY'): Promise<CardAccount> {
-      return (await accounts.createAccount({ currency, creditLimit }, randomUUID())).value;
+      return (
+        await accounts.createAccount({ currency, creditLimit }, { idempotencyKey: randomUUID() })
+      ).value;
     },
     async issue(account: CardAccount, options: IssueCardOptions = {}): Promise<Card> {
-      return (await accounts.issueCard(account.id, options, randomUUID())).value;
+      return (await accounts.issueCard(account.id, options, { idempotencyKey: randomUUID() }))
+        .value;
     },
     /** An authorization as its shard's primary has it now. */
     async authorizationOnPrimary(id: string): Promise<AuthorizationOutcome> {
@@ -149,11 +152,11 @@ export async function checkBatchedMoves(bed: HoldMoveBed): Promise<void> {
   const before = bed.engine.stats;
   const moves = holds.flatMap((hold, index) => {
     const id = hold.id;
-    if (index % 3 === 0) return [bed.viaEngine.capture(id, 400n, randomUUID())];
-    if (index % 3 === 1) return [bed.viaEngine.reverse(id, null, randomUUID())];
+    if (index % 3 === 0) return [bed.viaEngine.capture(id, 400n, { idempotencyKey: randomUUID() })];
+    if (index % 3 === 1) return [bed.viaEngine.reverse(id, null, { idempotencyKey: randomUUID() })];
     return [
-      bed.viaEngine.capture(id, 300n, randomUUID()),
-      bed.viaEngine.reverse(id, 200n, randomUUID()),
+      bed.viaEngine.capture(id, 300n, { idempotencyKey: randomUUID() }),
+      bed.viaEngine.reverse(id, 200n, { idempotencyKey: randomUUID() }),
     ];
   });
   const answers = await Promise.all(moves);
@@ -192,8 +195,8 @@ export async function checkMoveRace(bed: HoldMoveBed): Promise<void> {
     // Half race inside the engine (one batch); half race the direct path against the engine.
     const reverser = index % 2 === 0 ? bed.viaEngine : bed.direct;
     const settled = await Promise.allSettled([
-      bed.viaEngine.capture(hold.id, index % 4 < 2 ? null : 300n, randomUUID()),
-      reverser.reverse(hold.id, null, randomUUID()),
+      bed.viaEngine.capture(hold.id, index % 4 < 2 ? null : 300n, { idempotencyKey: randomUUID() }),
+      reverser.reverse(hold.id, null, { idempotencyKey: randomUUID() }),
     ]);
     const won = settled.filter((s) => s.status === 'fulfilled');
     const lost = settled.filter((s) => s.status === 'rejected');
@@ -237,44 +240,44 @@ export async function checkMoveIdempotency(bed: HoldMoveBed): Promise<void> {
   ]);
   assert.ok(first && second);
   const key = randomUUID();
-  const moved = await bed.viaEngine.capture(first.id, 1_000n, key);
+  const moved = await bed.viaEngine.capture(first.id, 1_000n, { idempotencyKey: key });
   assert.equal(moved.replayed, false);
-  assert.equal(moved.authorization.capturedAmount, 1_000n);
-  assert.deepEqual(await bed.direct.getAuthorization(first.id, moved.token), moved.authorization);
-  const replay = await bed.viaEngine.capture(first.id, 1_000n, key);
+  assert.equal(moved.value.capturedAmount, 1_000n);
+  assert.deepEqual(await bed.direct.getAuthorization(first.id, moved.token), moved.value);
+  const replay = await bed.viaEngine.capture(first.id, 1_000n, { idempotencyKey: key });
   assert.equal(replay.replayed, true);
-  assert.deepEqual(replay.authorization, moved.authorization);
-  const viaDirect = await bed.direct.capture(first.id, 1_000n, key);
+  assert.deepEqual(replay.value, moved.value);
+  const viaDirect = await bed.direct.capture(first.id, 1_000n, { idempotencyKey: key });
   assert.equal(viaDirect.replayed, true);
-  assert.deepEqual(viaDirect.authorization, moved.authorization);
+  assert.deepEqual(viaDirect.value, moved.value);
   for (const other of [
-    bed.viaEngine.capture(first.id, 2_000n, key),
-    bed.viaEngine.capture(second.id, 1_000n, key),
-    bed.viaEngine.capture(first.id, null, key),
+    bed.viaEngine.capture(first.id, 2_000n, { idempotencyKey: key }),
+    bed.viaEngine.capture(second.id, 1_000n, { idempotencyKey: key }),
+    bed.viaEngine.capture(first.id, null, { idempotencyKey: key }),
   ]) {
     assert.equal(await rejection(other), 'idempotency_key_reused');
   }
   // The reversal scope is another one: the same key is free there.
-  assert.equal((await bed.viaEngine.reverse(first.id, 500n, key)).replayed, false);
-  const directKey = randomUUID();
-  const direct = await bed.direct.reverse(second.id, 700n, directKey);
-  const engineReplay = await bed.viaEngine.reverse(second.id, 700n, directKey);
-  assert.equal(engineReplay.replayed, true);
-  assert.deepEqual(engineReplay.authorization, direct.authorization);
-  assert.deepEqual(
-    await bed.direct.getAuthorization(second.id, direct.token),
-    direct.authorization,
+  assert.equal(
+    (await bed.viaEngine.reverse(first.id, 500n, { idempotencyKey: key })).replayed,
+    false,
   );
+  const directKey = randomUUID();
+  const direct = await bed.direct.reverse(second.id, 700n, { idempotencyKey: directKey });
+  const engineReplay = await bed.viaEngine.reverse(second.id, 700n, { idempotencyKey: directKey });
+  assert.equal(engineReplay.replayed, true);
+  assert.deepEqual(engineReplay.value, direct.value);
+  assert.deepEqual(await bed.direct.getAuthorization(second.id, direct.token), direct.value);
   const twiceKey = randomUUID();
   const twice = await Promise.all([
-    bed.viaEngine.capture(second.id, 300n, twiceKey),
-    bed.viaEngine.capture(second.id, 300n, twiceKey),
+    bed.viaEngine.capture(second.id, 300n, { idempotencyKey: twiceKey }),
+    bed.viaEngine.capture(second.id, 300n, { idempotencyKey: twiceKey }),
   ]);
   assert.deepEqual(
     twice.map((answer) => answer.replayed),
     [false, true],
   );
-  assert.deepEqual(twice[1]?.authorization, twice[0]?.authorization);
+  assert.deepEqual(twice[1]?.value, twice[0]?.value);
   const sums = await books(bed.router, account.id);
   assert.deepEqual([sums.held, sums.posted], [10_000n - 1_000n - 500n - 700n - 300n, 1_300n]);
 }
@@ -295,21 +298,21 @@ export async function checkMoveErrorsInOneBatch(bed: HoldMoveBed): Promise<void>
     );
     const declined = await slow.authorize(request(card, 1_000_000n));
     assert.ok(a && b && c && closed && declined.status === 'insufficient_credit');
-    await service.reverse(closed.id, null, randomUUID());
+    await service.reverse(closed.id, null, { idempotencyKey: randomUUID() });
     const usedKey = randomUUID();
-    await service.capture(a.id, 10n, usedKey);
+    await service.capture(a.id, 10n, { idempotencyKey: usedKey });
     const batchesBefore = slow.stats.batches;
     const overKey = randomUUID();
     const unknown = newEntityId('auth', taggedBucket(card.id) ?? 0);
     const settled = await Promise.allSettled([
-      service.capture(a.id, 500n, randomUUID()),
-      service.capture(unknown, 1n, randomUUID()),
-      service.capture(b.id, 2_001n, overKey),
-      service.reverse(closed.id, 1n, randomUUID()),
-      service.capture(declined.id, null, randomUUID()),
-      service.capture(c.id, 5n, usedKey),
-      service.reverse(b.id, 1_500n, randomUUID()),
-      service.capture(c.id, null, randomUUID()),
+      service.capture(a.id, 500n, { idempotencyKey: randomUUID() }),
+      service.capture(unknown, 1n, { idempotencyKey: randomUUID() }),
+      service.capture(b.id, 2_001n, { idempotencyKey: overKey }),
+      service.reverse(closed.id, 1n, { idempotencyKey: randomUUID() }),
+      service.capture(declined.id, null, { idempotencyKey: randomUUID() }),
+      service.capture(c.id, 5n, { idempotencyKey: usedKey }),
+      service.reverse(b.id, 1_500n, { idempotencyKey: randomUUID() }),
+      service.capture(c.id, null, { idempotencyKey: randomUUID() }),
     ]);
     assert.equal(slow.stats.batches - batchesBefore, 1, 'all eight moves went in one batch');
     const codes = settled.map((s) =>
@@ -325,9 +328,9 @@ export async function checkMoveErrorsInOneBatch(bed: HoldMoveBed): Promise<void>
       'ok',
       'ok',
     ]);
-    const retried = await service.capture(b.id, 500n, overKey);
+    const retried = await service.capture(b.id, 500n, { idempotencyKey: overKey });
     assert.equal(retried.replayed, false, 'a failed move left its key free');
-    assert.equal(retried.authorization.heldAmount, 0n);
+    assert.equal(retried.value.heldAmount, 0n);
     const sums = await books(bed.router, account.id);
     assert.deepEqual([sums.held, sums.posted], [1_000n - 510n, 510n + 500n + 3_000n]);
   } finally {
@@ -364,9 +367,9 @@ export async function checkTwoEnginesWithMoves(bed: HoldMoveBed): Promise<void> 
         approved += 1;
         const move =
           round % 3 === 0
-            ? service.reverse(outcome.id, null, randomUUID())
+            ? service.reverse(outcome.id, null, { idempotencyKey: randomUUID() })
             : round % 3 === 1
-              ? service.capture(outcome.id, 400n, randomUUID())
+              ? service.capture(outcome.id, 400n, { idempotencyKey: randomUUID() })
               : Promise.resolve(null);
         await move.catch((error) => {
           if (!isMainstayError(error, 'state_conflict')) failures.push(error);

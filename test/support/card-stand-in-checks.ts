@@ -177,7 +177,9 @@ export async function assertForwardedOnce(
   const approved = forwarded.find((f) => f.result.result === 'matched');
   assert.ok(approved);
   const service = new AuthorizationService(bed.router);
-  await service.capture(approved.advice.outcome.id, 100n, `stand-in-capture-${process.pid}`);
+  await service.capture(approved.advice.outcome.id, 100n, {
+    idempotencyKey: `stand-in-capture-${process.pid}`,
+  });
   const before = await Promise.all(accountIds.map((id) => bed.creditCheck(id)));
   const byShard = new Map<number, ReturnType<typeof toAuthorizationAdvice>[]>();
   for (const f of forwarded) {

@@ -182,14 +182,14 @@ export class StandInBed {
       this.#keyCounter += 1;
       const { value: account } = await accounts.createAccount(
         { currency: 'CNY', creditLimit },
-        `stand-in-acct-${process.pid}-${this.#keyCounter}`,
+        { idempotencyKey: `stand-in-acct-${process.pid}-${this.#keyCounter}` },
       );
       if (router.map.route(router.map.shardOf(account.id)).shard.homeDc !== dc) continue;
       const ids: string[] = [];
       for (let i = 0; i < cards; i += 1) {
         const key = `stand-in-card-${process.pid}-${this.#keyCounter}-${i}`;
         const options = { velocityCountMax: 100_000, velocityWindowSeconds: 60 };
-        ids.push((await accounts.issueCard(account.id, options, key)).value.id);
+        ids.push((await accounts.issueCard(account.id, options, { idempotencyKey: key })).value.id);
       }
       for (const id of ids) await this.onReplica(id);
       return { accountId: account.id, cardIds: ids, shardId: router.map.shardOf(account.id) };

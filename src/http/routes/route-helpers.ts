@@ -1,7 +1,8 @@
 /** Small pieces every domain route uses to point at shared schemas and headers. */
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { WriteContext } from '../../data/write-contract.ts';
 import { setConsistencyToken } from '../consistency-header.ts';
-import { IdempotencyKeyHeaders, markReplayed } from '../idempotency-header.ts';
+import { IdempotencyKeyHeaders, idempotencyKeyOf, markReplayed } from '../idempotency-header.ts';
 
 /** A `$ref` to a schema registered with `app.addSchema`, as Fastify resolves it. */
 export const ref = (schema: { $id?: string }) => ({ $ref: `${schema.$id}#` });
@@ -26,7 +27,15 @@ export function answerWrite(
   written: { readonly token: string | null; readonly replayed: boolean },
   status: number,
 ): void {
-  if (written.token) setConsistencyToken(reply, written.token);
+  setConsistencyToken(reply, written.token);
   markReplayed(reply, written.replayed);
   reply.code(status);
+}
+
+/**
+ * A write's context from its request: the `Idempotency-Key` and the caller's consistency token,
+ * which the write merges into the one it answers (so chained writes keep read-your-writes).
+ */
+export function writeContextOf(request: FastifyRequest): WriteContext {
+  return { idempotencyKey: idempotencyKeyOf(request), token: request.consistencyToken };
 }

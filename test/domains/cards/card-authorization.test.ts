@@ -73,24 +73,46 @@ describe('card accounts and the authorization engine', () => {
 
   test('accounts and cards: idempotent writes, cards in the account bucket, no card number at rest', async () => {
     const key = randomUUID();
-    const first = await accounts.createAccount({ currency: 'CNY', creditLimit: 50_000n }, key);
-    const again = await accounts.createAccount({ currency: 'CNY', creditLimit: 50_000n }, key);
+    const first = await accounts.createAccount(
+      { currency: 'CNY', creditLimit: 50_000n },
+      { idempotencyKey: key },
+    );
+    const again = await accounts.createAccount(
+      { currency: 'CNY', creditLimit: 50_000n },
+      { idempotencyKey: key },
+    );
     assert.equal(again.value.id, first.value.id);
     assert.equal(again.replayed, true);
     assert.equal(first.value.availableCredit, 50_000n);
     assert.equal(
-      await rejection(accounts.createAccount({ currency: 'CNY', creditLimit: 1n }, key)),
+      await rejection(
+        accounts.createAccount({ currency: 'CNY', creditLimit: 1n }, { idempotencyKey: key }),
+      ),
       'idempotency_key_reused',
     );
     assert.equal(
-      await rejection(accounts.createAccount({ currency: 'XXX', creditLimit: 1n }, randomUUID())),
+      await rejection(
+        accounts.createAccount(
+          { currency: 'XXX', creditLimit: 1n },
+          { idempotencyKey: randomUUID() },
+        ),
+      ),
       'currency_unsupported',
     );
     assert.equal(
-      await rejection(accounts.createAccount({ currency: 'CNY', creditLimit: -1n }, randomUUID())),
+      await rejection(
+        accounts.createAccount(
+          { currency: 'CNY', creditLimit: -1n },
+          { idempotencyKey: randomUUID() },
+        ),
+      ),
       'invalid_amount',
     );
-    const issued = await accounts.issueCard(first.value.id, { brand: 'mastercard' }, randomUUID());
+    const issued = await accounts.issueCard(
+      first.value.id,
+      { brand: 'mastercard' },
+      { idempotencyKey: randomUUID() },
+    );
     const card = issued.value;
     assert.equal(taggedBucket(card.id), taggedBucket(first.value.id));
     assert.match(card.last4, /^[0-9]{4}$/);
@@ -109,9 +131,12 @@ describe('card accounts and the authorization engine', () => {
     );
     for (const { response } of keys) assert.doesNotMatch(response, /[0-9]{12,}/);
     const blockKey = randomUUID();
-    assert.equal((await accounts.blockCard(card.id, blockKey)).value.status, 'blocked');
-    assert.equal((await accounts.blockCard(card.id, blockKey)).replayed, true);
-    const unblocked = await accounts.unblockCard(card.id, randomUUID());
+    assert.equal(
+      (await accounts.blockCard(card.id, { idempotencyKey: blockKey })).value.status,
+      'blocked',
+    );
+    assert.equal((await accounts.blockCard(card.id, { idempotencyKey: blockKey })).replayed, true);
+    const unblocked = await accounts.unblockCard(card.id, { idempotencyKey: randomUUID() });
     assert.equal((await accounts.getCard(card.id, unblocked.token)).status, 'active');
     assert.equal(await rejection(accounts.getCard(newEntityId('card', 0))), 'resource_not_found');
     assert.ok(isLuhnValid('4111111111111111') && !isLuhnValid('4111111111111112'));
@@ -150,9 +175,9 @@ describe('card accounts and the authorization engine', () => {
     );
     await check(request(expired, 10n), 'card_expired');
     const blocked = await issue(account);
-    await accounts.blockCard(blocked.id, randomUUID());
+    await accounts.blockCard(blocked.id, { idempotencyKey: randomUUID() });
     await check(request(blocked, 10n), 'card_blocked');
-    await accounts.closeAccount(account.id, randomUUID());
+    await accounts.closeAccount(account.id, { idempotencyKey: randomUUID() });
     await check(request(blocked, 10n), 'account_closed');
     assert.equal(await rejection(issue(account)), 'state_conflict');
     assert.equal((await balances(account)).held, 6_000n);
@@ -166,54 +191,58 @@ describe('card accounts and the authorization engine', () => {
       const auth = await engine.authorize(request(card, 6_000n));
       assert.equal(await available(account), 4_000n);
       const key = randomUUID();
-      const first = await authorizations.capture(auth.id, 2_000n, key);
-      assert.equal(first.authorization.capturedAmount, 2_000n);
-      assert.equal(first.authorization.heldAmount, 4_000n);
+      const first = await authorizations.capture(auth.id, 2_000n, { idempotencyKey: key });
+      assert.equal(first.value.capturedAmount, 2_000n);
+      assert.equal(first.value.heldAmount, 4_000n);
       assert.equal(await available(account), 4_000n);
-      const replay = await authorizations.capture(auth.id, 2_000n, key);
+      const replay = await authorizations.capture(auth.id, 2_000n, { idempotencyKey: key });
       assert.equal(replay.replayed, true);
-      assert.equal(replay.authorization.heldAmount, 4_000n);
+      assert.equal(replay.value.heldAmount, 4_000n);
       assert.equal(
-        await rejection(authorizations.capture(auth.id, 1n, key)),
+        await rejection(authorizations.capture(auth.id, 1n, { idempotencyKey: key })),
         'idempotency_key_reused',
       );
-      await authorizations.capture(auth.id, 1_000n, randomUUID());
-      const reversed = await authorizations.reverse(auth.id, 1_000n, randomUUID());
-      assert.equal(reversed.authorization.heldAmount, 2_000n);
-      assert.equal(reversed.authorization.reversedAmount, 1_000n);
+      await authorizations.capture(auth.id, 1_000n, { idempotencyKey: randomUUID() });
+      const reversed = await authorizations.reverse(auth.id, 1_000n, {
+        idempotencyKey: randomUUID(),
+      });
+      assert.equal(reversed.value.heldAmount, 2_000n);
+      assert.equal(reversed.value.reversedAmount, 1_000n);
       const afterReverse = await accounts.getAccount(account.id, reversed.token);
       assert.equal(afterReverse.heldAmount, 2_000n);
       assert.equal(afterReverse.postedAmount, 3_000n);
       assert.equal(afterReverse.availableCredit, 5_000n);
       assert.equal(
-        await rejection(authorizations.capture(auth.id, 2_001n, randomUUID())),
+        await rejection(authorizations.capture(auth.id, 2_001n, { idempotencyKey: randomUUID() })),
         'invalid_amount',
       );
       assert.equal(
-        await rejection(authorizations.capture(auth.id, 0n, randomUUID())),
+        await rejection(authorizations.capture(auth.id, 0n, { idempotencyKey: randomUUID() })),
         'invalid_amount',
       );
-      const closed = await authorizations.capture(auth.id, null, randomUUID());
-      assert.equal(closed.authorization.holdState, 'closed');
-      assert.equal(closed.authorization.capturedAmount, 5_000n);
+      const closed = await authorizations.capture(auth.id, null, { idempotencyKey: randomUUID() });
+      assert.equal(closed.value.holdState, 'closed');
+      assert.equal(closed.value.capturedAmount, 5_000n);
       assert.equal(await available(account), 5_000n);
       assert.equal(
-        await rejection(authorizations.reverse(auth.id, 1n, randomUUID())),
+        await rejection(authorizations.reverse(auth.id, 1n, { idempotencyKey: randomUUID() })),
         'state_conflict',
       );
       const declined = await engine.authorize(request(card, 1_000_000n));
       assert.equal(declined.status, 'insufficient_credit');
       assert.equal(
-        await rejection(authorizations.capture(declined.id, 1n, randomUUID())),
+        await rejection(authorizations.capture(declined.id, 1n, { idempotencyKey: randomUUID() })),
         'state_conflict',
       );
       const full = await engine.authorize(request(card, 500n));
-      const released = await authorizations.reverse(full.id, null, randomUUID());
-      assert.equal(released.authorization.holdState, 'closed');
+      const released = await authorizations.reverse(full.id, null, {
+        idempotencyKey: randomUUID(),
+      });
+      assert.equal(released.value.holdState, 'closed');
       assert.equal(await available(account), 5_000n);
       assert.deepEqual(
         await authorizations.getAuthorization(full.id, released.token),
-        released.authorization,
+        released.value,
       );
       assert.equal(
         await rejection(authorizations.getAuthorization(newEntityId('auth', 1))),
@@ -230,19 +259,21 @@ describe('card accounts and the authorization engine', () => {
     const held = await Promise.all(
       [1, 2, 3].map(() => shortHolds.authorize(request(card, 1_000n))),
     );
-    const captured = await authorizations.capture(held[0]?.id ?? '', 400n, randomUUID());
+    const captured = await authorizations.capture(held[0]?.id ?? '', 400n, {
+      idempotencyKey: randomUUID(),
+    });
     assert.equal(await available(account), 7_000n);
     await shortHolds.close();
     // Ten seconds ahead: past these 5 s holds, far before the other tests' hour-long ones.
     assert.equal(await sweeper.expireHolds(new Date(Date.now() + 10_000)), 3);
     assert.deepEqual(await balances(account), { held: 0n, posted: 400n });
     assert.equal(await available(account), 9_600n);
-    assert.equal(captured.authorization.heldAmount, 600n);
-    const lapsed = await authorizationOnPrimary(captured.authorization.id);
+    assert.equal(captured.value.heldAmount, 600n);
+    const lapsed = await authorizationOnPrimary(captured.value.id);
     assert.equal(lapsed.holdState, 'expired');
     assert.equal(lapsed.heldAmount, 0n);
     assert.equal(
-      await rejection(authorizations.capture(lapsed.id, 1n, randomUUID())),
+      await rejection(authorizations.capture(lapsed.id, 1n, { idempotencyKey: randomUUID() })),
       'state_conflict',
     );
     await sweeper.stop();
@@ -254,7 +285,7 @@ describe('card accounts and the authorization engine', () => {
     const req = request(card, 3_000n);
     const first = await engine.authorize(req);
     const retry = await engine.authorizeWithToken({ ...req });
-    assert.deepEqual(retry.outcome, first);
+    assert.deepEqual(retry.value, first);
     assert.equal(retry.replayed, true);
     const other = request(card, 1_000n);
     const settled = await Promise.allSettled([
@@ -315,7 +346,7 @@ describe('card accounts and the authorization engine', () => {
     const answers = await Promise.all(
       Array.from({ length: 300 }, () => engine.authorizeWithToken(request(card, 100n))),
     );
-    const outcomes = answers.map((answer) => answer.outcome);
+    const outcomes = answers.map((answer) => answer.value);
     assert.ok(outcomes.every((outcome) => outcome.status === 'approved'));
     const after = engine.stats;
     assert.equal(after.requests - before.requests, 300);
@@ -345,7 +376,7 @@ describe('card accounts and the authorization engine', () => {
     const account = await openAccount(10_000n);
     const card = await issue(account);
     const blocked = await issue(account);
-    await accounts.blockCard(blocked.id, randomUUID());
+    await accounts.blockCard(blocked.id, { idempotencyKey: randomUUID() });
     const shardId = router.map.shardOf(card.id);
     const issuerDecided = await engine.authorize(request(card, 100n));
     const advice = (
@@ -407,7 +438,7 @@ describe('card accounts and the authorization engine', () => {
     await engine.quarantineAdvice(shardId, { ...entry, failureCount: 4 });
     assert.equal((await engine.reconciliationReport(shardId)).quarantined, 1, 'kept once');
     const latest = await engine.authorizeWithToken(request(card, 1n));
-    assert.equal(latest.outcome.status, 'insufficient_credit');
+    assert.equal(latest.value.status, 'insufficient_credit');
     // GET of a stand-in id the issuer had decided itself: the issuer's authorization, its id.
     const dropped = await authorizations.getAuthorization(
       advices[4]?.authorizationId ?? '',

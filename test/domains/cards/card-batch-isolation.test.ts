@@ -55,12 +55,15 @@ async function accountsOnOneShard(count: number, creditLimit: bigint) {
   while (found.length < count) {
     keyCounter += 1;
     const key = `isolation-${process.pid}-${keyCounter}`;
-    const { value: account } = await accounts.createAccount({ currency: 'CNY', creditLimit }, key);
+    const { value: account } = await accounts.createAccount(
+      { currency: 'CNY', creditLimit },
+      { idempotencyKey: key },
+    );
     const shard = router.map.shardOf(account.id);
     if (shardId !== null && shard !== shardId) continue;
     shardId = shard;
     const options = { velocityCountMax: 100_000, velocityWindowSeconds: 60 };
-    const card = await accounts.issueCard(account.id, options, `${key}-card`);
+    const card = await accounts.issueCard(account.id, options, { idempotencyKey: `${key}-card` });
     found.push({ accountId: account.id, cardId: card.value.id });
   }
   return { shardId: shardId as number, found };
@@ -260,7 +263,7 @@ describe('batch isolation on a real fleet', () => {
     for (const settled of answers) {
       assert.ok(settled.status === 'fulfilled');
       assert.deepEqual(
-        [settled.value.outcome.status, settled.value.outcome.decidedBy],
+        [settled.value.value.status, settled.value.value.decidedBy],
         ['approved', 'issuer'],
       );
     }
@@ -292,9 +295,9 @@ describe('batch isolation on a real fleet', () => {
     assert.equal(otherBooks.held, 15n * 200n + 3_000n);
     assert.equal(otherBooks.posted, 2_000n);
     // A retry of a request of the split batch is a replay of its one answer.
-    const first = validAnswers[0] as PromiseFulfilledResult<{ outcome: { id: string } }>;
+    const first = validAnswers[0] as PromiseFulfilledResult<{ value: { id: string } }>;
     const retry = await engine.authorizeWithToken(valid[0] as AuthorizationRequest);
-    assert.deepEqual([retry.replayed, retry.outcome.id], [true, first.value.outcome.id]);
+    assert.deepEqual([retry.replayed, retry.value.id], [true, first.value.value.id]);
     assert.equal((await readBooks(router, hot.accountId)).held, 39n * 100n);
   });
 

@@ -209,8 +209,8 @@ describe('stand-in processing on a real fleet with the real engine', () => {
       // Warm the card cache through the issuer.
       for (const cardId of cardIds) {
         const warm = await processor.authorizeWithToken(request(cardId, 'warm'));
-        assert.equal(warm.outcome.decidedBy, 'issuer');
-        assert.equal(warm.outcome.status, 'approved');
+        assert.equal(warm.value.decidedBy, 'issuer');
+        assert.equal(warm.value.status, 'approved');
         assert.equal(typeof warm.token, 'string', 'an issuer answer carries its commit token');
       }
       // A burst: the first request of it is queued on the shard, the rest find the queue deep.
@@ -482,7 +482,7 @@ describe('stand-in processing on a real fleet with the real engine', () => {
         const warm = await processor.authorize(request(cardId, 'warm', { amount: 1n }));
         assert.equal(warm.status, 'approved');
       }
-      await accounts.blockCard(blockedCard, `stand-in-block-${process.pid}`);
+      await accounts.blockCard(blockedCard, { idempotencyKey: `stand-in-block-${process.pid}` });
       const blockedByIssuer = await processor.authorize(request(blockedCard, 'after-block'));
       assert.equal(blockedByIssuer.status, 'card_blocked');
       const flow = stream(processor, streamCards, 4);

@@ -67,7 +67,7 @@ describe('stand-in across processes: one answer per request, shared exposure cap
     const first = await a.authorize(request(cardId, 'twice', { amount: 700n }));
     assert.deepEqual([first.decidedBy, first.status], ['stand_in', 'approved']);
     const second = await b.authorizeWithToken(request(cardId, 'twice', { amount: 700n }));
-    assert.deepEqual(second.outcome, first, 'the second process gives the first answer');
+    assert.deepEqual(second.value, first, 'the second process gives the first answer');
     assert.equal(second.replayed, true);
     // Concurrent first attempts through both processes still agree.
     const together = await Promise.all([
@@ -101,11 +101,10 @@ describe('stand-in across processes: one answer per request, shared exposure cap
     });
     const read = await service.getAuthorization(promised.id);
     assert.deepEqual([read.id, read.status], [promised.id, 'approved']);
-    const captured = await service.capture(promised.id, 150n, `cap-${promised.id}`);
-    assert.deepEqual(
-      [captured.authorization.id, captured.authorization.capturedAmount],
-      [promised.id, 150n],
-    );
+    const captured = await service.capture(promised.id, 150n, {
+      idempotencyKey: `cap-${promised.id}`,
+    });
+    assert.deepEqual([captured.value.id, captured.value.capturedAmount], [promised.id, 150n]);
     const credit = await bed.creditCheck(accountId);
     assert.deepEqual([credit.held, credit.posted], [250n, 150n], 'held and posted once');
     // The stand-in side's own forwarding later finds it applied: nothing changes.
@@ -132,7 +131,7 @@ describe('stand-in across processes: one answer per request, shared exposure cap
     assert.deepEqual([approved.decidedBy, approved.status], ['issuer', 'approved']);
     const captured = await issuerSide.authorize(request(cardId, 'moved', { amount: 1_000n }));
     const service = new AuthorizationService(bed.router, { engine: bed.engine });
-    await service.capture(captured.id, 400n, `cap-${captured.id}`);
+    await service.capture(captured.id, 400n, { idempotencyKey: `cap-${captured.id}` });
     const advices = [
       adviceOf(declined, { status: 'approved', responseCode: '00', heldAmount: 20_000n }),
       adviceOf(approved, { status: 'stand_in_limit_exceeded', responseCode: '61', heldAmount: 0n }),

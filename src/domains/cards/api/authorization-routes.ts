@@ -6,10 +6,16 @@
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
+import type { WriteAnswer, WriteContext } from '../../../data/write-contract.ts';
 import { readRoute, SERVED_BY_RESPONSE_HEADER } from '../../../http/consistency-header.ts';
-import { idempotencyKeyOf } from '../../../http/idempotency-header.ts';
 import { problemResponses } from '../../../http/routes/problem-responses.ts';
-import { answerWrite, IDEMPOTENCY_HEADER, json, ref } from '../../../http/routes/route-helpers.ts';
+import {
+  answerWrite,
+  IDEMPOTENCY_HEADER,
+  json,
+  ref,
+  writeContextOf,
+} from '../../../http/routes/route-helpers.ts';
 import { assertKnownCurrency } from '../../../http/schemas/money-schema.ts';
 import type { HoldChangeResult } from '../core/authorization/authorization-service.ts';
 import type {
@@ -28,14 +34,14 @@ import {
 
 /** What the authorization routes call; the entry point wires the engine and stand-in behind it. */
 export interface AuthorizationApi {
-  authorize(request: AuthorizationRequest): Promise<{
-    readonly outcome: AuthorizationOutcome;
-    readonly token: string | null;
-    readonly replayed: boolean;
-  }>;
+  /** Decides `request`; the answer's token covers `callerToken` too (the one write contract). */
+  authorize(
+    request: AuthorizationRequest,
+    callerToken: string | null,
+  ): Promise<WriteAnswer<AuthorizationOutcome>>;
   getAuthorization(id: string, token: string | null): Promise<AuthorizationOutcome>;
-  capture(id: string, amount: bigint | null, key: string): Promise<HoldChangeResult>;
-  reverse(id: string, amount: bigint | null, key: string): Promise<HoldChangeResult>;
+  capture(id: string, amount: bigint | null, context: WriteContext): Promise<HoldChangeResult>;
+  reverse(id: string, amount: bigint | null, context: WriteContext): Promise<HoldChangeResult>;
 }
 
 /** An authorization is read at `session` (default) or from its primary. */
@@ -76,9 +82,9 @@ export function registerAuthorizationRoutes(app: FastifyInstance, api: Authoriza
     async (request, reply) => {
       const body = request.body;
       assertKnownCurrency(body.currency);
-      const answer = await api.authorize(authorizationRequestOf(body));
+      const answer = await api.authorize(authorizationRequestOf(body), request.consistencyToken);
       answerWrite(reply, answer, 201);
-      return authorizationToJson(answer.outcome);
+      return authorizationToJson(answer.value);
     },
   );
 
@@ -137,15 +143,15 @@ export function registerAuthorizationRoutes(app: FastifyInstance, api: Authoriza
         },
       },
       async (request, reply) => {
-        const key = idempotencyKeyOf(request);
+        const context = writeContextOf(request);
         const amount = request.body?.amount === undefined ? null : BigInt(request.body.amount);
         const { authorizationId } = request.params;
         const changed =
           action === 'capture'
-            ? await api.capture(authorizationId, amount, key)
-            : await api.reverse(authorizationId, amount, key);
+            ? await api.capture(authorizationId, amount, context)
+            : await api.reverse(authorizationId, amount, context);
         answerWrite(reply, changed, 200);
-        return authorizationToJson(changed.authorization);
+        return authorizationToJson(changed.value);
       },
     );
   }

@@ -3,16 +3,11 @@
  * `Idempotency-Key` and answer with a `Mainstay-Consistency-Token`; reads pass the request's
  * token on, so a client reads its own writes from any API instance.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import {
-  readRoute,
-  SERVED_BY_RESPONSE_HEADER,
-  setConsistencyToken,
-} from '../../../http/consistency-header.ts';
-import { idempotencyKeyOf, markReplayed } from '../../../http/idempotency-header.ts';
+import type { FastifyInstance } from 'fastify';
+import { readRoute, SERVED_BY_RESPONSE_HEADER } from '../../../http/consistency-header.ts';
 import { problemResponses } from '../../../http/routes/problem-responses.ts';
+import { answerWrite, writeContextOf } from '../../../http/routes/route-helpers.ts';
 import type { CardBindingService } from '../core/binding/binding-service.ts';
-import type { Written } from '../core/binding/binding-types.ts';
 import {
   BINDING_SHARED_SCHEMAS,
   type BindCardBody,
@@ -58,18 +53,6 @@ const WRITE_RESPONSE_HEADERS = {
 /** A write's success response: the shared schema plus the write headers. */
 function writeResponse(description: string, schema: { $id?: string }) {
   return { ...jsonResponse(description, schema), headers: WRITE_RESPONSE_HEADERS };
-}
-
-/** Answers a write: its token, whether it was replayed, and its status. */
-function sendWritten<T>(reply: FastifyReply, status: number, written: Written<T>): FastifyReply {
-  setConsistencyToken(reply, written.token);
-  markReplayed(reply, written.replayed);
-  return reply.code(status).send(written.value);
-}
-
-/** The write's idempotency key and the caller's consistency token. */
-function writeContext(request: FastifyRequest) {
-  return { idempotencyKey: idempotencyKeyOf(request), token: request.consistencyToken };
 }
 
 /**
@@ -123,8 +106,11 @@ function registerUserRoutes(app: FastifyInstance, service: CardBindingService): 
         response: { 201: writeResponse('The user.', PaymentUserSchema), ...problemResponses },
       },
     },
-    async (request, reply) =>
-      sendWritten(reply, 201, await service.createUser(request.body, writeContext(request))),
+    async (request, reply) => {
+      const written = await service.createUser(request.body, writeContextOf(request));
+      answerWrite(reply, written, 201);
+      return written.value;
+    },
   );
   app.get<{ Params: UserParams }>(
     '/v1/users/:userId',
@@ -169,9 +155,10 @@ function registerCardWriteRoutes(app: FastifyInstance, service: CardBindingServi
       const written = await service.bindCard(
         request.params.userId,
         request.body,
-        writeContext(request),
+        writeContextOf(request),
       );
-      return sendWritten(reply, 201, written);
+      answerWrite(reply, written, 201);
+      return written.value;
     },
   );
   app.post<{ Params: CardParams }>(
@@ -190,8 +177,9 @@ function registerCardWriteRoutes(app: FastifyInstance, service: CardBindingServi
     },
     async (request, reply) => {
       const { userId, cardId } = request.params;
-      const written = await service.setDefaultCard(userId, cardId, writeContext(request));
-      return sendWritten(reply, 200, written);
+      const written = await service.setDefaultCard(userId, cardId, writeContextOf(request));
+      answerWrite(reply, written, 200);
+      return written.value;
     },
   );
   app.delete<{ Params: CardParams }>(
@@ -211,8 +199,9 @@ function registerCardWriteRoutes(app: FastifyInstance, service: CardBindingServi
     },
     async (request, reply) => {
       const { userId, cardId } = request.params;
-      const written = await service.unbindCard(userId, cardId, writeContext(request));
-      return sendWritten(reply, 200, written);
+      const written = await service.unbindCard(userId, cardId, writeContextOf(request));
+      answerWrite(reply, written, 200);
+      return written.value;
     },
   );
 }

@@ -5,9 +5,14 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { readRoute, SERVED_BY_RESPONSE_HEADER } from '../../../http/consistency-header.ts';
-import { idempotencyKeyOf } from '../../../http/idempotency-header.ts';
 import { problemResponses } from '../../../http/routes/problem-responses.ts';
-import { answerWrite, IDEMPOTENCY_HEADER, json, ref } from '../../../http/routes/route-helpers.ts';
+import {
+  answerWrite,
+  IDEMPOTENCY_HEADER,
+  json,
+  ref,
+  writeContextOf,
+} from '../../../http/routes/route-helpers.ts';
 import { assertKnownCurrency } from '../../../http/schemas/money-schema.ts';
 import type { CardAccountService } from '../core/accounts/card-account-service.ts';
 import {
@@ -54,11 +59,10 @@ export function registerCardAccountRoutes(app: FastifyInstance, accounts: CardAc
       },
     },
     async (request, reply) => {
-      const key = idempotencyKeyOf(request);
       assertKnownCurrency(request.body.currency);
       const written = await accounts.createAccount(
         { currency: request.body.currency, creditLimit: BigInt(request.body.creditLimit) },
-        key,
+        writeContextOf(request),
       );
       answerWrite(reply, written, 201);
       return cardAccountToJson(written.value);
@@ -104,8 +108,8 @@ export function registerCardAccountRoutes(app: FastifyInstance, accounts: CardAc
       },
     },
     async (request, reply) => {
-      const key = idempotencyKeyOf(request);
-      const written = await accounts.issueCard(request.params.accountId, request.body, key);
+      const context = writeContextOf(request);
+      const written = await accounts.issueCard(request.params.accountId, request.body, context);
       answerWrite(reply, written, 201);
       return cardToJson(written.value);
     },
@@ -147,12 +151,12 @@ export function registerCardAccountRoutes(app: FastifyInstance, accounts: CardAc
         },
       },
       async (request, reply) => {
-        const key = idempotencyKeyOf(request);
+        const context = writeContextOf(request);
         const { cardId } = request.params;
         const written =
           action === 'block'
-            ? await accounts.blockCard(cardId, key)
-            : await accounts.unblockCard(cardId, key);
+            ? await accounts.blockCard(cardId, context)
+            : await accounts.unblockCard(cardId, context);
         answerWrite(reply, written, 200);
         return cardToJson(written.value);
       },

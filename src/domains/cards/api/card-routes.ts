@@ -22,10 +22,10 @@ export function registerCardRoutes(app: FastifyInstance, services: CardRouteServ
   registerBindingRoutes(app, binding);
   registerCardAccountRoutes(app, accounts);
   registerAuthorizationRoutes(app, {
-    authorize: (request) => standIn.authorizeWithToken(request),
+    authorize: (request, callerToken) => standIn.authorizeWithToken(request, callerToken),
     getAuthorization: (id, token) => authorizations.getAuthorization(id, token),
-    capture: (id, amount, key) => authorizations.capture(id, amount, key),
-    reverse: (id, amount, key) => authorizations.reverse(id, amount, key),
+    capture: (id, amount, context) => authorizations.capture(id, amount, context),
+    reverse: (id, amount, context) => authorizations.reverse(id, amount, context),
   });
   registerStandInRoutes(app, standIn);
 }

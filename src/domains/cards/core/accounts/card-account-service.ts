@@ -2,6 +2,7 @@ import { isEntityId, newEntityId, taggedBucket } from '../../../../data/entity-i
 import { fingerprintOf, onceInTransaction } from '../../../../data/idempotency.ts';
 import type { Queryable, Router } from '../../../../data/router.ts';
 import type { ConsistencyLevel } from '../../../../data/router-options.ts';
+import type { TokenText, WriteAnswer, WriteContext } from '../../../../data/write-contract.ts';
 import { MainstayError } from '../../../../errors/mainstay-error.ts';
 import {
   ISSUED_CARD_BRANDS as CARD_BRANDS,
@@ -14,7 +15,6 @@ import {
   type CardAccount,
   type CardAccountStatus,
   type CardStanding,
-  type WriteAnswer,
 } from './card-account-types.ts';
 
 /** The largest credit limit: 2^53 - 1 minor units, so it survives JSON. */
@@ -92,8 +92,9 @@ export class CardAccountService {
   /** Opens an account with a credit limit (minor units, 0 .. 2^53 - 1) in `currency`. */
   async createAccount(
     input: { readonly currency: string; readonly creditLimit: bigint },
-    idempotencyKey: string,
+    context: WriteContext,
   ): Promise<WriteAnswer<CardAccount>> {
+    const { idempotencyKey } = context;
     if (!(CARD_CURRENCIES as readonly string[]).includes(input.currency))
       throw new MainstayError('currency_unsupported', `currency ${input.currency} is not offered`);
     const limit = input.creditLimit;
@@ -106,15 +107,18 @@ export class CardAccountService {
       key: idempotencyKey,
       fingerprint: fingerprintOf(input),
     };
-    const result = await this.#router.write(id, (tx) =>
-      onceInTransaction(tx, claim, async () => {
-        const { rows } = await tx.query<AccountRow>(
-          `INSERT INTO public.card_accounts (id, currency, credit_limit) VALUES ($1, $2, $3)
+    const result = await this.#router.write(
+      id,
+      (tx) =>
+        onceInTransaction(tx, claim, async () => {
+          const { rows } = await tx.query<AccountRow>(
+            `INSERT INTO public.card_accounts (id, currency, credit_limit) VALUES ($1, $2, $3)
            RETURNING ${ACCOUNT_COLUMNS}`,
-          [id, input.currency, limit.toString()],
-        );
-        return { statusCode: 201, body: rows[0] as AccountRow };
-      }),
+            [id, input.currency, limit.toString()],
+          );
+          return { statusCode: 201, body: rows[0] as AccountRow };
+        }),
+      { token: context.token ?? null },
     );
     return answer(result, accountOf);
   }
@@ -136,23 +140,26 @@ export class CardAccountService {
   }
 
   /** Closes an account: its cards are declined with `account_closed` from then on. */
-  async closeAccount(id: string, idempotencyKey: string): Promise<WriteAnswer<CardAccount>> {
+  async closeAccount(id: string, context: WriteContext): Promise<WriteAnswer<CardAccount>> {
     if (!this.#canExist(id, 'acct')) throw notFound('account', id);
     const claim = {
       scope: 'card_account_close',
-      key: idempotencyKey,
+      key: context.idempotencyKey,
       fingerprint: fingerprintOf({ id }),
     };
-    const result = await this.#router.write(id, (tx) =>
-      onceInTransaction(tx, claim, async () => {
-        const { rows } = await tx.query<AccountRow>(
-          `UPDATE public.card_accounts SET status = 'closed', updated_at = now() WHERE id = $1
+    const result = await this.#router.write(
+      id,
+      (tx) =>
+        onceInTransaction(tx, claim, async () => {
+          const { rows } = await tx.query<AccountRow>(
+            `UPDATE public.card_accounts SET status = 'closed', updated_at = now() WHERE id = $1
            RETURNING ${ACCOUNT_COLUMNS}`,
-          [id],
-        );
-        if (!rows[0]) throw notFound('account', id);
-        return { statusCode: 200, body: rows[0] };
-      }),
+            [id],
+          );
+          if (!rows[0]) throw notFound('account', id);
+          return { statusCode: 200, body: rows[0] };
+        }),
+      { token: context.token ?? null },
     );
     return answer(result, accountOf);
   }
@@ -164,37 +171,40 @@ export class CardAccountService {
   async issueCard(
     accountId: string,
     options: IssueCardOptions,
-    idempotencyKey: string,
+    context: WriteContext,
   ): Promise<WriteAnswer<Card>> {
     if (!this.#canExist(accountId, 'acct')) throw notFound('account', accountId);
     const card = cardSettings(options);
     const id = newEntityId('card', this.#router.map.bucketOf(accountId));
     const claim = {
       scope: 'card_issue',
-      key: idempotencyKey,
+      key: context.idempotencyKey,
       fingerprint: fingerprintOf({ accountId, ...options }),
     };
-    const result = await this.#router.write(accountId, (tx) =>
-      onceInTransaction(tx, claim, async () => {
-        await assertAccountOpen(tx, accountId);
-        const last4 = generateCardNumber(card.brand).slice(-4);
-        const { rows } = await tx.query<CardRow>(
-          `INSERT INTO public.cards (id, account_id, brand, last4, expiry_month, expiry_year,
+    const result = await this.#router.write(
+      accountId,
+      (tx) =>
+        onceInTransaction(tx, claim, async () => {
+          await assertAccountOpen(tx, accountId);
+          const last4 = generateCardNumber(card.brand).slice(-4);
+          const { rows } = await tx.query<CardRow>(
+            `INSERT INTO public.cards (id, account_id, brand, last4, expiry_month, expiry_year,
              velocity_count_max, velocity_window_seconds)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${CARD_COLUMNS}`,
-          [
-            id,
-            accountId,
-            card.brand,
-            last4,
-            card.expiryMonth,
-            card.expiryYear,
-            card.velocityCountMax,
-            card.velocityWindowSeconds,
-          ],
-        );
-        return { statusCode: 201, body: rows[0] as CardRow };
-      }),
+            [
+              id,
+              accountId,
+              card.brand,
+              last4,
+              card.expiryMonth,
+              card.expiryYear,
+              card.velocityCountMax,
+              card.velocityWindowSeconds,
+            ],
+          );
+          return { statusCode: 201, body: rows[0] as CardRow };
+        }),
+      { token: context.token ?? null },
     );
     return answer(result, cardOf);
   }
@@ -243,33 +253,36 @@ export class CardAccountService {
   }
 
   /** Blocks a card: its authorizations are declined with `card_blocked`. Blocking twice is fine. */
-  blockCard(id: string, idempotencyKey: string): Promise<WriteAnswer<Card>> {
-    return this.#setCardStatus(id, 'blocked', idempotencyKey);
+  blockCard(id: string, context: WriteContext): Promise<WriteAnswer<Card>> {
+    return this.#setCardStatus(id, 'blocked', context);
   }
 
   /** Lifts a block (an expired card stays expired). */
-  unblockCard(id: string, idempotencyKey: string): Promise<WriteAnswer<Card>> {
-    return this.#setCardStatus(id, 'active', idempotencyKey);
+  unblockCard(id: string, context: WriteContext): Promise<WriteAnswer<Card>> {
+    return this.#setCardStatus(id, 'active', context);
   }
 
   async #setCardStatus(
     id: string,
     status: 'active' | 'blocked',
-    idempotencyKey: string,
+    context: WriteContext,
   ): Promise<WriteAnswer<Card>> {
     if (!this.#canExist(id, 'card')) throw notFound('card', id);
     const scope = status === 'blocked' ? 'card_block' : 'card_unblock';
-    const claim = { scope, key: idempotencyKey, fingerprint: fingerprintOf({ id }) };
-    const result = await this.#router.write(id, (tx) =>
-      onceInTransaction(tx, claim, async () => {
-        const { rows } = await tx.query<CardRow>(
-          `UPDATE public.cards SET status = $2, updated_at = now() WHERE id = $1
+    const claim = { scope, key: context.idempotencyKey, fingerprint: fingerprintOf({ id }) };
+    const result = await this.#router.write(
+      id,
+      (tx) =>
+        onceInTransaction(tx, claim, async () => {
+          const { rows } = await tx.query<CardRow>(
+            `UPDATE public.cards SET status = $2, updated_at = now() WHERE id = $1
            RETURNING ${CARD_COLUMNS}`,
-          [id, status],
-        );
-        if (!rows[0]) throw notFound('card', id);
-        return { statusCode: 200, body: rows[0] };
-      }),
+            [id, status],
+          );
+          if (!rows[0]) throw notFound('card', id);
+          return { statusCode: 200, body: rows[0] };
+        }),
+      { token: context.token ?? null },
     );
     return answer(result, cardOf);
   }
@@ -327,7 +340,7 @@ function cardSettings(options: IssueCardOptions): Required<IssueCardOptions> {
 }
 
 function answer<R, T>(
-  result: { value: { body: R; replayed: boolean }; token: string },
+  result: { value: { body: R; replayed: boolean }; token: TokenText },
   map: (row: R) => T,
 ): WriteAnswer<T> {
   return { value: map(result.value.body), token: result.token, replayed: result.value.replayed };

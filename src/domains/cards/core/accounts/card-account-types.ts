@@ -54,10 +54,3 @@ export interface CardStanding {
   readonly currency: string;
   readonly accountStatus: CardAccountStatus;
 }
-
-/** What a write returns: the resource, the token for later reads, and whether it is a replay. */
-export interface WriteAnswer<T> {
-  readonly value: T;
-  readonly token: string;
-  readonly replayed: boolean;
-}

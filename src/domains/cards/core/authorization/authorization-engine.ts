@@ -110,7 +110,7 @@ export class AuthorizationEngine implements HoldMover {
 
   /** Decides one request; see the class notes. */
   async authorize(request: AuthorizationRequest): Promise<AuthorizationOutcome> {
-    return (await this.authorizeWithToken(request)).outcome;
+    return (await this.authorizeWithToken(request)).value;
   }
 
   /**
@@ -132,7 +132,7 @@ export class AuthorizationEngine implements HoldMover {
     if (rejection !== null) {
       this.#stats.rejectedUnwritten += 1;
       const outcome = unwrittenOutcome(request, rejection, bucketCount);
-      return Promise.resolve({ outcome, token: null, replayed: false });
+      return Promise.resolve({ value: outcome, token: null, replayed: false });
     }
     const lane = this.#admit(request.cardId);
     if (!(lane instanceof ShardLane)) return Promise.reject(lane);

@@ -1,6 +1,11 @@
 import { isEntityId } from '../../../../data/entity-id.ts';
 import { fingerprintOf, onceInTransaction } from '../../../../data/idempotency.ts';
 import type { Queryable, Router } from '../../../../data/router.ts';
+import {
+  type WriteAnswer,
+  type WriteContext,
+  withCallerToken,
+} from '../../../../data/write-contract.ts';
 import { MainstayError } from '../../../../errors/mainstay-error.ts';
 import { AuthorizationReader } from '../../store/authorization-reader.ts';
 import {
@@ -13,14 +18,8 @@ import {
 import type { AuthorizationOutcome } from './authorization-types.ts';
 import { isValidAmount } from './request-validation.ts';
 
-/** What a capture or reversal returns. */
-export interface HoldChangeResult {
-  readonly authorization: AuthorizationOutcome;
-  /** Send it with later reads to see this change. */
-  readonly token: string;
-  /** Whether this answer is the stored answer of an earlier call with the same key. */
-  readonly replayed: boolean;
-}
+/** What a capture or reversal returns: the authorization after the change. */
+export type HoldChangeResult = WriteAnswer<AuthorizationOutcome>;
 
 /**
  * Applies hold moves through the authorization engine's shard lanes (the engine implements
@@ -129,16 +128,26 @@ export class AuthorizationService {
   }
 
   /** Posts `amount` of the hold (all that is held when `amount` is `null`). */
-  capture(id: string, amount: bigint | null, idempotencyKey: string): Promise<HoldChangeResult> {
-    return this.#change('capture', id, amount, idempotencyKey);
+  capture(id: string, amount: bigint | null, context: WriteContext): Promise<HoldChangeResult> {
+    return this.#change('capture', id, amount, context);
   }
 
   /** Releases `amount` of the hold (all that is held when `amount` is `null`). */
-  reverse(id: string, amount: bigint | null, idempotencyKey: string): Promise<HoldChangeResult> {
-    return this.#change('reverse', id, amount, idempotencyKey);
+  reverse(id: string, amount: bigint | null, context: WriteContext): Promise<HoldChangeResult> {
+    return this.#change('reverse', id, amount, context);
   }
 
   async #change(
+    kind: 'capture' | 'reverse',
+    id: string,
+    amount: bigint | null,
+    context: WriteContext,
+  ): Promise<HoldChangeResult> {
+    const answer = await this.#move(kind, id, amount, context.idempotencyKey);
+    return withCallerToken(this.#router, answer, context.token);
+  }
+
+  async #move(
     kind: 'capture' | 'reverse',
     id: string,
     amount: bigint | null,
@@ -166,7 +175,7 @@ export class AuthorizationService {
       }));
     });
     return {
-      authorization: outcomeOfRow(rowOfStored(value.body)),
+      value: outcomeOfRow(rowOfStored(value.body)),
       token,
       replayed: value.replayed,
     };

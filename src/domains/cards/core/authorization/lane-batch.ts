@@ -1,4 +1,5 @@
 import type { Router } from '../../../../data/router.ts';
+import type { TokenText } from '../../../../data/write-contract.ts';
 import { MainstayError } from '../../../../errors/mainstay-error.ts';
 import { outcomeOfRow, rowOfStored } from '../../store/authorization-row.ts';
 import type { AuthorizationOutcome, AuthorizationStatus } from './authorization-types.ts';
@@ -181,7 +182,7 @@ function settleRequest(
   written: Written,
   index: number,
   clock: { nowIso: string; expiresIso: string },
-  token: string,
+  token: TokenText,
   again: LaneItem[],
 ): void {
   const { stats } = context;
@@ -218,10 +219,10 @@ function settleRequest(
   }
   const replayed = result?.outcome === 'replayed';
   if (replayed) stats.replays += 1;
-  leader.resolve({ outcome, token, replayed });
+  leader.resolve({ value: outcome, token, replayed });
   for (const pending of same) {
     stats.replays += 1;
-    pending.resolve({ outcome, token, replayed: true });
+    pending.resolve({ value: outcome, token, replayed: true });
   }
 }
 
@@ -244,11 +245,11 @@ function newOutcome(
 }
 
 /** Answers one move; a failed move is that caller's error, not the batch's. */
-function settleMove(pending: PendingMove, result: MoveResult | undefined, token: string): void {
+function settleMove(pending: PendingMove, result: MoveResult | undefined, token: TokenText): void {
   const { authorizationId: id, key } = pending.move;
   if ((result?.outcome === 'moved' || result?.outcome === 'replayed') && result.body) {
     pending.resolve({
-      authorization: outcomeOfRow(rowOfStored(result.body)),
+      value: outcomeOfRow(rowOfStored(result.body)),
       token,
       replayed: result.outcome === 'replayed',
     });

@@ -1,16 +1,14 @@
+import type { WriteAnswer } from '../../../../data/write-contract.ts';
 import type { HoldChangeResult } from './authorization-service.ts';
 import type { AuthorizationOutcome, AuthorizationRequest } from './authorization-types.ts';
 import type { MoveItem } from './authorize-batch.ts';
 import { LatencyWindow } from './latency-window.ts';
 
-/** What the engine answers one request with: the outcome and, when written, a token. */
-export interface EngineAnswer {
-  readonly outcome: AuthorizationOutcome;
-  /** Consistency token of the batch's commit; `null` for declines that wrote nothing. */
-  readonly token: string | null;
-  /** Whether the outcome was stored by an earlier request with the same request id. */
-  readonly replayed: boolean;
-}
+/**
+ * What the engine answers one request with: the outcome and, when written, the batch commit's
+ * token (`null` for a decline that wrote nothing).
+ */
+export type EngineAnswer = WriteAnswer<AuthorizationOutcome>;
 
 /** One queued authorization request. */
 export interface PendingRequest {

@@ -1,6 +1,7 @@
 import { isEntityId, newEntityId, taggedBucket } from '../../../../data/entity-id.ts';
 import { fingerprintOf, onceInTransaction } from '../../../../data/idempotency.ts';
 import type { Queryable, Router } from '../../../../data/router.ts';
+import type { WriteAnswer, WriteContext } from '../../../../data/write-contract.ts';
 import { MainstayError } from '../../../../errors/mainstay-error.ts';
 import {
   activeCardHashes,
@@ -26,8 +27,6 @@ import {
   type NewPaymentUser,
   type PaymentUser,
   USER_ID_PREFIX,
-  type WriteContext,
-  type Written,
 } from './binding-types.ts';
 import { checkBindInput, checkNewUser } from './binding-validation.ts';
 import type { CardKeys } from './card-keys.ts';
@@ -74,7 +73,10 @@ export class CardBindingService {
    * draw: as uniform over the buckets, but a retry lands on the shard that holds the first
    * attempt's idempotency record and gets the same user back instead of a second one.
    */
-  async createUser(input: NewPaymentUser, context: WriteContext): Promise<Written<PaymentUser>> {
+  async createUser(
+    input: NewPaymentUser,
+    context: WriteContext,
+  ): Promise<WriteAnswer<PaymentUser>> {
     const user = checkNewUser(input);
     const bucket = this.#router.map.bucketOf(`${USER_ID_PREFIX}-create:${context.idempotencyKey}`);
     const id = newEntityId(USER_ID_PREFIX, bucket);
@@ -105,7 +107,7 @@ export class CardBindingService {
     userId: string,
     input: CardToBind,
     context: WriteContext,
-  ): Promise<Written<BoundCard>> {
+  ): Promise<WriteAnswer<BoundCard>> {
     this.#checkUserId(userId);
     const card = checkBindInput(input, this.#now());
     const panHash = this.vault.lookupHash(card.digits);
@@ -188,7 +190,7 @@ export class CardBindingService {
     userId: string,
     cardId: string,
     context: WriteContext,
-  ): Promise<Written<BoundCard>> {
+  ): Promise<WriteAnswer<BoundCard>> {
     this.#checkCardId(userId, cardId);
     const scope = `POST /v1/users/${userId}/cards/{cardId}/default`;
     return this.#once(userId, context, scope, { cardId }, async (tx) => {
@@ -213,7 +215,7 @@ export class CardBindingService {
     userId: string,
     cardId: string,
     context: WriteContext,
-  ): Promise<Written<BoundCard>> {
+  ): Promise<WriteAnswer<BoundCard>> {
     this.#checkCardId(userId, cardId);
     const scope = `DELETE /v1/users/${userId}/cards/{cardId}`;
     return this.#once(userId, context, scope, { cardId }, async (tx) => {
@@ -235,7 +237,7 @@ export class CardBindingService {
     scope: string,
     request: unknown,
     work: (tx: Queryable) => Promise<{ statusCode: number; body: T }>,
-  ): Promise<Written<T>> {
+  ): Promise<WriteAnswer<T>> {
     const claim = { scope, key: context.idempotencyKey, fingerprint: fingerprintOf(request) };
     const { value, token } = await this.#router.write(
       shardKey,

@@ -1,3 +1,4 @@
+import type { Page } from '../../../../data/write-contract.ts';
 /**
  * The vocabulary of card binding: payment users, their bound cards, and what a binding write
  * returns. Shared by the service, the HTTP routes (whose schemas are checked against these
@@ -65,27 +66,8 @@ export interface CardToBind {
   readonly holderName?: string;
 }
 
-/** Every binding write carries the client's idempotency key and, if it has one, its token. */
-export interface WriteContext {
-  readonly idempotencyKey: string;
-  /** The caller's consistency token, merged into the one the write returns. */
-  readonly token?: string | null;
-}
-
-/** A write's answer: the resource, the token for later reads, and whether it was replayed. */
-export interface Written<T> {
-  readonly value: T;
-  readonly token: string;
-  /** `true` when this is the stored answer to an earlier request with the same key. */
-  readonly replayed: boolean;
-}
-
-/** A page of bound cards, newest first, in the shape every Mainstay list uses. */
-export interface BoundCardPage {
-  readonly data: readonly BoundCard[];
-  readonly hasMore: boolean;
-  readonly nextCursor: string | null;
-}
+/** A page of bound cards, newest first. */
+export type BoundCardPage = Page<BoundCard>;
 
 /** Where and how a list is read. */
 export interface ListOptions {

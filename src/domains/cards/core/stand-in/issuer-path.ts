@@ -1,3 +1,4 @@
+import type { WriteAnswer } from '../../../../data/write-contract.ts';
 import type {
   LedgerPage,
   QuarantinedAdvice,
@@ -15,15 +16,11 @@ import type {
 export type { QuarantinedAdvice, QuarantineEntry, ReconciledAdvice };
 
 /**
- * An authorization answer with what the HTTP layer needs beside the outcome: the consistency
- * token of the issuer's commit (`null` when nothing was written on the issuer, as for every
- * stand-in answer) and whether it replays an earlier answer to the same request id.
+ * An authorization answer: the outcome, the consistency token (`null` when nothing was written
+ * on the issuer and the caller sent none) and whether it replays an earlier answer to the same
+ * request id.
  */
-export interface AuthorizationAnswer {
-  readonly outcome: AuthorizationOutcome;
-  readonly token: string | null;
-  readonly replayed: boolean;
-}
+export type AuthorizationAnswer = WriteAnswer<AuthorizationOutcome>;
 
 /** A shard's reconciliation totals. */
 export interface ShardReconciliation {

@@ -1,5 +1,6 @@
 import type { BypassSpool } from '../../../../data/bypass/bypass-spool.ts';
 import type { Router } from '../../../../data/router.ts';
+import { withCallerToken } from '../../../../data/write-contract.ts';
 import { isMainstayError, MainstayError } from '../../../../errors/mainstay-error.ts';
 import type { StandInRegistry } from '../../store/stand-in-registry.ts';
 import { authorizationIdOf } from '../authorization/authorization-id.ts';
@@ -255,15 +256,23 @@ export class StandInProcessor implements PendingStandInDecisions {
    * issuer path becomes a stand-in decision.
    */
   async authorize(request: AuthorizationRequest): Promise<AuthorizationOutcome> {
-    return (await this.authorizeWithToken(request)).outcome;
+    return (await this.authorizeWithToken(request)).value;
   }
 
   /**
-   * Like {@link authorize}, with the issuer's consistency token (`null` for stand-in answers,
-   * which wrote nothing on the issuer yet) and whether the answer replays an earlier one: what
-   * the HTTP layer puts in `Mainstay-Consistency-Token` and `Idempotent-Replayed`.
+   * Like {@link authorize}, with the consistency token (the caller's, `callerToken`, merged with
+   * the issuer's commit; `null` when neither exists, as for a stand-in answer to a caller without
+   * a token) and whether the answer replays an earlier one: what the HTTP layer puts in
+   * `Mainstay-Consistency-Token` and `Idempotent-Replayed`.
    */
-  async authorizeWithToken(request: AuthorizationRequest): Promise<AuthorizationAnswer> {
+  async authorizeWithToken(
+    request: AuthorizationRequest,
+    callerToken: string | null = null,
+  ): Promise<AuthorizationAnswer> {
+    return withCallerToken(this.#router, await this.#decide(request), callerToken);
+  }
+
+  async #decide(request: AuthorizationRequest): Promise<AuthorizationAnswer> {
     if (this.#stopped) throw new MainstayError('service_unavailable', 'stand-in processor stopped');
     // The engine's own checks, first: stand-in must never record an advice the issuer would
     // refuse as malformed (it would block the shard's forwarding), and requests the engine
@@ -273,7 +282,7 @@ export class StandInProcessor implements PendingStandInDecisions {
     const rejection = rejectionOf(request, bucketCount);
     if (rejection !== null) {
       return {
-        outcome: unwrittenOutcome(request, rejection, bucketCount),
+        value: unwrittenOutcome(request, rejection, bucketCount),
         token: null,
         replayed: false,
       };
@@ -298,7 +307,7 @@ export class StandInProcessor implements PendingStandInDecisions {
         this.circuit.succeeded(shardId);
         void this.#forwarder.drain(shardId);
       }
-      this.cache.learn(answer.outcome, Date.now());
+      this.cache.learn(answer.value, Date.now());
       this.#counters.issuerDecisions += 1;
       return answer;
     } catch (error) {
@@ -437,7 +446,7 @@ export class StandInProcessor implements PendingStandInDecisions {
         // The attempt goes on and may commit: if it does, the advice stand-in is about to
         // record is the duplicate reconciliation drops. Keep its answer to pair them up.
         attempt.then(
-          (late) => this.#rememberLate(adviceIdOf(request), late.outcome),
+          (late) => this.#rememberLate(adviceIdOf(request), late.value),
           () => undefined,
         );
       }
@@ -544,7 +553,7 @@ export class StandInProcessor implements PendingStandInDecisions {
     this.#counters.standInDecisions += 1;
     this.#counters.standInByTrigger[trigger] += 1;
     if (outcome.status === 'approved') this.#counters.standInApprovals += 1;
-    return { outcome, token: null, replayed: false };
+    return { value: outcome, token: null, replayed: false };
   }
 
   #answerKnown(known: KnownAdvice, request: AuthorizationRequest): AuthorizationAnswer {
@@ -555,7 +564,7 @@ export class StandInProcessor implements PendingStandInDecisions {
   #answerIssued(outcome: AuthorizationOutcome, request: AuthorizationRequest): AuthorizationAnswer {
     if (!sameRequestFields(outcome, request)) throw reusedId(request);
     this.cache.learn(outcome, Date.now());
-    return { outcome, token: null, replayed: true };
+    return { value: outcome, token: null, replayed: true };
   }
 
   #answerAdvice(advice: StandInAdvice, request: AuthorizationRequest): AuthorizationAnswer {
@@ -567,7 +576,7 @@ export class StandInProcessor implements PendingStandInDecisions {
       );
     }
     this.#counters.replayedAnswers += 1;
-    return { outcome: known.advice.outcome, token: null, replayed: true };
+    return { value: known.advice.outcome, token: null, replayed: true };
   }
 
   /** The card's state: from the cache while fresh and complete, else re-read from a replica. */
