@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
+import { mkdirSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CATALOG_MIGRATIONS } from '../catalog/catalog-migrations.ts';
 import type { CatalogSnapshot, CatalogStore } from '../catalog/catalog-store.ts';
@@ -11,36 +10,24 @@ import { MainstayError } from '../errors/mainstay-error.ts';
 import type { MigrationSet } from '../migrations/migration.ts';
 import { ConnectionPools } from '../postgres/connection-pools.ts';
 import { catalogSeed } from './catalog-seed.ts';
+import { prepareManagedHome } from './fleet-home.ts';
 import { acquireLock, releaseLock } from './fleet-lock.ts';
-import { type FleetState, newFleetState, readFleetState, writeFleetState } from './fleet-state.ts';
-import { type LostTailOutcome, measureLostTail } from './lost-tail.ts';
-import { ensureTraversable, giveTo, type OsIdentity, postgresIdentity } from './os-user.ts';
-import { assertPortFree, pickFreePorts } from './ports.ts';
-import { type PostgresBinaries, resolvePostgresBinaries } from './postgres-binaries.ts';
-import { type ConnectionInfo, PostgresServer, stopOrphan } from './postgres-server.ts';
-import { reachablePostgresBinaries } from './reachable-binaries.ts';
-import { buildReplicaDataDir } from './replica-builder.ts';
-import {
-  initDataDir,
-  isStandbyDir,
-  passFilePath,
-  type ServerSettings,
-  SUPERUSER,
-  serverConninfo,
-  serverDataDir,
-  writeSettings,
-} from './server-files.ts';
-import { type ServerView, settingsForServer, viewOf } from './server-view.ts';
+import { type FleetState, writeFleetState } from './fleet-state.ts';
+import type { LostTailOutcome } from './lost-tail.ts';
+import type { OsIdentity } from './os-user.ts';
+import { assertPortFree } from './ports.ts';
+import type { PostgresBinaries } from './postgres-binaries.ts';
+import { type ConnectionInfo, type PostgresServer, stopOrphan } from './postgres-server.ts';
+import { initDataDir, isStandbyDir, SUPERUSER, serverConninfo } from './server-files.ts';
 import { ensureDatabase, subscriptionName } from './shard-replication.ts';
 import { connectShardCopies, migrateDatabase, setUpShardDatabases } from './shard-setup.ts';
+import { SupervisedServers } from './supervised-servers.ts';
 import { healthFromTopology, probeTopology } from './topology-probe.ts';
 import type { HealthReport, TopologySnapshot, TopologySource } from './topology-snapshot.ts';
 
 export const CATALOG_DATABASE = 'mainstay_catalog';
 export const REPLICATION_WAIT_MS = 60_000;
 const REPLICATION_POLL_MS = 100;
-/** How long a returning standby may take to stream before its primary waits for it anyway. */
-const STANDBY_STREAMING_WAIT_MS = 30_000;
 
 export interface FleetOptions {
   readonly config: MainstayConfig;
@@ -64,15 +51,11 @@ export class Fleet
   readonly config: MainstayConfig;
   readonly pools: ConnectionPools;
   readonly #options: FleetOptions;
-  readonly #servers = new Map<string, PostgresServer>();
+  readonly #servers: SupervisedServers;
   #state: FleetState | null = null;
   #catalog: PostgresCatalogStore | null = null;
   /** The catalog as last read: the current roles, which may differ from the config's. */
   #snapshot: CatalogSnapshot | null = null;
-  /** Replicas known to be down: their primary must not wait for them. */
-  readonly #standbysDown = new Set<string>();
-  #identity: OsIdentity | null = null;
-  #binaries: PostgresBinaries | null = null;
   #locked = false;
 
   constructor(options: FleetOptions) {
@@ -80,6 +63,17 @@ export class Fleet
     this.#options = options;
     this.config = options.config;
     this.pools = new ConnectionPools((id) => this.connection(id));
+    this.#servers = new SupervisedServers({
+      config: this.config,
+      specs: this.specs,
+      pools: this.pools,
+      connection: (id) => this.connection(id),
+      snapshot: () => this.#snapshot,
+      onUnexpectedExit: (serverId, detail) => {
+        this.#options.onServerExit?.(serverId, detail);
+        this.emit('serverExit', serverId, detail);
+      },
+    });
   }
 
   /** Every server of the topology: witness first, then each DC's primary and replica. */
@@ -136,54 +130,18 @@ export class Fleet
   }
 
   async #upManaged(): Promise<void> {
-    const home = this.config.home;
-    this.#progress('locating PostgreSQL binaries');
-    const identity = await postgresIdentity();
-    this.#identity = identity;
-    ensureTraversable(home, identity);
-    const reach = await reachablePostgresBinaries(
-      await resolvePostgresBinaries(this.config.postgres.binDir),
-      identity,
-      home,
+    const { identity, binaries, state, fresh } = await prepareManagedHome(
+      this.config,
+      this.specs,
+      (step) => this.#progress(step),
     );
-    if (reach.linkedBecause !== null) {
-      this.#progress(`linked the PostgreSQL binaries into ${home}: ${reach.linkedBecause}`);
-    }
-    const binaries = reach.binaries;
-    this.#binaries = binaries;
-    let state = readFleetState(home);
-    if (state && state.postgresMajor !== binaries.majorVersion) {
-      throw new MainstayError(
-        'postgres_version_mismatch',
-        `the fleet in ${home} was created with PostgreSQL ${state.postgresMajor}, but the binaries ` +
-          `in ${binaries.binDir} are PostgreSQL ${binaries.majorVersion}`,
-      );
-    }
-    const fresh = state?.provisionedAt == null;
-    if (!state || fresh) {
-      rmSync(path.join(home, 'servers'), { recursive: true, force: true });
-      state = newFleetState(binaries.majorVersion, await this.#allocatePorts());
-      writeFleetState(home, state);
-    }
     this.#state = state;
-    mkdirSync(path.join(home, 'servers'), { recursive: true, mode: 0o755 });
-    mkdirSync(path.join(home, 'logs'), { recursive: true });
-    this.#writePassFile(identity);
-    for (const spec of this.specs)
-      this.#servers.set(spec.id, this.#makeServer(spec, binaries, identity));
+    this.#servers.supervise(binaries, identity);
     if (fresh) await this.#provision(binaries, identity);
     else await this.#restart();
     await this.#waitForReplication();
-    if (fresh) writeFleetState(home, { ...state, provisionedAt: new Date().toISOString() });
-  }
-
-  async #allocatePorts(): Promise<Record<string, number>> {
-    const fixed = this.specs.filter((spec) => spec.port !== null);
-    const taken = new Set(fixed.map((spec) => spec.port as number));
-    const free = await pickFreePorts(this.specs.length - fixed.length, taken);
-    const ports: Record<string, number> = {};
-    for (const spec of this.specs) ports[spec.id] = spec.port ?? (free.shift() as number);
-    return ports;
+    if (fresh)
+      writeFleetState(this.config.home, { ...state, provisionedAt: new Date().toISOString() });
   }
 
   async #provision(binaries: PostgresBinaries, identity: OsIdentity): Promise<void> {
@@ -194,7 +152,7 @@ export class Fleet
     await Promise.all(
       roots.map((spec) =>
         initDataDir({
-          dataDir: this.#dataDir(spec.id),
+          dataDir: this.#servers.dataDir(spec.id),
           password: this.#requireState().password,
           binaries,
           identity,
@@ -207,7 +165,7 @@ export class Fleet
     await this.#setUpShards();
     this.#progress('building streaming replicas (backup API)');
     await this.#checkPorts(dataCentres.map((dc) => dc.replica));
-    await Promise.all(dataCentres.map((dc) => this.#buildReplica(dc.replica.id)));
+    await Promise.all(dataCentres.map((dc) => this.#servers.buildReplica(dc.replica.id)));
     await Promise.all(dataCentres.map((dc) => this.startServer(dc.replica.id)));
     // Now that each primary has its standby, let logical walsenders wait for it (failover slots).
     await Promise.all(dataCentres.map((dc) => this.reconfigure(dc.primary.id)));
@@ -222,18 +180,18 @@ export class Fleet
    */
   async #restart(): Promise<void> {
     this.#progress('starting PostgreSQL servers');
-    await Promise.all(this.specs.map((spec) => stopOrphan(this.#dataDir(spec.id))));
+    await Promise.all(this.specs.map((spec) => stopOrphan(this.#servers.dataDir(spec.id))));
     await this.#checkPorts(this.specs);
     await this.startServer(this.config.witness.id);
     await this.#setUpCatalog();
     const others = this.specs.filter((spec) => spec.role !== 'witness').map((spec) => spec.id);
-    const primaries = others.filter((id) => this.#view(id).role === 'primary');
+    const primaries = others.filter((id) => this.#servers.view(id).role === 'primary');
     await Promise.all(primaries.map((id) => this.startServer(id)));
     await Promise.all(
       others
         .filter((id) => !primaries.includes(id))
         .map((id) =>
-          isStandbyDir(this.#dataDir(id)) ? this.startServer(id) : this.rebuildReplica(id),
+          isStandbyDir(this.#servers.dataDir(id)) ? this.startServer(id) : this.rebuildReplica(id),
         ),
     );
     // Each primary started before its standby, so it came up without one: give it back now.
@@ -257,51 +215,9 @@ export class Fleet
     }
   }
 
-  #makeServer(spec: ServerSpec, binaries: PostgresBinaries, identity: OsIdentity): PostgresServer {
-    const server = new PostgresServer({
-      id: spec.id,
-      dataDir: this.#dataDir(spec.id),
-      logFile: path.join(this.config.home, 'logs', `${spec.id}.log`),
-      connection: this.connection(spec.id),
-      binaries,
-      identity,
-    });
-    server.on('exit', (code, signal, expected, leftoverCount) => {
-      if (expected) return;
-      void this.pools.closeServer(spec.id);
-      const leftovers = leftoverCount > 0 ? `; ${leftoverCount} processes it left were killed` : '';
-      const detail = `exited unexpectedly (${signal ?? `code ${code}`})${leftovers}`;
-      this.#options.onServerExit?.(spec.id, detail);
-      this.emit('serverExit', spec.id, detail);
-    });
-    return server;
-  }
-
-  /** A server's role and upstream as the catalog says now (the config's before it exists). */
-  #view(id: string): ServerView {
-    return viewOf(id, this.#snapshot, this.#spec(id));
-  }
-
-  #settingsFor(id: string): ServerSettings {
-    return settingsForServer(id, {
-      config: this.config,
-      snapshot: this.#snapshot,
-      specs: this.specs,
-      view: this.#view(id),
-      port: this.connection(id).port,
-      standbyUsable: (replicaId) =>
-        !this.#standbysDown.has(replicaId) && this.#servers.get(replicaId)?.state === 'up',
-      upstreamOf: (upstreamId) => this.#upstreamOf(id, upstreamId),
-      slotName,
-    });
-  }
-
   /** Starts a supervised server in the role the catalog gives it. */
   async startServer(id: string): Promise<void> {
-    const server = this.#servers.get(id);
-    if (!server) return;
-    writeSettings(server.dataDir, this.#settingsFor(id));
-    await server.start();
+    await this.#servers.start(id);
   }
 
   /**
@@ -309,40 +225,15 @@ export class Fleet
    * a primary stops waiting for a dead synchronous standby, and starts again once it is back.
    */
   async reconfigure(id: string): Promise<void> {
-    const server = this.#servers.get(id);
-    if (server?.state !== 'up') return;
-    writeSettings(server.dataDir, this.#settingsFor(id));
-    await this.pools.pool(id).query('SELECT pg_reload_conf()');
+    await this.#servers.reconfigure(id);
   }
 
   /**
-   * Records whether a replica is usable as its primary's synchronous standby, and applies it. A
-   * replica coming back is first given time (bounded) to catch up and stream: PostgreSQL does
-   * not count a standby in catch-up as synchronous, so naming it earlier would hold every commit
-   * until it caught up.
+   * Records whether a replica is usable as its primary's synchronous standby, and applies it,
+   * after giving a returning replica bounded time to stream ({@link SupervisedServers}).
    */
   async setStandbyHealthy(replicaId: string, healthy: boolean): Promise<void> {
-    const upstream = this.#view(replicaId).upstream;
-    if (healthy && upstream) await this.#waitStreaming(upstream, replicaId);
-    if (healthy) this.#standbysDown.delete(replicaId);
-    else this.#standbysDown.add(replicaId);
-    // A primary that does not answer has bigger problems; the failover controller handles them.
-    if (upstream) await this.reconfigure(upstream).catch(() => undefined);
-  }
-
-  async #waitStreaming(primary: string, replica: string): Promise<void> {
-    const deadline = Date.now() + STANDBY_STREAMING_WAIT_MS;
-    while (Date.now() < deadline) {
-      const { rows } = await this.pools
-        .pool(primary)
-        .query(
-          `SELECT 1 FROM pg_stat_replication WHERE application_name = $1 AND state = 'streaming'`,
-          [replica],
-        )
-        .catch(() => ({ rows: [] }));
-      if (rows.length > 0) return;
-      await sleep(REPLICATION_POLL_MS);
-    }
+    await this.#servers.setStandbyHealthy(replicaId, healthy);
   }
 
   /** Re-reads the catalog, which the failover controller changes. */
@@ -358,8 +249,7 @@ export class Fleet
 
   /** Promotes a replica to primary and waits until it accepts writes. */
   async promote(id: string): Promise<void> {
-    await this.pools.pool(id).query('SELECT pg_promote(true, 60)');
-    this.#standbysDown.delete(id);
+    await this.#servers.promote(id);
   }
 
   /**
@@ -367,13 +257,7 @@ export class Fleet
    * commit again. Its exit is reported as intended.
    */
   async kill(id: string): Promise<void> {
-    const server = this.#servers.get(id);
-    if (!server) return;
-    server.expectExit();
-    server.signalAll('SIGKILL');
-    server.signalAll('SIGCONT');
-    await server.stop(1_000);
-    await this.pools.closeServer(id);
+    await this.#servers.kill(id);
   }
 
   /**
@@ -381,38 +265,7 @@ export class Fleet
    * deletes its data directory, copies the primary with the backup API, starts it streaming.
    */
   async rebuildReplica(id: string): Promise<void> {
-    const server = this.#servers.get(id);
-    if (!server) throw new Error(`server ${id} is not supervised here`);
-    await server.stop();
-    await this.pools.closeServer(id);
-    rmSync(path.dirname(this.#dataDir(id)), { recursive: true, force: true });
-    await this.#buildReplica(id);
-    await this.startServer(id);
-  }
-
-  #upstreamOf(id: string, upstreamId: string): { conninfo: string; slot: string } {
-    const upstream = this.connection(upstreamId);
-    return {
-      // dbname is needed by the slot synchronisation worker; streaming ignores it.
-      conninfo: this.#conninfo(upstream, { application_name: id, dbname: 'postgres' }),
-      slot: slotName(id),
-    };
-  }
-
-  async #buildReplica(id: string): Promise<void> {
-    const identity = this.#identity as OsIdentity;
-    const upstream = this.#view(id).upstream;
-    if (!upstream) throw new Error(`server ${id} has no upstream to copy`);
-    const serverDir = path.dirname(this.#dataDir(id));
-    mkdirSync(serverDir, { recursive: true, mode: 0o700 });
-    giveTo(serverDir, identity);
-    await buildReplicaDataDir({
-      primary: this.connection(upstream),
-      primaryDataDir: this.#dataDir(upstream),
-      replicaDataDir: this.#dataDir(id),
-      slot: slotName(id),
-      identity,
-    });
+    await this.#servers.rebuildReplica(id);
   }
 
   async #setUpCatalog(): Promise<void> {
@@ -444,26 +297,8 @@ export class Fleet
    * (lost-tail.ts), before its data directory is rebuilt. It must be stopped (shot) already.
    */
   async measureLostTail(oldPrimary: string, promoted: string): Promise<LostTailOutcome> {
-    const server = this.#servers.get(oldPrimary);
-    if (!server || !this.#binaries || !this.#identity || server.state === 'up')
-      return {
-        measured: false,
-        reason: `${oldPrimary}'s data directory is not run by Mainstay here`,
-      };
-    const taken = new Set(Object.values(this.#requireState().ports));
-    const [port] = await pickFreePorts(1, taken);
-    const connection = { ...this.connection(oldPrimary), port: port as number };
-    return measureLostTail({
-      server: oldPrimary,
-      dataDir: server.dataDir,
-      logFile: server.logFile,
-      binaries: this.#binaries,
-      identity: this.#identity,
-      connection,
-      settings: this.#settingsFor(oldPrimary),
-      promoted: this.pools.pool(promoted),
-      shardDatabases: (this.#snapshot?.shards ?? []).map((shard) => shard.database),
-    });
+    const taken = new Set(Object.values(this.#state?.ports ?? {}));
+    return this.#servers.measureLostTail(oldPrimary, promoted, taken);
   }
 
   /**
@@ -537,7 +372,7 @@ export class Fleet
       config: this.config,
       catalog,
       pools: this.pools,
-      servers: this.#servers,
+      servers: this.#servers.all,
     });
   }
 
@@ -549,28 +384,14 @@ export class Fleet
   async down(): Promise<void> {
     await this.pools.closeAll();
     this.#catalog = null;
-    const servers = [...this.#servers.values()];
     // Replicas (by their current role, which a failover may have swapped) stop first.
-    await Promise.all(
-      servers.filter((s) => this.#view(s.id).role === 'replica').map((s) => s.stop()),
-    );
-    await Promise.all(servers.map((server) => server.stop()));
+    await this.#servers.stopAll();
     if (this.#locked) releaseLock(this.config.home);
     this.#locked = false;
   }
 
-  #writePassFile(identity: OsIdentity): void {
-    const file = passFilePath(this.config.home);
-    writeFileSync(file, `*:*:*:${SUPERUSER}:${this.#requireState().password}\n`, { mode: 0o600 });
-    giveTo(file, identity);
-  }
-
   #conninfo(target: ConnectionInfo, extra: Record<string, string>): string {
     return serverConninfo(target, { external: this.isExternal, home: this.config.home }, extra);
-  }
-
-  #dataDir(id: string): string {
-    return serverDataDir(this.config.home, id);
   }
 
   #spec(id: string): ServerSpec {
@@ -587,9 +408,4 @@ export class Fleet
   #progress(step: string): void {
     this.#options.onProgress?.(step);
   }
-}
-
-/** Physical replication slot name for a replica (slot names allow only [a-z0-9_]). */
-export function slotName(serverId: string): string {
-  return serverId.replaceAll(/[^a-z0-9_]/g, '_');
 }
