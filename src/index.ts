@@ -1,9 +1,9 @@
 /**
  * Mainstay's library (`import … from 'mainstay'`): the data layer that services use (router,
- * consistency tokens, bypass and takeover), the catalog interface, the fleet, migration types and
- * the error catalogue. It is the one module that names the concrete pieces a caller may pick from.
- * Nothing in its import graph loads Fastify, a domain or the platform, so a service that only
- * routes queries pays for none of them; the application is `mainstay/platform` and each domain
+ * consistency tokens, bypass and takeover), the catalog interface, the fleet, migration types,
+ * the secrets port and the error catalogue. It is the one module that names the concrete pieces
+ * a caller may pick from. Nothing in its import graph loads Fastify, a domain or the platform, so
+ * a service that only routes queries pays for none of them; the application is `mainstay/platform` and each domain
  * its own subpath (`mainstay/cards`). test/package-build.test.ts holds that line.
  */
 export type { CatalogChange, CatalogSnapshot, CatalogStore } from './catalog/catalog-store.ts';
@@ -42,3 +42,16 @@ export { isMainstayError, MainstayError } from './errors/mainstay-error.ts';
 export { FailoverController } from './fleet/failover-controller.ts';
 export { Fleet } from './fleet/fleet.ts';
 export type { Migration, MigrationSet } from './migrations/migration.ts';
+export {
+  addRootSecret,
+  CatalogSecrets,
+  promoteRootSecret,
+  retireRootSecret,
+} from './secrets/catalog-secrets.ts';
+export {
+  type PurposeKey,
+  type PurposeKeys,
+  SECRET_PURPOSES,
+  type SecretPurpose,
+  type SecretsPort,
+} from './secrets/secrets-port.ts';
