@@ -2,9 +2,10 @@
  * Mainstay's library (`import … from 'mainstay'`): the data layer that services use (router,
  * consistency tokens, bypass and takeover), the catalog interface, the fleet, migration types,
  * the secrets port and the error catalogue. It is the one module that names the concrete pieces
- * a caller may pick from. Nothing in its import graph loads Fastify, a domain or the platform, so
- * a service that only routes queries pays for none of them; the application is `mainstay/platform` and each domain
- * its own subpath (`mainstay/cards`). test/package-build.test.ts holds that line.
+ * a caller may pick from. Nothing in its import graph loads Fastify, a domain or the platform,
+ * so a service that only routes queries pays for none of them; the application is
+ * `mainstay/platform` and each domain its own subpath (`mainstay/cards`).
+ * test/package-build.test.ts holds that line.
  */
 export type { CatalogChange, CatalogSnapshot, CatalogStore } from './catalog/catalog-store.ts';
 export { PostgresCatalogStore } from './catalog/postgres-catalog-store.ts';
