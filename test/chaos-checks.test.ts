@@ -87,6 +87,7 @@ describe('no acknowledged write lost, or lost as reported', () => {
     captures: [],
     reversals: [],
     binds: [],
+    accounts: [],
     byDatabase: { shard_0: 1 },
   };
   const none: LostWrites = {
@@ -95,6 +96,7 @@ describe('no acknowledged write lost, or lost as reported', () => {
     captures: [],
     reversals: [],
     binds: [],
+    accounts: [],
     byDatabase: {},
   };
   const event = (kind: string, detail: string): FleetEvent => ({

@@ -102,6 +102,12 @@ function bookOf(books: AuthorizationBooks, trail: AuthorizationTrail, id: string
   return books.byId.get(id) ?? books.byRequest.get(requestKey(trail.cardId, trail.requestId));
 }
 
+/** Counts `id`'s write as lost in its shard database. */
+export function countLost(lost: LostWrites, router: Router, id: string): void {
+  const database = `shard_${router.map.shardOf(id)}`;
+  lost.byDatabase[database] = (lost.byDatabase[database] ?? 0) + 1;
+}
+
 /** Acknowledged writes absent from the books, by kind, with examples. */
 export interface LostWrites {
   readonly approvals: string[];
@@ -110,6 +116,8 @@ export interface LostWrites {
   readonly captures: string[];
   readonly reversals: string[];
   readonly binds: string[];
+  /** Accounts the run opened (acknowledged) that the books no longer hold. */
+  readonly accounts: string[];
   /** Shard database of each lost write, to set beside the fleet's reported tails. */
   readonly byDatabase: Record<string, number>;
 }
@@ -125,12 +133,10 @@ export async function findLostWrites(
     captures: [],
     reversals: [],
     binds: [],
+    accounts: [],
     byDatabase: {},
   };
-  const count = (key: string) => {
-    const database = `shard_${router.map.shardOf(key)}`;
-    lost.byDatabase[database] = (lost.byDatabase[database] ?? 0) + 1;
-  };
+  const count = (key: string) => countLost(lost, router, key);
   const trailOfId = new Map<string, AuthorizationTrail>();
   for (const trail of ledger.authorizations.values()) {
     for (const answer of trail.answers) {
@@ -200,7 +206,8 @@ export function lostWritesCount(lost: LostWrites): number {
     lost.declines.length +
     lost.captures.length +
     lost.reversals.length +
-    lost.binds.length
+    lost.binds.length +
+    lost.accounts.length
   );
 }
 

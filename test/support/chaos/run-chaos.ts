@@ -17,6 +17,7 @@ import { type FaultKind, planFaults } from './fault-schedule.ts';
 import {
   acknowledgedCount,
   type CheckResult,
+  countLost,
   findLostWrites,
   type LostWrites,
   oneAnswerCheck,
@@ -285,7 +286,15 @@ function unrecovered(
     ],
     rto: rtoRows(run.ledger.operations, run.injector.faults),
     tails: tailReports(events),
-    lost: { approvals: [], declines: [], captures: [], reversals: [], binds: [], byDatabase: {} },
+    lost: {
+      approvals: [],
+      declines: [],
+      captures: [],
+      reversals: [],
+      binds: [],
+      accounts: [],
+      byDatabase: {},
+    },
     load: loadFigures(run.ledger),
     notes: [...notes, 'last lines of mainstay up:', ...tail],
   };
@@ -317,7 +326,13 @@ async function check(
     lostIds,
   );
   options.log?.(`looked up ${Math.min(options.lookupCountMax, ledger.authorizations.size)} ids`);
-  const accounts = await readAccounts(router, [...new Set(cards.map((card) => card.accountId))]);
+  const { books: accounts, missing } = await readAccounts(router, [
+    ...new Set(cards.map((card) => card.accountId)),
+  ]);
+  for (const id of missing) {
+    lost.accounts.push(`${id} opened (201), not in the books`);
+    countLost(lost, router, id);
+  }
   const upProcess = platform.processes[0];
   const events = upProcess ? await eventsSince(upProcess, startedAt) : [];
   const tails = tailReports(events);
