@@ -1,3 +1,4 @@
+import type { Page } from '../../../../data/write-contract.ts';
 import { MainstayError } from '../../../../errors/mainstay-error.ts';
 import {
   ADVICE_RESULTS,
@@ -53,12 +54,8 @@ export interface AdviceView {
   readonly quarantine: AdviceQuarantine | null;
 }
 
-/** A page of advices, as every Mainstay list: `{ data, hasMore, nextCursor }`. */
-export interface AdviceList {
-  readonly data: readonly AdviceView[];
-  readonly hasMore: boolean;
-  readonly nextCursor: string | null;
-}
+/** A page of advices, as every Mainstay list. */
+export type AdviceList = Page<AdviceView>;
 
 /** All shards' reconciliation, with the backlog still to forward. */
 export interface ReconciliationReport {
