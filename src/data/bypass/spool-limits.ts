@@ -1,3 +1,4 @@
+import { checkIntegerOptions } from '../../errors/integer-options.ts';
 import { FRAME_PAYLOAD_BYTES_MAX } from './spool-frame.ts';
 
 const KIB = 1024;
@@ -50,11 +51,7 @@ export function spoolLimits(options: BypassSpoolOptions): SpoolLimits {
     acknowledgedIdsMax: options.acknowledgedIdsMax ?? 100_000,
     compactBytesMin: options.compactBytesMin ?? 1 * MIB,
   };
-  for (const [key, value] of Object.entries(limits)) {
-    if (!Number.isSafeInteger(value) || value < 0) {
-      throw new RangeError(`bypass spool option ${key} must be a non-negative safe integer`);
-    }
-  }
+  checkIntegerOptions('bypass spool option', limits, 0);
   if (limits.recordBytesMax < 1 || limits.recordBytesMax > FRAME_PAYLOAD_BYTES_MAX) {
     throw new RangeError(`bypass spool recordBytesMax must be 1 to ${FRAME_PAYLOAD_BYTES_MAX}`);
   }

@@ -1,3 +1,4 @@
+import { checkIntegerOptions } from '../../../../errors/integer-options.ts';
 import {
   type FailureVerdict,
   QUARANTINE_FAILURE_COUNT_DEFAULT,
@@ -81,11 +82,7 @@ export class AdviceForwarder {
     this.#events = events;
     this.#options = { ...ADVICE_FORWARDER_DEFAULTS, ...options };
     this.#quarantine = new QuarantineTracker(this.#options.quarantineFailureCountMax);
-    for (const [name, value] of Object.entries(this.#options)) {
-      if (!Number.isSafeInteger(value) || value < 1) {
-        throw new RangeError(`advice forwarder ${name} must be a positive safe integer`);
-      }
-    }
+    checkIntegerOptions('advice forwarder', this.#options, 1);
   }
 
   /** Starts the periodic rounds. */

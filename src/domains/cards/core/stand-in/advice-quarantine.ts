@@ -1,3 +1,4 @@
+import { checkIntegerOption } from '../../../../errors/integer-options.ts';
 import { isMainstayError } from '../../../../errors/mainstay-error.ts';
 
 /** Definite failures in a row of a shard's first advice before it is quarantined, by default. */
@@ -72,8 +73,7 @@ export class QuarantineTracker {
   readonly #strikes = new Map<number, { adviceId: string; count: number }>();
 
   constructor(failureCountMax: number = QUARANTINE_FAILURE_COUNT_DEFAULT) {
-    if (!Number.isSafeInteger(failureCountMax) || failureCountMax < 1)
-      throw new RangeError('quarantine failureCountMax must be a positive safe integer');
+    checkIntegerOption('quarantine failureCountMax', failureCountMax, 1);
     this.#failureCountMax = failureCountMax;
   }
 

@@ -1,3 +1,4 @@
+import { checkIntegerOption } from '../../../../errors/integer-options.ts';
 import type { AuthorizationOutcome } from '../authorization/authorization-types.ts';
 
 /** What stand-in needs to know of a card's state. */
@@ -41,9 +42,7 @@ export class CardStatusCache {
 
   constructor(options: { countMax?: number } = {}) {
     this.#countMax = options.countMax ?? CARD_CACHE_COUNT_MAX_DEFAULT;
-    if (!Number.isSafeInteger(this.#countMax) || this.#countMax < 1) {
-      throw new RangeError('card cache countMax must be a positive safe integer');
-    }
+    checkIntegerOption('card cache countMax', this.#countMax, 1);
   }
 
   get size(): number {

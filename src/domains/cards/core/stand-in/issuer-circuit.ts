@@ -1,3 +1,4 @@
+import { checkIntegerOption } from '../../../../errors/integer-options.ts';
 /** The states of one shard's issuer circuit. */
 export const CIRCUIT_STATES = ['closed', 'open', 'half_open'] as const;
 export type CircuitState = (typeof CIRCUIT_STATES)[number];
@@ -29,9 +30,7 @@ export class IssuerCircuit {
 
   constructor(options: { probeIntervalMs?: number } = {}) {
     this.#probeIntervalMs = options.probeIntervalMs ?? PROBE_INTERVAL_MS_DEFAULT;
-    if (!Number.isSafeInteger(this.#probeIntervalMs) || this.#probeIntervalMs < 0) {
-      throw new RangeError('probeIntervalMs must be a non-negative safe integer');
-    }
+    checkIntegerOption('probeIntervalMs', this.#probeIntervalMs, 0);
   }
 
   /** Where the next request of `shardId` goes; a `probe` must be answered by `succeeded`/`failed`. */

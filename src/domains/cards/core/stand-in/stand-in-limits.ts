@@ -1,3 +1,4 @@
+import { checkIntegerOptions } from '../../../../errors/integer-options.ts';
 /**
  * The limits stand-in processing keeps while it decides without the issuer. Without the
  * issuer nobody knows the card's available credit, so stand-in bounds the risk instead: a
@@ -111,11 +112,7 @@ function minBigint(value: bigint, other: bigint | undefined): bigint {
  */
 export function checkStandInLimits(limits: StandInLimits): StandInLimits {
   const counts = { cardCountMax: limits.cardCountMax, categoryCountMax: limits.categoryCountMax };
-  for (const [name, value] of Object.entries({ ...counts, windowMs: limits.windowMs })) {
-    if (!Number.isSafeInteger(value) || value < 0) {
-      throw new RangeError(`stand-in limit ${name} must be a non-negative safe integer`);
-    }
-  }
+  checkIntegerOptions('stand-in limit', { ...counts, windowMs: limits.windowMs }, 0);
   const amounts = [
     limits.perTransactionMax,
     limits.cardAmountMax,

@@ -1,3 +1,4 @@
+import { checkIntegerOption } from '../../../../errors/integer-options.ts';
 import type { AdviceForwarderOptions } from './advice-forwarder.ts';
 import { STAND_IN_LIMITS_DEFAULT, type StandInLimits } from './stand-in-limits.ts';
 
@@ -71,10 +72,7 @@ export const STAND_IN_OPTIONS_DEFAULT: StandInOptions = {
 export function standInOptions(options: Partial<StandInOptions> = {}): StandInOptions {
   const merged = { ...STAND_IN_OPTIONS_DEFAULT, ...options };
   for (const [name, value] of Object.entries(merged)) {
-    if (typeof value !== 'number') continue;
-    if (!Number.isSafeInteger(value) || value < 0) {
-      throw new RangeError(`stand-in option ${name} must be a non-negative safe integer`);
-    }
+    if (typeof value === 'number') checkIntegerOption(`stand-in option ${name}`, value, 0);
   }
   return merged;
 }

@@ -1,6 +1,7 @@
 import type { BypassSpool } from '../../../../data/bypass/bypass-spool.ts';
 import type { Router } from '../../../../data/router.ts';
 import { withCallerToken } from '../../../../data/write-contract.ts';
+import { checkIntegerOption } from '../../../../errors/integer-options.ts';
 import { isMainstayError, MainstayError } from '../../../../errors/mainstay-error.ts';
 import type { StandInRegistry } from '../../store/stand-in-registry.ts';
 import { authorizationIdOf } from '../authorization/authorization-id.ts';
@@ -111,8 +112,7 @@ export class StandInProcessor implements PendingStandInDecisions {
   #stopped = false;
 
   private constructor(deps: StandInDependencies, options: StandInOptions) {
-    if (!Number.isSafeInteger(deps.issuer.holdTtlMs) || deps.issuer.holdTtlMs < 1)
-      throw new RangeError('the issuer path holdTtlMs must be a positive safe integer');
+    checkIntegerOption('the issuer path holdTtlMs', deps.issuer.holdTtlMs, 1);
     this.options = options;
     this.#router = deps.router;
     this.#diversion = new OverloadDiversion(deps.issuer, options);

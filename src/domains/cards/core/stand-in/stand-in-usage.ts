@@ -1,3 +1,4 @@
+import { checkIntegerOption } from '../../../../errors/integer-options.ts';
 /** One stand-in approval counted against a card's window limits. */
 export interface CountedApproval {
   /** The advice id (`<cardId>:<requestId>`), so a reservation can be taken back. */
@@ -36,9 +37,7 @@ export class StandInUsage {
   constructor(options: { windowMs: number; cardsTrackedMax?: number }) {
     this.#windowMs = options.windowMs;
     this.#cardsTrackedMax = options.cardsTrackedMax ?? CARDS_TRACKED_MAX_DEFAULT;
-    if (!Number.isSafeInteger(this.#cardsTrackedMax) || this.#cardsTrackedMax < 1) {
-      throw new RangeError('stand-in cardsTrackedMax must be a positive safe integer');
-    }
+    checkIntegerOption('stand-in cardsTrackedMax', this.#cardsTrackedMax, 1);
   }
 
   /** Cards tracked now. */
