@@ -23,7 +23,6 @@ import path from 'node:path';
 import { BypassSpool } from '../src/data/bypass/bypass-spool.ts';
 import { AuthorizationEngine } from '../src/domains/cards/core/authorization/authorization-engine.ts';
 import { AuthorizationService } from '../src/domains/cards/core/authorization/authorization-service.ts';
-import { NaiveAuthorizer } from '../src/domains/cards/core/authorization/naive-authorizer.ts';
 import { CardBindingService } from '../src/domains/cards/core/binding/binding-service.ts';
 import { loadOrCreateCardKeys } from '../src/domains/cards/core/binding/card-keys.ts';
 import {
@@ -36,6 +35,7 @@ import { openStandInRegistry } from '../src/domains/cards/store/stand-in-registr
 import { FailoverController } from '../src/fleet/failover-controller.ts';
 import { CATALOG_DATABASE } from '../src/fleet/fleet.ts';
 import { type FleetFixture, startFleet } from '../test/support/fleet-fixture.ts';
+import { OneTransactionAuthorizer } from '../test/support/oracle/one-transaction-authorizer.ts';
 import { runBoundCardLists } from './double11/bound-card-lists.ts';
 import { runHttpCeiling } from './double11/http-scenario.ts';
 import { type Double11Target, runMixedStage, type StageResult } from './double11/mixed-loop.ts';
@@ -86,11 +86,13 @@ async function engineVersusNaive(fixture: FleetFixture, cardIds: readonly string
   const engine = new AuthorizationEngine(
     await fixture.router({ applicationName: 'double11-engine', poolSizeMax: 4 }),
   );
-  const naive = new NaiveAuthorizer(await fixture.router({ applicationName: 'double11-naive' }));
+  const naive = new OneTransactionAuthorizer(
+    await fixture.router({ applicationName: 'double11-naive' }),
+  );
   const holdsRouter = await fixture.router({ applicationName: 'double11-holds' });
   // The engine moves holds in its own lanes (as the platform wires it); the straightforward
   // baseline moves them one transaction each, as it authorizes.
-  const moves = (service: AuthorizationService) => ({
+  const moves = (service: AuthorizationService | OneTransactionAuthorizer) => ({
     capture: (id: string, key: string) => service.capture(id, null, { idempotencyKey: key }),
     reverse: (id: string, key: string) => service.reverse(id, null, { idempotencyKey: key }),
   });
@@ -106,7 +108,7 @@ async function engineVersusNaive(fixture: FleetFixture, cardIds: readonly string
       'naive',
       {
         authorize: (request) => naive.authorize(request),
-        ...moves(new AuthorizationService(holdsRouter)),
+        ...moves(new OneTransactionAuthorizer(holdsRouter)),
       },
     ],
   ];

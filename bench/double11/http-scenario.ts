@@ -61,7 +61,7 @@ export async function runHttpCeiling(
     routes: [
       (server) => {
         registerAuthorizationRoutes(server, {
-          authorize: (request) => standIn.authorizeWithToken(request),
+          authorize: (request, token) => standIn.authorizeWithToken(request, token),
           getAuthorization: (id, token) => service.getAuthorization(id, token),
           capture: (id, amount, key) => service.capture(id, amount, key),
           reverse: (id, amount, key) => service.reverse(id, amount, key),

@@ -24,6 +24,7 @@ import {
 } from '../../src/domains/cards/store/authorization-row.ts';
 import { isMainstayError } from '../../src/errors/mainstay-error.ts';
 import { readBooks } from './card-books.ts';
+import type { OneTransactionAuthorizer } from './oracle/one-transaction-authorizer.ts';
 
 /** A request of `amount` CNY on `card` with a fresh request id (fields override). */
 export function request(
@@ -118,7 +119,8 @@ export interface HoldMoveBed {
   /** Moves through `engine`'s lanes. */
   readonly viaEngine: AuthorizationService;
   /** Moves in a transaction of their own (no engine). */
-  readonly direct: AuthorizationService;
+  /** The one-transaction oracle, racing the engine on the same holds. */
+  readonly direct: OneTransactionAuthorizer;
 }
 
 /**
@@ -164,7 +166,9 @@ export async function checkBatchedMoves(bed: HoldMoveBed): Promise<void> {
   assert.equal(after.moves - before.moves, 80);
   assert.ok(after.batches - before.batches <= 10, `${after.batches - before.batches} batches`);
   const token = bed.router.mergeTokens(...answers.map((answer) => answer.token));
-  const final = await Promise.all(holds.map((hold) => bed.direct.getAuthorization(hold.id, token)));
+  const final = await Promise.all(
+    holds.map((hold) => bed.viaEngine.getAuthorization(hold.id, token)),
+  );
   final.forEach((outcome, index) => {
     const expected =
       index % 3 === 0
@@ -214,7 +218,7 @@ export async function checkMoveRace(bed: HoldMoveBed): Promise<void> {
             isMainstayError(lost[0].reason, 'state_conflict')),
       );
     }
-    const final = await bed.direct.getAuthorization(
+    const final = await bed.viaEngine.getAuthorization(
       hold.id,
       bed.router.mergeTokens(...won.map((s) => (s.status === 'fulfilled' ? s.value.token : null))),
     );
@@ -243,7 +247,7 @@ export async function checkMoveIdempotency(bed: HoldMoveBed): Promise<void> {
   const moved = await bed.viaEngine.capture(first.id, 1_000n, { idempotencyKey: key });
   assert.equal(moved.replayed, false);
   assert.equal(moved.value.capturedAmount, 1_000n);
-  assert.deepEqual(await bed.direct.getAuthorization(first.id, moved.token), moved.value);
+  assert.deepEqual(await bed.viaEngine.getAuthorization(first.id, moved.token), moved.value);
   const replay = await bed.viaEngine.capture(first.id, 1_000n, { idempotencyKey: key });
   assert.equal(replay.replayed, true);
   assert.deepEqual(replay.value, moved.value);
@@ -267,7 +271,7 @@ export async function checkMoveIdempotency(bed: HoldMoveBed): Promise<void> {
   const engineReplay = await bed.viaEngine.reverse(second.id, 700n, { idempotencyKey: directKey });
   assert.equal(engineReplay.replayed, true);
   assert.deepEqual(engineReplay.value, direct.value);
-  assert.deepEqual(await bed.direct.getAuthorization(second.id, direct.token), direct.value);
+  assert.deepEqual(await bed.viaEngine.getAuthorization(second.id, direct.token), direct.value);
   const twiceKey = randomUUID();
   const twice = await Promise.all([
     bed.viaEngine.capture(second.id, 300n, { idempotencyKey: twiceKey }),

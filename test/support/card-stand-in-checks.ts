@@ -176,7 +176,7 @@ export async function assertForwardedOnce(
   const forwarded = processor.queue.forwarded();
   const approved = forwarded.find((f) => f.result.result === 'matched');
   assert.ok(approved);
-  const service = new AuthorizationService(bed.router);
+  const service = new AuthorizationService(bed.router, { engine: bed.engine });
   await service.capture(approved.advice.outcome.id, 100n, {
     idempotencyKey: `stand-in-capture-${process.pid}`,
   });

@@ -30,6 +30,7 @@ import {
   request,
 } from '../../support/card-authorization-helpers.ts';
 import { type FleetFixture, startFleet } from '../../support/fleet-fixture.ts';
+import { OneTransactionAuthorizer } from '../../support/oracle/one-transaction-authorizer.ts';
 
 type Helpers = ReturnType<typeof cardAuthorizationHelpers>;
 
@@ -38,7 +39,7 @@ let router: Router;
 let otherRouter: Router;
 let accounts: CardAccountService;
 let engine: AuthorizationEngine;
-let authorizations: AuthorizationService;
+let oracle: OneTransactionAuthorizer;
 let viaEngine: AuthorizationService;
 let bed: HoldMoveBed;
 
@@ -60,9 +61,9 @@ describe('card accounts and the authorization engine', () => {
     otherRouter = await fixture.router();
     accounts = new CardAccountService(router);
     engine = new AuthorizationEngine(router, { holdTtlSeconds: 3_600 });
-    authorizations = new AuthorizationService(router);
+    oracle = new OneTransactionAuthorizer(router, { holdTtlSeconds: 3_600 });
     viaEngine = new AuthorizationService(router, { engine });
-    bed = { router, otherRouter, accounts, engine, viaEngine, direct: authorizations };
+    bed = { router, otherRouter, accounts, engine, viaEngine, direct: oracle };
     ({ openAccount, issue, onPrimary, balances, authorizationOnPrimary, available } =
       cardAuthorizationHelpers(router, accounts));
   });
@@ -186,6 +187,7 @@ describe('card accounts and the authorization engine', () => {
   for (const path of ['direct', 'engine'] as const) {
     test(`partial captures and reversals move credit exactly; wrong amounts and states are errors (${path})`, async () => {
       const authorizations = path === 'engine' ? viaEngine : bed.direct;
+      const reads = viaEngine;
       const account = await openAccount(10_000n);
       const card = await issue(account);
       const auth = await engine.authorize(request(card, 6_000n));
@@ -240,12 +242,9 @@ describe('card accounts and the authorization engine', () => {
       });
       assert.equal(released.value.holdState, 'closed');
       assert.equal(await available(account), 5_000n);
-      assert.deepEqual(
-        await authorizations.getAuthorization(full.id, released.token),
-        released.value,
-      );
+      assert.deepEqual(await reads.getAuthorization(full.id, released.token), released.value);
       assert.equal(
-        await rejection(authorizations.getAuthorization(newEntityId('auth', 1))),
+        await rejection(reads.getAuthorization(newEntityId('auth', 1))),
         'resource_not_found',
       );
     });
@@ -259,7 +258,7 @@ describe('card accounts and the authorization engine', () => {
     const held = await Promise.all(
       [1, 2, 3].map(() => shortHolds.authorize(request(card, 1_000n))),
     );
-    const captured = await authorizations.capture(held[0]?.id ?? '', 400n, {
+    const captured = await viaEngine.capture(held[0]?.id ?? '', 400n, {
       idempotencyKey: randomUUID(),
     });
     assert.equal(await available(account), 7_000n);
@@ -273,7 +272,7 @@ describe('card accounts and the authorization engine', () => {
     assert.equal(lapsed.holdState, 'expired');
     assert.equal(lapsed.heldAmount, 0n);
     assert.equal(
-      await rejection(authorizations.capture(lapsed.id, 1n, { idempotencyKey: randomUUID() })),
+      await rejection(viaEngine.capture(lapsed.id, 1n, { idempotencyKey: randomUUID() })),
       'state_conflict',
     );
     await sweeper.stop();
@@ -440,13 +439,13 @@ describe('card accounts and the authorization engine', () => {
     const latest = await engine.authorizeWithToken(request(card, 1n));
     assert.equal(latest.value.status, 'insufficient_credit');
     // GET of a stand-in id the issuer had decided itself: the issuer's authorization, its id.
-    const dropped = await authorizations.getAuthorization(
+    const dropped = await viaEngine.getAuthorization(
       advices[4]?.authorizationId ?? '',
       latest.token,
     );
     assert.deepEqual(dropped, await authorizationOnPrimary(issuerDecided.id));
     await assert.rejects(
-      authorizations.getAuthorization(quarantined.authorizationId, latest.token),
+      viaEngine.getAuthorization(quarantined.authorizationId, latest.token),
       (error) => isMainstayError(error, 'resource_not_found') && /quarantined/.test(error.message),
     );
     assert.equal(

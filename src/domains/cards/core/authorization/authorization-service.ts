@@ -159,81 +159,14 @@ export class AuthorizationService {
     // A stand-in decision (of any process) goes on the issuer's books first: its id is the one
     // the client was given, and the hold must exist before it moves.
     await this.#standIn?.settle(id);
-    if (this.#engine) return this.#engine.moveHold(kind, id, amount, idempotencyKey);
-    const claim = {
-      scope: `authorization_${kind}`,
-      key: idempotencyKey,
-      fingerprint: fingerprintOf({ id, amount }),
-    };
-    const { value, token } = await this.#router.write(id, async (tx) => {
-      // Account first, then the key, then the authorization: the lock order of every writer
-      // of holds (the engine's batches, the sweeper), so none of them can deadlock.
-      const accountId = await lockAccountOf(tx, id);
-      return onceInTransaction(tx, claim, async () => ({
-        statusCode: 200,
-        body: storedOfRow(await applyChange(tx, kind, id, amount, accountId)),
-      }));
-    });
-    return {
-      value: outcomeOfRow(rowOfStored(value.body)),
-      token,
-      replayed: value.replayed,
-    };
+    if (!this.#engine) {
+      throw new MainstayError(
+        'service_unavailable',
+        'this authorization service was built for reads: it has no engine to move holds',
+      );
+    }
+    return this.#engine.moveHold(kind, id, amount, idempotencyKey);
   }
-}
-
-/** Locks the account of authorization `id`; `undefined` when there is no such authorization. */
-async function lockAccountOf(tx: Queryable, id: string): Promise<string | null | undefined> {
-  const found = await tx.query<{ account_id: string | null }>(
-    'SELECT account_id FROM public.authorizations WHERE id = $1',
-    [id],
-  );
-  const row = found.rows[0];
-  if (row?.account_id)
-    await tx.query('SELECT 1 FROM public.card_accounts WHERE id = $1 FOR NO KEY UPDATE', [
-      row.account_id,
-    ]);
-  return row === undefined ? undefined : row.account_id;
-}
-
-async function applyChange(
-  tx: Queryable,
-  kind: 'capture' | 'reverse',
-  id: string,
-  amount: bigint | null,
-  accountId: string | null | undefined,
-): Promise<AuthorizationRow> {
-  if (accountId === undefined) throw notFound(id);
-  const { rows } = await tx.query<{ hold_state: string; held_amount: string; status: string }>(
-    'SELECT hold_state, held_amount, status FROM public.authorizations WHERE id = $1 FOR UPDATE',
-    [id],
-  );
-  const current = rows[0];
-  if (current?.hold_state !== 'open' || !accountId) {
-    throw new MainstayError(
-      'state_conflict',
-      `authorization ${id} has no open hold (status ${current?.status}, hold ${current?.hold_state})`,
-    );
-  }
-  const held = BigInt(current.held_amount);
-  const moved = amount ?? held;
-  if (moved > held)
-    throw new MainstayError('invalid_amount', `amount ${moved} exceeds the ${held} still held`);
-  const column = kind === 'capture' ? 'captured_amount' : 'reversed_amount';
-  const updated = await tx.query<AuthorizationRow>(
-    `UPDATE public.authorizations
-        SET held_amount = held_amount - $2, ${column} = ${column} + $2,
-            hold_state = CASE WHEN held_amount = $2 THEN 'closed' ELSE 'open' END,
-            updated_at = now()
-      WHERE id = $1 RETURNING ${AUTHORIZATION_COLUMNS}`,
-    [id, moved.toString()],
-  );
-  await tx.query(
-    `UPDATE public.card_accounts
-        SET held = held - $2, posted = posted + $3, updated_at = now() WHERE id = $1`,
-    [accountId, moved.toString(), kind === 'capture' ? moved.toString() : '0'],
-  );
-  return updated.rows[0] as AuthorizationRow;
 }
 
 function notFound(id: string): MainstayError {

@@ -1,23 +1,35 @@
-import { fingerprintOf } from '../../../../data/idempotency.ts';
-import type { Queryable, Router } from '../../../../data/router.ts';
-import { MainstayError } from '../../../../errors/mainstay-error.ts';
-import {
-  AUTHORIZATION_COLUMNS,
-  type AuthorizationRow,
-  outcomeOfRow,
-} from '../../store/authorization-row.ts';
-import { authorizationIdOf } from './authorization-id.ts';
+/**
+ * The test oracle of the authorization engine: the same money rules written the plain way, one
+ * transaction per request (BEGIN; SELECT ... FOR UPDATE; INSERT; UPDATE; COMMIT through
+ * `router.write`), on the same tables. It is not shipped: production has one source for each
+ * rule, the engine's batch function. The differential test runs one random stream through both
+ * and compares every decision and every balance; Double-11 measures the engine against it.
+ */
+import { isEntityId } from '../../../src/data/entity-id.ts';
+import { fingerprintOf, onceInTransaction } from '../../../src/data/idempotency.ts';
+import type { Queryable, Router } from '../../../src/data/router.ts';
+import type { WriteAnswer, WriteContext } from '../../../src/data/write-contract.ts';
+import { authorizationIdOf } from '../../../src/domains/cards/core/authorization/authorization-id.ts';
 import type {
   AuthorizationOutcome,
   AuthorizationRequest,
   AuthorizationStatus,
-} from './authorization-types.ts';
+} from '../../../src/domains/cards/core/authorization/authorization-types.ts';
 import {
   assertWellFormed,
+  isValidAmount,
   rejectionOf,
   requestFingerprintFields,
   unwrittenOutcome,
-} from './request-validation.ts';
+} from '../../../src/domains/cards/core/authorization/request-validation.ts';
+import {
+  AUTHORIZATION_COLUMNS,
+  type AuthorizationRow,
+  outcomeOfRow,
+  rowOfStored,
+  storedOfRow,
+} from '../../../src/domains/cards/store/authorization-row.ts';
+import { MainstayError } from '../../../src/errors/mainstay-error.ts';
 
 type CardState = {
   account_id: string;
@@ -31,14 +43,8 @@ type CardState = {
   available: string;
 };
 
-/**
- * The baseline the engine is measured against: one transaction per request (BEGIN; SELECT ...
- * FOR UPDATE; INSERT; UPDATE; COMMIT through `router.write`), with the same decisions and the
- * same tables as {@link AuthorizationEngine}. Correct but slow under load: every request pays a
- * commit, and requests on one account queue on its row lock one at a time. Kept for benchmarks
- * (Double-11), not for production.
- */
-export class NaiveAuthorizer {
+/** Authorizations, captures and reversals, each in one transaction of its own. */
+export class OneTransactionAuthorizer {
   readonly #router: Router;
   readonly #holdTtlSeconds: number;
 
@@ -57,6 +63,45 @@ export class NaiveAuthorizer {
       this.#decide(tx, request, fingerprint),
     );
     return outcomeOfRow(value);
+  }
+
+  /** Posts `amount` of the hold (all that is held when `amount` is `null`). */
+  capture(id: string, amount: bigint | null, context: WriteContext) {
+    return this.#move('capture', id, amount, context);
+  }
+
+  /** Releases `amount` of the hold (all that is held when `amount` is `null`). */
+  reverse(id: string, amount: bigint | null, context: WriteContext) {
+    return this.#move('reverse', id, amount, context);
+  }
+
+  async #move(
+    kind: 'capture' | 'reverse',
+    id: string,
+    amount: bigint | null,
+    context: WriteContext,
+  ): Promise<WriteAnswer<AuthorizationOutcome>> {
+    if (!isEntityId(id, 'auth')) throw notFound(id);
+    if (amount !== null && !isValidAmount(amount))
+      throw new MainstayError('invalid_amount', 'amount must be 1 to 2^53 - 1 minor units');
+    const claim = {
+      scope: `authorization_${kind}`,
+      key: context.idempotencyKey,
+      fingerprint: fingerprintOf({ id, amount }),
+    };
+    const { value, token } = await this.#router.write(
+      id,
+      async (tx) => {
+        // Account first, then the key, then the authorization: the engine's lock order.
+        const accountId = await lockAccountOf(tx, id);
+        return onceInTransaction(tx, claim, async () => ({
+          statusCode: 200,
+          body: storedOfRow(await applyChange(tx, kind, id, amount, accountId)),
+        }));
+      },
+      { token: context.token ?? null },
+    );
+    return { value: outcomeOfRow(rowOfStored(value.body)), token, replayed: value.replayed };
   }
 
   async #decide(
@@ -158,4 +203,62 @@ async function statusOf(
   if (state.velocity_count >= state.velocity_count_max) return 'velocity_exceeded';
   if (request.amount > BigInt(state.available)) return 'insufficient_credit';
   return 'approved';
+}
+
+/** Locks the account of authorization `id`; `undefined` when there is no such authorization. */
+async function lockAccountOf(tx: Queryable, id: string): Promise<string | null | undefined> {
+  const found = await tx.query<{ account_id: string | null }>(
+    'SELECT account_id FROM public.authorizations WHERE id = $1',
+    [id],
+  );
+  const row = found.rows[0];
+  if (row?.account_id)
+    await tx.query('SELECT 1 FROM public.card_accounts WHERE id = $1 FOR NO KEY UPDATE', [
+      row.account_id,
+    ]);
+  return row === undefined ? undefined : row.account_id;
+}
+
+async function applyChange(
+  tx: Queryable,
+  kind: 'capture' | 'reverse',
+  id: string,
+  amount: bigint | null,
+  accountId: string | null | undefined,
+): Promise<AuthorizationRow> {
+  if (accountId === undefined) throw notFound(id);
+  const { rows } = await tx.query<{ hold_state: string; held_amount: string; status: string }>(
+    'SELECT hold_state, held_amount, status FROM public.authorizations WHERE id = $1 FOR UPDATE',
+    [id],
+  );
+  const current = rows[0];
+  if (current?.hold_state !== 'open' || !accountId) {
+    throw new MainstayError(
+      'state_conflict',
+      `authorization ${id} has no open hold (status ${current?.status}, hold ${current?.hold_state})`,
+    );
+  }
+  const held = BigInt(current.held_amount);
+  const moved = amount ?? held;
+  if (moved > held)
+    throw new MainstayError('invalid_amount', `amount ${moved} exceeds the ${held} still held`);
+  const column = kind === 'capture' ? 'captured_amount' : 'reversed_amount';
+  const updated = await tx.query<AuthorizationRow>(
+    `UPDATE public.authorizations
+        SET held_amount = held_amount - $2, ${column} = ${column} + $2,
+            hold_state = CASE WHEN held_amount = $2 THEN 'closed' ELSE 'open' END,
+            updated_at = now()
+      WHERE id = $1 RETURNING ${AUTHORIZATION_COLUMNS}`,
+    [id, moved.toString()],
+  );
+  await tx.query(
+    `UPDATE public.card_accounts
+        SET held = held - $2, posted = posted + $3, updated_at = now() WHERE id = $1`,
+    [accountId, moved.toString(), kind === 'capture' ? moved.toString() : '0'],
+  );
+  return updated.rows[0] as AuthorizationRow;
+}
+
+function notFound(id: string): MainstayError {
+  return new MainstayError('resource_not_found', `no authorization ${id}`);
 }
