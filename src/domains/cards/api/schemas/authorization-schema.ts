@@ -14,6 +14,7 @@ import {
   DECIDERS,
   HOLD_STATES,
 } from '../../core/authorization/authorization-types.ts';
+import { REQUEST_TEXT_RULES } from '../../core/authorization/request-validation.ts';
 
 export const ID_PATTERN = (prefix: string) => `^${prefix}_[0-9A-HJKMNP-TV-Z]{30}$`;
 
@@ -24,8 +25,8 @@ export const AuthorizationRequestBody = Type.Object(
   {
     requestId: Type.String({
       minLength: 1,
-      maxLength: 64,
-      pattern: '^[\\x21-\\x7e]+$',
+      maxLength: REQUEST_TEXT_RULES.requestId.lengthMax,
+      pattern: REQUEST_TEXT_RULES.requestId.pattern,
       description:
         'Client-chosen, unique per card: a retry with the same id returns the first outcome.',
     }),
@@ -34,12 +35,14 @@ export const AuthorizationRequestBody = Type.Object(
     currency: CurrencySchema,
     merchant: Type.Object(
       {
-        id: Type.String({ minLength: 1, maxLength: 64 }),
+        id: Type.String({ minLength: 1, maxLength: REQUEST_TEXT_RULES.merchantId.lengthMax }),
         categoryCode: Type.String({ pattern: '^[0-9]{4}$', description: 'ISO 18245 MCC.' }),
       },
       { additionalProperties: false },
     ),
-    merchantReference: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    merchantReference: Type.Optional(
+      Type.String({ minLength: 1, maxLength: REQUEST_TEXT_RULES.merchantReference.lengthMax }),
+    ),
   },
   { $id: 'AuthorizationRequest', additionalProperties: false },
 );

@@ -10,16 +10,27 @@ import {
 
 /** The largest amount an authorization may carry: 2^53 - 1, so it survives JSON. */
 export const AMOUNT_MAX = BigInt(Number.MAX_SAFE_INTEGER);
-/** Longest client-chosen request id, merchant id or merchant reference. */
-export const CLIENT_TEXT_LENGTH_MAX = 255;
+/**
+ * The one rule for each client-chosen text of a request, named once: the HTTP schema is built
+ * from these and the domain checks them again (the table's wider CHECK, 255, is only a storage
+ * bound kept by the frozen migrations).
+ */
+export const REQUEST_TEXT_RULES = {
+  /** Printable ASCII without spaces, so it can sit in logs and reconciliation files. */
+  requestId: { lengthMax: 64, pattern: '^[\\x21-\\x7e]+$' },
+  merchantId: { lengthMax: 64 },
+  merchantReference: { lengthMax: 64 },
+} as const;
+
+const REQUEST_ID_PATTERN = new RegExp(REQUEST_TEXT_RULES.requestId.pattern);
 
 /** Whether `amount` is a bigint in 1 .. 2^53 - 1. */
 export function isValidAmount(amount: unknown): amount is bigint {
   return typeof amount === 'bigint' && amount > 0n && amount <= AMOUNT_MAX;
 }
 
-function isClientText(value: unknown): value is string {
-  return typeof value === 'string' && value.length >= 1 && value.length <= CLIENT_TEXT_LENGTH_MAX;
+function isClientText(value: unknown, lengthMax: number): value is string {
+  return typeof value === 'string' && value.length >= 1 && value.length <= lengthMax;
 }
 
 /**
@@ -29,19 +40,36 @@ function isClientText(value: unknown): value is string {
  */
 export function assertWellFormed(request: AuthorizationRequest): void {
   const errors: { pointer: string; detail: string }[] = [];
-  if (!isClientText(request.requestId))
-    errors.push({ pointer: '/requestId', detail: 'must be 1 to 255 characters' });
+  const { requestId, merchantId, merchantReference } = REQUEST_TEXT_RULES;
+  if (
+    !isClientText(request.requestId, requestId.lengthMax) ||
+    !REQUEST_ID_PATTERN.test(request.requestId)
+  )
+    errors.push({
+      pointer: '/requestId',
+      detail: `must be 1 to ${requestId.lengthMax} printable ASCII characters`,
+    });
   if (typeof request.cardId !== 'string')
     errors.push({ pointer: '/cardId', detail: 'must be a string' });
   if (typeof request.currency !== 'string' || !/^[A-Z]{3}$/.test(request.currency))
     errors.push({ pointer: '/currency', detail: 'must be an ISO 4217 alphabetic code' });
-  if (!isClientText(request.merchantId))
-    errors.push({ pointer: '/merchantId', detail: 'must be 1 to 255 characters' });
+  if (!isClientText(request.merchantId, merchantId.lengthMax))
+    errors.push({
+      pointer: '/merchantId',
+      detail: `must be 1 to ${merchantId.lengthMax} characters`,
+    });
   if (typeof request.merchantCategory !== 'string' || !/^[0-9]{4}$/.test(request.merchantCategory))
     errors.push({ pointer: '/merchantCategory', detail: 'must be four digits (ISO 18245)' });
   const reference = request.merchantReference;
-  if (reference !== undefined && reference !== null && !isClientText(reference))
-    errors.push({ pointer: '/merchantReference', detail: 'must be 1 to 255 characters or null' });
+  if (
+    reference !== undefined &&
+    reference !== null &&
+    !isClientText(reference, merchantReference.lengthMax)
+  )
+    errors.push({
+      pointer: '/merchantReference',
+      detail: `must be 1 to ${merchantReference.lengthMax} characters or null`,
+    });
   if (errors.length > 0) {
     throw new MainstayError('invalid_request', 'the authorization request is malformed', {
       errors,
