@@ -38,6 +38,7 @@ export {
 } from './data/router-options.ts';
 export { ShardMap } from './data/shard-map.ts';
 export { TakeoverWriter, takeoverMigrations } from './data/takeover/takeover-writer.ts';
+export type { Page, TokenText, WriteAnswer, WriteContext } from './data/write-contract.ts';
 export { ERROR_CATALOGUE, type ErrorCode } from './errors/error-catalogue.ts';
 export { isMainstayError, MainstayError } from './errors/mainstay-error.ts';
 export { FailoverController } from './fleet/failover-controller.ts';

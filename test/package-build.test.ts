@@ -117,14 +117,18 @@ console.log(JSON.stringify({
   "moduleResolution": "NodeNext", "strict": true, "noEmit": true, "skipLibCheck": true,
   "types": ["node"] }, "files": ["consumer.ts"] }
 `,
-  'consumer.ts': `import { ConsistencyToken, type MainstayConfig, Router } from 'mainstay';
-import { loadConfig, type Platform, startPlatform } from 'mainstay/platform';
-const config: MainstayConfig = loadConfig();
-const start: (...options: never[]) => Promise<Platform> = startPlatform;
+  'consumer.ts': `import { ConsistencyToken, type MainstayConfig, Router, type WriteAnswer } from 'mainstay';
+import { cardsModule } from 'mainstay/cards';
+import { type DomainModule, loadConfig, type PlatformOptions, startPlatform } from 'mainstay/platform';
+const modules: readonly DomainModule[] = [cardsModule];
+const config: MainstayConfig = loadConfig(undefined, []);
+const options: PlatformOptions = { config, modules };
+const start: (options: PlatformOptions) => Promise<{ url: string }> = startPlatform;
 const connect: typeof Router.connect = Router.connect;
+const answer: WriteAnswer<number> = { value: 1, token: null, replayed: false };
 // @ts-expect-error: the declarations are real types, not \`any\`
 const wrong: string = new ConsistencyToken(1);
-export { config, connect, start, wrong };
+export { answer, connect, options, start, wrong };
 `,
 };
 
@@ -226,6 +230,7 @@ describe('the package built from src/ and imported from plain Node', () => {
       const output = node(['--input-type=module', '-e', script]);
       const exported = JSON.parse(output) as Record<string, string>;
       assert.notDeepEqual(exported, {}, `${specifier} exports nothing`);
+      if (subpath === './cards') assert.equal(exported.cardsModule, 'object');
       if (subpath === './platform') {
         assert.deepEqual(
           [exported.startPlatform, exported.startApiProcess, exported.loadConfig],
