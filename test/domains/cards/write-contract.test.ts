@@ -15,6 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
 import { PostgresCatalogStore } from '../../../src/catalog/postgres-catalog-store.ts';
+import { newEntityId } from '../../../src/data/entity-id.ts';
 import type { Router } from '../../../src/data/router.ts';
 import { cardsModule, type RunningCards } from '../../../src/domains/cards/module.ts';
 import { CATALOG_DATABASE } from '../../../src/fleet/fleet.ts';
@@ -77,7 +78,7 @@ async function call(
 ) {
   const headers: Record<string, string> = {};
   if (options.body !== undefined) headers['content-type'] = 'application/json';
-  if (method === 'POST' && !route.startsWith('/v1/authorizations'))
+  if (method === 'POST' && route !== '/v1/authorizations')
     headers['idempotency-key'] = `write-contract-${++counter}`;
   if (options.token) headers[TOKEN] = options.token;
   const response = await fetch(`${target.url}${route}`, {
@@ -195,7 +196,7 @@ describe('every write merges the caller token (the one write contract)', () => {
     const declined = await call(second, 'POST', '/v1/authorizations', {
       body: {
         requestId: `decline-${++counter}`,
-        cardId: 'card_00000000000000000000000000000000',
+        cardId: newEntityId('card', 5),
         amount: 100,
         currency: 'CNY',
         merchant: { id: 'mer_chain', categoryCode: '5311' },
