@@ -159,12 +159,15 @@ async function operate(
   if (roll < 0.93) {
     const kind = random.chance(0.6) ? 'capture' : 'reverse';
     const amount = random.chance(0.3) ? null : BigInt(random.int(1, 30) * 250);
-    const key = context();
+    // Each side its own key: the twins may share a shard, and with it the idempotency records.
+    const { idempotencyKey } = context();
+    const engineKey = { idempotencyKey: `${idempotencyKey}-engine` };
+    const oracleKey = { idempotencyKey: `${idempotencyKey}-oracle` };
     const again = random.chance(0.15);
     const run = async () => {
       const results = await Promise.all([
-        settle(async () => (await viaEngine[kind](earlier.engineId, amount, key)).value),
-        settle(async () => (await oracle[kind](earlier.oracleId, amount, key)).value),
+        settle(async () => (await viaEngine[kind](earlier.engineId, amount, engineKey)).value),
+        settle(async () => (await oracle[kind](earlier.oracleId, amount, oracleKey)).value),
       ]);
       return results;
     };
