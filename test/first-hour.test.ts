@@ -102,14 +102,15 @@ describe('a checkout only root may enter, and the README example', () => {
       tx.query('UPDATE demo_customers SET country = $2 WHERE id = $1', [id, 'XX']),
     );
     const readme = readFileSync(path.join(REPO, 'README.md'), 'utf8');
-    const example = /run with `node --import tsx try-router\.ts`[\s\S]*?```ts\n([\s\S]*?)```/.exec(
-      readme,
-    )?.[1];
+    const example =
+      /run with `node --conditions=mainstay-source --import tsx try-router\.ts`[\s\S]*?```ts\n([\s\S]*?)```/.exec(
+        readme,
+      )?.[1];
     assert.ok(example, 'the README has the router example');
     // Run from the repository root, as the README says, but with the fleet in another home.
     const run = spawnSync(
       process.execPath,
-      ['--import', 'tsx', '--input-type=module', '--eval', example],
+      ['--conditions=mainstay-source', '--import', 'tsx', '--input-type=module', '--eval', example],
       {
         cwd: REPO,
         env: { ...process.env, MAINSTAY_HOME: home },
