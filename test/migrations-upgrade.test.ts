@@ -6,6 +6,8 @@
  * old rows, and `card_authorize_batch` is gone. Real fleet, real HTTP server.
  */
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type pg from 'pg';
 import { loadConfig, type MainstayConfig } from '../src/config/load-config.ts';
@@ -58,15 +60,15 @@ let config: MainstayConfig;
 let platform: Platform | undefined;
 let key = 0;
 
-async function post(path: string, body: unknown): Promise<Record<string, unknown>> {
+async function post(route: string, body: unknown): Promise<Record<string, unknown>> {
   assert.ok(platform);
-  const response = await fetch(`${platform.url}${path}`, {
+  const response = await fetch(`${platform.url}${route}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'idempotency-key': `upgrade-${++key}` },
     body: JSON.stringify(body),
   });
   const answer = (await response.json()) as Record<string, unknown>;
-  assert.ok(response.status < 300, `${path}: ${response.status} ${JSON.stringify(answer)}`);
+  assert.ok(response.status < 300, `${route}: ${response.status} ${JSON.stringify(answer)}`);
   return answer;
 }
 
@@ -135,7 +137,12 @@ describe('a fleet of the previous release starts on the new code', () => {
 
   before(
     async () => {
-      const env = { MAINSTAY_HOME: home, MAINSTAY_PORT: '0' };
+      // The issuer path answers every authorization, however loaded the machine: a slow first
+      // batch after a start must not hand the request to stand-in, which this test is not about.
+      const file = path.join(home, 'mainstay.config.json');
+      const standIn = { issuerTimeoutMs: 30_000, latencyStandInMs: 60_000 };
+      writeFileSync(file, JSON.stringify({ cards: { standIn } }));
+      const env = { MAINSTAY_HOME: home, MAINSTAY_PORT: '0', MAINSTAY_CONFIG: file };
       config = loadConfig({ cwd: home, env }, CONFIG_SECTIONS);
       platform = await startPlatform({ config, modules: PREVIOUS_MODULES, failover: false });
       const account = await post('/v1/card-accounts', { currency: 'CNY', creditLimit: 100_000 });
@@ -212,9 +219,13 @@ describe('a fleet of the previous release starts on the new code', () => {
       [10_000, 20_000, 0, 'closed'],
     );
     const fresh = await post('/v1/authorizations', authorization(old.cardId, 95_000));
-    assert.equal(fresh.status, 'declined', 'the captured 10 000 still counts against the limit');
+    assert.deepEqual(
+      [fresh.decidedBy, fresh.status],
+      ['issuer', 'insufficient_credit'],
+      'the captured 10 000 still counts against the limit',
+    );
     const fits = await post('/v1/authorizations', authorization(old.cardId, 90_000));
-    assert.equal(fits.status, 'approved');
+    assert.deepEqual([fits.decidedBy, fits.status], ['issuer', 'approved']);
     assert.equal(fits.accountId, old.accountId);
   });
 });
