@@ -233,7 +233,7 @@ describe('stand-in processing on a real fleet with the real engine', () => {
       const retry = await processor.authorizeWithToken(
         request(first.cardId, first.requestId, { amount: 500n }),
       );
-      assert.deepEqual(retry, { outcome: first, token: null, replayed: true });
+      assert.deepEqual(retry, { value: first, token: null, replayed: true });
       await assert.rejects(
         processor.authorize(request(first.cardId, first.requestId, { amount: 501n })),
         (error) => isMainstayError(error, 'idempotency_key_reused'),

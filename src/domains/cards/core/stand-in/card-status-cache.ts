@@ -100,6 +100,39 @@ export class CardStatusCache {
       observedAtMs: nowMs,
     });
   }
+
+  /**
+   * The card's state: from the cache while fresh and complete, else re-read from `source` (a
+   * replica) within `cardReadTimeoutMs`; on a failed or slow read, what the cache has.
+   */
+  async fresh(
+    source: CardStatusSource,
+    options: { readonly cardRefreshAgeMs: number; readonly cardReadTimeoutMs: number },
+    cardId: string,
+  ): Promise<CachedCard | undefined> {
+    const cached = this.get(cardId);
+    const age = cached ? Date.now() - cached.observedAtMs : Number.POSITIVE_INFINITY;
+    const complete = cached?.currency != null && cached.expiry !== null;
+    if (cached && complete && age < options.cardRefreshAgeMs) return cached;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const read = await Promise.race([
+        source.readCard(cardId),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error('card read timed out')),
+            options.cardReadTimeoutMs,
+          );
+        }),
+      ]);
+      if (read) this.put(read);
+      return read ?? cached;
+    } catch {
+      return cached;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
 }
 
 function stateOf(status: AuthorizationOutcome['status']): CachedCardState {

@@ -19,7 +19,9 @@ import {
 } from '../authorization/request-validation.ts';
 import { AdviceForwarder, type DrainResult } from './advice-forwarder.ts';
 import { AdviceQueue, type ForwardPass, type KnownAdvice } from './advice-queue.ts';
+import { AdviceSettlement, ORPHAN_SWEEP_INTERVAL_MS } from './advice-settlement.ts';
 import { type CachedCard, CardStatusCache, type CardStatusSource } from './card-status-cache.ts';
+import { triggerOf, withinTimeout } from './issuer-attempt.ts';
 import { IssuerCircuit, type IssuerRoute } from './issuer-circuit.ts';
 import type { AuthorizationAnswer, IssuerPath } from './issuer-path.ts';
 import { OverloadDiversion, type ShardDiversion } from './overload-diversion.ts';
@@ -54,24 +56,6 @@ export interface StandInDependencies {
    */
   readonly registry: StandInRegistry;
 }
-
-/** How often decisions left unapplied by any process (one that stopped or died) are applied. */
-const ORPHAN_SWEEP_INTERVAL_MS = 5_000;
-/**
- * A decision unapplied for this long is applied by whichever process sweeps first: long past
- * the few seconds in which its own process forwards it once the shard is back.
- */
-const ORPHAN_AGE_MS_MIN = 60_000;
-/** Decisions applied per sweep. */
-const ORPHAN_SWEEP_COUNT_MAX = 512;
-/** Applied decisions are kept on the witness this long (their answers live on the issuer). */
-const APPLIED_KEPT_MS = 24 * 60 * 60 * 1_000;
-
-/** Thrown inside the processor when the issuer attempt outlives `issuerTimeoutMs`. */
-class IssuerTimeout extends Error {}
-
-/** Errors after which the request is decided in stand-in. */
-const DIVERTING_CODES = new Set(['primary_unavailable', 'write_outcome_unknown', 'overloaded']);
 
 /**
  * Stand-in processing (STIP, the seed's 代授权): THE entry point for card authorizations. A
@@ -108,6 +92,7 @@ export class StandInProcessor implements PendingStandInDecisions {
   readonly #lastIssuerAttemptMs = new Map<number, number>();
   readonly #diversion: OverloadDiversion;
   readonly #shared: SharedAnswers;
+  readonly #settlement: AdviceSettlement;
   #orphanTimer: NodeJS.Timeout | null = null;
   #stopped = false;
 
@@ -126,6 +111,14 @@ export class StandInProcessor implements PendingStandInDecisions {
     this.rules = new StandInRules(options.limits, { cardsTrackedMax: options.cardsTrackedMax });
     this.circuit = new IssuerCircuit({ probeIntervalMs: options.probeIntervalMs });
     this.queue = new AdviceQueue(deps.spool, { forwardedKeptMax: options.forwardedKeptMax });
+    this.#settlement = new AdviceSettlement({
+      registry: deps.registry,
+      issuer: this.#issuer,
+      queue: this.queue,
+      circuit: this.circuit,
+      counters: this.#counters,
+      drain: (shardId) => this.#forwarder.drain(shardId),
+    });
     this.#forwarder = new AdviceForwarder(
       this.queue,
       deps.issuer,
@@ -167,66 +160,10 @@ export class StandInProcessor implements PendingStandInDecisions {
     );
     if (this.#counters.lastForwardError?.shardId === shardId)
       this.#counters.lastForwardError = null;
-    void this.#markApplied(
+    void this.#settlement.markApplied(
       shardId,
       pass.forwarded.map((f) => f.advice),
     );
-  }
-
-  /**
-   * Tells the registry that advices are on the issuer's books, with the overshoot of their
-   * accounts measured after the application. A failure is left to the orphan sweep, which
-   * applies such decisions again (a duplicate then) and marks them.
-   */
-  async #markApplied(shardId: number, advices: readonly StandInAdvice[]): Promise<void> {
-    if (advices.length === 0) return;
-    try {
-      const accounts = [
-        ...new Set(advices.flatMap((a) => (a.outcome.accountId ? [a.outcome.accountId] : []))),
-      ];
-      const measured =
-        accounts.length > 0
-          ? await this.#issuer.overshoots(shardId, accounts)
-          : { overshoots: new Map<string, bigint>(), measuredAt: new Date() };
-      await this.#shared.registry.markApplied(
-        advices.map((a) => a.outcome.id),
-        measured.overshoots,
-        measured.measuredAt,
-      );
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      this.#counters.lastForwardError = { shardId, message, at: new Date().toISOString() };
-    }
-  }
-
-  /**
-   * Applies decisions that sat unapplied on the witness (their process stopped or died before
-   * forwarding them), shard by shard, skipping shards whose circuit is open; prunes old applied
-   * ones. Any process may apply any decision: application is idempotent.
-   */
-  async #sweepOrphans(): Promise<void> {
-    if (this.#stopped) return;
-    try {
-      const orphans = await this.#shared.registry.unapplied(
-        ORPHAN_AGE_MS_MIN,
-        ORPHAN_SWEEP_COUNT_MAX,
-      );
-      const byShard = new Map<number, StandInAdvice[]>();
-      for (const advice of orphans) {
-        if (this.queue.find(advice.adviceId)) continue; // this process's own: its forwarder's
-        const list = byShard.get(advice.shardId) ?? [];
-        list.push(advice);
-        byShard.set(advice.shardId, list);
-      }
-      for (const [shardId, advices] of byShard) {
-        if (this.circuit.state(shardId) === 'open') continue;
-        await this.#issuer.applyAdvices(shardId, advices.map(toAuthorizationAdvice));
-        await this.#markApplied(shardId, advices);
-      }
-      await this.#shared.registry.prune(APPLIED_KEPT_MS, ORPHAN_SWEEP_COUNT_MAX);
-    } catch {
-      // The witness or a shard is away: the next sweep tries again.
-    }
   }
 
   /** Builds the processor on an open spool and starts its forwarder loop. */
@@ -234,7 +171,7 @@ export class StandInProcessor implements PendingStandInDecisions {
     const processor = new StandInProcessor(deps, standInOptions(options));
     processor.#forwarder.start();
     processor.#orphanTimer = setInterval(
-      () => void processor.#sweepOrphans(),
+      () => void (processor.#stopped ? undefined : processor.#settlement.sweepOrphans()),
       ORPHAN_SWEEP_INTERVAL_MS,
     );
     processor.#orphanTimer.unref();
@@ -344,27 +281,14 @@ export class StandInProcessor implements PendingStandInDecisions {
       circuits[shardId] = this.circuit.state(shardId);
       diversions[shardId] = this.#diversion.snapshot(shardId, circuits[shardId], nowMs);
     }
-    return {
-      issuerDecisions: c.issuerDecisions,
-      standInDecisions: c.standInDecisions,
-      standInShare: c.standInShare,
-      standInApprovals: c.standInApprovals,
-      standInByTrigger: { ...c.standInByTrigger },
-      replayedAnswers: c.replayedAnswers,
-      lateIssuerAnswers: c.lateIssuerAnswers,
+    return c.snapshot({
       pendingAdvices,
       pendingAdvicesTotal: this.queue.pendingCount(),
-      forwardedCount: c.forwardedCount,
-      forwardedByResult: { ...c.forwardedByResult },
-      exposureByCurrency: { ...c.exposureByCurrency },
-      exposureTotal: c.exposureTotal,
-      lastForwardError: c.lastForwardError,
-      quarantinedCount: c.quarantinedCount,
       circuits,
       shared: this.#shared.stats(),
       diversions,
       cachedCards: this.cache.size,
-    };
+    });
   }
 
   /** Pending and forwarded advices with their reconciliation, by authorization id (a cursor list). */
@@ -391,30 +315,9 @@ export class StandInProcessor implements PendingStandInDecisions {
     return found?.advice.outcome;
   }
 
-  /**
-   * Puts the stand-in decision under `authorizationId` on the issuer's books now if it is not
-   * there yet: from this process's spool (forwarding its shard), else from the shared record.
-   * Application is idempotent, so a decision another process forwards at the same time is
-   * applied once. Throws when the issuer cannot take it.
-   */
-  async settle(authorizationId: string): Promise<void> {
-    const own = this.queue.pendingByAuthorizationId(authorizationId);
-    if (own) {
-      await this.#forwarder.drain(own.shardId);
-      if (this.queue.pendingByAuthorizationId(authorizationId)) {
-        throw new MainstayError(
-          'state_conflict',
-          `authorization ${authorizationId} was decided in stand-in and its advice could not ` +
-            'be put on the issuer yet; retry',
-        );
-      }
-      return;
-    }
-    const shared = await this.#shared.registry.findById(authorizationId).catch(() => undefined);
-    if (!shared || shared.applied) return;
-    const { advice } = shared;
-    await this.#issuer.applyAdvices(advice.shardId, [toAuthorizationAdvice(advice)]);
-    await this.#markApplied(advice.shardId, [advice]);
+  /** Puts the stand-in decision under `authorizationId` on the issuer's books (see settlement). */
+  settle(authorizationId: string): Promise<void> {
+    return this.#settlement.settle(authorizationId);
   }
 
   /** The issuer's answer to a request whose attempt timed out here, if it came (for pairing). */
@@ -433,27 +336,12 @@ export class StandInProcessor implements PendingStandInDecisions {
     return this.#diversion.route(shardId, nowMs, last) === 'issuer' ? 'issuer' : 'overload';
   }
 
-  async #tryIssuer(request: AuthorizationRequest): Promise<AuthorizationAnswer> {
-    const attempt = this.#issuer.authorize(request);
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new IssuerTimeout()), this.options.issuerTimeoutMs);
-    });
-    try {
-      return await Promise.race([attempt, timeout]);
-    } catch (error) {
-      if (error instanceof IssuerTimeout) {
-        // The attempt goes on and may commit: if it does, the advice stand-in is about to
-        // record is the duplicate reconciliation drops. Keep its answer to pair them up.
-        attempt.then(
-          (late) => this.#rememberLate(adviceIdOf(request), late.value),
-          () => undefined,
-        );
-      }
-      throw error;
-    } finally {
-      clearTimeout(timer);
-    }
+  #tryIssuer(request: AuthorizationRequest): Promise<AuthorizationAnswer> {
+    // A late commit makes the advice stand-in is about to record the duplicate reconciliation
+    // drops: its answer is kept to pair them up.
+    return withinTimeout(this.#issuer.authorize(request), this.options.issuerTimeoutMs, (late) =>
+      this.#rememberLate(adviceIdOf(request), late.value),
+    );
   }
 
   #rememberLate(adviceId: string, outcome: AuthorizationOutcome): void {
@@ -473,7 +361,7 @@ export class StandInProcessor implements PendingStandInDecisions {
     trigger: StandInTrigger,
   ): Promise<AuthorizationAnswer> {
     const adviceId = adviceIdOf(request);
-    const card = await this.#cardFor(request.cardId);
+    const card = await this.cache.fresh(this.#cards, this.options, request.cardId);
     const again = this.queue.find(adviceId);
     if (again) return this.#answerKnown(again, request);
     const nowMs = Date.now();
@@ -579,29 +467,6 @@ export class StandInProcessor implements PendingStandInDecisions {
     return { value: known.advice.outcome, token: null, replayed: true };
   }
 
-  /** The card's state: from the cache while fresh and complete, else re-read from a replica. */
-  async #cardFor(cardId: string): Promise<CachedCard | undefined> {
-    const cached = this.cache.get(cardId);
-    const age = cached ? Date.now() - cached.observedAtMs : Number.POSITIVE_INFINITY;
-    const complete = cached?.currency != null && cached.expiry !== null;
-    if (cached && complete && age < this.options.cardRefreshAgeMs) return cached;
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const read = await Promise.race([
-        this.#cards.readCard(cardId),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new IssuerTimeout()), this.options.cardReadTimeoutMs);
-        }),
-      ]);
-      if (read) this.cache.put(read);
-      return read ?? cached;
-    } catch {
-      return cached;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
   #outcomeOf(
     request: AuthorizationRequest,
     card: CachedCard | undefined,
@@ -621,12 +486,6 @@ export class StandInProcessor implements PendingStandInDecisions {
       createdAt: new Date(nowMs).toISOString(),
     });
   }
-}
-
-function triggerOf(error: unknown): StandInTrigger | null {
-  if (error instanceof IssuerTimeout) return 'issuer_timeout';
-  if (!isMainstayError(error) || !DIVERTING_CODES.has(error.code)) return null;
-  return error.code === 'overloaded' ? 'overload' : 'issuer_failed';
 }
 
 function reusedId(request: AuthorizationRequest): MainstayError {

@@ -106,4 +106,34 @@ export class StandInCounters {
   get exposureTotal(): bigint {
     return Object.values(this.exposureByCurrency).reduce((sum, amount) => sum + amount, 0n);
   }
+
+  /** The snapshot of these counters with the processor's current state beside them. */
+  snapshot(
+    state: Pick<
+      StandInStatsSnapshot,
+      | 'pendingAdvices'
+      | 'pendingAdvicesTotal'
+      | 'circuits'
+      | 'shared'
+      | 'diversions'
+      | 'cachedCards'
+    >,
+  ): StandInStatsSnapshot {
+    return {
+      issuerDecisions: this.issuerDecisions,
+      standInDecisions: this.standInDecisions,
+      standInShare: this.standInShare,
+      standInApprovals: this.standInApprovals,
+      standInByTrigger: { ...this.standInByTrigger },
+      replayedAnswers: this.replayedAnswers,
+      lateIssuerAnswers: this.lateIssuerAnswers,
+      forwardedCount: this.forwardedCount,
+      forwardedByResult: { ...this.forwardedByResult },
+      exposureByCurrency: { ...this.exposureByCurrency },
+      exposureTotal: this.exposureTotal,
+      lastForwardError: this.lastForwardError,
+      quarantinedCount: this.quarantinedCount,
+      ...state,
+    };
+  }
 }
