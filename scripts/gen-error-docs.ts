@@ -1,5 +1,6 @@
 /**
- * Writes `docs/reference/errors.md` from {@link ERROR_CATALOGUE}, so the reference clients read
+ * Writes `docs/reference/errors.md` from the error catalogue (the platform's codes and those of
+ * every hosted module), so the reference clients read
  * is never out of step with the codes the server sends. `test/errors-catalogue.test.ts` fails
  * when the committed file differs from what this would write.
  *
@@ -7,7 +8,9 @@
  */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { ERROR_CATALOGUE, ERROR_CODES } from '../src/errors/error-catalogue.ts';
+import { errorCodes, errorOwnerOf, errorSpecOf } from '../src/errors/error-catalogue.ts';
+// The hosted modules register their codes as they load: the reference lists them too.
+import '../src/modules.ts';
 
 /** Where the generated reference lives, from the repository root. */
 export const ERROR_DOCS_PATH = fileURLToPath(
@@ -16,14 +19,14 @@ export const ERROR_DOCS_PATH = fileURLToPath(
 
 /** The full text of `docs/reference/errors.md`, deterministic so the sync test can compare it. */
 export function renderErrorDocs(): string {
-  const rows = ERROR_CODES.map((code) => {
-    const { status, definite, title, doc } = ERROR_CATALOGUE[code];
-    return `| \`${code}\` | ${status} | ${definite ? 'yes' : 'no'} | ${cell(title)} | ${cell(doc)} |`;
+  const rows = errorCodes().map((code) => {
+    const { status, definite, title, doc } = errorSpecOf(code);
+    return `| \`${code}\` | ${errorOwnerOf(code)} | ${status} | ${definite ? 'yes' : 'no'} | ${cell(title)} | ${cell(doc)} |`;
   });
   return [
     '# Error reference',
     '',
-    '<!-- Generated from src/errors/error-catalogue.ts by scripts/gen-error-docs.ts. Do not edit. -->',
+    "<!-- Generated from src/errors/error-catalogue.ts and the modules' errors.ts by scripts/gen-error-docs.ts. Do not edit. -->",
     '',
     'Every error Mainstay returns over HTTP is an RFC 9457 `application/problem+json` document:',
     '',
@@ -42,10 +45,11 @@ export function renderErrorDocs(): string {
     'invalid field and is empty otherwise. `429` and `503` responses carry `Retry-After`.',
     '',
     '**Definite** says whether the failed request certainly did not happen (`yes`) or may have',
-    'happened (`no`): in that case retry with the same idempotency key.',
+    'happened (`no`): in that case retry with the same idempotency key. **Owner** is `platform`',
+    'or the domain module that defines the code.',
     '',
-    '| Code | HTTP status | Definite | Title | Description |',
-    '| --- | --- | --- | --- | --- |',
+    '| Code | Owner | HTTP status | Definite | Title | Description |',
+    '| --- | --- | --- | --- | --- | --- |',
     ...rows,
     '',
   ].join('\n');

@@ -235,12 +235,6 @@ export const ERROR_CATALOGUE = {
     definite: true,
     doc: 'The currency is not an ISO 4217 code this resource accepts (a card account has one currency).',
   },
-  card_number_invalid: {
-    status: 422,
-    title: 'Invalid card number',
-    definite: true,
-    doc: 'The card number is not 12 to 19 digits with a valid Luhn check digit, or its brand is not accepted.',
-  },
   state_conflict: {
     status: 409,
     title: 'Conflicting state',
@@ -252,24 +246,6 @@ export const ERROR_CATALOGUE = {
     title: 'Overloaded',
     definite: true,
     doc: 'A bounded queue is full and the request was refused before any work; retry after the Retry-After delay.',
-  },
-  card_already_bound: {
-    status: 409,
-    title: 'Card already bound',
-    definite: true,
-    doc: 'The user already has this card bound (found by its keyed hash, not its number); the detail names the existing binding. Nothing was written.',
-  },
-  card_limit_exceeded: {
-    status: 409,
-    title: 'Bound card limit reached',
-    definite: true,
-    doc: 'The user has as many active bound cards as allowed; unbind one first. Nothing was written.',
-  },
-  card_expiry_invalid: {
-    status: 422,
-    title: 'Invalid card expiry',
-    definite: true,
-    doc: 'The expiry month/year is in the past or implausibly far in the future.',
   },
   reseed_incomplete: {
     status: 503,
@@ -287,8 +263,48 @@ export interface ErrorSpec {
   readonly doc: string;
 }
 
-/** A stable error code from {@link ERROR_CATALOGUE}. */
-export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+/**
+ * The codes domain modules add: each module augments this interface with its own codes
+ * (`declare module`), so a `MainstayError` with one of them type-checks without this file
+ * naming any domain, and registers their entries with {@link registerErrorCodes}.
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: filled by declaration merging in each module
+export interface ModuleErrorCodes {}
 
-/** Every error code, in catalogue order. */
-export const ERROR_CODES = Object.keys(ERROR_CATALOGUE) as ErrorCode[];
+/** A stable error code: the platform's ({@link ERROR_CATALOGUE}) or a module's. */
+export type ErrorCode = keyof typeof ERROR_CATALOGUE | keyof ModuleErrorCodes;
+
+/** The platform's own codes, in catalogue order. */
+export const PLATFORM_ERROR_CODES = Object.keys(ERROR_CATALOGUE) as ErrorCode[];
+
+const moduleEntries = new Map<string, { readonly owner: string; readonly spec: ErrorSpec }>();
+
+/**
+ * Adds a module's codes to the catalogue (`owner` names the module). Registering the same
+ * entries again is harmless; a code the platform or another module already has is an error.
+ */
+export function registerErrorCodes(owner: string, specs: Readonly<Record<string, ErrorSpec>>) {
+  for (const [code, spec] of Object.entries(specs)) {
+    const known = moduleEntries.get(code);
+    if (known?.owner === owner) continue;
+    if (known || code in ERROR_CATALOGUE)
+      throw new Error(`error code ${code} of ${owner} is already in the catalogue`);
+    moduleEntries.set(code, { owner, spec });
+  }
+}
+
+/** The entry of `code`; an unregistered module code answers as `internal_error`. */
+export function errorSpecOf(code: ErrorCode): ErrorSpec {
+  if (code in ERROR_CATALOGUE) return ERROR_CATALOGUE[code as keyof typeof ERROR_CATALOGUE];
+  return moduleEntries.get(code)?.spec ?? ERROR_CATALOGUE.internal_error;
+}
+
+/** Every code known now: the platform's, then each registered module's, in registration order. */
+export function errorCodes(): ErrorCode[] {
+  return [...PLATFORM_ERROR_CODES, ...(moduleEntries.keys() as Iterable<ErrorCode>)];
+}
+
+/** Who defines `code`: `platform` or the module that registered it. */
+export function errorOwnerOf(code: ErrorCode): string {
+  return moduleEntries.get(code)?.owner ?? 'platform';
+}

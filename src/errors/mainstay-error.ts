@@ -1,4 +1,4 @@
-import { ERROR_CATALOGUE, type ErrorCode } from './error-catalogue.ts';
+import { type ErrorCode, errorSpecOf } from './error-catalogue.ts';
 
 /** One invalid field of a request or config, located by a JSON pointer. */
 export interface FieldError {
@@ -27,7 +27,7 @@ export class MainstayError extends Error {
 
   /** The HTTP status the catalogue assigns to this error's code. */
   get status(): number {
-    return ERROR_CATALOGUE[this.code].status;
+    return errorSpecOf(this.code).status;
   }
 }
 

@@ -22,7 +22,7 @@ import { registerOpenApi, registerOpenApiRoutes } from './routes/openapi-routes.
 import { registerTopologyRoute } from './routes/topology-route.ts';
 import { EventListSchema, FailoverEventSchema } from './schemas/event-schema.ts';
 import { HealthReportSchema } from './schemas/health-schema.ts';
-import { ProblemSchema } from './schemas/problem-schema.ts';
+import { problemSchema } from './schemas/problem-schema.ts';
 import { TopologySnapshotSchema } from './schemas/topology-schema.ts';
 import { registerStorableJsonParser, registerUrlTextCheck } from './text-guard.ts';
 
@@ -91,7 +91,7 @@ export async function buildHttpServer(options: HttpServerOptions): Promise<Fasti
   for (const schema of [
     TopologySnapshotSchema,
     HealthReportSchema,
-    ProblemSchema,
+    problemSchema(),
     FailoverEventSchema,
     EventListSchema,
   ]) {

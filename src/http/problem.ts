@@ -2,7 +2,7 @@
  * Maps anything a request can fail with onto an RFC 9457 problem from the error catalogue. Kept
  * apart from Fastify's hooks so the mapping is a pure function of the error.
  */
-import { ERROR_CATALOGUE, type ErrorCode } from '../errors/error-catalogue.ts';
+import { type ErrorCode, errorSpecOf } from '../errors/error-catalogue.ts';
 import { type FieldError, isMainstayError } from '../errors/mainstay-error.ts';
 import type { Problem } from './schemas/problem-schema.ts';
 
@@ -28,7 +28,7 @@ export function problemFor(
   detail: string,
   errors: readonly FieldError[] = [],
 ): Problem {
-  const { status, title } = ERROR_CATALOGUE[code];
+  const { status, title } = errorSpecOf(code);
   return {
     type: `${PROBLEM_TYPE_BASE_URI}${code}`,
     title,

@@ -12,6 +12,7 @@ import type { Counter, Gauge } from 'prom-client';
 import type { CatalogStore } from '../catalog/catalog-store.ts';
 import type { Router } from '../data/router.ts';
 import type { RouterOptions } from '../data/router-options.ts';
+import type { ErrorSpec } from '../errors/error-catalogue.ts';
 import type { MigrationSet } from '../migrations/migration.ts';
 
 /** Makes one Prometheus metric whose value is read at scrape time by `collect`. */
@@ -71,6 +72,11 @@ export interface DomainModule<R extends RunningModule = RunningModule> {
   readonly configSection?: ConfigSection;
   /** The shard schema, applied in order on every shard database after the platform's own. */
   readonly shardMigrations: readonly MigrationSet[];
+  /**
+   * The module's own error codes (its `errors.ts`, which registers them with the catalogue as
+   * it loads and declares them to the type checker); listed in the errors reference.
+   */
+  readonly errors: Readonly<Record<string, ErrorSpec>>;
   /** Loads the module's demo data once per fleet; true when this call loaded it. */
   loadDemoData?(router: Router, catalog: CatalogStore): Promise<boolean>;
   start(context: ModuleContext): Promise<R>;

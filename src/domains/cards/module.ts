@@ -6,6 +6,7 @@ import type { DomainModule, RunningModule } from '../../platform/domain-module.t
 import { registerCardRoutes } from './api/card-routes.ts';
 import { type CardsConfig, CardsConfigSchema } from './config/cards-config.ts';
 import { standInSettings } from './config/stand-in-settings.ts';
+import { CARD_ERRORS } from './errors.ts';
 import { registerCardMetrics } from './metrics.ts';
 import { CARD_MIGRATIONS, type CardServices, loadCardDemo, startCardServices } from './services.ts';
 
@@ -23,6 +24,7 @@ export const cardsModule: DomainModule<RunningCards> = {
   name: 'cards',
   configSection: { key: 'cards', schema: CardsConfigSchema },
   shardMigrations: CARD_MIGRATIONS,
+  errors: CARD_ERRORS,
   loadDemoData: loadCardDemo,
   async start(context) {
     const section = (context.section ?? {}) as CardsConfig;

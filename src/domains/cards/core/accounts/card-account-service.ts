@@ -4,6 +4,7 @@ import type { Queryable, Router } from '../../../../data/router.ts';
 import type { ConsistencyLevel } from '../../../../data/router-options.ts';
 import type { TokenText, WriteAnswer, WriteContext } from '../../../../data/write-contract.ts';
 import { MainstayError } from '../../../../errors/mainstay-error.ts';
+import { cardError } from '../../errors.ts';
 import {
   ISSUED_CARD_BRANDS as CARD_BRANDS,
   type IssuedCardBrand as CardBrand,
@@ -331,7 +332,7 @@ function cardSettings(options: IssueCardOptions): Required<IssueCardOptions> {
     settings.expiryYear * 12 + settings.expiryMonth <
     now.getUTCFullYear() * 12 + now.getUTCMonth() + 1
   )
-    throw new MainstayError(
+    throw cardError(
       'card_expiry_invalid',
       `a card expiring ${settings.expiryYear}-${String(settings.expiryMonth).padStart(2, '0')} would be issued expired`,
       { errors: [{ pointer: '/expiryYear', detail: 'with expiryMonth, is in the past' }] },

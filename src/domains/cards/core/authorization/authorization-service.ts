@@ -1,6 +1,5 @@
 import { isEntityId } from '../../../../data/entity-id.ts';
-import { fingerprintOf, onceInTransaction } from '../../../../data/idempotency.ts';
-import type { Queryable, Router } from '../../../../data/router.ts';
+import type { Router } from '../../../../data/router.ts';
 import {
   type WriteAnswer,
   type WriteContext,
@@ -8,13 +7,6 @@ import {
 } from '../../../../data/write-contract.ts';
 import { MainstayError } from '../../../../errors/mainstay-error.ts';
 import { AuthorizationReader } from '../../store/authorization-reader.ts';
-import {
-  AUTHORIZATION_COLUMNS,
-  type AuthorizationRow,
-  outcomeOfRow,
-  rowOfStored,
-  storedOfRow,
-} from '../../store/authorization-row.ts';
 import type { AuthorizationOutcome } from './authorization-types.ts';
 import { isValidAmount } from './request-validation.ts';
 

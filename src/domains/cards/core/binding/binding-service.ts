@@ -3,6 +3,7 @@ import { fingerprintOf, onceInTransaction } from '../../../../data/idempotency.t
 import type { Queryable, Router } from '../../../../data/router.ts';
 import type { WriteAnswer, WriteContext } from '../../../../data/write-contract.ts';
 import { MainstayError } from '../../../../errors/mainstay-error.ts';
+import { cardError } from '../../errors.ts';
 import {
   activeCardHashes,
   insertCard,
@@ -123,13 +124,13 @@ export class CardBindingService {
       const active = await activeCardHashes(tx, userId);
       const same = active.find((bound) => bound.panHash === panHash);
       if (same) {
-        throw new MainstayError(
+        throw cardError(
           'card_already_bound',
           `this card is already bound to user ${userId} as ${same.id}`,
         );
       }
       if (active.length >= this.#cardsPerUserMax) {
-        throw new MainstayError(
+        throw cardError(
           'card_limit_exceeded',
           `user ${userId} already has ${active.length} bound cards, the most allowed; unbind one first`,
         );

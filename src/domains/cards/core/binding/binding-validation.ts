@@ -4,6 +4,7 @@
  * only the domain knows: a number's Luhn digit and brand, an expiry relative to today.
  */
 import { type FieldError, MainstayError } from '../../../../errors/mainstay-error.ts';
+import { cardError } from '../../errors.ts';
 import { type CardBrand, checkCardNumber, describeCardNumberProblem } from '../card-number.ts';
 import {
   type CardToBind,
@@ -51,14 +52,14 @@ export function checkBindInput(input: CardToBind, now: Date): CheckedCard {
   const number = checkCardNumber(typeof input.cardNumber === 'string' ? input.cardNumber : '');
   if (!number.ok) {
     const detail = describeCardNumberProblem(number.problem);
-    throw new MainstayError('card_number_invalid', detail, {
+    throw cardError('card_number_invalid', detail, {
       errors: [{ pointer: '/cardNumber', detail }],
     });
   }
   const { expiryMonth, expiryYear } = input;
   const expiryDetail = expiryProblem(expiryMonth, expiryYear, now);
   if (expiryDetail) {
-    throw new MainstayError('card_expiry_invalid', `card expiry ${expiryDetail.detail}`, {
+    throw cardError('card_expiry_invalid', `card expiry ${expiryDetail.detail}`, {
       errors: [expiryDetail],
     });
   }

@@ -26,7 +26,7 @@ import { IssuerCircuit, type IssuerRoute } from './issuer-circuit.ts';
 import type { AuthorizationAnswer, IssuerPath } from './issuer-path.ts';
 import { OverloadDiversion, type ShardDiversion } from './overload-diversion.ts';
 import { SharedAnswers } from './shared-answers.ts';
-import { adviceIdOf, type StandInAdvice, toAuthorizationAdvice } from './stand-in-advice.ts';
+import { adviceIdOf, type StandInAdvice } from './stand-in-advice.ts';
 import { effectiveLimits } from './stand-in-limits.ts';
 import { type StandInOptions, standInOptions } from './stand-in-options.ts';
 import {
