@@ -5,6 +5,7 @@ import type { CatalogStore } from '../catalog/catalog-store.ts';
 import { PostgresCatalogStore } from '../catalog/postgres-catalog-store.ts';
 import type { MainstayConfig } from '../config/load-config.ts';
 import { BypassSpool } from '../data/bypass/bypass-spool.ts';
+import { IDEMPOTENCY_MIGRATIONS, idempotencyPruningJob } from '../data/idempotency.ts';
 import { Router } from '../data/router.ts';
 import type { RouterOptions } from '../data/router-options.ts';
 import { MainstayError } from '../errors/mainstay-error.ts';
@@ -14,6 +15,8 @@ import { CATALOG_DATABASE } from '../fleet/fleet.ts';
 import type { TopologySource } from '../fleet/topology-snapshot.ts';
 import { buildHttpServer } from '../http/build-http-server.ts';
 import { type Operations, registerOperationsRoutes } from '../http/routes/operations-route.ts';
+import { AdvisoryLockLease } from '../jobs/advisory-lock-lease.ts';
+import { JobRunner } from '../jobs/job-runner.ts';
 import type { ConnectionInfo } from '../postgres/connection-pools.ts';
 import { checkModules, type DomainModule, RunningModules } from './domain-module.ts';
 import { platformMetrics } from './platform-metrics.ts';
@@ -50,7 +53,9 @@ export interface ApiWiring {
   readonly spool: BypassSpool;
   readonly modules: RunningModules;
   readonly http: FastifyInstance;
-  /** Stops the HTTP server, the modules, the controller, routers, spools, catalog. */
+  /** The process's own background jobs (idempotency pruning); its snapshot is for metrics. */
+  readonly jobs: JobRunner;
+  /** Stops the HTTP server, the modules, the controller, jobs, routers, spools, catalog. */
   stop(): Promise<void>;
 }
 
@@ -78,6 +83,8 @@ export async function wireApi(options: ApiWiringOptions): Promise<ApiWiring> {
     stack.push(() => router.close());
     const { controller } = options;
     if (controller) stack.push(() => controller.stop());
+    const jobs = startPlatformJobs(options, router);
+    stack.push(() => jobs.stop());
     const spool = await BypassSpool.open({
       dir: path.join(options.processHome, 'spool'),
       name: 'bypass',
@@ -116,11 +123,32 @@ export async function wireApi(options: ApiWiringOptions): Promise<ApiWiring> {
       ],
     });
     stack.push(() => http.close());
-    return { catalog, router, spool, modules, http, stop };
+    return { catalog, router, spool, modules, http, jobs: jobs.runner, stop };
   } catch (error) {
     await stop();
     throw error;
   }
+}
+
+/**
+ * The process's own jobs: idempotency records pruned past `jobs.idempotencyRetentionDays`, by
+ * one API process at a time, the one holding the lease on the witness (decision 40).
+ */
+function startPlatformJobs(options: ApiWiringOptions, router: Router) {
+  const lease = new AdvisoryLockLease({
+    connection: { ...options.witness, database: CATALOG_DATABASE },
+  });
+  const runner = new JobRunner();
+  const retentionMs = options.config.jobs.idempotencyRetentionDays * 24 * 60 * 60 * 1000;
+  // Only where a hosted module keeps idempotency records (the lease connects on first use).
+  if (options.modules.some((module) => module.shardMigrations.includes(IDEMPOTENCY_MIGRATIONS)))
+    runner.add(idempotencyPruningJob(router, { retentionMs, lease }));
+  runner.start();
+  const stop = async () => {
+    await runner.stop();
+    await lease.close();
+  };
+  return { runner, stop };
 }
 
 /** Failover events (of the controller, when this process runs one) merged with catalog epochs. */
