@@ -3,11 +3,11 @@ import type pg from 'pg';
 import { MainstayError } from '../errors/mainstay-error.ts';
 import { JobRunner } from '../jobs/job-runner.ts';
 import { ConnectionPools } from '../postgres/connection-pools.ts';
-import { formatLsn, maxLsn } from '../postgres/lsn.ts';
+import { maxLsn } from '../postgres/lsn.ts';
 import { CatalogSecrets } from '../secrets/catalog-secrets.ts';
 import type { PurposeKeys } from '../secrets/secrets-port.ts';
-import { BatchPartiallyWrittenError } from './batch-partially-written-error.ts';
-import { ConsistencyToken, putTokenInHeaders, tokenFromHeaders } from './consistency-token.ts';
+import { writeBatch } from './batch-write.ts';
+import { ConsistencyToken } from './consistency-token.ts';
 import { inlineParameters } from './inline-parameters.ts';
 import { COMMIT_POSITION_SQL, PrimaryWriter, type Queryable } from './primary-writer.ts';
 import { currentReadScope, effectiveLevel } from './read-scope.ts';
@@ -16,68 +16,17 @@ import { ReplicaMonitor } from './replica-monitor.ts';
 import { type ReadResult, ReplicaReader } from './replica-reader.ts';
 import { type ConsistencyLevel, ROUTER_DEFAULTS, type RouterOptions } from './router-options.ts';
 import { RouterStats } from './router-stats.ts';
+import { RouterTokens } from './router-tokens.ts';
 import { SharedRecentWrites } from './shared-recent-writes.ts';
 
 export { BatchPartiallyWrittenError } from './batch-partially-written-error.ts';
 export type { Queryable } from './primary-writer.ts';
+export type { WriteResult } from './write-result.ts';
 
 import { canonicalShardKey } from './shard-key.ts';
 import { ShardMap } from './shard-map.ts';
 import type { TokenText } from './write-contract.ts';
-
-/** What a write returns: the work's value and a token that makes later reads see it. */
-export interface WriteResult<T> {
-  readonly value: T;
-  readonly shardId: number;
-  /** WAL position just past the commit, in PostgreSQL's text form. */
-  readonly lsn: string;
-  /**
-   * The caller's token (if given) merged with this write, signed: send it with later reads, in
-   * an HTTP header or a message. Signed when first read, so a write whose token stays in the
-   * process (or is not needed) does not pay for the MAC.
-   */
-  readonly token: TokenText;
-  /** The same token, decoded: pass it to reads in this process without signing it. */
-  readonly consistency: ConsistencyToken;
-}
-
-/** A write's result; its token string is signed on first use (see {@link WriteResult.token}). */
-class Written<T> implements WriteResult<T> {
-  readonly value: T;
-  readonly shardId: number;
-  readonly consistency: ConsistencyToken;
-  readonly #lsn: bigint;
-  readonly #sign: (token: ConsistencyToken) => TokenText;
-  #token: TokenText | null = null;
-
-  constructor(
-    value: T,
-    shardId: number,
-    lsn: bigint,
-    consistency: ConsistencyToken,
-    sign: (token: ConsistencyToken) => TokenText,
-  ) {
-    this.value = value;
-    this.shardId = shardId;
-    this.#lsn = lsn;
-    this.consistency = consistency;
-    this.#sign = sign;
-  }
-
-  get lsn(): string {
-    return formatLsn(this.#lsn);
-  }
-
-  get token(): TokenText {
-    this.#token ??= this.#sign(this.consistency);
-    return this.#token;
-  }
-
-  /** Plain data (`JSON.stringify`, logs): the getters' values, the decoded token left out. */
-  toJSON(): { value: T; shardId: number; lsn: string; token: TokenText } {
-    return { value: this.value, shardId: this.shardId, lsn: this.lsn, token: this.token };
-  }
-}
+import { type WriteResult, Written } from './write-result.ts';
 
 export interface ReadOptions {
   readonly consistency?: ConsistencyLevel;
@@ -91,9 +40,6 @@ export type { ReadResult } from './replica-reader.ts';
 
 /** Bound on one catalog re-read of the poll (a hung witness shows as a timed-out run). */
 const CATALOG_POLL_TIMEOUT_MS = 5_000;
-
-/** Verified tokens kept for reuse (the cache is emptied when full). */
-const VERIFIED_TOKEN_COUNT_MAX = 4_096;
 
 type Defaults = {
   readonly [K in keyof typeof ROUTER_DEFAULTS]: (typeof ROUTER_DEFAULTS)[K] extends string
@@ -124,12 +70,7 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
   readonly #pools: ConnectionPools;
   readonly #writer: PrimaryWriter;
   readonly #reader: ReplicaReader;
-  /** The key tokens are signed with now, and every key a token may be signed with. */
-  readonly #tokenKeys: PurposeKeys;
-  readonly #acceptedTokenKeys: readonly Buffer[];
-  readonly #verifiedTokens = new Map<string, ConsistencyToken>();
-  readonly #sign = (token: ConsistencyToken): TokenText =>
-    token.encode(this.#tokenKeys.current.key);
+  readonly #tokens: RouterTokens;
   #map: ShardMap;
   #unsubscribe: (() => Promise<void>) | null = null;
   #reloading: Promise<void> | null = null;
@@ -146,8 +87,7 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
     this.setMaxListeners(0);
     this.#options = options;
     this.#map = map;
-    this.#tokenKeys = tokenKeys;
-    this.#acceptedTokenKeys = tokenKeys.accepted.map((accepted) => accepted.key);
+    this.#tokens = new RouterTokens(tokenKeys);
     const { user, password } = options.credentials;
     this.#pools = new ConnectionPools(
       (id) => {
@@ -256,14 +196,7 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
 
   /** Decodes and verifies a token string (throws `consistency_token_invalid`). */
   decodeToken(text: string): ConsistencyToken {
-    // A client sends the same token with many reads; verifying its MAC each time is the
-    // largest per-read cost, and a decoded token is immutable, so verified ones are kept.
-    const cached = this.#verifiedTokens.get(text);
-    if (cached) return cached;
-    const token = ConsistencyToken.decode(text, this.#acceptedTokenKeys);
-    if (this.#verifiedTokens.size >= VERIFIED_TOKEN_COUNT_MAX) this.#verifiedTokens.clear();
-    this.#verifiedTokens.set(text, token);
-    return token;
+    return this.#tokens.decode(text);
   }
 
   /**
@@ -274,27 +207,17 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
     headers: Record<string, string>,
     token: string | ConsistencyToken,
   ): Record<string, string> {
-    const decoded = typeof token === 'string' ? this.decodeToken(token) : token;
-    return putTokenInHeaders(
-      headers,
-      decoded,
-      this.#tokenKeys.current.key,
-      this.#acceptedTokenKeys,
-    );
+    return this.#tokens.toHeaders(headers, token);
   }
 
   /** The token carried in message headers (verified), or `null` when there is none. */
   tokenFromHeaders(headers: Readonly<Record<string, string | undefined>>): ConsistencyToken | null {
-    return tokenFromHeaders(headers, this.#acceptedTokenKeys);
+    return this.#tokens.fromHeaders(headers);
   }
 
   /** Merges tokens (from several writes or services) into one. */
   mergeTokens(...tokens: (string | ConsistencyToken | null | undefined)[]): TokenText {
-    let merged = new ConsistencyToken(this.#map.epoch);
-    for (const token of tokens) {
-      if (token) merged = merged.merge(typeof token === 'string' ? this.decodeToken(token) : token);
-    }
-    return merged.encode(this.#tokenKeys.current.key);
+    return this.#tokens.merge(this.#map.epoch, tokens);
   }
 
   /**
@@ -371,7 +294,7 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
       lsn,
       this.#map.epoch,
     );
-    return new Written(value, shardId, lsn, token, this.#sign);
+    return new Written(value, shardId, lsn, token, this.#tokens.sign);
   }
 
   /** Records the other keys a write touched (each once), alongside its own key. */
@@ -400,47 +323,19 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
     keyOf: (item: I) => unknown,
     work: (tx: Queryable, items: readonly I[], shardId: number) => Promise<T>,
   ): Promise<{ results: ReadonlyMap<number, T>; token: string }> {
-    if (items.length > this.#options.batchSizeMax) {
-      throw new MainstayError(
-        'batch_too_large',
-        `a batch holds at most ${this.#options.batchSizeMax} items, got ${items.length}`,
-      );
-    }
-    const groups = new Map<number, { items: I[]; keys: string[] }>();
-    for (const item of items) {
-      const key = canonicalShardKey(keyOf(item));
-      const shardId = this.#map.shardOf(key);
-      const group = groups.get(shardId) ?? { items: [], keys: [] };
-      group.items.push(item);
-      group.keys.push(key);
-      groups.set(shardId, group);
-    }
-    const results = new Map<number, T>();
-    let token = new ConsistencyToken(this.#map.epoch);
-    for (const [shardId, group] of groups) {
-      let written: { value: T; lsn: bigint };
-      try {
-        written = await this.#writer.transaction(shardId, (tx) => work(tx, group.items, shardId));
-      } catch (error) {
-        if (results.size === 0) throw error;
-        throw new BatchPartiallyWrittenError(
-          results,
-          token.encode(this.#tokenKeys.current.key),
-          shardId,
-          error,
-        );
-      }
-      const { value, lsn } = written;
-      for (const key of group.keys) this.tracker.record(key, shardId, lsn);
-      const { shared } = this;
-      if (shared) {
-        const epoch = this.#map.epoch;
-        await Promise.all(group.keys.map((key) => shared.record(key, shardId, epoch, lsn)));
-      }
-      token = token.with(shardId, lsn, this.#map.epoch);
-      results.set(shardId, value);
-    }
-    return { results, token: token.encode(this.#tokenKeys.current.key) };
+    return writeBatch(
+      {
+        writer: this.#writer,
+        map: () => this.#map,
+        tracker: this.tracker,
+        shared: this.shared,
+        sign: this.#tokens.sign,
+        batchSizeMax: this.#options.batchSizeMax,
+      },
+      items,
+      keyOf,
+      work,
+    );
   }
 
   /**
