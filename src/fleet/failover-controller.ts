@@ -3,16 +3,10 @@ import type { CatalogServer, CatalogSnapshot, CatalogStore } from '../catalog/ca
 import { JobRunner } from '../jobs/job-runner.ts';
 import { ConnectionPools } from '../postgres/connection-pools.ts';
 import { parseLsn } from '../postgres/lsn.ts';
-import { restoreCopyChecks, validateRestoredChecks } from './copy-checks.ts';
+import { moveLostDataCentre } from './dc-failover.ts';
 import { type FailoverEvent, FailoverEventLog } from './failover-events.ts';
 import type { Fleet } from './fleet.ts';
 import { describeLostTail, type LostTailOutcome } from './lost-tail.ts';
-import {
-  advanceSequences,
-  appliedRemoteLsn,
-  detachSubscription,
-  ensurePublication,
-} from './shard-replication.ts';
 
 export interface FailoverOptions {
   /** How often each primary and replica is probed. */
@@ -361,87 +355,19 @@ export class FailoverController extends EventEmitter<{ event: [FailoverEvent] }>
     );
   }
 
-  /**
-   * The whole DC is gone: each shard homed there moves home to its copy in the other DC. The
-   * tail the copy never received is measured (the home's last WAL position seen by the probes
-   * minus what the copy applied: an estimate, since the probes do not see the last moments
-   * before the loss, and that WAL holds other databases too).
-   */
+  /** The whole DC is gone: its shards move home to their copies in the other DC (dc-failover.ts). */
   async #dcFailed(snapshot: CatalogSnapshot, dc: string, detectedAt: number): Promise<void> {
-    const other = snapshot.dataCentres.find((d) => d.id !== dc)?.id;
-    const survivor = snapshot.servers.find(
-      (s) => s.dc === other && s.role === 'primary' && s.fencedAtEpoch === null,
-    );
-    if (!other || !survivor)
-      throw new Error(`data centre ${dc} is lost and no other data centre has a primary`);
-    const lost = snapshot.servers.filter((s) => s.dc === dc);
-    const homePrimary = lost.find((s) => s.role === 'primary');
-    this.#record(
+    await moveLostDataCentre(
       {
-        kind: 'dc_failed',
-        dc,
-        server: null,
-        detail: `every server of ${dc} is down; moving its shards home to ${other}`,
+        fleet: this.#fleet,
+        catalog: this.#catalog,
+        sequenceGap: this.#options.sequenceGap,
+        lastLsn: (serverId) => this.#lastLsn.get(serverId),
+        record: (event) => this.#record(event, detectedAt),
       },
-      detectedAt,
+      snapshot,
+      dc,
     );
-    for (const server of lost) await this.#fleet.kill(server.id);
-    const moved: { id: number; gapBytes: number | null }[] = [];
-    for (const shard of snapshot.shards.filter((s) => s.homeDc === dc)) {
-      const pool = this.#fleet.pools.pool(survivor.id, shard.database);
-      const applied = await appliedRemoteLsn(pool, shard.database);
-      const published = homePrimary ? this.#lastLsn.get(homePrimary.id) : undefined;
-      const appliedLsn = applied ? parseLsn(applied) : null;
-      const gapBytes =
-        published !== undefined && appliedLsn !== null
-          ? Number(published > appliedLsn ? published - appliedLsn : 0n)
-          : null;
-      await detachSubscription(pool, shard.database);
-      // Its CHECK constraints back before it takes writes as the home (copy-checks.ts).
-      await restoreCopyChecks(pool);
-      await advanceSequences(pool, this.#options.sequenceGap);
-      await ensurePublication(pool);
-      moved.push({ id: shard.id, gapBytes });
-    }
-    const epoch = await this.#catalog.commitChange(
-      `data centre ${dc} lost: shards ${moved.map((m) => m.id).join(', ')} now homed in ${other}`,
-      {
-        servers: lost.map((server) => ({ id: server.id, fenced: true })),
-        shards: [
-          ...moved.map((m) => ({
-            id: m.id,
-            homeDc: other,
-            copyDc: dc,
-            copyState: 'quarantined' as const,
-          })),
-          ...snapshot.shards
-            .filter((s) => s.copyDc === dc)
-            .map((s) => ({ id: s.id, copyState: 'quarantined' as const })),
-        ],
-      },
-      { unreplicatedTailBytes: Object.fromEntries(moved.map((m) => [m.id, m.gapBytes])) },
-    );
-    await this.#fleet.refreshCatalog();
-    for (const m of moved) {
-      // Off the critical path: the restored constraints already check every new row; this
-      // marks them valid after a scan that does not block writes.
-      const shard = snapshot.shards.find((s) => s.id === m.id);
-      if (shard) {
-        void validateRestoredChecks(this.#fleet.pools.pool(survivor.id, shard.database)).catch(
-          () => undefined,
-        );
-      }
-      this.#record(
-        {
-          kind: 'shard_moved',
-          dc: other,
-          server: survivor.id,
-          epoch,
-          detail: `shard ${m.id} homed in ${other}; unreplicated tail about ${m.gapBytes ?? 'unknown'} bytes`,
-        },
-        detectedAt,
-      );
-    }
   }
 
   /**
