@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
 
 /**
  * The layering rules of docs/ARCHITECTURE.md ("Code layout and layering"), checked on the import
@@ -13,6 +14,23 @@ import { fileURLToPath } from 'node:url';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SRC = join(ROOT, 'src');
 const FILE_LINES_MAX = 500;
+const FUNCTION_LINES_MAX = 70;
+/**
+ * The folders whose functions are held to {@link FUNCTION_LINES_MAX} lines here: the layers
+ * below the platform. The platform's and the domains' long route registrars are still to split.
+ */
+const FUNCTION_BOUND_FOLDERS = [
+  'catalog',
+  'config',
+  'data',
+  'errors',
+  'fleet',
+  'jobs',
+  'migrations',
+  'postgres',
+  'secrets',
+  'topology',
+];
 
 /** `import ... from '...'`, `export ... from '...'`, `import '...'` and `import('...')`. */
 const IMPORT_PATTERNS = [
@@ -231,5 +249,43 @@ test(`no file in src/ is over ${FILE_LINES_MAX} lines`, () => {
   const long = [...SOURCES]
     .filter(([, source]) => source.lines > FILE_LINES_MAX)
     .map(([file, source]) => `${file}: ${source.lines} lines`);
+  assert.deepEqual(long, []);
+});
+
+/** Every function, method, accessor and arrow function in `text` longer than `max` lines. */
+function longFunctions(file: string, text: string, max: number): string[] {
+  const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true);
+  const found: string[] = [];
+  const visit = (node: ts.Node): void => {
+    if (ts.isFunctionLike(node) && 'body' in node && node.body !== undefined) {
+      const first = source.getLineAndCharacterOfPosition(node.getStart(source)).line;
+      const last = source.getLineAndCharacterOfPosition(node.getEnd()).line;
+      if (last - first + 1 > max) {
+        const name = node.name?.getText(source) ?? '(anonymous)';
+        found.push(`${file}:${first + 1} ${name}: ${last - first + 1} lines`);
+      }
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  return found;
+}
+
+test('the function-length reader counts a function from its first line to its last', () => {
+  const body = Array.from({ length: 8 }, (_, n) => `  const a${n} = ${n};`).join('\n');
+  const text = `function long() {\n${body}\n}\nconst short = () => 1;\nclass C {\n  m() {\n${body}\n  }\n}\n`;
+  assert.deepEqual(longFunctions('x.ts', text, 9), [
+    'x.ts:1 long: 10 lines',
+    'x.ts:13 m: 10 lines',
+  ]);
+  assert.deepEqual(longFunctions('x.ts', text, 10), []);
+});
+
+test(`no function over ${FUNCTION_LINES_MAX} lines below the platform`, () => {
+  const long = [...SOURCES.keys()]
+    .filter((file) => FUNCTION_BOUND_FOLDERS.some((folder) => file.startsWith(`${folder}/`)))
+    .flatMap((file) =>
+      longFunctions(file, readFileSync(join(SRC, file), 'utf8'), FUNCTION_LINES_MAX),
+    );
   assert.deepEqual(long, []);
 });
