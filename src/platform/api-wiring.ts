@@ -112,7 +112,13 @@ export async function wireApi(options: ApiWiringOptions): Promise<ApiWiring> {
     const http = await buildHttpServer({
       source: options.source,
       events: eventSource(controller, catalog),
-      metrics: platformMetrics({ router, controller, spool, modules: modules.all() }),
+      metrics: platformMetrics({
+        router,
+        controller,
+        spool,
+        modules: modules.all(),
+        jobs: jobs.runner,
+      }),
       version: options.version,
       logger: options.logger ?? false,
       routes: [

@@ -13,6 +13,7 @@ import type { CatalogStore } from '../catalog/catalog-store.ts';
 import type { Router } from '../data/router.ts';
 import type { RouterOptions } from '../data/router-options.ts';
 import type { ErrorSpec } from '../errors/error-catalogue.ts';
+import type { JobSnapshot } from '../jobs/job-runner.ts';
 import type { MigrationSet } from '../migrations/migration.ts';
 
 /** Makes one Prometheus metric whose value is read at scrape time by `collect`. */
@@ -59,6 +60,8 @@ export interface RunningModule {
   routes(app: FastifyInstance): Promise<void>;
   /** Registers the module's metrics; read at scrape time like every Mainstay metric. */
   metrics?(factories: MetricFactories): void;
+  /** The module's background loops (each on a jobs runner), for the job metrics. */
+  jobs?(): readonly JobSnapshot[];
   stop(): Promise<void>;
 }
 

@@ -5,7 +5,9 @@ import { FALLBACK_REASONS } from '../data/router-stats.ts';
 import type { FailoverController } from '../fleet/failover-controller.ts';
 import { FAILOVER_EVENT_KINDS } from '../fleet/failover-events.ts';
 import type { MetricsSource } from '../http/routes/metrics-route.ts';
+import type { JobRunner } from '../jobs/job-runner.ts';
 import type { RunningModule } from './domain-module.ts';
+import { registerJobMetrics } from './job-metrics.ts';
 
 /** What the metrics are read from, at scrape time. */
 export interface MetricInputs {
@@ -14,6 +16,8 @@ export interface MetricInputs {
   readonly spool: BypassSpool | null;
   /** The running domain modules, each registering its own metrics. */
   readonly modules?: readonly RunningModule[];
+  /** The process's own jobs runner (idempotency pruning), beside the router's and controller's. */
+  readonly jobs?: JobRunner;
 }
 
 /**
@@ -170,6 +174,13 @@ export function platformMetrics(inputs: MetricInputs): MetricsSource {
     m.set(spool?.sizeBytes ?? 0),
   );
   for (const module of inputs.modules ?? []) module.metrics?.({ counter, gauge });
+  registerJobMetrics(counter, gauge, () => [
+    ...router.jobs.snapshot(),
+    ...router.monitor.jobs.snapshot(),
+    ...(controller?.jobs.snapshot() ?? []),
+    ...(inputs.jobs?.snapshot() ?? []),
+    ...(inputs.modules ?? []).flatMap((module) => module.jobs?.() ?? []),
+  ]);
   return { contentType: registry.contentType, metrics: () => registry.metrics() };
 }
 

@@ -51,6 +51,7 @@ export const cardsModule: DomainModule<RunningCards> = {
       metrics({ counter, gauge }) {
         registerCardMetrics(counter, gauge, services);
       },
+      jobs: () => services.jobSnapshots(),
     };
   },
   async describeRoutes(app) {

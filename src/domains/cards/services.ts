@@ -4,6 +4,7 @@ import type { CatalogStore } from '../../catalog/catalog-store.ts';
 import { BypassSpool } from '../../data/bypass/bypass-spool.ts';
 import { IDEMPOTENCY_MIGRATIONS } from '../../data/idempotency.ts';
 import type { Router } from '../../data/router.ts';
+import type { JobSnapshot } from '../../jobs/job-runner.ts';
 import type { MigrationSet } from '../../migrations/migration.ts';
 import { CardAccountService } from './core/accounts/card-account-service.ts';
 import { AuthorizationEngine } from './core/authorization/authorization-engine.ts';
@@ -38,6 +39,8 @@ export interface CardServices {
   readonly authorizations: AuthorizationService;
   readonly standIn: StandInProcessor;
   readonly sweeper: HoldSweeper;
+  /** Every card background loop's figures (hold expiry, forwarding, orphan sweep, registry poll). */
+  jobSnapshots(): JobSnapshot[];
   stop(): Promise<void>;
 }
 
@@ -90,6 +93,11 @@ export async function startCardServices(
     authorizations,
     standIn,
     sweeper,
+    jobSnapshots: () => [
+      ...sweeper.jobs.snapshot(),
+      ...standIn.jobSnapshots(),
+      ...registry.registry.jobs.snapshot(),
+    ],
     async stop() {
       await sweeper.stop();
       await standIn.stop();

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import pg from 'pg';
+import { JobRunner } from '../../../jobs/job-runner.ts';
 import { migrate } from '../../../migrations/migration.ts';
 import {
   adviceIdOf,
@@ -96,6 +97,9 @@ interface Lookup {
  * gave elsewhere while a shard has unapplied decisions (`mayHaveUnapplied`); while it is not
  * listening it assumes every shard may have some.
  */
+/** A poll reads a few rows on the witness; one slower than this is counted as timed out. */
+const POLL_TIMEOUT_MS = 5_000;
+
 export class StandInRegistry {
   readonly #pool: pg.Pool;
   readonly #options: StandInRegistryOptions;
@@ -112,7 +116,8 @@ export class StandInRegistry {
     lastError: null,
   };
   #lookups: Lookup[] = [];
-  #timer: NodeJS.Timeout | null = null;
+  /** The poll's loop, for metrics. */
+  readonly jobs = new JobRunner();
   #closed = false;
 
   private constructor(
@@ -143,15 +148,20 @@ export class StandInRegistry {
     }
     const registry = new StandInRegistry(pool, listenConfig, { ...OPTIONS_DEFAULT, ...options });
     await registry.#poll();
-    registry.#timer = setInterval(() => void registry.#poll(), registry.#options.pollIntervalMs);
-    registry.#timer.unref();
+    registry.jobs.add({
+      name: 'stand-in-registry-poll',
+      intervalMs: registry.#options.pollIntervalMs,
+      runTimeoutMs: POLL_TIMEOUT_MS,
+      run: () => registry.#poll(),
+    });
+    registry.jobs.start();
     return registry;
   }
 
   /** Stops polling and listening; the pool stays the caller's. */
   async close(): Promise<void> {
     this.#closed = true;
-    if (this.#timer) clearInterval(this.#timer);
+    await this.jobs.stop();
     const listener = this.#listener;
     this.#listener = null;
     await listener?.end().catch(() => undefined);

@@ -1,4 +1,5 @@
 import type { Router } from '../../../../data/router.ts';
+import { JobRunner } from '../../../../jobs/job-runner.ts';
 
 /** Tuning of a {@link HoldSweeper}. */
 export interface HoldSweeperOptions {
@@ -23,10 +24,14 @@ export const HOLD_SWEEPER_DEFAULTS = {
  * writer of holds); several processes may sweep at once without harm, since an expired hold is
  * no longer open for the next one.
  */
+/** A sweep releases lapsed holds shard by shard; one slower than this is counted as timed out. */
+const SWEEP_TIMEOUT_MS = 60_000;
+
 export class HoldSweeper {
   readonly #router: Router;
   readonly #options: Required<HoldSweeperOptions>;
-  #timer: NodeJS.Timeout | null = null;
+  /** The sweep's loop, for metrics. */
+  readonly jobs = new JobRunner();
   #sweeping: Promise<number> | null = null;
 
   constructor(router: Router, options: HoldSweeperOptions = {}) {
@@ -34,21 +39,23 @@ export class HoldSweeper {
     this.#options = { ...HOLD_SWEEPER_DEFAULTS, ...options };
   }
 
-  /** Sweeps every `sweepIntervalMs` until {@link stop}. */
+  /** Sweeps every `sweepIntervalMs` until {@link stop} (a job of {@link jobs}). */
   start(): void {
-    if (this.#timer) return;
-    const tick = () => {
-      this.#timer = setTimeout(async () => {
-        await this.expireHolds().catch(() => 0);
-        if (this.#timer) tick();
-      }, this.#options.sweepIntervalMs);
-    };
-    tick();
+    if (this.jobs.snapshot().length === 0) {
+      this.jobs.add({
+        name: 'card-hold-expiry',
+        intervalMs: this.#options.sweepIntervalMs,
+        runTimeoutMs: SWEEP_TIMEOUT_MS,
+        run: async () => {
+          await this.expireHolds();
+        },
+      });
+    }
+    this.jobs.start();
   }
 
   async stop(): Promise<void> {
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = null;
+    await this.jobs.stop();
     await this.#sweeping?.catch(() => 0);
   }
 

@@ -1,4 +1,5 @@
 import { checkIntegerOptions } from '../../../../errors/integer-options.ts';
+import { JobRunner } from '../../../../jobs/job-runner.ts';
 import {
   type FailureVerdict,
   QUARANTINE_FAILURE_COUNT_DEFAULT,
@@ -62,6 +63,9 @@ export interface DrainResult {
  * `quarantineFailureCountMax` rounds of refusals, it is written to the shard's dead letters
  * (`stand_in_quarantine`) and only then acknowledged in the spool, so it is never lost.
  */
+/** A round only starts drains (each bounded by its own writes), so it ends at once. */
+const ROUND_TIMEOUT_MS = 5_000;
+
 export class AdviceForwarder {
   readonly #queue: AdviceQueue;
   readonly #issuer: IssuerPath;
@@ -69,7 +73,8 @@ export class AdviceForwarder {
   readonly #events: ForwarderEvents;
   readonly #running = new Map<number, Promise<DrainResult>>();
   readonly #quarantine: QuarantineTracker;
-  #timer: NodeJS.Timeout | null = null;
+  /** The rounds' loop, for metrics. */
+  readonly jobs = new JobRunner();
 
   constructor(
     queue: AdviceQueue,
@@ -85,17 +90,22 @@ export class AdviceForwarder {
     checkIntegerOptions('advice forwarder', this.#options, 1);
   }
 
-  /** Starts the periodic rounds. */
+  /** Starts the periodic rounds (a job of {@link jobs}). */
   start(): void {
-    if (this.#timer) return;
-    this.#timer = setInterval(() => this.round(), this.#options.forwardIntervalMs);
-    this.#timer.unref();
+    if (this.jobs.snapshot().length === 0) {
+      this.jobs.add({
+        name: 'stand-in-advice-forwarding',
+        intervalMs: this.#options.forwardIntervalMs,
+        runTimeoutMs: ROUND_TIMEOUT_MS,
+        run: async () => this.round(),
+      });
+    }
+    this.jobs.start();
   }
 
   /** Stops the rounds and waits for passes in flight. */
   async stop(): Promise<void> {
-    if (this.#timer) clearInterval(this.#timer);
-    this.#timer = null;
+    await this.jobs.stop();
     await Promise.all(this.#running.values());
   }
 

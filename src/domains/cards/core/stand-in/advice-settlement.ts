@@ -1,4 +1,5 @@
 import { MainstayError } from '../../../../errors/mainstay-error.ts';
+import { JobRunner } from '../../../../jobs/job-runner.ts';
 import type { StandInRegistry } from '../../store/stand-in-registry.ts';
 import type { AdviceQueue } from './advice-queue.ts';
 import type { IssuerCircuit } from './issuer-circuit.ts';
@@ -7,7 +8,9 @@ import { type StandInAdvice, toAuthorizationAdvice } from './stand-in-advice.ts'
 import type { StandInCounters } from './stand-in-stats.ts';
 
 /** How often decisions left unapplied by any process (one that stopped or died) are applied. */
-export const ORPHAN_SWEEP_INTERVAL_MS = 5_000;
+const ORPHAN_SWEEP_INTERVAL_MS = 5_000;
+/** A sweep applies at most a few hundred decisions; one slower than this is counted timed out. */
+const ORPHAN_SWEEP_TIMEOUT_MS = 60_000;
 /**
  * A decision unapplied for this long is applied by whichever process sweeps first: long past
  * the few seconds in which its own process forwards it once the shard is back.
@@ -35,9 +38,27 @@ export interface SettlementParts {
  */
 export class AdviceSettlement {
   readonly #parts: SettlementParts;
+  /** The orphan sweep's loop, for metrics. */
+  readonly jobs = new JobRunner();
 
   constructor(parts: SettlementParts) {
     this.#parts = parts;
+    this.jobs.add({
+      name: 'stand-in-orphan-sweep',
+      intervalMs: ORPHAN_SWEEP_INTERVAL_MS,
+      runTimeoutMs: ORPHAN_SWEEP_TIMEOUT_MS,
+      run: () => this.sweepOrphans(),
+    });
+  }
+
+  /** Starts the orphan sweep. */
+  start(): void {
+    this.jobs.start();
+  }
+
+  /** Stops the sweep, waiting for one in flight. */
+  stop(): Promise<void> {
+    return this.jobs.stop();
   }
 
   /**

@@ -19,7 +19,7 @@ import {
 } from '../authorization/request-validation.ts';
 import { AdviceForwarder, type DrainResult } from './advice-forwarder.ts';
 import { AdviceQueue, type ForwardPass, type KnownAdvice } from './advice-queue.ts';
-import { AdviceSettlement, ORPHAN_SWEEP_INTERVAL_MS } from './advice-settlement.ts';
+import { AdviceSettlement } from './advice-settlement.ts';
 import { type CachedCard, CardStatusCache, type CardStatusSource } from './card-status-cache.ts';
 import { triggerOf, withinTimeout } from './issuer-attempt.ts';
 import { IssuerCircuit, type IssuerRoute } from './issuer-circuit.ts';
@@ -93,7 +93,6 @@ export class StandInProcessor implements PendingStandInDecisions {
   readonly #diversion: OverloadDiversion;
   readonly #shared: SharedAnswers;
   readonly #settlement: AdviceSettlement;
-  #orphanTimer: NodeJS.Timeout | null = null;
   #stopped = false;
 
   private constructor(deps: StandInDependencies, options: StandInOptions) {
@@ -170,19 +169,20 @@ export class StandInProcessor implements PendingStandInDecisions {
   static start(deps: StandInDependencies, options: Partial<StandInOptions> = {}): StandInProcessor {
     const processor = new StandInProcessor(deps, standInOptions(options));
     processor.#forwarder.start();
-    processor.#orphanTimer = setInterval(
-      () => void (processor.#stopped ? undefined : processor.#settlement.sweepOrphans()),
-      ORPHAN_SWEEP_INTERVAL_MS,
-    );
-    processor.#orphanTimer.unref();
+    processor.#settlement.start();
     return processor;
+  }
+
+  /** The figures of the processor's loops: forwarding and the orphan sweep. */
+  jobSnapshots() {
+    return [...this.#forwarder.jobs.snapshot(), ...this.#settlement.jobs.snapshot()];
   }
 
   /** Stops forwarding (waiting for a pass in flight) and closes the spool. */
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
-    if (this.#orphanTimer) clearInterval(this.#orphanTimer);
+    await this.#settlement.stop();
     await this.#forwarder.stop();
     await this.queue.spool.close();
   }
