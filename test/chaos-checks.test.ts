@@ -16,6 +16,7 @@ import {
   type AuthorizationBooks,
   type BookAuthorization,
   type LostWrites,
+  noLostWrites,
   oneAnswerCheck,
 } from './support/chaos/ledger-checks.ts';
 import { lostWritesCheck } from './support/chaos/lost-writes-check.ts';
@@ -90,15 +91,7 @@ describe('no acknowledged write lost, or lost as reported', () => {
     accounts: [],
     byDatabase: { shard_0: 1 },
   };
-  const none: LostWrites = {
-    approvals: [],
-    declines: [],
-    captures: [],
-    reversals: [],
-    binds: [],
-    accounts: [],
-    byDatabase: {},
-  };
+  const none: LostWrites = noLostWrites();
   const event = (kind: string, detail: string): FleetEvent => ({
     at: '2026-01-01T00:00:00.000Z',
     kind,

@@ -102,6 +102,19 @@ function bookOf(books: AuthorizationBooks, trail: AuthorizationTrail, id: string
   return books.byId.get(id) ?? books.byRequest.get(requestKey(trail.cardId, trail.requestId));
 }
 
+/** An empty record of lost writes. */
+export function noLostWrites(): LostWrites {
+  return {
+    approvals: [],
+    declines: [],
+    captures: [],
+    reversals: [],
+    binds: [],
+    accounts: [],
+    byDatabase: {},
+  };
+}
+
 /** Counts `id`'s write as lost in its shard database. */
 export function countLost(lost: LostWrites, router: Router, id: string): void {
   const database = `shard_${router.map.shardOf(id)}`;
@@ -127,15 +140,7 @@ export async function findLostWrites(
   ledger: ClientLedger,
   books: AuthorizationBooks,
 ): Promise<LostWrites> {
-  const lost: LostWrites = {
-    approvals: [],
-    declines: [],
-    captures: [],
-    reversals: [],
-    binds: [],
-    accounts: [],
-    byDatabase: {},
-  };
+  const lost = noLostWrites();
   const count = (key: string) => countLost(lost, router, key);
   const trailOfId = new Map<string, AuthorizationTrail>();
   for (const trail of ledger.authorizations.values()) {

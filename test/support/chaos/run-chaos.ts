@@ -20,6 +20,7 @@ import {
   countLost,
   findLostWrites,
   type LostWrites,
+  noLostWrites,
   oneAnswerCheck,
   readAuthorizationBooks,
 } from './ledger-checks.ts';
@@ -286,15 +287,7 @@ function unrecovered(
     ],
     rto: rtoRows(run.ledger.operations, run.injector.faults),
     tails: tailReports(events),
-    lost: {
-      approvals: [],
-      declines: [],
-      captures: [],
-      reversals: [],
-      binds: [],
-      accounts: [],
-      byDatabase: {},
-    },
+    lost: noLostWrites(),
     load: loadFigures(run.ledger),
     notes: [...notes, 'last lines of mainstay up:', ...tail],
   };
