@@ -13,6 +13,18 @@ export function registerCardMetrics(
   gauge: MetricFactory<Gauge>,
   cards: CardServices,
 ): void {
+  registerDecisionMetrics(counter, gauge, cards);
+  registerDiversionMetrics(counter, gauge, cards);
+  registerRegistryMetrics(counter, gauge, cards);
+  registerEngineMetrics(counter, gauge, cards);
+}
+
+/** Decisions by issuer and stand-in, why stand-in, and the advices waiting and forwarded. */
+function registerDecisionMetrics(
+  counter: MetricFactory<Counter>,
+  gauge: MetricFactory<Gauge>,
+  cards: CardServices,
+): void {
   counter(
     'mainstay_card_authorizations_total',
     'Authorization decisions, by who decided (issuer engine or stand-in).',
@@ -56,6 +68,14 @@ export function registerCardMetrics(
         m.inc({ result }, count);
     },
   );
+}
+
+/** Quarantined advices, exposure, and why and how much each shard is diverted. */
+function registerDiversionMetrics(
+  counter: MetricFactory<Counter>,
+  gauge: MetricFactory<Gauge>,
+  cards: CardServices,
+): void {
   counter(
     'mainstay_card_stand_in_advices_quarantined_total',
     'Advices the issuer kept refusing (definite errors), set aside for a person.',
@@ -109,6 +129,14 @@ export function registerCardMetrics(
         m.set({ currency }, Number(amount));
     },
   );
+}
+
+/** The shared stand-in registry (decisions 37, 38) and the engine's batches. */
+function registerRegistryMetrics(
+  counter: MetricFactory<Counter>,
+  gauge: MetricFactory<Gauge>,
+  cards: CardServices,
+): void {
   gauge(
     'mainstay_card_stand_in_overshoot',
     'Books above credit limits after stand-in advices were applied, summed over accounts (minor units), per currency.',
@@ -154,6 +182,14 @@ export function registerCardMetrics(
     [],
     (m) => m.inc(cards.engine.stats.batches),
   );
+}
+
+/** The engine: requests, moves, isolated batches, overload and queue depth. */
+function registerEngineMetrics(
+  counter: MetricFactory<Counter>,
+  gauge: MetricFactory<Gauge>,
+  cards: CardServices,
+): void {
   counter(
     'mainstay_card_engine_requests_total',
     'Authorization requests applied in batches.',

@@ -1,6 +1,6 @@
 /** Small pieces every domain route uses to point at shared schemas and headers. */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { WriteContext } from '../../data/write-contract.ts';
+import type { WriteAnswer, WriteContext } from '../../data/write-contract.ts';
 import { setConsistencyToken } from '../consistency-header.ts';
 import { IdempotencyKeyHeaders, idempotencyKeyOf, markReplayed } from '../idempotency-header.ts';
 
@@ -38,4 +38,10 @@ export function answerWrite(
  */
 export function writeContextOf(request: FastifyRequest): WriteContext {
   return { idempotencyKey: idempotencyKeyOf(request), token: request.consistencyToken };
+}
+
+/** {@link answerWrite}, then the write's value as the body. */
+export function answered<T>(reply: FastifyReply, written: WriteAnswer<T>, status: number): T {
+  answerWrite(reply, written, status);
+  return written.value;
 }

@@ -6,7 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import { readRoute, SERVED_BY_RESPONSE_HEADER } from '../../../http/consistency-header.ts';
 import { problemResponses } from '../../../http/routes/problem-responses.ts';
-import { answerWrite, writeContextOf } from '../../../http/routes/route-helpers.ts';
+import { answered, writeContextOf } from '../../../http/routes/route-helpers.ts';
 import type { CardBindingService } from '../core/binding/binding-service.ts';
 import {
   BINDING_SHARED_SCHEMAS,
@@ -108,8 +108,7 @@ function registerUserRoutes(app: FastifyInstance, service: CardBindingService): 
     },
     async (request, reply) => {
       const written = await service.createUser(request.body, writeContextOf(request));
-      answerWrite(reply, written, 201);
-      return written.value;
+      return answered(reply, written, 201);
     },
   );
   app.get<{ Params: UserParams }>(
@@ -157,8 +156,7 @@ function registerCardWriteRoutes(app: FastifyInstance, service: CardBindingServi
         request.body,
         writeContextOf(request),
       );
-      answerWrite(reply, written, 201);
-      return written.value;
+      return answered(reply, written, 201);
     },
   );
   app.post<{ Params: CardParams }>(
@@ -178,8 +176,7 @@ function registerCardWriteRoutes(app: FastifyInstance, service: CardBindingServi
     async (request, reply) => {
       const { userId, cardId } = request.params;
       const written = await service.setDefaultCard(userId, cardId, writeContextOf(request));
-      answerWrite(reply, written, 200);
-      return written.value;
+      return answered(reply, written, 200);
     },
   );
   app.delete<{ Params: CardParams }>(
@@ -200,8 +197,7 @@ function registerCardWriteRoutes(app: FastifyInstance, service: CardBindingServi
     async (request, reply) => {
       const { userId, cardId } = request.params;
       const written = await service.unbindCard(userId, cardId, writeContextOf(request));
-      answerWrite(reply, written, 200);
-      return written.value;
+      return answered(reply, written, 200);
     },
   );
 }

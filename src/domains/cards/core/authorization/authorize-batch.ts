@@ -131,15 +131,6 @@ function batchParams(
       lastByReference.set(key, index + 1);
     }
   }
-  const holdIndex = new Map<string, number>();
-  const moveHoldIdx = moves.map((move) => {
-    let hold = holdIndex.get(move.authorizationId);
-    if (hold === undefined) {
-      hold = holdIndex.size + 1;
-      holdIndex.set(move.authorizationId, hold);
-    }
-    return hold;
-  });
   return [
     ids,
     requestIds,
@@ -154,6 +145,22 @@ function batchParams(
     standIn,
     decidedAt,
     holdTtlSeconds,
+    ...moveParams(moves),
+  ];
+}
+
+/** The moves' columns: the distinct hold ids, and each move's 1-based index into them. */
+function moveParams(moves: readonly MoveItem[]): unknown[] {
+  const holdIndex = new Map<string, number>();
+  const moveHoldIdx = moves.map((move) => {
+    let hold = holdIndex.get(move.authorizationId);
+    if (hold === undefined) {
+      hold = holdIndex.size + 1;
+      holdIndex.set(move.authorizationId, hold);
+    }
+    return hold;
+  });
+  return [
     [...holdIndex.keys()],
     moveHoldIdx,
     moves.map((move) => move.capture),
