@@ -1,6 +1,5 @@
 import { checkIntegerOption } from '../../../../errors/integer-options.ts';
 import type { AuthorizationOutcome } from '../authorization/authorization-types.ts';
-import { withinTimeout } from './issuer-attempt.ts';
 
 /** What stand-in needs to know of a card's state. */
 export const CACHED_CARD_STATES = ['active', 'blocked', 'expired', 'account_closed'] as const;
@@ -115,12 +114,23 @@ export class CardStatusCache {
     const age = cached ? Date.now() - cached.observedAtMs : Number.POSITIVE_INFINITY;
     const complete = cached?.currency != null && cached.expiry !== null;
     if (cached && complete && age < options.cardRefreshAgeMs) return cached;
+    let timer: NodeJS.Timeout | undefined;
     try {
-      const read = await withinTimeout(source.readCard(cardId), options.cardReadTimeoutMs);
+      const read = await Promise.race([
+        source.readCard(cardId),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error('card read timed out')),
+            options.cardReadTimeoutMs,
+          );
+        }),
+      ]);
       if (read) this.put(read);
       return read ?? cached;
     } catch {
       return cached;
+    } finally {
+      clearTimeout(timer);
     }
   }
 }

@@ -8,24 +8,22 @@ export class IssuerTimeout extends Error {}
 const DIVERTING_CODES = new Set(['primary_unavailable', 'write_outcome_unknown', 'overloaded']);
 
 /**
- * `attempt`, or the error `timeoutError` makes (an {@link IssuerTimeout} by default) after
- * `timeoutMs`. The attempt goes on: `onLate`, when given, gets its answer if it comes after all
- * (the processor pairs a late issuer answer with the advice it recorded).
+ * `attempt`, or an {@link IssuerTimeout} after `timeoutMs`. A timed-out attempt goes on and may
+ * commit: `onLate` gets its answer then (the processor pairs it with the advice it recorded).
  */
 export async function withinTimeout<T>(
   attempt: Promise<T>,
   timeoutMs: number,
-  options: { onLate?: (late: T) => void; timeoutError?: () => Error } = {},
+  onLate: (late: T) => void,
 ): Promise<T> {
-  const { onLate, timeoutError = () => new IssuerTimeout() } = options;
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(timeoutError()), timeoutMs);
+    timer = setTimeout(() => reject(new IssuerTimeout()), timeoutMs);
   });
   try {
     return await Promise.race([attempt, timeout]);
   } catch (error) {
-    if (onLate && error instanceof IssuerTimeout) attempt.then(onLate, () => undefined);
+    if (error instanceof IssuerTimeout) attempt.then(onLate, () => undefined);
     throw error;
   } finally {
     clearTimeout(timer);

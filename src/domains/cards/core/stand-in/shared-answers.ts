@@ -8,7 +8,6 @@ import type {
   AuthorizationOutcome,
   AuthorizationRequest,
 } from '../authorization/authorization-types.ts';
-import { withinTimeout } from './issuer-attempt.ts';
 import type { IssuerPath } from './issuer-path.ts';
 import type { StandInAdvice } from './stand-in-advice.ts';
 
@@ -155,6 +154,16 @@ export class SharedAnswers {
 }
 
 /** `work`, or a `LookupTimeout` after `timeoutMs` (the work goes on; its result is dropped). */
-function bounded<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
-  return withinTimeout(work, timeoutMs, { timeoutError: () => new LookupTimeout() });
+async function bounded<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      work,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new LookupTimeout()), timeoutMs);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -339,9 +339,9 @@ export class StandInProcessor implements PendingStandInDecisions {
   #tryIssuer(request: AuthorizationRequest): Promise<AuthorizationAnswer> {
     // A late commit makes the advice stand-in is about to record the duplicate reconciliation
     // drops: its answer is kept to pair them up.
-    return withinTimeout(this.#issuer.authorize(request), this.options.issuerTimeoutMs, {
-      onLate: (late) => this.#rememberLate(adviceIdOf(request), late.value),
-    });
+    return withinTimeout(this.#issuer.authorize(request), this.options.issuerTimeoutMs, (late) =>
+      this.#rememberLate(adviceIdOf(request), late.value),
+    );
   }
 
   #rememberLate(adviceId: string, outcome: AuthorizationOutcome): void {
