@@ -6,7 +6,7 @@ import type { FailoverController } from '../fleet/failover-controller.ts';
 import { FAILOVER_EVENT_KINDS } from '../fleet/failover-events.ts';
 import type { MetricsSource } from '../http/routes/metrics-route.ts';
 import type { JobRunner } from '../jobs/job-runner.ts';
-import type { RunningModule } from './domain-module.ts';
+import type { MetricFactories, MetricFactory, RunningModule } from './domain-module.ts';
 import { registerJobMetrics } from './job-metrics.ts';
 
 /** What the metrics are read from, at scrape time. */
@@ -27,13 +27,29 @@ export interface MetricInputs {
  */
 export function platformMetrics(inputs: MetricInputs): MetricsSource {
   const registry = new Registry();
+  const factories = scrapeTimeFactories(registry);
   const { router, controller, spool } = inputs;
-  const counter = (
-    name: string,
-    help: string,
-    labelNames: string[],
-    collect: (metric: Counter) => void,
-  ) =>
+  registerRouterReadMetrics(factories, router);
+  registerRouterWriteMetrics(factories, router);
+  registerServerMetrics(factories, router);
+  registerFailoverMetrics(factories, controller, spool);
+  for (const module of inputs.modules ?? []) module.metrics?.(factories);
+  registerJobMetrics(factories.counter, factories.gauge, () => [
+    ...router.jobs.snapshot(),
+    ...router.monitor.jobs.snapshot(),
+    ...(controller?.jobs.snapshot() ?? []),
+    ...(inputs.jobs?.snapshot() ?? []),
+    ...(inputs.modules ?? []).flatMap((module) => module.jobs?.() ?? []),
+  ]);
+  return { contentType: registry.contentType, metrics: () => registry.metrics() };
+}
+
+/**
+ * Counter and gauge factories on `registry` whose metrics are reset and refilled by `collect` at
+ * every scrape, so each value is the source's current figure rather than a running sum.
+ */
+function scrapeTimeFactories(registry: Registry): MetricFactories {
+  const counter: MetricFactory<Counter> = (name, help, labelNames, collect) =>
     new Counter({
       name,
       help,
@@ -44,12 +60,7 @@ export function platformMetrics(inputs: MetricInputs): MetricsSource {
         collect(this);
       },
     });
-  const gauge = (
-    name: string,
-    help: string,
-    labelNames: string[],
-    collect: (metric: Gauge) => void,
-  ) =>
+  const gauge: MetricFactory<Gauge> = (name, help, labelNames, collect) =>
     new Gauge({
       name,
       help,
@@ -60,7 +71,11 @@ export function platformMetrics(inputs: MetricInputs): MetricsSource {
         collect(this);
       },
     });
+  return { counter, gauge };
+}
 
+/** The router's reads: by target and consistency, primary fallbacks, refusals, session waits. */
+function registerRouterReadMetrics({ counter }: MetricFactories, router: Router): void {
   counter(
     'mainstay_router_reads_total',
     'Reads routed, by target and consistency level.',
@@ -93,6 +108,10 @@ export function platformMetrics(inputs: MetricInputs): MetricsSource {
     [],
     (m) => m.inc(router.stats.sessionWaits),
   );
+}
+
+/** The router's writes by outcome and the shared recent-write store that session reads rely on. */
+function registerRouterWriteMetrics({ counter }: MetricFactories, router: Router): void {
   counter(
     'mainstay_router_writes_total',
     'Writes by outcome (diverted: to takeover tables; spooled: decided without the database).',
@@ -121,6 +140,10 @@ export function platformMetrics(inputs: MetricInputs): MetricsSource {
       m.inc({ event: 'round_trip' }, stats.roundTrips);
     },
   );
+}
+
+/** The catalog epoch and the servers as the router sees them: replica lag and health. */
+function registerServerMetrics({ gauge }: MetricFactories, router: Router): void {
   gauge('mainstay_catalog_epoch', 'Catalog epoch the router routes by.', [], (m) =>
     m.set(router.map.epoch),
   );
@@ -155,6 +178,14 @@ export function platformMetrics(inputs: MetricInputs): MetricsSource {
       }
     },
   );
+}
+
+/** The failover controller's actions and the bypass spool's backlog (zero when absent). */
+function registerFailoverMetrics(
+  { counter, gauge }: MetricFactories,
+  controller: FailoverController | null,
+  spool: BypassSpool | null,
+): void {
   counter(
     'mainstay_failover_events_total',
     'Failover controller actions, by kind.',
@@ -173,15 +204,6 @@ export function platformMetrics(inputs: MetricInputs): MetricsSource {
   gauge('mainstay_bypass_spool_bytes', 'Size of the bypass spool file.', [], (m) =>
     m.set(spool?.sizeBytes ?? 0),
   );
-  for (const module of inputs.modules ?? []) module.metrics?.({ counter, gauge });
-  registerJobMetrics(counter, gauge, () => [
-    ...router.jobs.snapshot(),
-    ...router.monitor.jobs.snapshot(),
-    ...(controller?.jobs.snapshot() ?? []),
-    ...(inputs.jobs?.snapshot() ?? []),
-    ...(inputs.modules ?? []).flatMap((module) => module.jobs?.() ?? []),
-  ]);
-  return { contentType: registry.contentType, metrics: () => registry.metrics() };
 }
 
 function replicaIds(router: Router): string[] {

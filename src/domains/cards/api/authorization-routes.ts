@@ -57,6 +57,13 @@ export function registerAuthorizationRoutes(app: FastifyInstance, api: Authoriza
   for (const schema of [AuthorizationRequestBody, AuthorizationSchema, HoldActionBody]) {
     app.addSchema(schema);
   }
+  registerAuthorize(app, api);
+  registerGetAuthorization(app, api);
+  for (const action of ['capture', 'reversal'] as const) registerHoldAction(app, api, action);
+}
+
+/** `POST /v1/authorizations`: decides one request; a decline is an answer, not a problem. */
+function registerAuthorize(app: FastifyInstance, api: AuthorizationApi): void {
   app.post<{ Body: AuthorizationRequestJson }>(
     '/v1/authorizations',
     {
@@ -87,7 +94,10 @@ export function registerAuthorizationRoutes(app: FastifyInstance, api: Authoriza
       return authorizationToJson(answer.value);
     },
   );
+}
 
+/** `GET /v1/authorizations/:authorizationId`: the authorization and its hold, stand-in or not. */
+function registerGetAuthorization(app: FastifyInstance, api: AuthorizationApi): void {
   app.get<{ Params: { authorizationId: string } }>(
     '/v1/authorizations/:authorizationId',
     {
@@ -118,41 +128,46 @@ export function registerAuthorizationRoutes(app: FastifyInstance, api: Authoriza
         await api.getAuthorization(request.params.authorizationId, request.consistencyToken),
       ),
   );
+}
 
-  for (const action of ['capture', 'reversal'] as const) {
-    app.post<{ Params: { authorizationId: string }; Body: { amount?: number } }>(
-      `/v1/authorizations/:authorizationId/${action}`,
-      {
-        schema: {
-          summary:
-            action === 'capture'
-              ? 'Capture (post) all or part of the hold'
-              : 'Reverse (release) all or part of the hold',
-          description:
-            'Without `amount`, all that is still held. Several partial captures and reversals ' +
-            'may follow each other; the hold closes at zero. More than is held is 422 ' +
-            '`invalid_amount`; a hold that is not open is 409 `state_conflict`.',
-          tags: ['authorizations'],
-          headers: IDEMPOTENCY_HEADER,
-          params: AuthorizationIdParams,
-          body: ref(HoldActionBody),
-          response: {
-            200: json(AuthorizationSchema, 'The authorization after the change.'),
-            ...problemResponses,
-          },
+/** `POST /v1/authorizations/:authorizationId/capture` or `/reversal`: all or part of the hold. */
+function registerHoldAction(
+  app: FastifyInstance,
+  api: AuthorizationApi,
+  action: 'capture' | 'reversal',
+): void {
+  app.post<{ Params: { authorizationId: string }; Body: { amount?: number } }>(
+    `/v1/authorizations/:authorizationId/${action}`,
+    {
+      schema: {
+        summary:
+          action === 'capture'
+            ? 'Capture (post) all or part of the hold'
+            : 'Reverse (release) all or part of the hold',
+        description:
+          'Without `amount`, all that is still held. Several partial captures and reversals ' +
+          'may follow each other; the hold closes at zero. More than is held is 422 ' +
+          '`invalid_amount`; a hold that is not open is 409 `state_conflict`.',
+        tags: ['authorizations'],
+        headers: IDEMPOTENCY_HEADER,
+        params: AuthorizationIdParams,
+        body: ref(HoldActionBody),
+        response: {
+          200: json(AuthorizationSchema, 'The authorization after the change.'),
+          ...problemResponses,
         },
       },
-      async (request, reply) => {
-        const context = writeContextOf(request);
-        const amount = request.body?.amount === undefined ? null : BigInt(request.body.amount);
-        const { authorizationId } = request.params;
-        const changed =
-          action === 'capture'
-            ? await api.capture(authorizationId, amount, context)
-            : await api.reverse(authorizationId, amount, context);
-        answerWrite(reply, changed, 200);
-        return authorizationToJson(changed.value);
-      },
-    );
-  }
+    },
+    async (request, reply) => {
+      const context = writeContextOf(request);
+      const amount = request.body?.amount === undefined ? null : BigInt(request.body.amount);
+      const { authorizationId } = request.params;
+      const changed =
+        action === 'capture'
+          ? await api.capture(authorizationId, amount, context)
+          : await api.reverse(authorizationId, amount, context);
+      answerWrite(reply, changed, 200);
+      return authorizationToJson(changed.value);
+    },
+  );
 }

@@ -44,6 +44,15 @@ export function registerCardAccountRoutes(app: FastifyInstance, accounts: CardAc
   for (const schema of [CreateCardAccountBody, CardAccountSchema, IssueCardBody, CardSchema]) {
     app.addSchema(schema);
   }
+  registerCreateAccount(app, accounts);
+  registerGetAccount(app, accounts);
+  registerIssueCard(app, accounts);
+  registerGetCard(app, accounts);
+  for (const action of ['block', 'unblock'] as const) registerCardAction(app, accounts, action);
+}
+
+/** `POST /v1/card-accounts`: opens an account with a credit limit, idempotent by key. */
+function registerCreateAccount(app: FastifyInstance, accounts: CardAccountService): void {
   app.post<{ Body: CreateBody }>(
     '/v1/card-accounts',
     {
@@ -68,7 +77,10 @@ export function registerCardAccountRoutes(app: FastifyInstance, accounts: CardAc
       return cardAccountToJson(written.value);
     },
   );
+}
 
+/** `GET /v1/card-accounts/:accountId`: the account and its available credit (never `any`). */
+function registerGetAccount(app: FastifyInstance, accounts: CardAccountService): void {
   app.get<{ Params: { accountId: string } }>(
     '/v1/card-accounts/:accountId',
     {
@@ -89,7 +101,10 @@ export function registerCardAccountRoutes(app: FastifyInstance, accounts: CardAc
         await accounts.getAccount(request.params.accountId, request.consistencyToken),
       ),
   );
+}
 
+/** `POST /v1/card-accounts/:accountId/cards`: issues a card (its number is never kept). */
+function registerIssueCard(app: FastifyInstance, accounts: CardAccountService): void {
   app.post<{ Params: { accountId: string }; Body: IssueBody }>(
     '/v1/card-accounts/:accountId/cards',
     {
@@ -114,7 +129,10 @@ export function registerCardAccountRoutes(app: FastifyInstance, accounts: CardAc
       return cardToJson(written.value);
     },
   );
+}
 
+/** `GET /v1/cards/:cardId`: a card, readable at any consistency level. */
+function registerGetCard(app: FastifyInstance, accounts: CardAccountService): void {
   app.get<{ Params: { cardId: string } }>(
     '/v1/cards/:cardId',
     {
@@ -133,33 +151,38 @@ export function registerCardAccountRoutes(app: FastifyInstance, accounts: CardAc
     async (request) =>
       cardToJson(await accounts.getCard(request.params.cardId, request.consistencyToken)),
   );
+}
 
-  for (const action of ['block', 'unblock'] as const) {
-    app.post<{ Params: { cardId: string } }>(
-      `/v1/cards/:cardId/${action}`,
-      {
-        schema: {
-          summary: action === 'block' ? 'Block a card' : 'Lift a block',
-          description:
-            action === 'block'
-              ? 'Authorizations on a blocked card are declined (card_blocked, 62), in stand-in too once the block is known.'
-              : 'An expired card stays expired.',
-          tags: ['cards'],
-          headers: IDEMPOTENCY_HEADER,
-          params: CardIdParams,
-          response: { 200: json(CardSchema, 'The card.'), ...problemResponses },
-        },
-      },
-      async (request, reply) => {
-        const context = writeContextOf(request);
-        const { cardId } = request.params;
-        const written =
+/** `POST /v1/cards/:cardId/block` or `/unblock`: blocks a card or lifts its block. */
+function registerCardAction(
+  app: FastifyInstance,
+  accounts: CardAccountService,
+  action: 'block' | 'unblock',
+): void {
+  app.post<{ Params: { cardId: string } }>(
+    `/v1/cards/:cardId/${action}`,
+    {
+      schema: {
+        summary: action === 'block' ? 'Block a card' : 'Lift a block',
+        description:
           action === 'block'
-            ? await accounts.blockCard(cardId, context)
-            : await accounts.unblockCard(cardId, context);
-        answerWrite(reply, written, 200);
-        return cardToJson(written.value);
+            ? 'Authorizations on a blocked card are declined (card_blocked, 62), in stand-in too once the block is known.'
+            : 'An expired card stays expired.',
+        tags: ['cards'],
+        headers: IDEMPOTENCY_HEADER,
+        params: CardIdParams,
+        response: { 200: json(CardSchema, 'The card.'), ...problemResponses },
       },
-    );
-  }
+    },
+    async (request, reply) => {
+      const context = writeContextOf(request);
+      const { cardId } = request.params;
+      const written =
+        action === 'block'
+          ? await accounts.blockCard(cardId, context)
+          : await accounts.unblockCard(cardId, context);
+      answerWrite(reply, written, 200);
+      return cardToJson(written.value);
+    },
+  );
 }

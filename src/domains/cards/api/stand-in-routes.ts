@@ -162,6 +162,13 @@ export function registerStandInRoutes(app: FastifyInstance, standIn: StandInProc
   for (const schema of [AdviceSchema, AdviceListSchema, ReconciliationSchema, StatsSchema]) {
     app.addSchema(schema);
   }
+  registerAdvices(app, standIn);
+  registerReconciliation(app, standIn);
+  registerStats(app, standIn);
+}
+
+/** `GET /v1/stand-in/advices`: a page of advices, pending, reconciled or quarantined. */
+function registerAdvices(app: FastifyInstance, standIn: StandInProcessor): void {
   app.get<{ Querystring: { limit?: number; startingAfter?: string; shardId?: number } }>(
     '/v1/stand-in/advices',
     {
@@ -198,7 +205,10 @@ export function registerStandInRoutes(app: FastifyInstance, standIn: StandInProc
       };
     },
   );
+}
 
+/** `GET /v1/stand-in/reconciliation`: forwarded advices by result and the stand-in exposure. */
+function registerReconciliation(app: FastifyInstance, standIn: StandInProcessor): void {
   app.get(
     '/v1/stand-in/reconciliation',
     {
@@ -228,7 +238,10 @@ export function registerStandInRoutes(app: FastifyInstance, standIn: StandInProc
       };
     },
   );
+}
 
+/** `GET /v1/stand-in/stats`: this process's stand-in share, backlog, circuits and diversions. */
+function registerStats(app: FastifyInstance, standIn: StandInProcessor): void {
   app.get(
     '/v1/stand-in/stats',
     {
