@@ -3,9 +3,11 @@
  * import this list; the platform takes whatever list it is given and names no domain.
  */
 import { cardsModule } from './domains/cards/module.ts';
+import { identityModule } from './domains/identity/module.ts';
 import type { ConfigSection, DomainModule } from './platform/domain-module.ts';
 
-export const MODULES: readonly DomainModule[] = [cardsModule];
+/** Identity first: every other module's routes are checked with the access it provides. */
+export const MODULES: readonly DomainModule[] = [identityModule, cardsModule];
 
 /** The config file sections the hosted modules read. */
 export const CONFIG_SECTIONS: readonly ConfigSection[] = MODULES.flatMap((module) =>

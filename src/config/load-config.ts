@@ -63,7 +63,12 @@ export interface MainstayConfig {
   readonly witness: ServerSpec;
   readonly shards: readonly ShardSpec[];
   readonly bucketCount: number;
-  readonly http: { readonly host: string; readonly port: number };
+  readonly http: {
+    readonly host: string;
+    readonly port: number;
+    /** Whether `GET /metrics` answers without a credential (`http.metricsPublic`, default false). */
+    readonly metricsPublic: boolean;
+  };
   /** The background jobs' settings (`jobs` in the file), defaults applied. */
   readonly jobs: JobsSettings;
   /**
@@ -231,7 +236,11 @@ export function resolveConfig(file: TopologyConfigFile, context: ResolveContext)
     witness,
     shards: shardSpecs(shardCount, bucketCount, [dataCentres[0].id, dataCentres[1].id]),
     bucketCount,
-    http: { host: file.http?.host ?? '127.0.0.1', port: httpPort },
+    http: {
+      host: file.http?.host ?? '127.0.0.1',
+      port: httpPort,
+      metricsPublic: file.http?.metricsPublic ?? false,
+    },
     jobs: jobsSettings(file.jobs),
     sections: Object.fromEntries(
       (context.sections ?? []).flatMap((section) =>

@@ -122,6 +122,8 @@ export const TopologyConfigSchema = Type.Object(
         {
           host: Type.Optional(Type.String({ minLength: 1 })),
           port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+          /** `GET /metrics` without a credential (default false: it needs `platform:metrics`). */
+          metricsPublic: Type.Optional(Type.Boolean()),
         },
         { additionalProperties: false },
       ),

@@ -67,6 +67,24 @@ export const ERROR_CATALOGUE = {
     definite: true,
     doc: 'The request body is not application/json.',
   },
+  unauthenticated: {
+    status: 401,
+    title: 'Authentication required',
+    definite: true,
+    doc: 'The route needs a credential and the request sent none: send `Authorization: Bearer <token>` with an access token (OAuth2 client credentials at /oauth/token) or an API key. Nothing was done.',
+  },
+  invalid_token: {
+    status: 401,
+    title: 'Invalid credential',
+    definite: true,
+    doc: 'The bearer credential is malformed, expired, revoked, signed by a key this fleet does not accept, or meant for another audience. Nothing was done; get a new token.',
+  },
+  insufficient_scope: {
+    status: 403,
+    title: 'Insufficient scope',
+    definite: true,
+    doc: 'The credential is valid but lacks the scope the route requires; the detail names the scope. Nothing was done.',
+  },
   internal_error: {
     status: 500,
     title: 'Internal error',

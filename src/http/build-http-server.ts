@@ -10,6 +10,7 @@ import Fastify, {
 } from 'fastify';
 import type { EventSource } from '../fleet/failover-events.ts';
 import type { TopologySource } from '../fleet/topology-snapshot.ts';
+import { type AccessControl, registerAccessControl } from './access-control.ts';
 import { bodyStrictValidators } from './body-validation.ts';
 import { answerClientError } from './client-errors.ts';
 import { registerConsistencyHeader } from './consistency-header.ts';
@@ -57,6 +58,16 @@ export interface HttpServerOptions {
    * built (so they appear in it). The entry point that owns the domain services passes them.
    */
   readonly routes?: readonly ((app: FastifyInstance) => void | Promise<void>)[];
+  /**
+   * Verifies bearer credentials. With it, every route must declare its `security` and is
+   * checked on each request; the platform always passes one. Without it, routes are not checked
+   * (a server built for one route's test, or the offline OpenAPI document).
+   */
+  readonly access?: AccessControl;
+  /** Every scope a route may require, with what it allows: the OpenAPI document lists them. */
+  readonly scopes?: Readonly<Record<string, string>>;
+  /** Whether `GET /metrics` answers without a credential (default: it needs one). */
+  readonly metricsPublic?: boolean;
 }
 
 /**
@@ -105,12 +116,15 @@ export async function buildHttpServer(options: HttpServerOptions): Promise<Fasti
   registerUrlTextCheck(app);
   registerProblemHandlers(app);
   app.addHook('onRoute', requireIdempotencyKeys);
+  if (options.access) registerAccessControl(app, options.access);
   registerConsistencyHeader(app);
-  await registerOpenApi(app, options.version);
+  await registerOpenApi(app, options.version, options.scopes ?? {});
   registerHealthRoute(app, options.source);
   registerTopologyRoute(app, options.source);
   if (options.events) registerEventsRoute(app, options.events);
-  if (options.metrics) registerMetricsRoute(app, options.metrics);
+  if (options.metrics) {
+    registerMetricsRoute(app, options.metrics, { public: options.metricsPublic ?? false });
+  }
   for (const register of options.routes ?? []) await register(app);
   await registerOpenApiRoutes(app);
   return app;

@@ -13,12 +13,14 @@ import type { FailoverController } from '../fleet/failover-controller.ts';
 import { type EventSource, pageOfEvents } from '../fleet/failover-events.ts';
 import { CATALOG_DATABASE } from '../fleet/fleet.ts';
 import type { TopologySource } from '../fleet/topology-snapshot.ts';
+import { type AccessControl, PLATFORM_SCOPES } from '../http/access-control.ts';
 import { buildHttpServer } from '../http/build-http-server.ts';
 import { type Operations, registerOperationsRoutes } from '../http/routes/operations-route.ts';
 import { AdvisoryLockLease } from '../jobs/advisory-lock-lease.ts';
 import { JobRunner } from '../jobs/job-runner.ts';
 import type { ConnectionInfo } from '../postgres/connection-pools.ts';
-import { checkModules, type DomainModule, RunningModules } from './domain-module.ts';
+import { CatalogSecrets } from '../secrets/catalog-secrets.ts';
+import { checkModules, type DomainModule, RunningModules, scopesOf } from './domain-module.ts';
 import { platformMetrics } from './platform-metrics.ts';
 
 /** What one API process is wired from; `mainstay up` and `mainstay api` differ only here. */
@@ -92,6 +94,8 @@ export async function wireApi(options: ApiWiringOptions): Promise<ApiWiring> {
     stack.push(() => spool.close());
     await options.beforeModules?.(router, catalog);
     checkModules(options.modules);
+    const scopes = scopesOf(options.modules, PLATFORM_SCOPES);
+    const secrets = new CatalogSecrets(catalog);
     const modules = new RunningModules();
     for (const module of options.modules) {
       options.onProgress?.(`starting the ${module.name} module`);
@@ -104,6 +108,8 @@ export async function wireApi(options: ApiWiringOptions): Promise<ApiWiring> {
         section: module.configSection
           ? options.config.sections[module.configSection.key]
           : undefined,
+        secrets,
+        scopes,
       });
       stack.push(() => running.stop());
       modules.add(module, running);
@@ -121,6 +127,9 @@ export async function wireApi(options: ApiWiringOptions): Promise<ApiWiring> {
       }),
       version: options.version,
       logger: options.logger ?? false,
+      access: accessOf(modules),
+      scopes,
+      metricsPublic: options.config.http.metricsPublic,
       routes: [
         ...modules.all().map((running) => async (app: FastifyInstance) => {
           await app.register(async (scope) => running.routes(scope));
@@ -155,6 +164,19 @@ function startPlatformJobs(options: ApiWiringOptions, router: Router) {
     await lease.close();
   };
   return { runner, stop };
+}
+
+/** The one access control the hosted modules provide; an API process never starts open. */
+function accessOf(modules: RunningModules): AccessControl {
+  const providers = modules.all().flatMap((running) => (running.access ? [running.access] : []));
+  const [access] = providers;
+  if (providers.length !== 1 || !access) {
+    throw new MainstayError(
+      'config_invalid',
+      `an API process needs exactly one module that authenticates requests (the identity module); found ${providers.length}`,
+    );
+  }
+  return access;
 }
 
 /** Failover events (of the controller, when this process runs one) merged with catalog epochs. */

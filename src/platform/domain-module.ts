@@ -13,8 +13,10 @@ import type { CatalogStore } from '../catalog/catalog-store.ts';
 import type { Router } from '../data/router.ts';
 import type { RouterOptions } from '../data/router-options.ts';
 import type { ErrorSpec } from '../errors/error-catalogue.ts';
+import type { AccessControl } from '../http/access-control.ts';
 import type { JobSnapshot } from '../jobs/job-runner.ts';
 import type { MigrationSet } from '../migrations/migration.ts';
+import type { SecretsPort } from '../secrets/secrets-port.ts';
 
 /** Makes one Prometheus metric whose value is read at scrape time by `collect`. */
 export type MetricFactory<M> = (
@@ -49,6 +51,18 @@ export interface ModuleContext {
   readonly processHome: string;
   /** The module's config section as the file gives it, checked against its schema. */
   readonly section: unknown;
+  /** Where keys come from (the catalog's root secrets by default). */
+  readonly secrets: SecretsPort;
+  /** Every scope a route of this process may require, with what it allows. */
+  readonly scopes: Readonly<Record<string, string>>;
+}
+
+/** What a module's demo data may need beside the router and the catalog. */
+export interface DemoContext {
+  /** `MAINSTAY_HOME`: demo credentials are written here (mode 0600). */
+  readonly home: string;
+  /** Every scope of the hosted modules and the platform. */
+  readonly scopes: Readonly<Record<string, string>>;
 }
 
 /** A module running in one API process. */
@@ -62,6 +76,11 @@ export interface RunningModule {
   metrics?(factories: MetricFactories): void;
   /** The module's background loops (each on a jobs runner), for the job metrics. */
   jobs?(): readonly JobSnapshot[];
+  /**
+   * Verifies the bearer credentials of every route (the identity module's). Exactly one
+   * running module of an API process provides it; the process does not start otherwise.
+   */
+  readonly access?: AccessControl;
   stop(): Promise<void>;
 }
 
@@ -80,8 +99,10 @@ export interface DomainModule<R extends RunningModule = RunningModule> {
    * it loads and declares them to the type checker); listed in the errors reference.
    */
   readonly errors: Readonly<Record<string, ErrorSpec>>;
+  /** The scopes its routes require (`<module>:<what>`), with what each allows. */
+  readonly scopes?: Readonly<Record<string, string>>;
   /** Loads the module's demo data once per fleet; true when this call loaded it. */
-  loadDemoData?(router: Router, catalog: CatalogStore): Promise<boolean>;
+  loadDemoData?(router: Router, catalog: CatalogStore, demo: DemoContext): Promise<boolean>;
   start(context: ModuleContext): Promise<R>;
   /** Registers the routes with nothing behind them, to build the OpenAPI document offline. */
   describeRoutes(app: FastifyInstance): Promise<void>;
@@ -105,6 +126,14 @@ export class RunningModules {
   all(): readonly RunningModule[] {
     return [...this.#running.values()];
   }
+}
+
+/** Every scope a process hosting `modules` knows: the platform's and each module's. */
+export function scopesOf(
+  modules: readonly DomainModule[],
+  platform: Readonly<Record<string, string>>,
+): Readonly<Record<string, string>> {
+  return Object.assign({}, platform, ...modules.map((module) => module.scopes ?? {}));
 }
 
 /** Throws when two modules share a name or a config key. */

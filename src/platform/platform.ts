@@ -9,8 +9,9 @@ import { FailoverController } from '../fleet/failover-controller.ts';
 import { Fleet } from '../fleet/fleet.ts';
 import { recordHttpUrl } from '../fleet/fleet-lock.ts';
 import { assertPortFree } from '../fleet/ports.ts';
+import { PLATFORM_SCOPES } from '../http/access-control.ts';
 import { type ApiWiring, listen, wireApi } from './api-wiring.ts';
-import type { DomainModule, RunningModules } from './domain-module.ts';
+import { type DomainModule, type RunningModules, scopesOf } from './domain-module.ts';
 
 /** The package version, shown in the OpenAPI document. */
 export const VERSION = (
@@ -94,7 +95,8 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
         for (const module of options.modules) {
           if (!module.loadDemoData) continue;
           options.onProgress?.(`loading ${module.name} demo data`);
-          if (await module.loadDemoData(router, catalog)) moduleDemoLoaded = true;
+          const demo = { home: config.home, scopes: scopesOf(options.modules, PLATFORM_SCOPES) };
+          if (await module.loadDemoData(router, catalog, demo)) moduleDemoLoaded = true;
         }
       },
     });

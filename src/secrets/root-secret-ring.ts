@@ -21,6 +21,7 @@ export const PURPOSE_LABELS: Readonly<Record<SecretPurpose, string>> = {
   'card-vault-encryption': 'card-binding/encryption/v1',
   'card-vault-lookup': 'card-binding/lookup/v1',
   'api-credentials': 'mainstay/api-credentials/v1',
+  'access-token-signing': 'mainstay/access-token-signing/v1',
 };
 
 /** One root secret: the bytes every purpose key is derived from, and its id. */

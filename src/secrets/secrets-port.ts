@@ -8,6 +8,7 @@ export const SECRET_PURPOSES = [
   'card-vault-encryption',
   'card-vault-lookup',
   'api-credentials',
+  'access-token-signing',
 ] as const;
 
 /** One use of key material; see {@link SECRET_PURPOSES}. */

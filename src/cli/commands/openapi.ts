@@ -1,8 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import { MainstayError } from '../../errors/mainstay-error.ts';
+import { PLATFORM_SCOPES } from '../../http/access-control.ts';
 import { buildHttpServer } from '../../http/build-http-server.ts';
 import { registerOperationsRoutes } from '../../http/routes/operations-route.ts';
 import { MODULES } from '../../modules.ts';
+import { scopesOf } from '../../platform/domain-module.ts';
 import { VERSION } from '../../platform/platform.ts';
 
 /** The OpenAPI document, generated from the same schemas the server validates with. */
@@ -13,6 +15,9 @@ export async function openApiDocument(): Promise<unknown> {
     events: { events: unavailable },
     metrics: { contentType: 'text/plain', metrics: unavailable },
     version: VERSION,
+    // Nothing is served, but every route must still declare its security to be described.
+    access: { authenticate: unavailable },
+    scopes: scopesOf(MODULES, PLATFORM_SCOPES),
     routes: [
       ...MODULES.map((module) => async (app: FastifyInstance) => {
         await app.register(async (scope) => module.describeRoutes(scope));

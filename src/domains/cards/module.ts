@@ -20,11 +20,22 @@ function notRunning<T extends object>(): T {
   });
 }
 
+/** What each card route requires. */
+export const CARD_SCOPES: Readonly<Record<string, string>> = {
+  'cards:read': 'Read card accounts, cards and authorizations.',
+  'cards:manage': 'Open card accounts, issue cards, block and unblock them.',
+  'cards:authorize': 'Authorize, capture and reverse card payments.',
+  'cards:users:read': 'Read payment users and their bound cards (masked).',
+  'cards:users:write': 'Register payment users, bind and unbind their cards.',
+  'cards:stand-in:read': 'Read stand-in advices, reconciliation and statistics.',
+};
+
 export const cardsModule: DomainModule<RunningCards> = {
   name: 'cards',
   configSection: { key: 'cards', schema: CardsConfigSchema },
   shardMigrations: CARD_MIGRATIONS,
   errors: CARD_ERRORS,
+  scopes: CARD_SCOPES,
   loadDemoData: loadCardDemo,
   async start(context) {
     const section = (context.section ?? {}) as CardsConfig;

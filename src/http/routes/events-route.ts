@@ -3,6 +3,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { MainstayError } from '../../errors/mainstay-error.ts';
 import { cursorAfter, type EventCursor, type EventSource } from '../../fleet/failover-events.ts';
+import { requires } from '../access-control.ts';
 import { HANDLER_TIMEOUT_MS } from '../handler-timeout.ts';
 import { EventListSchema } from '../schemas/event-schema.ts';
 import { problemResponses } from './problem-responses.ts';
@@ -35,6 +36,7 @@ export function registerEventsRoute(app: FastifyInstance, source: EventSource): 
     {
       handlerTimeout: HANDLER_TIMEOUT_MS,
       schema: {
+        security: requires('platform:read'),
         summary: 'Recent failover and catalog events, newest first',
         description:
           'What the failover controller did (a primary fenced, a replica promoted, copies ' +

@@ -2,8 +2,10 @@
  * `GET /health`: for load balancers and orchestrators, which only look at the status code, and
  * for humans, who read the per-component body.
  */
+
 import type { FastifyInstance } from 'fastify';
 import type { TopologySource } from '../../fleet/topology-snapshot.ts';
+import { PUBLIC } from '../access-control.ts';
 import { HANDLER_TIMEOUT_MS } from '../handler-timeout.ts';
 import { RETRY_AFTER_SECONDS } from '../problem-handlers.ts';
 import { HealthReportSchema } from '../schemas/health-schema.ts';
@@ -18,6 +20,7 @@ export function registerHealthRoute(app: FastifyInstance, source: TopologySource
     {
       handlerTimeout: HANDLER_TIMEOUT_MS,
       schema: {
+        security: PUBLIC,
         summary: 'Whether the platform is ready to serve',
         description:
           'The status code says whether every component is ready. An unready platform is a ' +

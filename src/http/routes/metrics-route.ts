@@ -1,5 +1,7 @@
 /** `GET /metrics`: Prometheus exposition of the router, replication and failover counters. */
+
 import type { FastifyInstance } from 'fastify';
+import { PUBLIC, requires } from '../access-control.ts';
 import { HANDLER_TIMEOUT_MS } from '../handler-timeout.ts';
 
 /** Anything that renders metrics in a Prometheus exposition format. */
@@ -8,13 +10,22 @@ export interface MetricsSource {
   metrics(): Promise<string>;
 }
 
-/** Registers `GET /metrics` (not in the JSON API; scraped by Prometheus). */
-export function registerMetricsRoute(app: FastifyInstance, source: MetricsSource): void {
+/**
+ * Registers `GET /metrics` (not in the JSON API; scraped by Prometheus, which sends a bearer
+ * credential with the `platform:metrics` scope; `public` leaves it open, as `http.metricsPublic`
+ * asks).
+ */
+export function registerMetricsRoute(
+  app: FastifyInstance,
+  source: MetricsSource,
+  options: { readonly public: boolean } = { public: false },
+): void {
   app.get(
     '/metrics',
     {
       handlerTimeout: HANDLER_TIMEOUT_MS,
       schema: {
+        security: options.public ? PUBLIC : requires('platform:metrics'),
         summary: 'Prometheus metrics',
         description:
           'Reads by target and consistency level, primary fallbacks, replica lag, writes by ' +

@@ -2,8 +2,10 @@
  * Operator workflows over HTTP, so that `mainstay reseed` (or any tool) can drive the running
  * platform, which owns the fleet's servers, instead of opening a second supervisor.
  */
+
 import type { FastifyInstance } from 'fastify';
 import type { ReseedReport } from '../../fleet/dc-reseed.ts';
+import { requires } from '../access-control.ts';
 import {
   type ReseedBody,
   ReseedBodySchema,
@@ -35,6 +37,7 @@ export function registerOperationsRoutes(app: FastifyInstance, operations: Opera
     {
       handlerTimeout: RESEED_HANDLER_TIMEOUT_MS,
       schema: {
+        security: requires('ops:admin'),
         summary: "Re-seed a returning data centre's shard copies",
         description:
           'After a data-centre loss moved its shards home to the other data centre, and its ' +

@@ -1,6 +1,8 @@
 /** `GET /v1/topology`: the fleet as last probed, for dashboards, `mainstay status` and tests. */
+
 import type { FastifyInstance } from 'fastify';
 import type { TopologySource } from '../../fleet/topology-snapshot.ts';
+import { requires } from '../access-control.ts';
 import { HANDLER_TIMEOUT_MS } from '../handler-timeout.ts';
 import { TopologySnapshotSchema } from '../schemas/topology-schema.ts';
 import { problemResponses } from './problem-responses.ts';
@@ -12,6 +14,7 @@ export function registerTopologyRoute(app: FastifyInstance, source: TopologySour
     {
       handlerTimeout: HANDLER_TIMEOUT_MS,
       schema: {
+        security: requires('platform:read'),
         summary: 'The fleet topology as last probed',
         description:
           'Data centres, servers with their roles, states and replication lag, and shards with ' +

@@ -20,6 +20,7 @@ import type { Router } from '../../../src/data/router.ts';
 import { cardsModule, type RunningCards } from '../../../src/domains/cards/module.ts';
 import { CATALOG_DATABASE } from '../../../src/fleet/fleet.ts';
 import { buildHttpServer } from '../../../src/http/build-http-server.ts';
+import { CatalogSecrets } from '../../../src/secrets/catalog-secrets.ts';
 import { type FleetFixture, startFleet } from '../../support/fleet-fixture.ts';
 import { pauseReplay } from '../../support/router-checks.ts';
 
@@ -54,6 +55,8 @@ async function startProcess(): Promise<ApiProcess> {
     catalogConnection: { ...witness, database: CATALOG_DATABASE },
     processHome: home,
     section: undefined,
+    secrets: new CatalogSecrets(catalog),
+    scopes: {},
   });
   const http = await buildHttpServer({
     source: fixture.fleet,

@@ -7,6 +7,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { WriteAnswer, WriteContext } from '../../../data/write-contract.ts';
+import { requires } from '../../../http/access-control.ts';
 import { readRoute, SERVED_BY_RESPONSE_HEADER } from '../../../http/consistency-header.ts';
 import { problemResponses } from '../../../http/routes/problem-responses.ts';
 import {
@@ -68,6 +69,7 @@ function registerAuthorize(app: FastifyInstance, api: AuthorizationApi): void {
     '/v1/authorizations',
     {
       schema: {
+        security: requires('cards:authorize'),
         summary: 'Authorize a card payment',
         description:
           "Creates a hold against the account's available credit when approved. Idempotent by " +
@@ -103,6 +105,7 @@ function registerGetAuthorization(app: FastifyInstance, api: AuthorizationApi): 
     {
       config: AUTHORIZATION_READ.config,
       schema: {
+        security: requires('cards:read'),
         summary: 'An authorization and its hold',
         description:
           'An authorization id is derived from the card and the request id, so every path ' +
@@ -140,6 +143,7 @@ function registerHoldAction(
     `/v1/authorizations/:authorizationId/${action}`,
     {
       schema: {
+        security: requires('cards:authorize'),
         summary:
           action === 'capture'
             ? 'Capture (post) all or part of the hold'

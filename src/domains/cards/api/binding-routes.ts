@@ -3,7 +3,9 @@
  * `Idempotency-Key` and answer with a `Mainstay-Consistency-Token`; reads pass the request's
  * token on, so a client reads its own writes from any API instance.
  */
+
 import type { FastifyInstance } from 'fastify';
+import { requires } from '../../../http/access-control.ts';
 import { readRoute, SERVED_BY_RESPONSE_HEADER } from '../../../http/consistency-header.ts';
 import { problemResponses } from '../../../http/routes/problem-responses.ts';
 import { answered, writeContextOf } from '../../../http/routes/route-helpers.ts';
@@ -68,6 +70,7 @@ export function registerBindingRoutes(app: FastifyInstance, service: CardBinding
     {
       config: USER_READ.config,
       schema: {
+        security: requires('cards:users:read'),
         summary: "List a user's bound cards",
         description:
           'Active cards, newest first, with cursor pagination. Served by a replica that has ' +
@@ -99,6 +102,7 @@ function registerUserRoutes(app: FastifyInstance, service: CardBindingService): 
     '/v1/users',
     {
       schema: {
+        security: requires('cards:users:write'),
         summary: 'Create a payment user',
         tags: TAGS,
         headers: IdempotencyHeadersSchema,
@@ -116,6 +120,7 @@ function registerUserRoutes(app: FastifyInstance, service: CardBindingService): 
     {
       config: USER_READ.config,
       schema: {
+        security: requires('cards:users:read'),
         summary: 'Get a payment user',
         tags: TAGS,
         params: UserParamsSchema,
@@ -138,6 +143,7 @@ function registerCardWriteRoutes(app: FastifyInstance, service: CardBindingServi
     '/v1/users/:userId/cards',
     {
       schema: {
+        security: requires('cards:users:write'),
         summary: 'Bind a card to a user',
         description:
           'Checks the number (Luhn, brand), seals it in the vault and answers the binding ' +
@@ -163,6 +169,7 @@ function registerCardWriteRoutes(app: FastifyInstance, service: CardBindingServi
     '/v1/users/:userId/cards/:cardId/default',
     {
       schema: {
+        security: requires('cards:users:write'),
         summary: "Make a card the user's default",
         tags: TAGS,
         headers: IdempotencyHeadersSchema,
@@ -183,6 +190,7 @@ function registerCardWriteRoutes(app: FastifyInstance, service: CardBindingServi
     '/v1/users/:userId/cards/:cardId',
     {
       schema: {
+        security: requires('cards:users:write'),
         summary: 'Unbind a card',
         description:
           'A soft delete: the card is `unbound`, kept for audit, and its sealed number erased. ' +

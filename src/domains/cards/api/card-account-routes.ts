@@ -3,7 +3,9 @@
  * unblock them. Writes take an `Idempotency-Key` and answer with a consistency token; reads
  * honour the token.
  */
+
 import type { FastifyInstance } from 'fastify';
+import { requires } from '../../../http/access-control.ts';
 import { readRoute, SERVED_BY_RESPONSE_HEADER } from '../../../http/consistency-header.ts';
 import { problemResponses } from '../../../http/routes/problem-responses.ts';
 import {
@@ -57,6 +59,7 @@ function registerCreateAccount(app: FastifyInstance, accounts: CardAccountServic
     '/v1/card-accounts',
     {
       schema: {
+        security: requires('cards:manage'),
         summary: 'Open a card account with a credit limit',
         tags: ['cards'],
         headers: IDEMPOTENCY_HEADER,
@@ -86,6 +89,7 @@ function registerGetAccount(app: FastifyInstance, accounts: CardAccountService):
     {
       config: ACCOUNT_READ.config,
       schema: {
+        security: requires('cards:read'),
         summary: 'A card account, with its available credit',
         tags: ['cards'],
         params: AccountIdParams,
@@ -109,6 +113,7 @@ function registerIssueCard(app: FastifyInstance, accounts: CardAccountService): 
     '/v1/card-accounts/:accountId/cards',
     {
       schema: {
+        security: requires('cards:manage'),
         summary: 'Issue a card on an account',
         description:
           'The card number is generated and never stored or shown: only its brand and last four digits.',
@@ -138,6 +143,7 @@ function registerGetCard(app: FastifyInstance, accounts: CardAccountService): vo
     {
       config: CARD_READ.config,
       schema: {
+        security: requires('cards:read'),
         summary: 'A card',
         tags: ['cards'],
         params: CardIdParams,
@@ -163,6 +169,7 @@ function registerCardAction(
     `/v1/cards/:cardId/${action}`,
     {
       schema: {
+        security: requires('cards:manage'),
         summary: action === 'block' ? 'Block a card' : 'Lift a block',
         description:
           action === 'block'

@@ -5,6 +5,7 @@
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
+import { requires } from '../../../http/access-control.ts';
 import { problemResponses } from '../../../http/routes/problem-responses.ts';
 import { json } from '../../../http/routes/route-helpers.ts';
 import { amountToJson } from '../../../http/schemas/money-schema.ts';
@@ -173,6 +174,7 @@ function registerAdvices(app: FastifyInstance, standIn: StandInProcessor): void 
     '/v1/stand-in/advices',
     {
       schema: {
+        security: requires('cards:stand-in:read'),
         summary: 'Stand-in advices: pending, reconciled and quarantined, oldest first',
         tags: ['stand-in'],
         querystring: Type.Object(
@@ -213,6 +215,7 @@ function registerReconciliation(app: FastifyInstance, standIn: StandInProcessor)
     '/v1/stand-in/reconciliation',
     {
       schema: {
+        security: requires('cards:stand-in:read'),
         summary: 'Reconciliation of forwarded advices and the stand-in exposure',
         description:
           'Per result of the rule matrix: `matched` (the issuer would have approved too), ' +
@@ -246,6 +249,7 @@ function registerStats(app: FastifyInstance, standIn: StandInProcessor): void {
     '/v1/stand-in/stats',
     {
       schema: {
+        security: requires('cards:stand-in:read'),
         summary: 'Share of stand-in decisions, backlog, circuits and diversions (this process)',
         tags: ['stand-in'],
         response: { 200: json(StatsSchema, 'The figures.'), ...problemResponses },

@@ -1,0 +1,129 @@
+/**
+ * The {@link AccessControl} the identity module gives the HTTP layer: an API key is looked up on
+ * its shard (the answer kept for a few seconds, so a revocation counts within
+ * {@link KEY_CACHE_MS}); an access token is verified locally against the fleet's signing keys,
+ * with no round trip, and the verdict kept until the token expires, so a client that reuses its
+ * token pays for one signature check, not one per request.
+ */
+import { createLocalJWKSet, errors as joseErrors, jwtVerify } from 'jose';
+import { MainstayError } from '../../../errors/mainstay-error.ts';
+import type { AccessControl, Principal } from '../../../http/access-control.ts';
+import type { CredentialService } from './credential-service.ts';
+import { parseApiKey, secretMatches } from './credentials.ts';
+import { SIGNING_ALG } from './signing-keys.ts';
+
+/** How long an API key's row is trusted before it is read again (a revocation's delay). */
+export const KEY_CACHE_MS = 5_000;
+/** How often a key's last-used time is written, at most, per key and process. */
+const TOUCH_INTERVAL_MS = 60_000;
+/** Verdicts kept at most; the oldest go first. */
+const CACHE_ENTRIES_MAX = 10_000;
+
+/** The audience every Mainstay access token names. */
+export const ACCESS_TOKEN_AUDIENCE = 'mainstay-api';
+
+interface Verdict {
+  readonly principal: Principal;
+  readonly validUntil: number;
+}
+
+export class BearerAccess implements AccessControl {
+  readonly #credentials: CredentialService;
+  readonly #keySet: ReturnType<typeof createLocalJWKSet>;
+  readonly #issuer: string;
+  readonly #tokens = new Map<string, Verdict>();
+  readonly #keys = new Map<
+    string,
+    { row: Awaited<ReturnType<CredentialService['findApiKey']>>; at: number }
+  >();
+  readonly #touched = new Map<string, number>();
+
+  constructor(options: {
+    readonly credentials: CredentialService;
+    readonly jwks: Parameters<typeof createLocalJWKSet>[0];
+    readonly issuer: string;
+  }) {
+    this.#credentials = options.credentials;
+    this.#keySet = createLocalJWKSet(options.jwks);
+    this.#issuer = options.issuer;
+  }
+
+  async authenticate(credential: string): Promise<Principal> {
+    const apiKey = parseApiKey(credential);
+    if (apiKey) return this.#apiKey(apiKey.keyId, apiKey.secret);
+    if (credential.startsWith('mainstay_')) throw invalid('The API key is malformed.');
+    return this.#accessToken(credential);
+  }
+
+  async #apiKey(keyId: string, secret: string): Promise<Principal> {
+    const now = Date.now();
+    let cached = this.#keys.get(keyId);
+    if (!cached || now - cached.at > KEY_CACHE_MS) {
+      cached = { row: await this.#credentials.findApiKey(keyId), at: now };
+      remember(this.#keys, keyId, cached);
+    }
+    const row = cached.row;
+    // The same answer for an unknown key and a wrong secret: no key ids are given away.
+    if (!row || !secretMatches(secret, row.secret_sha256))
+      throw invalid('The API key is not valid.');
+    if (row.revoked_at !== null) throw invalid('The API key was revoked.');
+    if (now - (this.#touched.get(keyId) ?? 0) > TOUCH_INTERVAL_MS) {
+      remember(this.#touched, keyId, now);
+      this.#credentials.touchApiKey(keyId).catch(() => undefined);
+    }
+    return { kind: 'api_key', subject: keyId, scopes: new Set(row.scopes) };
+  }
+
+  async #accessToken(token: string): Promise<Principal> {
+    const now = Date.now();
+    const cached = this.#tokens.get(token);
+    if (cached && cached.validUntil > now) return cached.principal;
+    let payload: Awaited<ReturnType<typeof jwtVerify>>['payload'];
+    try {
+      ({ payload } = await jwtVerify(token, this.#keySet, {
+        issuer: this.#issuer,
+        audience: ACCESS_TOKEN_AUDIENCE,
+        algorithms: [SIGNING_ALG],
+        typ: 'at+jwt',
+        requiredClaims: ['exp', 'client_id'],
+      }));
+    } catch (error) {
+      throw invalid(reasonOf(error), error);
+    }
+    const scopes = typeof payload.scope === 'string' ? payload.scope.split(' ') : [];
+    const principal: Principal = {
+      kind: 'access_token',
+      subject: String(payload.client_id),
+      scopes: new Set(scopes.filter((scope) => scope !== '')),
+    };
+    remember(this.#tokens, token, { principal, validUntil: (payload.exp as number) * 1000 });
+    return principal;
+  }
+}
+
+/** Keeps `value` under `key`, dropping the oldest entry past the bound. */
+function remember<K, V>(map: Map<K, V>, key: K, value: V): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > CACHE_ENTRIES_MAX) {
+    const oldest = map.keys().next();
+    if (!oldest.done) map.delete(oldest.value);
+  }
+}
+
+function invalid(detail: string, cause?: unknown): MainstayError {
+  return new MainstayError('invalid_token', detail, cause === undefined ? {} : { cause });
+}
+
+/** What a client can act on, from jose's verdict; never the token itself. */
+function reasonOf(error: unknown): string {
+  if (error instanceof joseErrors.JWTExpired) return 'The access token expired; get a new one.';
+  if (error instanceof joseErrors.JWTClaimValidationFailed)
+    return `The access token's ${error.claim} claim is not accepted here (${error.reason}).`;
+  if (
+    error instanceof joseErrors.JWSSignatureVerificationFailed ||
+    error instanceof joseErrors.JWKSNoMatchingKey
+  )
+    return 'The access token is not signed by a key this fleet accepts.';
+  return 'The credential is neither a Mainstay API key nor a well-formed access token.';
+}

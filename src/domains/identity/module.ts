@@ -1,0 +1,69 @@
+/**
+ * The identity module: API clients (OAuth2 client credentials, JWT access tokens), API keys, and
+ * the {@link AccessControl} every route of the process is checked with (decision 46).
+ */
+import type { DomainModule, RunningModule } from '../../platform/domain-module.ts';
+import { registerCredentialRoutes } from './api/credential-routes.ts';
+import { registerOAuthRoutes } from './api/oauth-routes.ts';
+import {
+  ACCESS_TOKEN_TTL_SECONDS_DEFAULT,
+  type IdentityConfig,
+  IdentityConfigSchema,
+  ISSUER_DEFAULT,
+} from './config/identity-config.ts';
+import { createAuthorizationServer } from './core/authorization-server.ts';
+import { BearerAccess } from './core/bearer-access.ts';
+import { CredentialService } from './core/credential-service.ts';
+import { signingJwks, verificationJwks } from './core/signing-keys.ts';
+import { loadIdentityDemo } from './demo/demo-credentials.ts';
+import { IDENTITY_ERRORS } from './errors.ts';
+import { IDENTITY_MIGRATIONS } from './sql/identity-migrations.ts';
+
+/** The identity services as they run in one API process. */
+export interface RunningIdentity extends RunningModule {
+  readonly credentials: CredentialService;
+  readonly access: BearerAccess;
+}
+
+export const IDENTITY_SCOPES: Readonly<Record<string, string>> = {
+  'identity:admin': 'Create, list and revoke API clients and API keys.',
+};
+
+export const identityModule: DomainModule<RunningIdentity> = {
+  name: 'identity',
+  configSection: { key: 'identity', schema: IdentityConfigSchema },
+  shardMigrations: [IDENTITY_MIGRATIONS],
+  errors: IDENTITY_ERRORS,
+  scopes: IDENTITY_SCOPES,
+  loadDemoData: loadIdentityDemo,
+  async start(context) {
+    const section = (context.section ?? {}) as IdentityConfig;
+    const issuer = section.issuer ?? ISSUER_DEFAULT;
+    const credentials = new CredentialService(
+      context.router,
+      context.secrets,
+      Object.keys(context.scopes),
+    );
+    const signing = await context.secrets.keysFor('access-token-signing');
+    const provider = createAuthorizationServer({
+      issuer,
+      jwks: signingJwks(signing),
+      credentials,
+      accessTokenTtlSeconds: section.accessTokenTtlSeconds ?? ACCESS_TOKEN_TTL_SECONDS_DEFAULT,
+    });
+    const access = new BearerAccess({ credentials, jwks: verificationJwks(signing), issuer });
+    return {
+      credentials,
+      access,
+      async routes(app) {
+        registerOAuthRoutes(app, provider);
+        registerCredentialRoutes(app, credentials);
+      },
+      async stop() {},
+    };
+  },
+  async describeRoutes(app) {
+    registerOAuthRoutes(app, null);
+    registerCredentialRoutes(app, null as never);
+  },
+};

@@ -1,0 +1,139 @@
+/**
+ * Authentication and scopes for every route (decision 46). Each route declares its security
+ * requirement in its schema, the same `security` the OpenAPI document shows: `requires(scope)`
+ * or {@link PUBLIC}. A hook checks the bearer credential before the body is even parsed, so an
+ * unauthenticated request costs no validation and reaches no handler. The HTTP layer knows only
+ * the {@link AccessControl} port; which module verifies credentials (identity) is wired at the
+ * entry point.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
+import { MainstayError } from '../errors/mainstay-error.ts';
+
+/** Who a request acts for, as its credential proved. */
+export interface Principal {
+  /** How the credential was issued: an OAuth2 access token or an API key. */
+  readonly kind: 'access_token' | 'api_key';
+  /** The client id (access token) or key id (API key): what the audit trail records. */
+  readonly subject: string;
+  readonly scopes: ReadonlySet<string>;
+}
+
+/** Verifies bearer credentials; the identity module provides one. */
+export interface AccessControl {
+  /** The credential's principal; throws `invalid_token` for anything it cannot vouch for. */
+  authenticate(credential: string): Promise<Principal>;
+}
+
+/** The two ways to present a credential, as named in the OpenAPI document. */
+export const SECURITY_SCHEMES = {
+  oauth2: 'oauth2',
+  apiKey: 'apiKey',
+} as const;
+
+/** One route's security requirement, in OpenAPI form (OR of schemes, each with its scopes). */
+export type SecurityRequirement = readonly Readonly<Record<string, readonly string[]>>[];
+
+/** The scopes of the platform's own routes. */
+export const PLATFORM_SCOPES: Readonly<Record<string, string>> = {
+  'platform:read': 'Read the topology and the failover and catalog events.',
+  'platform:metrics': 'Scrape GET /metrics (unless http.metricsPublic leaves it open).',
+  'ops:admin': 'Run fleet operations: re-seed a returning data centre.',
+};
+
+/** A route anyone may call (health, the OpenAPI document, the token endpoint). */
+export const PUBLIC: SecurityRequirement = [];
+
+/** A route that needs `scope`, by access token or API key alike. */
+export function requires(scope: string): SecurityRequirement {
+  return [{ [SECURITY_SCHEMES.oauth2]: [scope] }, { [SECURITY_SCHEMES.apiKey]: [scope] }];
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The request's principal on a route that needs one; `null` on a public route. */
+    principal: Principal | null;
+  }
+}
+
+/** Routes a plugin adds without a schema of ours: the docs page's static assets. */
+const FOREIGN_PUBLIC_PREFIXES = ['/docs'];
+
+/** The scopes a declared requirement asks for, or `null` for a public route. */
+function requiredScopes(security: SecurityRequirement): readonly string[] | null {
+  if (security.length === 0) return null;
+  return [...new Set(security.flatMap((scheme) => Object.values(scheme).flat()))];
+}
+
+/**
+ * Installs the check on every route registered after it. A route that declares no `security`
+ * is refused at registration (the server does not start), so a new route cannot be left open by
+ * omission; `PUBLIC` is the explicit way to leave one open.
+ */
+export function registerAccessControl(app: FastifyInstance, access: AccessControl): void {
+  app.decorateRequest('principal', null);
+  app.addHook('onRoute', (route: RouteOptions) => {
+    const security = (route.schema as { security?: SecurityRequirement } | undefined)?.security;
+    if (security === undefined) {
+      if (FOREIGN_PUBLIC_PREFIXES.some((prefix) => route.url.startsWith(prefix))) return;
+      throw new Error(
+        `route ${String(route.method)} ${route.url} declares no security: use requires(scope) or PUBLIC`,
+      );
+    }
+    const scopes = requiredScopes(security);
+    if (scopes === null) return;
+    const check = async (request: FastifyRequest, reply: FastifyReply) => {
+      request.principal = await authenticateRequest(request, reply, access, scopes);
+    };
+    const existing = route.onRequest;
+    route.onRequest = existing === undefined ? [check] : [check, ...[existing].flat()];
+  });
+}
+
+/** The principal of `request`, holding every scope in `scopes`; else a 401 or 403 problem. */
+async function authenticateRequest(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  access: AccessControl,
+  scopes: readonly string[],
+): Promise<Principal> {
+  const credential = bearerOf(request.headers.authorization);
+  if (credential === null) {
+    reply.header('www-authenticate', 'Bearer realm="mainstay"');
+    throw new MainstayError(
+      'unauthenticated',
+      'This route needs a credential: send Authorization: Bearer <access token or API key>.',
+    );
+  }
+  let principal: Principal;
+  try {
+    principal = await access.authenticate(credential);
+  } catch (error) {
+    reply.header('www-authenticate', 'Bearer realm="mainstay", error="invalid_token"');
+    throw error;
+  }
+  const missing = scopes.filter((scope) => !principal.scopes.has(scope));
+  if (missing.length > 0) {
+    reply.header(
+      'www-authenticate',
+      `Bearer realm="mainstay", error="insufficient_scope", scope="${missing.join(' ')}"`,
+    );
+    throw new MainstayError(
+      'insufficient_scope',
+      `This route needs the scope ${missing.join(' and ')}, which the credential does not hold.`,
+    );
+  }
+  return principal;
+}
+
+/** The credential of an `Authorization: Bearer <credential>` header, or `null` when absent. */
+function bearerOf(header: string | undefined): string | null {
+  if (header === undefined || header === '') return null;
+  const match = /^Bearer +([\x21-\x7e]{1,4096})$/i.exec(header);
+  if (!match?.[1]) {
+    throw new MainstayError(
+      'invalid_token',
+      'The Authorization header is not "Bearer <credential>" with a credential of printable ASCII.',
+    );
+  }
+  return match[1];
+}
