@@ -236,11 +236,7 @@ export function resolveConfig(file: TopologyConfigFile, context: ResolveContext)
     witness,
     shards: shardSpecs(shardCount, bucketCount, [dataCentres[0].id, dataCentres[1].id]),
     bucketCount,
-    http: {
-      host: file.http?.host ?? '127.0.0.1',
-      port: httpPort,
-      metricsPublic: file.http?.metricsPublic ?? false,
-    },
+    http: { ...httpSettings(file.http), port: httpPort },
     jobs: jobsSettings(file.jobs),
     sections: Object.fromEntries(
       (context.sections ?? []).flatMap((section) =>
@@ -311,4 +307,9 @@ function shardSpecs(
     const copyDc = dcs[(id + 1) % 2] as string;
     return { id, database: `shard_${id}`, homeDc, copyDc, buckets: [first, last] as const };
   });
+}
+
+/** The `http` section's defaults: loopback only, `/metrics` behind a credential. */
+function httpSettings(http: { host?: string; metricsPublic?: boolean } | undefined) {
+  return { host: http?.host ?? '127.0.0.1', metricsPublic: http?.metricsPublic ?? false };
 }

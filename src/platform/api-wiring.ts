@@ -15,6 +15,7 @@ import { CATALOG_DATABASE } from '../fleet/fleet.ts';
 import type { TopologySource } from '../fleet/topology-snapshot.ts';
 import { type AccessControl, PLATFORM_SCOPES } from '../http/access-control.ts';
 import { buildHttpServer } from '../http/build-http-server.ts';
+import type { MetricsSource } from '../http/routes/metrics-route.ts';
 import { type Operations, registerOperationsRoutes } from '../http/routes/operations-route.ts';
 import { AdvisoryLockLease } from '../jobs/advisory-lock-lease.ts';
 import { JobRunner } from '../jobs/job-runner.ts';
@@ -105,9 +106,7 @@ export async function wireApi(options: ApiWiringOptions): Promise<ApiWiring> {
         catalog,
         catalogConnection: { ...options.witness, database: CATALOG_DATABASE },
         processHome: options.processHome,
-        section: module.configSection
-          ? options.config.sections[module.configSection.key]
-          : undefined,
+        section: sectionOf(options.config, module),
         secrets,
         scopes,
       });
@@ -115,28 +114,14 @@ export async function wireApi(options: ApiWiringOptions): Promise<ApiWiring> {
       modules.add(module, running);
     }
     options.onProgress?.('starting the HTTP server');
-    const http = await buildHttpServer({
-      source: options.source,
-      events: eventSource(controller, catalog),
-      metrics: platformMetrics({
-        router,
-        controller,
-        spool,
-        modules: modules.all(),
-        jobs: jobs.runner,
-      }),
-      version: options.version,
-      logger: options.logger ?? false,
-      access: accessOf(modules),
-      scopes,
-      metricsPublic: options.config.http.metricsPublic,
-      routes: [
-        ...modules.all().map((running) => async (app: FastifyInstance) => {
-          await app.register(async (scope) => running.routes(scope));
-        }),
-        (app) => registerOperationsRoutes(app, options.operations({ controller })),
-      ],
+    const metrics = platformMetrics({
+      router,
+      controller,
+      spool,
+      modules: modules.all(),
+      jobs: jobs.runner,
     });
+    const http = await buildApiHttp(options, { catalog, modules, scopes, metrics });
     stack.push(() => http.close());
     return { catalog, router, spool, modules, http, jobs: jobs.runner, stop };
   } catch (error) {
@@ -164,6 +149,40 @@ function startPlatformJobs(options: ApiWiringOptions, router: Router) {
     await lease.close();
   };
   return { runner, stop };
+}
+
+/** The HTTP server of an API process: the platform's routes, then each module's. */
+function buildApiHttp(
+  options: ApiWiringOptions,
+  parts: {
+    catalog: CatalogStore;
+    modules: RunningModules;
+    scopes: Readonly<Record<string, string>>;
+    metrics: MetricsSource;
+  },
+): Promise<FastifyInstance> {
+  const { controller } = options;
+  return buildHttpServer({
+    source: options.source,
+    events: eventSource(controller, parts.catalog),
+    metrics: parts.metrics,
+    version: options.version,
+    logger: options.logger ?? false,
+    access: accessOf(parts.modules),
+    scopes: parts.scopes,
+    metricsPublic: options.config.http.metricsPublic,
+    routes: [
+      ...parts.modules.all().map((running) => async (app: FastifyInstance) => {
+        await app.register(async (scope) => running.routes(scope));
+      }),
+      (app) => registerOperationsRoutes(app, options.operations({ controller })),
+    ],
+  });
+}
+
+/** A module's config section as the file gives it. */
+function sectionOf(config: MainstayConfig, module: DomainModule): unknown {
+  return module.configSection ? config.sections[module.configSection.key] : undefined;
 }
 
 /** The one access control the hosted modules provide; an API process never starts open. */

@@ -2,6 +2,7 @@ import { loadConfig } from '../../config/load-config.ts';
 import type { ReseedReport } from '../../fleet/dc-reseed.ts';
 import { readLiveLock } from '../../fleet/fleet-lock.ts';
 import { CONFIG_SECTIONS } from '../../modules.ts';
+import { operatorCredential } from '../operator-credential.ts';
 import { NOT_RUNNING_EXIT } from './status.ts';
 
 /**
@@ -22,12 +23,19 @@ export async function reseedCommand(dataCentre: string, options: { json?: boolea
     process.stderr.write(`mainstay: Mainstay is not running in ${home}; start it first\n`);
     return NOT_RUNNING_EXIT;
   }
+  const credential = operatorCredential(home);
+  if (credential === null) {
+    process.stderr.write(
+      'mainstay: set MAINSTAY_API_KEY to an API key (or access token) with the ops:admin scope\n',
+    );
+    return 1;
+  }
   process.stdout.write(
     `re-seeding ${dataCentre} through ${lock.httpUrl} (this can take a while)\n`,
   );
   const response = await fetch(`${lock.httpUrl}/v1/operations/reseed`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${credential}` },
     body: JSON.stringify({ dataCentre }),
     signal: AbortSignal.timeout(RESEED_REQUEST_TIMEOUT_MS),
   });

@@ -2,6 +2,7 @@ import { loadConfig } from '../../config/load-config.ts';
 import { readLiveLock } from '../../fleet/fleet-lock.ts';
 import type { HealthReport, TopologySnapshot } from '../../fleet/topology-snapshot.ts';
 import { CONFIG_SECTIONS } from '../../modules.ts';
+import { operatorCredential } from '../operator-credential.ts';
 import { renderTopology } from '../status-table.ts';
 
 export const STATUS_TIMEOUT_MS = 15_000;
@@ -18,7 +19,7 @@ export async function statusCommand(options: { json?: boolean }): Promise<number
     return NOT_RUNNING_EXIT;
   }
   const [topology, health] = await Promise.all([
-    getJson<TopologySnapshot>(`${lock.httpUrl}/v1/topology`),
+    getJson<TopologySnapshot>(`${lock.httpUrl}/v1/topology`, operatorCredential(home)),
     getJson<HealthReport>(`${lock.httpUrl}/health`),
   ]);
   if (options.json) {
@@ -35,7 +36,10 @@ export async function statusCommand(options: { json?: boolean }): Promise<number
   return health.ready ? 0 : 1;
 }
 
-async function getJson<T>(url: string): Promise<T> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(STATUS_TIMEOUT_MS) });
+async function getJson<T>(url: string, credential: string | null = null): Promise<T> {
+  const response = await fetch(url, {
+    signal: AbortSignal.timeout(STATUS_TIMEOUT_MS),
+    headers: credential === null ? {} : { authorization: `Bearer ${credential}` },
+  });
   return (await response.json()) as T;
 }

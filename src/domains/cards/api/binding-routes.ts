@@ -139,6 +139,11 @@ function registerUserRoutes(app: FastifyInstance, service: CardBindingService): 
 }
 
 function registerCardWriteRoutes(app: FastifyInstance, service: CardBindingService): void {
+  registerBindRoute(app, service);
+  registerDefaultAndUnbindRoutes(app, service);
+}
+
+function registerBindRoute(app: FastifyInstance, service: CardBindingService): void {
   app.post<{ Params: UserParams; Body: BindCardBody }>(
     '/v1/users/:userId/cards',
     {
@@ -157,14 +162,17 @@ function registerCardWriteRoutes(app: FastifyInstance, service: CardBindingServi
       },
     },
     async (request, reply) => {
-      const written = await service.bindCard(
-        request.params.userId,
-        request.body,
-        writeContextOf(request),
+      const { userId } = request.params;
+      return answered(
+        reply,
+        await service.bindCard(userId, request.body, writeContextOf(request)),
+        201,
       );
-      return answered(reply, written, 201);
     },
   );
+}
+
+function registerDefaultAndUnbindRoutes(app: FastifyInstance, service: CardBindingService): void {
   app.post<{ Params: CardParams }>(
     '/v1/users/:userId/cards/:cardId/default',
     {
