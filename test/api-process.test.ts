@@ -14,6 +14,7 @@ import { readFleetState } from '../src/fleet/fleet-state.ts';
 import { SUPERUSER } from '../src/fleet/server-files.ts';
 import type { TopologySnapshot } from '../src/fleet/topology-snapshot.ts';
 import { BIN, type RunningUp, startUp, waitUntilUp } from './support/cli.ts';
+import { authHeaders } from './support/demo-credentials.ts';
 import { removeHome, tempHome } from './support/temp-home.ts';
 
 const home = tempHome('api-process');
@@ -39,7 +40,11 @@ async function call(
 ): Promise<Answer> {
   const response = await fetch(`${base}${path}`, {
     method,
-    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+    headers: {
+      ...authHeaders(home),
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...headers,
+    },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const text = await response.text();

@@ -15,6 +15,7 @@ import type { TopologySnapshot } from '../src/fleet/topology-snapshot.ts';
 import { migrate } from '../src/migrations/migration.ts';
 import { CONFIG_SECTIONS, MODULES } from '../src/modules.ts';
 import { startPlatform } from '../src/platform/platform.ts';
+import { authHeaders } from './support/demo-credentials.ts';
 import { postgresProcessesUnder, removeHome, tempHome } from './support/temp-home.ts';
 
 const home = tempHome('fleet');
@@ -90,23 +91,43 @@ describe('fleet on real PostgreSQL servers', () => {
     const health = await fetch(`${platform.url}/health`);
     assert.equal(health.status, 200);
     const topology = (await (
-      await fetch(`${platform.url}/v1/topology`)
+      await fetch(`${platform.url}/v1/topology`, { headers: authHeaders(home) })
     ).json()) as TopologySnapshot;
     assert.equal(topology.servers.length, 5);
+  });
+
+  test('/v1/topology needs a credential: none is 401 unauthenticated, a garbage JWT 401 invalid_token', async () => {
+    const anonymous = await fetch(`${platform.url}/v1/topology`);
+    assert.equal(anonymous.status, 401);
+    assert.match(anonymous.headers.get('content-type') ?? '', /application\/problem\+json/);
+    assert.match(anonymous.headers.get('www-authenticate') ?? '', /^Bearer realm="mainstay"/);
+    assert.equal(((await anonymous.json()) as { code: string }).code, 'unauthenticated');
+    const withKey = await fetch(`${platform.url}/v1/topology`, { headers: authHeaders(home) });
+    assert.equal(withKey.status, 200);
+    await withKey.body?.cancel();
+    const garbage = await fetch(`${platform.url}/v1/topology`, {
+      headers: { authorization: 'Bearer eyJhbGciOiJFZERTQSJ9.e30.AAAA' },
+    });
+    assert.equal(garbage.status, 401);
+    assert.match(garbage.headers.get('www-authenticate') ?? '', /error="invalid_token"/);
+    assert.equal(((await garbage.json()) as { code: string }).code, 'invalid_token');
   });
 
   test('/metrics is Prometheus text; /v1/events lists catalog epochs', async () => {
     await platform.router.read('cus_demo000001', (db) => db.query('SELECT 1'), {
       consistency: 'any',
     });
-    const metrics = await fetch(`${platform.url}/metrics`);
+    const headers = authHeaders(home);
+    const metrics = await fetch(`${platform.url}/metrics`, { headers });
     assert.equal(metrics.status, 200);
     assert.match(metrics.headers.get('content-type') ?? '', /^text\/plain/);
     const text = await metrics.text();
     assert.match(text, /mainstay_router_reads_total\{target="replica",consistency="any"\} 1/);
     assert.match(text, /mainstay_catalog_epoch 1/);
     assert.match(text, /mainstay_replica_lag_bytes\{server="dc1-b"\}/);
-    const events = (await (await fetch(`${platform.url}/v1/events?limit=5`)).json()) as {
+    const events = (await (
+      await fetch(`${platform.url}/v1/events?limit=5`, { headers })
+    ).json()) as {
       data: { kind: string; detail: string }[];
       hasMore: boolean;
     };
@@ -115,7 +136,7 @@ describe('fleet on real PostgreSQL servers', () => {
       [['catalog_epoch', 'initial topology']],
     );
     assert.equal(events.hasMore, false);
-    const bad = await fetch(`${platform.url}/v1/events?limit=1000`);
+    const bad = await fetch(`${platform.url}/v1/events?limit=1000`, { headers });
     assert.equal(bad.status, 400);
     assert.equal(((await bad.json()) as { code: string }).code, 'invalid_request');
   });

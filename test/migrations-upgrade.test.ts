@@ -16,6 +16,7 @@ import { type MigrationSet, migrate } from '../src/migrations/migration.ts';
 import { CONFIG_SECTIONS, MODULES } from '../src/modules.ts';
 import type { DomainModule } from '../src/platform/domain-module.ts';
 import { type Platform, startPlatform } from '../src/platform/platform.ts';
+import { authHeaders } from './support/demo-credentials.ts';
 import { removeHome, tempHome } from './support/temp-home.ts';
 
 /** The migrations this release added, by set: what a fleet of the previous release lacks. */
@@ -64,7 +65,11 @@ async function post(route: string, body: unknown): Promise<Record<string, unknow
   assert.ok(platform);
   const response = await fetch(`${platform.url}${route}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'idempotency-key': `upgrade-${++key}` },
+    headers: {
+      ...authHeaders(home),
+      'content-type': 'application/json',
+      'idempotency-key': `upgrade-${++key}`,
+    },
     body: JSON.stringify(body),
   });
   const answer = (await response.json()) as Record<string, unknown>;

@@ -9,6 +9,7 @@ import { loadConfig } from '../../../src/config/load-config.ts';
 import { CARD_DEMO_ACCOUNT_COUNT } from '../../../src/domains/cards/demo/card-demo-data.ts';
 import { CONFIG_SECTIONS, MODULES } from '../../../src/modules.ts';
 import { startPlatform } from '../../../src/platform/platform.ts';
+import { authHeaders } from '../../support/demo-credentials.ts';
 import { removeHome, tempHome } from '../../support/temp-home.ts';
 
 const home = tempHome('card-api');
@@ -30,6 +31,7 @@ async function call(
   const response = await fetch(`${platform.url}${path}`, {
     method,
     headers: {
+      ...authHeaders(home),
       ...(body === undefined ? {} : { 'content-type': 'application/json' }),
       ...headers,
     },
@@ -343,7 +345,9 @@ describe('card API', () => {
     assert.equal(report.body.pendingAdvices, 0);
     const advices = await call('GET', '/v1/stand-in/advices?limit=5');
     assert.deepEqual(advices.body.data, []);
-    const metrics = await (await fetch(`${platform.url}/metrics`)).text();
+    const metrics = await (
+      await fetch(`${platform.url}/metrics`, { headers: authHeaders(home) })
+    ).text();
     assert.match(metrics, /mainstay_card_authorizations_total\{decided_by="issuer"\} [1-9]/);
     const openapi = (await call('GET', '/openapi.json')).body as { paths: Record<string, unknown> };
     for (const path of [

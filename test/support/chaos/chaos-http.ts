@@ -10,6 +10,8 @@ export interface ApiProcess {
   /** `up` (the supervising process) or `api` (a second process on the same fleet). */
   readonly name: string;
   readonly url: string;
+  /** `Bearer <demo API key>`: every process of the fleet checks credentials. */
+  readonly authorization: string;
 }
 
 /** What came back: the HTTP status (0: no answer) and the parsed body when it was JSON. */
@@ -40,7 +42,10 @@ export async function send(
   options: { body?: unknown; headers?: Record<string, string>; timeoutMs: number },
 ): Promise<HttpAnswer> {
   assertLoopback(target.url);
-  const headers: Record<string, string> = { ...options.headers };
+  const headers: Record<string, string> = {
+    authorization: target.authorization,
+    ...options.headers,
+  };
   if (options.body !== undefined) headers['content-type'] = 'application/json';
   try {
     const response = await fetch(`${target.url}${path}`, {

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pickFreePorts } from '../../../src/fleet/ports.ts';
 import { BIN, mainstay, type RunningUp, startUp, waitUntilUp } from '../cli.ts';
+import { authHeaders } from '../demo-credentials.ts';
 import { postgresProcessesUnder, removeHome, tempHome } from '../temp-home.ts';
 import type { ApiProcess } from './chaos-http.ts';
 import { FleetAccess } from './fleet-access.ts';
@@ -58,10 +59,11 @@ export async function startChaosPlatform(
   let api: RunningApi | null = null;
   try {
     const upUrl = await waitUntilUp(up);
-    const processes: ApiProcess[] = [{ name: 'up', url: upUrl }];
+    const { authorization } = authHeaders(home);
+    const processes: ApiProcess[] = [{ name: 'up', url: upUrl, authorization }];
     if (hasApiCommand()) {
       api = startApi({ ...env, MAINSTAY_PORT: String(apiPort) });
-      processes.push({ name: 'api', url: await api.url });
+      processes.push({ name: 'api', url: await api.url, authorization });
     }
     const access = await FleetAccess.open(home, upUrl);
     const running = api;

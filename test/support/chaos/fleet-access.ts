@@ -10,6 +10,7 @@ import { CATALOG_DATABASE } from '../../../src/fleet/fleet.ts';
 import { readFleetState } from '../../../src/fleet/fleet-state.ts';
 import { SUPERUSER } from '../../../src/fleet/server-files.ts';
 import type { TopologySnapshot } from '../../../src/fleet/topology-snapshot.ts';
+import { authHeaders } from '../demo-credentials.ts';
 import { assertLoopback } from './chaos-http.ts';
 
 const CONNECT_TIMEOUT_MS = 3_000;
@@ -20,6 +21,8 @@ export class FleetAccess {
   readonly #password: string;
   readonly #ports: Readonly<Record<string, number>>;
   readonly #catalogPool: pg.Pool;
+  /** `Authorization: Bearer <demo API key>` for the supervisor's HTTP routes. */
+  readonly #authHeaders: { authorization: string };
   readonly router: Router;
   readonly upUrl: string;
 
@@ -28,7 +31,9 @@ export class FleetAccess {
     catalogPool: pg.Pool,
     router: Router,
     upUrl: string,
+    headers: { authorization: string },
   ) {
+    this.#authHeaders = headers;
     this.#password = state.password;
     this.#ports = state.ports;
     this.#catalogPool = catalogPool;
@@ -43,6 +48,7 @@ export class FleetAccess {
     if (!state) throw new Error(`no fleet.json under ${home}`);
     const port = state.ports.witness;
     if (port === undefined) throw new Error('fleet.json names no witness port');
+    const headers = authHeaders(home);
     const pool = new pg.Pool({
       host: '127.0.0.1',
       port,
@@ -56,13 +62,14 @@ export class FleetAccess {
       catalog: new PostgresCatalogStore(pool),
       credentials: { user: SUPERUSER, password: state.password },
     });
-    return new FleetAccess(state, pool, router, upUrl);
+    return new FleetAccess(state, pool, router, upUrl, headers);
   }
 
   /** The topology as `mainstay up` probes it, or null when it did not answer in time. */
   async topology(): Promise<TopologySnapshot | null> {
     try {
       const response = await fetch(`${this.upUrl}/v1/topology`, {
+        headers: this.#authHeaders,
         signal: AbortSignal.timeout(TOPOLOGY_TIMEOUT_MS),
       });
       if (response.status !== 200) return null;
