@@ -85,6 +85,12 @@ export const ERROR_CATALOGUE = {
     definite: true,
     doc: 'The credential is valid but lacks the scope the route requires; the detail names the scope. Nothing was done.',
   },
+  rate_limited: {
+    status: 429,
+    title: 'Too many requests',
+    definite: true,
+    doc: 'This client or address sent more requests to this route than it allows in its window (logins and one-time codes); wait for Retry-After. Nothing was done.',
+  },
   internal_error: {
     status: 500,
     title: 'Internal error',

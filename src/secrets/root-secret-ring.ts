@@ -22,6 +22,7 @@ export const PURPOSE_LABELS: Readonly<Record<SecretPurpose, string>> = {
   'card-vault-lookup': 'card-binding/lookup/v1',
   'api-credentials': 'mainstay/api-credentials/v1',
   'access-token-signing': 'mainstay/access-token-signing/v1',
+  'identity-data-encryption': 'mainstay/identity-data-encryption/v1',
 };
 
 /** One root secret: the bytes every purpose key is derived from, and its id. */

@@ -9,6 +9,7 @@ export const SECRET_PURPOSES = [
   'card-vault-lookup',
   'api-credentials',
   'access-token-signing',
+  'identity-data-encryption',
 ] as const;
 
 /** One use of key material; see {@link SECRET_PURPOSES}. */

@@ -5,16 +5,20 @@
 import type { DomainModule, RunningModule } from '../../platform/domain-module.ts';
 import { registerCredentialRoutes } from './api/credential-routes.ts';
 import { registerOAuthRoutes } from './api/oauth-routes.ts';
+import { registerStaffRoutes } from './api/staff-routes.ts';
 import {
   ACCESS_TOKEN_TTL_SECONDS_DEFAULT,
   type IdentityConfig,
   IdentityConfigSchema,
   ISSUER_DEFAULT,
+  STAFF_SESSION_MINUTES_DEFAULT,
 } from './config/identity-config.ts';
 import { createAuthorizationServer } from './core/authorization-server.ts';
 import { BearerAccess } from './core/bearer-access.ts';
 import { CredentialService } from './core/credential-service.ts';
+import { SessionService } from './core/sessions/session-service.ts';
 import { signingJwks, verificationJwks } from './core/signing-keys.ts';
+import { StaffService } from './core/staff/staff-service.ts';
 import { loadIdentityDemo } from './demo/demo-credentials.ts';
 import { IDENTITY_ERRORS } from './errors.ts';
 import { IDENTITY_MIGRATIONS } from './sql/identity-migrations.ts';
@@ -23,10 +27,14 @@ import { IDENTITY_MIGRATIONS } from './sql/identity-migrations.ts';
 export interface RunningIdentity extends RunningModule {
   readonly credentials: CredentialService;
   readonly access: BearerAccess;
+  readonly staff: StaffService;
+  readonly sessions: SessionService;
 }
 
 export const IDENTITY_SCOPES: Readonly<Record<string, string>> = {
-  'identity:admin': 'Create, list and revoke API clients and API keys.',
+  'identity:admin': 'Create, list and revoke API clients, API keys and staff accounts.',
+  'identity:read': 'Read staff accounts.',
+  'identity:self': "See and end one's own session (every member of staff).",
 };
 
 export const identityModule: DomainModule<RunningIdentity> = {
@@ -51,13 +59,22 @@ export const identityModule: DomainModule<RunningIdentity> = {
       credentials,
       accessTokenTtlSeconds: section.accessTokenTtlSeconds ?? ACCESS_TOKEN_TTL_SECONDS_DEFAULT,
     });
-    const access = new BearerAccess({ credentials, jwks: verificationJwks(signing), issuer });
+    const sessions = new SessionService(
+      context.router,
+      section.staffSessionMinutes ?? STAFF_SESSION_MINUTES_DEFAULT,
+    );
+    const staff = new StaffService(context.router, context.secrets, sessions);
+    const jwks = verificationJwks(signing);
+    const access = new BearerAccess({ credentials, sessions, jwks, issuer });
     return {
       credentials,
       access,
+      staff,
+      sessions,
       async routes(app) {
         registerOAuthRoutes(app, provider);
         registerCredentialRoutes(app, credentials);
+        await registerStaffRoutes(app, staff, sessions);
       },
       async stop() {},
     };
@@ -65,5 +82,6 @@ export const identityModule: DomainModule<RunningIdentity> = {
   async describeRoutes(app) {
     registerOAuthRoutes(app, null);
     registerCredentialRoutes(app, null as never);
+    await registerStaffRoutes(app, null as never, null as never);
   },
 };

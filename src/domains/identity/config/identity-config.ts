@@ -2,6 +2,8 @@ import { type Static, Type } from '@sinclair/typebox';
 
 /** Access-token lifetime when the file sets none: five minutes. */
 export const ACCESS_TOKEN_TTL_SECONDS_DEFAULT = 300;
+/** How long a staff session lasts (absolute, from login). */
+export const STAFF_SESSION_MINUTES_DEFAULT = 60;
 /** The issuer when the file sets none; set `identity.issuer` to the URL clients use. */
 export const ISSUER_DEFAULT = 'http://localhost/oauth';
 
@@ -19,6 +21,7 @@ export const IdentityConfigSchema = Type.Object(
       }),
     ),
     accessTokenTtlSeconds: Type.Optional(Type.Integer({ minimum: 60, maximum: 3600 })),
+    staffSessionMinutes: Type.Optional(Type.Integer({ minimum: 5, maximum: 720 })),
   },
   { additionalProperties: false },
 );

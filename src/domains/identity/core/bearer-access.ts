@@ -10,7 +10,9 @@ import { MainstayError } from '../../../errors/mainstay-error.ts';
 import type { AccessControl, Principal } from '../../../http/access-control.ts';
 import type { CredentialService } from './credential-service.ts';
 import { parseApiKey, secretMatches } from './credentials.ts';
+import { parseSessionToken, type SessionService } from './sessions/session-service.ts';
 import { SIGNING_ALG } from './signing-keys.ts';
+import { scopesOfRoles } from './staff/staff-roles.ts';
 
 /** How long an API key's row is trusted before it is read again (a revocation's delay). */
 export const KEY_CACHE_MS = 5_000;
@@ -29,6 +31,11 @@ interface Verdict {
 
 export class BearerAccess implements AccessControl {
   readonly #credentials: CredentialService;
+  readonly #sessions: SessionService;
+  readonly #sessionCache = new Map<
+    string,
+    { row: Awaited<ReturnType<SessionService['find']>>; at: number }
+  >();
   readonly #keySet: ReturnType<typeof createLocalJWKSet>;
   readonly #issuer: string;
   readonly #tokens = new Map<string, Verdict>();
@@ -40,10 +47,12 @@ export class BearerAccess implements AccessControl {
 
   constructor(options: {
     readonly credentials: CredentialService;
+    readonly sessions: SessionService;
     readonly jwks: Parameters<typeof createLocalJWKSet>[0];
     readonly issuer: string;
   }) {
     this.#credentials = options.credentials;
+    this.#sessions = options.sessions;
     this.#keySet = createLocalJWKSet(options.jwks);
     this.#issuer = options.issuer;
   }
@@ -51,6 +60,8 @@ export class BearerAccess implements AccessControl {
   async authenticate(credential: string): Promise<Principal> {
     const apiKey = parseApiKey(credential);
     if (apiKey) return this.#apiKey(apiKey.keyId, apiKey.secret);
+    const session = parseSessionToken(credential);
+    if (session) return this.#session(session.sessionId, session.secret);
     if (credential.startsWith('mainstay_')) throw invalid('The API key is malformed.');
     return this.#accessToken(credential);
   }
@@ -71,7 +82,31 @@ export class BearerAccess implements AccessControl {
       remember(this.#touched, keyId, now);
       this.#credentials.touchApiKey(keyId).catch(() => undefined);
     }
-    return { kind: 'api_key', subject: keyId, scopes: new Set(row.scopes) };
+    return { kind: 'api_key', subject: keyId, scopes: new Set(row.scopes), roles: new Set() };
+  }
+
+  async #session(sessionId: string, secret: string): Promise<Principal> {
+    const now = Date.now();
+    let cached = this.#sessionCache.get(sessionId);
+    if (!cached || now - cached.at > KEY_CACHE_MS) {
+      cached = { row: await this.#sessions.find(sessionId), at: now };
+      remember(this.#sessionCache, sessionId, cached);
+    }
+    const row = cached.row;
+    if (!row || !secretMatches(secret, row.secret_sha256))
+      throw invalid('The session is not valid.');
+    if (row.revoked_at !== null) throw invalid('The session was ended; log in again.');
+    if (new Date(row.expires_at).getTime() <= now)
+      throw invalid('The session expired; log in again.');
+    if (row.disabled_at !== null) throw invalid('The account is disabled.');
+    const roles = row.roles ?? [];
+    return {
+      kind: row.person_kind,
+      subject: row.person_id,
+      scopes: scopesOfRoles(roles, this.#credentials.scopes),
+      roles: new Set(roles),
+      sessionId,
+    };
   }
 
   async #accessToken(token: string): Promise<Principal> {
@@ -95,6 +130,7 @@ export class BearerAccess implements AccessControl {
       kind: 'access_token',
       subject: String(payload.client_id),
       scopes: new Set(scopes.filter((scope) => scope !== '')),
+      roles: new Set(),
     };
     remember(this.#tokens, token, { principal, validUntil: (payload.exp as number) * 1000 });
     return principal;

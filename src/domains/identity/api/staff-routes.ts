@@ -1,0 +1,157 @@
+/**
+ * Staff over HTTP: accounts (created by an admin), login with password and TOTP, the current
+ * session, logout. The login answers a session token once; it takes no `Idempotency-Key`
+ * (like the token endpoint, a retry opens another session, and the token is never stored for a
+ * replay) and is rate-limited per address on top of the per-account lockout.
+ */
+import rateLimit from '@fastify/rate-limit';
+import type { FastifyInstance } from 'fastify';
+import { MainstayError } from '../../../errors/mainstay-error.ts';
+import { PUBLIC, requires } from '../../../http/access-control.ts';
+import { problemResponses } from '../../../http/routes/problem-responses.ts';
+import {
+  answered,
+  IDEMPOTENCY_HEADER,
+  json,
+  ref,
+  writeContextOf,
+} from '../../../http/routes/route-helpers.ts';
+import type { SessionService } from '../core/sessions/session-service.ts';
+import type { StaffService } from '../core/staff/staff-service.ts';
+import {
+  CreatedStaffSchema,
+  CreateStaffBody,
+  LoginBody,
+  SessionSchema,
+  StaffIdParams,
+  StaffSchema,
+  WhoAmISchema,
+} from './staff-schemas.ts';
+
+/** Login attempts one address may make per minute (each also counts toward the lockout). */
+export const LOGIN_ATTEMPTS_PER_MINUTE = 20;
+
+type CreateBody = { username: string; displayName: string; password: string; roles?: string[] };
+type Login = { username: string; password: string; code: string };
+
+/** Registers the staff routes (the rate limiter in this plugin's scope only). */
+export async function registerStaffRoutes(
+  app: FastifyInstance,
+  staff: StaffService,
+  sessions: SessionService,
+): Promise<void> {
+  for (const schema of [
+    CreateStaffBody,
+    StaffSchema,
+    CreatedStaffSchema,
+    LoginBody,
+    SessionSchema,
+    WhoAmISchema,
+  ])
+    app.addSchema(schema);
+  await app.register(rateLimit, {
+    global: false,
+    errorResponseBuilder: (_request, context) =>
+      new MainstayError(
+        'rate_limited',
+        `at most ${context.max} attempts a minute from one address; retry after ${context.after}`,
+      ),
+  });
+  registerCreateStaff(app, staff);
+  registerLogin(app, staff);
+  registerCurrentSession(app, sessions);
+  app.get<{ Params: { staffId: string } }>(
+    '/v1/staff/:staffId',
+    {
+      schema: {
+        security: requires('identity:read'),
+        summary: 'A staff member',
+        tags: ['identity'],
+        params: StaffIdParams,
+        response: { 200: json(StaffSchema, 'The staff member.'), ...problemResponses },
+      },
+    },
+    async (request) => staff.get(request.params.staffId),
+  );
+}
+
+function registerCreateStaff(app: FastifyInstance, staff: StaffService): void {
+  app.post<{ Body: CreateBody }>(
+    '/v1/staff',
+    {
+      schema: {
+        security: requires('identity:admin'),
+        summary: 'Create a staff account',
+        description:
+          'A new account is a viewer; other roles come by a role grant another admin approves. The answer holds the TOTP enrolment URI once.',
+        tags: ['identity'],
+        headers: IDEMPOTENCY_HEADER,
+        body: ref(CreateStaffBody),
+        response: { 201: json(CreatedStaffSchema, 'The account.'), ...problemResponses },
+      },
+    },
+    async (request, reply) =>
+      answered(reply, await staff.create(request.body, writeContextOf(request)), 201),
+  );
+}
+
+function registerLogin(app: FastifyInstance, staff: StaffService): void {
+  app.post<{ Body: Login }>(
+    '/v1/staff/sessions',
+    {
+      config: { rateLimit: { max: LOGIN_ATTEMPTS_PER_MINUTE, timeWindow: 60_000 } },
+      schema: {
+        security: PUBLIC,
+        summary: 'Log in (password and TOTP code)',
+        description:
+          'Every failure is `401 login_failed`, whatever was wrong. Five failures in a row lock the account for 15 minutes; more than 20 attempts a minute from one address are `429 rate_limited`.',
+        tags: ['identity'],
+        body: ref(LoginBody),
+        response: { 201: json(SessionSchema, 'The session.'), ...problemResponses },
+      },
+    },
+    async (request, reply) => {
+      reply.code(201);
+      return staff.login(request.body, request.ip);
+    },
+  );
+}
+
+function registerCurrentSession(app: FastifyInstance, sessions: SessionService): void {
+  app.get(
+    '/v1/staff/sessions/current',
+    {
+      schema: {
+        security: requires('identity:self'),
+        summary: 'Who the session is, with its roles and scopes',
+        tags: ['identity'],
+        response: { 200: json(WhoAmISchema, 'The principal.'), ...problemResponses },
+      },
+    },
+    async (request) => {
+      const principal = request.principal;
+      if (!principal) throw new MainstayError('unauthenticated', 'no session');
+      return {
+        kind: principal.kind,
+        subject: principal.subject,
+        roles: [...principal.roles].sort(),
+        scopes: [...principal.scopes].sort(),
+      };
+    },
+  );
+  app.delete(
+    '/v1/staff/sessions/current',
+    {
+      schema: {
+        security: requires('identity:self'),
+        summary: 'Log out: end this session',
+        tags: ['identity'],
+        response: { 204: { description: 'Ended.', type: 'null' }, ...problemResponses },
+      },
+    },
+    async (request, reply) => {
+      if (request.principal?.sessionId) await sessions.end(request.principal.sessionId);
+      reply.code(204);
+    },
+  );
+}
