@@ -7,7 +7,8 @@
  *      with Zipf-popular cards, a hot merchant, and captures and reversals mixed in; and where
  *      the machine's CPU went during the engine's spike, per process role (from /proc);
  *   2. end to end over HTTP: POST /v1/authorizations against a no-op route on the same server
- *      that parses and validates the same body (the HTTP ceiling), load from another process;
+ *      that parses and validates the same body (the HTTP ceiling), load from another process,
+ *      every request with an access token checked as on the platform;
  *   3. bound-card lists, read:write above 4:1 across two API instances: share served by
  *      replicas, stale lists;
  *   4. a DC primary killed (-9), then another hung (SIGSTOP), during a stream: share decided in
@@ -32,6 +33,7 @@ import {
 import { StandInProcessor } from '../src/domains/cards/core/stand-in/stand-in-processor.ts';
 import { CARD_MIGRATIONS } from '../src/domains/cards/services.ts';
 import { openStandInRegistry } from '../src/domains/cards/store/stand-in-registry.ts';
+import { IDENTITY_MIGRATIONS } from '../src/domains/identity/sql/identity-migrations.ts';
 import { FailoverController } from '../src/fleet/failover-controller.ts';
 import { CATALOG_DATABASE } from '../src/fleet/fleet.ts';
 import { type FleetFixture, startFleet } from '../test/support/fleet-fixture.ts';
@@ -392,7 +394,8 @@ async function primaryFailures(fixture: FleetFixture, cardIds: readonly string[]
 const started = performance.now();
 console.log(`Double-11 benchmark, ${os.cpus().length} cores, Node ${process.version}`);
 const dir = mkdtempSync(path.join(os.tmpdir(), 'mainstay-double11-'));
-const fixture = await startFleet('bench-double11', {}, CARD_MIGRATIONS);
+// Identity too: the HTTP scenario checks credentials as the platform does.
+const fixture = await startFleet('bench-double11', {}, [...CARD_MIGRATIONS, IDENTITY_MIGRATIONS]);
 try {
   const seeder = await fixture.router({ applicationName: 'double11-seed' });
   const { cardIds } = await seedCards(

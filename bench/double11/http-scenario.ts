@@ -11,12 +11,15 @@ import { AuthorizationService } from '../../src/domains/cards/core/authorization
 import type { AuthorizationOutcome } from '../../src/domains/cards/core/authorization/authorization-types.ts';
 import { issuerOutcome } from '../../src/domains/cards/core/authorization/request-validation.ts';
 import type { StandInProcessor } from '../../src/domains/cards/core/stand-in/stand-in-processor.ts';
+import { requires } from '../../src/http/access-control.ts';
 import { buildHttpServer } from '../../src/http/build-http-server.ts';
 import { json, ref } from '../../src/http/routes/route-helpers.ts';
 import type { FleetFixture } from '../../test/support/fleet-fixture.ts';
+import { assertAuthenticated, bearer, fetchAccessToken } from '../support/demo-access.ts';
 import { cpuByRole, sampleProcessCpu } from '../support/process-cpu.ts';
 import { printTable, type SummaryRow } from '../support/report.ts';
 import { runHttpLoad, urlOf } from './http-ceiling.ts';
+import { type BenchIdentity, startBenchIdentity } from './http-identity.ts';
 
 /**
  * 256 connections: a Double-11 front end holds many requests in flight, and the engine's batches
@@ -43,22 +46,26 @@ function echo(body: Body): AuthorizationOutcome {
 }
 
 /**
- * The HTTP ceiling: the real `POST /v1/authorizations` (stand-in processing in front of the
- * engine) against a no-op route on the same server that parses, validates and answers the same
- * body with the same schema, driven from another process, alternating rounds.
+ * The bench's HTTP server: credentials checked on every route as on the platform (the identity
+ * module's access control and token endpoint), the real authorization routes and the no-op
+ * route, which needs the same scope.
  */
-export async function runHttpCeiling(
+async function buildBenchServer(
   fixture: FleetFixture,
   standIn: StandInProcessor,
-  cardIds: readonly string[],
-  shareMax: number,
-): Promise<SummaryRow[]> {
+  identity: BenchIdentity,
+): Promise<FastifyInstance> {
   const router = await fixture.router({ applicationName: 'double11-http' });
   const service = new AuthorizationService(router);
-  const app: FastifyInstance = await buildHttpServer({
+  return buildHttpServer({
     source: fixture.fleet,
     version: 'bench',
+    access: identity.identity.access,
+    scopes: identity.scopes,
     routes: [
+      async (server) => {
+        await server.register(async (scope) => identity.identity.routes(scope));
+      },
       (server) => {
         registerAuthorizationRoutes(server, {
           authorize: (request, token) => standIn.authorizeWithToken(request, token),
@@ -70,6 +77,7 @@ export async function runHttpCeiling(
           '/bench/noop',
           {
             schema: {
+              security: requires('cards:authorize'),
               body: ref(AuthorizationRequestBody),
               response: { 201: json(AuthorizationSchema, 'An echo.') },
             },
@@ -82,13 +90,31 @@ export async function runHttpCeiling(
       },
     ],
   });
-  await app.listen({ host: '127.0.0.1', port: 0 });
+}
+
+/**
+ * The HTTP ceiling: the real `POST /v1/authorizations` (stand-in processing in front of the
+ * engine) against a no-op route on the same server that parses, validates and answers the same
+ * body with the same schema, driven from another process, alternating rounds. Both send the
+ * demo client's access token (fetched afresh for each round), as a platform client would.
+ */
+export async function runHttpCeiling(
+  fixture: FleetFixture,
+  standIn: StandInProcessor,
+  cardIds: readonly string[],
+  shareMax: number,
+): Promise<SummaryRow[]> {
+  const identity = await startBenchIdentity(fixture);
+  let app: FastifyInstance | null = null;
   try {
+    app = await buildBenchServer(fixture, standIn, identity);
+    await app.listen({ host: '127.0.0.1', port: 0 });
     const url = urlOf(app);
     const rows: string[][] = [];
     const rates = { noop: [] as number[], authorize: [] as number[] };
     for (let round = 0; round < HTTP.rounds; round += 1) {
       for (const kind of ['noop', 'authorize'] as const) {
+        const authorization = bearer(await fetchAccessToken(url, identity.demo));
         const cpuBefore = sampleProcessCpu();
         const result = await runHttpLoad({
           url: `${url}${kind === 'noop' ? '/bench/noop' : '/v1/authorizations'}`,
@@ -97,7 +123,9 @@ export async function runHttpCeiling(
           opCount: HTTP.opCount,
           cardIds,
           runId: `d11-http-${kind}-${round}-${Date.now()}`,
+          authorization,
         });
+        assertAuthenticated(`HTTP ${kind} round ${round + 1}`, result);
         rates[kind].push(result.opsPerSecond);
         const cpuAfter = sampleProcessCpu();
         const cpu =
@@ -125,7 +153,8 @@ export async function runHttpCeiling(
       }
     }
     console.log(
-      `${HTTP.concurrency} keep-alive connections from a separate process, ${HTTP.opCount} requests per round\n`,
+      `${HTTP.concurrency} keep-alive connections from a separate process, ${HTTP.opCount} requests per round; ` +
+        "each request carries the demo client's access token (JWT), checked as on the platform\n",
     );
     printTable(
       [
@@ -167,6 +196,7 @@ export async function runHttpCeiling(
       },
     ];
   } finally {
-    await app.close();
+    await app?.close();
+    await identity.stop();
   }
 }

@@ -26,6 +26,11 @@ export interface HttpLoadPlan {
   readonly hotMerchantShare?: number;
   /** Prefix of request ids, unique per run so runs never replay each other. */
   readonly runId: string;
+  /**
+   * The `Authorization` header value sent on every request (`Bearer <access token or API
+   * key>`); none when omitted, for a server that checks no credentials.
+   */
+  readonly authorization?: string;
 }
 
 export interface HttpLoadResult {
@@ -57,6 +62,7 @@ function send(
   agent: http.Agent,
   url: URL,
   body: string,
+  authorization: string | undefined,
 ): Promise<{ statusCode: number; text: string }> {
   return new Promise((resolve, reject) => {
     const request = http.request(
@@ -66,7 +72,11 @@ function send(
         port: url.port,
         path: url.pathname,
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+          ...(authorization === undefined ? {} : { authorization }),
+        },
       },
       (response) => {
         let text = '';
@@ -94,7 +104,7 @@ async function run(plan: HttpLoadPlan): Promise<HttpLoadResult> {
     for (let n = next++; n < plan.opCount; n = next++) {
       const body = bodyFor(plan, zipf, n);
       const started = performance.now();
-      const answer = await send(agent, url, body);
+      const answer = await send(agent, url, body, plan.authorization);
       latencies[n] = performance.now() - started;
       if (answer.statusCode >= 400) httpErrors += 1;
       const status =
