@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { AUDIT_MIGRATIONS } from '../src/audit/audit-log.ts';
 import { CATALOG_MIGRATIONS } from '../src/catalog/catalog-migrations.ts';
 import { IDEMPOTENCY_MIGRATIONS } from '../src/data/idempotency.ts';
 import { TAKEOVER_SCHEMA, takeoverMigrations } from '../src/data/takeover/takeover-writer.ts';
@@ -27,6 +28,7 @@ const RELEASED = JSON.parse(
 
 /** Every migration set the code applies, with the module that names it. */
 const SETS: readonly MigrationSet[] = [
+  AUDIT_MIGRATIONS,
   CATALOG_MIGRATIONS,
   IDEMPOTENCY_MIGRATIONS,
   DEMO_MIGRATIONS,

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { isMainstayError } from '../errors/mainstay-error.ts';
 import { VERSION } from '../platform/platform.ts';
 import { apiCommand } from './commands/api.ts';
+import { auditVerifyCommand } from './commands/audit.ts';
 import { destroyCommand } from './commands/destroy.ts';
 import { downCommand } from './commands/down.ts';
 import { openApiCommand } from './commands/openapi.ts';
@@ -56,6 +57,14 @@ program
   .argument('<dataCentre>', 'the returning data centre, e.g. dc1')
   .option('--json', 'print JSON for machines')
   .action(run(reseedCommand));
+program
+  .command('audit')
+  .description('the audit trail')
+  .command('verify')
+  .description("check every shard's audit hash chain; exit 1 when one is broken")
+  .option('--shard <shardId>', 'only this shard')
+  .option('--json', 'print JSON for machines')
+  .action(run(auditVerifyCommand));
 program.command('openapi').description('print the OpenAPI document').action(run(openApiCommand));
 
 try {
