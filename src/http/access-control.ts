@@ -45,7 +45,6 @@ export const PLATFORM_SCOPES: Readonly<Record<string, string>> = {
   'platform:read': 'Read the topology and the failover and catalog events.',
   'platform:metrics': 'Scrape GET /metrics (unless http.metricsPublic leaves it open).',
   'ops:admin': 'Run fleet operations: re-seed a returning data centre.',
-  'audit:read': 'Read and verify the audit trail.',
 };
 
 /** A route anyone may call (health, the OpenAPI document, the token endpoint). */
@@ -125,12 +124,49 @@ async function authenticateRequest(
       'www-authenticate',
       `Bearer realm="mainstay", error="insufficient_scope", scope="${missing.join(' ')}"`,
     );
-    throw new MainstayError(
-      'insufficient_scope',
-      `This route needs the scope ${missing.join(' and ')}, which the credential does not hold.`,
+    throw (
+      (principal as Confinement).refusal?.(missing) ??
+      new MainstayError(
+        'insufficient_scope',
+        `This route needs the scope ${missing.join(' and ')}, which the credential does not hold.`,
+      )
     );
   }
+  const { owns } = principal as Confinement;
+  if (owns !== undefined) checkOwnership(request, owns, scopes);
   return principal;
+}
+
+/**
+ * What a principal may carry besides {@link Principal}'s fields when it acts only on what it owns
+ * (a customer's session: its own id and its payment user's).
+ */
+interface Confinement {
+  /**
+   * The ids the principal owns. It reaches a route with path parameters only when the first one
+   * names an id it owns, and a route without any only when every scope the route needs ends in
+   * `:self`; ids below the first (a card of that user) are the owning service's to check.
+   */
+  readonly owns?: ReadonlySet<string>;
+  /** The refusal for lacking `missing` scopes when the issuer can say why (a KYC level too low). */
+  readonly refusal?: (missing: readonly string[]) => MainstayError | null;
+}
+
+/** Refuses a principal confined to `owns` a route outside what it owns. */
+function checkOwnership(
+  request: FastifyRequest,
+  owns: ReadonlySet<string>,
+  scopes: readonly string[],
+): void {
+  const first = Object.values((request.params ?? {}) as Record<string, unknown>)[0];
+  if (first === undefined && scopes.every((scope) => scope.endsWith(':self'))) return;
+  if (typeof first === 'string' && owns.has(first)) return;
+  throw new MainstayError(
+    'insufficient_scope',
+    first === undefined
+      ? 'This credential acts only on its own resources, and this route names none of them.'
+      : 'This credential acts only on its own resources, and the path names one that is not its own.',
+  );
 }
 
 /** The credential of an `Authorization: Bearer <credential>` header, or `null` when absent. */

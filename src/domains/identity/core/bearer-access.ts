@@ -8,6 +8,7 @@
 import { createLocalJWKSet, errors as joseErrors, jwtVerify } from 'jose';
 import { MainstayError } from '../../../errors/mainstay-error.ts';
 import type { AccessControl, Principal } from '../../../http/access-control.ts';
+import { customerAccess } from '../customers/core/kyc-levels.ts';
 import type { CredentialService } from './credential-service.ts';
 import { parseApiKey, secretMatches } from './credentials.ts';
 import { parseSessionToken, type SessionService } from './sessions/session-service.ts';
@@ -99,6 +100,24 @@ export class BearerAccess implements AccessControl {
     if (new Date(row.expires_at).getTime() <= now)
       throw invalid('The session expired; log in again.');
     if (row.disabled_at !== null) throw invalid('The account is disabled.');
+    if (row.person_kind === 'customer') {
+      if (row.kyc_level === null) throw invalid('The session is not valid.');
+      // A customer holds the scopes of its KYC level and acts only on what it owns.
+      const access = customerAccess(
+        row.person_id,
+        row.kyc_level,
+        row.payment_user_id,
+        this.#credentials.scopes,
+      );
+      const principal = {
+        kind: 'customer' as const,
+        subject: row.person_id,
+        roles: new Set<string>(),
+        sessionId,
+        ...access,
+      };
+      return principal;
+    }
     const roles = row.roles ?? [];
     return {
       kind: row.person_kind,

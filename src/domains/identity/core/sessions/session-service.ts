@@ -22,8 +22,11 @@ export interface SessionRow {
   readonly secret_sha256: Buffer;
   readonly expires_at: Date;
   readonly revoked_at: Date | null;
-  /** The person's roles (staff) or level (customers), joined in. */
+  /** The person's roles (staff), joined in; `null` for a customer. */
   readonly roles: string[] | null;
+  /** A customer's KYC level and own payment user, joined in; `null` for staff. */
+  readonly kyc_level: number | null;
+  readonly payment_user_id: string | null;
   readonly disabled_at: Date | null;
 }
 
@@ -70,16 +73,24 @@ export class SessionService {
     );
   }
 
-  /** A session with its person's roles, from the home primary; `null` when there is none. */
+  /**
+   * A session with its person's roles (staff) or KYC level and payment user (customers), from
+   * the home primary; `null` when there is none.
+   */
   async find(sessionId: string): Promise<SessionRow | null> {
     const { value } = await this.#router.read(
       sessionId,
       (db) =>
         db.query<SessionRow>(
           `SELECT s.session_id, s.person_id, s.person_kind, s.secret_sha256, s.expires_at,
-                  s.revoked_at, st.roles, st.disabled_at
+                  s.revoked_at, st.roles, c.kyc_level, c.payment_user_id,
+                  CASE s.person_kind WHEN 'staff' THEN st.disabled_at ELSE c.disabled_at END
+                    AS disabled_at
            FROM public.identity_sessions s
-           LEFT JOIN public.identity_staff st ON st.staff_id = s.person_id
+           LEFT JOIN public.identity_staff st
+             ON s.person_kind = 'staff' AND st.staff_id = s.person_id
+           LEFT JOIN public.identity_customers c
+             ON s.person_kind = 'customer' AND c.customer_id = s.person_id
            WHERE s.session_id = $1`,
           [sessionId],
         ),
