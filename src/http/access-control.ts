@@ -45,6 +45,7 @@ export const PLATFORM_SCOPES: Readonly<Record<string, string>> = {
   'platform:read': 'Read the topology and the failover and catalog events.',
   'platform:metrics': 'Scrape GET /metrics (unless http.metricsPublic leaves it open).',
   'ops:admin': 'Run fleet operations: re-seed a returning data centre.',
+  'audit:read': 'Read and verify the audit trail.',
 };
 
 /** A route anyone may call (health, the OpenAPI document, the token endpoint). */
