@@ -85,6 +85,30 @@ export const ERROR_CATALOGUE = {
     definite: true,
     doc: 'The credential is valid but lacks the scope the route requires; the detail names the scope. Nothing was done.',
   },
+  approval_self: {
+    status: 403,
+    title: 'Maker cannot be checker',
+    definite: true,
+    doc: 'The person who made a sensitive request cannot approve or reject it: another person must. Nothing was done.',
+  },
+  approval_role_missing: {
+    status: 403,
+    title: 'Role not allowed to decide',
+    definite: true,
+    doc: 'Deciding on this kind of request needs one of the roles the detail names (only staff sessions hold roles). Nothing was done.',
+  },
+  approval_expired: {
+    status: 409,
+    title: 'Approval request expired',
+    definite: true,
+    doc: 'The request waited longer than its lifetime for a decision; it can no longer be approved. Make it again.',
+  },
+  approval_decided: {
+    status: 409,
+    title: 'Approval request already decided',
+    definite: true,
+    doc: 'The request was already approved or rejected (by someone else); the detail says which. Nothing was done.',
+  },
   rate_limited: {
     status: 429,
     title: 'Too many requests',

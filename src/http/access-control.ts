@@ -7,29 +7,10 @@
  * entry point.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
+import type { AccessControl, Principal } from '../access/principal.ts';
 import { MainstayError } from '../errors/mainstay-error.ts';
 
-/** Who a request acts for, as its credential proved. */
-export interface Principal {
-  /** How the credential was issued: an access token, an API key, a staff or customer session. */
-  readonly kind: 'access_token' | 'api_key' | 'staff' | 'customer';
-  /**
-   * Who acts: the client id (access token), key id (API key), staff id or customer id (a
-   * session). What the audit trail records, and what maker-checker compares.
-   */
-  readonly subject: string;
-  readonly scopes: ReadonlySet<string>;
-  /** A staff member's roles; empty for every other kind. */
-  readonly roles: ReadonlySet<string>;
-  /** The session the request came with (staff and customers), so it can be ended. */
-  readonly sessionId?: string;
-}
-
-/** Verifies bearer credentials; the identity module provides one. */
-export interface AccessControl {
-  /** The credential's principal; throws `invalid_token` for anything it cannot vouch for. */
-  authenticate(credential: string): Promise<Principal>;
-}
+export type { AccessControl, Principal } from '../access/principal.ts';
 
 /** The two ways to present a credential, as named in the OpenAPI document. */
 export const SECURITY_SCHEMES = {
@@ -44,7 +25,10 @@ export type SecurityRequirement = readonly Readonly<Record<string, readonly stri
 export const PLATFORM_SCOPES: Readonly<Record<string, string>> = {
   'platform:read': 'Read the topology and the failover and catalog events.',
   'platform:metrics': 'Scrape GET /metrics (unless http.metricsPublic leaves it open).',
-  'ops:admin': 'Run fleet operations: re-seed a returning data centre.',
+  'ops:manage': 'Ask for fleet operations (a re-seed), which run once another person approves.',
+  'ops:secrets': 'Ask for a rotation of the root secret, which runs once another admin approves.',
+  'approvals:read': 'Read sensitive requests waiting for approval, and their results.',
+  'approvals:decide': 'Approve or reject sensitive requests (also needs an allowed staff role).',
   'audit:read': 'Read and verify the audit trail.',
 };
 
@@ -90,6 +74,9 @@ export function registerAccessControl(app: FastifyInstance, access: AccessContro
     const scopes = requiredScopes(security);
     if (scopes === null) return;
     const check = async (request: FastifyRequest, reply: FastifyReply) => {
+      // Set already only by this process's own hooks (an approved request replayed for its
+      // maker, see approval-gate.ts); never from anything a client sends.
+      if (request.principal) return;
       request.principal = await authenticateRequest(request, reply, access, scopes);
     };
     const existing = route.onRequest;

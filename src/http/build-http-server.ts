@@ -8,14 +8,17 @@ import Fastify, {
   type FastifyInstance,
   type FastifyServerOptions,
 } from 'fastify';
+import type { ApprovalStore } from '../approvals/approval-store.ts';
 import type { EventSource } from '../fleet/failover-events.ts';
 import type { TopologySource } from '../fleet/topology-snapshot.ts';
 import { type AccessControl, registerAccessControl } from './access-control.ts';
+import { registerApprovalGate } from './approval-gate.ts';
 import { bodyStrictValidators } from './body-validation.ts';
 import { answerClientError } from './client-errors.ts';
 import { registerConsistencyHeader } from './consistency-header.ts';
 import { requireIdempotencyKeys } from './idempotency-header.ts';
 import { handleFrameworkError, registerProblemHandlers } from './problem-handlers.ts';
+import { registerApprovalRoutes } from './routes/approval-routes.ts';
 import { registerEventsRoute } from './routes/events-route.ts';
 import { registerHealthRoute } from './routes/health-route.ts';
 import { type MetricsSource, registerMetricsRoute } from './routes/metrics-route.ts';
@@ -64,6 +67,11 @@ export interface HttpServerOptions {
    * (a server built for one route's test, or the offline OpenAPI document).
    */
   readonly access?: AccessControl;
+  /**
+   * Where maker-checker requests are kept. With it (and `access`), routes that declare
+   * `config.approval` wait for another person's approval, and `/v1/approvals` is served.
+   */
+  readonly approvals?: ApprovalStore;
   /** Every scope a route may require, with what it allows: the OpenAPI document lists them. */
   readonly scopes?: Readonly<Record<string, string>>;
   /** Whether `GET /metrics` answers without a credential (default: it needs one). */
@@ -117,6 +125,9 @@ export async function buildHttpServer(options: HttpServerOptions): Promise<Fasti
   registerProblemHandlers(app);
   app.addHook('onRoute', requireIdempotencyKeys);
   if (options.access) registerAccessControl(app, options.access);
+  if (options.access && options.approvals) {
+    registerApprovalRoutes(app, registerApprovalGate(app, options.approvals));
+  }
   registerConsistencyHeader(app);
   await registerOpenApi(app, options.version, options.scopes ?? {});
   registerHealthRoute(app, options.source);

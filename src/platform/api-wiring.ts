@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
+import { ApprovalStore } from '../approvals/approval-store.ts';
 import type { CatalogStore } from '../catalog/catalog-store.ts';
 import { PostgresCatalogStore } from '../catalog/postgres-catalog-store.ts';
 import type { MainstayConfig } from '../config/load-config.ts';
@@ -20,7 +21,7 @@ import { type Operations, registerOperationsRoutes } from '../http/routes/operat
 import { AdvisoryLockLease } from '../jobs/advisory-lock-lease.ts';
 import { JobRunner } from '../jobs/job-runner.ts';
 import type { ConnectionInfo } from '../postgres/connection-pools.ts';
-import { CatalogSecrets } from '../secrets/catalog-secrets.ts';
+import { addRootSecret, CatalogSecrets, promoteRootSecret } from '../secrets/catalog-secrets.ts';
 import { checkModules, type DomainModule, RunningModules, scopesOf } from './domain-module.ts';
 import { platformMetrics } from './platform-metrics.ts';
 
@@ -121,7 +122,8 @@ export async function wireApi(options: ApiWiringOptions): Promise<ApiWiring> {
       modules: modules.all(),
       jobs: jobs.runner,
     });
-    const http = await buildApiHttp(options, { catalog, modules, scopes, metrics });
+    const approvals = new ApprovalStore(pool);
+    const http = await buildApiHttp(options, { catalog, modules, scopes, metrics, approvals });
     stack.push(() => http.close());
     return { catalog, router, spool, modules, http, jobs: jobs.runner, stop };
   } catch (error) {
@@ -159,6 +161,7 @@ function buildApiHttp(
     modules: RunningModules;
     scopes: Readonly<Record<string, string>>;
     metrics: MetricsSource;
+    approvals: ApprovalStore;
   },
 ): Promise<FastifyInstance> {
   const { controller } = options;
@@ -169,13 +172,21 @@ function buildApiHttp(
     version: options.version,
     logger: options.logger ?? false,
     access: accessOf(parts.modules),
+    approvals: parts.approvals,
     scopes: parts.scopes,
     metricsPublic: options.config.http.metricsPublic,
     routes: [
       ...parts.modules.all().map((running) => async (app: FastifyInstance) => {
         await app.register(async (scope) => running.routes(scope));
       }),
-      (app) => registerOperationsRoutes(app, options.operations({ controller })),
+      (app) =>
+        registerOperationsRoutes(app, {
+          ...options.operations({ controller }),
+          rootSecrets: {
+            add: () => addRootSecret(parts.catalog),
+            promote: (rootId) => promoteRootSecret(parts.catalog, rootId),
+          },
+        }),
     ],
   });
 }

@@ -1,4 +1,6 @@
 import type { FastifyInstance } from 'fastify';
+import pg from 'pg';
+import { ApprovalStore } from '../../approvals/approval-store.ts';
 import { MainstayError } from '../../errors/mainstay-error.ts';
 import { PLATFORM_SCOPES } from '../../http/access-control.ts';
 import { buildHttpServer } from '../../http/build-http-server.ts';
@@ -17,12 +19,18 @@ export async function openApiDocument(): Promise<unknown> {
     version: VERSION,
     // Nothing is served, but every route must still declare its security to be described.
     access: { authenticate: unavailable },
+    // Never queried: the gate only adds its routes and the 202 answers to the document.
+    approvals: new ApprovalStore(new pg.Pool()),
     scopes: scopesOf(MODULES, PLATFORM_SCOPES),
     routes: [
       ...MODULES.map((module) => async (app: FastifyInstance) => {
         await app.register(async (scope) => module.describeRoutes(scope));
       }),
-      (app) => registerOperationsRoutes(app, { reseed: unavailable }),
+      (app) =>
+        registerOperationsRoutes(app, {
+          reseed: unavailable,
+          rootSecrets: { add: unavailable, promote: unavailable },
+        }),
     ],
   });
   await app.ready();

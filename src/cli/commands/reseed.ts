@@ -6,14 +6,15 @@ import { operatorCredential } from '../operator-credential.ts';
 import { NOT_RUNNING_EXIT } from './status.ts';
 
 /**
- * How long the command waits for the platform's answer. A re-seed copies whole shards; the
- * server gives up at its own bound (15 minutes) first, and the command can be run again.
+ * How long the command waits for the approval and the re-seed's answer. A re-seed copies whole
+ * shards; the server gives up at its own bound (15 minutes), and the command can be run again.
  */
 export const RESEED_REQUEST_TIMEOUT_MS = 16 * 60_000;
 
 /**
  * `mainstay reseed <dc> [--json]`: asks the running platform (at the URL recorded in the fleet
- * lock) to re-seed a returning data centre, and prints its report. It goes through HTTP rather
+ * lock) to re-seed a returning data centre, waits until another person approved it and it ran
+ * (maker-checker, decision 47), and prints its report. It goes through HTTP rather
  * than opening the fleet itself, because the running supervisor owns the servers it restarts.
  */
 export async function reseedCommand(dataCentre: string, options: { json?: boolean }) {
@@ -26,26 +27,62 @@ export async function reseedCommand(dataCentre: string, options: { json?: boolea
   const credential = operatorCredential(home);
   if (credential === null) {
     process.stderr.write(
-      'mainstay: set MAINSTAY_API_KEY to an API key (or access token) with the ops:admin scope\n',
+      'mainstay: set MAINSTAY_API_KEY to an API key (or access token) with the ops:manage scope\n',
     );
     return 1;
   }
-  process.stdout.write(
-    `re-seeding ${dataCentre} through ${lock.httpUrl} (this can take a while)\n`,
-  );
-  const response = await fetch(`${lock.httpUrl}/v1/operations/reseed`, {
+  const headers = { 'content-type': 'application/json', authorization: `Bearer ${credential}` };
+  const asked = await fetch(`${lock.httpUrl}/v1/operations/reseed`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${credential}` },
+    headers,
     body: JSON.stringify({ dataCentre }),
-    signal: AbortSignal.timeout(RESEED_REQUEST_TIMEOUT_MS),
   });
-  const body = (await response.json()) as ReseedReport & { code?: string; detail?: string };
-  if (!response.ok) {
-    process.stderr.write(`mainstay: error [${body.code ?? response.status}]: ${body.detail}\n`);
-    return 1;
+  const approval = (await asked.json()) as Approval;
+  if (asked.status !== 202) return failed(approval);
+  process.stdout.write(
+    `asked for a re-seed of ${dataCentre}: approval ${approval.id}. It runs once another person ` +
+      `with the approver or admin role approves it (POST /v1/approvals/${approval.id}/approve). ` +
+      'Waiting (Ctrl-C stops waiting; the request stays)...\n',
+  );
+  const deadline = Date.now() + RESEED_REQUEST_TIMEOUT_MS;
+  let current = approval;
+  while (!['executed', 'failed', 'rejected', 'expired'].includes(current.status)) {
+    if (Date.now() > deadline)
+      return failed({ detail: `approval ${approval.id} still ${current.status}` });
+    await new Promise((resolve) => setTimeout(resolve, APPROVAL_POLL_MS));
+    const response = await fetch(`${lock.httpUrl}/v1/approvals/${approval.id}`, { headers });
+    current = (await response.json()) as Approval;
+    if (!response.ok) return failed(current);
   }
-  process.stdout.write(options.json ? `${JSON.stringify(body, null, 2)}\n` : renderReport(body));
+  const report = current.result?.body as (ReseedReport & Problem) | undefined;
+  if (current.status !== 'executed' || !report)
+    return failed(
+      report ?? { detail: `the request was ${current.status}: ${current.reason ?? ''}` },
+    );
+  process.stdout.write(
+    options.json ? `${JSON.stringify(report, null, 2)}\n` : renderReport(report),
+  );
   return 0;
+}
+
+interface Problem {
+  readonly code?: string;
+  readonly detail?: string;
+}
+
+interface Approval extends Problem {
+  readonly id: string;
+  readonly status: string;
+  readonly reason?: string | null;
+  readonly result?: { readonly status: number; readonly body: unknown } | null;
+}
+
+/** How often the command asks whether the re-seed was approved and ran. */
+const APPROVAL_POLL_MS = 2_000;
+
+function failed(problem: Problem): number {
+  process.stderr.write(`mainstay: error [${problem.code ?? 'reseed'}]: ${problem.detail}\n`);
+  return 1;
 }
 
 /** The report for people: one line per shard, then the tables where rows are missing. */

@@ -17,11 +17,13 @@ import {
   writeContextOf,
 } from '../../../http/routes/route-helpers.ts';
 import type { SessionService } from '../core/sessions/session-service.ts';
+import type { StaffRole } from '../core/staff/staff-roles.ts';
 import type { StaffService } from '../core/staff/staff-service.ts';
 import {
   CreatedStaffSchema,
   CreateStaffBody,
   LoginBody,
+  RoleGrantBody,
   SessionSchema,
   StaffIdParams,
   StaffSchema,
@@ -45,6 +47,7 @@ export async function registerStaffRoutes(
     StaffSchema,
     CreatedStaffSchema,
     LoginBody,
+    RoleGrantBody,
     SessionSchema,
     WhoAmISchema,
   ])
@@ -60,6 +63,7 @@ export async function registerStaffRoutes(
   registerCreateStaff(app, staff);
   registerLogin(app, staff);
   registerCurrentSession(app, sessions);
+  registerRoleGrant(app, staff);
   app.get<{ Params: { staffId: string } }>(
     '/v1/staff/:staffId',
     {
@@ -153,5 +157,32 @@ function registerCurrentSession(app: FastifyInstance, sessions: SessionService):
       if (request.principal?.sessionId) await sessions.end(request.principal.sessionId);
       reply.code(204);
     },
+  );
+}
+
+/** Who may approve a role grant: another admin. */
+export const ROLE_GRANT_APPROVAL = { action: 'role_grant', approverRoles: ['admin'] } as const;
+
+function registerRoleGrant(app: FastifyInstance, staff: StaffService): void {
+  app.post<{ Params: { staffId: string }; Body: { roles: StaffRole[] } }>(
+    '/v1/staff/:staffId/roles',
+    {
+      config: { approval: ROLE_GRANT_APPROVAL },
+      schema: {
+        security: requires('identity:admin'),
+        summary: "Set a staff member's roles (maker-checker)",
+        description:
+          'Answers `202` with an approval request; the roles change once another admin approves it. The roles given replace the current ones.',
+        tags: ['identity'],
+        headers: IDEMPOTENCY_HEADER,
+        params: StaffIdParams,
+        body: ref(RoleGrantBody),
+        response: {
+          200: json(StaffSchema, 'The staff member, with the new roles.'),
+          ...problemResponses,
+        },
+      },
+    },
+    async (request) => staff.setRoles(request.params.staffId, request.body.roles),
   );
 }

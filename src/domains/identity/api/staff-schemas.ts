@@ -82,3 +82,8 @@ export const StaffIdParams = Type.Object(
   { staffId: Type.String({ maxLength: 64 }) },
   { additionalProperties: false },
 );
+
+export const RoleGrantBody = Type.Object(
+  { roles: Type.Array(Role, { minItems: 1, maxItems: 6, uniqueItems: true }) },
+  { $id: 'RoleGrant', additionalProperties: false },
+);

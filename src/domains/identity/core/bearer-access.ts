@@ -6,8 +6,8 @@
  * token pays for one signature check, not one per request.
  */
 import { createLocalJWKSet, errors as joseErrors, jwtVerify } from 'jose';
+import type { AccessControl, Principal } from '../../../access/principal.ts';
 import { MainstayError } from '../../../errors/mainstay-error.ts';
-import type { AccessControl, Principal } from '../../../http/access-control.ts';
 import { customerAccess } from '../customers/core/kyc-levels.ts';
 import type { CredentialService } from './credential-service.ts';
 import { parseApiKey, secretMatches } from './credentials.ts';

@@ -25,10 +25,9 @@ const MANAGES = (scope: string) => scope.endsWith(':manage');
 /** Which of `known` scopes each role grants. */
 const RULES: Readonly<Record<StaffRole, (scope: string) => boolean>> = {
   viewer: READS,
-  operator: (scope) => READS(scope) || MANAGES(scope) || scope === 'approvals:request',
+  operator: (scope) => READS(scope) || MANAGES(scope),
   approver: (scope) => READS(scope) || scope === 'approvals:decide',
-  risk_officer: (scope) =>
-    READS(scope) || MANAGES(scope) || scope === 'approvals:request' || scope === 'approvals:decide',
+  risk_officer: (scope) => READS(scope) || MANAGES(scope) || scope === 'approvals:decide',
   compliance: (scope) =>
     READS(scope) || scope === 'identity:review' || scope === 'approvals:decide',
   admin: () => true,
