@@ -17,6 +17,15 @@ export interface Principal {
   readonly roles: ReadonlySet<string>;
   /** The session the request came with (staff and customers), so it can be ended. */
   readonly sessionId?: string;
+  /**
+   * The ids a confined principal owns (a customer's session: its own id and its payment
+   * user's). It reaches a route with path parameters only when the first one names an id it
+   * owns, and a route without any only when every scope the route needs ends in `:self`; ids
+   * below the first (a card of that user) are the owning service's to check.
+   */
+  readonly owns?: ReadonlySet<string>;
+  /** The refusal for lacking `missing` scopes when the issuer can say why (a KYC level too low). */
+  readonly refusal?: (missing: readonly string[]) => Error | null;
 }
 
 /** Verifies bearer credentials; the identity module provides one. */

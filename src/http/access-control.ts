@@ -113,31 +113,16 @@ async function authenticateRequest(
       `Bearer realm="mainstay", error="insufficient_scope", scope="${missing.join(' ')}"`,
     );
     throw (
-      (principal as Confinement).refusal?.(missing) ??
+      principal.refusal?.(missing) ??
       new MainstayError(
         'insufficient_scope',
         `This route needs the scope ${missing.join(' and ')}, which the credential does not hold.`,
       )
     );
   }
-  const { owns } = principal as Confinement;
+  const { owns } = principal;
   if (owns !== undefined) checkOwnership(request, owns, scopes);
   return principal;
-}
-
-/**
- * What a principal may carry besides {@link Principal}'s fields when it acts only on what it owns
- * (a customer's session: its own id and its payment user's).
- */
-interface Confinement {
-  /**
-   * The ids the principal owns. It reaches a route with path parameters only when the first one
-   * names an id it owns, and a route without any only when every scope the route needs ends in
-   * `:self`; ids below the first (a card of that user) are the owning service's to check.
-   */
-  readonly owns?: ReadonlySet<string>;
-  /** The refusal for lacking `missing` scopes when the issuer can say why (a KYC level too low). */
-  readonly refusal?: (missing: readonly string[]) => MainstayError | null;
 }
 
 /** Refuses a principal confined to `owns` a route outside what it owns. */

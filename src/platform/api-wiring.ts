@@ -2,6 +2,8 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
 import { ApprovalStore } from '../approvals/approval-store.ts';
+import { registerAuditHook } from '../audit/audit-hook.ts';
+import { AuditLog } from '../audit/audit-log.ts';
 import type { CatalogStore } from '../catalog/catalog-store.ts';
 import { PostgresCatalogStore } from '../catalog/postgres-catalog-store.ts';
 import type { MainstayConfig } from '../config/load-config.ts';
@@ -16,6 +18,7 @@ import { CATALOG_DATABASE } from '../fleet/fleet.ts';
 import type { TopologySource } from '../fleet/topology-snapshot.ts';
 import { type AccessControl, PLATFORM_SCOPES } from '../http/access-control.ts';
 import { buildHttpServer } from '../http/build-http-server.ts';
+import { registerAuditRoutes } from '../http/routes/audit-routes.ts';
 import type { MetricsSource } from '../http/routes/metrics-route.ts';
 import { type Operations, registerOperationsRoutes } from '../http/routes/operations-route.ts';
 import { AdvisoryLockLease } from '../jobs/advisory-lock-lease.ts';
@@ -85,6 +88,10 @@ export async function wireApi(options: ApiWiringOptions): Promise<ApiWiring> {
     options.onProgress?.('starting the router');
     const router = await connectRouter();
     stack.push(() => router.close());
+    const audit = new AuditLog(router);
+    stack.push(async () => {
+      await audit.close();
+    });
     const { controller } = options;
     if (controller) stack.push(() => controller.stop());
     const jobs = startPlatformJobs(options, router);
@@ -121,9 +128,11 @@ export async function wireApi(options: ApiWiringOptions): Promise<ApiWiring> {
       spool,
       modules: modules.all(),
       jobs: jobs.runner,
+      audit,
     });
     const approvals = new ApprovalStore(pool);
-    const http = await buildApiHttp(options, { catalog, modules, scopes, metrics, approvals });
+    const parts = { catalog, modules, scopes, metrics, approvals, audit };
+    const http = await buildApiHttp(options, parts);
     stack.push(() => http.close());
     return { catalog, router, spool, modules, http, jobs: jobs.runner, stop };
   } catch (error) {
@@ -162,6 +171,7 @@ function buildApiHttp(
     scopes: Readonly<Record<string, string>>;
     metrics: MetricsSource;
     approvals: ApprovalStore;
+    audit: AuditLog;
   },
 ): Promise<FastifyInstance> {
   const { controller } = options;
@@ -176,6 +186,8 @@ function buildApiHttp(
     scopes: parts.scopes,
     metricsPublic: options.config.http.metricsPublic,
     routes: [
+      // First, so that every module's plugin inherits it.
+      (app) => registerAuditHook(app, parts.audit),
       ...parts.modules.all().map((running) => async (app: FastifyInstance) => {
         await app.register(async (scope) => running.routes(scope));
       }),
@@ -187,6 +199,7 @@ function buildApiHttp(
             promote: (rootId) => promoteRootSecret(parts.catalog, rootId),
           },
         }),
+      (app) => registerAuditRoutes(app, parts.audit),
     ],
   });
 }

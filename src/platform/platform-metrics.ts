@@ -1,4 +1,6 @@
 import { Counter, Gauge, Registry } from 'prom-client';
+import type { AuditLog } from '../audit/audit-log.ts';
+import { registerAuditMetrics } from '../audit/audit-metrics.ts';
 import type { BypassSpool } from '../data/bypass/bypass-spool.ts';
 import type { Router } from '../data/router.ts';
 import { FALLBACK_REASONS } from '../data/router-stats.ts';
@@ -18,6 +20,8 @@ export interface MetricInputs {
   readonly modules?: readonly RunningModule[];
   /** The process's own jobs runner (idempotency pruning), beside the router's and controller's. */
   readonly jobs?: JobRunner;
+  /** The audit trail's writer, for its backlog and failures. */
+  readonly audit?: AuditLog;
 }
 
 /**
@@ -33,6 +37,8 @@ export function platformMetrics(inputs: MetricInputs): MetricsSource {
   registerRouterWriteMetrics(factories, router);
   registerServerMetrics(factories, router);
   registerFailoverMetrics(factories, controller, spool);
+  const { audit } = inputs;
+  if (audit) registerAuditMetrics(factories, () => audit.stats());
   for (const module of inputs.modules ?? []) module.metrics?.(factories);
   registerJobMetrics(factories.counter, factories.gauge, () => [
     ...router.jobs.snapshot(),

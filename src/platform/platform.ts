@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
+import { AUDIT_MIGRATIONS } from '../audit/audit-log.ts';
 import type { MainstayConfig } from '../config/load-config.ts';
 import type { BypassSpool } from '../data/bypass/bypass-spool.ts';
 import type { Router } from '../data/router.ts';
@@ -10,6 +11,7 @@ import { Fleet } from '../fleet/fleet.ts';
 import { recordHttpUrl } from '../fleet/fleet-lock.ts';
 import { assertPortFree } from '../fleet/ports.ts';
 import { PLATFORM_SCOPES } from '../http/access-control.ts';
+import type { MigrationSet } from '../migrations/migration.ts';
 import { type ApiWiring, listen, wireApi } from './api-wiring.ts';
 import { type DomainModule, type RunningModules, scopesOf } from './domain-module.ts';
 
@@ -48,6 +50,11 @@ export interface Platform {
   stop(): Promise<void>;
 }
 
+/** Every shard database's schema: the platform's (demo, audit), then each module's. */
+export function shardMigrationsOf(modules: readonly DomainModule[]): MigrationSet[] {
+  return [DEMO_MIGRATIONS, AUDIT_MIGRATIONS, ...modules.flatMap((m) => m.shardMigrations)];
+}
+
 /**
  * Starts everything in order: checks the HTTP port first (failing before any server starts),
  * brings the fleet up, loads the demo data once, then opens the HTTP server. On failure, what
@@ -59,7 +66,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   if (port !== 0) await assertPortFree(port, 'the Mainstay HTTP server (MAINSTAY_PORT)', host);
   const fleet = new Fleet({
     config,
-    shardMigrations: [DEMO_MIGRATIONS, ...options.modules.flatMap((m) => m.shardMigrations)],
+    shardMigrations: shardMigrationsOf(options.modules),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     ...(options.onServerExit ? { onServerExit: options.onServerExit } : {}),
   });

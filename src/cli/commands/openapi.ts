@@ -4,6 +4,7 @@ import { ApprovalStore } from '../../approvals/approval-store.ts';
 import { MainstayError } from '../../errors/mainstay-error.ts';
 import { PLATFORM_SCOPES } from '../../http/access-control.ts';
 import { buildHttpServer } from '../../http/build-http-server.ts';
+import { registerAuditRoutes } from '../../http/routes/audit-routes.ts';
 import { registerOperationsRoutes } from '../../http/routes/operations-route.ts';
 import { MODULES } from '../../modules.ts';
 import { scopesOf } from '../../platform/domain-module.ts';
@@ -31,6 +32,7 @@ export async function openApiDocument(): Promise<unknown> {
           reseed: unavailable,
           rootSecrets: { add: unavailable, promote: unavailable },
         }),
+      (app) => registerAuditRoutes(app, { list: unavailable, verify: unavailable }),
     ],
   });
   await app.ready();

@@ -3,6 +3,8 @@
  * the {@link AccessControl} every route of the process is checked with (decision 46).
  */
 import type { DomainModule, RunningModule } from '../../platform/domain-module.ts';
+import { CardBindingService } from '../cards/core/binding/binding-service.ts';
+import { loadOrCreateCardKeys } from '../cards/core/binding/card-keys.ts';
 import { registerCredentialRoutes } from './api/credential-routes.ts';
 import { registerOAuthRoutes } from './api/oauth-routes.ts';
 import { registerStaffRoutes } from './api/staff-routes.ts';
@@ -19,6 +21,12 @@ import { CredentialService } from './core/credential-service.ts';
 import { SessionService } from './core/sessions/session-service.ts';
 import { signingJwks, verificationJwks } from './core/signing-keys.ts';
 import { StaffService } from './core/staff/staff-service.ts';
+import {
+  CUSTOMER_SCOPES,
+  type CustomerServices,
+  registerCustomerRoutes,
+  startCustomers,
+} from './customers/customers.ts';
 import { loadIdentityDemo } from './demo/demo-credentials.ts';
 import { IDENTITY_ERRORS } from './errors.ts';
 import { IDENTITY_MIGRATIONS } from './sql/identity-migrations.ts';
@@ -29,12 +37,14 @@ export interface RunningIdentity extends RunningModule {
   readonly access: BearerAccess;
   readonly staff: StaffService;
   readonly sessions: SessionService;
+  readonly customers: CustomerServices;
 }
 
 export const IDENTITY_SCOPES: Readonly<Record<string, string>> = {
   'identity:admin': 'Create, list and revoke API clients, API keys and staff accounts.',
   'identity:read': 'Read staff accounts.',
   'identity:self': "See and end one's own session (every member of staff).",
+  ...CUSTOMER_SCOPES,
 };
 
 export const identityModule: DomainModule<RunningIdentity> = {
@@ -66,15 +76,31 @@ export const identityModule: DomainModule<RunningIdentity> = {
     const staff = new StaffService(context.router, context.secrets, sessions);
     const jwks = verificationJwks(signing);
     const access = new BearerAccess({ credentials, sessions, jwks, issuer });
+    // A customer approved at the top KYC level becomes a payment user of the cards domain:
+    // identity reaches the card binding service through a port of its own (PaymentUserPort).
+    const binding = new CardBindingService(
+      context.router,
+      await loadOrCreateCardKeys(context.catalog, context.secrets),
+    );
+    const customers = startCustomers({
+      router: context.router,
+      secrets: context.secrets,
+      sessions,
+      paymentUsers: {
+        create: async (input, write) => (await binding.createUser(input, write)).value,
+      },
+    });
     return {
       credentials,
       access,
       staff,
       sessions,
+      customers,
       async routes(app) {
         registerOAuthRoutes(app, provider);
         registerCredentialRoutes(app, credentials);
         await registerStaffRoutes(app, staff, sessions);
+        await registerCustomerRoutes(app, customers);
       },
       async stop() {},
     };
@@ -83,5 +109,11 @@ export const identityModule: DomainModule<RunningIdentity> = {
     registerOAuthRoutes(app, null);
     registerCredentialRoutes(app, null as never);
     await registerStaffRoutes(app, null as never, null as never);
+    await registerCustomerRoutes(app, {
+      customers: null as never,
+      kyc: null as never,
+      reviews: null as never,
+      outbox: {} as never,
+    });
   },
 };

@@ -173,11 +173,22 @@ describe('identity and access on a real platform', () => {
         assert.ok(String(denied.body.detail).includes(scope));
       }
       const allowed = await call(op.method, route, bearer(demo.apiKey));
+      // A route that acts for the customer of the session answers any other credential so.
+      // (A write's empty body may be refused first, as the body is checked before the handler.)
+      if (op.path.startsWith('/v1/customers/me')) {
+        if (allowed.status === 400) continue;
+        assert.equal(allowed.status, 403, `${op.method} ${op.path}`);
+        assert.match(String(allowed.body.detail), /acts for a customer/);
+        continue;
+      }
       assert.ok(
         ![401, 403].includes(allowed.status),
         `${op.method} ${op.path} with its scope: ${allowed.status} ${allowed.text.slice(0, 200)}`,
       );
-      if (op.method === 'GET' && !op.path.includes('{')) {
+      const needsQuery = /querystring must have required property/.test(
+        String(allowed.body.detail),
+      );
+      if (op.method === 'GET' && !op.path.includes('{') && !needsQuery) {
         assert.equal(allowed.status, 200, `${op.method} ${op.path}: ${allowed.text.slice(0, 200)}`);
       }
     }
