@@ -282,7 +282,11 @@ describe('a second API process on a running fleet (mainstay api)', () => {
       `served by ${atAny.headers.get('mainstay-served-by')}, replicas ${replicas}`,
     );
     const plain = await call(upUrl, 'GET', `/v1/users/${userId}`);
-    assert.ok([primary, ...replicas].includes(plain.headers.get('mainstay-served-by') ?? ''));
+    const servedBy = plain.headers.get('mainstay-served-by') ?? '';
+    assert.ok(
+      [primary, ...replicas].includes(servedBy),
+      `${plain.status} served by "${servedBy}", not one of ${[primary, ...replicas]}`,
+    );
   });
 
   test('a level the route does not offer, or a bad value, is 400 read_consistency_invalid', async () => {
