@@ -33,17 +33,11 @@ interface Verdict {
 export class BearerAccess implements AccessControl {
   readonly #credentials: CredentialService;
   readonly #sessions: SessionService;
-  readonly #sessionCache = new Map<
-    string,
-    { row: Awaited<ReturnType<SessionService['find']>>; at: number }
-  >();
+  readonly #sessionCache = new Map<string, Cached<ReturnType<SessionService['find']>>>();
   readonly #keySet: ReturnType<typeof createLocalJWKSet>;
   readonly #issuer: string;
   readonly #tokens = new Map<string, Verdict>();
-  readonly #keys = new Map<
-    string,
-    { row: Awaited<ReturnType<CredentialService['findApiKey']>>; at: number }
-  >();
+  readonly #keys = new Map<string, Cached<ReturnType<CredentialService['findApiKey']>>>();
   readonly #touched = new Map<string, number>();
 
   constructor(options: {
@@ -69,12 +63,7 @@ export class BearerAccess implements AccessControl {
 
   async #apiKey(keyId: string, secret: string): Promise<Principal> {
     const now = Date.now();
-    let cached = this.#keys.get(keyId);
-    if (!cached || now - cached.at > KEY_CACHE_MS) {
-      cached = { row: await this.#credentials.findApiKey(keyId), at: now };
-      remember(this.#keys, keyId, cached);
-    }
-    const row = cached.row;
+    const row = await fresh(this.#keys, keyId, () => this.#credentials.findApiKey(keyId));
     // The same answer for an unknown key and a wrong secret: no key ids are given away.
     if (!row || !secretMatches(secret, row.secret_sha256))
       throw invalid('The API key is not valid.');
@@ -88,12 +77,7 @@ export class BearerAccess implements AccessControl {
 
   async #session(sessionId: string, secret: string): Promise<Principal> {
     const now = Date.now();
-    let cached = this.#sessionCache.get(sessionId);
-    if (!cached || now - cached.at > KEY_CACHE_MS) {
-      cached = { row: await this.#sessions.find(sessionId), at: now };
-      remember(this.#sessionCache, sessionId, cached);
-    }
-    const row = cached.row;
+    const row = await fresh(this.#sessionCache, sessionId, () => this.#sessions.find(sessionId));
     if (!row || !secretMatches(secret, row.secret_sha256))
       throw invalid('The session is not valid.');
     if (row.revoked_at !== null) throw invalid('The session was ended; log in again.');
@@ -154,6 +138,30 @@ export class BearerAccess implements AccessControl {
     remember(this.#tokens, token, { principal, validUntil: (payload.exp as number) * 1000 });
     return principal;
   }
+}
+
+/** A look-up in flight or done, and when it started. */
+interface Cached<T> {
+  readonly row: T;
+  readonly at: number;
+}
+
+/**
+ * The row of `id`, read again when older than {@link KEY_CACHE_MS}. Requests arriving while a
+ * read is in flight share it, so an expiring entry costs one read, not one per request; a failed
+ * read is not kept.
+ */
+function fresh<T>(map: Map<string, Cached<Promise<T>>>, id: string, load: () => Promise<T>) {
+  const now = Date.now();
+  const cached = map.get(id);
+  if (cached && now - cached.at <= KEY_CACHE_MS) return cached.row;
+  const row = load();
+  const entry = { row, at: now };
+  remember(map, id, entry);
+  row.catch(() => {
+    if (map.get(id) === entry) map.delete(id);
+  });
+  return row;
 }
 
 /** Keeps `value` under `key`, dropping the oldest entry past the bound. */
