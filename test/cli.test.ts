@@ -38,6 +38,10 @@ describe('the mainstay command line', () => {
     const table = mainstay(['status'], env);
     assert.match(table.stdout, /dc1-b\s+dc1\s+replica\s+up/);
     assert.match(table.stdout, /shard_3\s+dc2\s+dc1/);
+    // The commands that call the platform send the home's demo key; the audit chains verify.
+    const audit = mainstay(['audit', 'verify', '--json'], env);
+    assert.equal(audit.status, 0, `${audit.stdout}${audit.stderr}`);
+    assert.equal((JSON.parse(audit.stdout) as { intact: boolean }).intact, true);
 
     // The same environment, so the same MAINSTAY_PORT: the running fleet is named, not the port.
     const second = mainstay(['up'], env);
@@ -51,6 +55,7 @@ describe('the mainstay command line', () => {
     assert.match(run.output(), /stopped cleanly/);
     assert.deepEqual(postgresProcessesUnder(home), []);
     assert.equal(mainstay(['status'], env).status, 3);
+    assert.equal(mainstay(['audit', 'verify'], env).status, 3, 'not running');
   });
 
   test('a second start reuses the data; mainstay down stops it from another process', async () => {

@@ -1,10 +1,6 @@
 import type { AuditVerification, ChainReport } from '../../audit/audit-entry.ts';
-import { loadConfig } from '../../config/load-config.ts';
-import { readLiveLock } from '../../fleet/fleet-lock.ts';
 import { AUDIT_VERIFY_HANDLER_TIMEOUT_MS } from '../../http/routes/audit-routes.ts';
-import { CONFIG_SECTIONS } from '../../modules.ts';
-import { operatorCredential } from '../operator-credential.ts';
-import { NOT_RUNNING_EXIT } from './status.ts';
+import { runningPlatform } from '../operator-credential.ts';
 
 /** A little longer than the server's own bound, so the server's `503` is what the command shows. */
 export const AUDIT_VERIFY_REQUEST_TIMEOUT_MS = AUDIT_VERIFY_HANDLER_TIMEOUT_MS + 60_000;
@@ -18,21 +14,11 @@ export async function auditVerifyCommand(options: {
   json?: boolean;
   shard?: string;
 }): Promise<number> {
-  const { home } = loadConfig(undefined, CONFIG_SECTIONS);
-  const lock = readLiveLock(home);
-  if (!lock?.httpUrl) {
-    process.stderr.write(`mainstay: Mainstay is not running in ${home}; start it first\n`);
-    return NOT_RUNNING_EXIT;
-  }
-  const credential = operatorCredential(home);
-  if (credential === null) {
-    process.stderr.write(
-      'mainstay: set MAINSTAY_API_KEY to an API key (or access token) with the audit:read scope\n',
-    );
-    return 1;
-  }
+  const platform = runningPlatform('audit:read');
+  if (typeof platform === 'number') return platform;
+  const { url, credential } = platform;
   const query = options.shard === undefined ? '' : `?shardId=${encodeURIComponent(options.shard)}`;
-  const response = await fetch(`${lock.httpUrl}/v1/audit/verify${query}`, {
+  const response = await fetch(`${url}/v1/audit/verify${query}`, {
     headers: { authorization: `Bearer ${credential}` },
     signal: AbortSignal.timeout(AUDIT_VERIFY_REQUEST_TIMEOUT_MS),
   });

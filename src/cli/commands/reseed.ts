@@ -1,9 +1,5 @@
-import { loadConfig } from '../../config/load-config.ts';
 import type { ReseedReport } from '../../fleet/dc-reseed.ts';
-import { readLiveLock } from '../../fleet/fleet-lock.ts';
-import { CONFIG_SECTIONS } from '../../modules.ts';
-import { operatorCredential } from '../operator-credential.ts';
-import { NOT_RUNNING_EXIT } from './status.ts';
+import { runningPlatform } from '../operator-credential.ts';
 
 /**
  * How long the command waits for the approval and the re-seed's answer. A re-seed copies whole
@@ -18,21 +14,11 @@ export const RESEED_REQUEST_TIMEOUT_MS = 16 * 60_000;
  * than opening the fleet itself, because the running supervisor owns the servers it restarts.
  */
 export async function reseedCommand(dataCentre: string, options: { json?: boolean }) {
-  const { home } = loadConfig(undefined, CONFIG_SECTIONS);
-  const lock = readLiveLock(home);
-  if (!lock?.httpUrl) {
-    process.stderr.write(`mainstay: Mainstay is not running in ${home}; start it first\n`);
-    return NOT_RUNNING_EXIT;
-  }
-  const credential = operatorCredential(home);
-  if (credential === null) {
-    process.stderr.write(
-      'mainstay: set MAINSTAY_API_KEY to an API key (or access token) with the ops:manage scope\n',
-    );
-    return 1;
-  }
+  const platform = runningPlatform('ops:manage');
+  if (typeof platform === 'number') return platform;
+  const { url, credential } = platform;
   const headers = { 'content-type': 'application/json', authorization: `Bearer ${credential}` };
-  const asked = await fetch(`${lock.httpUrl}/v1/operations/reseed`, {
+  const asked = await fetch(`${url}/v1/operations/reseed`, {
     method: 'POST',
     headers,
     body: JSON.stringify({ dataCentre }),
@@ -50,7 +36,7 @@ export async function reseedCommand(dataCentre: string, options: { json?: boolea
     if (Date.now() > deadline)
       return failed({ detail: `approval ${approval.id} still ${current.status}` });
     await new Promise((resolve) => setTimeout(resolve, APPROVAL_POLL_MS));
-    const response = await fetch(`${lock.httpUrl}/v1/approvals/${approval.id}`, { headers });
+    const response = await fetch(`${url}/v1/approvals/${approval.id}`, { headers });
     current = (await response.json()) as Approval;
     if (!response.ok) return failed(current);
   }

@@ -2,12 +2,13 @@ import { loadConfig } from '../../config/load-config.ts';
 import { readLiveLock } from '../../fleet/fleet-lock.ts';
 import type { HealthReport, TopologySnapshot } from '../../fleet/topology-snapshot.ts';
 import { CONFIG_SECTIONS } from '../../modules.ts';
-import { operatorCredential } from '../operator-credential.ts';
+import { NOT_RUNNING_EXIT, operatorCredential } from '../operator-credential.ts';
+
+export { NOT_RUNNING_EXIT };
+
 import { renderTopology } from '../status-table.ts';
 
 export const STATUS_TIMEOUT_MS = 15_000;
-/** Exit status when Mainstay is not running (as `systemctl status` uses 3). */
-export const NOT_RUNNING_EXIT = 3;
 
 /** `mainstay status [--json]`: the running fleet's topology, from its HTTP server. */
 export async function statusCommand(options: { json?: boolean }): Promise<number> {
