@@ -9,16 +9,20 @@
  *       control at all (authentication off),
  * alternating the modes over rounds (each round in a rotated order); the median round per mode
  * and the cost of authentication in percent of throughput. Also the token endpoint's own cost:
- * sequential `POST /oauth/token` calls, milliseconds per token.
+ * sequential `POST /oauth/token` calls, milliseconds per token; and the password hashing cost
+ * per login (argon2id with the platform's options), beside an API key's digest check.
  *
  *   npm run bench:access        (--rounds 9 --ops 3000 --concurrency 64 --accounts 300 --tokens 200)
  *   npm run bench:access -- --rounds 15 --ops 10000
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { hash, verify } from '@node-rs/argon2';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig } from '../src/config/load-config.ts';
 import { cardsModule } from '../src/domains/cards/module.ts';
+import { secretDigest, secretMatches } from '../src/domains/identity/core/credentials.ts';
+import { PASSWORD_HASH_OPTIONS } from '../src/domains/identity/core/staff/passwords.ts';
 import type { DemoCredentials } from '../src/domains/identity/demo/demo-credentials.ts';
 import { buildHttpServer } from '../src/http/build-http-server.ts';
 import { CONFIG_SECTIONS, MODULES } from '../src/modules.ts';
@@ -129,6 +133,26 @@ async function createCards(base: string, authorization: string, count: number) {
   };
   await Promise.all(Array.from({ length: SEED_PARALLELISM }, worker));
   return cardIds;
+}
+
+/** Logins timed for the password figure. */
+const PASSWORD_ROUNDS = 20;
+
+/** Milliseconds per argon2id hash and verify with the platform's options; microseconds per digest. */
+async function timePasswordHashing(rounds: number) {
+  const password = 'a passphrase of ordinary length';
+  let started = performance.now();
+  let stored = '';
+  for (let i = 0; i < rounds; i += 1) stored = await hash(password, PASSWORD_HASH_OPTIONS);
+  const hashMs = (performance.now() - started) / rounds;
+  started = performance.now();
+  for (let i = 0; i < rounds; i += 1) await verify(stored, password);
+  const verifyMs = (performance.now() - started) / rounds;
+  const digest = secretDigest('x'.repeat(43));
+  started = performance.now();
+  for (let i = 0; i < 10_000; i += 1) secretMatches('x'.repeat(43), digest);
+  const digestUs = ((performance.now() - started) * 1_000) / 10_000;
+  return { hashMs, verifyMs, digestUs };
 }
 
 /** Times `count` sequential token requests; milliseconds per token (mean, p50, p99). */
@@ -386,6 +410,16 @@ async function run(home: string, holder: { platform?: Platform; open?: FastifyIn
       'client looked up on its shard, secret checked, JWT signed (Ed25519)',
   );
 
+  heading(
+    'password hashing per login (argon2id, the staff and customer cost), beside an API key digest',
+  );
+  const hashing = await timePasswordHashing(PASSWORD_ROUNDS);
+  console.log(
+    `argon2id verify ${hashing.verifyMs.toFixed(1)} ms per login, hash ${hashing.hashMs.toFixed(1)} ms ` +
+      `(19 MiB, 2 passes, 1 lane; ${PASSWORD_ROUNDS} each); an API key's SHA-256 check ` +
+      `${(hashing.digestUs).toFixed(1)} us`,
+  );
+
   heading('POST /v1/authorizations, authentication on and off');
   console.log(
     `${SETUP.concurrency} keep-alive connections from a separate process, ${n0(SETUP.ops)} ` +
@@ -397,6 +431,12 @@ async function run(home: string, holder: { platform?: Platform; open?: FastifyIn
   printMedians(modes, samples);
   return [
     ...summaryOf(samples),
+    {
+      figure: 'password check per login (argon2id verify)',
+      value: `${hashing.verifyMs.toFixed(1)} ms`,
+      target: 'none set',
+      met: null,
+    },
     {
       figure: 'token endpoint, sequential',
       value: `${tokens.meanMs.toFixed(2)} ms/token`,
