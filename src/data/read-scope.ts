@@ -29,6 +29,15 @@ export function runInReadScope<T>(scope: ReadScope, work: () => T): T {
   return scopes.run(scope, work);
 }
 
+/**
+ * Runs `work` outside any read scope: reads it makes (and their continuations) neither take the
+ * client's level nor join its `servedBy`. For work the edge does for itself on the way in, such
+ * as looking up the caller's credential.
+ */
+export function outsideReadScope<T>(work: () => T): T {
+  return scopes.exit(work);
+}
+
 /** The read scope of the call in progress, if any. */
 export function currentReadScope(): ReadScope | undefined {
   return scopes.getStore();

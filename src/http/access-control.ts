@@ -8,6 +8,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import type { AccessControl, Principal } from '../access/principal.ts';
+import { outsideReadScope } from '../data/read-scope.ts';
 import { MainstayError } from '../errors/mainstay-error.ts';
 
 export type { AccessControl, Principal } from '../access/principal.ts';
@@ -101,7 +102,9 @@ async function authenticateRequest(
   }
   let principal: Principal;
   try {
-    principal = await access.authenticate(credential);
+    // The credential's own lookup is not one of the request's reads: it keeps its level and
+    // does not appear in Mainstay-Served-By.
+    principal = await outsideReadScope(() => access.authenticate(credential));
   } catch (error) {
     reply.header('www-authenticate', 'Bearer realm="mainstay", error="invalid_token"');
     throw error;

@@ -106,17 +106,18 @@ export function activeCard(
   };
 }
 
-/** Polls `check` every 50 ms for up to 30 s. */
+/** Polls `check` every 50 ms for up to 30 s; on a time-out the failure says what `state` saw. */
 export async function eventually(
   check: () => boolean | Promise<boolean>,
   what: string,
+  state?: () => string,
 ): Promise<void> {
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     if (await check()) return;
     await sleep(50);
   }
-  assert.fail(`timed out waiting for ${what}`);
+  assert.fail(`timed out waiting for ${what}${state ? `: ${state()}` : ''}`);
 }
 
 /** A fresh spool directory under the system's temporary directory. */

@@ -490,7 +490,11 @@ describe('stand-in processing on a real fleet with the real engine', () => {
       assert.ok(processor.stats().issuerDecisions > 5, 'the issuer decides before the failure');
       fixture.fleet.server('dc1-a')?.signalAll('SIGKILL');
       const killedAt = Date.now();
-      await eventually(() => processor.stats().standInDecisions >= 30, 'stand-in decisions');
+      await eventually(
+        () => processor.stats().standInDecisions >= 30,
+        'stand-in decisions',
+        () => JSON.stringify({ stats: processor.stats(), outcomes: flow.outcomes.length }),
+      );
       const tightOutcomes = await whilePrimaryDown(bed, processor, flow.outcomes, {
         tightCard,
         blockedCard,
