@@ -17,7 +17,7 @@ import { AUDIT_MIGRATIONS, AuditLog, type AuditRouter } from '../src/audit/audit
 import { renderVerification } from '../src/cli/commands/audit.ts';
 import type { Router } from '../src/data/router.ts';
 import { MainstayError } from '../src/errors/mainstay-error.ts';
-import { type Principal, requires } from '../src/http/access-control.ts';
+import { type Principal, PUBLIC, requires } from '../src/http/access-control.ts';
 import { buildHttpServer } from '../src/http/build-http-server.ts';
 import { IdempotencyKeyHeaders } from '../src/http/idempotency-header.ts';
 import { registerAuditRoutes } from '../src/http/routes/audit-routes.ts';
@@ -290,12 +290,10 @@ describe('the HTTP hook', () => {
     assert.doesNotMatch(JSON.stringify(entry), /4111|secret/);
   });
 
-  test('a refused write and a write in a module plugin are recorded; reads and unauthenticated calls are not', async () => {
+  test("a failed write and a write in a module plugin are recorded; a client's reads are not", async () => {
     assert.equal((await send('GET', '/v1/things/42', 'api')).statusCode, 200);
     assert.equal((await send('POST', '/v1/things/42/fail', 'api', 'hook-2')).statusCode, 409);
     assert.equal((await send('POST', '/v1/module-things/7', 'api', 'hook-3')).statusCode, 201);
-    assert.equal((await send('POST', '/v1/things/9', undefined, 'hook-4')).statusCode, 401);
-    assert.equal((await send('POST', '/v1/things/9', 'nobody', 'hook-5')).statusCode, 401);
     const entries = await entriesOf(apiKey);
     assert.deepEqual(
       entries.map((entry) => `${entry.action} ${entry.outcome}`),
@@ -303,11 +301,50 @@ describe('the HTTP hook', () => {
     );
   });
 
+  test('refused calls are recorded, reads too: 401 as anonymous@address, 403 as who was refused', async () => {
+    const anonymous = 'anonymous@127.0.0.1';
+    const before = (await entriesOf(anonymous)).length;
+    assert.equal((await send('POST', '/v1/things/9', undefined, 'hook-4')).statusCode, 401);
+    assert.equal((await send('POST', '/v1/things/9', 'nobody', 'hook-5')).statusCode, 401);
+    assert.equal((await send('GET', '/v1/things/9', 'nobody')).statusCode, 401);
+    const refused = (await entriesOf(anonymous)).slice(0, -before || undefined);
+    assert.deepEqual(
+      refused.map((e) => `${e.actorKind} ${e.action} ${e.target} ${e.outcome} ${e.requestId}`),
+      [
+        'anonymous GET /v1/things/:id /v1/things/9 401 null',
+        'anonymous POST /v1/things/:id /v1/things/9 401 hook-5',
+        'anonymous POST /v1/things/:id /v1/things/9 401 hook-4',
+      ],
+    );
+    assert.doesNotMatch(JSON.stringify(refused), /nobody/, 'the presented credential is not kept');
+    // A valid credential without the scope: named, even on a read.
+    assert.equal((await send('GET', '/v1/audit/verify', 'staff')).statusCode, 403);
+    const [denied] = await entriesOf(staff);
+    assert.equal(
+      `${denied?.actorKind} ${denied?.action} ${denied?.outcome}`,
+      'access_token GET /v1/audit/verify 403',
+    );
+  });
+
+  test('a public route that asks for it is recorded always, under the account its handler names', async () => {
+    const anonymous = 'anonymous@127.0.0.1';
+    assert.equal((await send('POST', '/v1/things/known/login')).statusCode, 200);
+    assert.equal((await send('POST', '/v1/things/other/login')).statusCode, 401);
+    const [login] = await entriesOf('stf_audit_login');
+    assert.equal(
+      `${login?.actorKind} ${login?.action} ${login?.outcome}`,
+      'staff POST /v1/things/:id/login 200',
+    );
+    assert.deepEqual(login?.detail, { method: 'password' });
+    const [failed] = await entriesOf(anonymous);
+    assert.equal(`${failed?.target} ${failed?.outcome}`, '/v1/things/other/login 401');
+  });
+
   test("a staff member's reads are recorded too", async () => {
     assert.equal((await send('GET', '/v1/things/5', 'staff')).statusCode, 200);
     assert.equal((await send('GET', '/v1/topology', 'staff')).statusCode, 503);
     const actions = (await entriesOf(staff)).map((entry) => `${entry.action} ${entry.outcome}`);
-    assert.deepEqual(actions, ['GET /v1/topology 503', 'GET /v1/things/:id 200']);
+    assert.deepEqual(actions.slice(0, 2), ['GET /v1/topology 503', 'GET /v1/things/:id 200']);
   });
 
   test('GET /v1/audit/entries and GET /v1/audit/verify answer with audit:read', async () => {
@@ -436,6 +473,20 @@ async function registerThings(app: FastifyInstance, prefix = '/v1/things'): Prom
   app.get(`${prefix}/:id`, { schema: { security: requires('things:read') } }, async () => ({
     ok: true,
   }));
+  // A login-like public route: recorded always; the handler names the account it found.
+  app.post<{ Params: { id: string } }>(
+    `${prefix}/:id/login`,
+    { schema: { security: PUBLIC }, config: { audit: 'always' } },
+    async (request, reply) => {
+      if (request.params.id === 'known') {
+        request.auditActor = { kind: 'staff', subject: 'stf_audit_login' };
+        request.auditDetail = { method: 'password' };
+        return { ok: true };
+      }
+      reply.code(401);
+      return { ok: false };
+    },
+  );
 }
 
 function newFigures(): LaneFigures {

@@ -45,6 +45,11 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The request's principal on a route that needs one; `null` on a public route. */
     principal: Principal | null;
+    /**
+     * Who a refused request proved to be (403: a valid credential without the scope or the
+     * ownership); only the audit trail reads it. `null` otherwise.
+     */
+    refusedPrincipal: Principal | null;
   }
 }
 
@@ -64,6 +69,7 @@ function requiredScopes(security: SecurityRequirement): readonly string[] | null
  */
 export function registerAccessControl(app: FastifyInstance, access: AccessControl): void {
   app.decorateRequest('principal', null);
+  app.decorateRequest('refusedPrincipal', null);
   app.addHook('onRoute', (route: RouteOptions) => {
     const security = (route.schema as { security?: SecurityRequirement } | undefined)?.security;
     if (security === undefined) {
@@ -110,6 +116,8 @@ async function authenticateRequest(
     throw error;
   }
   const missing = scopes.filter((scope) => !principal.scopes.has(scope));
+  // Who was refused, for the audit trail; never the request's principal.
+  if (missing.length > 0) request.refusedPrincipal = principal;
   if (missing.length > 0) {
     reply.header(
       'www-authenticate',
@@ -124,7 +132,11 @@ async function authenticateRequest(
     );
   }
   const { owns } = principal;
-  if (owns !== undefined) checkOwnership(request, owns, scopes);
+  if (owns !== undefined) {
+    request.refusedPrincipal = principal;
+    checkOwnership(request, owns, scopes);
+    request.refusedPrincipal = null;
+  }
   return principal;
 }
 
