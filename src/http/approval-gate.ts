@@ -6,6 +6,10 @@
  * the network) on behalf of its maker, once, and keeps the answer on the request. The replay
  * carries a per-process random secret that an earlier hook turns into the maker's principal, so
  * access control accepts it without a credential and no client can forge it.
+ *
+ * A policy may be conditional (`when`): the route supplies the predicate, the gate only calls
+ * it, after the body is validated, and holds the call only when it returns true; otherwise the
+ * route runs at once. The approved replay is never held again, whatever the predicate says.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
@@ -27,6 +31,11 @@ export interface ApprovalPolicy {
   readonly approverRoles: readonly string[];
   /** How long the request waits for a checker (default 24 hours). */
   readonly ttlMinutes?: number;
+  /**
+   * Holds only the calls for which this returns true (called after validation, with the parsed
+   * body and params); without it every call is held. It may throw to refuse the call.
+   */
+  readonly when?: (request: FastifyRequest) => boolean | Promise<boolean>;
 }
 
 declare module 'fastify' {
@@ -79,10 +88,10 @@ export class ApprovalGate {
     const policy = route.config?.approval;
     if (!policy) return;
     const schema = (route.schema ?? {}) as { response?: Record<string, unknown> };
-    schema.response = {
-      ...schema.response,
-      202: json(ApprovalRequestSchema, 'Stored for approval by another person; nothing ran yet.'),
-    };
+    const stored = policy.when
+      ? 'When the route says a second person is needed: stored for approval by another person; nothing ran yet.'
+      : 'Stored for approval by another person; nothing ran yet.';
+    schema.response = { ...schema.response, 202: json(ApprovalRequestSchema, stored) };
     route.schema = schema as RouteOptions['schema'];
     const hold = async (request: FastifyRequest, reply: FastifyReply) =>
       this.#hold(policy, request, reply);
@@ -92,6 +101,7 @@ export class ApprovalGate {
 
   async #hold(policy: ApprovalPolicy, request: FastifyRequest, reply: FastifyReply) {
     if (request.headers[EXECUTION_HEADER] !== undefined) return; // the approved replay: run it
+    if (policy.when && !(await policy.when(request))) return; // not sensitive this time: run it
     const maker = request.principal;
     if (!maker) throw new MainstayError('unauthenticated', 'a sensitive request needs a maker');
     const key = request.headers['idempotency-key'];

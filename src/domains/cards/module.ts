@@ -5,6 +5,7 @@
 import type { DomainModule, RunningModule } from '../../platform/domain-module.ts';
 import { registerCardRoutes } from './api/card-routes.ts';
 import { type CardsConfig, CardsConfigSchema } from './config/cards-config.ts';
+import { creditLimitApproval } from './config/credit-limit-approval.ts';
 import { standInSettings } from './config/stand-in-settings.ts';
 import { CARD_ERRORS } from './errors.ts';
 import { registerCardMetrics } from './metrics.ts';
@@ -23,7 +24,8 @@ function notRunning<T extends object>(): T {
 /** What each card route requires. */
 export const CARD_SCOPES: Readonly<Record<string, string>> = {
   'cards:read': 'Read card accounts, cards and authorizations.',
-  'cards:manage': 'Open card accounts, issue cards, block and unblock them.',
+  'cards:manage':
+    'Open card accounts, change their credit limits, issue cards, block and unblock them.',
   'cards:authorize': 'Authorize, capture and reverse card payments.',
   'cards:users:read': 'Read payment users and their bound cards (masked).',
   'cards:users:write': 'Register payment users, bind and unbind their cards.',
@@ -57,7 +59,7 @@ export const cardsModule: DomainModule<RunningCards> = {
     return {
       ...services,
       async routes(app) {
-        registerCardRoutes(app, services);
+        registerCardRoutes(app, services, creditLimitApproval(section));
       },
       metrics({ counter, gauge }) {
         registerCardMetrics(counter, gauge, services);

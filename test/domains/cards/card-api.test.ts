@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../../../src/config/load-config.ts';
+import { CREDIT_LIMIT_APPROVAL_ABOVE_DEFAULT } from '../../../src/domains/cards/config/credit-limit-approval.ts';
 import { CARD_DEMO_ACCOUNT_COUNT } from '../../../src/domains/cards/demo/card-demo-data.ts';
 import { CONFIG_SECTIONS, MODULES } from '../../../src/modules.ts';
 import { startPlatform } from '../../../src/platform/platform.ts';
@@ -77,6 +78,26 @@ async function available(accountId: string, token?: string | null): Promise<numb
   assert.equal(account.status, 200);
   return account.body.availableCredit as number;
 }
+
+/** The account's credit limit, read on its primary (no replica lag in the answer). */
+async function creditLimitOf(accountId: string): Promise<number> {
+  const { value } = await platform.router.read(
+    accountId,
+    (db) =>
+      db.query<{ limit: number }>(
+        'SELECT credit_limit::float8 AS limit FROM card_accounts WHERE id = $1',
+        [accountId],
+      ),
+    { consistency: 'primary' },
+  );
+  return value.rows[0]?.limit ?? Number.NaN;
+}
+
+const setLimit = (accountId: string, body: unknown, idempotencyKey = `k-${++key}`) =>
+  call('PATCH', `/v1/card-accounts/${accountId}`, body, { 'idempotency-key': idempotencyKey });
+
+/** The default threshold above which a credit limit waits for a second person. */
+const THRESHOLD = Number(CREDIT_LIMIT_APPROVAL_ABOVE_DEFAULT);
 
 describe('card API', () => {
   before(async () => {
@@ -315,6 +336,171 @@ describe('card API', () => {
       assert.equal(answer.body.code, 'resource_not_found');
       assert.doesNotMatch(String(answer.body.detail), /bucket|shard/);
     }
+  });
+
+  test('a credit limit up to the threshold applies at once; the next authorization sees it', async () => {
+    const { accountId, cardId } = await newCard(10_000);
+    const over = await call('POST', '/v1/authorizations', authorization(cardId, 15_000));
+    assert.equal(over.body.status, 'insufficient_credit');
+    const raised = await setLimit(accountId, { currency: 'CNY', creditLimit: 20_000 }, 'raise-1');
+    assert.equal(raised.status, 200, JSON.stringify(raised.body));
+    assert.equal(raised.body.creditLimit, 20_000);
+    assert.equal(raised.body.availableCredit, 20_000);
+    const token = raised.headers.get('mainstay-consistency-token');
+    assert.ok(token, 'a write answers with a consistency token');
+    const approved = await call('POST', '/v1/authorizations', authorization(cardId, 15_000));
+    assert.deepEqual([approved.body.status, approved.body.responseCode], ['approved', '00']);
+
+    // A retry with the key answers the first answer; the key with another body is a conflict.
+    const retry = await setLimit(accountId, { currency: 'CNY', creditLimit: 20_000 }, 'raise-1');
+    assert.equal(retry.status, 200);
+    assert.equal(retry.headers.get('idempotent-replayed'), 'true');
+    assert.deepEqual(retry.body, raised.body, 'the first answer, not the account as it is now');
+    const reused = await setLimit(accountId, { currency: 'CNY', creditLimit: 30_000 }, 'raise-1');
+    assert.equal(reused.status, 409);
+    assert.equal(reused.body.code, 'idempotency_key_reused');
+    assert.equal(await creditLimitOf(accountId), 20_000);
+
+    // Exactly at the threshold is not above it: no approval needed.
+    const atThreshold = await setLimit(accountId, { currency: 'CNY', creditLimit: THRESHOLD });
+    assert.equal(atThreshold.status, 200, JSON.stringify(atThreshold.body));
+    assert.equal(atThreshold.body.creditLimit, THRESHOLD);
+  });
+
+  test('authorizations racing a limit change decide on the old or the new limit; no hold is lost', async () => {
+    const { accountId, cardId } = await newCard(5_000);
+    const racing = Array.from({ length: 12 }, () =>
+      call('POST', '/v1/authorizations', authorization(cardId, 1_000)),
+    );
+    const change = setLimit(accountId, { currency: 'CNY', creditLimit: 9_000 });
+    const [changed, ...answers] = await Promise.all([change, ...racing]);
+    assert.equal(changed.status, 200, JSON.stringify(changed.body));
+    const approved = answers.filter((answer) => answer.body.status === 'approved').length;
+    // Each batch decided on 5,000 or on 9,000: at least the old limit's worth, at most the new.
+    assert.ok(approved >= 5 && approved <= 9, `${approved} approved`);
+    assert.ok(
+      answers.every((answer) =>
+        ['approved', 'insufficient_credit'].includes(answer.body.status as string),
+      ),
+    );
+    const { value } = await platform.router.read(
+      accountId,
+      (db) =>
+        db.query<{ limit: string; held: string; holds: string }>(
+          `SELECT a.credit_limit::text AS limit, a.held::text AS held,
+                  (SELECT coalesce(sum(held_amount), 0) FROM authorizations
+                    WHERE card_id = $2)::text AS holds
+             FROM card_accounts a WHERE a.id = $1`,
+          [accountId, cardId],
+        ),
+      { consistency: 'primary' },
+    );
+    assert.deepEqual(value.rows[0], {
+      limit: '9000',
+      held: String(approved * 1_000),
+      holds: String(approved * 1_000),
+    });
+  });
+
+  test('a limit lowered below what is used is kept: available credit is negative, new authorizations declined, holds still captured', async () => {
+    const { accountId, cardId } = await newCard(50_000);
+    const held = await call('POST', '/v1/authorizations', authorization(cardId, 30_000));
+    assert.equal(held.body.status, 'approved');
+    const lowered = await setLimit(accountId, { currency: 'CNY', creditLimit: 10_000 });
+    assert.equal(lowered.status, 200, JSON.stringify(lowered.body));
+    assert.deepEqual(
+      [lowered.body.creditLimit, lowered.body.heldAmount, lowered.body.availableCredit],
+      [10_000, 30_000, -20_000],
+    );
+    const small = await call('POST', '/v1/authorizations', authorization(cardId, 1));
+    assert.deepEqual([small.body.status, small.body.responseCode], ['insufficient_credit', '51']);
+    const captured = await write(`/v1/authorizations/${held.body.id}/capture`, { amount: 30_000 });
+    assert.equal(captured.status, 200, JSON.stringify(captured.body));
+    const token = captured.headers.get('mainstay-consistency-token');
+    assert.equal(await available(accountId, token), -20_000);
+    const zero = await setLimit(accountId, { currency: 'CNY', creditLimit: 0 });
+    assert.equal(zero.status, 200, JSON.stringify(zero.body));
+    assert.equal(zero.body.availableCredit, -30_000);
+  });
+
+  test('a limit above the threshold is stored for approval; refusable input is refused before', async () => {
+    const { accountId, cardId } = await newCard(10_000);
+    const high = { currency: 'CNY', creditLimit: THRESHOLD + 1 };
+    const asked = await setLimit(accountId, high, 'raise-high');
+    assert.equal(asked.status, 202, JSON.stringify(asked.body));
+    assert.equal(asked.body.action, 'card_credit_limit');
+    assert.equal(asked.body.status, 'pending');
+    assert.deepEqual(asked.body.approverRoles, ['risk_officer', 'admin']);
+    const again = await setLimit(accountId, high, 'raise-high');
+    assert.equal(again.status, 202);
+    assert.equal(again.headers.get('idempotent-replayed'), 'true');
+    assert.equal(again.body.id, asked.body.id);
+    assert.equal(await creditLimitOf(accountId), 10_000, 'nothing ran');
+    const declined = await call('POST', '/v1/authorizations', authorization(cardId, 20_000));
+    assert.equal(declined.body.status, 'insufficient_credit');
+    // The account is checked before anything is stored for approval.
+    const unknown = await setLimit(accountId.replace(/.{4}(.{4})$/, '0000$1'), high);
+    assert.equal(unknown.status, 404, JSON.stringify(unknown.body));
+    assert.equal(unknown.body.code, 'resource_not_found');
+    const dollars = await setLimit(accountId, { ...high, currency: 'USD' });
+    assert.equal(dollars.status, 422, JSON.stringify(dollars.body));
+    assert.equal(dollars.body.code, 'currency_unsupported');
+  });
+
+  test('bad credit limit changes are problem documents and change nothing', async () => {
+    const { accountId } = await newCard(10_000);
+    const cases: [unknown, number, string][] = [
+      [{ currency: 'CNY', creditLimit: -1 }, 400, 'invalid_request'],
+      [{ currency: 'CNY', creditLimit: '1000' }, 400, 'invalid_request'],
+      [{ currency: 'CNY', creditLimit: 10.5 }, 400, 'invalid_request'],
+      [{ currency: 'CNY', creditLimit: 2 ** 53 + 2 }, 400, 'invalid_request'],
+      [{ currency: 'CNY' }, 400, 'invalid_request'],
+      [{ creditLimit: 1_000 }, 400, 'invalid_request'],
+      [{ currency: 'CNY', creditLimit: 1_000, status: 'closed' }, 400, 'invalid_request'],
+      [{ currency: 'cny', creditLimit: 1_000 }, 400, 'invalid_request'],
+      [{ currency: 'USD', creditLimit: 1_000 }, 422, 'currency_unsupported'],
+      [{ currency: 'XYZ', creditLimit: 1_000 }, 422, 'currency_unsupported'],
+      [{ currency: 'C\u0000Y', creditLimit: 1_000 }, 400, 'invalid_text'],
+      ['{"currency": "CNY", "creditLimit": ', 400, 'malformed_json'],
+    ];
+    for (const [body, status, code] of cases) {
+      const answer = await setLimit(accountId, body);
+      assert.equal(
+        answer.status,
+        status,
+        `${JSON.stringify(body)}: ${JSON.stringify(answer.body)}`,
+      );
+      assert.equal(answer.headers.get('content-type'), 'application/problem+json; charset=utf-8');
+      assert.equal(answer.body.code, code, JSON.stringify(body));
+    }
+    const elsewhere: [string, number, string][] = [
+      [accountId.replace(/.{4}(.{4})$/, '0000$1'), 404, 'resource_not_found'],
+      [`${accountId.slice(0, -4)}ZZZZ`, 404, 'resource_not_found'],
+      ['acct_1234', 400, 'invalid_request'],
+    ];
+    for (const [id, status, code] of elsewhere) {
+      const answer = await setLimit(id, { currency: 'CNY', creditLimit: 1_000 });
+      assert.equal(answer.status, status, `${id}: ${JSON.stringify(answer.body)}`);
+      assert.equal(answer.body.code, code);
+    }
+    const noKey = await call('PATCH', `/v1/card-accounts/${accountId}`, {
+      currency: 'CNY',
+      creditLimit: 1_000,
+    });
+    assert.equal(noKey.status, 400);
+    assert.equal(noKey.body.code, 'idempotency_key_missing');
+    assert.equal(await creditLimitOf(accountId), 10_000);
+    const { value } = await platform.router.read(
+      accountId,
+      (db) =>
+        db.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM idempotency_keys WHERE scope = 'card_account_credit_limit'
+              AND response::text LIKE '%' || $1 || '%'`,
+          [accountId],
+        ),
+      { consistency: 'primary' },
+    );
+    assert.equal(value.rows[0]?.n, 0, 'no idempotency record was kept for a refusal');
   });
 
   test('an empty Idempotency-Key has its own code', async () => {

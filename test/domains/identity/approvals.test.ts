@@ -2,7 +2,8 @@
  * Maker-checker on a real platform: a role grant, a re-seed and a key rotation are stored until
  * a different person with an allowed role approves them; then they run exactly once. The maker
  * cannot approve; a role without the right cannot; an API key (no person) cannot; an expired
- * request cannot be approved; a rejected one never runs.
+ * request cannot be approved; a rejected one never runs. A conditional policy (a card account's
+ * credit limit above a threshold) holds only the calls its predicate names.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -11,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import * as OTPAuth from 'otpauth';
 import pg from 'pg';
 import { loadConfig } from '../../../src/config/load-config.ts';
+import { CREDIT_LIMIT_APPROVAL_ABOVE_DEFAULT } from '../../../src/domains/cards/config/credit-limit-approval.ts';
 import type { DemoCredentials } from '../../../src/domains/identity/index.ts';
 import { CATALOG_DATABASE } from '../../../src/fleet/fleet.ts';
 import { CONFIG_SECTIONS, MODULES } from '../../../src/modules.ts';
@@ -238,5 +240,122 @@ describe('maker-checker', () => {
     assert.equal(await ring(), before + 1, 'one new root, not two');
     const pending = await call('GET', '/v1/approvals?status=pending', demo.apiKey);
     assert.equal(pending.status, 200);
+  });
+
+  test('a credit limit above the threshold waits for a risk officer, then applies once', async () => {
+    // A risk officer: one admin asks for the role, the other approves.
+    const password = 'rita-has-a-long-password';
+    const rita = await call('POST', '/v1/staff', demo.apiKey, {
+      username: 'rita',
+      displayName: 'Rita',
+      password,
+    });
+    assert.equal(rita.status, 201, JSON.stringify(rita.body));
+    const grant = await call('POST', `/v1/staff/${rita.body.id}/roles`, sessions.admin as string, {
+      roles: ['risk_officer'],
+    });
+    await call('POST', `/v1/approvals/${grant.body.id}/approve`, sessions.admin2 as string);
+    assert.equal((await finished(grant.body.id as string)).status, 'executed');
+    sessions.rita = await login('rita', password, rita.body.totpUri as string);
+
+    const account = await call('POST', '/v1/card-accounts', demo.apiKey, {
+      currency: 'CNY',
+      creditLimit: 10_000,
+    });
+    assert.equal(account.status, 201, JSON.stringify(account.body));
+    const accountId = account.body.id as string;
+    const card = await call('POST', `/v1/card-accounts/${accountId}/cards`, demo.apiKey, {});
+    const authorize = (amount: number) =>
+      call('POST', '/v1/authorizations', demo.apiKey, {
+        requestId: `req-${++counter}`,
+        cardId: card.body.id,
+        amount,
+        currency: 'CNY',
+        merchant: { id: 'mer_tmall', categoryCode: '5311' },
+      });
+    const setLimit = async (credential: string, creditLimit: number, key: string) => {
+      const response = await fetch(`${platform.url}/v1/card-accounts/${accountId}`, {
+        method: 'PATCH',
+        headers: {
+          authorization: `Bearer ${credential}`,
+          'idempotency-key': key,
+          'content-type': 'application/json',
+        },
+        body: JSON.stringify({ currency: 'CNY', creditLimit }),
+      });
+      return {
+        status: response.status,
+        headers: response.headers,
+        body: (await response.json()) as Record<string, unknown>,
+      };
+    };
+    const limitNow = async () =>
+      (await call('GET', `/v1/card-accounts/${accountId}`, demo.apiKey)).body.creditLimit;
+
+    // At the threshold a member of staff changes the limit at once, like any caller.
+    const threshold = Number(CREDIT_LIMIT_APPROVAL_ABOVE_DEFAULT);
+    const direct = await setLimit(sessions.admin as string, threshold, `direct-${accountId}`);
+    assert.equal(direct.status, 200, JSON.stringify(direct.body));
+    assert.equal(direct.body.creditLimit, threshold);
+
+    // Above it the call is stored and nothing changes.
+    const high = threshold + 1_000_000;
+    const key = `raise-${accountId}`;
+    const asked = await setLimit(sessions.admin as string, high, key);
+    assert.equal(asked.status, 202, JSON.stringify(asked.body));
+    assert.equal(asked.body.action, 'card_credit_limit');
+    assert.equal(asked.body.status, 'pending');
+    const id = asked.body.id as string;
+    assert.equal(await limitNow(), threshold);
+    const before = await authorize(threshold + 500_000);
+    assert.equal(before.body.status, 'insufficient_credit', JSON.stringify(before.body));
+
+    const own = await call('POST', `/v1/approvals/${id}/approve`, sessions.admin as string);
+    assert.equal(own.status, 403);
+    assert.equal(own.body.code, 'approval_self');
+    const approver = await call('POST', `/v1/approvals/${id}/approve`, sessions.olga as string);
+    assert.equal(approver.status, 403, 'the approver role does not cover credit limits');
+    assert.equal(approver.body.code, 'approval_role_missing');
+    assert.equal(await limitNow(), threshold);
+
+    const both = await Promise.all([
+      call('POST', `/v1/approvals/${id}/approve`, sessions.rita as string),
+      call('POST', `/v1/approvals/${id}/approve`, sessions.rita as string),
+    ]);
+    assert.deepEqual(
+      both.map((answer) => answer.status),
+      [202, 202],
+    );
+    const done = await finished(id);
+    assert.equal(done.status, 'executed', JSON.stringify(done));
+    const result = done.result as { status: number; body: { creditLimit: number } };
+    assert.equal(result.status, 200, 'the replay ran the change, it was not held again');
+    assert.equal(result.body.creditLimit, high);
+    assert.equal(await limitNow(), high);
+    const after = await authorize(threshold + 500_000);
+    assert.equal(after.body.status, 'approved', JSON.stringify(after.body));
+
+    // A retry with the key answers the stored request; the change ran once.
+    const retry = await setLimit(sessions.admin as string, high, key);
+    assert.equal(retry.status, 202);
+    assert.equal(retry.headers.get('idempotent-replayed'), 'true');
+    assert.equal(retry.body.id, id);
+    assert.equal(retry.body.status, 'executed');
+    const stored = await catalogQuery(
+      'SELECT count(*)::int AS n FROM approval_requests WHERE idempotency_key = $1',
+      [key],
+    );
+    assert.equal(stored.rows[0]?.n, 1, 'one approval request, the replay stored none');
+    const { value } = await platform.router.read(
+      accountId,
+      (db) =>
+        db.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM idempotency_keys
+            WHERE scope = 'card_account_credit_limit' AND key = $1`,
+          [key],
+        ),
+      { consistency: 'primary' },
+    );
+    assert.equal(value.rows[0]?.n, 1, "the change was written once, under the maker's key");
   });
 });

@@ -1,10 +1,10 @@
 /**
- * Card accounts and cards: open an account with a credit limit, issue cards on it, block and
- * unblock them. Writes take an `Idempotency-Key` and answer with a consistency token; reads
- * honour the token.
+ * Card accounts and cards: open an account with a credit limit, change the limit (above a
+ * threshold only once a second person approves), issue cards on it, block and unblock them.
+ * Writes take an `Idempotency-Key` and answer with a consistency token; reads honour the token.
  */
 
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { requires } from '../../../http/access-control.ts';
 import { readRoute, SERVED_BY_RESPONSE_HEADER } from '../../../http/consistency-header.ts';
 import { problemResponses } from '../../../http/routes/problem-responses.ts';
@@ -16,7 +16,15 @@ import {
   writeContextOf,
 } from '../../../http/routes/route-helpers.ts';
 import { assertKnownCurrency } from '../../../http/schemas/money-schema.ts';
-import type { CardAccountService } from '../core/accounts/card-account-service.ts';
+import {
+  CREDIT_LIMIT_APPROVAL_DEFAULT,
+  type CreditLimitApproval,
+  creditLimitNeedsApproval,
+} from '../config/credit-limit-approval.ts';
+import type {
+  CardAccountService,
+  CreditLimitChange,
+} from '../core/accounts/card-account-service.ts';
 import {
   AccountIdParams,
   CardAccountSchema,
@@ -26,9 +34,11 @@ import {
   cardAccountToJson,
   cardToJson,
   IssueCardBody,
+  UpdateCardAccountBody,
 } from './schemas/card-account-schema.ts';
 
 type CreateBody = { currency: string; creditLimit: number };
+type UpdateBody = { currency: string; creditLimit: number };
 type IssueBody = {
   brand?: 'visa' | 'mastercard' | 'unionpay';
   expiryMonth?: number;
@@ -41,13 +51,29 @@ type IssueBody = {
 const ACCOUNT_READ = readRoute(['primary', 'session', 'bounded']);
 const CARD_READ = readRoute(['primary', 'session', 'bounded', 'any']);
 
+/** The maker-checker action of a credit limit change above the threshold. */
+export const CREDIT_LIMIT_APPROVAL_ACTION = 'card_credit_limit';
+/** Who may approve it (staff roles, decision 47). */
+export const CREDIT_LIMIT_APPROVER_ROLES = ['risk_officer', 'admin'] as const;
+
 /** Registers the card account and card routes on `app`. */
-export function registerCardAccountRoutes(app: FastifyInstance, accounts: CardAccountService) {
-  for (const schema of [CreateCardAccountBody, CardAccountSchema, IssueCardBody, CardSchema]) {
+export function registerCardAccountRoutes(
+  app: FastifyInstance,
+  accounts: CardAccountService,
+  approval: CreditLimitApproval = CREDIT_LIMIT_APPROVAL_DEFAULT,
+) {
+  for (const schema of [
+    CreateCardAccountBody,
+    UpdateCardAccountBody,
+    CardAccountSchema,
+    IssueCardBody,
+    CardSchema,
+  ]) {
     app.addSchema(schema);
   }
   registerCreateAccount(app, accounts);
   registerGetAccount(app, accounts);
+  registerUpdateAccount(app, accounts, approval);
   registerIssueCard(app, accounts);
   registerGetCard(app, accounts);
   for (const action of ['block', 'unblock'] as const) registerCardAction(app, accounts, action);
@@ -104,6 +130,77 @@ function registerGetAccount(app: FastifyInstance, accounts: CardAccountService):
       cardAccountToJson(
         await accounts.getAccount(request.params.accountId, request.consistencyToken),
       ),
+  );
+}
+
+/**
+ * `PATCH /v1/card-accounts/:accountId`: sets the credit limit, idempotent by key. A new limit
+ * above the threshold of its currency (`cards.creditLimitApprovalAbove`) is maker-checker: the
+ * call is stored and answered 202 until a risk officer or an admin other than the maker
+ * approves it, then runs once. Before it is stored, the account is checked on its primary, so
+ * an unknown or closed account or the wrong currency is refused at once, not after approval.
+ */
+function registerUpdateAccount(
+  app: FastifyInstance,
+  accounts: CardAccountService,
+  approval: CreditLimitApproval,
+): void {
+  type Request = FastifyRequest<{ Params: { accountId: string }; Body: UpdateBody }>;
+  const changeOf = (body: UpdateBody): CreditLimitChange => ({
+    currency: body.currency,
+    creditLimit: BigInt(body.creditLimit),
+  });
+  const needsApproval = (request: FastifyRequest) => {
+    const change = changeOf((request as Request).body);
+    return creditLimitNeedsApproval(approval, change.currency, change.creditLimit);
+  };
+  app.patch<{ Params: { accountId: string }; Body: UpdateBody }>(
+    '/v1/card-accounts/:accountId',
+    {
+      config: {
+        approval: {
+          action: CREDIT_LIMIT_APPROVAL_ACTION,
+          approverRoles: CREDIT_LIMIT_APPROVER_ROLES,
+          when: needsApproval,
+        },
+      },
+      schema: {
+        security: requires('cards:manage'),
+        summary: "Change a card account's credit limit",
+        description:
+          'A new limit above the threshold of its currency (config `cards.creditLimitApprovalAbove`, ' +
+          'default 5,000,000 minor units) waits for a second person: the answer is 202 with an ' +
+          'approval request, and the change runs once a risk officer or an admin other than the ' +
+          'maker approves it. At or below the threshold it applies at once. Lowering below what ' +
+          'the account uses is allowed: available credit turns negative and new authorizations ' +
+          'are declined until it is repaid. 404 `resource_not_found`, 409 `state_conflict` for a ' +
+          "closed account, 422 `currency_unsupported` when `currency` is not the account's.",
+        tags: ['cards'],
+        headers: IDEMPOTENCY_HEADER,
+        params: AccountIdParams,
+        body: ref(UpdateCardAccountBody),
+        response: {
+          200: json(
+            CardAccountSchema,
+            'The account with its new limit (also the answer to a retry).',
+          ),
+          ...problemResponses,
+        },
+      },
+      preHandler: async (request) => {
+        if (needsApproval(request))
+          await accounts.checkCreditLimitChange(request.params.accountId, changeOf(request.body));
+      },
+    },
+    async (request, reply) => {
+      const written = await accounts.setCreditLimit(
+        request.params.accountId,
+        changeOf(request.body),
+        writeContextOf(request),
+      );
+      answerWrite(reply, written, 200);
+      return cardAccountToJson(written.value);
+    },
   );
 }
 

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { CreditLimitApproval } from '../config/credit-limit-approval.ts';
 import type { CardAccountService } from '../core/accounts/card-account-service.ts';
 import type { AuthorizationService } from '../core/authorization/authorization-service.ts';
 import type { CardBindingService } from '../core/binding/binding-service.ts';
@@ -16,11 +17,18 @@ export interface CardRouteServices {
   readonly standIn: StandInProcessor;
 }
 
-/** Registers every card route on `app` (also used to build the OpenAPI document). */
-export function registerCardRoutes(app: FastifyInstance, services: CardRouteServices): void {
+/**
+ * Registers every card route on `app` (also used to build the OpenAPI document, with the default
+ * credit limit approval threshold).
+ */
+export function registerCardRoutes(
+  app: FastifyInstance,
+  services: CardRouteServices,
+  creditLimitApproval?: CreditLimitApproval,
+): void {
   const { binding, accounts, authorizations, standIn } = services;
   registerBindingRoutes(app, binding);
-  registerCardAccountRoutes(app, accounts);
+  registerCardAccountRoutes(app, accounts, creditLimitApproval);
   registerAuthorizationRoutes(app, {
     authorize: (request, callerToken) => standIn.authorizeWithToken(request, callerToken),
     getAuthorization: (id, token) => authorizations.getAuthorization(id, token),

@@ -1,8 +1,9 @@
 import { type Static, Type } from '@sinclair/typebox';
 
 /**
- * The `cards` section of the config file: how stand-in processing decides when to stand in, and
- * the risk limits it keeps while the issuer cannot be asked. Amounts are integers in minor units
+ * The `cards` section of the config file: how stand-in processing decides when to stand in, the
+ * risk limits it keeps while the issuer cannot be asked, and above which credit limit a change
+ * needs a second person. Amounts are integers in minor units
  * of the card's currency (JSON numbers, so at most 2^53 - 1). Every field is optional; what is
  * left out keeps the built-in default (docs/operating/configuration.md lists them).
  */
@@ -55,6 +56,17 @@ const Millis = (maximum: number) => Type.Integer({ minimum: 1, maximum });
 
 export const CardsConfigSchema = Type.Object(
   {
+    /**
+     * A credit limit set above this (minor units) waits for a second person (maker-checker,
+     * decision 47); at or below it the change applies at once. Default in credit-limit-approval.ts.
+     */
+    creditLimitApprovalAbove: Type.Optional(MinorUnits),
+    /** The same threshold for one currency (yen has no minor unit), replacing the general one. */
+    creditLimitApprovalAboveByCurrency: Type.Optional(
+      Type.Record(Type.String({ pattern: '^[A-Z]{3}$' }), MinorUnits, {
+        additionalProperties: false,
+      }),
+    ),
     standIn: Type.Optional(
       Type.Object(
         {

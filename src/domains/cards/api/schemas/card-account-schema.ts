@@ -28,6 +28,24 @@ export const CreateCardAccountBody = Type.Object(
   { $id: 'CreateCardAccount', additionalProperties: false },
 );
 
+/** `PATCH /v1/card-accounts/{accountId}`: a new credit limit in the account's currency. */
+export const UpdateCardAccountBody = Type.Object(
+  {
+    currency: Type.String({
+      pattern: '^[A-Z]{3}$',
+      description:
+        "ISO 4217 alphabetic code: the account's own currency (another is `currency_unsupported`), so a limit meant in one currency's minor units is never set in another's.",
+    }),
+    creditLimit: Type.Integer({
+      minimum: 0,
+      maximum: Number.MAX_SAFE_INTEGER,
+      description:
+        'The new credit limit, minor units, 0 to 2^53 - 1. It may be below what the account uses: available credit is then negative and new authorizations are declined until it is repaid.',
+    }),
+  },
+  { $id: 'UpdateCardAccount', additionalProperties: false },
+);
+
 export const CardAccountSchema = Type.Object(
   {
     id: Type.String(),
@@ -37,7 +55,7 @@ export const CardAccountSchema = Type.Object(
     postedAmount: BalanceSchema,
     availableCredit: Type.Integer({
       description:
-        'creditLimit - heldAmount - postedAmount; negative only after stand-in exposure.',
+        'creditLimit - heldAmount - postedAmount; negative only after stand-in exposure or after the limit was lowered below what the account uses.',
     }),
     status: LiteralUnion(CARD_ACCOUNT_STATUSES),
     createdAt: Type.String({ format: 'date-time' }),

@@ -38,6 +38,15 @@ export interface IssueCardOptions {
   readonly velocityWindowSeconds?: number;
 }
 
+/**
+ * A new credit limit for an account: minor units of the account's own currency, which the
+ * caller names so that a limit meant in fen is never set on a yen account.
+ */
+export interface CreditLimitChange {
+  readonly currency: string;
+  readonly creditLimit: bigint;
+}
+
 type AccountRow = {
   id: string;
   currency: string;
@@ -99,8 +108,7 @@ export class CardAccountService {
     if (!(CARD_CURRENCIES as readonly string[]).includes(input.currency))
       throw new MainstayError('currency_unsupported', `currency ${input.currency} is not offered`);
     const limit = input.creditLimit;
-    if (typeof limit !== 'bigint' || limit < 0n || limit > CREDIT_LIMIT_MAX)
-      throw new MainstayError('invalid_amount', 'creditLimit must be 0 to 2^53 - 1 minor units');
+    assertCreditLimit(limit);
     const bucket = this.#router.map.bucketOf(`card_account_create:${idempotencyKey}`);
     const id = newEntityId('acct', bucket);
     const claim = {
@@ -163,6 +171,76 @@ export class CardAccountService {
       { token: context.token ?? null },
     );
     return answer(result, accountOf);
+  }
+
+  /**
+   * Sets an open account's credit limit, idempotent by the context's key: one transaction on
+   * the account's shard that locks the account row (`FOR NO KEY UPDATE`, the lock the
+   * authorization engine's batch function takes when it loads its accounts) and updates it. A
+   * batch that loads the account before this commits decides on the old limit and holds the row
+   * until it commits, so this waits for it; a batch that loads it after decides on the new one:
+   * each batch reads limit, held and posted from one row version, never a mix.
+   *
+   * Lowering the limit below what the account uses (held plus posted) is allowed, as a bank
+   * cuts a line for risk whether or not the customer has repaid: available credit is then
+   * negative, every new authorization is declined (`insufficient_credit`, 51) until repayments
+   * or released holds bring the use under the limit, and holds already approved can still be
+   * captured. Nothing else changes (holds, posted amounts, cards).
+   *
+   * `invalid_amount` outside 0 .. 2^53 - 1; `currency_unsupported` when `currency` is not the
+   * account's; `resource_not_found`; `state_conflict` on a closed account. Whether the change
+   * needs a second person is the route's business (maker-checker), not this method's.
+   */
+  async setCreditLimit(
+    id: string,
+    change: CreditLimitChange,
+    context: WriteContext,
+  ): Promise<WriteAnswer<CardAccount>> {
+    assertCreditLimit(change.creditLimit);
+    if (!this.#canExist(id, 'acct')) throw notFound('account', id);
+    const claim = {
+      scope: 'card_account_credit_limit',
+      key: context.idempotencyKey,
+      fingerprint: fingerprintOf({ id, ...change }),
+    };
+    const result = await this.#router.write(
+      id,
+      (tx) =>
+        onceInTransaction(tx, claim, async () => {
+          const { rows: locked } = await tx.query<AccountRow>(
+            `SELECT ${ACCOUNT_COLUMNS} FROM public.card_accounts WHERE id = $1 FOR NO KEY UPDATE`,
+            [id],
+          );
+          assertLimitSettable(id, locked[0], change);
+          const { rows } = await tx.query<AccountRow>(
+            `UPDATE public.card_accounts SET credit_limit = $2, updated_at = now() WHERE id = $1
+           RETURNING ${ACCOUNT_COLUMNS}`,
+            [id, change.creditLimit.toString()],
+          );
+          return { statusCode: 200, body: rows[0] as AccountRow };
+        }),
+      { token: context.token ?? null },
+    );
+    return answer(result, accountOf);
+  }
+
+  /**
+   * Refuses, on the account's primary and without writing, a change {@link setCreditLimit}
+   * would refuse, so a change that waits for a second person is refused at once rather than
+   * after the approval. The write checks again: the account may change in between.
+   */
+  async checkCreditLimitChange(id: string, change: CreditLimitChange): Promise<void> {
+    assertCreditLimit(change.creditLimit);
+    if (!this.#canExist(id, 'acct')) throw notFound('account', id);
+    const { value } = await this.#router.read(
+      id,
+      (db) =>
+        db.query<AccountRow>(`SELECT ${ACCOUNT_COLUMNS} FROM public.card_accounts WHERE id = $1`, [
+          id,
+        ]),
+      { consistency: 'primary' },
+    );
+    assertLimitSettable(id, value.rows[0], change);
   }
 
   /**
@@ -287,6 +365,31 @@ export class CardAccountService {
     );
     return answer(result, cardOf);
   }
+}
+
+/** The bounds of a credit limit, at creation and at every change: 0 .. 2^53 - 1 minor units. */
+function assertCreditLimit(limit: bigint): void {
+  if (typeof limit !== 'bigint' || limit < 0n || limit > CREDIT_LIMIT_MAX)
+    throw new MainstayError('invalid_amount', 'creditLimit must be 0 to 2^53 - 1 minor units', {
+      errors: [{ pointer: '/creditLimit', detail: 'must be 0 to 2^53 - 1 minor units' }],
+    });
+}
+
+/** Why `row` (the account `id`, or none) cannot take `change`, thrown; else nothing. */
+function assertLimitSettable(
+  id: string,
+  row: AccountRow | undefined,
+  change: CreditLimitChange,
+): void {
+  if (!row) throw notFound('account', id);
+  if (row.currency !== change.currency)
+    throw new MainstayError(
+      'currency_unsupported',
+      `account ${id} is held in ${row.currency}, not ${change.currency}`,
+      { errors: [{ pointer: '/currency', detail: `must be the account's currency` }] },
+    );
+  if (row.status !== 'open')
+    throw new MainstayError('state_conflict', `account ${id} is ${row.status}`);
 }
 
 async function assertAccountOpen(tx: Queryable, accountId: string): Promise<void> {

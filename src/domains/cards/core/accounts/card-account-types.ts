@@ -25,7 +25,10 @@ export interface CardAccount {
   readonly heldAmount: bigint;
   /** Captured (posted) amounts. */
   readonly postedAmount: bigint;
-  /** `creditLimit - heldAmount - postedAmount`; negative only after stand-in exposure. */
+  /**
+   * `creditLimit - heldAmount - postedAmount`; negative only after stand-in exposure or after
+   * the limit was lowered below what the account uses (`setCreditLimit`).
+   */
   readonly availableCredit: bigint;
   readonly status: CardAccountStatus;
   readonly createdAt: string;
