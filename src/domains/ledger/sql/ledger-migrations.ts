@@ -1,0 +1,15 @@
+import type { MigrationSet } from '../../../migrations/migration.ts';
+import { loadMigrationSet } from '../../../migrations/migration-files.ts';
+
+/**
+ * The ledger's shard schema (decision 49), frozen in `ledger/`: a change is a new file.
+ *
+ * 1. Currencies (ISO 4217 with their minor units), accounts with their four running totals and
+ *    flags, transfers (every decided request under its client id), postings (one per account
+ *    changed, with the totals after it).
+ * 2. `ledger_apply_batch`, the engine's one call per batch, and `ledger_balance_at`.
+ */
+export const LEDGER_MIGRATIONS: MigrationSet = loadMigrationSet(
+  'ledger',
+  new URL('./ledger/', import.meta.url),
+);
