@@ -19,6 +19,7 @@ import {
   readLedgerTotalsAt,
 } from '../../../src/domains/ledger/store/ledger-accounts.ts';
 import { applyLedgerBatch } from '../../../src/domains/ledger/store/ledger-batch.ts';
+import { checkLedgerBooks } from '../../../src/domains/ledger/store/ledger-checks.ts';
 import { type FleetFixture, startFleet } from '../../support/fleet-fixture.ts';
 
 let fixture: FleetFixture;
@@ -295,5 +296,34 @@ describe('ledger_apply_batch on a real shard', () => {
     const row = sums.rows[0];
     assert.equal(row?.d, row?.c);
     assert.equal(row?.pd, row?.pc);
+  });
+
+  test('the end-of-day checks pass on these books, and name each break of altered ones', async () => {
+    const server = primaryId();
+    const database = `shard_${shardId}`;
+    assert.deepEqual(await router.queryServer(server, database, checkLedgerBooks), []);
+    const funding = await open({ kind: 'settlement', stripe: { code: rid('funding'), number: 0 } });
+    const wallet = await open();
+    await apply([transfer(funding, wallet, 77n)]);
+    // Someone with the database's keys adds a yuan to one account behind the ledger's back.
+    await router.writeToShard(shardId, (tx) =>
+      tx.query(
+        'UPDATE public.ledger_accounts SET credits_posted = credits_posted + 1 WHERE id = $1',
+        [wallet],
+      ),
+    );
+    const breaks = await router.queryServer(server, database, checkLedgerBooks);
+    assert.deepEqual(breaks.map((b) => `${b.check} ${b.subject}`).sort(), [
+      `account_totals ${wallet}`,
+      `last_posting_totals ${wallet}`,
+      'trial_balance_posted CNY',
+    ]);
+    await router.writeToShard(shardId, (tx) =>
+      tx.query(
+        'UPDATE public.ledger_accounts SET credits_posted = credits_posted - 1 WHERE id = $1',
+        [wallet],
+      ),
+    );
+    assert.deepEqual(await router.queryServer(server, database, checkLedgerBooks), []);
   });
 });
