@@ -326,4 +326,61 @@ describe('ledger_apply_batch on a real shard', () => {
     );
     assert.deepEqual(await router.queryServer(server, database, checkLedgerBooks), []);
   });
+
+  test('settlement windows: each posting in the window open at its commit; a close is idempotent', async () => {
+    const counterparty = rid('acquirer');
+    const funding = await open({ kind: 'settlement', stripe: { code: rid('funding'), number: 0 } });
+    const settlement = await open({
+      kind: 'settlement',
+      ownerId: counterparty,
+      stripe: { code: rid('settle'), number: 0 },
+    });
+    const payer = await open();
+    await apply([transfer(funding, payer, 1_000_000n)]);
+    const close = (window: number) =>
+      router.writeToShard(shardId, async (tx) => {
+        const { rows } = await tx.query<{ o_outcome: string; o_current: string | null }>(
+          'SELECT o_outcome, o_current::text FROM public.ledger_close_window($1, $2)',
+          [counterparty, window],
+        );
+        return `${rows[0]?.o_outcome} ${rows[0]?.o_current}`;
+      });
+    // Payments stream while the window closes in the middle of them.
+    let closing: Promise<unknown> | undefined;
+    const payments = Array.from({ length: 12 }, async (_, index) => {
+      if (index === 6) closing = close(1);
+      return apply(Array.from({ length: 5 }, () => transfer(payer, settlement, 10n)));
+    });
+    await Promise.all(payments);
+    const closed = (await closing) as { value: string };
+    assert.equal(closed.value, 'closed 2');
+    const { rows } = await router.queryServer(primaryId(), `shard_${shardId}`, (db) =>
+      db.query<{ window_number: string }>(
+        'SELECT window_number::text FROM public.ledger_postings WHERE account_id = $1 ORDER BY seq',
+        [settlement],
+      ),
+    );
+    assert.equal(rows.length, 60);
+    const windows = rows.map((row) => Number(row.window_number));
+    assert.deepEqual(
+      [...windows].sort((a, b) => a - b),
+      windows,
+      `windows never go back along seq: ${windows.join('')}`,
+    );
+    const position = async (window: number) =>
+      (
+        await router.queryServer(primaryId(), `shard_${shardId}`, (db) =>
+          db.query<{ o_credits: string; o_postings: string }>(
+            'SELECT o_credits::text, o_postings::text FROM public.ledger_window_position($1, $2)',
+            [counterparty, window],
+          ),
+        )
+      ).rows[0];
+    const first = await position(1);
+    const second = await position(2);
+    assert.equal(Number(first?.o_postings ?? 0) + Number(second?.o_postings ?? 0), 60);
+    assert.equal(BigInt(first?.o_credits ?? 0) + BigInt(second?.o_credits ?? 0), 600n);
+    assert.equal((await close(1)).value, 'already_closed 2');
+    assert.equal((await close(5)).value, 'not_open_yet 2');
+  });
 });

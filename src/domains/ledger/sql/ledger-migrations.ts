@@ -8,6 +8,8 @@ import { loadMigrationSet } from '../../../migrations/migration-files.ts';
  *    flags, transfers (every decided request under its client id), postings (one per account
  *    changed, with the totals after it).
  * 2. `ledger_apply_batch`, the engine's one call per batch, and `ledger_balance_at`.
+ * 3. `ledger_check_books`, the end-of-day checks of a shard.
+ * 4. Settlement windows: open, close (idempotent), a counterparty's position in a window.
  */
 export const LEDGER_MIGRATIONS: MigrationSet = loadMigrationSet(
   'ledger',

@@ -33,6 +33,10 @@ export async function insertLedgerAccount(
       account.creditsMustNotExceedDebits ?? false,
     ],
   );
+  // A settlement account's counterparty gets its windows with its first account on the shard.
+  if (account.kind === 'settlement' && account.ownerId !== undefined) {
+    await tx.query('SELECT public.ledger_open_windows($1)', [account.ownerId]);
+  }
   return rowCount === 1;
 }
 

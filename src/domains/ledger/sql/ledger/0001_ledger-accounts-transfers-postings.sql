@@ -244,7 +244,31 @@ CREATE TABLE public.ledger_postings (
   credits_posted bigint NOT NULL,
   debits_pending bigint NOT NULL,
   credits_pending bigint NOT NULL,
+  -- The settlement window of the account's counterparty open on this shard at the posting's
+  -- commit (settlement accounts only), fixed in the posting's own transaction.
+  window_number bigint,
   PRIMARY KEY (account_id, seq)
 );
 CREATE INDEX ledger_postings_at ON public.ledger_postings (account_id, posted_at, seq);
 CREATE INDEX ledger_postings_transfer ON public.ledger_postings (transfer_id);
+
+-- Settlement windows per counterparty (decision 49). The head names the window open on this
+-- shard: every batch that posts to the counterparty's settlement accounts holds it FOR SHARE
+-- while it commits, and a close moves it on FOR UPDATE, so each posting belongs to exactly the
+-- window that was open when it committed.
+CREATE TABLE public.ledger_window_heads (
+  counterparty text PRIMARY KEY CHECK (length(counterparty) BETWEEN 1 AND 255),
+  current_window bigint NOT NULL CHECK (current_window > 0),
+  opened_at timestamptz NOT NULL
+);
+CREATE TABLE public.ledger_settlement_windows (
+  counterparty text NOT NULL,
+  window_number bigint NOT NULL CHECK (window_number > 0),
+  state text NOT NULL CHECK (state IN ('open', 'closed', 'settled')),
+  opened_at timestamptz NOT NULL,
+  closed_at timestamptz,
+  settled_at timestamptz,
+  PRIMARY KEY (counterparty, window_number)
+);
+CREATE INDEX ledger_postings_window ON public.ledger_postings (account_id, window_number)
+  WHERE window_number IS NOT NULL;

@@ -315,12 +315,21 @@ BEGIN
     FROM generate_series(1, n) x
    WHERE r_store[x];
   IF cardinality(ps_acct) > 0 THEN
+    -- The window heads of the counterparties whose settlement accounts this batch posts to,
+    -- held until commit, after the accounts and transfers; a close waits for them.
+    PERFORM 1 FROM public.ledger_window_heads
+      WHERE counterparty IN (SELECT owner_id FROM public.ledger_accounts
+                              WHERE id = ANY (ps_acct) AND kind = 'settlement')
+      ORDER BY counterparty FOR SHARE;
     INSERT INTO public.ledger_postings (account_id, seq, transfer_id, posted_at, debit, credit,
            debit_pending, credit_pending, debits_posted, credits_posted, debits_pending,
-           credits_pending)
-    SELECT u.a, u.s, u.t, v_now, u.d, u.c, u.pd, u.pc, u.tdp, u.tcp, u.tdpe, u.tcpe
+           credits_pending, window_number)
+    SELECT u.a, u.s, u.t, v_now, u.d, u.c, u.pd, u.pc, u.tdp, u.tcp, u.tdpe, u.tcpe,
+           h.current_window
       FROM unnest(ps_acct, ps_seq, ps_xfer, ps_d, ps_c, ps_pd, ps_pc, ps_tdp, ps_tcp, ps_tdpe,
-                  ps_tcpe) AS u(a, s, t, d, c, pd, pc, tdp, tcp, tdpe, tcpe);
+                  ps_tcpe) AS u(a, s, t, d, c, pd, pc, tdp, tcp, tdpe, tcpe)
+      LEFT JOIN public.ledger_accounts a ON a.id = u.a AND a.kind = 'settlement'
+      LEFT JOIN public.ledger_window_heads h ON h.counterparty = a.owner_id;
     UPDATE public.ledger_accounts l
        SET debits_posted = u.dp, credits_posted = u.cp, debits_pending = u.dpe,
            credits_pending = u.cpe, last_seq = u.seq, updated_at = v_now
