@@ -127,6 +127,8 @@ function actorOf(
   reply: FastifyReply,
   recordsReads: (principal: Principal) => boolean,
 ): AuditActor | null {
+  // A rate-limited call is not recorded (see the module comment), even on an `always` route.
+  if (reply.statusCode === 429) return null;
   const refused = REFUSED_STATUSES.has(reply.statusCode);
   const principal = request.principal ?? request.refusedPrincipal;
   if (principal) {

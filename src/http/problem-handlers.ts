@@ -19,9 +19,13 @@ export const RETRY_AFTER_SECONDS = 1;
 /** Statuses that tell the client to come back later, and so carry `Retry-After`. */
 const RETRY_LATER_STATUSES: ReadonlySet<number> = new Set([429, 503]);
 
-/** Sends `problem` with its status, media type and, where it applies, `Retry-After`. */
+/**
+ * Sends `problem` with its status, media type and, where it applies, `Retry-After`: the one
+ * already set by what refused the request (a rate limit knows when its window ends), else
+ * {@link RETRY_AFTER_SECONDS}.
+ */
 export function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply {
-  if (RETRY_LATER_STATUSES.has(problem.status)) {
+  if (RETRY_LATER_STATUSES.has(problem.status) && !reply.hasHeader('retry-after')) {
     reply.header('retry-after', String(RETRY_AFTER_SECONDS));
   }
   return reply.code(problem.status).type(PROBLEM_CONTENT_TYPE).send(problem);

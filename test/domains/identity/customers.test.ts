@@ -3,7 +3,9 @@
  * development outbox, log in, verify the real name and a bank card, send a document, pass the
  * staff review, and only then bind a card to the customer's own payment user. Bad input (identity
  * numbers, codes, passwords, documents) answers its own code and writes nothing; registration and
- * login reveal no account; personal data is masked in answers and sealed in the database.
+ * login reveal no account; personal data is masked in answers and sealed in the database. Codes
+ * sent, code checks and logins are limited per phone number from any address; logout ends the
+ * session at once; the public calls are in the audit trail, the phone masked, no secret in it.
  */
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
@@ -13,6 +15,11 @@ import { after, before, describe, test } from 'node:test';
 import * as OTPAuth from 'otpauth';
 import { loadConfig } from '../../../src/config/load-config.ts';
 import { taggedBucket } from '../../../src/data/entity-id.ts';
+import {
+  CODE_CHECKS_PER_PHONE,
+  CODES_SENT_PER_PHONE,
+  LOGINS_PER_PHONE,
+} from '../../../src/domains/identity/customers/api/customer-routes.ts';
 import type { DemoCredentials } from '../../../src/domains/identity/index.ts';
 import { CONFIG_SECTIONS, MODULES } from '../../../src/modules.ts';
 import { startPlatform } from '../../../src/platform/platform.ts';
@@ -60,6 +67,48 @@ const verify = (phone: string, code: string, headers = key()) =>
   call('POST', '/v1/customers/verify-phone', { phone, code }, headers);
 const login = (phone: string, password = PASSWORD) =>
   call('POST', '/v1/customers/sessions', { phone, password });
+
+/** A call sent as if from `address` (Fastify's inject sets the client address). */
+async function callFrom(
+  address: string,
+  route: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<Answer & { headers: Record<string, unknown> }> {
+  const response = await platform.http.inject({
+    method: 'POST',
+    url: route,
+    payload: body as Record<string, unknown>,
+    headers,
+    remoteAddress: address,
+  });
+  return { status: response.statusCode, body: response.json(), headers: response.headers };
+}
+
+type Entry = { actor: string; actorKind: string; action: string; outcome: number } & {
+  detail: Record<string, string> | null;
+};
+
+/** The audit entries of `actor`, newest first (read with the demo key, which holds audit:read). */
+async function entriesOf(actor: string): Promise<Entry[]> {
+  const answer = await call(
+    'GET',
+    `/v1/audit/entries?actor=${encodeURIComponent(actor)}&limit=100`,
+    undefined,
+    bearer(demo.apiKey),
+  );
+  assert.equal(answer.status, 200, JSON.stringify(answer.body));
+  return answer.body.data as Entry[];
+}
+
+/** Asserts a 429 `rate_limited` problem whose Retry-After is the window's rest, not a second. */
+function assertLimited(answer: Answer & { headers: Record<string, unknown> }, what: string) {
+  assert.equal(answer.status, 429, `${what}: ${JSON.stringify(answer.body)}`);
+  assert.equal(answer.body.code, 'rate_limited');
+  assert.match(String(answer.headers['content-type']), /^application\/problem\+json/);
+  const retryAfter = Number(answer.headers['retry-after']);
+  assert.ok(retryAfter > 60 && retryAfter <= 15 * 60, `${what}: Retry-After ${retryAfter}`);
+}
 
 /** The messages the development outbox holds for `phone`, newest first. */
 async function outbox(phone: string): Promise<string[]> {
@@ -439,6 +488,143 @@ describe('customers: registration, KYC levels, review, card binding', () => {
     const staffAsCustomer = await call('GET', '/v1/customers/me', undefined, bearer(staffToken));
     assert.equal(staffAsCustomer.status, 403);
   });
+
+  test('codes sent and checked per phone number are limited from any address; nothing more is sent', async () => {
+    const phone = newPhone();
+    for (let attempt = 1; attempt <= CODES_SENT_PER_PHONE; attempt += 1) {
+      const answer = await callFrom(
+        `203.0.113.${attempt}`,
+        '/v1/customers',
+        {
+          phone,
+          password: PASSWORD,
+        },
+        key(),
+      );
+      assert.equal(answer.status, 202, JSON.stringify(answer.body));
+    }
+    const over = await callFrom(
+      '203.0.113.99',
+      '/v1/customers',
+      { phone, password: PASSWORD },
+      key(),
+    );
+    assertLimited(over, 'registration');
+    assert.equal((await outbox(phone)).length, CODES_SENT_PER_PHONE, 'no code past the limit');
+    assert.equal((await register(newPhone())).status, 202, 'another phone is not limited');
+    // Code checks: wrong ones until the limit, then even the right code waits.
+    const code = await latestCode(phone);
+    const wrong = code === '000000' ? '111111' : '000000';
+    for (let attempt = 1; attempt <= CODE_CHECKS_PER_PHONE; attempt += 1) {
+      const answer = await callFrom(
+        `203.0.113.${100 + attempt}`,
+        '/v1/customers/verify-phone',
+        {
+          phone,
+          code: wrong,
+        },
+        key(),
+      );
+      assert.equal(answer.status, 422, JSON.stringify(answer.body));
+    }
+    const right = await callFrom(
+      '203.0.113.199',
+      '/v1/customers/verify-phone',
+      { phone, code },
+      key(),
+    );
+    assertLimited(right, 'code check');
+    // The trail names the customer of each registration, masked; the 429s are not in it.
+    const customerId = await customerIdOfPhone(phone);
+    const registrations = (await entriesOf(customerId)).filter(
+      (entry) => entry.action === 'POST /v1/customers',
+    );
+    assert.equal(registrations.length, CODES_SENT_PER_PHONE);
+    assert.deepEqual(registrations[0]?.detail, { phone: masked(phone), sent: 'code' });
+    const check = await entriesOf('anonymous@203.0.113.101');
+    assert.equal(check[0]?.outcome, 422);
+    assert.deepEqual(check[0]?.detail, { phone: masked(phone), account: customerId });
+    assert.deepEqual(await entriesOf('anonymous@203.0.113.99'), []);
+    assert.deepEqual(await entriesOf('anonymous@203.0.113.199'), []);
+    const all = JSON.stringify([...registrations, ...check]);
+    for (const secret of [phone, phone.slice(1), code, wrong, PASSWORD])
+      assert.ok(!all.includes(secret), `${secret} is in the trail`);
+  });
+
+  test('logins naming one phone are limited from any address, alike for known and unknown', async () => {
+    const { phone } = await confirmedCustomer();
+    const limited: Record<string, unknown>[] = [];
+    // The known phone logged in once already (confirmedCustomer).
+    for (const [n, target] of [phone, newPhone()].entries()) {
+      const first = n === 0 ? 2 : 1;
+      for (let attempt = first; attempt <= LOGINS_PER_PHONE; attempt += 1) {
+        const answer = await callFrom(`192.0.2.${n * 50 + attempt}`, '/v1/customers/sessions', {
+          phone: target,
+          password: 'a wrong password, long enough',
+        });
+        assert.equal(answer.status, 401, `attempt ${attempt}: ${JSON.stringify(answer.body)}`);
+        assert.equal(answer.body.code, 'login_failed');
+      }
+      const over = await callFrom(`192.0.2.${n * 50 + 49}`, '/v1/customers/sessions', {
+        phone: target,
+        password: PASSWORD,
+      });
+      assertLimited(over, `login ${n}`);
+      limited.push({
+        ...over.body,
+        detail: String(over.body.detail).replace(/[0-9]+ seconds/, ''),
+      });
+    }
+    assert.deepEqual(limited[0], limited[1], 'the same 429 for a known and an unknown phone');
+  });
+
+  test('logout ends the session at once; logins, failures and the logout are in the trail', async () => {
+    const { id, token, phone } = await confirmedCustomer();
+    const failed = await callFrom('192.0.2.200', '/v1/customers/sessions', {
+      phone,
+      password: 'a wrong password, long enough',
+    });
+    assert.equal(failed.status, 401);
+    const second = (await login(phone)).body.token as string;
+    const out = await call('DELETE', '/v1/customers/me/sessions/current', undefined, bearer(token));
+    assert.equal(out.status, 204, JSON.stringify(out.body));
+    const after = await call('GET', '/v1/customers/me', undefined, bearer(token));
+    assert.equal(after.status, 401);
+    assert.equal(after.body.code, 'invalid_token');
+    assert.equal((await me(second)).id, id, 'another session of the customer goes on');
+    const notCustomer = await call(
+      'DELETE',
+      '/v1/customers/me/sessions/current',
+      undefined,
+      bearer(staffToken),
+    );
+    assert.equal(notCustomer.status, 403, 'a staff session is not a customer session');
+    // The trail: the registration, the confirmation and both logins under the customer.
+    const own = await entriesOf(id);
+    const actions = own.map((entry) => `${entry.action} ${entry.outcome}`).reverse();
+    assert.deepEqual(actions, [
+      'POST /v1/customers 202',
+      'POST /v1/customers/verify-phone 200',
+      'POST /v1/customers/sessions 201',
+      'POST /v1/customers/sessions 201',
+      'DELETE /v1/customers/me/sessions/current 204',
+    ]);
+    assert.ok(own.every((entry) => entry.actorKind === 'customer' && entry.actor === id));
+    const logins = own.filter((entry) => entry.action === 'POST /v1/customers/sessions');
+    assert.equal(logins[0]?.detail?.phone, masked(phone));
+    assert.match(logins[0]?.detail?.session ?? '', /^ses_/);
+    assert.equal(own[0]?.detail?.session, token.slice('mainstay_ss_'.length, -44));
+    const [refused] = await entriesOf('anonymous@192.0.2.200');
+    assert.equal(refused?.outcome, 401);
+    assert.deepEqual(refused?.detail, {
+      phone: masked(phone),
+      account: id,
+      reason: 'wrong_password',
+    });
+    const all = JSON.stringify([...own, refused]);
+    for (const secret of [phone, phone.slice(1), PASSWORD, 'a wrong password', token.slice(-43)])
+      assert.ok(!all.includes(secret), `${secret} is in the trail`);
+  });
 });
 
 /** The customer id of a phone just registered: the newest customer of the phone's bucket. */
@@ -455,4 +641,9 @@ async function customerIdOfPhone(phone: string): Promise<string> {
   const match = value.rows.find((row) => taggedBucket(row.customer_id) === bucket);
   assert.ok(match, `no customer for ${phone}`);
   return match.customer_id;
+}
+
+/** A phone as the trail and the answers show it: `+86139****1234`. */
+function masked(phone: string): string {
+  return `${phone.slice(0, phone.length - 8)}****${phone.slice(-4)}`;
 }

@@ -1,7 +1,9 @@
 /**
  * Staff on a real platform: the bootstrap admins log in with a password and a TOTP code; a code
  * works once; failures all look alike and five lock the account; sessions carry the roles'
- * scopes and end at logout; a new account is a viewer; bad passwords are refused before hashing.
+ * scopes and end at logout; a new account is a viewer; bad passwords are refused before hashing;
+ * logins naming one username are limited from any address, alike for a known and an unknown one;
+ * logins and logouts are in the audit trail, without the password or the code.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -9,6 +11,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as OTPAuth from 'otpauth';
 import { loadConfig } from '../../../src/config/load-config.ts';
+import { LOGIN_ATTEMPTS_PER_USERNAME } from '../../../src/domains/identity/api/staff-routes.ts';
 import type { DemoCredentials } from '../../../src/domains/identity/index.ts';
 import { CONFIG_SECTIONS, MODULES } from '../../../src/modules.ts';
 import { startPlatform } from '../../../src/platform/platform.ts';
@@ -53,6 +56,34 @@ function codeOf(uri: string, offset = 0): string {
 const login = (username: string, password: string, code: string) =>
   call('POST', '/v1/staff/sessions', { username, password, code });
 
+/** A login sent as if from `address` (Fastify's inject sets the client address). */
+async function loginFrom(address: string, username: string, password: string, code: string) {
+  const response = await platform.http.inject({
+    method: 'POST',
+    url: '/v1/staff/sessions',
+    payload: { username, password, code },
+    remoteAddress: address,
+  });
+  return { status: response.statusCode, body: response.json(), headers: response.headers };
+}
+
+type Entry = { actor: string; actorKind: string; action: string; outcome: number } & {
+  detail: Record<string, string> | null;
+  sourceIp: string | null;
+};
+
+/** The audit entries of `actor`, newest first (read with the demo key, which holds audit:read). */
+async function entriesOf(actor: string): Promise<Entry[]> {
+  const answer = await call(
+    'GET',
+    `/v1/audit/entries?actor=${encodeURIComponent(actor)}&limit=100`,
+    undefined,
+    apiKey(),
+  );
+  assert.equal(answer.status, 200, JSON.stringify(answer.body));
+  return answer.body.data as Entry[];
+}
+
 describe('staff accounts, login with TOTP, lockout', () => {
   before(async () => {
     const config = loadConfig(
@@ -85,15 +116,36 @@ describe('staff accounts, login with TOTP, lockout', () => {
     const replay = await login(admin.username, admin.password, code);
     assert.equal(replay.status, 401);
     assert.equal(replay.body.code, 'login_failed');
-    // Logout ends the session (every process within seconds; this one at once after its cache).
+    // Logout ends the session: this process refuses the token at once (others within 5 s).
     assert.equal(
       (await call('DELETE', '/v1/staff/sessions/current', undefined, bearer(token))).status,
       204,
     );
-    await new Promise((resolve) => setTimeout(resolve, 5_500));
     const ended = await call('GET', '/v1/topology', undefined, bearer(token));
     assert.equal(ended.status, 401);
     assert.equal(ended.body.code, 'invalid_token');
+    // The login, the refused replay and the logout are in the audit trail; no secret is.
+    const own = await entriesOf(admin.id);
+    const logins = own.filter((entry) => entry.action === 'POST /v1/staff/sessions');
+    assert.equal(logins.length, 1, JSON.stringify(own));
+    assert.equal(logins[0]?.actorKind, 'staff');
+    assert.equal(logins[0]?.outcome, 201);
+    const sessionId = logins[0]?.detail?.session;
+    assert.match(sessionId ?? '', /^ses_/);
+    assert.ok(token.includes(sessionId as string));
+    const logout = own.find((entry) => entry.action === 'DELETE /v1/staff/sessions/current');
+    assert.equal(logout?.outcome, 204);
+    assert.equal(logout?.detail?.session, sessionId);
+    const refused = (await entriesOf('anonymous@127.0.0.1')).find(
+      (entry) => entry.action === 'POST /v1/staff/sessions' && entry.detail?.account === admin.id,
+    );
+    assert.equal(refused?.outcome, 401);
+    assert.equal(refused?.detail?.reason, 'wrong_code', 'a code used before is a wrong one');
+    for (const text of [JSON.stringify(own), JSON.stringify(refused)]) {
+      assert.ok(!text.includes(admin.password), 'no password in the trail');
+      assert.ok(!text.includes(code), 'no code in the trail');
+      assert.ok(!text.includes(token.slice(-20)), 'no session secret in the trail');
+    }
   });
 
   test('failures look alike, whatever was wrong; five lock the account', async () => {
@@ -188,5 +240,61 @@ describe('staff accounts, login with TOTP, lockout', () => {
     assert.equal(key.status, 200);
     assert.equal(key.body.kind, 'api_key', 'an API key is not a staff session');
     assert.deepEqual(key.body.roles, []);
+  });
+
+  test('logins naming one username are limited from any address, alike for known and unknown', async () => {
+    const password = 'correct horse battery staple';
+    const created = await call(
+      'POST',
+      '/v1/staff',
+      { username: 'petra', displayName: 'Petra', password },
+      { ...apiKey(), 'idempotency-key': `staff-${++counter}` },
+    );
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const petra = created.body.id as string;
+    const limited: Record<string, unknown>[] = [];
+    for (const [n, username] of ['petra', 'no-such-user-anywhere'].entries()) {
+      // Each attempt from another address: the per-address limit never trips.
+      for (let attempt = 1; attempt <= LOGIN_ATTEMPTS_PER_USERNAME; attempt += 1) {
+        const answer = await loginFrom(
+          `198.51.100.${n * 50 + attempt}`,
+          username,
+          'a wrong password, long enough',
+          '000000',
+        );
+        assert.equal(answer.status, 401, `${username} attempt ${attempt}`);
+        assert.equal(answer.body.code, 'login_failed');
+      }
+      // Case and surrounding space do not make another account of it.
+      const over = await loginFrom(
+        `198.51.100.${n * 50 + 49}`,
+        ` ${username.toUpperCase()}`,
+        password,
+        '000000',
+      );
+      assert.equal(over.status, 429, `${username}: ${JSON.stringify(over.body)}`);
+      assert.match(String(over.headers['content-type']), /^application\/problem\+json/);
+      assert.equal(over.body.code, 'rate_limited');
+      const retryAfter = Number(over.headers['retry-after']);
+      assert.ok(retryAfter > 60 && retryAfter <= 15 * 60, `Retry-After ${retryAfter}`);
+      limited.push({
+        ...over.body,
+        detail: String(over.body.detail).replace(/[0-9]+ seconds/, ''),
+      });
+    }
+    assert.deepEqual(limited[0], limited[1], 'the same 429 for a known and an unknown username');
+    // Another username from the same addresses is not limited.
+    const other = await loginFrom('198.51.100.200', 'admin2', 'a wrong password, long enough', '1');
+    assert.equal(other.status, 401);
+    // The trail: each failure under its address, the known account named, the 429s not at all.
+    const known = await entriesOf('anonymous@198.51.100.1');
+    const first = known.find((entry) => entry.action === 'POST /v1/staff/sessions');
+    assert.equal(first?.outcome, 401);
+    assert.deepEqual(first?.detail, { account: petra, reason: 'wrong_password' });
+    const unknown = await entriesOf('anonymous@198.51.100.51');
+    assert.deepEqual(unknown[0]?.detail, { reason: 'unknown_account' });
+    assert.deepEqual(await entriesOf('anonymous@198.51.100.49'), [], 'a 429 is not recorded');
+    const all = JSON.stringify([...known, ...unknown]);
+    assert.ok(!all.includes('wrong password') && !all.includes('no-such-user'), all);
   });
 });

@@ -2,7 +2,15 @@
  * Staff over HTTP: accounts (created by an admin), login with password and TOTP, the current
  * session, logout. The login answers a session token once; it takes no `Idempotency-Key`
  * (like the token endpoint, a retry opens another session, and the token is never stored for a
- * replay) and is rate-limited per address on top of the per-account lockout.
+ * replay) and is rate-limited per address and per username on top of the per-account lockout.
+ *
+ * Every login is in the audit trail (`audit: 'always'`): a success under the staff member who
+ * logged in, with the session's id; a failure under `anonymous@<address>` (the hook's default),
+ * with the account's id when the username is known and why it failed. A failure is not
+ * recorded under the account itself because the entry is written, and waited for, on its
+ * actor's shard: a known username's entry on its shard and an unknown one's elsewhere could
+ * answer in measurably different times. The username itself is never recorded (a password
+ * typed into the wrong field would be).
  */
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance } from 'fastify';
@@ -16,9 +24,11 @@ import {
   ref,
   writeContextOf,
 } from '../../../http/routes/route-helpers.ts';
+import type { AccountTrace } from '../core/login-trace.ts';
 import type { SessionService } from '../core/sessions/session-service.ts';
 import type { StaffRole } from '../core/staff/staff-roles.ts';
 import type { StaffService } from '../core/staff/staff-service.ts';
+import { ACCOUNT_WINDOW_MS, accountLimiter, normalisedUsername } from './account-limits.ts';
 import {
   CreatedStaffSchema,
   CreateStaffBody,
@@ -32,6 +42,8 @@ import {
 
 /** Login attempts one address may make per minute (each also counts toward the lockout). */
 export const LOGIN_ATTEMPTS_PER_MINUTE = 20;
+/** Login attempts naming one username, from any address, per {@link ACCOUNT_WINDOW_MS}. */
+export const LOGIN_ATTEMPTS_PER_USERNAME = 10;
 
 type CreateBody = { username: string; displayName: string; password: string; roles?: string[] };
 type Login = { username: string; password: string; code: string };
@@ -100,25 +112,50 @@ function registerCreateStaff(app: FastifyInstance, staff: StaffService): void {
 }
 
 function registerLogin(app: FastifyInstance, staff: StaffService): void {
+  const perUsername = accountLimiter(
+    app,
+    { max: LOGIN_ATTEMPTS_PER_USERNAME, windowMs: ACCOUNT_WINDOW_MS, per: 'username' },
+    (request) => normalisedUsername((request.body as Partial<Login> | undefined)?.username),
+  );
   app.post<{ Body: Login }>(
     '/v1/staff/sessions',
     {
-      config: { rateLimit: { max: LOGIN_ATTEMPTS_PER_MINUTE, timeWindow: 60_000 } },
+      config: {
+        audit: 'always',
+        rateLimit: { max: LOGIN_ATTEMPTS_PER_MINUTE, timeWindow: 60_000 },
+      },
+      preHandler: perUsername,
       schema: {
         security: PUBLIC,
         summary: 'Log in (password and TOTP code)',
-        description:
-          'Every failure is `401 login_failed`, whatever was wrong. Five failures in a row lock the account for 15 minutes; more than 20 attempts a minute from one address are `429 rate_limited`.',
+        description: `Every failure is \`401 login_failed\`, whatever was wrong. Five failures in a row lock the account for 15 minutes. More than ${LOGIN_ATTEMPTS_PER_MINUTE} attempts a minute from one address, or ${LOGIN_ATTEMPTS_PER_USERNAME} in ${ACCOUNT_WINDOW_MS / 60_000} minutes naming one username (known or not), are \`429 rate_limited\` with \`Retry-After\`.`,
         tags: ['identity'],
         body: ref(LoginBody),
         response: { 201: json(SessionSchema, 'The session.'), ...problemResponses },
       },
     },
     async (request, reply) => {
-      reply.code(201);
-      return staff.login(request.body, request.ip);
+      const trace: AccountTrace = {};
+      try {
+        const { sessionId, ...session } = await staff.login(request.body, request.ip, trace);
+        request.auditActor = { kind: 'staff', subject: session.staff.id };
+        request.auditDetail = { session: sessionId };
+        reply.code(201);
+        return session;
+      } catch (error) {
+        request.auditDetail = failureDetail(trace);
+        throw error;
+      }
     },
   );
+}
+
+/** What the audit entry of a failed login says: the account when known, and why. */
+function failureDetail(trace: AccountTrace): Record<string, string> | null {
+  const detail: Record<string, string> = {};
+  if (trace.account !== undefined) detail.account = trace.account;
+  if (trace.reason !== undefined) detail.reason = trace.reason;
+  return Object.keys(detail).length > 0 ? detail : null;
 }
 
 function registerCurrentSession(app: FastifyInstance, sessions: SessionService): void {
@@ -149,12 +186,18 @@ function registerCurrentSession(app: FastifyInstance, sessions: SessionService):
       schema: {
         security: requires('identity:self'),
         summary: 'Log out: end this session',
+        description:
+          'The token is refused (`401 invalid_token`) from this answer on by the process that answered, and by every other within 5 seconds.',
         tags: ['identity'],
         response: { 204: { description: 'Ended.', type: 'null' }, ...problemResponses },
       },
     },
     async (request, reply) => {
-      if (request.principal?.sessionId) await sessions.end(request.principal.sessionId);
+      const sessionId = request.principal?.sessionId;
+      if (sessionId) {
+        await sessions.end(sessionId);
+        request.auditDetail = { session: sessionId };
+      }
       reply.code(204);
     },
   );

@@ -1,7 +1,7 @@
 /**
- * The {@link AccessControl} the identity module gives the HTTP layer: an API key is looked up on
- * its shard (the answer kept for a few seconds, so a revocation counts within
- * {@link KEY_CACHE_MS}); an access token is verified locally against the fleet's signing keys,
+ * The {@link AccessControl} the identity module gives the HTTP layer: an API key or a session is
+ * looked up on its shard (the answer kept for a few seconds, so a revocation counts within
+ * {@link KEY_CACHE_MS}; a logout at once in the process that ended the session); an access token is verified locally against the fleet's signing keys,
  * with no round trip, and the verdict kept until the token expires, so a client that reuses its
  * token pays for one signature check, not one per request.
  */
@@ -48,6 +48,9 @@ export class BearerAccess implements AccessControl {
   }) {
     this.#credentials = options.credentials;
     this.#sessions = options.sessions;
+    // A session this process ends (a logout) is refused here at once; elsewhere within
+    // KEY_CACHE_MS, when the other processes read its row again.
+    this.#sessions.onEnd((sessionId) => this.#sessionCache.delete(sessionId));
     this.#keySet = createLocalJWKSet(options.jwks);
     this.#issuer = options.issuer;
   }

@@ -33,6 +33,7 @@ export interface SessionRow {
 export class SessionService {
   readonly #router: Router;
   readonly #lifetimeMinutes: number;
+  readonly #endListeners: ((sessionId: string) => void)[] = [];
 
   constructor(router: Router, lifetimeMinutes: number) {
     this.#router = router;
@@ -71,6 +72,15 @@ export class SessionService {
       'UPDATE public.identity_sessions SET revoked_at = coalesce(revoked_at, now()) WHERE session_id = $1',
       [sessionId],
     );
+    for (const listener of this.#endListeners) listener(sessionId);
+  }
+
+  /**
+   * Calls `listener` with every session this process ends, once the end has committed: a cache
+   * of sessions forgets it, so this process refuses its token at once.
+   */
+  onEnd(listener: (sessionId: string) => void): void {
+    this.#endListeners.push(listener);
   }
 
   /**

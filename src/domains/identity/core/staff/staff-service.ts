@@ -18,6 +18,7 @@ import { MainstayError } from '../../../../errors/mainstay-error.ts';
 import { open, seal } from '../../../../secrets/sealed-box.ts';
 import type { SecretsPort } from '../../../../secrets/secrets-port.ts';
 import { identityError } from '../../errors.ts';
+import type { AccountTrace } from '../login-trace.ts';
 import type { SessionService } from '../sessions/session-service.ts';
 import { checkPassword, PASSWORD_HASH_OPTIONS } from './passwords.ts';
 import { isStaffRole, type StaffRole } from './staff-roles.ts';
@@ -139,17 +140,23 @@ export class StaffService {
     return { value: { ...body, totpUri }, token: result.token, replayed };
   }
 
-  /** Logs in: a session token on success, `login_failed` for every kind of failure. */
+  /**
+   * Logs in: a session token on success, `login_failed` for every kind of failure. `trace`
+   * learns the account and why a login failed, for the audit trail; the answer does not.
+   */
   async login(
     input: { readonly username: string; readonly password: string; readonly code: string },
     sourceIp: string | null,
-  ): Promise<{ token: string; expiresAt: string; staff: StaffRecord }> {
+    trace: AccountTrace = {},
+  ): Promise<{ token: string; expiresAt: string; sessionId: string; staff: StaffRecord }> {
     checkPassword(input.password);
     const row = await this.#find(input.username);
+    if (row) trace.account = row.staff_id;
     const passwordOk = await verify(row?.password_hash ?? (await DUMMY_HASH), input.password);
     const locked = row?.locked_until != null && new Date(row.locked_until).getTime() > Date.now();
     const step = row && passwordOk && !locked ? await this.#totpStep(row, input.code) : null;
     if (!row || locked || row.disabled_at !== null || step === null) {
+      trace.reason = failureOf(row, locked, passwordOk);
       if (row && !locked) await this.#recordFailure(row);
       throw loginFailed();
     }
@@ -162,7 +169,10 @@ export class StaffService {
       return rowCount === 1;
     });
     // A code already used (replayed, or raced by a second login) is refused.
-    if (!claimed.value) throw loginFailed();
+    if (!claimed.value) {
+      trace.reason = 'code_reused';
+      throw loginFailed();
+    }
     const session = await this.#sessions.open('staff', row.staff_id, sourceIp);
     return { ...session, staff: recordOf(row) };
   }
@@ -246,6 +256,14 @@ export function totpOf(username: string, base32Secret: string): OTPAuth.TOTP {
     period: TOTP_PERIOD_SECONDS,
     secret: OTPAuth.Secret.fromBase32(base32Secret),
   });
+}
+
+/** Why a login failed, for the audit trail only. */
+function failureOf(row: StaffRow | null, locked: boolean, passwordOk: boolean): string {
+  if (!row) return 'unknown_account';
+  if (locked) return 'account_locked';
+  if (row.disabled_at !== null) return 'account_disabled';
+  return passwordOk ? 'wrong_code' : 'wrong_password';
 }
 
 function loginFailed(): MainstayError {

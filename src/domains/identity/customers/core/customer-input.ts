@@ -9,7 +9,7 @@ import { MainstayError } from '../../../../errors/mainstay-error.ts';
 import { identityError } from '../../errors.ts';
 
 /** E.164: a plus sign, then 8 to 15 digits, the first not 0. */
-const PHONE_PATTERN = /^\+[1-9][0-9]{7,14}$/;
+export const PHONE_PATTERN = /^\+[1-9][0-9]{7,14}$/;
 export const FULL_NAME_LENGTH_MAX = 100;
 /** A document's size once decoded. */
 export const DOCUMENT_BYTES_MAX = 512 * 1024;

@@ -17,6 +17,7 @@ import type { Router } from '../../../../data/router.ts';
 import type { WriteAnswer, WriteContext } from '../../../../data/write-contract.ts';
 import type { MainstayError } from '../../../../errors/mainstay-error.ts';
 import type { SecretsPort } from '../../../../secrets/secrets-port.ts';
+import type { AccountTrace } from '../../core/login-trace.ts';
 import type { SessionService } from '../../core/sessions/session-service.ts';
 import { checkPassword, PASSWORD_HASH_OPTIONS } from '../../core/staff/passwords.ts';
 import { LOCKOUT_FAILURES, LOCKOUT_MINUTES } from '../../core/staff/staff-service.ts';
@@ -77,11 +78,13 @@ export class CustomerService {
    * Registers a phone: a new customer at level 0 and a code by text message; a known phone not
    * yet confirmed gets a new code (the password of whoever confirms it is the one kept); a
    * confirmed phone gets a notice. The same answer in every case; the message is sent once the
-   * write has committed, and not again for a replay.
+   * write has committed, and not again for a replay. `trace` learns the customer's id and what
+   * was sent (not in a replay), for the audit trail.
    */
   async register(
     input: { readonly phone: string; readonly password: string },
     context: WriteContext,
+    trace: AccountTrace = {},
   ): Promise<WriteAnswer<RegistrationAnswer>> {
     const phone = checkPhone(input.phone);
     checkPassword(input.password);
@@ -97,6 +100,7 @@ export class CustomerService {
       fingerprint: fingerprintOf({ phone }),
     };
     let outgoing: string | null = null;
+    let account: AccountTrace = {};
     const result = await this.#router.write(
       phoneRoutingKey(this.#router, phone),
       (tx) =>
@@ -111,6 +115,7 @@ export class CustomerService {
           if (!row) throw new Error('a customer row vanished inside its transaction');
           if (row.phone_verified_at !== null) {
             outgoing = noticeText();
+            account = { account: row.customer_id, sent: 'notice' };
           } else {
             const codeHash = lookupUnder(keys.keys.current, 'phone-code', `${codeId}:${code}`);
             const ttlSeconds = PHONE_CODE_TTL_SECONDS;
@@ -122,20 +127,26 @@ export class CustomerService {
               ttlSeconds,
             });
             outgoing = codeText(code);
+            account = { account: row.customer_id, sent: 'code' };
           }
           return { statusCode: 202, body: registrationAnswer(phone) };
         }),
       { token: context.token ?? null },
     );
     const { body, replayed } = result.value;
+    if (!replayed) Object.assign(trace, account);
     if (!replayed && outgoing !== null) await this.#messages.send(phone, outgoing);
     return { value: body, token: result.token, replayed };
   }
 
-  /** Confirms a phone with its latest code: level 1, and the password its registration chose. */
+  /**
+   * Confirms a phone with its latest code: level 1, and the password its registration chose.
+   * `trace` learns the customer's id once found, for the audit trail.
+   */
   async verifyPhone(
     input: { readonly phone: string; readonly code: string },
     context: WriteContext,
+    trace: AccountTrace = {},
   ): Promise<WriteAnswer<{ status: 'phone_verified'; customer: CustomerRecord }>> {
     const phone = checkPhone(input.phone);
     const keys = await CustomerKeys.of(this.#secrets);
@@ -149,6 +160,7 @@ export class CustomerService {
       { consistency: 'primary' },
     );
     const { row, code } = found;
+    if (row) trace.account = row.customer_id;
     if (!row || !code || !/^[0-9]{6}$/.test(input.code)) throw codeInvalid();
     if (!codeMatches(keys, code, input.code)) {
       const open = code.used_at === null && code.attempts < PHONE_CODE_ATTEMPTS_MAX;
@@ -211,11 +223,15 @@ export class CustomerService {
     return updated;
   }
 
-  /** Logs in by phone and password: a session token, or `login_failed` for every failure. */
+  /**
+   * Logs in by phone and password: a session token, or `login_failed` for every failure. `trace`
+   * learns the customer's id and why a login failed, for the audit trail; the answer does not.
+   */
   async login(
     input: { readonly phone: string; readonly password: string },
     sourceIp: string | null,
-  ): Promise<{ token: string; expiresAt: string; customer: CustomerRecord }> {
+    trace: AccountTrace = {},
+  ): Promise<{ token: string; expiresAt: string; sessionId: string; customer: CustomerRecord }> {
     checkPassword(input.password);
     const phone = checkPhone(input.phone);
     const keys = await CustomerKeys.of(this.#secrets);
@@ -225,10 +241,12 @@ export class CustomerService {
       (db) => selectCustomerByPhone(db, keys.lookups('phone', phone)),
       { consistency: 'primary' },
     );
+    if (row) trace.account = row.customer_id;
     const passwordOk = await verify(row?.password_hash ?? (await DUMMY_HASH), input.password);
     const locked = row?.locked_until != null && new Date(row.locked_until).getTime() > Date.now();
     const usable = row !== null && row.phone_verified_at !== null && row.disabled_at === null;
     if (!row || locked || !passwordOk || !usable) {
+      trace.reason = failureOf(row, locked, passwordOk);
       if (row && !locked) await this.#recordFailure(routing, row.customer_id);
       throw loginFailed();
     }
@@ -238,7 +256,12 @@ export class CustomerService {
       );
     }
     const session = await this.#sessions.open('customer', row.customer_id, sourceIp);
-    return { token: session.token, expiresAt: session.expiresAt, customer: recordOf(row, keys) };
+    return { ...session, customer: recordOf(row, keys) };
+  }
+
+  /** Ends a customer's session (logout): its token is refused from now on. */
+  async logout(sessionId: string): Promise<void> {
+    await this.#sessions.end(sessionId);
   }
 
   /** The customer as they may see themselves: personal data masked. */
@@ -293,6 +316,15 @@ function codeInvalid(): MainstayError {
     'phone_code_invalid',
     `the code is wrong, or no code is waiting for this phone; after ${PHONE_CODE_ATTEMPTS_MAX} wrong tries a code is void`,
   );
+}
+
+/** Why a login failed, for the audit trail only. */
+function failureOf(row: CustomerRow | null, locked: boolean, passwordOk: boolean): string {
+  if (!row) return 'unknown_account';
+  if (locked) return 'account_locked';
+  if (row.disabled_at !== null) return 'account_disabled';
+  if (!passwordOk) return 'wrong_password';
+  return 'phone_not_confirmed';
 }
 
 function loginFailed(): MainstayError {
