@@ -204,6 +204,13 @@ test('the data layer knows no fleet, domain, HTTP or platform', () => {
   assert.deepEqual(crossings(['data'], ['fleet', 'domains', 'http', 'platform']), []);
 });
 
+test('the batching engine knows no domain, HTTP, platform, fleet or CLI', () => {
+  assert.deepEqual(
+    crossings(['engine'], ['domains', 'http', 'platform', 'fleet', 'cli', 'demo']),
+    [],
+  );
+});
+
 test('the platform names no domain', () => {
   assert.deepEqual(crossings(['platform'], ['domains']), []);
 });

@@ -1,5 +1,5 @@
-import type { Router } from '../../../../data/router.ts';
 import type { TokenText } from '../../../../data/write-contract.ts';
+import type { BatchContext, OpenBatch, ShardBatchClient } from '../../../../engine/batch-client.ts';
 import { MainstayError } from '../../../../errors/mainstay-error.ts';
 import { outcomeOfRow, rowOfStored } from '../../store/authorization-row.ts';
 import type { AuthorizationOutcome, AuthorizationStatus } from './authorization-types.ts';
@@ -11,20 +11,17 @@ import {
   runEngineBatch,
   storedRows,
 } from './authorize-batch.ts';
-import { runIsolated } from './batch-isolation.ts';
-import type { EngineStats } from './engine-stats.ts';
+import {
+  type CardEntry,
+  type CardWork,
+  type EngineAnswer,
+  isPendingMove,
+  isPendingRequest,
+  type PendingMove,
+  type PendingRequest,
+} from './card-batch-items.ts';
+import { CardEngineCounters } from './engine-stats.ts';
 import { issuerOutcome, sameRequestFields } from './request-validation.ts';
-import type { LaneItem, PendingMove, PendingRequest, ShardLane } from './shard-lane.ts';
-
-/** What a lane batch needs from its engine. */
-export interface LaneBatchContext {
-  readonly router: Router;
-  readonly holdTtlSeconds: number;
-  readonly writeWaitMs: number;
-  /** Failing items found by bisection before the rest of a failing part goes one by one. */
-  readonly bisectedFailuresMax: number;
-  readonly stats: EngineStats;
-}
 
 /** The batch's answer plus the stored rows its replays are answered from. */
 interface Written {
@@ -32,90 +29,69 @@ interface Written {
   readonly stored: ReadonlyMap<string, Parameters<typeof outcomeOfRow>[0]>;
 }
 
-/** Some of a batch's leaders, sent in one transaction: the whole batch, or a part of it. */
-interface Part {
-  readonly requests: readonly PendingRequest[];
-  readonly moves: readonly PendingMove[];
-}
-
-/** A batch's folding: repeats answered with their leader, items sent round once more. */
-interface Folding {
+/** One open batch: the engine's context, the card counters, and its folded repeats. */
+interface CardBatch {
+  readonly context: BatchContext<CardWork, EngineAnswer>;
+  readonly counters: CardEngineCounters;
+  readonly holdTtlSeconds: number;
+  /** Repeats of a request id in the batch, answered with their leader. */
   readonly repeats: ReadonlyMap<PendingRequest, PendingRequest[]>;
-  readonly again: LaneItem[];
 }
 
 /**
- * Runs one batch of a lane: its authorization requests and hold moves in ONE transaction (one
- * call of `card_engine_batch`, plus a read of stored rows when some request was a retry), then
- * answers every item. Repeats of a request id inside the batch are folded into their first
+ * Card authorization as a client of the batching engine (`src/engine/`, decision 49): a batch's
+ * authorization requests and hold moves go in ONE transaction (one call of
+ * `card_engine_batch`, plus a read of stored rows when some request was a retry), then every
+ * item is answered. Repeats of a request id inside the batch are folded into their first
  * occurrence; repeats of an idempotency key go round once more, so they meet the first one's
- * stored answer exactly as a sequential retry would. A failed move fails that move alone. A
- * batch that fails as a whole because of one of its items (a value PostgreSQL refuses) is
- * split until that item fails alone ({@link runIsolated}); only an availability failure
- * (no primary, outcome unknown) fails every item, which is stand-in's signal.
+ * stored answer exactly as a sequential retry would. A failed move fails that move alone. The
+ * units the engine isolates are the leaders, moves first (the order the batch function applies
+ * them), so a part of a split batch is cut where the function would cut it.
  */
-export async function runLaneBatch(
-  context: LaneBatchContext,
-  lane: ShardLane,
-  batch: readonly LaneItem[],
-): Promise<void> {
-  const requests: PendingRequest[] = [];
-  const moves: PendingMove[] = [];
-  for (const item of batch) {
-    if (item.kind === 'move') moves.push(item);
-    else requests.push(item);
+export class CardBatchClient implements ShardBatchClient<CardWork, EngineAnswer, CardEntry> {
+  /** What only card authorization counts of its batches. */
+  readonly counters = new CardEngineCounters();
+  readonly #holdTtlSeconds: number;
+
+  constructor(holdTtlSeconds: number) {
+    this.#holdTtlSeconds = holdTtlSeconds;
   }
-  const { leaders, repeats } = foldRepeats(requests);
-  const { moveLeaders, again } = foldMoves(moves);
-  const { stats } = context;
-  stats.folded += requests.length - leaders.length;
-  stats.recordBatch(leaders.length, moveLeaders.length);
-  const folding: Folding = { repeats, again };
-  const started = performance.now();
-  try {
-    await runIsolated<Part>(
-      { requests: leaders, moves: moveLeaders },
-      {
-        size: (part) => part.requests.length + part.moves.length,
-        halves: halvesOf,
-        singles: (part) => [
-          ...part.moves.map((move) => ({ requests: [], moves: [move] })),
-          ...part.requests.map((request) => ({ requests: [request], moves: [] })),
-        ],
-        attempt: (part) => writePart(context, part, folding),
-        fail: (part, error) => failPart(part, folding, error),
+
+  /** A request goes to its card's shard, a move to its hold's. */
+  shardKeyOf(item: CardWork): string {
+    return item.kind === 'move' ? item.move.authorizationId : item.request.cardId;
+  }
+
+  open(
+    batch: readonly CardEntry[],
+    context: BatchContext<CardWork, EngineAnswer>,
+  ): OpenBatch<CardEntry> {
+    const requests: PendingRequest[] = [];
+    const moves: PendingMove[] = [];
+    for (const entry of batch) {
+      if (isPendingMove(entry)) moves.push(entry);
+      else if (isPendingRequest(entry)) requests.push(entry);
+    }
+    const { leaders, repeats } = foldRepeats(requests);
+    const moveLeaders = foldMoves(moves, context);
+    this.counters.folded += requests.length - leaders.length;
+    this.counters.moves += moveLeaders.length;
+    const state: CardBatch = {
+      context,
+      counters: this.counters,
+      holdTtlSeconds: this.#holdTtlSeconds,
+      repeats,
+    };
+    return {
+      units: [...moveLeaders, ...leaders],
+      requestCount: leaders.length,
+      apply: (part) => writePart(state, part),
+      fail: (unit, error) => {
+        unit.reject(error);
+        if (isPendingRequest(unit))
+          for (const repeat of repeats.get(unit) ?? []) repeat.reject(error);
       },
-      context.bisectedFailuresMax,
-      stats,
-    );
-  } finally {
-    lane.latency.record(performance.now() - started);
-  }
-  if (again.length > 0) lane.requeue(again);
-}
-
-/** A part cut in two in the order the batch function applies it: moves first, then requests. */
-function halvesOf(part: Part): readonly [Part, Part] {
-  const half = Math.ceil((part.requests.length + part.moves.length) / 2);
-  if (half <= part.moves.length) {
-    return [
-      { requests: [], moves: part.moves.slice(0, half) },
-      { requests: part.requests, moves: part.moves.slice(half) },
-    ];
-  }
-  const split = half - part.moves.length;
-  return [
-    { requests: part.requests.slice(0, split), moves: part.moves },
-    { requests: part.requests.slice(split), moves: [] },
-  ];
-}
-
-/** Answers every item of a failed part, repeats folded into its requests included. */
-function failPart(part: Part, folding: Folding, error: unknown): void {
-  for (const pending of part.moves) pending.reject(error);
-  for (const leader of part.requests) {
-    leader.reject(error);
-    for (const repeat of folding.repeats.get(leader) ?? []) repeat.reject(error);
+    };
   }
 }
 
@@ -123,39 +99,45 @@ function failPart(part: Part, folding: Folding, error: unknown): void {
  * Sends one part in one transaction and answers its items; throws, answering nothing, when the
  * transaction failed (then it wrote nothing, or its outcome is unknown: see `runIsolated`).
  */
-async function writePart(context: LaneBatchContext, part: Part, folding: Folding): Promise<void> {
-  const { requests: leaders, moves: moveLeaders } = part;
+async function writePart(state: CardBatch, part: readonly CardEntry[]): Promise<void> {
+  const leaders: PendingRequest[] = [];
+  const moveLeaders: PendingMove[] = [];
+  for (const entry of part) {
+    if (isPendingMove(entry)) moveLeaders.push(entry);
+    else if (isPendingRequest(entry)) leaders.push(entry);
+  }
   const items = leaders.map(batchItemOf);
-  const moveItems = moveLeaders.map((pending) => pending.move);
-  const first = moveLeaders[0] ?? leaders[0];
+  const moveItems = moveLeaders.map((pending) => pending.item.move);
+  const first = part[0];
   if (first === undefined) return;
-  const key = first.kind === 'move' ? first.move.authorizationId : first.request.cardId;
+  const { context, holdTtlSeconds } = state;
+  const key =
+    first.item.kind === 'move' ? first.item.move.authorizationId : first.item.request.cardId;
   const answer = await context.router.write(
     key,
     async (tx): Promise<Written> => {
-      const result = await runEngineBatch(tx, items, moveItems, context.holdTtlSeconds);
+      const result = await runEngineBatch(tx, items, moveItems, holdTtlSeconds);
       const ids: string[] = [];
       for (const item of result.items) if (item.storedId !== null) ids.push(item.storedId);
       return { result, stored: ids.length > 0 ? await storedRows(tx, ids) : new Map() };
     },
-    { waitMs: context.writeWaitMs, touched: accountsOf },
+    { waitMs: context.settings.writeWaitMs, touched: accountsOf },
   );
   const written = answer.value;
   const { token } = answer;
   const { now } = written.result;
   const clock = {
     nowIso: now.toISOString(),
-    expiresIso: new Date(now.getTime() + context.holdTtlSeconds * 1_000).toISOString(),
+    expiresIso: new Date(now.getTime() + holdTtlSeconds * 1_000).toISOString(),
   };
-  const { again } = folding;
   for (let index = 0; index < leaders.length; index += 1) {
     const leader = leaders[index] as PendingRequest;
     const same: PendingRequest[] = [];
-    for (const repeat of folding.repeats.get(leader) ?? []) {
-      if (!sameRequestFields(repeat.request, leader.request)) again.push(repeat);
+    for (const repeat of state.repeats.get(leader) ?? []) {
+      if (!sameRequestFields(repeat.item.request, leader.item.request)) context.sendAgain(repeat);
       else same.push(repeat);
     }
-    settleRequest(context, leader, same, written, index, clock, token, again);
+    settleRequest(state, leader, same, written, index, clock, token);
   }
   moveLeaders.forEach((pending, index) => {
     settleMove(pending, written.result.moves[index], token);
@@ -176,16 +158,15 @@ function* accountsOf(written: Written): Iterable<string> {
  * request: this runs for every authorization of every batch.
  */
 function settleRequest(
-  context: LaneBatchContext,
+  state: CardBatch,
   leader: PendingRequest,
   same: readonly PendingRequest[],
   written: Written,
   index: number,
   clock: { nowIso: string; expiresIso: string },
   token: TokenText,
-  again: LaneItem[],
 ): void {
-  const { stats } = context;
+  const { counters: stats, context } = state;
   const result = written.result.items[index];
   if (result?.outcome === 'conflict') {
     for (const pending of [leader, ...same]) {
@@ -193,7 +174,7 @@ function settleRequest(
       pending.reject(
         new MainstayError(
           'idempotency_key_reused',
-          `request id "${pending.request.requestId}" was already used on card ${pending.request.cardId} with other fields`,
+          `request id "${pending.item.request.requestId}" was already used on card ${pending.item.request.cardId} with other fields`,
         ),
       );
     }
@@ -208,13 +189,13 @@ function settleRequest(
   if (outcome === null) {
     // Another process stored this request id between our read and our insert (only possible
     // for a card with no row to lock): one more round finds its row and answers from it.
-    if (leader.requeued) {
+    if (leader.item.requeued) {
       leader.reject(new MainstayError('internal_error', 'the batch returned no row for a request'));
     } else {
-      leader.requeued = true;
-      again.push(leader);
+      leader.item.requeued = true;
+      context.sendAgain(leader);
     }
-    again.push(...same);
+    for (const pending of same) context.sendAgain(pending);
     return;
   }
   const replayed = result?.outcome === 'replayed';
@@ -235,8 +216,8 @@ function newOutcome(
   result: BatchItemResult,
   clock: { nowIso: string; expiresIso: string },
 ): AuthorizationOutcome {
-  return issuerOutcome(pending.request, {
-    id: pending.id,
+  return issuerOutcome(pending.item.request, {
+    id: pending.item.id,
     accountId: result.accountId,
     status: result.issuerStatus as AuthorizationStatus,
     holdExpiresAt: clock.expiresIso,
@@ -246,7 +227,7 @@ function newOutcome(
 
 /** Answers one move; a failed move is that caller's error, not the batch's. */
 function settleMove(pending: PendingMove, result: MoveResult | undefined, token: TokenText): void {
-  const { authorizationId: id, key } = pending.move;
+  const { authorizationId: id, key } = pending.item.move;
   if ((result?.outcome === 'moved' || result?.outcome === 'replayed') && result.body) {
     pending.resolve({
       value: outcomeOfRow(rowOfStored(result.body)),
@@ -284,7 +265,7 @@ function foldRepeats(batch: readonly PendingRequest[]): {
   const leaders: PendingRequest[] = [];
   const repeats = new Map<PendingRequest, PendingRequest[]>();
   for (const pending of batch) {
-    const key = `${pending.request.cardId}\u0000${pending.request.requestId}`;
+    const key = `${pending.item.request.cardId}\u0000${pending.item.request.requestId}`;
     const leader = byKey.get(key);
     if (!leader) {
       byKey.set(key, pending);
@@ -299,28 +280,27 @@ function foldRepeats(batch: readonly PendingRequest[]): {
 }
 
 /** One move per (kind, key) goes now; later ones with the same key wait for the next batch. */
-function foldMoves(moves: readonly PendingMove[]): {
-  moveLeaders: PendingMove[];
-  again: LaneItem[];
-} {
+function foldMoves(
+  moves: readonly PendingMove[],
+  context: BatchContext<CardWork, EngineAnswer>,
+): PendingMove[] {
   const seen = new Set<string>();
   const moveLeaders: PendingMove[] = [];
-  const again: LaneItem[] = [];
   for (const pending of moves) {
-    const key = `${pending.move.capture}\u0000${pending.move.key}`;
-    if (seen.has(key)) again.push(pending);
+    const key = `${pending.item.move.capture}\u0000${pending.item.move.key}`;
+    if (seen.has(key)) context.sendAgain(pending);
     else {
       seen.add(key);
       moveLeaders.push(pending);
     }
   }
-  return { moveLeaders, again };
+  return moveLeaders;
 }
 
 function batchItemOf(pending: PendingRequest): BatchItem {
-  const { request } = pending;
+  const { request } = pending.item;
   return {
-    id: pending.id,
+    id: pending.item.id,
     requestId: request.requestId,
     cardId: request.cardId,
     amount: request.amount,
