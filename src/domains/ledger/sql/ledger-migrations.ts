@@ -10,6 +10,7 @@ import { loadMigrationSet } from '../../../migrations/migration-files.ts';
  * 2. `ledger_apply_batch`, the engine's one call per batch, and `ledger_balance_at`.
  * 3. `ledger_check_books`, the end-of-day checks of a shard.
  * 4. Settlement windows: open, close (idempotent), a counterparty's position in a window.
+ * 5. Cross-shard transfers: the coordinator row and `ledger_cross_shard_start` (leg 1 and row).
  */
 export const LEDGER_MIGRATIONS: MigrationSet = loadMigrationSet(
   'ledger',
