@@ -1,3 +1,4 @@
+import type { TokenText } from '../../../data/write-contract.ts';
 import type {
   BatchContext,
   OpenBatch,
@@ -17,8 +18,14 @@ export interface LedgerChain {
   readonly requests: readonly LedgerRequest[];
 }
 
-/** A chain waiting in its shard's lane; it answers one outcome per request. */
-export type LedgerEntry = QueuedItem<LedgerChain, LedgerOutcome[]>;
+/** What a chain is answered with: one outcome per request, and its batch's commit token. */
+export interface ChainAnswer {
+  readonly outcomes: readonly LedgerOutcome[];
+  readonly token: TokenText;
+}
+
+/** A chain waiting in its shard's lane. */
+export type LedgerEntry = QueuedItem<LedgerChain, ChainAnswer>;
 
 /** A call's requests cut into chains, in order. */
 export function chainsOf(shardKey: string, requests: readonly LedgerRequest[]): LedgerChain[] {
@@ -47,13 +54,13 @@ function* accountsOf(requests: readonly LedgerRequest[]): Iterable<string> {
  * transaction failed.
  */
 async function applyPart(
-  context: BatchContext<LedgerChain, LedgerOutcome[]>,
+  context: BatchContext<LedgerChain, ChainAnswer>,
   part: readonly LedgerEntry[],
 ): Promise<void> {
   const first = part[0];
   if (first === undefined) return;
   const requests = part.flatMap((entry) => entry.item.requests);
-  const { value: outcomes } = await context.router.write(
+  const { value: outcomes, token } = await context.router.write(
     first.item.shardKey,
     (tx) => applyLedgerBatch(tx, requests),
     { waitMs: context.settings.writeWaitMs, touched: () => accountsOf(requests) },
@@ -61,7 +68,7 @@ async function applyPart(
   let at = 0;
   for (const entry of part) {
     const count = entry.item.requests.length;
-    entry.resolve(outcomes.slice(at, at + count));
+    entry.resolve({ outcomes: outcomes.slice(at, at + count), token });
     at += count;
   }
 }
@@ -71,16 +78,14 @@ async function applyPart(
  * chains' requests in one call of `ledger_apply_batch`, in one transaction; a chain is a unit
  * of the batch, weighing its length, so the size bound and isolation never cut it.
  */
-export class LedgerBatchClient
-  implements ShardBatchClient<LedgerChain, LedgerOutcome[], LedgerEntry>
-{
+export class LedgerBatchClient implements ShardBatchClient<LedgerChain, ChainAnswer, LedgerEntry> {
   shardKeyOf(chain: LedgerChain): string {
     return chain.shardKey;
   }
 
   open(
     batch: readonly LedgerEntry[],
-    context: BatchContext<LedgerChain, LedgerOutcome[]>,
+    context: BatchContext<LedgerChain, ChainAnswer>,
   ): OpenBatch<LedgerEntry> {
     let requestCount = 0;
     for (const entry of batch) requestCount += entry.weight;

@@ -1,10 +1,12 @@
 import type { Router } from '../../../data/router.ts';
+import type { WriteAnswer } from '../../../data/write-contract.ts';
 import type { ShardBatchOptions, ShardBatchSettings } from '../../../engine/batch-client.ts';
 import type { EngineStatsSnapshot } from '../../../engine/engine-stats.ts';
 import type { BatchLatency } from '../../../engine/latency-window.ts';
 import { ShardBatchEngine } from '../../../engine/shard-batch-engine.ts';
 import { isMainstayError, MainstayError } from '../../../errors/mainstay-error.ts';
 import {
+  type ChainAnswer,
   chainsOf,
   LedgerBatchClient,
   type LedgerChain,
@@ -32,7 +34,7 @@ import type { LedgerOutcome, LedgerRequest } from './ledger-types.ts';
  */
 export class LedgerEngine {
   readonly #router: Router;
-  readonly #engine: ShardBatchEngine<LedgerChain, LedgerOutcome[], LedgerEntry>;
+  readonly #engine: ShardBatchEngine<LedgerChain, ChainAnswer, LedgerEntry>;
 
   constructor(router: Router, options: ShardBatchOptions = {}) {
     this.#router = router;
@@ -56,6 +58,19 @@ export class LedgerEngine {
    * (`replayed`, by id) and tries the rest again.
    */
   async submit(requests: readonly LedgerRequest[], shardKey?: string): Promise<LedgerOutcome[]> {
+    return (await this.submitWithToken(requests, shardKey)).value;
+  }
+
+  /**
+   * {@link LedgerEngine.submit} under the one write contract (decision 44): the outcomes, and a
+   * token covering the caller's earlier writes (`context.token`) and the batches of this call,
+   * so a read that sends it sees every applied request.
+   */
+  async submitWithToken(
+    requests: readonly LedgerRequest[],
+    shardKey?: string,
+    callerToken?: string | null,
+  ): Promise<WriteAnswer<LedgerOutcome[]>> {
     if (this.#engine.closed)
       throw new MainstayError('service_unavailable', 'the ledger engine is closed');
     const { batchSizeMax, queueDepthMax } = this.#engine.settings;
@@ -65,7 +80,12 @@ export class LedgerEngine {
       shardOf: (key) => this.#shardOf(key),
     });
     const first = requests[0];
-    if (first === undefined) return [];
+    if (first === undefined)
+      return {
+        value: [],
+        token: callerToken ? this.#router.mergeTokens(callerToken) : null,
+        replayed: false,
+      };
     const key =
       shardKey ??
       (first.kind === 'transfer' || first.kind === 'pending' ? first.debitAccountId : '');
@@ -76,11 +96,14 @@ export class LedgerEngine {
       ),
     );
     const outcomes: LedgerOutcome[] = [];
+    const tokens: string[] = callerToken ? [callerToken] : [];
     for (const answer of answers) {
       if (answer.status === 'rejected') throw answer.reason;
-      outcomes.push(...answer.value);
+      outcomes.push(...answer.value.outcomes);
+      tokens.push(answer.value.token);
     }
-    return outcomes;
+    const replayed = outcomes.every((outcome) => outcome.replayed);
+    return { value: outcomes, token: this.#router.mergeTokens(...tokens), replayed };
   }
 
   /** The settings in force (options with the engine's defaults applied). */

@@ -1,0 +1,16 @@
+import { type Static, Type } from '@sinclair/typebox';
+
+/**
+ * The `ledger` section of the config file (decision 49). Every field is optional; what is left
+ * out keeps its default (docs/operating/configuration.md lists them).
+ */
+export const LedgerConfigSchema = Type.Object(
+  {
+    /** Stripes of each institution account on every shard (4). */
+    stripesPerShard: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
+    /** How often timed-out pending transfers are voided, in ms (1,000). */
+    pendingSweepIntervalMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 3_600_000 })),
+  },
+  { additionalProperties: false },
+);
+export type LedgerConfig = Static<typeof LedgerConfigSchema>;
