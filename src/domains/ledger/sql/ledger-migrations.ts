@@ -11,6 +11,8 @@ import { loadMigrationSet } from '../../../migrations/migration-files.ts';
  * 3. `ledger_check_books`, the end-of-day checks of a shard.
  * 4. Settlement windows: open, close (idempotent), a counterparty's position in a window.
  * 5. Cross-shard transfers: the coordinator row and `ledger_cross_shard_start` (leg 1 and row).
+ * 6. Payments: merchant QR codes and their claims, payment batches and their items, the fees of
+ *    cross-shard payments waiting for their transfer to end.
  */
 export const LEDGER_MIGRATIONS: MigrationSet = loadMigrationSet(
   'ledger',
