@@ -23,6 +23,7 @@ export const PURPOSE_LABELS: Readonly<Record<SecretPurpose, string>> = {
   'api-credentials': 'mainstay/api-credentials/v1',
   'access-token-signing': 'mainstay/access-token-signing/v1',
   'identity-data-encryption': 'mainstay/identity-data-encryption/v1',
+  'payment-qr-signing': 'mainstay/payment-qr-signing/v1',
 };
 
 /** One root secret: the bytes every purpose key is derived from, and its id. */

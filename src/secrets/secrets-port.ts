@@ -10,6 +10,7 @@ export const SECRET_PURPOSES = [
   'api-credentials',
   'access-token-signing',
   'identity-data-encryption',
+  'payment-qr-signing',
 ] as const;
 
 /** One use of key material; see {@link SECRET_PURPOSES}. */

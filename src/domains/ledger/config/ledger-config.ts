@@ -1,4 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
+import { PaymentsConfigSchema } from '../payments/core/payments-config.ts';
 
 /**
  * The `ledger` section of the config file (decision 49). Every field is optional; what is left
@@ -10,6 +11,8 @@ export const LedgerConfigSchema = Type.Object(
     stripesPerShard: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
     /** How often timed-out pending transfers are voided, in ms (1,000). */
     pendingSweepIntervalMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 3_600_000 })),
+    /** Payments: fee rules, the fees account, batch resumption (docs/operating/payments.md). */
+    payments: Type.Optional(PaymentsConfigSchema),
   },
   { additionalProperties: false },
 );
