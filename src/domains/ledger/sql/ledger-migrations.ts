@@ -13,6 +13,8 @@ import { loadMigrationSet } from '../../../migrations/migration-files.ts';
  * 5. Cross-shard transfers: the coordinator row and `ledger_cross_shard_start` (leg 1 and row).
  * 6. Payments: merchant QR codes and their claims, payment batches and their items, the fees of
  *    cross-shard payments waiting for their transfer to end.
+ * 7. Settlement: the close records, the settlement flow's own transfers (reserve, settlement),
+ *    `ledger_window_flow` (a window's flow per settlement account, without them).
  */
 export const LEDGER_MIGRATIONS: MigrationSet = loadMigrationSet(
   'ledger',
