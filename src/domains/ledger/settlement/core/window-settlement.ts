@@ -15,6 +15,7 @@ import {
   closeWindowOnShard,
   insertWindowClose,
   insertWindowTransfers,
+  lockWindowClose,
   lockWindowRow,
   markWindowSettled,
   readIdempotencyRecord,
@@ -108,6 +109,7 @@ export async function closeWindow(
     deps.homeKey(key.counterparty),
     (tx) =>
       onceInTransaction(tx, claim, async () => {
+        await lockWindowClose(tx, key);
         if ((await readWindowClose(tx, key)) === null) {
           await postReserves(tx, deps.settings, key, positionsFrom(figures)).catch((error) => {
             if (!(error instanceof SettlementRefused)) throw error;

@@ -302,3 +302,14 @@ export async function readIdempotencyRecord(
   );
   return rows[0] ?? null;
 }
+
+/**
+ * Serialises the completion of one window's close on its home shard until the transaction
+ * ends, so that two closes at once post its reserve once: the second waits, then finds the
+ * close record.
+ */
+export async function lockWindowClose(tx: Queryable, key: WindowKey): Promise<void> {
+  await tx.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [
+    `ledger_window_close ${key.number} ${key.counterparty}`,
+  ]);
+}
