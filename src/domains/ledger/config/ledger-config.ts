@@ -1,5 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { PaymentsConfigSchema } from '../payments/core/payments-config.ts';
+import { SettlementConfigSchema } from '../settlement/settlement-config.ts';
 
 /**
  * The `ledger` section of the config file (decision 49). Every field is optional; what is left
@@ -13,6 +14,9 @@ export const LedgerConfigSchema = Type.Object(
     pendingSweepIntervalMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 3_600_000 })),
     /** Payments: fee rules, the fees account, batch resumption (docs/operating/payments.md). */
     payments: Type.Optional(PaymentsConfigSchema),
+    /** Settlement: the risk reserve's share, its account, the settlement bank account, the
+     * end-of-day grace of pending transfers (docs/operating/settlement.md). */
+    settlement: Type.Optional(SettlementConfigSchema),
   },
   { additionalProperties: false },
 );
