@@ -21,6 +21,8 @@ import type { PaymentTransfers } from './payment-transfers.ts';
 
 /** Items paid at once by a run, then recorded in one statement. */
 export const BATCH_CHUNK_SIZE = 256;
+/** Items of a chunk in flight at once (same-shard ones still meet in the engine's batches). */
+export const BATCH_ITEM_CONCURRENCY = 32;
 /** A batch whose heartbeat is older than this is taken over by the resume job, in ms. */
 export const BATCH_STALE_MS = 30_000;
 /** Stale batches one job pass takes up per shard. */
@@ -188,7 +190,9 @@ export class PaymentBatches {
         { consistency: 'primary' },
       );
       if (waiting.length === 0) break;
-      const settled = await Promise.allSettled(waiting.map((item) => this.#payItem(id, item)));
+      const settled = await settleAll(waiting, BATCH_ITEM_CONCURRENCY, (item) =>
+        this.#payItem(id, item),
+      );
       const results: ItemResult[] = [];
       let fault: unknown = null;
       for (const answer of settled) {
@@ -244,6 +248,27 @@ export class PaymentBatches {
     const bucket = isEntityId(id, 'pbat') ? taggedBucket(id) : null;
     if (bucket === null || bucket >= this.#router.map.snapshot.bucketCount) throw notFound(id);
   }
+}
+
+/** `work` on every item, at most `concurrency` at once; one settled answer per item, in order. */
+async function settleAll<T, R>(
+  items: readonly T[],
+  concurrency: number,
+  work: (item: T) => Promise<R>,
+): Promise<PromiseSettledResult<R>[]> {
+  const answers: PromiseSettledResult<R>[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    for (let at = next++; at < items.length; at = next++) {
+      try {
+        answers[at] = { status: 'fulfilled', value: await work(items[at] as T) };
+      } catch (reason) {
+        answers[at] = { status: 'rejected', reason };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+  return answers;
 }
 
 function cursorLine(cursor: string): number {
