@@ -118,8 +118,15 @@ describe('released migrations are frozen', () => {
   });
 
   test('card_authorize_batch is dropped by a migration, and nothing calls it', () => {
-    const last = AUTHORIZATION_MIGRATIONS.migrations.at(-1);
-    assert.match(last?.sql ?? '', /^DROP FUNCTION public\.card_authorize_batch\(/m);
+    const sqls = AUTHORIZATION_MIGRATIONS.migrations.map((migration) => migration.sql);
+    const dropped = sqls.findIndex((sql) =>
+      /^DROP FUNCTION public\.card_authorize_batch\(/m.test(sql),
+    );
+    assert.ok(dropped > 0, 'a migration drops card_authorize_batch');
+    const recreated = sqls
+      .slice(dropped)
+      .some((sql) => /FUNCTION public\.card_authorize_batch\(/.test(sql.replace(/^DROP .*$/m, '')));
+    assert.equal(recreated, false, 'no later migration creates it again');
     const callers = filesUnder(SRC, '.ts').filter((file) =>
       /card_authorize_batch\s*\(/.test(readFileSync(SRC + file, 'utf8')),
     );

@@ -117,6 +117,7 @@ export async function wireApi(options: ApiWiringOptions): Promise<ApiWiring> {
         section: sectionOf(options.config, module),
         secrets,
         scopes,
+        started: modules,
       });
       stack.push(() => running.stop());
       modules.add(module, running);

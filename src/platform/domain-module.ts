@@ -55,6 +55,11 @@ export interface ModuleContext {
   readonly secrets: SecretsPort;
   /** Every scope a route of this process may require, with what it allows. */
   readonly scopes: Readonly<Record<string, string>>;
+  /**
+   * The modules this process started before this one (those earlier in the list). A module the
+   * entry point defines to link two domains reaches them here; a domain never does.
+   */
+  readonly started?: RunningModules;
 }
 
 /** What a module's demo data may need beside the router and the catalog. */

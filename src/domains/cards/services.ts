@@ -12,6 +12,7 @@ import { AuthorizationService } from './core/authorization/authorization-service
 import { HoldSweeper } from './core/authorization/hold-sweeper.ts';
 import { CardBindingService } from './core/binding/binding-service.ts';
 import { loadOrCreateCardKeys } from './core/binding/card-keys.ts';
+import { CardLedgerDrain } from './core/ledger/card-ledger-drain.ts';
 import { engineIssuerPath, replicaCardSource } from './core/stand-in/engine-issuer-path.ts';
 import type { StandInOptions } from './core/stand-in/stand-in-options.ts';
 import { StandInProcessor } from './core/stand-in/stand-in-processor.ts';
@@ -39,6 +40,11 @@ export interface CardServices {
   readonly authorizations: AuthorizationService;
   readonly standIn: StandInProcessor;
   readonly sweeper: HoldSweeper;
+  /**
+   * Hands the card ledger events to a book of accounts (decision 52); idle until the entry point
+   * attaches a sink with `ledgerPostings.start(sink, lease)`.
+   */
+  readonly ledgerPostings: CardLedgerDrain;
   /** Every card background loop's figures (hold expiry, forwarding, orphan sweep, registry poll). */
   jobSnapshots(): JobSnapshot[];
   stop(): Promise<void>;
@@ -85,6 +91,7 @@ export async function startCardServices(
   const authorizations = new AuthorizationService(router, { standIn, engine });
   const sweeper = new HoldSweeper(router);
   sweeper.start();
+  const ledgerPostings = new CardLedgerDrain(router);
   return {
     router,
     binding,
@@ -93,12 +100,15 @@ export async function startCardServices(
     authorizations,
     standIn,
     sweeper,
+    ledgerPostings,
     jobSnapshots: () => [
       ...sweeper.jobs.snapshot(),
+      ...ledgerPostings.jobs.snapshot(),
       ...standIn.jobSnapshots(),
       ...registry.registry.jobs.snapshot(),
     ],
     async stop() {
+      await ledgerPostings.stop();
       await sweeper.stop();
       await standIn.stop();
       await registry.close();

@@ -20,6 +20,11 @@ import { loadMigrationSet } from '../../../migrations/migration-files.ts';
  *    stand-in gave, unless the issuer's hold was already moved; `stand_in_conflicts` lists
  *    each such conflict for a person (`card_keep_stand_in_answer`).
  * 6. Drops `card_authorize_batch`, unused since migration 3.
+ * 7. Decision 52, cards on the ledger: `card_ledger_outbox`, a row per change of what an
+ *    authorization holds or has captured, written by triggers in the transaction of the change
+ *    (so every writer of holds is covered, and no function above had to be copied);
+ *    `authorizations.ledger_generation` numbers the changes; what authorizations already held or
+ *    captured is queued as their generation 0.
  *
  * Functions live in schema `public` with the tables they touch; migrations run on both DCs'
  * primaries, so the copy DC has the same functions when it takes over. To change a function,
