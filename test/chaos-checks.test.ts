@@ -89,6 +89,7 @@ describe('no acknowledged write lost, or lost as reported', () => {
     reversals: [],
     binds: [],
     accounts: [],
+    ledgerTransfers: [],
     byDatabase: { shard_0: 1 },
   };
   const none: LostWrites = noLostWrites();

@@ -2,7 +2,7 @@
  * The fault suite's short schedule: a fresh fleet (`mainstay up`, and `mainstay api` beside it
  * when the command exists), a primary killed (-9), a primary hung (SIGSTOP) and a replica's
  * replay paused, in a seeded order, under a mixed load of authorizations, captures, reversals,
- * binds and lists through both API processes. After recovery every check must pass. Longer
+ * binds, lists and ledger transfers through both API processes. After recovery every check must pass. Longer
  * schedules: `npm run chaos -- --seconds N --seed S [--async] [--dc-loss]`.
  */
 import assert from 'node:assert/strict';

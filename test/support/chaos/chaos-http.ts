@@ -39,19 +39,28 @@ export async function send(
   target: ApiProcess,
   method: 'GET' | 'POST',
   path: string,
-  options: { body?: unknown; headers?: Record<string, string>; timeoutMs: number },
+  options: {
+    body?: unknown;
+    /** Bytes sent as the JSON body as they are (bad input: bytes that are not UTF-8). */
+    rawBody?: Uint8Array;
+    headers?: Record<string, string>;
+    timeoutMs: number;
+  },
 ): Promise<HttpAnswer> {
   assertLoopback(target.url);
   const headers: Record<string, string> = {
     authorization: target.authorization,
     ...options.headers,
   };
-  if (options.body !== undefined) headers['content-type'] = 'application/json';
+  if (options.body !== undefined || options.rawBody !== undefined)
+    headers['content-type'] = 'application/json';
+  const payload =
+    options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
   try {
     const response = await fetch(`${target.url}${path}`, {
       method,
       headers,
-      ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
+      ...(payload === undefined ? {} : { body: payload }),
       signal: AbortSignal.timeout(options.timeoutMs),
     });
     const text = await response.text();

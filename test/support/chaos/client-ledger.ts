@@ -5,7 +5,7 @@
  */
 
 /** The operations of the mixed load, in report order. */
-export const OPERATIONS = ['authorize', 'capture', 'reversal', 'bind', 'list'] as const;
+export const OPERATIONS = ['authorize', 'capture', 'reversal', 'bind', 'list', 'transfer'] as const;
 export type Operation = (typeof OPERATIONS)[number];
 
 /** One logical operation: first try to the first definite answer, across retries. */

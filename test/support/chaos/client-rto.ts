@@ -51,6 +51,7 @@ export function rtoRows(
       reversal: of('reversal'),
       bind: of('bind'),
       list: of('list'),
+      transfer: of('transfer'),
     };
     return { fault: window.label, cells };
   });

@@ -111,6 +111,7 @@ export function noLostWrites(): LostWrites {
     reversals: [],
     binds: [],
     accounts: [],
+    ledgerTransfers: [],
     byDatabase: {},
   };
 }
@@ -131,6 +132,8 @@ export interface LostWrites {
   readonly binds: string[];
   /** Accounts the run opened (acknowledged) that the books no longer hold. */
   readonly accounts: string[];
+  /** Ledger transfers told `posted`, `pending` or `voided` that no shard holds. */
+  readonly ledgerTransfers: string[];
   /** Shard database of each lost write, to set beside the fleet's reported tails. */
   readonly byDatabase: Record<string, number>;
 }
@@ -212,7 +215,8 @@ export function lostWritesCount(lost: LostWrites): number {
     lost.captures.length +
     lost.reversals.length +
     lost.binds.length +
-    lost.accounts.length
+    lost.accounts.length +
+    lost.ledgerTransfers.length
   );
 }
 

@@ -79,7 +79,7 @@ export function lostWritesCheck(
       `${lostWritesCount(lost)} of ${ackedCount} acknowledged writes lost` +
       `${perDatabase.length > 0 ? ` (${perDatabase.join(', ')})` : ''}: approvals ` +
       `${lost.approvals.length}, issuer declines ${lost.declines.length}, captures ${lost.captures.length}, reversals ${lost.reversals.length}, ` +
-      `binds ${lost.binds.length}, accounts ${lost.accounts.length}; fleet reported lost: ${reported.join(', ') || 'nothing'}` +
+      `binds ${lost.binds.length}, accounts ${lost.accounts.length}, ledger transfers ${lost.ledgerTransfers.length}; fleet reported lost: ${reported.join(', ') || 'nothing'}` +
       `${unknown.length > 0 ? `, ${unknown.length} tails unknown` : ''}` +
       `${promised.length > 0 ? `; lost where none may be: ${promised.join(', ')}` : ''}` +
       `${unreported.length > 0 ? `; lost and not reported: ${unreported.join(', ')}` : ''}`,
@@ -89,6 +89,7 @@ export function lostWritesCheck(
       ...lost.captures,
       ...lost.reversals,
       ...lost.binds,
+      ...lost.ledgerTransfers,
     ].slice(0, 5),
   };
 }

@@ -24,6 +24,11 @@ import {
   oneAnswerCheck,
   readAuthorizationBooks,
 } from './ledger-checks.ts';
+import { readLedgerBooks } from './ledger-transfer-books.ts';
+import { callsInTurn } from './ledger-transfer-calls.ts';
+import { addLostTransfers, ledgerChecks } from './ledger-transfer-checks.ts';
+import { openLedgerAccounts, runLedgerLoad } from './ledger-transfer-load.ts';
+import { TransferRecord } from './ledger-transfer-trails.ts';
 import { lostWritesCheck } from './lost-writes-check.ts';
 import { SeededRandom } from './seeded-random.ts';
 import { eventsSince, type FleetEvent, tailReports } from './tail-events.ts';
@@ -38,7 +43,13 @@ export interface ChaosOptions {
   readonly dcLoss: boolean;
   readonly accountCount: number;
   readonly creditLimit: number;
-  readonly clients: { readonly authorize: number; readonly hold: number; readonly bind: number };
+  readonly clients: {
+    readonly authorize: number;
+    readonly hold: number;
+    readonly bind: number;
+    /** Clients of the ledger: transfers, chains, pending transfers among guarded wallets. */
+    readonly ledger: number;
+  };
   readonly opCountMax: number;
   /** Ids given out checked with GET at the end, at most (a seeded sample beyond). */
   readonly lookupCountMax: number;
@@ -64,6 +75,9 @@ const THINK_MS = 15;
 const RECOVERY_MS_MAX = 120_000;
 const ADVICES_MS_MAX = 90_000;
 const SETUP_ATTEMPT_COUNT_MAX = 20;
+/** Guarded wallets per shard the ledger's clients move money among, and what each gets first. */
+const LEDGER_WALLETS_PER_SHARD = 4;
+const LEDGER_FUNDING = 40_000;
 /** Lines of `mainstay up`'s output kept in the report of a fleet that did not recover. */
 const UP_OUTPUT_LINES = 40;
 const UP_LINE_CHARS_MAX = 240;
@@ -82,6 +96,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const cards = await openAccounts(platform.processes, options, runId);
     const homes = await shardHomes(platform);
     const ledger = new ClientLedger();
+    const transfers = new TransferRecord();
+    const attempts = { countMax: ATTEMPT_COUNT_MAX, timeoutMs: ATTEMPT_TIMEOUT_MS };
+    const calls = callsInTurn(transfers, ledger, platform.processes, attempts);
+    const ledgerSetup = await openLedgerAccounts(
+      calls,
+      runId,
+      LEDGER_WALLETS_PER_SHARD,
+      LEDGER_FUNDING,
+    );
     const injector = new FaultInjector(platform.access);
     const schedule = planFaults(random.fork(), {
       dataCentres: ['dc1', 'dc2'],
@@ -108,6 +131,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     try {
       await Promise.all([
         runLoad(plan, ledger, random.fork()),
+        runLedgerLoad(
+          { ...plan, setup: ledgerSetup, clientCount: options.clients.ledger },
+          ledger,
+          transfers,
+          random.fork(),
+        ),
         injector.run(schedule, startedAt + durationMs),
       ]);
     } finally {
@@ -115,7 +144,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     }
     log(`load done: ${ledger.operations.length} operations; recovering`);
     const recovery = await recover(platform, injector.lostDcs);
-    const run = { ledger, injector, cards, homes };
+    const run = { ledger, transfers, injector, cards, homes };
     if (!recovery.whole) {
       const events = await eventsSince(upProcess, startedAt).catch(() => []);
       return keepLogsOfFailure(
@@ -135,6 +164,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 /** What a run produced, for the checks. */
 interface RunRecord {
   readonly ledger: ClientLedger;
+  readonly transfers: TransferRecord;
   readonly injector: FaultInjector;
   readonly cards: readonly LoadCard[];
   /** Each shard database's home DC before the faults. */
@@ -288,7 +318,7 @@ function unrecovered(
     rto: rtoRows(run.ledger.operations, run.injector.faults),
     tails: tailReports(events),
     lost: noLostWrites(),
-    load: loadFigures(run.ledger),
+    load: { ...loadFigures(run.ledger), ...run.transfers.figures() },
     notes: [...notes, 'last lines of mainstay up:', ...tail],
   };
 }
@@ -301,11 +331,13 @@ async function check(
   notes: string[],
   random: SeededRandom,
 ): Promise<ChaosReport> {
-  const { ledger, injector, cards, homes } = run;
+  const { ledger, transfers, injector, cards, homes } = run;
   const router = platform.access.router;
   await router.refresh();
   const books = await readAuthorizationBooks(router, ledger);
   const lost = await findLostWrites(router, ledger, books);
+  const ledgerBooks = await readLedgerBooks(router, transfers);
+  const transfersAcked = addLostTransfers(transfers, ledgerBooks, lost, router);
   // An id whose decision the books lost is counted once, as a lost write (allowed only where a
   // tail was reported), not again as an id GET cannot find.
   const lostIds = new Set(
@@ -330,7 +362,7 @@ async function check(
   const events = upProcess ? await eventsSince(upProcess, startedAt) : [];
   const tails = tailReports(events);
   const checks: CheckResult[] = [
-    lostWritesCheck(lost, acknowledgedCount(ledger), events, (database) => {
+    lostWritesCheck(lost, acknowledgedCount(ledger) + transfersAcked, events, (database) => {
       const home = homes.get(database);
       return (
         options.config.mode === 'async' || (home !== undefined && injector.lostDcs.includes(home))
@@ -341,6 +373,7 @@ async function check(
     await booksEqualApiCheck(accounts, platform.processes),
     await homeEqualsCopyCheck(platform.access, injector.lostDcs),
     staleListsCheck(ledger, lost),
+    ...ledgerChecks(transfers, ledgerBooks),
   ];
   if (!platform.secondProcess)
     notes.push('one API process only: `mainstay api` is not in this checkout');
@@ -352,7 +385,7 @@ async function check(
     rto: rtoRows(ledger.operations, injector.faults),
     tails,
     lost,
-    load: loadFigures(ledger),
+    load: { ...loadFigures(ledger), ...transfers.figures() },
     notes,
   };
 }
