@@ -46,6 +46,9 @@ export async function ensureSubscription(
     [name],
   );
   if (rows.length === 0) {
+    // The initial copy brings every row from the home: rows a migration seeded on the copy too
+    // (reference data such as a currency table) would fail it on their keys, forever.
+    await emptyPublicTables(copyDb);
     await copyDb.query(
       `CREATE SUBSCRIPTION ${quoteIdent(name)} CONNECTION ${quoteLiteral(publisherConninfo)}
        PUBLICATION ${SHARD_PUBLICATION} WITH (origin = none, copy_data = true, failover = true)`,
@@ -151,11 +154,15 @@ export async function reseedCopy(
     await copyDb.query(`ALTER SUBSCRIPTION ${name} SET (slot_name = NONE)`);
     await copyDb.query(`DROP SUBSCRIPTION ${name}`);
   }
+  await ensureSubscription(copyDb, database, publisherConninfo);
+}
+
+/** Empties every table of schema `public` on a copy about to be subscribed with an initial copy. */
+async function emptyPublicTables(copyDb: pg.Pool): Promise<void> {
   const { rows } = await copyDb.query<{ name: string }>(
     `SELECT format('%I.%I', schemaname, tablename) AS name FROM pg_tables WHERE schemaname = 'public'`,
   );
   if (rows.length > 0) await copyDb.query(`TRUNCATE ${rows.map((row) => row.name).join(', ')}`);
-  await ensureSubscription(copyDb, database, publisherConninfo);
 }
 
 export function quoteIdent(name: string): string {
