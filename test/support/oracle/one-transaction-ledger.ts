@@ -326,9 +326,10 @@ async function storeTransfer(tx: Queryable, request: LedgerRequest, d: Decision)
     `INSERT INTO public.ledger_transfers (id, kind, debit_account_id, credit_account_id, amount,
             currency, pending_id, timeout_seconds, timeout_at, pending_state, status, linked,
             reference, created_at, updated_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
-             CASE WHEN $9 THEN clock_timestamp() + make_interval(secs => $8) END,
-             CASE WHEN $9 THEN 'open' END, $10, $11, $12, clock_timestamp(), clock_timestamp())`,
+     VALUES ($1, $2, $3, $4, $5::bigint, $6, $7, $8::integer,
+             CASE WHEN $9::boolean THEN clock_timestamp() + make_interval(secs => $8::integer) END,
+             CASE WHEN $9::boolean THEN 'open' END, $10, $11::boolean, $12, clock_timestamp(),
+             clock_timestamp())`,
     [
       request.id,
       request.kind,
