@@ -96,15 +96,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const cards = await openAccounts(platform.processes, options, runId);
     const homes = await shardHomes(platform);
     const ledger = new ClientLedger();
-    const transfers = new TransferRecord();
-    const attempts = { countMax: ATTEMPT_COUNT_MAX, timeoutMs: ATTEMPT_TIMEOUT_MS };
-    const calls = callsInTurn(transfers, ledger, platform.processes, attempts);
-    const ledgerSetup = await openLedgerAccounts(
-      calls,
-      runId,
-      LEDGER_WALLETS_PER_SHARD,
-      LEDGER_FUNDING,
-    );
+    const { transfers, ledgerSetup } = await openLedger(platform.processes, ledger, runId);
     const injector = new FaultInjector(platform.access);
     const schedule = planFaults(random.fork(), {
       dataCentres: ['dc1', 'dc2'],
@@ -159,6 +151,20 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   } finally {
     await platform.stop();
   }
+}
+
+/** The ledger's accounts of a run (guarded wallets on every shard, funded) and its record. */
+async function openLedger(processes: readonly ApiProcess[], ledger: ClientLedger, runId: string) {
+  const transfers = new TransferRecord();
+  const attempts = { countMax: ATTEMPT_COUNT_MAX, timeoutMs: ATTEMPT_TIMEOUT_MS };
+  const calls = callsInTurn(transfers, ledger, processes, attempts);
+  const ledgerSetup = await openLedgerAccounts(
+    calls,
+    runId,
+    LEDGER_WALLETS_PER_SHARD,
+    LEDGER_FUNDING,
+  );
+  return { transfers, ledgerSetup };
 }
 
 /** What a run produced, for the checks. */
