@@ -112,7 +112,7 @@ async function postingsOf(id: string): Promise<Posting[]> {
         `SELECT seq::text, (extract(epoch FROM posted_at) * 1000000)::bigint::text AS at_us,
                 debit::text AS d, credit::text AS c, debit_pending::text AS dp,
                 credit_pending::text AS cp
-           FROM public.ledger_postings WHERE account_id = $1 ORDER BY seq`,
+           FROM public.ledger_postings p WHERE account_id = $1 ORDER BY p.seq`,
         [id],
       ),
     { consistency: 'primary' },

@@ -134,8 +134,10 @@ function generateOne(random: SeededRandom, group: Group, id: string, inChain: bo
     return move(random, id, 'transfer', ['funding', wallet()], amount, 'top-up');
   }
   if (roll < 0.36) return move(random, id, 'transfer', [wallet(), 'shop'], undefined, 'payment');
-  if (roll < 0.46)
-    return move(random, id, 'pending', [wallet(), random.pick(['shop', 'w0'] as const)]);
+  if (roll < 0.46) {
+    const [debit, other] = pair(random);
+    return move(random, id, 'pending', [debit, random.chance(0.5) ? 'shop' : other]);
+  }
   if (roll < 0.58) return settle(random, group, id);
   if (roll < 0.68 && !inChain && group.history.length > 0) return retry(random, group);
   if (roll < 0.72) {
