@@ -4,10 +4,11 @@
  */
 import { cardsModule } from './domains/cards/module.ts';
 import { identityModule } from './domains/identity/module.ts';
+import { ledgerModule } from './domains/ledger/module.ts';
 import type { ConfigSection, DomainModule } from './platform/domain-module.ts';
 
 /** Identity first: every other module's routes are checked with the access it provides. */
-export const MODULES: readonly DomainModule[] = [identityModule, cardsModule];
+export const MODULES: readonly DomainModule[] = [identityModule, cardsModule, ledgerModule];
 
 /** The config file sections the hosted modules read. */
 export const CONFIG_SECTIONS: readonly ConfigSection[] = MODULES.flatMap((module) =>

@@ -30,6 +30,8 @@ interface ServerRow {
 /** The catalog kept in a PostgreSQL database (by default on the witness server). */
 export class PostgresCatalogStore implements CatalogStore {
   readonly #pool: pg.Pool;
+  readonly #listeners = new Set<(epoch: number) => void>();
+  #listening: Promise<pg.PoolClient> | null = null;
   #recentWrites: PostgresRecentWriteStore | null = null;
 
   constructor(pool: pg.Pool) {
@@ -211,18 +213,59 @@ export class PostgresCatalogStore implements CatalogStore {
     }));
   }
 
+  /**
+   * Every subscriber of this store shares ONE listening connection, taken from the pool with
+   * the first subscription and given back with the last: a pool client held per subscriber
+   * would let a few routers (each subscribes) take every client of the small catalog pool, and
+   * the next catalog read would wait for a client forever.
+   */
   async subscribe(listener: (epoch: number) => void): Promise<() => Promise<void>> {
-    const client = await this.#connect();
-    const onNotification = (message: pg.Notification) => {
-      if (message.channel === CATALOG_CHANNEL) listener(Number(message.payload));
-    };
-    client.on('notification', onNotification);
-    await client.query(`LISTEN ${CATALOG_CHANNEL}`);
+    this.#listeners.add(listener);
+    try {
+      await this.#listen();
+    } catch (error) {
+      this.#listeners.delete(listener);
+      throw error;
+    }
     return async () => {
-      client.off('notification', onNotification);
+      if (!this.#listeners.delete(listener) || this.#listeners.size > 0) return;
+      const listening = this.#listening;
+      this.#listening = null;
+      const client = await listening?.catch(() => null);
+      if (!client) return;
       await client.query(`UNLISTEN ${CATALOG_CHANNEL}`).catch(() => undefined);
       client.release();
     };
+  }
+
+  /** The shared listening connection, opened once (again after it broke). */
+  #listen(): Promise<pg.PoolClient> {
+    if (this.#listening) return this.#listening;
+    const listening = (async () => {
+      const client = await this.#connect();
+      client.on('notification', (message: pg.Notification) => {
+        if (message.channel !== CATALOG_CHANNEL) return;
+        for (const listener of this.#listeners) listener(Number(message.payload));
+      });
+      client.on('error', () => {
+        // A broken listener: the next subscription opens a new one; the catalog poll covers
+        // what the subscribers miss until then.
+        if (this.#listening === listening) this.#listening = null;
+        client.release(true);
+      });
+      try {
+        await client.query(`LISTEN ${CATALOG_CHANNEL}`);
+      } catch (error) {
+        client.release(true);
+        throw error;
+      }
+      return client;
+    })();
+    this.#listening = listening;
+    listening.catch(() => {
+      if (this.#listening === listening) this.#listening = null;
+    });
+    return listening;
   }
 
   async getFlag(name: string): Promise<string | null> {

@@ -50,9 +50,14 @@ export interface Platform {
   stop(): Promise<void>;
 }
 
-/** Every shard database's schema: the platform's (demo, audit), then each module's. */
+/**
+ * Every shard database's schema: the platform's (demo, audit), then each module's, each set once
+ * (two modules may both need a shared set, such as the idempotency records).
+ */
 export function shardMigrationsOf(modules: readonly DomainModule[]): MigrationSet[] {
-  return [DEMO_MIGRATIONS, AUDIT_MIGRATIONS, ...modules.flatMap((m) => m.shardMigrations)];
+  return [
+    ...new Set([DEMO_MIGRATIONS, AUDIT_MIGRATIONS, ...modules.flatMap((m) => m.shardMigrations)]),
+  ];
 }
 
 /**

@@ -3,15 +3,24 @@
  * (single, linked, two-phase), striped institution accounts, balances at past times, and the
  * sweep that voids pending transfers past their timeout. The platform hosts it without naming it.
  */
+import type pg from 'pg';
 import { IDEMPOTENCY_MIGRATIONS } from '../../data/idempotency.ts';
 import type { Router } from '../../data/router.ts';
+import { AdvisoryLockLease } from '../../jobs/advisory-lock-lease.ts';
 import type { DomainModule, MetricFactories, RunningModule } from '../../platform/domain-module.ts';
+import { registerCrossShardRoutes } from './api/cross-shard-routes.ts';
 import { LEDGER_SCOPES, registerLedgerRoutes } from './api/ledger-routes.ts';
 import { type LedgerConfig, LedgerConfigSchema } from './config/ledger-config.ts';
+import { CrossShardDriver } from './core/cross-shard/cross-shard-driver.ts';
+import { CrossShardTransfers } from './core/cross-shard/cross-shard-transfers.ts';
 import { LedgerAccountService } from './core/ledger-account-service.ts';
 import { LedgerEngine } from './core/ledger-engine.ts';
 import { PENDING_SWEEP_INTERVAL_MS_DEFAULT, PendingExpiry } from './core/pending-expiry.ts';
 import { LEDGER_ERRORS } from './errors.ts';
+import { registerPaymentRoutes } from './payments/api/payment-routes.ts';
+import { startPaymentServices } from './payments/payment-services.ts';
+import { registerSettlementRoutes } from './settlement/api/settlement-routes.ts';
+import { type SettlementServices, startSettlementServices } from './settlement/start-settlement.ts';
 import { LEDGER_MIGRATIONS } from './sql/ledger-migrations.ts';
 
 /** The ledger's services as they run in one API process. */
@@ -19,9 +28,12 @@ export interface LedgerServices {
   readonly accounts: LedgerAccountService;
   readonly engine: LedgerEngine;
   readonly expiry: PendingExpiry;
+  readonly crossShard: CrossShardTransfers;
+  readonly crossShardDriver: CrossShardDriver;
 }
 
-export type RunningLedger = LedgerServices & RunningModule;
+/** The running module; the entry point plugs other domains' end-of-day checks into `endOfDay`. */
+export type RunningLedger = LedgerServices & SettlementServices & RunningModule;
 
 /** A service that is not running: each call fails, for building the OpenAPI document alone. */
 function notRunning<T extends object>(): T {
@@ -30,19 +42,33 @@ function notRunning<T extends object>(): T {
   });
 }
 
-/** Starts the ledger's services on `router`, with `engineRouter` for the engine's batches. */
+/**
+ * Starts the ledger's services on `router`, with `engineRouter` for the engine's batches. The
+ * sweep and the cross-shard driver run in one API process at a time, the one holding their
+ * lease on the catalog (`catalogConnection`), as every platform job does (decision 40).
+ */
 export function startLedgerServices(
   router: Router,
   engineRouter: Router,
   section: LedgerConfig = {},
-): LedgerServices {
+  catalogConnection?: pg.ClientConfig,
+): LedgerServices & { readonly lease: AdvisoryLockLease | null } {
   const accounts = new LedgerAccountService(router, {
     ...(section.stripesPerShard === undefined ? {} : { stripesPerShard: section.stripesPerShard }),
   });
   const engine = new LedgerEngine(engineRouter);
+  const lease = catalogConnection ? new AdvisoryLockLease({ connection: catalogConnection }) : null;
   const expiry = new PendingExpiry(router, engine);
-  expiry.start(section.pendingSweepIntervalMs ?? PENDING_SWEEP_INTERVAL_MS_DEFAULT);
-  return { accounts, engine, expiry };
+  expiry.start(
+    section.pendingSweepIntervalMs ?? PENDING_SWEEP_INTERVAL_MS_DEFAULT,
+    lease ?? undefined,
+  );
+  const crossShard = new CrossShardTransfers(router);
+  const crossShardDriver = new CrossShardDriver(router, engine, accounts, {
+    ...(lease === null ? {} : { lease }),
+  });
+  crossShardDriver.start();
+  return { accounts, engine, expiry, crossShard, crossShardDriver, lease };
 }
 
 /** The engine's batches and the sweep's results, read at scrape time. */
@@ -84,18 +110,43 @@ export const ledgerModule: DomainModule<RunningLedger> = {
       applicationName: 'mainstay-ledger-engine',
       poolSizeMax: 4,
     });
-    const services = startLedgerServices(context.router, engineRouter, section);
+    const services = startLedgerServices(
+      context.router,
+      engineRouter,
+      section,
+      context.catalogConnection,
+    );
+    const payments = await startPaymentServices({
+      router: context.router,
+      engine: services.engine,
+      accounts: services.accounts,
+      secrets: context.secrets,
+      ...(section.payments === undefined ? {} : { section: section.payments }),
+      ...(services.lease === null ? {} : { lease: services.lease }),
+    });
+    const settlement = startSettlementServices(context.router, section.settlement);
     return {
       ...services,
+      ...settlement,
       async routes(app) {
         registerLedgerRoutes(app, services);
+        registerSettlementRoutes(app, settlement);
+        registerCrossShardRoutes(app, services.crossShard);
+        registerPaymentRoutes(app, payments);
       },
       metrics(factories) {
         registerLedgerMetrics(factories, services);
       },
-      jobs: () => services.expiry.jobs.snapshot(),
+      jobs: () => [
+        ...services.expiry.jobs.snapshot(),
+        ...services.crossShardDriver.jobs.snapshot(),
+        ...payments.jobs.jobs.snapshot(),
+      ],
       async stop() {
+        await payments.jobs.stop();
+        await services.crossShardDriver.stop();
         await services.expiry.stop();
+        await services.lease?.close();
         await services.engine.close();
         await engineRouter.close();
       },
@@ -103,5 +154,13 @@ export const ledgerModule: DomainModule<RunningLedger> = {
   },
   async describeRoutes(app) {
     registerLedgerRoutes(app, { accounts: notRunning(), engine: notRunning() });
+    registerSettlementRoutes(app, { settlement: notRunning(), endOfDay: notRunning() });
+    registerCrossShardRoutes(app, notRunning());
+    registerPaymentRoutes(app, {
+      payments: notRunning(),
+      qrCodes: notRunning(),
+      batches: notRunning(),
+      jobs: notRunning(),
+    });
   },
 };

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Router } from '../../../data/router.ts';
+import type { JobLease } from '../../../jobs/job-lease.ts';
 import { JobRunner } from '../../../jobs/job-runner.ts';
 import type { LedgerEngine } from './ledger-engine.ts';
 import type { SettleRequest } from './ledger-types.ts';
@@ -26,13 +27,17 @@ export class PendingExpiry {
     this.#engine = engine;
   }
 
-  /** Sweeps every `intervalMs` until {@link stop}. */
-  start(intervalMs = PENDING_SWEEP_INTERVAL_MS_DEFAULT): void {
+  /**
+   * Sweeps every `intervalMs` until {@link stop}; behind `lease`, in one process at a time (a
+   * second sweeper would be harmless, only wasted work).
+   */
+  start(intervalMs = PENDING_SWEEP_INTERVAL_MS_DEFAULT, lease?: JobLease): void {
     if (this.jobs.snapshot().length === 0) {
       this.jobs.add({
         name: 'ledger-pending-expiry',
         intervalMs,
         runTimeoutMs: SWEEP_TIMEOUT_MS,
+        ...(lease === undefined ? {} : { lease }),
         run: async () => {
           await this.expireDue();
         },
