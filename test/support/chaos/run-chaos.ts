@@ -27,7 +27,12 @@ import {
 import { readLedgerBooks } from './ledger-transfer-books.ts';
 import { callsInTurn } from './ledger-transfer-calls.ts';
 import { addLostTransfers, ledgerChecks } from './ledger-transfer-checks.ts';
-import { openLedgerAccounts, runLedgerLoad } from './ledger-transfer-load.ts';
+import {
+  type LedgerLoadPlan,
+  type LedgerSetup,
+  openLedgerAccounts,
+  runLedgerLoad,
+} from './ledger-transfer-load.ts';
 import { TransferRecord } from './ledger-transfer-trails.ts';
 import { lostWritesCheck } from './lost-writes-check.ts';
 import { SeededRandom } from './seeded-random.ts';
@@ -77,7 +82,14 @@ const ADVICES_MS_MAX = 90_000;
 const SETUP_ATTEMPT_COUNT_MAX = 20;
 /** Guarded wallets per shard the ledger's clients move money among, and what each gets first. */
 const LEDGER_WALLETS_PER_SHARD = 4;
-const LEDGER_FUNDING = 40_000;
+/** Against 100-4,000 per transfer: wallets run dry, and the guard refuses. */
+const LEDGER_FUNDING = 8_000;
+/**
+ * A ledger client gives up on an attempt sooner than the cards' clients, so that a hang loses
+ * answers to calls still in flight and their retries (same ids) race them.
+ */
+const LEDGER_ATTEMPT_TIMEOUT_MS = 1_500;
+const LEDGER_ATTEMPT_COUNT_MAX = 16;
 /** Lines of `mainstay up`'s output kept in the report of a fleet that did not recover. */
 const UP_OUTPUT_LINES = 40;
 const UP_LINE_CHARS_MAX = 240;
@@ -123,12 +135,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     try {
       await Promise.all([
         runLoad(plan, ledger, random.fork()),
-        runLedgerLoad(
-          { ...plan, setup: ledgerSetup, clientCount: options.clients.ledger },
-          ledger,
-          transfers,
-          random.fork(),
-        ),
+        runLedgerLoad(ledgerPlan(plan, ledgerSetup, options), ledger, transfers, random.fork()),
         injector.run(schedule, startedAt + durationMs),
       ]);
     } finally {
@@ -165,6 +172,21 @@ async function openLedger(processes: readonly ApiProcess[], ledger: ClientLedger
     LEDGER_FUNDING,
   );
   return { transfers, ledgerSetup };
+}
+
+/** The ledger clients' plan: the run's, with their accounts, count and shorter attempts. */
+function ledgerPlan(
+  plan: Omit<LedgerLoadPlan, 'setup' | 'clientCount'>,
+  setup: LedgerSetup,
+  options: ChaosOptions,
+): LedgerLoadPlan {
+  return {
+    ...plan,
+    setup,
+    clientCount: options.clients.ledger,
+    attemptTimeoutMs: LEDGER_ATTEMPT_TIMEOUT_MS,
+    attemptCountMax: LEDGER_ATTEMPT_COUNT_MAX,
+  };
 }
 
 /** What a run produced, for the checks. */
