@@ -14,6 +14,7 @@ import { LedgerAccountService } from '../../../src/domains/ledger/core/ledger-ac
 import { EndOfDayService } from '../../../src/domains/ledger/settlement/core/end-of-day.ts';
 import { SettlementService } from '../../../src/domains/ledger/settlement/core/settlement-service.ts';
 import { windowIdOf } from '../../../src/domains/ledger/settlement/core/settlement-types.ts';
+import { closeWindowOnShard } from '../../../src/domains/ledger/settlement/store/settlement-store.ts';
 import { LEDGER_MIGRATIONS } from '../../../src/domains/ledger/sql/ledger-migrations.ts';
 import { applyLedgerBatch } from '../../../src/domains/ledger/store/ledger-batch.ts';
 import { isMainstayError } from '../../../src/errors/mainstay-error.ts';
@@ -292,5 +293,39 @@ describe('settlement windows', () => {
     );
     for (const totals of report.trialBalance)
       assert.equal(totals.debitsPosted, totals.creditsPosted);
+  });
+});
+
+describe('a close cut short, and closes at once', () => {
+  test('a close cut short shows open and is finished by repeating it; two closes at once post one reserve', async () => {
+    const counterparty = await newCounterparty();
+    const expected = await trade(counterparty);
+    const id = windowIdOf({ counterparty, number: 1n });
+    // Cut short: the first shard closed, the process gone before the others.
+    const [first] = router.map.shardIds;
+    await router.writeToShard(first as number, (tx) =>
+      closeWindowOnShard(tx, { counterparty, number: 1n }),
+    );
+    const cut = await settlement.window(id);
+    assert.deepEqual(
+      [cut.state, cut.shardsClosed, cut.shardCount],
+      ['open', 1, router.map.shardIds.length],
+    );
+    const reserveBefore = new Map<string, bigint>();
+    for (const currency of CURRENCIES)
+      reserveBefore.set(currency, await balanceOf(RESERVE_CODE, currency));
+    const [a, b] = await Promise.all([
+      settlement.close(id, { idempotencyKey: key('close') }),
+      settlement.close(id, { idempotencyKey: key('close') }),
+    ]);
+    assert.deepEqual(a.value.positions, b.value.positions);
+    assert.equal(a.value.window.state, 'closed');
+    for (const currency of CURRENCIES) {
+      const sums = expected.get(currency) as Expected;
+      const reserve = ((sums.debits + sums.credits) * BigInt(RESERVE_BP)) / 10_000n;
+      const moved =
+        (await balanceOf(RESERVE_CODE, currency)) - (reserveBefore.get(currency) as bigint);
+      assert.equal(moved, reserve, `${currency}: one reserve for two closes`);
+    }
   });
 });
