@@ -5,10 +5,19 @@
 import { cardsModule } from './domains/cards/module.ts';
 import { identityModule } from './domains/identity/module.ts';
 import { ledgerModule } from './domains/ledger/module.ts';
+import { cardsOnLedgerModule } from './links/cards-on-ledger.ts';
 import type { ConfigSection, DomainModule } from './platform/domain-module.ts';
 
-/** Identity first: every other module's routes are checked with the access it provides. */
-export const MODULES: readonly DomainModule[] = [identityModule, cardsModule, ledgerModule];
+/**
+ * Identity first: every other module's routes are checked with the access it provides. Links
+ * last: each reaches the domains it joins through the modules started before it.
+ */
+export const MODULES: readonly DomainModule[] = [
+  identityModule,
+  cardsModule,
+  ledgerModule,
+  cardsOnLedgerModule,
+];
 
 /** The config file sections the hosted modules read. */
 export const CONFIG_SECTIONS: readonly ConfigSection[] = MODULES.flatMap((module) =>

@@ -2,7 +2,8 @@
  * Cards on the ledger as the platform hosts them (decision 52): the link module listed after
  * cards and ledger reaches both through the modules started before it, attaches the ledger to
  * the cards' posting job (behind its lease), and over HTTP a capture shows up on the card
- * account's receivable, the demo data's cards included; the end-of-day check holds.
+ * account's receivable, the demo data's cards included; the end-of-day check holds, in the
+ * ledger's end-of-day report too.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -106,5 +107,13 @@ describe('cards on the ledger, hosted by the platform', () => {
       (result) => result.ok,
     );
     assert.ok(check.accountsChecked > 1, 'the demo accounts are checked too');
+    const report = await call('GET', '/v1/ledger/end-of-day');
+    assert.equal(report.status, 200, JSON.stringify(report.body));
+    const checks = report.body.checks as { name: string; ok: boolean }[];
+    assert.deepEqual(
+      checks.find((one) => one.name === 'card_accounts_equal_ledger'),
+      { name: 'card_accounts_equal_ledger', ok: true, breakCount: 0, breaks: [] },
+      "the ledger's end-of-day report carries the cards' check",
+    );
   });
 });
