@@ -38,7 +38,7 @@ const AMOUNT_MIN = 100;
 const AMOUNT_MAX = 4_000;
 const TOP_UP_MIN = 1_000;
 const TOP_UP_MAX = 5_000;
-/** Most pending transfers outlive the run; a few time out and are voided by the sweep. */
+/** Most pending transfers outlive the run; a few time out and the sweep expires them. */
 const PENDING_TIMEOUT_SECONDS = 600;
 const SHORT_TIMEOUT_SECONDS = 3;
 const CHAIN_LENGTH_MAX = 3;
