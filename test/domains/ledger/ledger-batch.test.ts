@@ -203,6 +203,46 @@ describe('ledger_apply_batch on a real shard', () => {
     assert.deepEqual(statuses(cut), ['linked_chain_open']);
   });
 
+  test('a chain fails whole on an unknown pending id, a reused id or a changed retry, and no batch fails', async () => {
+    const funding = await open({ kind: 'settlement', stripe: { code: rid('funding'), number: 0 } });
+    const wallet = await open({ debitsMustNotExceedCredits: true });
+    const a = await open();
+    await apply([transfer(funding, wallet, 100n)]);
+    // An unknown pending id fails the chain: the transfer before it is not applied.
+    const unknown = await apply([
+      transfer(wallet, a, 30n, { linked: true }),
+      { kind: 'void', id: rid('v'), pendingId: rid('no-such-pending') },
+    ]);
+    assert.deepEqual(statuses(unknown), ['linked_event_failed', 'pending_transfer_not_found']);
+    assert.equal((await totals(wallet)).debitsPosted, 0n, 'nothing of the chain moved');
+    // A member after the failing one that reuses a stored id: answered as its replay, and the
+    // batch (with an unlinked transfer after the chain) commits.
+    const stored = transfer(funding, a, 5n);
+    await apply([stored]);
+    const reused = await apply([
+      transfer(wallet, a, 500n, { linked: true }),
+      { ...stored, linked: true } as LedgerRequest,
+      transfer(wallet, a, 1n),
+      transfer(wallet, a, 7n),
+    ]);
+    assert.deepEqual(
+      reused.map((o) => `${o.status} ${o.replayed}`),
+      ['insufficient_funds false', 'posted true', 'linked_event_failed false', 'posted false'],
+    );
+    // A changed retry inside a chain fails it; the first outcome of that id stays as it was.
+    const changed = await apply([
+      transfer(wallet, a, 20n, { linked: true }),
+      { ...stored, amount: 6n } as LedgerRequest,
+    ]);
+    assert.deepEqual(statuses(changed), ['linked_event_failed', 'exists_with_different_fields']);
+    const w = await totals(wallet);
+    assert.equal(w.debitsPosted, 7n, 'only the unlinked transfer moved the wallet');
+    const books = await router.queryServer(primaryId(), `shard_${shardId}`, (db) =>
+      checkLedgerBooks(db),
+    );
+    assert.deepEqual(books, []);
+  });
+
   test('retries: the same id and fields answer the first outcome; other fields are refused', async () => {
     const funding = await open({ kind: 'settlement', stripe: { code: rid('funding'), number: 0 } });
     const wallet = await open();

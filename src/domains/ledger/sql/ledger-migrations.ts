@@ -15,6 +15,8 @@ import { loadMigrationSet } from '../../../migrations/migration-files.ts';
  *    cross-shard payments waiting for their transfer to end.
  * 7. Settlement: the close records, the settlement flow's own transfers (reserve, settlement),
  *    `ledger_window_flow` (a window's flow per settlement account, without them).
+ * 8. `ledger_apply_batch` again: a linked chain fails whole on an unknown pending id, a changed
+ *    retry or the replay of a refusal, and a member reusing a stored id never fails the batch.
  */
 export const LEDGER_MIGRATIONS: MigrationSet = loadMigrationSet(
   'ledger',
