@@ -3,7 +3,9 @@
  * (transfers, top-ups, pending transfers, posts in full, in part and too large, voids, linked
  * chains, retries with the same id as sent and with other fields, over-draws of guarded
  * accounts, credits past a credit guard, closed and unknown accounts, mismatched currencies,
- * settles of unknown pending ids) applied through the LedgerEngine (batched, the calls of a
+ * settles of unknown pending ids, and all of these inside linked chains too: a chain failed by
+ * an unknown pending id, a changed retry or the replay of a refusal, with replays before and after
+ * its failing member) applied through the LedgerEngine (batched, the calls of a
  * wave at once) and through the one-transaction oracle, each on its own twin of every account.
  * Every outcome and every account's totals must agree.
  *
@@ -17,7 +19,7 @@ import { after, before, describe, test } from 'node:test';
 import { newEntityId } from '../../../src/data/entity-id.ts';
 import type { Router } from '../../../src/data/router.ts';
 import { LedgerEngine } from '../../../src/domains/ledger/core/ledger-engine.ts';
-import type { LedgerRequest } from '../../../src/domains/ledger/core/ledger-types.ts';
+import { isApplied, type LedgerRequest } from '../../../src/domains/ledger/core/ledger-types.ts';
 import { LEDGER_MIGRATIONS } from '../../../src/domains/ledger/sql/ledger-migrations.ts';
 import { insertLedgerAccount } from '../../../src/domains/ledger/store/ledger-accounts.ts';
 import { checkLedgerBooks } from '../../../src/domains/ledger/store/ledger-checks.ts';
@@ -31,7 +33,10 @@ import {
   type Spec,
   toRequest,
 } from '../../support/oracle/ledger-oracle-stream.ts';
-import { OneTransactionLedger } from '../../support/oracle/one-transaction-ledger.ts';
+import {
+  OneTransactionLedger,
+  type OracleOutcome,
+} from '../../support/oracle/one-transaction-ledger.ts';
 
 const SEED = 20_261_203;
 const GROUP_COUNT = 12;
@@ -127,6 +132,43 @@ const EXPECTED = [
   'linked_event_failed',
 ] as const;
 
+/** Linked chains the stream must reach: each kind of failing member, replays around it. */
+const CHAINS_EXPECTED = [
+  'a chain failed by pending_transfer_not_found',
+  'a chain failed by exists_with_different_fields',
+  'a chain failed by the replay of a refusal',
+  'a chain failed by a new refusal',
+  'a replay of an applied request in a whole chain',
+  'a replay of an applied request in a failed chain',
+  'a stored id after the failing member',
+] as const;
+
+/** The cases of `CHAINS_EXPECTED` one call reached, by its outcomes. */
+function chainCases(specs: readonly Spec[], outcomes: readonly OracleOutcome[]): string[] {
+  if (specs.length < 2 || specs[0]?.linked !== true) return [];
+  const failed = outcomes.findIndex((outcome) => !isApplied(outcome.status));
+  const cases: string[] = [];
+  const cause = outcomes[failed];
+  if (cause?.replayed) cases.push('a chain failed by the replay of a refusal');
+  else if (
+    cause?.status === 'pending_transfer_not_found' ||
+    cause?.status === 'exists_with_different_fields'
+  )
+    cases.push(`a chain failed by ${cause.status}`);
+  else if (cause) cases.push('a chain failed by a new refusal');
+  outcomes.forEach((outcome, k) => {
+    if (outcome.replayed && isApplied(outcome.status))
+      cases.push(`a replay of an applied request in a ${cause ? 'failed' : 'whole'} chain`);
+    if (
+      cause &&
+      k > failed &&
+      (outcome.replayed || outcome.status === 'exists_with_different_fields')
+    )
+      cases.push('a stored id after the failing member');
+  });
+  return cases;
+}
+
 /**
  * One wave: a call for each of `WAVE_WIDTH` groups, sent to the engine at once, then to the
  * oracle one after the other; the differences of their outcomes. Pending transfers answered
@@ -164,6 +206,7 @@ async function runWave(
       if (spec.kind === 'pending' && o?.status === 'pending' && !o.replayed)
         group.pendings.push({ id: spec.id, amount: spec.amount });
     });
+    for (const reached of chainCases(specs, viaOracle)) seen.add(reached);
     group.history.push(...specs.filter((spec) => !spec.retry));
   }
   return differences;
@@ -216,7 +259,7 @@ describe('the ledger engine against the one-transaction oracle', () => {
     }
     assert.ok(maxBatch > 1, `the engine shared batches between calls (largest ${maxBatch})`);
     // The stream reached the rules it is meant to compare, not only postings.
-    for (const expected of EXPECTED) {
+    for (const expected of [...EXPECTED, ...CHAINS_EXPECTED]) {
       assert.ok(seen.has(expected), `the stream produced ${expected}; saw ${[...seen].join(', ')}`);
     }
   });

@@ -91,69 +91,61 @@ export class OneTransactionLedger {
   }
 }
 
+/** One member of a chain answered: its outcome, and its decision when it was new. */
+interface Answer {
+  readonly outcome: OracleOutcome;
+  /** Null for a replay or a reuse of a stored id with other fields. */
+  readonly decision: Decision | null;
+}
+
 /**
- * A chain (or one request) in the caller's transaction: each member decided and applied in
- * order; when a new member is refused, everything the chain applied is rolled back to the
- * savepoint and every other new member is stored as `linked_event_failed`. Replays and
- * conflicting reuses of an id answer alone and do not fail the chain, as in the engine.
+ * A chain (or one request) in the caller's transaction. Every member is decided in order, each
+ * on what the members before it did: a stored id is answered from what is stored (a replay, or
+ * `exists_with_different_fields`), a new request is decided, applied when it is applied and
+ * stored. The first member whose answer is not applied (a new refusal, a changed retry, the
+ * replay of a refusal) fails a chain: everything the chain did is rolled back to the savepoint,
+ * that member keeps its own answer, replays and changed retries keep theirs, and every other new
+ * member is stored as `linked_event_failed`. The replay of an applied request fails nothing.
  */
 async function applyChain(tx: Queryable, chain: readonly LedgerRequest[]) {
   await tx.query('SAVEPOINT chain');
-  const outcomes: OracleOutcome[] = [];
-  const decided: (Decision | null)[] = [];
+  const answers: Answer[] = [];
   let failed = -1;
   for (const [index, request] of chain.entries()) {
-    const stored = await storedTransfer(tx, request.id);
-    if (stored !== null) {
-      outcomes.push(answerOfStored(request, stored));
-      decided.push(null);
-      continue;
-    }
-    const decision = await decide(tx, request);
-    outcomes.push({
-      id: request.id,
-      status: decision.status,
-      replayed: false,
-      amount: decision.amount,
-    });
-    decided.push(decision);
-    if (isApplied(decision.status)) await applyDecision(tx, request, decision);
-    await storeTransfer(tx, request, decision);
-    if (!isApplied(decision.status) && chain.length > 1) {
-      failed = index;
-      break;
-    }
+    const answer = await answerOne(tx, request);
+    answers.push(answer);
+    if (failed < 0 && !isApplied(answer.outcome.status)) failed = index;
   }
-  if (failed < 0) return outcomes;
+  if (failed < 0 || chain.length === 1) return answers.map((answer) => answer.outcome);
   await tx.query('ROLLBACK TO SAVEPOINT chain');
-  const cause = decided[failed] as Decision;
-  const answers: OracleOutcome[] = [];
+  const outcomes: OracleOutcome[] = [];
   for (const [index, request] of chain.entries()) {
-    const earlier = outcomes[index];
-    if (index < failed && decided[index] === null && earlier) {
-      answers.push(earlier);
+    const { outcome, decision: own } = answers[index] as Answer;
+    if (own === null) {
+      outcomes.push(outcome);
       continue;
     }
-    const own = decided[index];
-    const decision: Decision =
-      index === failed
-        ? cause
-        : {
-            status: 'linked_event_failed',
-            amount: own?.amount ?? request.amount ?? 0n,
-            debit: own?.debit ?? null,
-            credit: own?.credit ?? null,
-            currency: own?.currency ?? '',
-          };
+    const decision: Decision = index === failed ? own : { ...own, status: 'linked_event_failed' };
     await storeTransfer(tx, request, decision);
-    answers.push({
-      id: request.id,
-      status: decision.status,
-      replayed: false,
-      amount: decision.amount,
-    });
+    outcomes.push({ id: request.id, status: decision.status, replayed: false, amount: own.amount });
   }
-  return answers;
+  return outcomes;
+}
+
+/** One request: from what is stored under its id, or decided, applied when applied, stored. */
+async function answerOne(tx: Queryable, request: LedgerRequest): Promise<Answer> {
+  const stored = await storedTransfer(tx, request.id);
+  if (stored !== null) return { outcome: answerOfStored(request, stored), decision: null };
+  const decision = await decide(tx, request);
+  if (isApplied(decision.status)) await applyDecision(tx, request, decision);
+  await storeTransfer(tx, request, decision);
+  const outcome = {
+    id: request.id,
+    status: decision.status,
+    replayed: false,
+    amount: decision.amount,
+  };
+  return { outcome, decision };
 }
 
 async function storedTransfer(tx: Queryable, id: string): Promise<TransferRow | null> {
