@@ -240,6 +240,13 @@ describe('the ledger engine on a real fleet', () => {
         pointers: ['/shardKey'],
       },
       {
+        requests: (() => {
+          const twice = transfer(funding, wallet, 1n, { linked: true });
+          return [twice, twice, transfer(funding, wallet, 1n)];
+        })(),
+        pointers: ['/requests/1/id'],
+      },
+      {
         requests: [transfer(funding, wallet, 1.5 as unknown as bigint)],
         pointers: ['/requests/0/amount'],
       },

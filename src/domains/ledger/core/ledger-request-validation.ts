@@ -121,7 +121,17 @@ function callErrors(
   errors: FieldError[],
 ): void {
   let chainStart = 0;
+  // An id names one request of a call: a copy inside a chain would be answered from the first
+  // copy's outcome before the chain's failure undid it.
+  const firstIndexOf = new Map<string, number>();
   requests.forEach((request, index) => {
+    const first = firstIndexOf.get(request.id);
+    if (first === undefined) firstIndexOf.set(request.id, index);
+    else
+      errors.push({
+        pointer: `/requests/${index}/id`,
+        detail: `repeats the id of request ${first}: a call names each request once`,
+      });
     if (request.linked !== true) chainStart = index + 1;
     else if (index - chainStart + 1 === bounds.chainLengthMax)
       errors.push({
