@@ -18,11 +18,13 @@ import {
 } from '../core/settlement-types.ts';
 import type { SettlementReport, WindowReport } from '../core/window-settlement.ts';
 
-const Signed = Type.Integer({
-  minimum: -Number.MAX_SAFE_INTEGER,
-  maximum: Number.MAX_SAFE_INTEGER,
-  description: 'Minor units of the currency; negative where the figure says so.',
-});
+/** A signed amount in minor units, with what the figure means. */
+const signed = (description: string) =>
+  Type.Integer({
+    minimum: -Number.MAX_SAFE_INTEGER,
+    maximum: Number.MAX_SAFE_INTEGER,
+    description,
+  });
 const Time = Type.String({ format: 'date-time' });
 const WindowId = Type.String({
   pattern: '^swin_[A-Za-z0-9_-]+\\.[1-9][0-9]*$',
@@ -55,10 +57,10 @@ const PositionSchema = Type.Object(
     currency: CurrencySchema,
     debits: BalanceSchema,
     credits: BalanceSchema,
-    net: { ...Signed, description: 'credits - debits: positive, owed to the counterparty.' },
+    net: signed('credits - debits: positive, owed to the counterparty.'),
     transferCount: BalanceSchema,
     reserve: BalanceSchema,
-    settlementAmount: { ...Signed, description: 'net - reserve: what settling moves.' },
+    settlementAmount: signed('net - reserve: what settling moves.'),
   },
   { additionalProperties: false },
 );
