@@ -30,11 +30,11 @@ export interface LedgerCallBounds {
   shardOf(key: string): number | null;
 }
 
-function isLedgerText(value: unknown): value is string {
+function isLedgerText(value: unknown, lengthMax = LEDGER_TEXT_LENGTH_MAX): value is string {
   return (
     typeof value === 'string' &&
     value.length >= 1 &&
-    value.length <= LEDGER_TEXT_LENGTH_MAX &&
+    value.length <= lengthMax &&
     !UNSTORABLE_CHARACTER.test(value)
   );
 }
@@ -45,6 +45,38 @@ function isLedgerAmount(value: unknown): value is bigint {
 
 const TEXT_DETAIL = `must be 1 to ${LEDGER_TEXT_LENGTH_MAX} characters, without U+0000`;
 const AMOUNT_DETAIL = `must be a bigint from 1 to ${LEDGER_AMOUNT_MAX} minor units`;
+
+/** A move of money between two accounts that the engine does not decide alone. */
+export interface TwoAccountMove {
+  readonly id: unknown;
+  readonly amount: unknown;
+  readonly currency: unknown;
+  readonly reference?: unknown;
+}
+
+/**
+ * The field errors of a cross-shard transfer or a payment, by the rules of a ledger request:
+ * its id (1 to `idLengthMax` characters), each of `accounts` (`[pointer, value]`), an optional
+ * reference, the amount and the currency. One rule set, so a refusal reads the same everywhere.
+ */
+export function twoAccountMoveErrors(
+  move: TwoAccountMove,
+  accounts: readonly (readonly [pointer: string, value: unknown])[],
+  idLengthMax: number,
+): FieldError[] {
+  const errors: FieldError[] = [];
+  const text = (pointer: string, value: unknown, max: number) => {
+    if (!isLedgerText(value, max))
+      errors.push({ pointer, detail: `must be 1 to ${max} characters, without U+0000` });
+  };
+  text('/id', move.id, idLengthMax);
+  for (const [pointer, value] of accounts) text(pointer, value, LEDGER_TEXT_LENGTH_MAX);
+  if (move.reference !== undefined) text('/reference', move.reference, LEDGER_TEXT_LENGTH_MAX);
+  if (!isLedgerAmount(move.amount)) errors.push({ pointer: '/amount', detail: AMOUNT_DETAIL });
+  if (typeof move.currency !== 'string' || !CURRENCY.test(move.currency))
+    errors.push({ pointer: '/currency', detail: 'must be an ISO 4217 alphabetic code' });
+  return errors;
+}
 
 /** The field errors of a transfer or pending transfer (`at` is its pointer). */
 function moveErrors(request: Record<string, unknown>, at: string, errors: FieldError[]): void {

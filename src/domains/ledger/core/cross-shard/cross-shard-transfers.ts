@@ -10,7 +10,7 @@ import {
   readLegs,
   startCrossShard,
 } from '../../store/cross-shard-store.ts';
-import { LEDGER_AMOUNT_MAX, LEDGER_TEXT_LENGTH_MAX } from '../ledger-request-validation.ts';
+import { twoAccountMoveErrors } from '../ledger-request-validation.ts';
 import { LEDGER_STATUSES, type LedgerStatus } from '../ledger-types.ts';
 import {
   CREDIT_SIDE_LEGS,
@@ -24,8 +24,6 @@ import {
   legId,
 } from './cross-shard-types.ts';
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: U+0000 is what is searched for.
-const UNSTORABLE = /[\u0000\p{Cs}]/u;
 const KNOWN: ReadonlySet<string> = new Set(LEDGER_STATUSES);
 
 /**
@@ -134,27 +132,14 @@ export class CrossShardTransfers {
   }
 
   #check(input: CrossShardInput): void {
-    const errors: FieldError[] = [];
-    const text = (pointer: string, value: unknown, max: number) => {
-      if (
-        typeof value !== 'string' ||
-        value.length < 1 ||
-        value.length > max ||
-        UNSTORABLE.test(value)
-      )
-        errors.push({ pointer, detail: `must be 1 to ${max} characters, without U+0000` });
-    };
-    text('/id', input.id, CROSS_SHARD_ID_LENGTH_MAX);
-    text('/debitAccountId', input.debitAccountId, LEDGER_TEXT_LENGTH_MAX);
-    text('/creditAccountId', input.creditAccountId, LEDGER_TEXT_LENGTH_MAX);
-    if (input.reference !== undefined) text('/reference', input.reference, LEDGER_TEXT_LENGTH_MAX);
-    if (typeof input.amount !== 'bigint' || input.amount <= 0n || input.amount > LEDGER_AMOUNT_MAX)
-      errors.push({
-        pointer: '/amount',
-        detail: `must be a bigint from 1 to ${LEDGER_AMOUNT_MAX}`,
-      });
-    if (typeof input.currency !== 'string' || !/^[A-Z]{3}$/.test(input.currency))
-      errors.push({ pointer: '/currency', detail: 'must be an ISO 4217 alphabetic code' });
+    const errors = twoAccountMoveErrors(
+      input,
+      [
+        ['/debitAccountId', input.debitAccountId],
+        ['/creditAccountId', input.creditAccountId],
+      ],
+      CROSS_SHARD_ID_LENGTH_MAX,
+    );
     if (errors.length === 0) this.#checkShards(input, errors);
     if (errors.length > 0)
       throw new MainstayError('invalid_request', 'the cross-shard transfer is malformed', {

@@ -1,14 +1,10 @@
 import type { Router } from '../../../../data/router.ts';
 import type { WriteAnswer } from '../../../../data/write-contract.ts';
-import {
-  type FieldError,
-  isMainstayError,
-  MainstayError,
-} from '../../../../errors/mainstay-error.ts';
+import { isMainstayError, MainstayError } from '../../../../errors/mainstay-error.ts';
 import { CROSS_SHARD_DEFAULTS, stripeIndexOf } from '../../core/cross-shard/cross-shard-types.ts';
 import type { LedgerAccountService } from '../../core/ledger-account-service.ts';
 import type { LedgerEngine } from '../../core/ledger-engine.ts';
-import { LEDGER_AMOUNT_MAX, LEDGER_TEXT_LENGTH_MAX } from '../../core/ledger-request-validation.ts';
+import { twoAccountMoveErrors } from '../../core/ledger-request-validation.ts';
 import type { LedgerOutcome, LedgerRequest, LedgerStatus } from '../../core/ledger-types.ts';
 import { startCrossShard } from '../../store/cross-shard-store.ts';
 import { applyLedgerBatch } from '../../store/ledger-batch.ts';
@@ -19,8 +15,6 @@ import { paymentError } from './payment-errors.ts';
 /** A payment's id: its transfer's client id; the derived ids of its legs add up to 12 characters. */
 export const PAYMENT_ID_LENGTH_MAX = 180;
 const STRIPE_SPREAD = 1 << 16;
-// biome-ignore lint/suspicious/noControlCharactersInRegex: U+0000 is what is searched for.
-const UNSTORABLE = /[\u0000\p{Cs}]/u;
 
 /** One payment from a payer's account to a payee's. */
 export interface PaymentInput {
@@ -327,27 +321,14 @@ function outcomeOf(
 
 /** Refuses a malformed payment with `invalid_request` and a pointer per field. */
 export function checkPayment(input: PaymentInput): void {
-  const errors: FieldError[] = [];
-  const text = (pointer: string, value: unknown, max: number) => {
-    if (
-      typeof value !== 'string' ||
-      value.length < 1 ||
-      value.length > max ||
-      UNSTORABLE.test(value)
-    )
-      errors.push({ pointer, detail: `must be 1 to ${max} characters, without U+0000` });
-  };
-  text('/id', input.id, PAYMENT_ID_LENGTH_MAX);
-  text('/payerAccountId', input.payerAccountId, LEDGER_TEXT_LENGTH_MAX);
-  text('/payeeAccountId', input.payeeAccountId, LEDGER_TEXT_LENGTH_MAX);
-  if (input.reference !== undefined) text('/reference', input.reference, LEDGER_TEXT_LENGTH_MAX);
-  if (typeof input.amount !== 'bigint' || input.amount <= 0n || input.amount > LEDGER_AMOUNT_MAX)
-    errors.push({
-      pointer: '/amount',
-      detail: `must be an integer from 1 to ${LEDGER_AMOUNT_MAX}`,
-    });
-  if (typeof input.currency !== 'string' || !/^[A-Z]{3}$/.test(input.currency))
-    errors.push({ pointer: '/currency', detail: 'must be an ISO 4217 alphabetic code' });
+  const errors = twoAccountMoveErrors(
+    input,
+    [
+      ['/payerAccountId', input.payerAccountId],
+      ['/payeeAccountId', input.payeeAccountId],
+    ],
+    PAYMENT_ID_LENGTH_MAX,
+  );
   if (errors.length === 0 && input.payerAccountId === input.payeeAccountId)
     errors.push({
       pointer: '/payeeAccountId',
