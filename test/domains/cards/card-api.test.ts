@@ -11,40 +11,14 @@ import { CARD_DEMO_ACCOUNT_COUNT } from '../../../src/domains/cards/demo/card-de
 import { CONFIG_SECTIONS, MODULES } from '../../../src/modules.ts';
 import { startPlatform } from '../../../src/platform/platform.ts';
 import { authHeaders } from '../../support/demo-credentials.ts';
+import { platformCaller } from '../../support/platform-call.ts';
 import { removeHome, tempHome } from '../../support/temp-home.ts';
 
 const home = tempHome('card-api');
 let platform: Awaited<ReturnType<typeof startPlatform>>;
 let key = 0;
 
-interface Answer {
-  status: number;
-  headers: Headers;
-  body: Record<string, unknown>;
-}
-
-async function call(
-  method: string,
-  path: string,
-  body?: unknown,
-  headers: Record<string, string> = {},
-): Promise<Answer> {
-  const response = await fetch(`${platform.url}${path}`, {
-    method,
-    headers: {
-      ...authHeaders(home),
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      ...headers,
-    },
-    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  return {
-    status: response.status,
-    headers: response.headers,
-    body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
-  };
-}
+const call = platformCaller(home, () => platform.url);
 
 const write = (path: string, body: unknown, idempotencyKey = `k-${++key}`) =>
   call('POST', path, body, { 'idempotency-key': idempotencyKey });

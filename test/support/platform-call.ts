@@ -1,0 +1,40 @@
+/**
+ * HTTP calls to a platform started by a test, as the demo's API client of its home: a JSON body
+ * is sent as JSON (a string body as it is, for malformed input), and the answer is read whole.
+ */
+import { authHeaders } from './demo-credentials.ts';
+
+/** An answer: its status, headers and JSON body (`{}` when empty). */
+export interface Answer {
+  status: number;
+  headers: Headers;
+  body: Record<string, unknown>;
+}
+
+/** A `call(method, path, body?, headers?)` to the platform at `baseUrl()` with `home`'s key. */
+export function platformCaller(home: string, baseUrl: () => string) {
+  return async function call(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<Answer> {
+    const response = await fetch(`${baseUrl()}${path}`, {
+      method,
+      headers: {
+        ...authHeaders(home),
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...headers,
+      },
+      ...(body === undefined
+        ? {}
+        : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+    });
+    const text = await response.text();
+    return {
+      status: response.status,
+      headers: response.headers,
+      body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+    };
+  };
+}
