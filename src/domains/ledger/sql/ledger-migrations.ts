@@ -17,6 +17,8 @@ import { loadMigrationSet } from '../../../migrations/migration-files.ts';
  *    `ledger_window_flow` (a window's flow per settlement account, without them).
  * 8. `ledger_apply_batch` again: a linked chain fails whole on an unknown pending id, a changed
  *    retry or the replay of a refusal, and a member reusing a stored id never fails the batch.
+ * 9. `ledger_apply_batch` again, the same rules at a cost linear in the batch: accounts read by
+ *    their ids alone, lookups through maps made once, postings written in place.
  */
 export const LEDGER_MIGRATIONS: MigrationSet = loadMigrationSet(
   'ledger',
