@@ -274,6 +274,37 @@ describe('fleet on real PostgreSQL servers', () => {
 
   test('a restart reuses the data, does not reload demo data, and brings the killed server back', async () => {
     const before = readFleetState(home);
+    // A copy subscribed before copies went binary is switched over by the next start.
+    const copies = async () => {
+      const topology = await platform.fleet.topology();
+      return topology.shards.map((shard) => {
+        const copyDc = topology.dataCentres.find((dc) => dc.id === shard.copyDc);
+        assert.ok(copyDc);
+        return platform.fleet.pools.pool(copyDc.primary, shard.database);
+      });
+    };
+    const binary = async () => {
+      const flags: boolean[] = [];
+      for (const copy of await copies()) {
+        const { rows } = await copy.query<{ subbinary: boolean }>(
+          'SELECT subbinary FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())',
+        );
+        flags.push(...rows.map((row) => row.subbinary));
+      }
+      return flags;
+    };
+    assert.deepEqual(await binary(), [true, true, true, true]);
+    const [first] = await copies();
+    assert.ok(first);
+    const { rows: subscriptions } = await first.query<{ subname: string }>(
+      'SELECT subname FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())',
+    );
+    // Its DC's synchronous replica was killed above: commit without waiting for it.
+    const client = await first.connect();
+    await client.query('SET synchronous_commit = local');
+    await client.query(`ALTER SUBSCRIPTION "${subscriptions[0]?.subname}" SET (binary = false)`);
+    client.release(true);
+    assert.deepEqual(await binary(), [false, true, true, true]);
     await platform.stop();
     assert.deepEqual(postgresProcessesUnder(home), []);
     platform = await startPlatform({ config, modules: MODULES, failover: false });
@@ -286,6 +317,7 @@ describe('fleet on real PostgreSQL servers', () => {
       `SELECT count(*) FROM demo_customers WHERE id LIKE 'cus_probe_%'`,
     );
     assert.equal(Number(rows[0]?.count), 1);
+    assert.deepEqual(await binary(), [true, true, true, true]);
   });
 
   test('a port taken by another process is named in the error', async () => {

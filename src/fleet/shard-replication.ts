@@ -32,8 +32,11 @@ export async function ensurePublication(shardDb: pg.Pool): Promise<void> {
 /**
  * On the other DC's primary: subscribe to the home's publication. `origin = none` keeps changes
  * that arrived by replication from being sent back, so a later reverse subscription (after a
- * DC failover moves the home) cannot loop. Refreshes an existing subscription so tables added by
- * a migration start replicating, and follows the home primary when its address changed.
+ * DC failover moves the home) cannot loop. `binary = true` sends each column in its binary form
+ * (both sides run the same PostgreSQL binaries): no text output on the home, no parsing on the
+ * copy, which is where a timestamp column cost most. Refreshes an existing subscription so
+ * tables added by a migration start replicating, and follows the home primary when its address
+ * changed.
  */
 export async function ensureSubscription(
   copyDb: pg.Pool,
@@ -41,19 +44,26 @@ export async function ensureSubscription(
   publisherConninfo: string,
 ): Promise<void> {
   const name = subscriptionName(database);
-  const { rows } = await copyDb.query<{ subenabled: boolean; subconninfo: string }>(
-    'SELECT subenabled, subconninfo FROM pg_subscription WHERE subname = $1',
-    [name],
-  );
+  const { rows } = await copyDb.query<{
+    subenabled: boolean;
+    subconninfo: string;
+    subbinary: boolean;
+  }>('SELECT subenabled, subconninfo, subbinary FROM pg_subscription WHERE subname = $1', [name]);
   if (rows.length === 0) {
     // The initial copy brings every row from the home: rows a migration seeded on the copy too
     // (reference data such as a currency table) would fail it on their keys, forever.
     await emptyPublicTables(copyDb);
     await copyDb.query(
       `CREATE SUBSCRIPTION ${quoteIdent(name)} CONNECTION ${quoteLiteral(publisherConninfo)}
-       PUBLICATION ${SHARD_PUBLICATION} WITH (origin = none, copy_data = true, failover = true)`,
+       PUBLICATION ${SHARD_PUBLICATION}
+       WITH (origin = none, copy_data = true, failover = true, binary = true)`,
     );
     return;
+  }
+  if (rows[0] && !rows[0].subbinary) {
+    // Made before copies went binary: the apply worker restarts with it and goes on from its
+    // origin's position.
+    await copyDb.query(`ALTER SUBSCRIPTION ${quoteIdent(name)} SET (binary = true)`);
   }
   if (rows[0] && rows[0].subconninfo !== publisherConninfo) {
     // The home primary moved (another port, another home directory): follow it.
