@@ -144,7 +144,8 @@ export const ledgerModule: DomainModule<RunningLedger> = {
       ],
       async stop() {
         await payments.jobs.stop();
-        await services.crossShardDriver.stop();
+        await services.crossShardDriver.close();
+        await services.crossShard.close();
         await services.expiry.stop();
         await services.lease?.close();
         await services.engine.close();

@@ -381,6 +381,50 @@ describe('cross-shard transfers', () => {
     );
   });
 
+  test('starts made at once share a batch and each answers as if alone', async () => {
+    // One id started three times at once (a client's retries in flight) and once with another
+    // amount, beside twelve other starts: the same batch, or a few, on shard A.
+    const ends = await pair();
+    const id = rid('burst');
+    const input = { id, ...accountsAs(ends), amount: 30n, currency: CURRENCY };
+    const others = await Promise.all(Array.from({ length: 12 }, () => pair()));
+    const otherIds = others.map(() => rid('burst'));
+    const answers = await Promise.all([
+      transfers.start(input),
+      transfers.start(input),
+      transfers.start({ ...input, amount: 31n }),
+      transfers.start(input),
+      ...others.map((other, n) =>
+        transfers.start({
+          id: otherIds[n] as string,
+          ...accountsAs(other),
+          amount: 20n + BigInt(n),
+          currency: CURRENCY,
+        }),
+      ),
+    ]);
+    const same = [answers[0], answers[1], answers[3]];
+    assert.deepEqual(
+      same.map((answer) => answer?.status),
+      ['pending', 'pending', 'pending'],
+    );
+    assert.equal(same.filter((answer) => answer?.replayed === false).length, 1, 'one first');
+    assert.equal(answers[2]?.status, 'exists_with_different_fields');
+    for (const answer of answers.slice(4))
+      assert.deepEqual(answer && { status: answer.status, replayed: answer.replayed }, {
+        status: 'pending',
+        replayed: false,
+      });
+    // One leg reserved for the id, not three.
+    assert.deepEqual(await balanceOf(ends.debit), { balance: 1_000n, pending: 30n });
+    const driver = driverOf();
+    await driver.drive(id, ends.debit);
+    await Promise.all(others.map((other, n) => driver.drive(otherIds[n] as string, other.debit)));
+    await assertEnded(id, ends, 'posted', 30n);
+    for (const [n, other] of others.entries())
+      await assertEnded(otherIds[n] as string, other, 'posted', 20n + BigInt(n));
+  });
+
   test("B's primary killed mid-drive: the driver backs off and finishes once B is back", async () => {
     const started: { id: string; ends: { debit: string; credit: string } }[] = [];
     for (let n = 0; n < 3; n += 1) {

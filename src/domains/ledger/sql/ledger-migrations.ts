@@ -10,7 +10,8 @@ import { loadMigrationSet } from '../../../migrations/migration-files.ts';
  * 2. `ledger_apply_batch`, the engine's one call per batch, and `ledger_balance_at`.
  * 3. `ledger_check_books`, the end-of-day checks of a shard.
  * 4. Settlement windows: open, close (idempotent), a counterparty's position in a window.
- * 5. Cross-shard transfers: the coordinator row and `ledger_cross_shard_start` (leg 1 and row).
+ * 5. Cross-shard transfers: the coordinator row and `ledger_cross_shard_start` (leg 1 and row;
+ *    no longer called: starts are batched by `startCrossShards`).
  * 6. Payments: merchant QR codes and their claims, payment batches and their items, the fees of
  *    cross-shard payments waiting for their transfer to end.
  * 7. Settlement: the close records, the settlement flow's own transfers (reserve, settlement),

@@ -1,4 +1,6 @@
 import type { Queryable } from '../../../data/primary-writer.ts';
+import type { LedgerOutcome, LedgerRequest } from '../core/ledger-types.ts';
+import { applyLedgerBatch } from './ledger-batch.ts';
 
 /** Where a cross-shard transfer is (decision 49, "Across shards"); the last two are final. */
 export const CROSS_SHARD_STATES = [
@@ -99,34 +101,183 @@ function rowOf(row: Row): CrossShardRow {
 }
 
 /**
- * Leg 1 and the coordinator row in the caller's transaction, on the debtor's shard: one call of
- * `ledger_cross_shard_start` (0005), so the row commits with the leg or not at all.
+ * Leg 1 and the coordinator row in the caller's transaction, on the debtor's shard, so the row
+ * commits with the leg or not at all (see {@link startCrossShards}, of which this is one).
  */
 export async function startCrossShard(
   tx: Queryable,
   start: CrossShardStart,
 ): Promise<CrossShardStarted> {
-  const { rows } = await tx.query<{ o_status: string; o_replayed: boolean; o_state: string }>(
-    `SELECT o_status, o_replayed, o_state
-       FROM public.ledger_cross_shard_start($1, $2, $3, $4::bigint, $5, $6, $7, $8)`,
+  const [started] = await startCrossShards(tx, [start]);
+  if (started === undefined) throw new Error('a cross-shard start answered nothing');
+  return started;
+}
+
+/** Whether a stored row was asked with other fields than `start`. */
+function differs(row: CrossShardRow, start: CrossShardStart): boolean {
+  return (
+    row.debitAccountId !== start.debitAccountId ||
+    row.creditAccountId !== start.creditAccountId ||
+    row.amount !== start.amount ||
+    row.currency !== start.currency ||
+    row.reference !== start.reference
+  );
+}
+
+/** How a start whose coordinator row exists is answered: a retry, or a reuse of its id. */
+function fromRow(row: CrossShardRow, start: CrossShardStart): CrossShardStarted {
+  return differs(row, start)
+    ? { status: 'exists_with_different_fields', replayed: false, state: null }
+    : { status: 'pending', replayed: true, state: row.state };
+}
+
+async function readRows(
+  tx: Queryable,
+  ids: readonly string[],
+): Promise<Map<string, CrossShardRow>> {
+  const { rows } = await tx.query<Row>(
+    `SELECT ${COLUMNS} FROM public.ledger_cross_shard WHERE id = ANY ($1::text[])`,
+    [ids],
+  );
+  return new Map(rows.map((row) => [row.id, rowOf(row)]));
+}
+
+/**
+ * The in_transit stripe each start's leg 1 goes to: the one an earlier attempt's leg names, else
+ * one of its code's stripes here picked by its id; `null` when there is none in its currency.
+ */
+async function transitsOf(
+  tx: Queryable,
+  starts: readonly CrossShardStart[],
+): Promise<(string | null)[]> {
+  const { rows } = await tx.query<{ transit: string | null }>(
+    `SELECT coalesce(t.credit_account_id,
+                     s.ids[1 + ((hashtextextended(u.id, 0) & 9223372036854775807)
+                                % cardinality(s.ids))::integer]) AS transit
+       FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS u(id, code, currency, n)
+       LEFT JOIN public.ledger_transfers t ON t.id = u.id || ':debit'
+       LEFT JOIN LATERAL (
+         SELECT array_agg(a.id ORDER BY a.stripe) AS ids FROM public.ledger_accounts a
+          WHERE a.code = u.code AND a.currency = u.currency AND a.kind = 'in_transit'
+       ) s ON true
+      ORDER BY u.n`,
+    [starts.map((s) => s.id), starts.map((s) => s.transitCode), starts.map((s) => s.currency)],
+  );
+  return rows.map((row) => row.transit);
+}
+
+/** Inserts the rows of starts whose leg 1 is pending; answers the ids it inserted. */
+async function insertRows(
+  tx: Queryable,
+  rows: readonly { start: CrossShardStart; transit: string }[],
+): Promise<Set<string>> {
+  const { rows: inserted } = await tx.query<{ id: string }>(
+    `INSERT INTO public.ledger_cross_shard (id, debit_account_id, credit_account_id, amount,
+            currency, reference, timeout_seconds, debit_transit_id, state, next_attempt_at,
+            created_at, updated_at)
+     SELECT u.id, u.debit, u.credit, u.amount, u.currency, u.reference, u.timeout, u.transit,
+            'pending_debit', clock_timestamp(), clock_timestamp(), clock_timestamp()
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[],
+                   $7::integer[], $8::text[])
+            AS u(id, debit, credit, amount, currency, reference, timeout, transit)
+     ON CONFLICT (id) DO NOTHING
+     RETURNING id`,
     [
-      start.id,
-      start.debitAccountId,
-      start.creditAccountId,
-      start.amount.toString(),
-      start.currency,
-      start.reference,
-      start.transitCode,
-      start.timeoutSeconds,
+      rows.map((r) => r.start.id),
+      rows.map((r) => r.start.debitAccountId),
+      rows.map((r) => r.start.creditAccountId),
+      rows.map((r) => r.start.amount.toString()),
+      rows.map((r) => r.start.currency),
+      rows.map((r) => r.start.reference),
+      rows.map((r) => r.start.timeoutSeconds),
+      rows.map((r) => r.transit),
     ],
   );
-  const row = rows[0];
-  if (row === undefined) throw new Error('ledger_cross_shard_start answered nothing');
+  return new Set(inserted.map((row) => row.id));
+}
+
+/** Leg 1 of `start`, to `transit`. */
+function legOf(start: CrossShardStart, transit: string): LedgerRequest {
   return {
-    status: row.o_status,
-    replayed: row.o_replayed,
-    state: row.o_state as CrossShardState | null,
+    kind: 'pending',
+    id: `${start.id}:debit`,
+    debitAccountId: start.debitAccountId,
+    creditAccountId: transit,
+    amount: start.amount,
+    currency: start.currency,
+    timeoutSeconds: start.timeoutSeconds,
+    ...(start.reference === null ? {} : { reference: start.reference }),
   };
+}
+
+/**
+ * Starts cross-shard transfers on the debtor's shard in the caller's transaction (decision 49,
+ * "Across shards"), each as if alone: leg 1 of each (a pending transfer `<id>:debit` from the
+ * debtor to an in_transit stripe here) in ONE call of `ledger_apply_batch`, then the coordinator
+ * rows of the legs that are pending, so a row commits with its leg or not at all. A start whose
+ * row exists is answered from it (`pending`, replayed; `exists_with_different_fields` when its
+ * fields differ); one whose leg was refused, with the refusal (a retry replays it); one with no
+ * stripe of its code in its currency, `in_transit_account_not_found` (nothing written). A start
+ * of an id whose row another start wrote first (at once, or earlier in the same call) is
+ * answered as a retry of it.
+ */
+export async function startCrossShards(
+  tx: Queryable,
+  starts: readonly CrossShardStart[],
+): Promise<CrossShardStarted[]> {
+  const answers: (CrossShardStarted | null)[] = starts.map(() => null);
+  const existing = await readRows(
+    tx,
+    starts.map((start) => start.id),
+  );
+  const fresh = starts.filter((start, index) => {
+    const row = existing.get(start.id);
+    if (row !== undefined) answers[index] = fromRow(row, start);
+    return row === undefined;
+  });
+  const freshIndexes = starts.flatMap((start, index) => (existing.has(start.id) ? [] : [index]));
+  const transits = fresh.length > 0 ? await transitsOf(tx, fresh) : [];
+  const legs: { index: number; start: CrossShardStart; transit: string }[] = [];
+  freshIndexes.forEach((index, at) => {
+    const transit = transits[at] ?? null;
+    if (transit === null)
+      answers[index] = { status: 'in_transit_account_not_found', replayed: false, state: null };
+    else legs.push({ index, start: starts[index] as CrossShardStart, transit });
+  });
+  const outcomes =
+    legs.length > 0
+      ? await applyLedgerBatch(
+          tx,
+          legs.map((leg) => legOf(leg.start, leg.transit)),
+        )
+      : [];
+  const pending = legs.filter((leg, at) => {
+    const outcome = outcomes[at] as LedgerOutcome;
+    if (outcome.status !== 'pending')
+      answers[leg.index] = { status: outcome.status, replayed: outcome.replayed, state: null };
+    return outcome.status === 'pending';
+  });
+  const made = pending.length > 0 ? await insertRows(tx, pending) : new Set<string>();
+  // Each inserted id answers fresh once; every other pending start is a retry of its row.
+  const raced = pending.filter((leg) => !made.delete(leg.start.id));
+  const rows =
+    raced.length > 0
+      ? await readRows(
+          tx,
+          raced.map((leg) => leg.start.id),
+        )
+      : null;
+  for (const leg of pending) {
+    const row = raced.includes(leg) ? rows?.get(leg.start.id) : undefined;
+    answers[leg.index] =
+      row === undefined
+        ? { status: 'pending', replayed: false, state: 'pending_debit' }
+        : fromRow(row, leg.start);
+  }
+  return answers.map((answer) => {
+    if (answer === null) throw new Error('a cross-shard start was left unanswered');
+    return answer;
+  });
 }
 
 /** The coordinator row `id` on this shard, or `null`. */
@@ -153,44 +304,6 @@ export async function listDueCrossShard(db: Queryable, limit: number): Promise<C
 export interface CrossShardMove {
   readonly creditLegPending?: boolean;
   readonly voidReason?: string;
-}
-
-/**
- * Moves row `id` from state `from` to `to`, only if it is still in `from`, and clears its
- * failures: `null` when another driver moved it first, else the row after the move.
- */
-export async function moveCrossShard(
-  tx: Queryable,
-  id: string,
-  from: CrossShardState,
-  to: CrossShardState,
-  change: CrossShardMove = {},
-): Promise<CrossShardRow | null> {
-  const { rows } = await tx.query<Row>(
-    `UPDATE public.ledger_cross_shard
-        SET state = $3, credit_leg_pending = coalesce($4, credit_leg_pending),
-            void_reason = coalesce($5, void_reason), attempts = 0, last_error = NULL,
-            next_attempt_at = clock_timestamp(), updated_at = clock_timestamp()
-      WHERE id = $1 AND state = $2
-      RETURNING ${COLUMNS}`,
-    [id, from, to, change.creditLegPending ?? null, change.voidReason ?? null],
-  );
-  return rows[0] === undefined ? null : rowOf(rows[0]);
-}
-
-/**
- * Fixes the creditor shard's in_transit stripe of row `id`: the first driver's choice stands,
- * so leg 2 is asked with the same fields by every driver. Answers the stripe fixed.
- */
-export async function fixCreditTransit(tx: Queryable, id: string, stripe: string): Promise<string> {
-  const { rows } = await tx.query<{ credit_transit_id: string }>(
-    `UPDATE public.ledger_cross_shard SET credit_transit_id = coalesce(credit_transit_id, $2)
-      WHERE id = $1 RETURNING credit_transit_id`,
-    [id, stripe],
-  );
-  const fixed = rows[0]?.credit_transit_id;
-  if (fixed === undefined) throw new Error(`no cross-shard transfer ${id} on its shard`);
-  return fixed;
 }
 
 /** Records a failed attempt at row `id` in state `state`: the next one waits `backoffMs`. */
@@ -225,4 +338,84 @@ export async function readLegs(db: Queryable, ids: readonly string[]): Promise<L
     [ids],
   );
   return rows.map((row) => ({ id: row.id, status: row.status, pendingState: row.pending_state }));
+}
+
+/**
+ * One write to a coordinator row, as the driver makes them: fix the creditor shard's in_transit
+ * stripe (`transit`: the first driver's choice stands, so leg 2 is asked with the same fields by
+ * every driver), or move the row on from the state it was read in (`move`: only if it is still
+ * in it, clearing its failures).
+ */
+export type CrossShardWrite =
+  | { readonly kind: 'transit'; readonly id: string; readonly stripe: string }
+  | {
+      readonly kind: 'move';
+      readonly id: string;
+      readonly from: CrossShardState;
+      readonly to: CrossShardState;
+      readonly change: CrossShardMove;
+    };
+
+/** What a write came out as: the stripe fixed, or the row after the move (`null`: not moved). */
+export type CrossShardWritten =
+  | { readonly kind: 'transit'; readonly stripe: string | null }
+  | { readonly kind: 'move'; readonly row: CrossShardRow | null };
+
+/**
+ * Many drivers' writes to this shard's coordinator rows in the caller's transaction, each with
+ * the meaning it has alone: the rows locked in id order (as any other writer of several), the
+ * stripes fixed (the first choice stands), then each move made only from the state its driver
+ * read. Two moves of one row in one call (two drivers at once): one is made, and both are
+ * answered with the row after it, which is where either driver would have read it next.
+ */
+export async function applyCrossShardWrites(
+  tx: Queryable,
+  writes: readonly CrossShardWrite[],
+): Promise<CrossShardWritten[]> {
+  const transits = writes.filter((w) => w.kind === 'transit');
+  const moves = writes.filter((w) => w.kind === 'move');
+  await tx.query(
+    `SELECT 1 FROM public.ledger_cross_shard WHERE id = ANY ($1::text[]) ORDER BY id FOR UPDATE`,
+    [writes.map((w) => w.id)],
+  );
+  const stripes = new Map<string, string>();
+  if (transits.length > 0) {
+    const { rows } = await tx.query<{ id: string; credit_transit_id: string }>(
+      `UPDATE public.ledger_cross_shard c
+          SET credit_transit_id = coalesce(c.credit_transit_id, u.stripe)
+         FROM unnest($1::text[], $2::text[]) AS u(id, stripe)
+        WHERE c.id = u.id
+        RETURNING c.id, c.credit_transit_id`,
+      [transits.map((w) => w.id), transits.map((w) => w.stripe)],
+    );
+    for (const row of rows) stripes.set(row.id, row.credit_transit_id);
+  }
+  const moved = new Map<string, CrossShardRow>();
+  if (moves.length > 0) {
+    const { rows } = await tx.query<Row>(
+      `UPDATE public.ledger_cross_shard c
+          SET state = u.to_state, credit_leg_pending = coalesce(u.credit_leg, c.credit_leg_pending),
+              void_reason = coalesce(u.reason, c.void_reason), attempts = 0, last_error = NULL,
+              next_attempt_at = clock_timestamp(), updated_at = clock_timestamp()
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[], $5::text[])
+              AS u(id, from_state, to_state, credit_leg, reason)
+        WHERE c.id = u.id AND c.state = u.from_state
+        RETURNING ${COLUMNS.split(', ')
+          .map((column) => `c.${column}`)
+          .join(', ')}`,
+      [
+        moves.map((w) => w.id),
+        moves.map((w) => w.from),
+        moves.map((w) => w.to),
+        moves.map((w) => w.change.creditLegPending ?? null),
+        moves.map((w) => w.change.voidReason ?? null),
+      ],
+    );
+    for (const row of rows) moved.set(row.id, rowOf(row));
+  }
+  return writes.map((w) =>
+    w.kind === 'transit'
+      ? { kind: 'transit', stripe: stripes.get(w.id) ?? null }
+      : { kind: 'move', row: moved.get(w.id) ?? null },
+  );
 }

@@ -1,4 +1,7 @@
 import type { Router } from '../../../../data/router.ts';
+import type { ShardBatchOptions } from '../../../../engine/batch-client.ts';
+import { ListBatchClient } from '../../../../engine/list-batch-client.ts';
+import { ShardBatchEngine } from '../../../../engine/shard-batch-engine.ts';
 import {
   type FieldError,
   isMainstayError,
@@ -6,9 +9,11 @@ import {
 } from '../../../../errors/mainstay-error.ts';
 import {
   type CrossShardRow,
+  type CrossShardStart,
+  type CrossShardStarted,
   readCrossShard,
   readLegs,
-  startCrossShard,
+  startCrossShards,
 } from '../../store/cross-shard-store.ts';
 import { twoAccountMoveErrors } from '../ledger-request-validation.ts';
 import { LEDGER_STATUSES, type LedgerStatus } from '../ledger-types.ts';
@@ -29,8 +34,9 @@ const KNOWN: ReadonlySet<string> = new Set(LEDGER_STATUSES);
 /**
  * Transfers between customer accounts on two shards (decision 49, "Across shards"). `start`
  * writes leg 1 (a pending transfer from the debtor to the in_transit stripe beside it) and the
- * coordinator row in ONE transaction on the debtor's shard, through `ledger_cross_shard_start`;
- * a {@link CrossShardDriver} then completes it: posted on both sides or voided on both.
+ * coordinator row in ONE transaction on the debtor's shard (`startCrossShards`; starts made at
+ * once share the transaction, batched per shard on the engine of `src/engine/`); a
+ * {@link CrossShardDriver} then completes it: posted on both sides or voided on both.
  *
  * @example
  * const transfers = new CrossShardTransfers(router);
@@ -41,10 +47,26 @@ const KNOWN: ReadonlySet<string> = new Set(LEDGER_STATUSES);
 export class CrossShardTransfers {
   readonly #router: Router;
   readonly #settings: CrossShardSettings;
+  readonly #starts: ShardBatchEngine<CrossShardStart, CrossShardStarted, unknown>;
 
-  constructor(router: Router, settings: Partial<CrossShardSettings> = {}) {
+  constructor(
+    router: Router,
+    settings: Partial<CrossShardSettings> = {},
+    batching: ShardBatchOptions = {},
+  ) {
     this.#router = router;
     this.#settings = { ...CROSS_SHARD_DEFAULTS, ...settings };
+    this.#starts = new ShardBatchEngine(
+      router,
+      'cross-shard starts',
+      new ListBatchClient((start: CrossShardStart) => start.debitAccountId, startCrossShards),
+      batching,
+    );
+  }
+
+  /** Refuses new starts and waits for the batches in flight. */
+  close(): Promise<void> {
+    return this.#starts.close();
   }
 
   /**
@@ -56,25 +78,23 @@ export class CrossShardTransfers {
    */
   async start(input: CrossShardInput): Promise<CrossShardAnswer> {
     this.#check(input);
-    const { value } = await this.#router.write(input.debitAccountId, (tx) =>
-      startCrossShard(tx, {
-        id: input.id,
-        debitAccountId: input.debitAccountId,
-        creditAccountId: input.creditAccountId,
-        amount: input.amount,
-        currency: input.currency,
-        reference: input.reference ?? null,
-        transitCode: this.#settings.transitCode,
-        timeoutSeconds: this.#settings.timeoutSeconds,
-      }),
-    );
+    const value = await this.#starts.submit({
+      id: input.id,
+      debitAccountId: input.debitAccountId,
+      creditAccountId: input.creditAccountId,
+      amount: input.amount,
+      currency: input.currency,
+      reference: input.reference ?? null,
+      transitCode: this.#settings.transitCode,
+      timeoutSeconds: this.#settings.timeoutSeconds,
+    });
     if (value.status === 'in_transit_account_not_found')
       throw new MainstayError(
         'resource_not_found',
         `no ${this.#settings.transitCode} in_transit account in ${input.currency} on the debtor's shard`,
       );
     if (value.status !== 'pending' && !KNOWN.has(value.status))
-      throw new Error(`ledger_cross_shard_start answered ${value.status}`);
+      throw new Error(`a cross-shard start answered ${value.status}`);
     return {
       id: input.id,
       status: value.status as 'pending' | LedgerStatus,
