@@ -221,6 +221,11 @@ test('the PostgreSQL plumbing and the shared vocabulary sit below the data layer
   assert.deepEqual(crossings(['topology'], ['postgres']), []);
 });
 
+test('table comparison knows only PostgreSQL plumbing and the error catalogue', () => {
+  const above = ['catalog', 'data', 'fleet', 'domains', 'http', 'platform', 'cli', 'demo', 'jobs'];
+  assert.deepEqual(crossings(['compare'], [...above, 'engine', 'secrets', 'config']), []);
+});
+
 test("a domain's core imports no HTTP: neither fastify nor src/http", () => {
   const offending: string[] = [];
   for (const [file, source] of SOURCES) {

@@ -1,0 +1,282 @@
+import type pg from 'pg';
+import { PinnedSide } from './pinned-side.ts';
+import {
+  keyAsText,
+  keyListJoin,
+  keyRange,
+  keyText,
+  type RowKey,
+  type TableShape,
+  tableShapeOf,
+} from './table-shape.ts';
+
+/** Tuning and hooks of {@link compareTable}; every field is optional. */
+export interface CompareOptions {
+  /** Source rows per top-level chunk (one hash per side each). Default 10,000. */
+  readonly chunkRows?: number;
+  /** A differing range of at most this many rows is read row by row. Default 256. */
+  readonly leafRows?: number;
+  /** Connections per side reading at once, sharing one snapshot. Default 2. */
+  readonly parallel?: number;
+  /** Resume after this key (a progress report's `throughKey`): earlier rows are not compared. */
+  readonly resumeAfter?: RowKey | null;
+  /** Awaited before each top-level chunk: wait here while the source is lagging. */
+  readonly throttle?: () => Promise<void>;
+  /** Told after each top-level chunk, in key order, with what is done so far. */
+  readonly onProgress?: (progress: CompareProgress) => void | Promise<void>;
+  /**
+   * Awaited before rows found different are read again, unpinned: wait here until the target
+   * has applied what the source had committed (a copy's or replica's lag). Rows that then agree
+   * were in flight, not different. Without it nothing is read again.
+   */
+  readonly settle?: () => Promise<void>;
+  /** Rounds of reading again (with `settle`). Default 3. */
+  readonly recheckRounds?: number;
+  readonly signal?: AbortSignal;
+}
+
+/** How far a comparison is. */
+export interface CompareProgress {
+  readonly chunksDone: number;
+  readonly chunksTotal: number;
+  /** Every key up to and including this one is compared (`null`: none yet). */
+  readonly throughKey: RowKey | null;
+  readonly differences: number;
+}
+
+/** What differs between the source and the target, by primary key. */
+export interface TableDifferences {
+  readonly table: string;
+  readonly keyColumns: readonly string[];
+  /** On the source, not on the target. */
+  readonly missing: RowKey[];
+  /** On the target, not on the source. */
+  readonly extra: RowKey[];
+  /** On both, with other values. */
+  readonly different: RowKey[];
+  /** Top-level chunks compared, and how many of them differed. */
+  readonly chunks: number;
+  readonly chunksDiffering: number;
+  /** Rows the comparison read one by one (both sides), drilling into differing ranges. */
+  readonly rowsRead: number;
+}
+
+interface Range {
+  readonly after: RowKey | null;
+  readonly through: RowKey | null;
+}
+
+interface RangeHash {
+  readonly rows: number;
+  readonly hash: string;
+}
+
+type Verdict = 'missing' | 'extra' | 'different';
+
+const DEFAULTS = { chunkRows: 10_000, leafRows: 256, parallel: 2, recheckRounds: 3 };
+/** Sub-ranges a differing range is cut into. */
+const FAN_OUT = 16;
+
+/**
+ * Compares `table` between `source` and `target` by primary key, the way bisected checksums do:
+ * the source's keys cut the table into chunks; each chunk's row count and hash (the sum of
+ * `hashtextextended(row::text)`) is computed inside PostgreSQL on both sides at once; only a
+ * chunk that differs is cut again, down to ranges small enough to read row by row. Each side is
+ * read in one snapshot (`PinnedSide`). Rows found different can be read again once the target
+ * caught up (`settle`), so writes in flight while comparing are not reported.
+ */
+export async function compareTable(
+  source: pg.Pool,
+  target: pg.Pool,
+  table: string,
+  options: CompareOptions = {},
+): Promise<TableDifferences> {
+  const settings = { ...DEFAULTS, ...options };
+  const shape = await tableShapeOf(source, table);
+  await tableShapeOf(target, shape.name);
+  const sides = await Promise.all([
+    PinnedSide.open(source, settings.parallel),
+    PinnedSide.open(target, settings.parallel),
+  ]);
+  const found = new Map<string, { key: RowKey; verdict: Verdict }>();
+  const tally = { chunks: 0, chunksDiffering: 0, rowsRead: 0 };
+  try {
+    const walker = new RangeWalker(shape, sides[0], sides[1], settings.leafRows, found, tally);
+    const bounds = await walker.boundaries(
+      { after: settings.resumeAfter ?? null, through: null },
+      settings.chunkRows,
+      sides[0],
+    );
+    const chunks = rangesOf(settings.resumeAfter ?? null, bounds);
+    for (const [n, chunk] of chunks.entries()) {
+      settings.signal?.throwIfAborted();
+      await settings.throttle?.();
+      if (await walker.compare(chunk)) tally.chunksDiffering += 1;
+      tally.chunks += 1;
+      await settings.onProgress?.({
+        chunksDone: n + 1,
+        chunksTotal: chunks.length,
+        throughKey: chunk.through ?? bounds.at(-1) ?? settings.resumeAfter ?? null,
+        differences: found.size,
+      });
+    }
+  } finally {
+    await Promise.all(sides.map((side) => side.close()));
+  }
+  if (options.settle !== undefined && found.size > 0)
+    await recheck(shape, source, target, found, options.settle, settings.recheckRounds);
+  const of = (verdict: Verdict) =>
+    [...found.values()].filter((f) => f.verdict === verdict).map((f) => f.key);
+  return {
+    table: shape.name,
+    keyColumns: shape.keyColumns,
+    missing: of('missing'),
+    extra: of('extra'),
+    different: of('different'),
+    ...tally,
+  };
+}
+
+/** `(after, b1], (b1, b2], ..., (bn, end)`: the ranges between consecutive boundaries. */
+function rangesOf(after: RowKey | null, bounds: readonly RowKey[]): Range[] {
+  const ranges: Range[] = [];
+  let from = after;
+  for (const bound of bounds) {
+    ranges.push({ after: from, through: bound });
+    from = bound;
+  }
+  ranges.push({ after: from, through: null });
+  return ranges;
+}
+
+/** Walks ranges of one table on two pinned sides, recording what differs. */
+class RangeWalker {
+  constructor(
+    readonly shape: TableShape,
+    readonly source: PinnedSide,
+    readonly target: PinnedSide,
+    readonly leafRows: number,
+    readonly found: Map<string, { key: RowKey; verdict: Verdict }>,
+    readonly tally: { rowsRead: number },
+  ) {}
+
+  /** Every `step`-th key of `side` in `range`, in key order. */
+  async boundaries(range: Range, step: number, side: PinnedSide): Promise<RowKey[]> {
+    const values: unknown[] = [];
+    const where = keyRange(this.shape, 't', range.after, range.through, values);
+    values.push(step);
+    const keys = this.shape.keyColumns.map((k) => `t.${k}`).join(', ');
+    const rows = await side.query<{ key: string[] }>(
+      `SELECT s.key FROM (
+         SELECT ${keyAsText(this.shape, 't')} AS key, row_number() OVER (ORDER BY ${keys}) AS n
+           FROM ${this.shape.name} t WHERE ${where}) s
+        WHERE s.n % $${values.length} = 0 ORDER BY s.n`,
+      values,
+    );
+    return rows.map((row) => row.key);
+  }
+
+  async #hash(side: PinnedSide, range: Range): Promise<RangeHash> {
+    const values: unknown[] = [];
+    const where = keyRange(this.shape, 't', range.after, range.through, values);
+    const [row] = await side.query<{ n: string; h: string }>(
+      `SELECT count(*)::text AS n, coalesce(sum(hashtextextended(t::text, 0)), 0)::text AS h
+         FROM ${this.shape.name} t WHERE ${where}`,
+      values,
+    );
+    return { rows: Number(row?.n ?? 0), hash: row?.h ?? '0' };
+  }
+
+  /** Compares `range`; answers whether it differed. */
+  async compare(range: Range): Promise<boolean> {
+    const [a, b] = await Promise.all([
+      this.#hash(this.source, range),
+      this.#hash(this.target, range),
+    ]);
+    if (a.rows === b.rows && a.hash === b.hash) return false;
+    if (Math.max(a.rows, b.rows) <= this.leafRows) {
+      await this.#rows(range);
+      return true;
+    }
+    const [side, rows] = a.rows >= b.rows ? [this.source, a.rows] : [this.target, b.rows];
+    const bounds = await this.boundaries(range, Math.ceil(rows / FAN_OUT), side);
+    const inner = rangesOf(
+      range.after,
+      bounds.filter((bound) => !sameKey(bound, range.through)),
+    );
+    const last = inner.at(-1);
+    if (last) inner[inner.length - 1] = { after: last.after, through: range.through };
+    await Promise.all(inner.map((part) => this.compare(part)));
+    return true;
+  }
+
+  async #leaf(side: PinnedSide, range: Range): Promise<Map<string, { key: RowKey; h: string }>> {
+    const values: unknown[] = [];
+    const where = keyRange(this.shape, 't', range.after, range.through, values);
+    const rows = await side.query<{ key: string[]; h: string }>(
+      `SELECT ${keyAsText(this.shape, 't')} AS key, hashtextextended(t::text, 0)::text AS h
+         FROM ${this.shape.name} t WHERE ${where}`,
+      values,
+    );
+    this.tally.rowsRead += rows.length;
+    return new Map(rows.map((row) => [keyText(row.key), { key: row.key, h: row.h }]));
+  }
+
+  async #rows(range: Range): Promise<void> {
+    const [a, b] = await Promise.all([
+      this.#leaf(this.source, range),
+      this.#leaf(this.target, range),
+    ]);
+    for (const [text, row] of a) {
+      const other = b.get(text);
+      if (other === undefined) this.found.set(text, { key: row.key, verdict: 'missing' });
+      else if (other.h !== row.h) this.found.set(text, { key: row.key, verdict: 'different' });
+    }
+    for (const [text, row] of b)
+      if (!a.has(text)) this.found.set(text, { key: row.key, verdict: 'extra' });
+  }
+}
+
+function sameKey(a: RowKey, b: RowKey | null): boolean {
+  return b !== null && a.length === b.length && a.every((value, i) => value === b[i]);
+}
+
+/** The hash of each listed row on `db`, now (unpinned). */
+async function rowHashes(
+  shape: TableShape,
+  db: pg.Pool,
+  keys: readonly RowKey[],
+): Promise<Map<string, string>> {
+  const values: unknown[] = [];
+  const join = keyListJoin(shape, 't', keys, values);
+  const { rows } = await db.query<{ key: string[]; h: string }>(
+    `SELECT ${keyAsText(shape, 't')} AS key, hashtextextended(t::text, 0)::text AS h
+       FROM ${shape.name} t ${join}`,
+    values,
+  );
+  return new Map(rows.map((row) => [keyText(row.key), row.h]));
+}
+
+/** Reads the differing rows again after `settle`, keeping only those that still differ. */
+async function recheck(
+  shape: TableShape,
+  source: pg.Pool,
+  target: pg.Pool,
+  found: Map<string, { key: RowKey; verdict: Verdict }>,
+  settle: () => Promise<void>,
+  rounds: number,
+): Promise<void> {
+  for (let round = 0; round < rounds && found.size > 0; round += 1) {
+    await settle();
+    const keys = [...found.values()].map((f) => f.key);
+    const a = await rowHashes(shape, source, keys);
+    const b = await rowHashes(shape, target, keys);
+    for (const [text, entry] of found) {
+      const [onSource, onTarget] = [a.get(text), b.get(text)];
+      if (onSource === onTarget) found.delete(text);
+      else if (onSource === undefined) entry.verdict = 'extra';
+      else if (onTarget === undefined) entry.verdict = 'missing';
+      else entry.verdict = 'different';
+    }
+  }
+}
