@@ -546,7 +546,18 @@ describe('customers: registration, KYC levels, review, card binding', () => {
     assert.deepEqual(check[0]?.detail, { phone: masked(phone), account: customerId });
     assert.deepEqual(await entriesOf('anonymous@203.0.113.99'), []);
     assert.deepEqual(await entriesOf('anonymous@203.0.113.199'), []);
-    const all = JSON.stringify([...registrations, ...check]);
+    // What an entry says of its request (not its ids, hashes and times, which are random text
+    // where a six-digit code can turn up by chance).
+    const all = JSON.stringify(
+      [...registrations, ...check].map(({ actor, actorKind, action, outcome, ...rest }) => ({
+        actor,
+        actorKind,
+        action,
+        outcome,
+        detail: (rest as { detail?: unknown }).detail,
+        subject: (rest as { subject?: unknown }).subject,
+      })),
+    );
     for (const secret of [phone, phone.slice(1), code, wrong, PASSWORD])
       assert.ok(!all.includes(secret), `${secret} is in the trail`);
   });
