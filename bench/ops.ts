@@ -1,0 +1,237 @@
+/**
+ * The ops benchmark (decision 53): comparing a table of a few million rows between a shard's
+ * home and its logical copy in the other data centre, while writes go on, side by side:
+ *
+ *   chunked: `compareTable` (src/compare): per-chunk count and hash inside PostgreSQL on both
+ *            sides at once, drilling only into chunks that differ;
+ *   fetch-all: every row of both sides fetched into Node in key order (keyset pages of 10,000,
+ *            both sides at once) and diffed there, the way a script without checksums does it.
+ *
+ * With no differences, then with 0.1% of the rows changed on the copy. Both get the same
+ * `settle` (wait until the copy applied what the home had written, then read the rows found
+ * again), so writes in flight are not counted as differences by either.
+ *
+ * Usage: npm run bench:ops [-- rows=2000000]
+ */
+import type pg from 'pg';
+import { compareTable } from '../src/compare/table-compare.ts';
+import { keyText, type RowKey } from '../src/compare/table-shape.ts';
+import { subscriptionName } from '../src/fleet/shard-replication.ts';
+import { parseLsn } from '../src/postgres/lsn.ts';
+import { startFleet } from '../test/support/fleet-fixture.ts';
+import { printTable } from './support/report.ts';
+import { ScenarioRunner } from './support/scenario-runner.ts';
+
+const argv = process.argv.slice(2);
+const rowsArg = argv.find((word) => word.startsWith('rows='));
+const ROWS = rowsArg ? Number(rowsArg.slice(5)) : 2_000_000;
+const DIFFERENCE_SHARE = 0.001;
+/** data-diff's published figure: 25 million identical rows in under 10 s. */
+const DATA_DIFF_ROWS_PER_S = 2_500_000;
+const SPEEDUP_MIN = 10;
+const TABLE = 'public.ops_bench_rows';
+const PAGE = 10_000;
+
+const started = performance.now();
+const runner = new ScenarioRunner(argv.filter((word) => !word.startsWith('rows=')));
+const command = `npm run bench:ops${argv.length > 0 ? ` -- ${argv.join(' ')}` : ''}`;
+const n0 = (value: number) => Math.round(value).toLocaleString('en-US');
+
+console.log(
+  `Ops benchmark, 2 cores (every server of the fleet on this machine), Node ${process.version}`,
+);
+console.log(`command: ${command}\n`);
+
+const fixture = await startFleet('bench-ops');
+try {
+  const home = await fixture.fleet.shardPool(0, 'home');
+  const copy = await fixture.fleet.shardPool(0, 'copy');
+  const catalog = await fixture.fleet.catalog.load();
+  const database = catalog?.shards.find((shard) => shard.id === 0)?.database as string;
+  /** Waits until the copy applied what the home had written when called. */
+  const settle = async () => {
+    const { rows } = await home.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
+    const wanted = parseLsn(rows[0]?.lsn ?? '') ?? 0n;
+    for (const deadline = Date.now() + 300_000; Date.now() < deadline; ) {
+      const { rows: stats } = await copy.query<{ lsn: string | null }>(
+        'SELECT latest_end_lsn::text AS lsn FROM pg_stat_subscription WHERE subname = $1',
+        [subscriptionName(database)],
+      );
+      if ((parseLsn(stats[0]?.lsn ?? '') ?? 0n) >= wanted) return;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error('the copy did not catch up in 5 minutes');
+  };
+
+  await loadTable(home, copy, database, settle);
+
+  await runner.run('1. compare a table while writes go on: chunked vs fetch-all', async () => {
+    const writer = startWriter(home);
+    const table: string[][] = [];
+    const figures: { label: string; chunked: number; fetched: number }[] = [];
+    try {
+      for (const [label, planted] of [
+        ['no differences', 0],
+        ['0.1% different', Math.round(ROWS * DIFFERENCE_SHARE)],
+      ] as const) {
+        if (planted > 0) await plant(copy, planted);
+        const a = performance.now();
+        const chunked = await compareTable(home, copy, TABLE, { settle });
+        const chunkedS = (performance.now() - a) / 1_000;
+        const b = performance.now();
+        const fetched = await fetchAllDiff(home, copy, settle);
+        const fetchedS = (performance.now() - b) / 1_000;
+        const found = chunked.missing.length + chunked.extra.length + chunked.different.length;
+        table.push(row('chunked (src/compare)', label, planted, found, chunkedS));
+        table.push(row('fetch-all (Node diff)', label, planted, fetched, fetchedS));
+        figures.push({ label, chunked: ROWS / chunkedS, fetched: ROWS / fetchedS });
+      }
+    } finally {
+      await writer.stop();
+    }
+    console.log(
+      `${n0(ROWS)} rows (bigint key, four columns); a writer updated ${n0(writer.count())} rows ` +
+        'on the home throughout; the copy applied them by logical replication\n',
+    );
+    printTable(['system', 'table', 'planted', 'found', 'seconds', 'rows/s'], table);
+    return figures.flatMap(({ label, chunked, fetched }) => [
+      {
+        figure: `chunked compare vs fetch-all, ${label}`,
+        value: `${(chunked / fetched).toFixed(1)}x (${n0(chunked)} vs ${n0(fetched)} rows/s)`,
+        target: `>= ${SPEEDUP_MIN}x`,
+        met: chunked / fetched >= SPEEDUP_MIN,
+      },
+      {
+        figure: `chunked compare rows/s, ${label}, beside data-diff's published rate`,
+        value: `${n0(chunked)} vs ${n0(DATA_DIFF_ROWS_PER_S)}`,
+        target: 'none set',
+        met: null,
+      },
+    ]);
+  });
+} finally {
+  await fixture.stop();
+}
+runner.finish(started);
+console.log(`command: ${command}`);
+
+function row(system: string, label: string, planted: number, found: number, seconds: number) {
+  return [system, label, n0(planted), n0(found), seconds.toFixed(1), n0(ROWS / seconds)];
+}
+
+/** The table on both sides, its rows written on the home and carried to the copy by replication. */
+async function loadTable(
+  home: pg.Pool,
+  copy: pg.Pool,
+  database: string,
+  settle: () => Promise<void>,
+): Promise<void> {
+  const a = performance.now();
+  for (const db of [home, copy]) {
+    await db.query(`CREATE TABLE ${TABLE} (id bigint PRIMARY KEY, account text NOT NULL,
+                      amount bigint NOT NULL, note text, updated_at timestamptz NOT NULL)`);
+  }
+  await copy.query(`ALTER SUBSCRIPTION "${subscriptionName(database)}" REFRESH PUBLICATION`);
+  for (let from = 1; from <= ROWS; from += 100_000) {
+    await home.query(
+      `INSERT INTO ${TABLE}
+       SELECT n, 'acct-' || (n % 9973), n * 7 % 100003, 'row ' || n, '2026-01-01'::timestamptz
+         FROM generate_series($1::bigint, $2::bigint) n`,
+      [from, Math.min(ROWS, from + 99_999)],
+    );
+  }
+  await settle();
+  await Promise.all([home.query(`ANALYZE ${TABLE}`), copy.query(`ANALYZE ${TABLE}`)]);
+  const { rows } = await copy.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${TABLE}`);
+  if (Number(rows[0]?.n) !== ROWS) throw new Error(`the copy holds ${rows[0]?.n} rows`);
+  console.log(
+    `loaded ${n0(ROWS)} rows on the home, replicated to the copy, in ${((performance.now() - a) / 1_000).toFixed(1)} s\n`,
+  );
+}
+
+/** Changes `count` random rows on the copy only. */
+async function plant(copy: pg.Pool, count: number): Promise<void> {
+  await copy.query(
+    `UPDATE ${TABLE} SET note = 'planted' WHERE id IN (
+       SELECT (1 + floor(random() * $1))::bigint FROM generate_series(1, $2 * 2) LIMIT $2)`,
+    [ROWS, count],
+  );
+}
+
+/** Updates random rows on the home, one per statement, until stopped. */
+function startWriter(home: pg.Pool) {
+  let running = true;
+  let count = 0;
+  const loop = (async () => {
+    while (running) {
+      await home.query(
+        `UPDATE ${TABLE} SET amount = amount + 1, updated_at = now() WHERE id = $1`,
+        [1 + Math.floor(Math.random() * ROWS)],
+      );
+      count += 1;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  })();
+  return {
+    count: () => count,
+    stop: async () => {
+      running = false;
+      await loop;
+    },
+  };
+}
+
+/**
+ * The baseline: every row of both sides fetched in key order (keyset pages, both sides at once)
+ * and diffed in Node as text; then, like the chunked compare, the rows found read again after
+ * `settle`. Answers how many still differ.
+ */
+async function fetchAllDiff(home: pg.Pool, copy: pg.Pool, settle: () => Promise<void>) {
+  const page = async (db: pg.Pool, after: string) =>
+    (
+      await db.query<{ id: string; row: string }>(
+        `SELECT t.id::text AS id, t::text AS row FROM ${TABLE} t
+          WHERE t.id > $1::bigint ORDER BY t.id LIMIT $2`,
+        [after, PAGE],
+      )
+    ).rows;
+  const found = new Set<string>();
+  let after = '0';
+  for (;;) {
+    const [a, b] = await Promise.all([page(home, after), page(copy, after)]);
+    if (a.length === 0 && b.length === 0) break;
+    // A full page may have more after it: compare only up to the lower of the full pages' ends.
+    const lastA = a.length === PAGE ? BigInt(a.at(-1)?.id as string) : null;
+    const lastB = b.length === PAGE ? BigInt(b.at(-1)?.id as string) : null;
+    const through = lastA === null ? lastB : lastB === null ? lastA : lastA < lastB ? lastA : lastB;
+    const within = (id: string) => through === null || BigInt(id) <= through;
+    const other = new Map(b.filter((r) => within(r.id)).map((r) => [r.id, r.row]));
+    for (const r of a.filter((r) => within(r.id))) {
+      if (other.get(r.id) !== r.row) found.add(r.id);
+      other.delete(r.id);
+    }
+    for (const id of other.keys()) found.add(id);
+    if (through === null) break;
+    after = through.toString();
+  }
+  if (found.size === 0) return 0;
+  await settle();
+  const keys: RowKey[] = [...found].map((id) => [id]);
+  let still = 0;
+  for (let at = 0; at < keys.length; at += PAGE) {
+    const ids = keys.slice(at, at + PAGE).map((key) => key[0]);
+    const read = async (db: pg.Pool) =>
+      new Map(
+        (
+          await db.query<{ id: string; row: string }>(
+            `SELECT id::text AS id, t::text AS row FROM ${TABLE} t WHERE id = ANY ($1::bigint[])`,
+            [ids],
+          )
+        ).rows.map((r) => [keyText([r.id]), r.row]),
+      );
+    const [a, b] = await Promise.all([read(home), read(copy)]);
+    for (const key of keys.slice(at, at + PAGE))
+      if (a.get(keyText(key)) !== b.get(keyText(key))) still += 1;
+  }
+  return still;
+}
