@@ -477,6 +477,8 @@ describe('stand-in processing on a real fleet with the real engine', () => {
       probeIntervalMs: 300,
       forwarder: { forwardIntervalMs: 200 },
     });
+    // Stopped in `finally` too: a failed step must not leave the stream's loops running.
+    const streams: ReturnType<typeof stream>[] = [];
     try {
       for (const cardId of [...plenty.cardIds, tightCard]) {
         const warm = await processor.authorize(request(cardId, 'warm', { amount: 1n }));
@@ -486,6 +488,7 @@ describe('stand-in processing on a real fleet with the real engine', () => {
       const blockedByIssuer = await processor.authorize(request(blockedCard, 'after-block'));
       assert.equal(blockedByIssuer.status, 'card_blocked');
       const flow = stream(processor, streamCards, 4);
+      streams.push(flow);
       await sleep(500);
       assert.ok(processor.stats().issuerDecisions > 5, 'the issuer decides before the failure');
       fixture.fleet.server('dc1-a')?.signalAll('SIGKILL');
@@ -493,7 +496,11 @@ describe('stand-in processing on a real fleet with the real engine', () => {
       await eventually(
         () => processor.stats().standInDecisions >= 30,
         'stand-in decisions',
-        () => JSON.stringify({ stats: processor.stats(), outcomes: flow.outcomes.length }),
+        () =>
+          JSON.stringify(
+            { stats: processor.stats(), outcomes: flow.outcomes.length },
+            (_, value) => (typeof value === 'bigint' ? value.toString() : value),
+          ),
       );
       const tightOutcomes = await whilePrimaryDown(bed, processor, flow.outcomes, {
         tightCard,
@@ -525,7 +532,9 @@ describe('stand-in processing on a real fleet with the real engine', () => {
       );
       await assertForwardedOnce(bed, processor, [plenty.accountId, tight.accountId]);
     } finally {
+      const stopping = Promise.all(streams.map((running) => running.stop()));
       await processor.stop();
+      await stopping;
     }
   });
 });
