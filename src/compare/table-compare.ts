@@ -14,6 +14,11 @@ import {
 export interface CompareOptions {
   /** Source rows per top-level chunk (one hash per side each). Default 10,000. */
   readonly chunkRows?: number;
+  /**
+   * With a one-column key, a differing chunk is hashed again in buckets of about this many rows
+   * (one query a side) and only the differing buckets are read row by row. Default 128.
+   */
+  readonly bucketRows?: number;
   /** A differing range of at most this many rows is read row by row. Default 2,048. */
   readonly leafRows?: number;
   /** Connections per side reading at once, sharing one snapshot. Default 2. */
@@ -73,7 +78,13 @@ interface RangeHash {
 
 type Verdict = 'missing' | 'extra' | 'different';
 
-const DEFAULTS = { chunkRows: 10_000, leafRows: 2_048, parallel: 2, recheckRounds: 3 };
+const DEFAULTS = {
+  chunkRows: 10_000,
+  bucketRows: 128,
+  leafRows: 2_048,
+  parallel: 2,
+  recheckRounds: 3,
+};
 /** Sub-ranges a differing range is cut into. */
 const FAN_OUT = 16;
 
@@ -111,32 +122,7 @@ export async function compareTable(
       found,
       tally,
     );
-    const bounds = await walker.boundaries(
-      { after: settings.resumeAfter ?? null, through: null },
-      settings.chunkRows,
-      sides[0],
-    );
-    const chunks = rangesOf(settings.resumeAfter ?? null, bounds);
-    // `parallel` chunks in flight (each side has as many connections), reported in key order.
-    const inFlight: Promise<boolean>[] = [];
-    for (let n = 0; n < chunks.length; n += 1) {
-      while (inFlight.length < settings.parallel && n + inFlight.length < chunks.length) {
-        const next = chunks[n + inFlight.length] as Range;
-        settings.signal?.throwIfAborted();
-        await settings.throttle?.();
-        const comparing = walker.compare(next);
-        comparing.catch(() => undefined);
-        inFlight.push(comparing);
-      }
-      if (await inFlight.shift()) tally.chunksDiffering += 1;
-      tally.chunks += 1;
-      await settings.onProgress?.({
-        chunksDone: n + 1,
-        chunksTotal: chunks.length,
-        throughKey: chunks[n]?.through ?? bounds.at(-1) ?? settings.resumeAfter ?? null,
-        differences: found.size,
-      });
-    }
+    await walkChunks(walker, settings, tally, () => found.size);
   } finally {
     await Promise.all(sides.map((side) => side.close()));
   }
@@ -152,6 +138,60 @@ export async function compareTable(
     different: of('different'),
     ...tally,
   };
+}
+
+type Settings = typeof DEFAULTS & CompareOptions;
+type Chunk = Range & { readonly buckets: RowKey[] | null };
+
+/** The table's chunks from `resumeAfter` on (with their buckets' bounds for a one-column key). */
+async function chunksOf(walker: RangeWalker, settings: Settings) {
+  // A one-column key: chunks of whole buckets, the buckets' bounds kept for the second look.
+  const bucketed = walker.shape.keyColumns.length === 1;
+  const step = bucketed ? settings.bucketRows : settings.chunkRows;
+  const perChunk = bucketed ? Math.max(1, Math.round(settings.chunkRows / step)) : 1;
+  const after = settings.resumeAfter ?? null;
+  const fine = await walker.boundaries({ after, through: null }, step, walker.source);
+  const bounds = fine.filter((_, i) => (i + 1) % perChunk === 0);
+  // Chunk i ends at fine[(i + 1) * perChunk - 1]; the bounds inside it split its buckets.
+  const chunks: Chunk[] = rangesOf(after, bounds).map((range, i) => ({
+    ...range,
+    buckets: bucketed ? fine.slice(i * perChunk, (i + 1) * perChunk - 1) : null,
+  }));
+  return { chunks, lastBound: bounds.at(-1) ?? after };
+}
+
+/** Compares every chunk, `parallel` in flight (each side has as many connections), in order. */
+async function walkChunks(
+  walker: RangeWalker,
+  settings: Settings,
+  tally: { chunks: number; chunksDiffering: number },
+  differences: () => number,
+): Promise<void> {
+  const { chunks, lastBound } = await chunksOf(walker, settings);
+  const inFlight: Promise<boolean>[] = [];
+  // Once most chunks differ (differences spread thin), go to the buckets at once.
+  const dense = () => tally.chunks > 0 && tally.chunksDiffering * 2 > tally.chunks;
+  for (let n = 0; n < chunks.length; n += 1) {
+    while (inFlight.length < settings.parallel && n + inFlight.length < chunks.length) {
+      const next = chunks[n + inFlight.length] as Chunk;
+      settings.signal?.throwIfAborted();
+      await settings.throttle?.();
+      const comparing =
+        next.buckets === null || next.buckets.length === 0
+          ? walker.compare(next)
+          : walker.compareBuckets(next, next.buckets, dense());
+      comparing.catch(() => undefined);
+      inFlight.push(comparing);
+    }
+    if (await inFlight.shift()) tally.chunksDiffering += 1;
+    tally.chunks += 1;
+    await settings.onProgress?.({
+      chunksDone: n + 1,
+      chunksTotal: chunks.length,
+      throughKey: chunks[n]?.through ?? lastBound,
+      differences: differences(),
+    });
+  }
 }
 
 /**
@@ -248,6 +288,57 @@ class RangeWalker {
     return true;
   }
 
+  /**
+   * Compares a chunk of a one-column key by buckets (`width_bucket` over `bounds`, the keys that
+   * split it): unless `bucketsFirst`, the chunk's hash first; then each bucket's count and hash
+   * in one query a side; then the rows of the buckets that differ. Answers whether it differed.
+   */
+  async compareBuckets(
+    range: Range,
+    bounds: readonly RowKey[],
+    bucketsFirst: boolean,
+  ): Promise<boolean> {
+    if (!bucketsFirst) {
+      const [a, b] = await Promise.all([
+        this.#hash(this.source, range),
+        this.#hash(this.target, range),
+      ]);
+      if (a.rows === b.rows && a.hash === b.hash) return false;
+    }
+    const bucketOf = (values: unknown[]) => {
+      values.push(bounds.map((key) => key[0]));
+      return `width_bucket(t.${this.shape.keyColumns[0]}, $${values.length}::text[]::${this.shape.keyTypes[0]}[])`;
+    };
+    const hashes = async (side: PinnedSide) => {
+      const values: unknown[] = [];
+      const where = keyRange(this.shape, 't', range.after, range.through, values);
+      const rows = await side.query<{ b: number; n: string; h: string }>(
+        `SELECT ${bucketOf(values)} AS b, count(*)::text AS n, sum(${this.rowHash})::text AS h
+           FROM ${this.shape.name} t WHERE ${where} GROUP BY 1`,
+        values,
+      );
+      return new Map(rows.map((row) => [row.b, `${row.n}:${row.h}`]));
+    };
+    const [a, b] = await Promise.all([hashes(this.source), hashes(this.target)]);
+    const differing = [...new Set([...a.keys(), ...b.keys()])].filter((n) => a.get(n) !== b.get(n));
+    if (differing.length === 0) return false;
+    const leaf = async (side: PinnedSide) => {
+      const values: unknown[] = [];
+      const where = keyRange(this.shape, 't', range.after, range.through, values);
+      const bucket = bucketOf(values);
+      values.push(differing);
+      const rows = await side.query<{ key: string[]; h: string }>(
+        `SELECT ${keyAsText(this.shape, 't')} AS key, ${this.rowHash}::text AS h
+           FROM ${this.shape.name} t WHERE ${where} AND ${bucket} = ANY ($${values.length}::integer[])`,
+        values,
+      );
+      this.tally.rowsRead += rows.length;
+      return new Map(rows.map((row) => [keyText(row.key), { key: row.key, h: row.h }]));
+    };
+    this.#diff(...(await Promise.all([leaf(this.source), leaf(this.target)])));
+    return true;
+  }
+
   async #leaf(side: PinnedSide, range: Range): Promise<Map<string, { key: RowKey; h: string }>> {
     const values: unknown[] = [];
     const where = keyRange(this.shape, 't', range.after, range.through, values);
@@ -261,10 +352,16 @@ class RangeWalker {
   }
 
   async #rows(range: Range): Promise<void> {
-    const [a, b] = await Promise.all([
-      this.#leaf(this.source, range),
-      this.#leaf(this.target, range),
-    ]);
+    this.#diff(
+      ...(await Promise.all([this.#leaf(this.source, range), this.#leaf(this.target, range)])),
+    );
+  }
+
+  /** Records what differs between the same keys' rows read on the source (`a`) and target. */
+  #diff(
+    a: Map<string, { key: RowKey; h: string }>,
+    b: Map<string, { key: RowKey; h: string }>,
+  ): void {
     for (const [text, row] of a) {
       const other = b.get(text);
       if (other === undefined) this.found.set(text, { key: row.key, verdict: 'missing' });
