@@ -16,8 +16,7 @@
 import type pg from 'pg';
 import { compareTable } from '../src/compare/table-compare.ts';
 import { keyText, type RowKey } from '../src/compare/table-shape.ts';
-import { subscriptionName } from '../src/fleet/shard-replication.ts';
-import { parseLsn } from '../src/postgres/lsn.ts';
+import { subscriptionName, waitForCopyToApply } from '../src/fleet/shard-replication.ts';
 import { startFleet } from '../test/support/fleet-fixture.ts';
 import { printTable } from './support/report.ts';
 import { ScenarioRunner } from './support/scenario-runner.ts';
@@ -50,17 +49,8 @@ try {
   const database = catalog?.shards.find((shard) => shard.id === 0)?.database as string;
   /** Waits until the copy applied what the home had written when called. */
   const settle = async () => {
-    const { rows } = await home.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
-    const wanted = parseLsn(rows[0]?.lsn ?? '') ?? 0n;
-    for (const deadline = Date.now() + 300_000; Date.now() < deadline; ) {
-      const { rows: stats } = await copy.query<{ lsn: string | null }>(
-        'SELECT latest_end_lsn::text AS lsn FROM pg_stat_subscription WHERE subname = $1',
-        [subscriptionName(database)],
-      );
-      if ((parseLsn(stats[0]?.lsn ?? '') ?? 0n) >= wanted) return;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    throw new Error('the copy did not catch up in 5 minutes');
+    if (!(await waitForCopyToApply(home, copy, database, 300_000)))
+      throw new Error('the copy did not catch up in 5 minutes');
   };
 
   await loadTable(home, copy, database, settle);

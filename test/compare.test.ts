@@ -6,14 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { type CompareProgress, compareTable } from '../src/compare/table-compare.ts';
 import { repairTable } from '../src/compare/table-repair.ts';
 import type { RowKey } from '../src/compare/table-shape.ts';
 import { isMainstayError } from '../src/errors/mainstay-error.ts';
-import { subscriptionName } from '../src/fleet/shard-replication.ts';
-import { parseLsn } from '../src/postgres/lsn.ts';
+import { waitForCopyToApply } from '../src/fleet/shard-replication.ts';
 import { type FleetFixture, startFleet } from './support/fleet-fixture.ts';
 
 const TABLE = 'public.demo_customers';
@@ -26,19 +24,7 @@ let database: string;
 
 /** Waits until the copy applied everything the home had written when it was called. */
 async function copyCaughtUp(): Promise<void> {
-  const { rows } = await home.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
-  const wanted = parseLsn(rows[0]?.lsn ?? '') ?? 0n;
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const { rows: stats } = await copy.query<{ lsn: string | null }>(
-      'SELECT latest_end_lsn::text AS lsn FROM pg_stat_subscription WHERE subname = $1',
-      [subscriptionName(database)],
-    );
-    const applied = parseLsn(stats[0]?.lsn ?? '') ?? 0n;
-    if (applied >= wanted) return;
-    if (Date.now() > deadline) assert.fail(`the copy never reached ${rows[0]?.lsn}`);
-    await sleep(50);
-  }
+  assert.ok(await waitForCopyToApply(home, copy, database, 20_000), 'the copy never caught up');
 }
 
 const keyOf = (n: number): RowKey => [`cmp-${String(n).padStart(6, '0')}`];

@@ -51,7 +51,7 @@ export class PinnedSide {
     }
   }
 
-  /** Runs one query on the connection with the least queued, in the pinned snapshot. */
+  /** Runs one query in the pinned snapshot, on the side's connections in turn. */
   query<R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<R[]> {
     const at = this.#next;
     this.#next = (this.#next + 1) % this.#clients.length;

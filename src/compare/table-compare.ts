@@ -405,8 +405,10 @@ async function recheck(
   for (let round = 0; round < rounds && found.size > 0; round += 1) {
     await settle();
     const keys = [...found.values()].map((f) => f.key);
-    const a = await rowHashes(shape, rowHash, source, keys);
-    const b = await rowHashes(shape, rowHash, target, keys);
+    const [a, b] = await Promise.all([
+      rowHashes(shape, rowHash, source, keys),
+      rowHashes(shape, rowHash, target, keys),
+    ]);
     for (const [text, entry] of found) {
       const [onSource, onTarget] = [a.get(text), b.get(text)];
       if (onSource === onTarget) found.delete(text);

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { keyListJoin, type RowKey, tableShapeOf } from './table-shape.ts';
+import { keyListJoin, keyText, type RowKey, tableShapeOf } from './table-shape.ts';
 
 /** What {@link repairTable} changed on the target. */
 export interface TableRepair {
@@ -49,8 +49,8 @@ export async function repairTable(
       values,
     );
     rows.push(...found.map((r) => r.row));
-    const present = new Set(found.map((r) => JSON.stringify(r.key)));
-    gone.push(...keys.filter((key) => !present.has(JSON.stringify(key))));
+    const present = new Set(found.map((r) => keyText(r.key)));
+    gone.push(...keys.filter((key) => !present.has(keyText(key))));
   }
   const columns = shape.columns.join(', ');
   const others = shape.columns.filter((column) => !shape.keyColumns.includes(column));

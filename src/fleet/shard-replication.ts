@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 
 /** Name of the publication in every shard database on its home primary. */
@@ -87,6 +88,32 @@ export async function appliedRemoteLsn(copyDb: pg.Pool, database: string): Promi
     [subscriptionName(database)],
   );
   return rows[0]?.lsn ?? null;
+}
+
+/**
+ * Waits until a shard's copy has applied everything its home had written when this was called:
+ * the position the copy's apply worker last reported back (`latest_end_lsn`) reaches the home's
+ * WAL position. `false` when it has not within `timeoutMs`. A comparison of home and copy waits
+ * here before it reads again the rows it found different (decision 53).
+ */
+export async function waitForCopyToApply(
+  homeDb: pg.Pool,
+  copyDb: pg.Pool,
+  database: string,
+  timeoutMs: number,
+): Promise<boolean> {
+  const { rows } = await homeDb.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { rows: reached } = await copyDb.query<{ done: boolean }>(
+      `SELECT coalesce(bool_or(latest_end_lsn >= $2::pg_lsn), false) AS done
+         FROM pg_stat_subscription WHERE subname = $1`,
+      [subscriptionName(database), rows[0]?.lsn],
+    );
+    if (reached[0]?.done) return true;
+    if (Date.now() >= deadline) return false;
+    await sleep(50);
+  }
 }
 
 /**

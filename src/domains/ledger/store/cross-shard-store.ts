@@ -230,19 +230,25 @@ export async function startCrossShards(
     tx,
     starts.map((start) => start.id),
   );
-  const fresh = starts.filter((start, index) => {
+  const fresh: { index: number; start: CrossShardStart }[] = [];
+  starts.forEach((start, index) => {
     const row = existing.get(start.id);
-    if (row !== undefined) answers[index] = fromRow(row, start);
-    return row === undefined;
+    if (row === undefined) fresh.push({ index, start });
+    else answers[index] = fromRow(row, start);
   });
-  const freshIndexes = starts.flatMap((start, index) => (existing.has(start.id) ? [] : [index]));
-  const transits = fresh.length > 0 ? await transitsOf(tx, fresh) : [];
+  const transits =
+    fresh.length > 0
+      ? await transitsOf(
+          tx,
+          fresh.map((f) => f.start),
+        )
+      : [];
   const legs: { index: number; start: CrossShardStart; transit: string }[] = [];
-  freshIndexes.forEach((index, at) => {
+  fresh.forEach(({ index, start }, at) => {
     const transit = transits[at] ?? null;
     if (transit === null)
       answers[index] = { status: 'in_transit_account_not_found', replayed: false, state: null };
-    else legs.push({ index, start: starts[index] as CrossShardStart, transit });
+    else legs.push({ index, start, transit });
   });
   const outcomes =
     legs.length > 0
@@ -259,16 +265,16 @@ export async function startCrossShards(
   });
   const made = pending.length > 0 ? await insertRows(tx, pending) : new Set<string>();
   // Each inserted id answers fresh once; every other pending start is a retry of its row.
-  const raced = pending.filter((leg) => !made.delete(leg.start.id));
+  const raced = new Set(pending.filter((leg) => !made.delete(leg.start.id)));
   const rows =
-    raced.length > 0
+    raced.size > 0
       ? await readRows(
           tx,
-          raced.map((leg) => leg.start.id),
+          [...raced].map((leg) => leg.start.id),
         )
       : null;
   for (const leg of pending) {
-    const row = raced.includes(leg) ? rows?.get(leg.start.id) : undefined;
+    const row = raced.has(leg) ? rows?.get(leg.start.id) : undefined;
     answers[leg.index] =
       row === undefined
         ? { status: 'pending', replayed: false, state: 'pending_debit' }
