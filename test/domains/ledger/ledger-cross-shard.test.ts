@@ -425,6 +425,74 @@ describe('cross-shard transfers', () => {
       await assertEnded(otherIds[n] as string, other, 'posted', 20n + BigInt(n));
   });
 
+  test("A's primary hung (SIGSTOP) with starts, retries and drives in flight: each transfer posted once", async () => {
+    const before: { id: string; ends: { debit: string; credit: string } }[] = [];
+    const during: { id: string; ends: { debit: string; credit: string } }[] = [];
+    for (let n = 0; n < 3; n += 1) {
+      const ends = await pair();
+      const id = rid('hung');
+      await transfers.start({ id, ...accountsAs(ends), amount: 60n, currency: CURRENCY });
+      before.push({ id, ends });
+      during.push({ id: rid('hung'), ends: await pair() });
+    }
+    const primaryA = router.map.route(shardA).primary?.id as string;
+    const victim = fixture.fleet.server(primaryA);
+    assert.ok(victim);
+    const driver = driverOf();
+    victim.signalAll('SIGSTOP');
+    let resumed = false;
+    try {
+      const start = ({ id, ends }: (typeof during)[number]) =>
+        transfers.start({ id, ...accountsAs(ends), amount: 60n, currency: CURRENCY });
+      // While A hangs: drives of the started ones, new starts, and each new start again (a
+      // client's retry while its first attempt is in flight), all on the hung shard.
+      const inFlight = Promise.allSettled([
+        ...before.map(({ id, ends }) => driver.drive(id, ends.debit)),
+        ...during.map(start),
+        ...during.map(async (transfer) => {
+          await sleep(200);
+          return start(transfer);
+        }),
+      ]);
+      // Hostile text is refused at once, hung shard or not, and fails nothing else.
+      for (const reference of ['nul\u0000', 'lone \ud800'])
+        await assert.rejects(
+          transfers.start({
+            id: rid('bad'),
+            ...accountsAs(during[0]?.ends as { debit: string; credit: string }),
+            amount: 1n,
+            currency: CURRENCY,
+            reference,
+          }),
+          (error) => isMainstayError(error, 'invalid_request'),
+        );
+      await sleep(1_500);
+      victim.signalAll('SIGCONT');
+      resumed = true;
+      for (const outcome of await inFlight)
+        if (outcome.status === 'rejected')
+          assert.ok(
+            isMainstayError(outcome.reason, 'primary_unavailable') ||
+              isMainstayError(outcome.reason, 'write_outcome_unknown'),
+            String(outcome.reason),
+          );
+    } finally {
+      if (!resumed) victim.signalAll('SIGCONT');
+    }
+    // Every client retries what it did not see end, with the same ids, then drives it.
+    for (const { id, ends } of during) {
+      const again = await transfers.start({
+        id,
+        ...accountsAs(ends),
+        amount: 60n,
+        currency: CURRENCY,
+      });
+      assert.equal(again.status, 'pending', `${id}: ${again.status}`);
+    }
+    for (const { id, ends } of [...before, ...during]) await driver.drive(id, ends.debit);
+    for (const { id, ends } of [...before, ...during]) await assertEnded(id, ends, 'posted', 60n);
+  });
+
   test("B's primary killed mid-drive: the driver backs off and finishes once B is back", async () => {
     const started: { id: string; ends: { debit: string; credit: string } }[] = [];
     for (let n = 0; n < 3; n += 1) {
