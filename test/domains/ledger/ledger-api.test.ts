@@ -202,98 +202,26 @@ describe('the ledger over HTTP', () => {
     const summed = await call('GET', `/v1/ledger/institution-accounts/${fundingCode}?currency=CNY`);
     assert.equal(summed.status, 200);
     assert.ok((summed.body.debitsPosted as number) >= 100);
+    // One transfer from the wallet to the funding stripe, with `fields` changed.
+    const one = (fields: Record<string, unknown>) => ({
+      requests: [
+        {
+          id: next('x'),
+          debitAccountId: wallet,
+          creditAccountId: funding,
+          amount: 5,
+          currency: 'CNY',
+          ...fields,
+        },
+      ],
+    });
     const bad: [unknown, number, string][] = [
-      [
-        {
-          requests: [
-            {
-              id: next('x'),
-              debitAccountId: wallet,
-              creditAccountId: funding,
-              amount: -5,
-              currency: 'CNY',
-            },
-          ],
-        },
-        400,
-        'invalid_request',
-      ],
-      [
-        {
-          requests: [
-            {
-              id: next('x'),
-              debitAccountId: wallet,
-              creditAccountId: funding,
-              amount: 1.5,
-              currency: 'CNY',
-            },
-          ],
-        },
-        400,
-        'invalid_request',
-      ],
-      [
-        {
-          requests: [
-            {
-              id: next('x'),
-              debitAccountId: wallet,
-              creditAccountId: funding,
-              amount: '5',
-              currency: 'CNY',
-            },
-          ],
-        },
-        400,
-        'invalid_request',
-      ],
-      [
-        {
-          requests: [
-            {
-              id: 'nul\u0000id',
-              debitAccountId: wallet,
-              creditAccountId: funding,
-              amount: 5,
-              currency: 'CNY',
-            },
-          ],
-        },
-        400,
-        'invalid_text',
-      ],
-      [
-        {
-          requests: [
-            {
-              id: next('x'),
-              debitAccountId: wallet,
-              creditAccountId: wallet,
-              amount: 5,
-              currency: 'CNY',
-            },
-          ],
-        },
-        400,
-        'invalid_request',
-      ],
-      [
-        {
-          requests: [
-            {
-              id: next('x'),
-              debitAccountId: wallet,
-              creditAccountId: funding,
-              amount: 5,
-              currency: 'CNY',
-              linked: true,
-            },
-          ],
-        },
-        400,
-        'invalid_request',
-      ],
+      [one({ amount: -5 }), 400, 'invalid_request'],
+      [one({ amount: 1.5 }), 400, 'invalid_request'],
+      [one({ amount: '5' }), 400, 'invalid_request'],
+      [one({ id: 'nul\u0000id' }), 400, 'invalid_text'],
+      [one({ creditAccountId: wallet }), 400, 'invalid_request'],
+      [one({ linked: true }), 400, 'invalid_request'],
       [{ requests: [] }, 400, 'invalid_request'],
     ];
     for (const [body, status, code] of bad) {
