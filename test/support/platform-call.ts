@@ -2,7 +2,22 @@
  * HTTP calls to a platform started by a test, as the demo's API client of its home: a JSON body
  * is sent as JSON (a string body as it is, for malformed input), and the answer is read whole.
  */
+import { loadConfig } from '../../src/config/load-config.ts';
+import { CONFIG_SECTIONS, MODULES } from '../../src/modules.ts';
+import { startPlatform } from '../../src/platform/platform.ts';
 import { authHeaders } from './demo-credentials.ts';
+
+/**
+ * The platform this build hosts (every module of `src/modules.ts`), started in `home` with HTTP
+ * on a free port and no failover controller; `env` adds variables (`MAINSTAY_CONFIG`...).
+ */
+export function startTestPlatform(home: string, env: Record<string, string> = {}) {
+  const config = loadConfig(
+    { cwd: home, env: { MAINSTAY_HOME: home, MAINSTAY_PORT: '0', ...env } },
+    CONFIG_SECTIONS,
+  );
+  return startPlatform({ config, modules: MODULES, failover: false });
+}
 
 /** An answer: its status, headers and JSON body (`{}` when empty). */
 export interface Answer {

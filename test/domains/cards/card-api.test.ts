@@ -5,17 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { loadConfig } from '../../../src/config/load-config.ts';
 import { CREDIT_LIMIT_APPROVAL_ABOVE_DEFAULT } from '../../../src/domains/cards/config/credit-limit-approval.ts';
 import { CARD_DEMO_ACCOUNT_COUNT } from '../../../src/domains/cards/demo/card-demo-data.ts';
-import { CONFIG_SECTIONS, MODULES } from '../../../src/modules.ts';
-import { startPlatform } from '../../../src/platform/platform.ts';
 import { authHeaders } from '../../support/demo-credentials.ts';
-import { platformCaller } from '../../support/platform-call.ts';
+import { platformCaller, startTestPlatform } from '../../support/platform-call.ts';
 import { removeHome, tempHome } from '../../support/temp-home.ts';
 
 const home = tempHome('card-api');
-let platform: Awaited<ReturnType<typeof startPlatform>>;
+let platform: Awaited<ReturnType<typeof startTestPlatform>>;
 let key = 0;
 
 const call = platformCaller(home, () => platform.url);
@@ -75,11 +72,7 @@ const THRESHOLD = Number(CREDIT_LIMIT_APPROVAL_ABOVE_DEFAULT);
 
 describe('card API', () => {
   before(async () => {
-    const config = loadConfig(
-      { cwd: home, env: { MAINSTAY_HOME: home, MAINSTAY_PORT: '0' } },
-      CONFIG_SECTIONS,
-    );
-    platform = await startPlatform({ config, modules: MODULES, failover: false });
+    platform = await startTestPlatform(home);
   });
   after(async () => {
     await platform?.stop();

@@ -8,21 +8,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { loadConfig } from '../../../src/config/load-config.ts';
 import { cardsModule } from '../../../src/domains/cards/module.ts';
-import { identityModule } from '../../../src/domains/identity/module.ts';
-import { ledgerModule } from '../../../src/domains/ledger/module.ts';
 import { cardsOnLedgerModule } from '../../../src/links/cards-on-ledger.ts';
-import { CONFIG_SECTIONS } from '../../../src/modules.ts';
-import { startPlatform } from '../../../src/platform/platform.ts';
 import { authHeaders } from '../../support/demo-credentials.ts';
+import { startTestPlatform } from '../../support/platform-call.ts';
 import { removeHome, tempHome } from '../../support/temp-home.ts';
 
 const home = tempHome('card-ledger-platform');
-const MODULES = [identityModule, cardsModule, ledgerModule, cardsOnLedgerModule];
 const POLL_COUNT_MAX = 100;
 const POLL_INTERVAL_MS = 100;
-let platform: Awaited<ReturnType<typeof startPlatform>>;
+let platform: Awaited<ReturnType<typeof startTestPlatform>>;
 let key = 0;
 
 async function call(method: string, path: string, body?: unknown) {
@@ -56,11 +51,7 @@ async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean
 
 describe('cards on the ledger, hosted by the platform', () => {
   before(async () => {
-    const config = loadConfig(
-      { cwd: home, env: { MAINSTAY_HOME: home, MAINSTAY_PORT: '0' } },
-      CONFIG_SECTIONS,
-    );
-    platform = await startPlatform({ config, modules: MODULES, failover: false });
+    platform = await startTestPlatform(home);
   });
   after(async () => {
     await platform?.stop();

@@ -6,14 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { loadConfig } from '../../../src/config/load-config.ts';
-import { CONFIG_SECTIONS, MODULES } from '../../../src/modules.ts';
-import { startPlatform } from '../../../src/platform/platform.ts';
-import { type Answer, platformCaller } from '../../support/platform-call.ts';
+import { type Answer, platformCaller, startTestPlatform } from '../../support/platform-call.ts';
 import { removeHome, tempHome } from '../../support/temp-home.ts';
 
 const home = tempHome('ledger-api');
-let platform: Awaited<ReturnType<typeof startPlatform>>;
+let platform: Awaited<ReturnType<typeof startTestPlatform>>;
 let key = 0;
 
 const call = platformCaller(home, () => platform.url);
@@ -44,11 +41,7 @@ describe('the ledger over HTTP', () => {
   let stripes: { shardId: number; id: string }[];
 
   before(async () => {
-    const config = loadConfig(
-      { cwd: home, env: { MAINSTAY_HOME: home, MAINSTAY_PORT: '0' } },
-      CONFIG_SECTIONS,
-    );
-    platform = await startPlatform({ config, modules: MODULES, failover: false });
+    platform = await startTestPlatform(home);
     fundingCode = next('funding');
     const institution = await call('POST', '/v1/ledger/institution-accounts', {
       code: fundingCode,

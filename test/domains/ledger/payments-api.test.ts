@@ -9,17 +9,15 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { loadConfig } from '../../../src/config/load-config.ts';
 import { BATCH_CSV_HEADER } from '../../../src/domains/ledger/payments/core/batch-file.ts';
-import { CONFIG_SECTIONS, MODULES } from '../../../src/modules.ts';
-import { startPlatform } from '../../../src/platform/platform.ts';
 import { authHeaders } from '../../support/demo-credentials.ts';
+import { startTestPlatform } from '../../support/platform-call.ts';
 import { removeHome, tempHome } from '../../support/temp-home.ts';
 
 const home = tempHome('payments-api');
 const P2P_FEE = 3;
 const QR_BASIS_POINTS = 100;
-let platform: Awaited<ReturnType<typeof startPlatform>>;
+let platform: Awaited<ReturnType<typeof startTestPlatform>>;
 let key = 0;
 
 interface Answer {
@@ -74,11 +72,7 @@ describe('payments over HTTP', () => {
         },
       }),
     );
-    const config = loadConfig(
-      { cwd: home, env: { MAINSTAY_HOME: home, MAINSTAY_PORT: '0', MAINSTAY_CONFIG: file } },
-      CONFIG_SECTIONS,
-    );
-    platform = await startPlatform({ config, modules: MODULES, failover: false });
+    platform = await startTestPlatform(home, { MAINSTAY_CONFIG: file });
     for (const [code, kind] of [
       ['fees', 'fees'],
       ['in-transit', 'in_transit'],
