@@ -33,6 +33,8 @@ export interface FleetOptions {
   readonly config: MainstayConfig;
   /** Schema of every shard database, applied alike to a shard's home and its copy. */
   readonly shardMigrations: readonly MigrationSet[];
+  /** Further schema of the catalog database (the hosted modules' own), after the catalog's. */
+  readonly catalogMigrations?: readonly MigrationSet[];
   /** Told each step as the fleet comes up, for a progress display. */
   readonly onProgress?: (step: string) => void;
   /** Told when a server dies without being asked to stop. */
@@ -273,7 +275,7 @@ export class Fleet
     const witness = this.config.witness.id;
     await ensureDatabase(this.pools.pool(witness), CATALOG_DATABASE);
     const pool = this.pools.pool(witness, CATALOG_DATABASE);
-    await migrateDatabase(pool, [CATALOG_MIGRATIONS]);
+    await migrateDatabase(pool, [CATALOG_MIGRATIONS, ...(this.#options.catalogMigrations ?? [])]);
     this.#catalog = new PostgresCatalogStore(pool);
     const seed = catalogSeed(this.config, this.specs, (id) => this.connection(id));
     await this.#catalog.initialize(seed);

@@ -100,6 +100,12 @@ export interface DomainModule<R extends RunningModule = RunningModule> {
   /** The shard schema, applied in order on every shard database after the platform's own. */
   readonly shardMigrations: readonly MigrationSet[];
   /**
+   * Tables of the module's own in the catalog database on the witness (state every process of
+   * the fleet shares, off the money path: the ops module's workflow runs), applied after the
+   * catalog's schema. Each set keeps its own versions.
+   */
+  readonly catalogMigrations?: readonly MigrationSet[];
+  /**
    * The module's own error codes (its `errors.ts`, which registers them with the catalogue as
    * it loads and declares them to the type checker); listed in the errors reference.
    */

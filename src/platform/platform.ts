@@ -72,6 +72,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   const fleet = new Fleet({
     config,
     shardMigrations: shardMigrationsOf(options.modules),
+    catalogMigrations: [...new Set(options.modules.flatMap((m) => m.catalogMigrations ?? []))],
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     ...(options.onServerExit ? { onServerExit: options.onServerExit } : {}),
   });
