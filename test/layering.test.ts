@@ -226,6 +226,11 @@ test('table comparison knows only PostgreSQL plumbing and the error catalogue', 
   assert.deepEqual(crossings(['compare'], [...above, 'engine', 'secrets', 'config']), []);
 });
 
+test('the workflow engine knows only PostgreSQL plumbing, migrations and the error catalogue', () => {
+  const above = ['catalog', 'data', 'fleet', 'domains', 'http', 'platform', 'cli', 'demo', 'jobs'];
+  assert.deepEqual(crossings(['workflow'], [...above, 'engine', 'secrets', 'config', 'compare']), []);
+});
+
 test("a domain's core imports no HTTP: neither fastify nor src/http", () => {
   const offending: string[] = [];
   for (const [file, source] of SOURCES) {

@@ -301,6 +301,24 @@ export const ERROR_CATALOGUE = {
     definite: false,
     doc: 'The re-seed of a returning data centre stopped part-way (a copy did not catch up in time, or a replication slot stayed in use). What it did is kept and nothing was lost; run it again to continue (the same request: it needs no key, as if retried with the same idempotency key).',
   },
+  workflow_unknown: {
+    status: 422,
+    title: 'Unknown workflow',
+    definite: true,
+    doc: 'No workflow of that name exists; the detail lists the known ones (`GET /v1/ops/workflows`). Nothing was started.',
+  },
+  module_unknown: {
+    status: 422,
+    title: 'Unknown ops module',
+    definite: true,
+    doc: 'No atomic ops module of that name exists; the detail lists the known ones (`GET /v1/ops/modules`). Nothing was started.',
+  },
+  preflight_refused: {
+    status: 409,
+    title: 'Preflight refused',
+    definite: true,
+    doc: 'A step of an operation checked the fleet before acting and found it could not run now (a candidate not streaming, a replica behind); the detail says why. The step changed nothing and is not retried.',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 /** The shape of one catalogue entry. */

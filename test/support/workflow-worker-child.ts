@@ -1,0 +1,21 @@
+/**
+ * A workflow worker in a process of its own, for the tests and the benchmark that kill it
+ * (SIGKILL) mid-step: it runs the test workflows against the database in MAINSTAY_TEST_DB (JSON
+ * connection) and prints `ready` once it works.
+ */
+import pg from 'pg';
+import { WorkflowEngine } from '../../src/workflow/workflow-engine.ts';
+import { TEST_WORKFLOWS, testModules } from './workflow-fixtures.ts';
+
+const connection = JSON.parse(process.env.MAINSTAY_TEST_DB ?? '{}') as pg.ClientConfig;
+const pool = new pg.Pool({ ...connection, max: 2 });
+const engine = new WorkflowEngine({
+  pool,
+  connection,
+  workflows: TEST_WORKFLOWS,
+  modules: testModules(pool),
+  pollMs: Number(process.env.MAINSTAY_TEST_POLL_MS ?? 100),
+});
+await engine.start();
+process.stdout.write('ready\n');
+setInterval(() => undefined, 60_000);
