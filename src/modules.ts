@@ -5,6 +5,7 @@
 import { cardsModule } from './domains/cards/module.ts';
 import { identityModule } from './domains/identity/module.ts';
 import { ledgerModule } from './domains/ledger/module.ts';
+import { opsModule } from './domains/ops/module.ts';
 import { cardsOnLedgerModule } from './links/cards-on-ledger.ts';
 import type { ConfigSection, DomainModule } from './platform/domain-module.ts';
 
@@ -16,6 +17,7 @@ export const MODULES: readonly DomainModule[] = [
   identityModule,
   cardsModule,
   ledgerModule,
+  opsModule,
   cardsOnLedgerModule,
 ];
 

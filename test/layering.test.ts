@@ -228,7 +228,10 @@ test('table comparison knows only PostgreSQL plumbing and the error catalogue', 
 
 test('the workflow engine knows only PostgreSQL plumbing, migrations and the error catalogue', () => {
   const above = ['catalog', 'data', 'fleet', 'domains', 'http', 'platform', 'cli', 'demo', 'jobs'];
-  assert.deepEqual(crossings(['workflow'], [...above, 'engine', 'secrets', 'config', 'compare']), []);
+  assert.deepEqual(
+    crossings(['workflow'], [...above, 'engine', 'secrets', 'config', 'compare']),
+    [],
+  );
 });
 
 test("a domain's core imports no HTTP: neither fastify nor src/http", () => {

@@ -6,6 +6,13 @@ import { auditVerifyCommand } from './commands/audit.ts';
 import { destroyCommand } from './commands/destroy.ts';
 import { downCommand } from './commands/down.ts';
 import { openApiCommand } from './commands/openapi.ts';
+import {
+  compareCommand,
+  opsDecideCommand,
+  opsListCommand,
+  opsRunCommand,
+  opsShowCommand,
+} from './commands/ops.ts';
 import { reseedCommand } from './commands/reseed.ts';
 import { statusCommand } from './commands/status.ts';
 import { upCommand } from './commands/up.ts';
@@ -65,6 +72,46 @@ program
   .option('--shard <shardId>', 'only this shard')
   .option('--json', 'print JSON for machines')
   .action(run(auditVerifyCommand));
+const ops = program.command('ops').description('ops workflows: start, follow, list, approve');
+ops
+  .command('run')
+  .description('start a workflow (or, with --module, one module) and follow it live')
+  .argument('<name>', 'a workflow (GET /v1/ops/workflows) or a module (GET /v1/ops/modules)')
+  .option('--input <json>', 'the input, a JSON object', '{}')
+  .option('--module', 'run one module alone')
+  .option('--json', 'print JSON for machines')
+  .action(run(opsRunCommand));
+ops
+  .command('list')
+  .description('runs, newest first')
+  .option('--status <status>', 'only runs in this status')
+  .option('--json', 'print JSON for machines')
+  .action(run(opsListCommand));
+ops
+  .command('show')
+  .description('one run and its steps')
+  .argument('<runId>')
+  .option('--watch', 'follow its events live until it ends or waits for a decision')
+  .option('--json', 'print JSON for machines')
+  .action(run(opsShowCommand));
+for (const verb of ['approve', 'reject'] as const) {
+  ops
+    .command(verb)
+    .description(`${verb} the step a run waits on, as the staff session in MAINSTAY_SESSION`)
+    .argument('<runId>')
+    .option('--reason <text>', 'why')
+    .action(
+      run((runId: string, options: { reason?: string }) => opsDecideCommand(verb, runId, options)),
+    );
+}
+program
+  .command('compare')
+  .description("compare a shard's table with the other DC's copy (or its replica), live")
+  .argument('<shard>', 'the shard id')
+  .argument('<table>', 'the table, e.g. demo_customers')
+  .option('--against <side>', 'copy or replica', 'copy')
+  .option('--json', 'print JSON for machines')
+  .action(run(compareCommand));
 program.command('openapi').description('print the OpenAPI document').action(run(openApiCommand));
 
 try {

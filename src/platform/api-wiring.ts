@@ -14,7 +14,7 @@ import type { RouterOptions } from '../data/router-options.ts';
 import { MainstayError } from '../errors/mainstay-error.ts';
 import type { FailoverController } from '../fleet/failover-controller.ts';
 import { type EventSource, pageOfEvents } from '../fleet/failover-events.ts';
-import { CATALOG_DATABASE } from '../fleet/fleet.ts';
+import { CATALOG_DATABASE, type Fleet } from '../fleet/fleet.ts';
 import type { TopologySource } from '../fleet/topology-snapshot.ts';
 import { type AccessControl, PLATFORM_SCOPES } from '../http/access-control.ts';
 import { buildHttpServer } from '../http/build-http-server.ts';
@@ -42,6 +42,8 @@ export interface ApiWiringOptions {
   readonly source: TopologySource;
   /** The failover controller: only the supervising process runs one. */
   readonly controller: FailoverController | null;
+  /** The fleet this process supervises, handed to the modules (absent in `mainstay api`). */
+  readonly fleet?: Fleet;
   readonly operations: (services: { controller: FailoverController | null }) => Operations;
   /** The version shown in the OpenAPI document. */
   readonly version: string;
@@ -118,6 +120,7 @@ export async function wireApi(options: ApiWiringOptions): Promise<ApiWiring> {
         secrets,
         scopes,
         started: modules,
+        ...(options.fleet ? { fleetHost: { fleet: options.fleet, controller } } : {}),
       });
       stack.push(() => running.stop());
       modules.add(module, running);

@@ -14,6 +14,8 @@ import type { CatalogStore } from '../catalog/catalog-store.ts';
 import type { Router } from '../data/router.ts';
 import type { RouterOptions } from '../data/router-options.ts';
 import type { ErrorSpec } from '../errors/error-catalogue.ts';
+import type { FailoverController } from '../fleet/failover-controller.ts';
+import type { Fleet } from '../fleet/fleet.ts';
 import type { JobSnapshot } from '../jobs/job-runner.ts';
 import type { MigrationSet } from '../migrations/migration.ts';
 import type { SecretsPort } from '../secrets/secrets-port.ts';
@@ -38,6 +40,13 @@ export interface ConfigSection {
   readonly schema: TSchema;
 }
 
+/** The fleet and its failover controller, as the process that supervises them holds them. */
+export interface FleetHost {
+  readonly fleet: Fleet;
+  /** Null when the platform runs without a failover controller. */
+  readonly controller: FailoverController | null;
+}
+
 /** What one API process gives a module when it starts it. */
 export interface ModuleContext {
   /** The process's router for request traffic. */
@@ -60,6 +69,11 @@ export interface ModuleContext {
    * entry point defines to link two domains reaches them here; a domain never does.
    */
   readonly started?: RunningModules;
+  /**
+   * The fleet, in the process that supervises it (`mainstay up`) only: a module that operates
+   * the servers (the ops module's fleet steps) works there; a `mainstay api` process has none.
+   */
+  readonly fleetHost?: FleetHost;
 }
 
 /** What a module's demo data may need beside the router and the catalog. */

@@ -97,6 +97,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       witness: fleet.connection(config.witness.id),
       processHome: config.home,
       source: fleet,
+      fleet,
       controller,
       modules: options.modules,
       version: VERSION,

@@ -83,7 +83,15 @@ export class WorkflowEngine {
 
   constructor(options: WorkflowEngineOptions) {
     this.#options = options;
-    for (const module of options.modules) this.#modules.set(module.name, module);
+    for (const module of options.modules) {
+      this.#modules.set(module.name, module);
+      this.#workflows.set(`module:${module.name}`, {
+        name: `module:${module.name}`,
+        summary: module.summary,
+        inputSchema: module.inputSchema,
+        steps: [{ name: module.name, module: module.name, input: (input) => input }],
+      });
+    }
     for (const workflow of options.workflows) {
       for (const step of workflow.steps) {
         if (!this.#modules.has(step.module))
@@ -133,13 +141,17 @@ export class WorkflowEngine {
       );
     }
     const input = this.#checked(workflow, request.input);
-    const steps = workflow.steps.map((step) => ({
-      name: step.name,
-      module: step.module,
-      input: step.input(input),
-      attemptsMax: this.#modules.get(step.module)?.attemptsMax ?? 3,
-      approverRoles: step.approverRoles ? [...step.approverRoles] : null,
-    }));
+    const steps = workflow.steps.map((step) => {
+      const module = this.#modules.get(step.module);
+      const roles = step.approverRoles ?? module?.approverRoles;
+      return {
+        name: step.name,
+        module: step.module,
+        input: step.input(input),
+        attemptsMax: module?.attemptsMax ?? 3,
+        approverRoles: roles ? [...roles] : null,
+      };
+    });
     const requestHash = createHash('sha256')
       .update(JSON.stringify([request.workflow, input]))
       .digest('hex');
@@ -174,6 +186,22 @@ export class WorkflowEngine {
       });
     }
     return input;
+  }
+
+  /**
+   * Runs one module alone, as a workflow of one step named after it (input checked against the
+   * module's schema).
+   */
+  startModule(request: Omit<StartRequest, 'workflow'> & { module: string }) {
+    const module = this.#modules.get(request.module);
+    if (!module) {
+      throw new MainstayError(
+        'module_unknown',
+        `no module ${request.module}; known: ${[...this.#modules.keys()].join(', ')}`,
+      );
+    }
+    const { module: _module, ...rest } = request;
+    return this.startRun({ ...rest, workflow: `module:${module.name}` });
   }
 
   async run(runId: string): Promise<RunView> {

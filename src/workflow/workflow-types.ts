@@ -42,6 +42,11 @@ export interface StepModule<I = unknown, O = unknown> {
   compensate?(input: I, output: O | null, context: StepContext): Promise<void>;
   /** Attempts at most, a first attempt included (3 by default). */
   readonly attemptsMax?: number;
+  /**
+   * A sensitive module (a failover drill, a repair): wherever it runs, its step waits until a
+   * person holding one of these roles, not the run's starter, approves.
+   */
+  readonly approverRoles?: readonly string[];
 }
 
 /** A step of a workflow: which module, with what input, behind whose approval. */

@@ -1,0 +1,86 @@
+/**
+ * The ops workflows (decision 54): atomic modules composed, each sensitive step behind a second
+ * person. A drill checks the data before and after what it does, so "0 differences" is part of
+ * the run's own verdict, not a separate report.
+ */
+import { type Static, Type } from '@sinclair/typebox';
+import type { StepDefinition, WorkflowDefinition } from '../../../workflow/workflow-types.ts';
+import { TableTarget } from './data-steps.ts';
+import { OPS_APPROVER_ROLES } from './ops-roles.ts';
+
+const Checked = Type.Object(
+  {
+    shard: Type.Integer({ minimum: 0, maximum: 4095 }),
+    table: Type.String({ minLength: 1, maxLength: 200 }),
+  },
+  { additionalProperties: false },
+);
+
+const DrillInput = Type.Object(
+  { dc: Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-z0-9-]+$' }), check: Checked },
+  { additionalProperties: false },
+);
+type DrillInput = Static<typeof DrillInput>;
+
+const at = <T>(input: unknown) => input as T;
+
+function compareStep(name: string, expectEqual: boolean): StepDefinition {
+  return {
+    name,
+    module: 'compare-table',
+    input: (run) => ({ ...at<DrillInput>(run).check, against: 'copy', expectEqual }),
+  };
+}
+
+export const OPS_WORKFLOWS: readonly WorkflowDefinition[] = [
+  {
+    name: 'compare-and-repair',
+    summary:
+      "Compares a table with the other DC's copy, repairs the copy once a second person approves, and compares again",
+    inputSchema: Type.Object(
+      {
+        shard: Type.Integer({ minimum: 0, maximum: 4095 }),
+        table: Type.String({ minLength: 1, maxLength: 200 }),
+      },
+      { additionalProperties: false },
+    ),
+    steps: [
+      {
+        name: 'compare',
+        module: 'compare-table',
+        input: (run) => ({ ...at<object>(run), against: 'copy' }),
+      },
+      {
+        name: 'repair',
+        module: 'repair-table',
+        input: (run) => ({ ...at<object>(run), against: 'copy' }),
+        approverRoles: OPS_APPROVER_ROLES,
+      },
+      {
+        name: 'compare-again',
+        module: 'compare-table',
+        input: (run) => ({ ...at<object>(run), against: 'copy', expectEqual: true }),
+      },
+    ],
+  },
+  {
+    name: 'failover-drill',
+    summary:
+      "Checks the fleet and a table, kills a data centre's primary once a second person approves, waits for the promotion and rebuild, and checks again",
+    inputSchema: DrillInput,
+    steps: [
+      { name: 'check-fleet', module: 'check-fleet', input: () => ({}) },
+      compareStep('compare-before', true),
+      {
+        name: 'failover',
+        module: 'failover-drill',
+        input: (run) => ({ dc: at<DrillInput>(run).dc }),
+      },
+      { name: 'check-fleet-after', module: 'check-fleet', input: () => ({}) },
+      compareStep('compare-after', true),
+    ],
+  },
+];
+
+/** The input schema of a table check, for the docs. */
+export const TableCheckSchema = TableTarget;

@@ -1,0 +1,86 @@
+/**
+ * The ops module (decision 54): atomic fleet and data operations as step modules, composed into
+ * workflows that run on the durable workflow engine, with maker-checker on sensitive steps and
+ * every action in the audit trail. Runs live in the catalog database, so every API process lists
+ * them and takes decisions; the process that supervises the fleet (`mainstay up`) is the worker
+ * that runs them, since its steps act on the servers it owns.
+ */
+import pg from 'pg';
+import { AuditLog } from '../../audit/audit-log.ts';
+import type { DomainModule, FleetHost, RunningModule } from '../../platform/domain-module.ts';
+import { WorkflowEngine } from '../../workflow/workflow-engine.ts';
+import { WORKFLOW_MIGRATIONS } from '../../workflow/workflow-store.ts';
+import type { StepModule } from '../../workflow/workflow-types.ts';
+import { OPS_SCOPES, registerOpsRoutes } from './api/ops-routes.ts';
+import { compareModule, repairModule } from './core/data-steps.ts';
+import { checkFleetModule, failoverDrillModule, rebuildReplicaModule } from './core/fleet-steps.ts';
+import { auditOpsAction } from './core/ops-audit.ts';
+import { OPS_WORKFLOWS } from './core/ops-workflows.ts';
+import { OPS_ERRORS } from './errors.ts';
+
+/** The running ops module: its engine, for entry points and tests. */
+export interface RunningOps extends RunningModule {
+  readonly engine: WorkflowEngine;
+}
+
+/** The step modules, each acting on the fleet `host`. */
+export function opsModules(host: FleetHost): StepModule[] {
+  return [
+    checkFleetModule(host),
+    compareModule(host.fleet),
+    repairModule(host.fleet),
+    rebuildReplicaModule(host),
+    failoverDrillModule(host),
+  ] as StepModule[];
+}
+
+/** Catalogue-only modules for a process without the fleet: listed and started, never run there. */
+function describedModules(): StepModule[] {
+  return opsModules({ fleet: null as never, controller: null });
+}
+
+export const opsModule: DomainModule<RunningOps> = {
+  name: 'ops',
+  shardMigrations: [],
+  catalogMigrations: [WORKFLOW_MIGRATIONS],
+  errors: OPS_ERRORS,
+  scopes: OPS_SCOPES,
+  async start(context) {
+    const pool = new pg.Pool({
+      ...context.catalogConnection,
+      max: 4,
+      application_name: 'mainstay-ops',
+    });
+    const audit = new AuditLog(context.router);
+    const engine = new WorkflowEngine({
+      pool,
+      connection: context.catalogConnection,
+      workflows: OPS_WORKFLOWS,
+      modules: context.fleetHost ? opsModules(context.fleetHost) : describedModules(),
+      worker: context.fleetHost !== undefined,
+      onAction: (action) => auditOpsAction(audit, action),
+    });
+    await engine.start();
+    return {
+      engine,
+      routes: async (app) => registerOpsRoutes(app, engine),
+      async stop() {
+        await engine.stop();
+        await audit.close();
+        await pool.end();
+      },
+    };
+  },
+  async describeRoutes(app) {
+    registerOpsRoutes(
+      app,
+      new WorkflowEngine({
+        pool: null as never,
+        connection: {},
+        workflows: OPS_WORKFLOWS,
+        modules: describedModules(),
+        worker: false,
+      }),
+    );
+  },
+};
