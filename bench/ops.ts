@@ -11,13 +11,17 @@
  * `settle` (wait until the copy applied what the home had written, then read the rows found
  * again), so writes in flight are not counted as differences by either.
  *
- * Usage: npm run bench:ops [-- rows=2000000]
+ * Then the workflow engine (bench/ops-workflow.ts): steps per second against a plain job queue,
+ * and the time from a worker's SIGKILL to a standby resuming its run.
+ *
+ * Usage: npm run bench:ops [-- rows=2000000] [-- compare|workflow]
  */
 import type pg from 'pg';
 import { compareTable } from '../src/compare/table-compare.ts';
 import { keyText, type RowKey } from '../src/compare/table-shape.ts';
 import { subscriptionName, waitForCopyToApply } from '../src/fleet/shard-replication.ts';
 import { startFleet } from '../test/support/fleet-fixture.ts';
+import { workflowFigures } from './ops-workflow.ts';
 import { printTable } from './support/report.ts';
 import { ScenarioRunner } from './support/scenario-runner.ts';
 
@@ -41,67 +45,74 @@ console.log(
 );
 console.log(`command: ${command}\n`);
 
-const fixture = await startFleet('bench-ops');
-try {
-  const home = await fixture.fleet.shardPool(0, 'home');
-  const copy = await fixture.fleet.shardPool(0, 'copy');
-  const catalog = await fixture.fleet.catalog.load();
-  const database = catalog?.shards.find((shard) => shard.id === 0)?.database as string;
-  /** Waits until the copy applied what the home had written when called. */
-  const settle = async () => {
-    if (!(await waitForCopyToApply(home, copy, database, 300_000)))
-      throw new Error('the copy did not catch up in 5 minutes');
-  };
+const COMPARE_TITLE = '1. compare a table while writes go on: chunked vs fetch-all';
+const fixture = runner.selected(COMPARE_TITLE) ? await startFleet('bench-ops') : null;
+if (fixture) {
+  try {
+    const home = await fixture.fleet.shardPool(0, 'home');
+    const copy = await fixture.fleet.shardPool(0, 'copy');
+    const catalog = await fixture.fleet.catalog.load();
+    const database = catalog?.shards.find((shard) => shard.id === 0)?.database as string;
+    /** Waits until the copy applied what the home had written when called. */
+    const settle = async () => {
+      if (!(await waitForCopyToApply(home, copy, database, 300_000)))
+        throw new Error('the copy did not catch up in 5 minutes');
+    };
 
-  await loadTable(home, copy, database, settle);
+    await loadTable(home, copy, database, settle);
 
-  await runner.run('1. compare a table while writes go on: chunked vs fetch-all', async () => {
-    const writer = startWriter(home);
-    const table: string[][] = [];
-    const figures: { label: string; chunked: number; fetched: number }[] = [];
-    try {
-      for (const [label, planted] of [
-        ['no differences', 0],
-        ['0.1% different', Math.round(ROWS * DIFFERENCE_SHARE)],
-      ] as const) {
-        if (planted > 0) await plant(copy, planted);
-        const a = performance.now();
-        const chunked = await compareTable(home, copy, TABLE, { settle });
-        const chunkedS = (performance.now() - a) / 1_000;
-        const b = performance.now();
-        const fetched = await fetchAllDiff(home, copy, settle);
-        const fetchedS = (performance.now() - b) / 1_000;
-        const found = chunked.missing.length + chunked.extra.length + chunked.different.length;
-        table.push(row('chunked (src/compare)', label, planted, found, chunkedS));
-        table.push(row('fetch-all (Node diff)', label, planted, fetched, fetchedS));
-        figures.push({ label, chunked: ROWS / chunkedS, fetched: ROWS / fetchedS });
+    await runner.run(COMPARE_TITLE, async () => {
+      const writer = startWriter(home);
+      const table: string[][] = [];
+      const figures: { label: string; chunked: number; fetched: number }[] = [];
+      try {
+        for (const [label, planted] of [
+          ['no differences', 0],
+          ['0.1% different', Math.round(ROWS * DIFFERENCE_SHARE)],
+        ] as const) {
+          if (planted > 0) await plant(copy, planted);
+          const a = performance.now();
+          const chunked = await compareTable(home, copy, TABLE, { settle });
+          const chunkedS = (performance.now() - a) / 1_000;
+          const b = performance.now();
+          const fetched = await fetchAllDiff(home, copy, settle);
+          const fetchedS = (performance.now() - b) / 1_000;
+          const found = chunked.missing.length + chunked.extra.length + chunked.different.length;
+          table.push(row('chunked (src/compare)', label, planted, found, chunkedS));
+          table.push(row('fetch-all (Node diff)', label, planted, fetched, fetchedS));
+          figures.push({ label, chunked: ROWS / chunkedS, fetched: ROWS / fetchedS });
+        }
+      } finally {
+        await writer.stop();
       }
-    } finally {
-      await writer.stop();
-    }
-    console.log(
-      `${n0(ROWS)} rows (bigint key, four columns); a writer updated ${n0(writer.count())} rows ` +
-        'on the home throughout; the copy applied them by logical replication\n',
-    );
-    printTable(['system', 'table', 'planted', 'found', 'seconds', 'rows/s'], table);
-    return figures.flatMap(({ label, chunked, fetched }) => [
-      {
-        figure: `chunked compare vs fetch-all, ${label}`,
-        value: `${(chunked / fetched).toFixed(1)}x (${n0(chunked)} vs ${n0(fetched)} rows/s)`,
-        target: `>= ${SPEEDUP_MIN}x`,
-        met: chunked / fetched >= SPEEDUP_MIN,
-      },
-      {
-        figure: `chunked compare rows/s, ${label}, beside data-diff's published rate`,
-        value: `${n0(chunked)} vs ${n0(DATA_DIFF_ROWS_PER_S)}`,
-        target: 'none set',
-        met: null,
-      },
-    ]);
-  });
-} finally {
-  await fixture.stop();
+      console.log(
+        `${n0(ROWS)} rows (bigint key, four columns); a writer updated ${n0(writer.count())} rows ` +
+          'on the home throughout; the copy applied them by logical replication\n',
+      );
+      printTable(['system', 'table', 'planted', 'found', 'seconds', 'rows/s'], table);
+      return figures.flatMap(({ label, chunked, fetched }) => [
+        {
+          figure: `chunked compare vs fetch-all, ${label}`,
+          value: `${(chunked / fetched).toFixed(1)}x (${n0(chunked)} vs ${n0(fetched)} rows/s)`,
+          target: `>= ${SPEEDUP_MIN}x`,
+          met: chunked / fetched >= SPEEDUP_MIN,
+        },
+        {
+          figure: `chunked compare rows/s, ${label}, beside data-diff's published rate`,
+          value: `${n0(chunked)} vs ${n0(DATA_DIFF_ROWS_PER_S)}`,
+          target: 'none set',
+          met: null,
+        },
+      ]);
+    });
+  } finally {
+    await fixture.stop();
+  }
 }
+await runner.run(
+  '2. workflow engine: steps per second, and a worker killed mid-step',
+  workflowFigures,
+);
 runner.finish(started);
 console.log(`command: ${command}`);
 

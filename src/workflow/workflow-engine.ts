@@ -333,7 +333,7 @@ export class WorkflowEngine {
     if (this.#session) return this.#session;
     const session = new pg.Client({
       ...this.#options.connection,
-      application_name: 'mainstay-workflow-worker',
+      application_name: this.#options.connection.application_name ?? 'mainstay-workflow-worker',
     });
     session.on('error', () => this.#dropSession());
     session.on('notification', () => this.#schedule(0));

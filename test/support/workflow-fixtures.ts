@@ -102,7 +102,15 @@ export function testModules(db: Db): StepModule[] {
       return null;
     },
   };
-  return [mark, flaky, broken, refusing];
+  const noop: StepModule<Input, null> = {
+    name: 'noop',
+    summary: 'does nothing (for counting steps per second)',
+    inputSchema: StepInput,
+    async execute() {
+      return null;
+    },
+  };
+  return [mark, flaky, broken, refusing, noop];
 }
 
 const RunInput = Type.Object(
@@ -123,6 +131,12 @@ const step = (name: string, module: string, approverRoles?: string[]) => ({
 });
 
 export const TEST_WORKFLOWS: WorkflowDefinition[] = [
+  {
+    name: 'ten-noops',
+    summary: 'ten steps that do nothing',
+    inputSchema: RunInput,
+    steps: Array.from({ length: 10 }, (_, index) => step(`noop-${index}`, 'noop')),
+  },
   {
     name: 'three-marks',
     summary: 'three steps that succeed',

@@ -14,7 +14,9 @@ const engine = new WorkflowEngine({
   connection,
   workflows: TEST_WORKFLOWS,
   modules: testModules(pool),
-  pollMs: Number(process.env.MAINSTAY_TEST_POLL_MS ?? 100),
+  ...(process.env.MAINSTAY_TEST_POLL_MS
+    ? { pollMs: Number(process.env.MAINSTAY_TEST_POLL_MS) }
+    : {}),
 });
 await engine.start();
 process.stdout.write('ready\n');
