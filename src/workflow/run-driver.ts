@@ -143,19 +143,16 @@ export class RunDriver {
     for (;;) {
       attempts += 1;
       const context = this.#context(run, step, attempts);
-      await this.#change(run, step, {
-        status: 'running',
-        attempts,
-        phase: 'preflight',
-        started: true,
-        error: null,
-      });
-      await this.#event(
+      const phase = module.preflight ? 'preflight' : 'execute';
+      await this.#change(
         run,
         step,
-        'step_started',
-        `${step.name} (${module.name}) attempt ${attempts} of ${step.attemptsMax}`,
-        202,
+        { status: 'running', attempts, phase, started: true, error: null },
+        {
+          kind: 'step_started',
+          detail: `${step.name} (${module.name}) attempt ${attempts} of ${step.attemptsMax}`,
+          outcome: 202,
+        },
       );
       try {
         await this.#phases(run, step, module, context);
@@ -164,13 +161,15 @@ export class RunDriver {
         const failure = failureOf(error);
         if (this.#deps.signal.aborted) return failure;
         if (attempts >= step.attemptsMax || isPermanent(error)) {
-          await this.#change(run, step, { status: 'failed', error: failure, finished: true });
-          await this.#event(
+          await this.#change(
             run,
             step,
-            'step_failed',
-            `${step.name} failed for good: ${failure.message}`,
-            500,
+            { status: 'failed', error: failure, finished: true },
+            {
+              kind: 'step_failed',
+              detail: `${step.name} failed for good: ${failure.message}`,
+              outcome: 500,
+            },
           );
           return failure;
         }
@@ -178,13 +177,15 @@ export class RunDriver {
           this.#deps.delays.maxMs,
           this.#deps.delays.minMs * 2 ** (attempts - 1),
         );
-        await this.#change(run, step, { error: failure });
-        await this.#event(
+        await this.#change(
           run,
           step,
-          'step_retrying',
-          `${step.name} attempt ${attempts} failed: ${failure.message}; next attempt in ${delay} ms`,
-          500,
+          { error: failure },
+          {
+            kind: 'step_retrying',
+            detail: `${step.name} attempt ${attempts} failed: ${failure.message}; next attempt in ${delay} ms`,
+            outcome: 500,
+          },
         );
         await pause(delay, this.#deps.signal);
         if (this.#deps.signal.aborted) return failure;
@@ -193,13 +194,23 @@ export class RunDriver {
   }
 
   async #phases(run: RunView, step: StepView, module: StepModule, context: StepContext) {
-    await module.preflight?.(step.input, context);
-    await this.#change(run, step, { phase: 'execute' });
+    if (module.preflight) {
+      await module.preflight(step.input, context);
+      await this.#change(run, step, { phase: 'execute' });
+    }
     const output = (await module.execute(step.input, context)) ?? null;
+    const succeeded = {
+      kind: 'step_succeeded',
+      detail: `${step.name} done${module.verify ? ' and verified' : ''}`,
+      outcome: 200,
+    };
+    if (!module.verify) {
+      await this.#change(run, step, { status: 'succeeded', output, finished: true }, succeeded);
+      return;
+    }
     await this.#change(run, step, { phase: 'verify', output });
-    await module.verify?.(step.input, output, context);
-    await this.#change(run, step, { status: 'succeeded', finished: true });
-    await this.#event(run, step, 'step_succeeded', `${step.name} done and verified`, 200);
+    await module.verify(step.input, output, context);
+    await this.#change(run, step, { status: 'succeeded', finished: true }, succeeded);
   }
 
   /**
@@ -239,16 +250,24 @@ export class RunDriver {
   async #undo(run: RunView, step: StepView): Promise<boolean> {
     const module = this.#module(step);
     if (!module.compensate || (step.status === 'failed' && step.phase === 'preflight')) {
-      await this.#change(run, step, { status: 'compensated', phase: 'compensate' });
-      await this.#event(run, step, 'step_compensated', `${step.name}: nothing to undo`, 200);
+      await this.#change(
+        run,
+        step,
+        { status: 'compensated', phase: 'compensate' },
+        { kind: 'step_compensated', detail: `${step.name}: nothing to undo`, outcome: 200 },
+      );
       return true;
     }
     await this.#change(run, step, { status: 'compensating', phase: 'compensate' });
     for (let attempt = 1; attempt <= step.attemptsMax; attempt += 1) {
       try {
         await module.compensate(step.input, step.output, this.#context(run, step, attempt));
-        await this.#change(run, step, { status: 'compensated', finished: true });
-        await this.#event(run, step, 'step_compensated', `${step.name} undone`, 200);
+        await this.#change(
+          run,
+          step,
+          { status: 'compensated', finished: true },
+          { kind: 'step_compensated', detail: `${step.name} undone`, outcome: 200 },
+        );
         return true;
       } catch (error) {
         if (this.#deps.signal.aborted) return false;
@@ -283,8 +302,15 @@ export class RunDriver {
     };
   }
 
-  #change(run: RunView, step: StepView, change: StepChange): Promise<void> {
-    return updateStep(this.#deps.session, run.id, step.position, change);
+  /** Changes the step; with `event`, logs it in the same statement and tells the audit. */
+  async #change(
+    run: RunView,
+    step: StepView,
+    change: StepChange,
+    event?: { kind: string; detail: string; outcome: number },
+  ): Promise<void> {
+    await updateStep(this.#deps.session, run.id, step.position, change, event);
+    if (event) this.#tell(run, step.position, event.kind, event.detail, event.outcome);
   }
 
   async #event(
@@ -296,6 +322,10 @@ export class RunDriver {
   ): Promise<void> {
     const position = step?.position ?? null;
     await addEvent(this.#deps.session, run.id, position, kind, detail);
+    this.#tell(run, position, kind, detail, outcome);
+  }
+
+  #tell(run: RunView, position: number | null, kind: string, detail: string, outcome: number) {
     this.#deps.onAction({
       runId: run.id,
       workflow: run.workflow,

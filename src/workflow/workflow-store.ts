@@ -163,9 +163,9 @@ export async function updateStep(
   runId: string,
   position: number,
   change: StepChange,
+  event?: { readonly kind: string; readonly detail: string },
 ): Promise<void> {
-  await db.query(
-    `UPDATE workflow_steps SET
+  const update = `UPDATE workflow_steps SET
        status = coalesce($3, status),
        phase = CASE WHEN $4 THEN $5 ELSE phase END,
        attempts = coalesce($6, attempts),
@@ -173,21 +173,31 @@ export async function updateStep(
        error = CASE WHEN $9 THEN $10::jsonb ELSE error END,
        started_at = CASE WHEN $11 THEN coalesce(started_at, now()) ELSE started_at END,
        finished_at = CASE WHEN $12 THEN now() ELSE finished_at END
-     WHERE run_id = $1 AND position = $2`,
-    [
-      runId,
-      position,
-      change.status ?? null,
-      change.phase !== undefined,
-      change.phase ?? null,
-      change.attempts ?? null,
-      change.output !== undefined,
-      JSON.stringify(change.output ?? null),
-      change.error !== undefined,
-      change.error ? JSON.stringify(change.error) : null,
-      change.started === true,
-      change.finished === true,
-    ],
+     WHERE run_id = $1 AND position = $2`;
+  const values = [
+    runId,
+    position,
+    change.status ?? null,
+    change.phase !== undefined,
+    change.phase ?? null,
+    change.attempts ?? null,
+    change.output !== undefined,
+    JSON.stringify(change.output ?? null),
+    change.error !== undefined,
+    change.error ? JSON.stringify(change.error) : null,
+    change.started === true,
+    change.finished === true,
+  ];
+  if (!event) {
+    await db.query(update, values);
+    return;
+  }
+  // One round trip: the change and its event, in one statement.
+  await db.query(
+    `WITH changed AS (${update} RETURNING 1)
+     INSERT INTO workflow_events (run_id, position, kind, detail)
+     SELECT $1, $2, $13, $14 FROM changed`,
+    [...values, event.kind, event.detail],
   );
 }
 
@@ -276,23 +286,38 @@ function runView(row: RunRow, steps: readonly StepView[]): RunView {
   };
 }
 
-/** A run with its steps, or null when there is none with this id. */
+/** A run with its steps (one query), or null when there is none with this id. */
 export async function loadRun(
   db: Queryable,
   runId: string,
   forUpdate = false,
 ): Promise<RunView | null> {
-  const runs = await db.query<RunRow>(
-    `SELECT * FROM workflow_runs WHERE id = $1${forUpdate ? ' FOR UPDATE' : ''}`,
+  const runs = await db.query<RunRow & { steps: JsonStepRow[] }>(
+    `SELECT r.*, (SELECT coalesce(json_agg(s ORDER BY s.position), '[]')
+                  FROM workflow_steps s WHERE s.run_id = r.id) AS steps
+     FROM workflow_runs r WHERE r.id = $1${forUpdate ? ' FOR UPDATE OF r' : ''}`,
     [runId],
   );
   const row = runs.rows[0];
   if (!row) return null;
-  const steps = await db.query<StepRow>(
-    'SELECT * FROM workflow_steps WHERE run_id = $1 ORDER BY position',
-    [runId],
-  );
-  return runView(row, steps.rows.map(stepView));
+  return runView(row, row.steps.map(fromJson).map(stepView));
+}
+
+/** A step row as `json_agg` gives it: timestamps as text. */
+type JsonStepRow = Omit<StepRow, 'decided_at' | 'started_at' | 'finished_at'> & {
+  decided_at: string | null;
+  started_at: string | null;
+  finished_at: string | null;
+};
+
+function fromJson(row: JsonStepRow): StepRow {
+  const at = (text: string | null) => (text === null ? null : new Date(text));
+  return {
+    ...row,
+    decided_at: at(row.decided_at),
+    started_at: at(row.started_at),
+    finished_at: at(row.finished_at),
+  };
 }
 
 /** Runs newest first, after the cursor (the last run of the previous page), with their steps. */
