@@ -7,7 +7,12 @@
  */
 import pg from 'pg';
 import { AuditLog } from '../../audit/audit-log.ts';
-import type { DomainModule, FleetHost, RunningModule } from '../../platform/domain-module.ts';
+import type {
+  DomainModule,
+  FleetHost,
+  RunningModule,
+  RunningModules,
+} from '../../platform/domain-module.ts';
 import { WorkflowEngine } from '../../workflow/workflow-engine.ts';
 import { WORKFLOW_MIGRATIONS } from '../../workflow/workflow-store.ts';
 import type { StepModule } from '../../workflow/workflow-types.ts';
@@ -15,7 +20,9 @@ import { OPS_SCOPES, registerOpsRoutes } from './api/ops-routes.ts';
 import { compareModule, repairModule } from './core/data-steps.ts';
 import { checkFleetModule, failoverDrillModule, rebuildReplicaModule } from './core/fleet-steps.ts';
 import { auditOpsAction } from './core/ops-audit.ts';
+import type { OpsExtension } from './core/ops-extension.ts';
 import { OPS_WORKFLOWS } from './core/ops-workflows.ts';
+import { signOffModule } from './core/sign-off-step.ts';
 import { OPS_ERRORS } from './errors.ts';
 
 /** The running ops module: its engine, for entry points and tests. */
@@ -31,6 +38,7 @@ export function opsModules(host: FleetHost): StepModule[] {
     repairModule(host.fleet),
     rebuildReplicaModule(host),
     failoverDrillModule(host),
+    signOffModule,
   ] as StepModule[];
 }
 
@@ -39,48 +47,63 @@ function describedModules(): StepModule[] {
   return opsModules({ fleet: null as never, controller: null });
 }
 
-export const opsModule: DomainModule<RunningOps> = {
-  name: 'ops',
-  shardMigrations: [],
-  catalogMigrations: [WORKFLOW_MIGRATIONS],
-  errors: OPS_ERRORS,
-  scopes: OPS_SCOPES,
-  async start(context) {
-    const pool = new pg.Pool({
-      ...context.catalogConnection,
-      max: 4,
-      application_name: 'mainstay-ops',
-    });
-    const audit = new AuditLog(context.router);
-    const engine = new WorkflowEngine({
-      pool,
-      connection: context.catalogConnection,
-      workflows: OPS_WORKFLOWS,
-      modules: context.fleetHost ? opsModules(context.fleetHost) : describedModules(),
-      worker: context.fleetHost !== undefined,
-      onAction: (action) => auditOpsAction(audit, action),
-    });
-    await engine.start();
-    return {
-      engine,
-      routes: async (app) => registerOpsRoutes(app, engine),
-      async stop() {
-        await engine.stop();
-        await audit.close();
-        await pool.end();
-      },
-    };
-  },
-  async describeRoutes(app) {
-    registerOpsRoutes(
-      app,
-      new WorkflowEngine({
+/**
+ * The ops module with what the entry point adds (`extensions`: modules and workflows that reach
+ * other domains, such as the release pipeline's admission step).
+ */
+export function createOpsModule(
+  extensions: readonly OpsExtension[] = [],
+): DomainModule<RunningOps> {
+  const workflows = [...OPS_WORKFLOWS, ...extensions.flatMap((extension) => extension.workflows)];
+  const modulesOf = (context: { started?: RunningModules; fleetHost?: FleetHost }) => [
+    ...(context.fleetHost ? opsModules(context.fleetHost) : describedModules()),
+    ...extensions.flatMap((extension) => extension.modules(context.started, context.fleetHost)),
+  ];
+  return {
+    name: 'ops',
+    shardMigrations: [],
+    catalogMigrations: [WORKFLOW_MIGRATIONS],
+    errors: OPS_ERRORS,
+    scopes: OPS_SCOPES,
+    async start(context) {
+      const pool = new pg.Pool({
+        ...context.catalogConnection,
+        max: 4,
+        application_name: 'mainstay-ops',
+      });
+      pool.on('error', () => undefined);
+      const audit = new AuditLog(context.router);
+      const engine = new WorkflowEngine({
+        pool,
+        connection: context.catalogConnection,
+        workflows,
+        modules: modulesOf(context),
+        worker: context.fleetHost !== undefined,
+        onAction: (action) => auditOpsAction(audit, action),
+      });
+      await engine.start();
+      return {
+        engine,
+        routes: async (app) => registerOpsRoutes(app, engine),
+        async stop() {
+          await engine.stop();
+          await audit.close();
+          await pool.end();
+        },
+      };
+    },
+    async describeRoutes(app) {
+      const engine = new WorkflowEngine({
         pool: null as never,
         connection: {},
-        workflows: OPS_WORKFLOWS,
-        modules: describedModules(),
+        workflows,
+        modules: modulesOf({}),
         worker: false,
-      }),
-    );
-  },
-};
+      });
+      registerOpsRoutes(app, engine);
+    },
+  };
+}
+
+/** The ops module with no extension. */
+export const opsModule: DomainModule<RunningOps> = createOpsModule();
