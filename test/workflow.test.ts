@@ -282,3 +282,28 @@ test('a worker killed (SIGKILL) mid-step: another worker resumes the run from th
     child.kill('SIGKILL');
   }
 });
+
+test('a step cut off in its last attempt is not run again: it fails and the run is undone', async () => {
+  await engine.stop();
+  const child = await startChildWorker();
+  try {
+    engine = newEngine(false);
+    const { run } = await start('held-once');
+    const deadline = Date.now() + 20_000;
+    while (!(await effects(run.id)).includes('only-once: executed')) {
+      assert.ok(Date.now() < deadline, 'the child worker never reached the step');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    child.kill('SIGKILL');
+    engine = newEngine(true);
+    await engine.start();
+    const done = await until(run.id, ['compensated', 'compensation_failed']);
+    assert.equal(done.status, 'compensated');
+    assert.equal(done.error?.code, 'state_conflict');
+    const lines = await effects(run.id);
+    assert.equal(lines.filter((line) => line === 'only-once: executed').length, 1);
+    assert.ok(lines.includes('first: compensated'));
+  } finally {
+    child.kill('SIGKILL');
+  }
+});

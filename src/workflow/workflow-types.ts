@@ -40,7 +40,11 @@ export interface StepModule<I = unknown, O = unknown> {
    * the step failed before it produced one.
    */
   compensate?(input: I, output: O | null, context: StepContext): Promise<void>;
-  /** Attempts at most, a first attempt included (3 by default). */
+  /**
+   * Attempts at most, a first attempt included (3 by default). A step cut off (its worker
+   * stopped) in its last attempt fails instead of running again: a module that must never act
+   * twice (a drill that kills a server) allows one.
+   */
   readonly attemptsMax?: number;
   /**
    * A sensitive module (a failover drill, a repair): wherever it runs, its step waits until a

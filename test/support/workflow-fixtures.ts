@@ -110,7 +110,18 @@ export function testModules(db: Db): StepModule[] {
       return null;
     },
   };
-  return [mark, flaky, broken, refusing, noop];
+  const once: StepModule<Input, null> = {
+    name: 'once',
+    summary: 'holds, and must never run twice',
+    inputSchema: StepInput,
+    attemptsMax: 1,
+    async execute(input, context) {
+      await record(db, context.runId, input.label, 'executed');
+      await hold(60_000, context.signal);
+      return null;
+    },
+  };
+  return [mark, flaky, broken, refusing, noop, once];
 }
 
 const RunInput = Type.Object(
@@ -131,6 +142,12 @@ const step = (name: string, module: string, approverRoles?: string[]) => ({
 });
 
 export const TEST_WORKFLOWS: WorkflowDefinition[] = [
+  {
+    name: 'held-once',
+    summary: 'a step that must not run twice, after one that can be undone',
+    inputSchema: RunInput,
+    steps: [step('first', 'mark'), step('only-once', 'once')],
+  },
   {
     name: 'ten-noops',
     summary: 'ten steps that do nothing',
