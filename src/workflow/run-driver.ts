@@ -22,13 +22,16 @@ import type {
   WorkflowAction,
 } from './workflow-types.ts';
 
-/** Error codes that no retry can cure: the step fails at once. */
-const PERMANENT_CODES = new Set([
-  'invalid_request',
-  'resource_not_found',
-  'state_conflict',
-  'preflight_refused',
-]);
+/**
+ * Whether no retry can cure the error: a refusal of the request itself (a 4xx code of the
+ * catalogue: invalid input, not found, a conflict, a preflight's refusal), except a timeout or
+ * a rate limit, which another attempt may get past.
+ */
+function isPermanent(error: unknown): boolean {
+  if (!isMainstayError(error)) return false;
+  const status = error.status;
+  return status >= 400 && status < 500 && status !== 408 && status !== 429;
+}
 
 export interface RetryDelays {
   /** The wait after a first failed attempt, doubled per further failure. */
@@ -53,10 +56,6 @@ export type DriveEnd = 'finished' | 'waiting' | 'released';
 export function failureOf(error: unknown): FailureRecord {
   if (isMainstayError(error)) return { code: error.code, message: error.message };
   return { code: null, message: error instanceof Error ? error.message : String(error) };
-}
-
-function isPermanent(error: unknown): boolean {
-  return isMainstayError(error) && PERMANENT_CODES.has(error.code);
 }
 
 /** Waits `ms`, or less when the signal aborts. */
