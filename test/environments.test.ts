@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import pg from 'pg';
@@ -122,6 +122,8 @@ describe('environments', () => {
     const alpha = await createEnvironment({ parent, name: 'alpha', demo: true, schema });
     assert.equal(alpha.home, path.join(parentHome, 'environments', 'alpha'));
     assert.ok(existsSync(path.join(parentHome, 'environments', TEMPLATE_DIR)));
+    const spares = path.join(parentHome, 'environments', TEMPLATE_DIR, 'spares');
+    assert.equal(existsSync(spares), false, 'no spare before a creation made one');
     await assertReady(alpha);
     assert.ok((await demoCustomers(alpha.home)) > 0, 'demo data asked for');
     const cards = await queryOn(
@@ -137,6 +139,9 @@ describe('environments', () => {
     assert.equal(created.status, 0, created.stderr);
     assert.match(created.stderr, /environment beta is ready in \d+\.\ds/);
     const beta = JSON.parse(created.stdout) as Environment;
+    // Then it copied the template ahead of the next creation, which takes that copy.
+    assert.match(created.stderr, /spare copy ready/);
+    assert.equal(readdirSync(spares).length, 1);
     await assertReady(beta);
     assert.equal(await demoCustomers(beta.home), 0, 'no demo data unless asked');
     // Migrated all the same, and its copy in the other DC is there too.

@@ -6,6 +6,7 @@ import {
   destroyEnvironment,
   type Environment,
   listEnvironments,
+  prepareSpare,
 } from './environments.ts';
 
 /** The environments of one parent home, as the HTTP routes drive them. */
@@ -26,18 +27,22 @@ export function environmentOperations(
   onProgress?: (step: string) => void,
 ): EnvironmentOperations {
   return {
-    create: (body, idempotencyKey) =>
-      createOnce(parent.home, idempotencyKey, body, () =>
+    create: async (body, idempotencyKey) => {
+      const answer = await createOnce(parent.home, idempotencyKey, body, () =>
         createEnvironment({
           parent,
           name: body.name,
           demo: body.demo,
           schema,
           ...(onProgress
-            ? { onProgress: (step) => onProgress(`environment ${body.name}: ${step}`) }
+            ? { onProgress: (step: string) => onProgress(`environment ${body.name}: ${step}`) }
             : {}),
         }),
-      ),
+      );
+      // In the background, once answered: the next creation takes this copy.
+      if (!answer.replayed) void prepareSpare(parent.home).catch(() => undefined);
+      return answer;
+    },
     list: async () => listEnvironments(parent.home),
     destroy: (name) => destroyEnvironment(parent.home, name),
   };

@@ -86,7 +86,11 @@ export async function waitUntilServing(supervisor: StartingSupervisor): Promise<
   );
 }
 
-/** SIGTERM (a clean stop of the API and every server), then SIGKILL past {@link STOP_WAIT_MS}. */
+/**
+ * SIGTERM (a clean stop of the API and every server), then SIGKILL past {@link STOP_WAIT_MS};
+ * then SIGKILL to what is left of its process group (a spare copy it was making), so nothing
+ * writes into the home about to be deleted. Its PostgreSQL servers run in groups of their own.
+ */
 export async function stopSupervisor(pid: number): Promise<void> {
   try {
     process.kill(pid, 'SIGTERM');
@@ -96,6 +100,11 @@ export async function stopSupervisor(pid: number): Promise<void> {
   const deadline = Date.now() + STOP_WAIT_MS;
   while (isAlive(pid) && Date.now() < deadline) await sleep(POLL_MS * 4);
   if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // No process left in its group.
+  }
 }
 
 /** The last lines the supervisor of `home` printed. */

@@ -23,6 +23,8 @@ const BUILD_LOCK = '.template.lock';
 /** How long a creator waits for another one building the template; a build takes ~20 s. */
 export const TEMPLATE_WAIT_MS = 180_000;
 const TEMPLATE_POLL_MS = 200;
+/** No WAL kept for replicas beyond their slots, none recycled ahead: the copies get less. */
+const TEMPLATE_WAL_SETTINGS = { wal_keep_size: '0', min_wal_size: '32MB', wal_recycle: 'off' };
 
 /** What `template.json` says of a template. */
 interface TemplateInfo {
@@ -59,6 +61,11 @@ export function templateFingerprint(schema: EnvironmentSchema, binDir: string | 
   return hash.digest('hex').slice(0, 32);
 }
 
+/** Where a parent home keeps its environments' template. */
+export function templateHome(parentHome: string): string {
+  return path.join(environmentsDir(parentHome), TEMPLATE_DIR);
+}
+
 /**
  * The environments' template under a parent home: a whole two-DC fleet provisioned once with the
  * platform's schema (initdb, primaries, shard databases migrated and published, streaming
@@ -72,7 +79,7 @@ export async function ensureTemplate(
   childEnv: Readonly<Record<string, string>>,
   onProgress: (step: string) => void,
 ): Promise<Template> {
-  const home = path.join(environmentsDir(parentHome), TEMPLATE_DIR);
+  const home = templateHome(parentHome);
   const fingerprint = templateFingerprint(schema, childEnv.MAINSTAY_PG_BIN ?? null);
   const current = readTemplateInfo(home);
   if (current?.fingerprint === fingerprint) return { home, built: false, buildMs: current.buildMs };
@@ -101,8 +108,11 @@ async function buildTemplate(
   const building = `${home}.building`;
   rmSync(building, { recursive: true, force: true });
   mkdirSync(building, { recursive: true, mode: 0o755 });
-  // The template is configured exactly as its copies' `mainstay up` will be.
-  const config = loadConfig({ cwd: building, env: { ...childEnv, MAINSTAY_HOME: building } });
+  // The template is configured as its copies' `mainstay up` will be, but keeps no more WAL than
+  // its slots need: every copy of it is that much smaller (its copies run with the defaults).
+  const loaded = loadConfig({ cwd: building, env: { ...childEnv, MAINSTAY_HOME: building } });
+  const settings = { ...loaded.postgres.settings, ...TEMPLATE_WAL_SETTINGS };
+  const config = { ...loaded, postgres: { ...loaded.postgres, settings } };
   const fleet = new Fleet({
     config,
     shardMigrations: schema.shardMigrations,

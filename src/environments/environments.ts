@@ -1,7 +1,5 @@
-import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import type { MainstayConfig } from '../config/load-config.ts';
 import { MainstayError } from '../errors/mainstay-error.ts';
 import { readLiveLock } from '../fleet/fleet-lock.ts';
@@ -23,9 +21,8 @@ import {
   readRecord,
   writeRecord,
 } from './environment-record.ts';
-import { type EnvironmentSchema, ensureTemplate } from './environment-template.ts';
-
-const execFileAsync = promisify(execFile);
+import { copyServers, refillSpares, SPARES_MAX, takeSpare } from './environment-spares.ts';
+import { type EnvironmentSchema, ensureTemplate, templateHome } from './environment-template.ts';
 
 /** Where an environment is in its life; see {@link Environment.status}. */
 export const ENVIRONMENT_STATUSES = ['creating', 'running', 'stopped'] as const;
@@ -107,6 +104,17 @@ export async function createEnvironment(options: CreateEnvironmentOptions): Prom
   }
 }
 
+/**
+ * Prepares the next creation: copies the template's servers ahead of need (the warm pool of
+ * {@link SPARES_MAX}), so that creation renames instead of copying. Called once a creation has
+ * answered; a no-op before the first creation built the template. Returns the copies made.
+ */
+export async function prepareSpare(parentHome: string): Promise<number> {
+  const template = templateHome(parentHome);
+  if (!existsSync(path.join(template, 'servers'))) return 0;
+  return refillSpares(template);
+}
+
 /** Every environment under a parent home, by name. */
 export function listEnvironments(parentHome: string): Environment[] {
   return environmentNames(parentHome).flatMap((name) => {
@@ -162,17 +170,15 @@ function childEnvironment(parent: MainstayConfig, demo: boolean): Record<string,
 }
 
 /**
- * Copies the template's stopped servers, one `cp -a` per server at once (owners and modes
- * kept), then gives the copy a fleet state of its own: the template's, with free ports. The
- * state is written last, atomically: the waiting supervisor starts when it appears. The
+ * Gives the environment the template's stopped servers: a ready spare copy when there is one
+ * (a rename), else a copy made now. Then a fleet state of its own: the template's, with free
+ * ports, written last and atomically, as the waiting supervisor starts when it appears. The
  * template's superuser password stays: it is in the copied data directories (see the runbook).
  */
 async function copyTemplate(templateHome: string, home: string): Promise<void> {
-  const from = path.join(templateHome, 'servers');
-  const to = path.join(home, 'servers');
-  mkdirSync(to, { mode: 0o755 });
-  const servers = readdirSync(from).map((entry) => path.join(from, entry));
-  await Promise.all(servers.map((server) => execFileAsync('cp', ['-a', server, to])));
+  const servers = path.join(home, 'servers');
+  if (!takeSpare(templateHome, servers))
+    await copyServers(path.join(templateHome, 'servers'), servers);
   const state = readFleetState(templateHome);
   if (!state?.provisionedAt)
     throw new MainstayError('server_start_failed', `the template in ${templateHome} is unfinished`);
@@ -196,7 +202,7 @@ async function removeHome(home: string): Promise<void> {
     ? readdirSync(servers, { withFileTypes: true }).filter((entry) => entry.isDirectory())
     : [];
   await Promise.all(ids.map((entry) => stopOrphan(path.join(servers, entry.name, 'data'))));
-  rmSync(home, { recursive: true, force: true });
+  rmSync(home, { recursive: true, force: true, maxRetries: 3 });
 }
 
 function describe(

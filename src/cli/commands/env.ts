@@ -4,6 +4,7 @@ import {
   destroyEnvironment,
   type Environment,
   listEnvironments,
+  prepareSpare,
 } from '../../environments/environments.ts';
 import { CONFIG_SECTIONS, MODULES } from '../../modules.ts';
 import { catalogMigrationsOf, shardMigrationsOf } from '../../platform/platform.ts';
@@ -39,10 +40,17 @@ export async function envCreateCommand(
   }
   const seconds = ((environment.createMs ?? 0) / 1000).toFixed(1);
   progress.done(`environment ${environment.name} is ready in ${seconds}s`);
-  if (options.json) {
-    process.stdout.write(`${JSON.stringify(environment, null, 2)}\n`);
-    return 0;
-  }
+  if (options.json) process.stdout.write(`${JSON.stringify(environment, null, 2)}\n`);
+  else printEnvironment(environment);
+  // The next creation takes this copy instead of making one while its caller waits.
+  const spare = new Progress();
+  spare.step('copying the template ahead of the next environment');
+  await prepareSpare(parent.home);
+  spare.done('spare copy ready');
+  return 0;
+}
+
+function printEnvironment(environment: Environment): void {
   process.stdout.write(
     [
       `  API:         ${environment.url}   (docs ${environment.url}/docs)`,
@@ -54,7 +62,6 @@ export async function envCreateCommand(
       '',
     ].join('\n'),
   );
-  return 0;
 }
 
 /** `mainstay env list [--json]`: the environments under MAINSTAY_HOME. */
