@@ -211,6 +211,13 @@ test('the batching engine knows no domain, HTTP, platform, fleet or CLI', () => 
   );
 });
 
+test('environments build on the fleet and the config, and know no HTTP, CLI, domain or platform', () => {
+  assert.deepEqual(
+    crossings(['environments'], ['http', 'cli', 'domains', 'platform', 'data', 'engine', 'demo']),
+    [],
+  );
+});
+
 test('the platform names no domain', () => {
   assert.deepEqual(crossings(['platform'], ['domains']), []);
 });

@@ -5,6 +5,8 @@ import { apiCommand } from './commands/api.ts';
 import { auditVerifyCommand } from './commands/audit.ts';
 import { destroyCommand } from './commands/destroy.ts';
 import { downCommand } from './commands/down.ts';
+import { envCreateCommand, envDestroyCommand, envListCommand } from './commands/env.ts';
+import { envServeCommand } from './commands/env-serve.ts';
 import { openApiCommand } from './commands/openapi.ts';
 import {
   compareCommand,
@@ -112,6 +114,30 @@ program
   .option('--against <side>', 'copy or replica', 'copy')
   .option('--json', 'print JSON for machines')
   .action(run(compareCommand));
+const env = program
+  .command('env')
+  .description('isolated environments under MAINSTAY_HOME, each its own fleet and API');
+env
+  .command('create')
+  .description('create an environment and start it in the background; ready when it returns')
+  .argument('<name>', 'lower-case letters, digits and hyphens, e.g. alice-test')
+  .option('--demo', 'load the demo data set (customers, card accounts)')
+  .option('--json', 'print JSON for machines')
+  .action(run(envCreateCommand));
+env
+  .command('list')
+  .description('list the environments, with their state and URL')
+  .option('--json', 'print JSON for machines')
+  .action(run(envListCommand));
+env
+  .command('destroy')
+  .description("stop an environment's API and servers and delete its home")
+  .argument('<name>', 'the environment')
+  .action(run(envDestroyCommand));
+env
+  .command('serve', { hidden: true })
+  .description("an environment's supervisor, started by env create: up once its copy is made")
+  .action(run(envServeCommand));
 program.command('openapi').description('print the OpenAPI document').action(run(openApiCommand));
 
 try {

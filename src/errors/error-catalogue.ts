@@ -169,6 +169,18 @@ export const ERROR_CATALOGUE = {
     definite: true,
     doc: 'Another Mainstay process already supervises the fleet in this MAINSTAY_HOME.',
   },
+  environment_exists: {
+    status: 409,
+    title: 'Environment exists',
+    definite: true,
+    doc: 'An environment of this name already exists under this Mainstay home; destroy it first or choose another name.',
+  },
+  environment_not_found: {
+    status: 404,
+    title: 'Environment not found',
+    definite: true,
+    doc: 'No environment of this name exists under this Mainstay home.',
+  },
   migration_checksum_mismatch: {
     status: 500,
     title: 'Applied migration changed',

@@ -11,6 +11,7 @@ import { BypassSpool } from '../data/bypass/bypass-spool.ts';
 import { IDEMPOTENCY_MIGRATIONS, idempotencyPruningJob } from '../data/idempotency.ts';
 import { Router } from '../data/router.ts';
 import type { RouterOptions } from '../data/router-options.ts';
+import type { EnvironmentOperations } from '../environments/environment-operations.ts';
 import { MainstayError } from '../errors/mainstay-error.ts';
 import type { FailoverController } from '../fleet/failover-controller.ts';
 import { type EventSource, pageOfEvents } from '../fleet/failover-events.ts';
@@ -19,6 +20,7 @@ import type { TopologySource } from '../fleet/topology-snapshot.ts';
 import { type AccessControl, PLATFORM_SCOPES } from '../http/access-control.ts';
 import { buildHttpServer } from '../http/build-http-server.ts';
 import { registerAuditRoutes } from '../http/routes/audit-routes.ts';
+import { registerEnvironmentRoutes } from '../http/routes/environments-route.ts';
 import type { MetricsSource } from '../http/routes/metrics-route.ts';
 import { type Operations, registerOperationsRoutes } from '../http/routes/operations-route.ts';
 import { AdvisoryLockLease } from '../jobs/advisory-lock-lease.ts';
@@ -49,6 +51,8 @@ export interface ApiWiringOptions {
   readonly version: string;
   readonly logger?: boolean | object;
   readonly onProgress?: (step: string) => void;
+  /** The environments under this home: only the supervising process offers them. */
+  readonly environments?: EnvironmentOperations;
   /** The domain modules this process hosts, started in order and stopped in reverse. */
   readonly modules: readonly DomainModule[];
   /** Runs once the router is up, before the modules start (demo data, for one). */
@@ -204,8 +208,13 @@ function buildApiHttp(
           },
         }),
       (app) => registerAuditRoutes(app, parts.audit),
+      ...(options.environments ? [environmentRoutes(options.environments)] : []),
     ],
   });
+}
+
+function environmentRoutes(environments: EnvironmentOperations) {
+  return (app: FastifyInstance) => registerEnvironmentRoutes(app, environments);
 }
 
 /** A module's config section as the file gives it. */

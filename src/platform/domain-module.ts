@@ -82,6 +82,11 @@ export interface DemoContext {
   readonly home: string;
   /** Every scope of the hosted modules and the platform. */
   readonly scopes: Readonly<Record<string, string>>;
+  /**
+   * Whether to load sample business data (customers, accounts, cards); `false` for an empty
+   * environment. What gives access (the demo credentials) is loaded either way.
+   */
+  readonly sampleData?: boolean;
 }
 
 /** A module running in one API process. */

@@ -5,6 +5,7 @@ import type { MainstayConfig } from '../config/load-config.ts';
 import type { BypassSpool } from '../data/bypass/bypass-spool.ts';
 import type { Router } from '../data/router.ts';
 import { DEMO_MIGRATIONS, loadDemoData } from '../demo/demo-data.ts';
+import { environmentOperations } from '../environments/environment-operations.ts';
 import { reseedDataCentre } from '../fleet/dc-reseed.ts';
 import { FailoverController } from '../fleet/failover-controller.ts';
 import { Fleet } from '../fleet/fleet.ts';
@@ -13,7 +14,12 @@ import { assertPortFree } from '../fleet/ports.ts';
 import { PLATFORM_SCOPES } from '../http/access-control.ts';
 import type { MigrationSet } from '../migrations/migration.ts';
 import { type ApiWiring, listen, wireApi } from './api-wiring.ts';
-import { type DomainModule, type RunningModules, scopesOf } from './domain-module.ts';
+import {
+  type DemoContext,
+  type DomainModule,
+  type RunningModules,
+  scopesOf,
+} from './domain-module.ts';
 
 /** The package version, shown in the OpenAPI document. */
 export const VERSION = (
@@ -32,6 +38,11 @@ export interface PlatformOptions {
   readonly logger?: boolean | object;
   /** Run the failover controller (default): `false` leaves failed servers down, for inspection. */
   readonly failover?: boolean;
+  /**
+   * Load the demo data set (customers, card accounts) on the first start (default `true`);
+   * `false` loads only the demo credentials. `mainstay up` reads `MAINSTAY_DEMO_DATA=off`.
+   */
+  readonly demoData?: boolean;
 }
 
 /** A running Mainstay: the fleet, the HTTP server, and how to stop both. */
@@ -65,10 +76,15 @@ function fleetOf(options: PlatformOptions): Fleet {
   return new Fleet({
     config: options.config,
     shardMigrations: shardMigrationsOf(options.modules),
-    catalogMigrations: [...new Set(options.modules.flatMap((m) => m.catalogMigrations ?? []))],
+    catalogMigrations: catalogMigrationsOf(options.modules),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     ...(options.onServerExit ? { onServerExit: options.onServerExit } : {}),
   });
+}
+
+/** The catalog's further schema: each hosted module's own tables, each set once. */
+export function catalogMigrationsOf(modules: readonly DomainModule[]): MigrationSet[] {
+  return [...new Set(modules.flatMap((m) => m.catalogMigrations ?? []))];
 }
 
 /**
@@ -85,9 +101,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   let wiring: ApiWiring | null = null;
   try {
     options.onProgress?.('loading demo data');
-    const demoLoaded = await loadDemoData(fleet.catalog, (shardId) => ({
-      query: async (sql, values) => (await fleet.shardPool(shardId, 'home')).query(sql, values),
-    }));
+    const demoLoaded = await loadSampleData(fleet, options.demoData !== false);
     options.onProgress?.('starting the failover controller');
     const controller = options.failover === false ? null : new FailoverController(fleet);
     controller?.start();
@@ -110,12 +124,13 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
             ...(options.onProgress ? { onStep: options.onProgress } : {}),
           }),
       }),
+      environments: environmentsOf(options),
       beforeModules: async (router, catalog) => {
         for (const module of options.modules) {
           if (!module.loadDemoData) continue;
           options.onProgress?.(`loading ${module.name} demo data`);
-          const demo = { home: config.home, scopes: scopesOf(options.modules, PLATFORM_SCOPES) };
-          if (await module.loadDemoData(router, catalog, demo)) moduleDemoLoaded = true;
+          if (await module.loadDemoData(router, catalog, demoContextOf(options)))
+            moduleDemoLoaded = true;
         }
       },
     });
@@ -141,4 +156,27 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     await fleet.down();
     throw error;
   }
+}
+
+/** The platform's own demo data (customers), unless only the credentials are asked for. */
+async function loadSampleData(fleet: Fleet, sampleData: boolean): Promise<boolean> {
+  if (!sampleData) return false;
+  return loadDemoData(fleet.catalog, (shardId) => ({
+    query: async (sql, values) => (await fleet.shardPool(shardId, 'home')).query(sql, values),
+  }));
+}
+
+/** The environments under this platform's home, made with the schema of the modules it hosts. */
+function environmentsOf(options: PlatformOptions) {
+  const schema = {
+    shardMigrations: shardMigrationsOf(options.modules),
+    catalogMigrations: catalogMigrationsOf(options.modules),
+  };
+  return environmentOperations(options.config, schema, options.onProgress);
+}
+
+/** What the modules' demo loaders get: where credentials go, every scope, whether sample data. */
+function demoContextOf(options: PlatformOptions): DemoContext {
+  const scopes = scopesOf(options.modules, PLATFORM_SCOPES);
+  return { home: options.config.home, scopes, sampleData: options.demoData !== false };
 }

@@ -131,19 +131,7 @@ export class RunDriver {
     const module = this.#module(step);
     let attempts = step.attempts;
     if (step.status === 'running' && step.attempts >= step.attemptsMax) {
-      // Its last attempt was cut off: a module allowed one attempt (a drill that kills a
-      // server) must not act twice, so the step fails and the run undoes what was done.
-      const failure = {
-        code: 'state_conflict',
-        message: `${step.name} was cut off in its last attempt (${step.attempts} of ${step.attemptsMax}, phase ${step.phase ?? 'preflight'}); not run again`,
-      };
-      await this.#change(
-        run,
-        step,
-        { status: 'failed', error: failure, finished: true },
-        { kind: 'step_failed', detail: failure.message, outcome: 500 },
-      );
-      return failure;
+      return this.#cutOff(run, step);
     }
     if (step.status === 'running') {
       await this.#event(
@@ -205,6 +193,25 @@ export class RunDriver {
         if (this.#deps.signal.aborted) return failure;
       }
     }
+  }
+
+  /**
+   * A step whose last attempt was cut off (its worker stopped): a module allowed one attempt (a
+   * drill that kills a server) must not act twice, so the step fails and the run undoes what
+   * was done.
+   */
+  async #cutOff(run: RunView, step: StepView): Promise<FailureRecord> {
+    const failure = {
+      code: 'state_conflict',
+      message: `${step.name} was cut off in its last attempt (${step.attempts} of ${step.attemptsMax}, phase ${step.phase ?? 'preflight'}); not run again`,
+    };
+    await this.#change(
+      run,
+      step,
+      { status: 'failed', error: failure, finished: true },
+      { kind: 'step_failed', detail: failure.message, outcome: 500 },
+    );
+    return failure;
   }
 
   async #phases(run: RunView, step: StepView, module: StepModule, context: StepContext) {

@@ -1,13 +1,15 @@
 import { existsSync, rmSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { loadConfig } from '../../config/load-config.ts';
+import { destroyEnvironment, listEnvironments } from '../../environments/environments.ts';
 import { MainstayError } from '../../errors/mainstay-error.ts';
 import { readLiveLock } from '../../fleet/fleet-lock.ts';
 import { CONFIG_SECTIONS } from '../../modules.ts';
 import { stopOrphans } from './down.ts';
 
 /**
- * `mainstay destroy [--yes]`: deletes the whole home (every server's data, logs and state).
+ * `mainstay destroy [--yes]`: deletes the whole home (every server's data, logs and state), its
+ * environments stopped first.
  * Refuses while a supervisor runs; asks for confirmation unless `--yes`.
  */
 export async function destroyCommand(options: { yes?: boolean }): Promise<number> {
@@ -38,6 +40,9 @@ export async function destroyCommand(options: { yes?: boolean }): Promise<number
       return 1;
     }
   }
+  // Environments run on their own: stop each (and its servers) before their files go.
+  for (const environment of listEnvironments(home))
+    await destroyEnvironment(home, environment.name);
   await stopOrphans(home);
   rmSync(home, { recursive: true, force: true });
   process.stdout.write(`destroyed ${home}\n`);

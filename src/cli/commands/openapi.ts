@@ -5,6 +5,7 @@ import { MainstayError } from '../../errors/mainstay-error.ts';
 import { PLATFORM_SCOPES } from '../../http/access-control.ts';
 import { buildHttpServer } from '../../http/build-http-server.ts';
 import { registerAuditRoutes } from '../../http/routes/audit-routes.ts';
+import { registerEnvironmentRoutes } from '../../http/routes/environments-route.ts';
 import { registerOperationsRoutes } from '../../http/routes/operations-route.ts';
 import { MODULES } from '../../modules.ts';
 import { scopesOf } from '../../platform/domain-module.ts';
@@ -33,6 +34,12 @@ export async function openApiDocument(): Promise<unknown> {
           rootSecrets: { add: unavailable, promote: unavailable },
         }),
       (app) => registerAuditRoutes(app, { list: unavailable, verify: unavailable }),
+      (app) =>
+        registerEnvironmentRoutes(app, {
+          create: unavailable,
+          list: unavailable,
+          destroy: unavailable,
+        }),
     ],
   });
   await app.ready();

@@ -35,6 +35,7 @@ export async function upCommand(): Promise<number> {
       onProgress: (step) => progress.step(step),
       onServerExit: (id, detail) => process.stderr.write(`mainstay: server ${id} ${detail}\n`),
       logger: { level: 'warn' },
+      demoData: process.env.MAINSTAY_DEMO_DATA !== 'off',
     });
   } catch (error) {
     progress.fail();

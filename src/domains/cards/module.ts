@@ -38,7 +38,8 @@ export const cardsModule: DomainModule<RunningCards> = {
   shardMigrations: CARD_MIGRATIONS,
   errors: CARD_ERRORS,
   scopes: CARD_SCOPES,
-  loadDemoData: loadCardDemo,
+  loadDemoData: (router, catalog, demo) =>
+    demo.sampleData === false ? Promise.resolve(false) : loadCardDemo(router, catalog),
   async start(context) {
     const section = (context.section ?? {}) as CardsConfig;
     const engineRouter = await context.connectRouter({
