@@ -12,15 +12,17 @@
  * again), so writes in flight are not counted as differences by either.
  *
  * Then the workflow engine (bench/ops-workflow.ts): steps per second against a plain job queue,
- * and the time from a worker's SIGKILL to a standby resuming its run.
+ * and the time from a worker's SIGKILL to a standby resuming its run; then the time to a ready
+ * two-DC environment (bench/ops-env.ts) against a cold `mainstay up`.
  *
- * Usage: npm run bench:ops [-- rows=2000000] [-- compare|workflow]
+ * Usage: npm run bench:ops [-- rows=2000000] [-- compare|workflow|environments]
  */
 import type pg from 'pg';
 import { compareTable } from '../src/compare/table-compare.ts';
 import { keyText, type RowKey } from '../src/compare/table-shape.ts';
 import { subscriptionName, waitForCopyToApply } from '../src/fleet/shard-replication.ts';
 import { startFleet } from '../test/support/fleet-fixture.ts';
+import { ENVIRONMENT_READY_TARGET_MS, runEnvironmentStage } from './ops-env.ts';
 import { workflowFigures } from './ops-workflow.ts';
 import { printTable } from './support/report.ts';
 import { ScenarioRunner } from './support/scenario-runner.ts';
