@@ -60,6 +60,22 @@ export function shardMigrationsOf(modules: readonly DomainModule[]): MigrationSe
   ];
 }
 
+/** The hosted modules' own catalog tables (`DomainModule.catalogMigrations`), each set once. */
+export function catalogMigrationsOf(modules: readonly DomainModule[]): MigrationSet[] {
+  return [...new Set(modules.flatMap((m) => m.catalogMigrations ?? []))];
+}
+
+/** The fleet `options` describe: its config, and the schema of the hosted modules. */
+function fleetOf(options: PlatformOptions): Fleet {
+  return new Fleet({
+    config: options.config,
+    shardMigrations: shardMigrationsOf(options.modules),
+    catalogMigrations: catalogMigrationsOf(options.modules),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    ...(options.onServerExit ? { onServerExit: options.onServerExit } : {}),
+  });
+}
+
 /**
  * Starts everything in order: checks the HTTP port first (failing before any server starts),
  * brings the fleet up, loads the demo data once, then opens the HTTP server. On failure, what
@@ -69,13 +85,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   const { config } = options;
   const { host, port } = config.http;
   if (port !== 0) await assertPortFree(port, 'the Mainstay HTTP server (MAINSTAY_PORT)', host);
-  const fleet = new Fleet({
-    config,
-    shardMigrations: shardMigrationsOf(options.modules),
-    catalogMigrations: [...new Set(options.modules.flatMap((m) => m.catalogMigrations ?? []))],
-    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-    ...(options.onServerExit ? { onServerExit: options.onServerExit } : {}),
-  });
+  const fleet = fleetOf(options);
   await fleet.up();
   let wiring: ApiWiring | null = null;
   try {
