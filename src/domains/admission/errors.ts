@@ -5,6 +5,7 @@
  */
 import { type ErrorSpec, registerErrorCodes } from '../../errors/error-catalogue.ts';
 
+/** The codes, each with its status and a line for the errors reference. */
 export const ADMISSION_ERRORS = {
   change_request_invalid: {
     status: 422,

@@ -33,6 +33,7 @@ export interface RunningAdmission extends RunningModule {
   readonly gate: AdmissionGate;
 }
 
+/** The admission gate as a module: its catalog tables, scopes, error codes, config and routes. */
 export const admissionModule: DomainModule<RunningAdmission> = {
   name: 'admission',
   configSection: { key: 'admission', schema: AdmissionConfigSchema },
@@ -53,7 +54,7 @@ export const admissionModule: DomainModule<RunningAdmission> = {
     return {
       gate,
       async routes(app) {
-        registerAdmissionRoutes(app, gate);
+        registerAdmissionRoutes(app, gate, context.router);
       },
       async stop() {
         await pool.end();
@@ -66,6 +67,7 @@ export const admissionModule: DomainModule<RunningAdmission> = {
       new Proxy({} as AdmissionGate, {
         get: () => () => Promise.reject(new Error('the admission gate is not running')),
       }),
+      null,
     );
   },
 };

@@ -228,6 +228,22 @@ describe('the admission gate on a real fleet', () => {
     t.diagnostic(notSplit.reason);
     assert.equal(patternOf(answer, 'read_write_splitting').status, 'required');
     assert.equal(decisionOf(answer).reviewRequired, true);
+    // A decision is written to the catalog, not a shard: the caller's token comes back checked.
+    const token = (
+      await call(
+        'POST',
+        '/v1/ledger/accounts',
+        { currency: 'CNY', kind: 'wallet' },
+        { 'idempotency-key': nextKey('wallet') },
+      )
+    ).headers.get('mainstay-consistency-token');
+    assert.ok(token);
+    const chained = await call('POST', '/v1/admission/requests', CHANGE, {
+      'idempotency-key': nextKey('chained'),
+      'mainstay-consistency-token': token,
+    });
+    assert.equal(chained.status, 201);
+    assert.ok(chained.headers.get('mainstay-consistency-token'));
     const fetched = await call('GET', `/v1/admission/requests/${answer.body.id}`);
     assert.equal(fetched.status, 200);
     assert.deepEqual(fetched.body, answer.body);
@@ -353,6 +369,11 @@ describe('bad change requests', () => {
         );
       }
     }
+    const forged = await call('POST', '/v1/admission/requests', CHANGE, {
+      'idempotency-key': nextKey('forged'),
+      'mainstay-consistency-token': 'v1.forged.token',
+    });
+    assert.equal(forged.body.code, 'consistency_token_invalid', JSON.stringify(forged.body));
     const missingKey = await call('POST', '/v1/admission/requests', CHANGE);
     assert.equal(missingKey.body.code, 'idempotency_key_missing');
     assert.equal(

@@ -4,6 +4,7 @@
  * `Idempotency-Key` answers the first decision, not a new measurement.
  */
 import type { FastifyInstance } from 'fastify';
+import type { TokenMerger } from '../../../data/write-contract.ts';
 import { requires } from '../../../http/access-control.ts';
 import { problemResponses } from '../../../http/routes/problem-responses.ts';
 import {
@@ -35,8 +36,16 @@ export const ADMISSION_SCOPES: Readonly<Record<string, string>> = {
 
 const TAGS = ['admission'];
 
-/** Registers the admission routes on `app`. */
-export function registerAdmissionRoutes(app: FastifyInstance, gate: AdmissionGate): void {
+/**
+ * Registers the admission routes on `app`. A decision is written to the catalog, not to a shard,
+ * so a write answers the caller's own consistency token, checked by `tokens` (the router) before
+ * anything is decided, so that a bad token records nothing.
+ */
+export function registerAdmissionRoutes(
+  app: FastifyInstance,
+  gate: AdmissionGate,
+  tokens: TokenMerger | null,
+): void {
   for (const schema of [
     ChangeTableSchema,
     ChangeServiceSchema,
@@ -47,13 +56,17 @@ export function registerAdmissionRoutes(app: FastifyInstance, gate: AdmissionGat
   ]) {
     app.addSchema(schema);
   }
-  registerEvaluate(app, gate);
+  registerEvaluate(app, gate, tokens);
   registerGet(app, gate);
   registerList(app, gate);
 }
 
 /** `POST /v1/admission/requests`: the gate's decision, recorded once per idempotency key. */
-function registerEvaluate(app: FastifyInstance, gate: AdmissionGate): void {
+function registerEvaluate(
+  app: FastifyInstance,
+  gate: AdmissionGate,
+  tokens: TokenMerger | null,
+): void {
   app.post<{ Body: unknown }>(
     '/v1/admission/requests',
     {
@@ -72,10 +85,11 @@ function registerEvaluate(app: FastifyInstance, gate: AdmissionGate): void {
       },
     },
     async (request, reply) => {
-      const { idempotencyKey, token } = writeContextOf(request);
+      const { idempotencyKey, token: callerToken } = writeContextOf(request);
+      const token = callerToken && tokens ? tokens.mergeTokens(callerToken) : null;
       const requestedBy = request.principal?.subject ?? 'anonymous';
       const answer = await gate.evaluate(request.body, { requestedBy, idempotencyKey });
-      answerWrite(reply, { token: token ?? null, replayed: answer.replayed }, 201);
+      answerWrite(reply, { token, replayed: answer.replayed }, 201);
       return answer.record;
     },
   );

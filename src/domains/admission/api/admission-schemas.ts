@@ -68,6 +68,7 @@ const FindingSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** What the gate decided: the review, each trigger, each pattern, the figures cited. */
 export const AdmissionDecisionSchema = Type.Object(
   {
     reviewRequired: Type.Boolean(),
@@ -103,6 +104,7 @@ export const AdmissionDecisionSchema = Type.Object(
   { $id: 'AdmissionDecision', additionalProperties: false },
 );
 
+/** A recorded decision with the change request it was taken on. */
 export const AdmissionRequestSchema = Type.Object(
   {
     id: Type.String({ description: '`adm_…`, sortable by creation time.' }),
@@ -114,6 +116,7 @@ export const AdmissionRequestSchema = Type.Object(
   { $id: 'AdmissionRequest', additionalProperties: false },
 );
 
+/** A page of decisions, newest first. */
 export const AdmissionPageSchema = Type.Object(
   {
     data: Type.Array(Type.Ref(AdmissionRequestSchema)),
@@ -123,11 +126,13 @@ export const AdmissionPageSchema = Type.Object(
   { $id: 'AdmissionRequestPage', additionalProperties: false },
 );
 
+/** The path parameter of one decision. */
 export const AdmissionParams = Type.Object(
   { requestId: Type.String({ maxLength: 64 }) },
   { additionalProperties: false },
 );
 
+/** `limit` (1-100, 20) and `startingAfter`, as every list. */
 export const AdmissionListQuery = Type.Object(
   {
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),

@@ -22,12 +22,14 @@ export const ADMISSION_PATTERNS = [
 ] as const;
 export type AdmissionPattern = (typeof ADMISSION_PATTERNS)[number];
 
+/** One pattern: its status (the strongest of its findings) and the findings. */
 export interface PatternDecision {
   readonly pattern: AdmissionPattern;
   readonly status: PatternStatus;
   readonly findings: readonly Finding[];
 }
 
+/** One level-1 trigger: whether the request states it, and why that matters or not. */
 export interface TriggerFinding {
   readonly trigger: AdmissionTrigger;
   readonly met: boolean;

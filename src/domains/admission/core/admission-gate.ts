@@ -69,6 +69,7 @@ export interface AdmissionContext {
   readonly idempotencyKey: string;
 }
 
+/** The gate: decides on change requests with the fleet's figures, and keeps its decisions. */
 export class AdmissionGate {
   readonly #source: StatisticsSource;
   readonly #records: AdmissionRecords;

@@ -30,6 +30,7 @@ export interface AdmissionThresholds {
   readonly instancesPerDataCentreMin: number;
 }
 
+/** The defaults, each explained on {@link AdmissionThresholds}. */
 export const ADMISSION_THRESHOLDS_DEFAULT: AdmissionThresholds = {
   readWriteRatioAbove: 4,
   readWriteRowsMin: 1_000,

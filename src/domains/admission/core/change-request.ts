@@ -30,6 +30,7 @@ const NAME_PATTERN = '^[a-z0-9][a-z0-9._-]{0,63}$';
 const Rate = Type.Number({ minimum: 0, maximum: 10_000_000 });
 const Count = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 
+/** A table the change reads or writes, with what is stated about it. */
 export const ChangeTableSchema = Type.Object(
   {
     name: Type.String({
@@ -50,6 +51,7 @@ export const ChangeTableSchema = Type.Object(
   { $id: 'AdmissionChangeTable', additionalProperties: false },
 );
 
+/** A service the change runs. */
 export const ChangeServiceSchema = Type.Object(
   {
     name: Type.String({ pattern: NAME_PATTERN }),
@@ -62,6 +64,7 @@ export const ChangeServiceSchema = Type.Object(
   { $id: 'AdmissionChangeService', additionalProperties: false },
 );
 
+/** The change request: the HTTP body's schema and the domain's check. */
 export const ChangeRequestSchema = Type.Object(
   {
     title: Type.String({ minLength: 1, maxLength: 200 }),

@@ -34,6 +34,7 @@ function recordOf(row: DecisionRow): AdmissionRecord {
   };
 }
 
+/** {@link AdmissionRecords} on a pool to the catalog database. */
 export class AdmissionStore implements AdmissionRecords {
   readonly #pool: pg.Pool;
 

@@ -46,6 +46,7 @@ interface ServerRead {
   readonly rows: readonly TableRow[] | null;
 }
 
+/** {@link StatisticsSource} through a router: the servers its shard map routes to now. */
 export class FleetStatisticsReader implements StatisticsSource {
   readonly #router: Router;
 
