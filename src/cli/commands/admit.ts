@@ -55,6 +55,24 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** Characters of a reason on one line of the table; longer reasons go on over more lines. */
+const REASON_WIDTH = 88;
+
+/** `text` cut at spaces into lines of at most `width` characters (a longer word stays whole). */
+function wrapped(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line === '' ? word : `${line} ${word}`;
+    }
+  }
+  return [...lines, line];
+}
+
 /** The decision for people: the review, the triggers, then one row per finding. */
 export function renderDecision(record: AdmissionRecord): string {
   const { decision, request } = record;
@@ -65,12 +83,18 @@ export function renderDecision(record: AdmissionRecord): string {
   const patterns = renderTable(
     ['PATTERN', 'STATUS', 'SUBJECT', 'REASON'],
     decision.patterns.flatMap((pattern) =>
-      pattern.findings.map((finding, index) => [
-        index === 0 ? pattern.pattern : '',
-        finding.status,
-        finding.subject ?? '(the change)',
-        finding.reason,
-      ]),
+      pattern.findings.flatMap((finding, index) =>
+        wrapped(finding.reason, REASON_WIDTH).map((line, lineIndex) =>
+          lineIndex === 0
+            ? [
+                index === 0 ? pattern.pattern : '',
+                finding.status,
+                finding.subject ?? '(the change)',
+                line,
+              ]
+            : ['', '', '', line],
+        ),
+      ),
     ),
   );
   const unreachable = decision.measured.serversUnreachable;

@@ -56,6 +56,17 @@ export const admissionModule: DomainModule<RunningAdmission> = {
       async routes(app) {
         registerAdmissionRoutes(app, gate, context.router);
       },
+      metrics({ counter }) {
+        counter(
+          'mainstay_admission_requests_total',
+          'Change requests the admission gate answered, by outcome.',
+          ['outcome'],
+          (metric) => {
+            for (const [outcome, value] of Object.entries(gate.stats))
+              metric.inc({ outcome }, value);
+          },
+        );
+      },
       async stop() {
         await pool.end();
       },

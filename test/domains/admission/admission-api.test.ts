@@ -420,6 +420,23 @@ describe('bad change requests', () => {
     assert.deepEqual(await listAll(), [good.body.id, ...before]);
   });
 
+  test("the gate's outcomes are counted in /metrics", async () => {
+    const response = await fetch(`${platform.url}/metrics`, { headers: authHeaders(home) });
+    const text = await response.text();
+    const value = (outcome: string) =>
+      Number(
+        new RegExp(
+          `^mainstay_admission_requests_total\\{outcome="${outcome}"\\} (\\d+)$`,
+          'm',
+        ).exec(text)?.[1],
+      );
+    const stats = platform.modules.get(admissionModule).gate.stats;
+    assert.ok(stats.decided > 0 && stats.replayed > 0 && stats.refused > 0, JSON.stringify(stats));
+    for (const outcome of ['decided', 'replayed', 'refused', 'failed'] as const) {
+      assert.equal(value(outcome), stats[outcome], outcome);
+    }
+  });
+
   test('mainstay admit prints the decision as a table, and as JSON', async () => {
     const file = path.join(home, 'change.json');
     writeFileSync(file, JSON.stringify(CHANGE));

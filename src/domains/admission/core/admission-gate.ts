@@ -6,7 +6,7 @@
  */
 import { fingerprintOf } from '../../../data/idempotency.ts';
 import type { Page } from '../../../data/write-contract.ts';
-import { MainstayError } from '../../../errors/mainstay-error.ts';
+import { isMainstayError, MainstayError } from '../../../errors/mainstay-error.ts';
 import { type AdmissionDecision, decideAdmission } from './admission-decision.ts';
 import type { AdmissionThresholds } from './admission-thresholds.ts';
 import { type ChangeRequest, checkChangeRequest } from './change-request.ts';
@@ -69,12 +69,25 @@ export interface AdmissionContext {
   readonly idempotencyKey: string;
 }
 
+/** What a gate did since its process started, for `/metrics`. */
+export interface AdmissionStats {
+  /** Decisions taken and recorded. */
+  decided: number;
+  /** Retries answered from a recorded decision. */
+  replayed: number;
+  /** Requests refused as malformed or invalid (nothing recorded). */
+  refused: number;
+  /** Evaluations that failed on the fleet or the catalog (nothing recorded). */
+  failed: number;
+}
+
 /** The gate: decides on change requests with the fleet's figures, and keeps its decisions. */
 export class AdmissionGate {
   readonly #source: StatisticsSource;
   readonly #records: AdmissionRecords;
   readonly #thresholds: AdmissionThresholds;
   readonly #newId: () => string;
+  readonly stats: AdmissionStats = { decided: 0, replayed: 0, refused: 0, failed: 0 };
 
   constructor(
     source: StatisticsSource,
@@ -102,7 +115,29 @@ export class AdmissionGate {
     input: unknown,
     context: AdmissionContext,
   ): Promise<{ record: AdmissionRecord; replayed: boolean }> {
-    const request = checkChangeRequest(input);
+    let request: ChangeRequest;
+    try {
+      request = checkChangeRequest(input);
+    } catch (error) {
+      this.stats.refused += 1;
+      throw error;
+    }
+    try {
+      const answer = await this.#decide(request, context);
+      if (answer.replayed) this.stats.replayed += 1;
+      else this.stats.decided += 1;
+      return answer;
+    } catch (error) {
+      if (isMainstayError(error, 'idempotency_key_reused')) this.stats.refused += 1;
+      else this.stats.failed += 1;
+      throw error;
+    }
+  }
+
+  async #decide(
+    request: ChangeRequest,
+    context: AdmissionContext,
+  ): Promise<{ record: AdmissionRecord; replayed: boolean }> {
     const claim = { ...context, fingerprint: fingerprintOf(request) };
     const first = await this.#replay(claim);
     if (first) return { record: first, replayed: true };
