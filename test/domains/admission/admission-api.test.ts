@@ -155,6 +155,7 @@ type Pattern = {
 };
 type Figures = {
   table: string;
+  window: unknown;
   rowsRead: number;
   rowsReadOnReplicas: number;
   rowsWritten: number;
@@ -215,7 +216,7 @@ describe('the admission gate on a real fleet', () => {
     const ratio = (reads.rowsRead / reads.rowsWritten).toFixed(1);
     assert.ok(
       split.reason.startsWith(
-        `${READ_MOSTLY.table}: ${ratio} reads per write measured over ${reads.rowsRead.toLocaleString('en-US')} rows read (${reads.rowsReadOnReplicas.toLocaleString('en-US')} of them on replicas) and ${reads.rowsWritten} rows written, above 4:1`,
+        `${READ_MOSTLY.table}: ${ratio} reads per write measured over ${reads.rowsRead.toLocaleString('en-US')} rows read (${reads.rowsReadOnReplicas.toLocaleString('en-US')} of them on replicas) and ${reads.rowsWritten} rows written since the servers' statistics were last reset, above 4:1`,
       ),
       split.reason,
     );
@@ -293,16 +294,30 @@ describe('the admission gate on a real fleet', () => {
     assert.equal(baseline.status, 201);
     await new Promise((resolve) => setTimeout(resolve, 1_200));
     for (const shard of platform.router.map.snapshot.shards) {
-      await platform.router.writeToShard(shard.id, (tx) =>
-        tx.query(
+      await platform.router.writeToShard(shard.id, async (tx) => {
+        await tx.query(
           `INSERT INTO ${GROWING} SELECT g, repeat('y', 200) FROM generate_series(100, 20099) g`,
-        ),
-      );
+        );
+        // Counted before the commit is answered, not up to a second later when the backend idles.
+        await tx.query('SELECT pg_stat_force_next_flush()');
+      });
     }
     const grown = await admit(change);
     const figures = figuresOf(grown, GROWING);
     assert.equal(figures.growthSince, baseline.body.createdAt, 'measured from the first decision');
     assert.ok((figures.growthBytesPerDay ?? 0) > 0, JSON.stringify(figures));
+    // The traffic since the first decision decides the ratio: only the rows inserted since.
+    assert.deepEqual(figures.window, {
+      since: baseline.body.createdAt,
+      rowsRead: 0,
+      rowsReadOnReplicas: 0,
+      rowsWritten: 20_000 * shardCount(),
+    });
+    const split = findingOf(grown, 'read_write_splitting', GROWING);
+    assert.match(
+      split.reason,
+      new RegExp(`rows written since ${baseline.body.createdAt}, at or below 4:1$`),
+    );
     const shard = findingOf(grown, 'sharding', GROWING);
     assert.equal(shard.status, 'required', shard.reason);
     assert.match(shard.reason, /growing .* a day since/);

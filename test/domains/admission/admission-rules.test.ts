@@ -11,7 +11,7 @@ import { checkChangeRequest } from '../../../src/domains/admission/core/change-r
 import {
   type FleetStatistics,
   type TableFigures,
-  withGrowth,
+  withHistory,
 } from '../../../src/domains/admission/core/fleet-statistics.ts';
 import { isMainstayError } from '../../../src/errors/mainstay-error.ts';
 
@@ -29,6 +29,7 @@ function figures(table: string, fields: Partial<TableFigures>): TableFigures {
     shards: 4,
     growthBytesPerDay: null,
     growthSince: null,
+    window: null,
     ...fields,
   };
 }
@@ -73,7 +74,7 @@ describe('read/write splitting', () => {
     assert.equal(split.status, 'required');
     assert.match(
       split.findings[0]?.reason ?? '',
-      /^public\.orders: 12\.3 reads per write measured over 12,300 rows read \(6,000 of them on replicas\) and 1,000 rows written, above 4:1; replicas lag up to 3 ms/,
+      /^public\.orders: 12\.3 reads per write measured over 12,300 rows read \(6,000 of them on replicas\) and 1,000 rows written since the servers' statistics were last reset, above 4:1; replicas lag up to 3 ms/,
     );
     const at = decide(BASE, [figures('public.orders', { rowsRead: 4_000, rowsWritten: 1_000 })]);
     assert.equal(patternOf(at, 'read_write_splitting').status, 'not_required');
@@ -138,14 +139,66 @@ describe('sharding', () => {
     assert.equal(patternOf(writes, 'sharding').status, 'required');
   });
 
-  test('growth is measured between samples, a day at a time', () => {
-    const [grown] = withGrowth(
-      [figures('public.orders', { bytes: 3_000 })],
-      [{ table: 'public.orders', takenAt: '2026-01-01T12:00:00.000Z', bytes: 1_000 }],
+  test('growth and the traffic window are measured between samples; a reset leaves no window', () => {
+    const sample = {
+      table: 'public.orders',
+      takenAt: '2026-01-01T12:00:00.000Z',
+      bytes: 1_000,
+      rowsRead: 500,
+      rowsReadOnReplicas: 200,
+      rowsWritten: 100,
+    };
+    const now = { bytes: 3_000, rowsRead: 9_500, rowsReadOnReplicas: 4_200, rowsWritten: 1_100 };
+    const [grown] = withHistory(
+      [figures('public.orders', now)],
+      [sample],
       '2026-01-02T00:00:00.000Z',
     );
     assert.equal(grown?.growthBytesPerDay, 4_000);
     assert.equal(grown?.growthSince, '2026-01-01T12:00:00.000Z');
+    assert.deepEqual(grown?.window, {
+      since: '2026-01-01T12:00:00.000Z',
+      rowsRead: 9_000,
+      rowsReadOnReplicas: 4_000,
+      rowsWritten: 1_000,
+    });
+    const reset = { ...now, rowsReadOnReplicas: 100 };
+    const [after] = withHistory(
+      [figures('public.orders', reset)],
+      [sample],
+      '2026-01-02T00:00:00.000Z',
+    );
+    assert.equal(after?.window, null);
+  });
+
+  test('the window decides the ratio when it holds enough rows; else the whole life does', () => {
+    // A table read 10:1 over its life, but only written in the last hour.
+    const life = { rowsRead: 100_000, rowsReadOnReplicas: 50_000, rowsWritten: 10_000 };
+    const window = {
+      since: '2026-01-01T23:00:00.000Z',
+      rowsRead: 0,
+      rowsReadOnReplicas: 0,
+      rowsWritten: 5_000,
+    };
+    const recent = patternOf(
+      decide(BASE, [figures('public.orders', { ...life, window })]),
+      'read_write_splitting',
+    );
+    assert.equal(recent.status, 'not_required');
+    assert.match(
+      recent.findings[0]?.reason ?? '',
+      /reads and no writes|0\.0 reads per write .* since 2026-01-01T23:00:00\.000Z, at or below/,
+    );
+    const thin = { ...window, rowsWritten: 10 };
+    const whole = patternOf(
+      decide(BASE, [figures('public.orders', { ...life, window: thin })]),
+      'read_write_splitting',
+    );
+    assert.equal(whole.status, 'required');
+    assert.match(
+      whole.findings[0]?.reason ?? '',
+      /10\.0 reads per write .* since the servers' statistics were last reset, above 4:1/,
+    );
   });
 });
 

@@ -29,6 +29,18 @@ const TableFiguresSchema = Type.Object(
     shards: Count,
     growthBytesPerDay: Nullable(Type.Number()),
     growthSince: Nullable(Type.String({ format: 'date-time' })),
+    window: Nullable(
+      Type.Object(
+        {
+          since: Type.String({ format: 'date-time' }),
+          rowsRead: Count,
+          rowsReadOnReplicas: Count,
+          rowsWritten: Count,
+        },
+        { additionalProperties: false },
+      ),
+      { description: 'Rows read and written since the previous sample; `null` without one.' },
+    ),
   },
   { additionalProperties: false },
 );

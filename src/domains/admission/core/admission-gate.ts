@@ -12,9 +12,10 @@ import type { AdmissionThresholds } from './admission-thresholds.ts';
 import { type ChangeRequest, checkChangeRequest } from './change-request.ts';
 import {
   type FleetStatistics,
-  type SizeSample,
+  sampleOf,
   type TableFigures,
-  withGrowth,
+  type TableSample,
+  withHistory,
 } from './fleet-statistics.ts';
 
 /** A recorded decision: the request as checked, and what the gate answered. */
@@ -49,7 +50,7 @@ export interface AdmissionRecords {
     idempotencyKey: string,
   ): Promise<{ record: AdmissionRecord; fingerprint: string } | null>;
   /** The latest sample of each table taken at or before `before`. */
-  samplesBefore(before: Date): Promise<SizeSample[]>;
+  samplesBefore(before: Date): Promise<TableSample[]>;
   /**
    * Records the decision and the samples in one transaction; `null` when another call recorded
    * one under the same claim first (nothing of this call is kept then).
@@ -57,7 +58,7 @@ export interface AdmissionRecords {
   insert(
     record: AdmissionRecord,
     claim: AdmissionClaim,
-    samples: readonly SizeSample[],
+    samples: readonly TableSample[],
   ): Promise<AdmissionRecord | null>;
   get(id: string): Promise<AdmissionRecord | null>;
   list(limit: number, startingAfter: string | null): Promise<Page<AdmissionRecord>>;
@@ -149,11 +150,7 @@ export class AdmissionGate {
       request,
       decision: decideAdmission(request, statistics, this.#thresholds),
     };
-    const samples = statistics.tables.map((figures) => ({
-      table: figures.table,
-      takenAt: statistics.takenAt,
-      bytes: figures.bytes,
-    }));
+    const samples = statistics.tables.map((figures) => sampleOf(figures, statistics.takenAt));
     const inserted = await this.#records.insert(record, claim, samples);
     if (inserted) return { record: inserted, replayed: false };
     const raced = await this.#replay(claim);
@@ -161,12 +158,12 @@ export class AdmissionGate {
     return { record: raced, replayed: true };
   }
 
-  /** The fleet's figures now, each table's growth measured against its samples. */
+  /** The fleet's figures now, each table's growth and traffic window measured from its samples. */
   async measure(): Promise<FleetStatistics> {
     const raw = await this.#source.measure();
     const ageMs = this.#thresholds.growthSampleAgeSecondsMin * 1000;
     const previous = await this.#records.samplesBefore(new Date(Date.parse(raw.takenAt) - ageMs));
-    const tables: TableFigures[] = withGrowth(raw.tables, previous, raw.takenAt);
+    const tables: TableFigures[] = withHistory(raw.tables, previous, raw.takenAt);
     return { ...raw, tables };
   }
 

@@ -16,16 +16,29 @@ export function readWriteSplittingRule(context: RuleContext): Finding[] {
   return context.request.tables.map((table) => splittingOf(table, context));
 }
 
+/**
+ * The traffic a ratio is measured over: the window since the previous sample when it holds
+ * enough rows (the recent past decides), else the counters' whole life.
+ */
+function trafficOf(figures: TableFigures | undefined, rowsMin: number) {
+  if (!figures) return null;
+  const { window } = figures;
+  if (window && window.rowsRead + window.rowsWritten >= rowsMin) {
+    return { ...window, over: `since ${window.since}` };
+  }
+  return { ...figures, over: "since the servers' statistics were last reset" };
+}
+
 function splittingOf(table: ChangeTable, context: RuleContext): Finding {
   const { readWriteRatioAbove: bound, readWriteRowsMin } = context.thresholds;
-  const figures = context.byTable.get(table.name);
-  const measuredRows = figures ? figures.rowsRead + figures.rowsWritten : 0;
-  if (figures && measuredRows >= readWriteRowsMin) {
-    const above = figures.rowsRead > bound * figures.rowsWritten;
+  const traffic = trafficOf(context.byTable.get(table.name), readWriteRowsMin);
+  const measuredRows = traffic ? traffic.rowsRead + traffic.rowsWritten : 0;
+  if (traffic && measuredRows >= readWriteRowsMin) {
+    const above = traffic.rowsRead > bound * traffic.rowsWritten;
     const reason =
-      `${table.name}: ${ratioText(figures.rowsRead, figures.rowsWritten)} measured over ` +
-      `${count(figures.rowsRead)} rows read (${count(figures.rowsReadOnReplicas)} of them on ` +
-      `replicas) and ${count(figures.rowsWritten)} rows written, ` +
+      `${table.name}: ${ratioText(traffic.rowsRead, traffic.rowsWritten)} measured over ` +
+      `${count(traffic.rowsRead)} rows read (${count(traffic.rowsReadOnReplicas)} of them on ` +
+      `replicas) and ${count(traffic.rowsWritten)} rows written ${traffic.over}, ` +
       `${above ? 'above' : 'at or below'} ${bound}:1`;
     return {
       subject: table.name,
@@ -33,7 +46,7 @@ function splittingOf(table: ChangeTable, context: RuleContext): Finding {
       reason: above ? `${reason}${lagNote(context.measured.replication)}` : reason,
     };
   }
-  const unmeasured = figures
+  const unmeasured = traffic
     ? `only ${count(measuredRows)} rows read and written measured, fewer than ${count(readWriteRowsMin)}`
     : 'not measured: no shard database holds it yet';
   const { expectedReadsPerSecond: reads, expectedWritesPerSecond: writes } = table;

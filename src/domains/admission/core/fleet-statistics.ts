@@ -30,6 +30,20 @@ export interface TableFigures {
   readonly growthBytesPerDay: number | null;
   /** When that previous sample was taken. */
   readonly growthSince: string | null;
+  /**
+   * The rows read and written since that previous sample: the traffic of the recent past rather
+   * than of the counters' whole life. `null` without a sample, or when a counter went backwards
+   * since (a server's statistics were reset), so that the difference means nothing.
+   */
+  readonly window: TrafficWindow | null;
+}
+
+/** Rows read and written between a previous sample and now. */
+export interface TrafficWindow {
+  readonly since: string;
+  readonly rowsRead: number;
+  readonly rowsReadOnReplicas: number;
+  readonly rowsWritten: number;
 }
 
 /** How far one standby or logical copy is behind the primary that feeds it. */
@@ -56,22 +70,32 @@ export interface FleetStatistics {
   readonly serversUnreachable: readonly string[];
 }
 
-/** A table's size at a moment, kept to measure growth at the next evaluation. */
-export interface SizeSample {
+/** A table's size and counters at a moment, kept to measure the next evaluation against. */
+export interface TableSample {
   readonly table: string;
   readonly takenAt: string;
   readonly bytes: number;
+  readonly rowsRead: number;
+  readonly rowsReadOnReplicas: number;
+  readonly rowsWritten: number;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
+/** What `figures` records for the next evaluation. */
+export function sampleOf(figures: TableFigures, takenAt: string): TableSample {
+  const { table, bytes, rowsRead, rowsReadOnReplicas, rowsWritten } = figures;
+  return { table, takenAt, bytes, rowsRead, rowsReadOnReplicas, rowsWritten };
+}
+
 /**
- * `tables` with their growth a day since `previous` (the latest sample of each table at least
- * the minimum age). A table that shrank grows by a negative figure; one with no sample, `null`.
+ * `tables` with their growth a day and their traffic window since `previous` (the latest sample
+ * of each table at least the minimum age). A table that shrank grows by a negative figure; one
+ * with no sample has neither.
  */
-export function withGrowth(
+export function withHistory(
   tables: readonly TableFigures[],
-  previous: readonly SizeSample[],
+  previous: readonly TableSample[],
   takenAt: string,
 ): TableFigures[] {
   const byTable = new Map(previous.map((sample) => [sample.table, sample]));
@@ -79,10 +103,18 @@ export function withGrowth(
     const sample = byTable.get(figures.table);
     const elapsedMs = sample ? Date.parse(takenAt) - Date.parse(sample.takenAt) : 0;
     if (!sample || elapsedMs <= 0) return figures;
+    const window = {
+      since: sample.takenAt,
+      rowsRead: figures.rowsRead - sample.rowsRead,
+      rowsReadOnReplicas: figures.rowsReadOnReplicas - sample.rowsReadOnReplicas,
+      rowsWritten: figures.rowsWritten - sample.rowsWritten,
+    };
+    const reset = window.rowsRead < 0 || window.rowsReadOnReplicas < 0 || window.rowsWritten < 0;
     return {
       ...figures,
       growthBytesPerDay: Math.round(((figures.bytes - sample.bytes) * DAY_MS) / elapsedMs),
       growthSince: sample.takenAt,
+      window: reset ? null : window,
     };
   });
 }

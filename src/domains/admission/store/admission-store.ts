@@ -1,6 +1,6 @@
 /**
  * The admission gate's records in the catalog database (decision 55): decisions, found again by
- * id, by page, or by the caller's idempotency key; and size samples for growth. A decision and
+ * id, by page, or by the caller's idempotency key; and table samples for growth and windows. A decision and
  * its samples are written in one transaction, so a refused or raced request leaves neither.
  */
 import type pg from 'pg';
@@ -8,9 +8,9 @@ import type { Page } from '../../../data/write-contract.ts';
 import type { AdmissionDecision } from '../core/admission-decision.ts';
 import type { AdmissionClaim, AdmissionRecord, AdmissionRecords } from '../core/admission-gate.ts';
 import type { ChangeRequest } from '../core/change-request.ts';
-import type { SizeSample } from '../core/fleet-statistics.ts';
+import type { TableSample } from '../core/fleet-statistics.ts';
 
-/** How long size samples are kept: growth is measured against the latest one old enough. */
+/** How long table samples are kept: growth and traffic windows are measured against them. */
 export const SAMPLE_RETENTION_DAYS = 35;
 
 interface DecisionRow {
@@ -20,6 +20,15 @@ interface DecisionRow {
   request: ChangeRequest;
   decision: AdmissionDecision;
   created_at: Date;
+}
+
+interface SampleRow {
+  table_name: string;
+  taken_at: Date;
+  bytes: string;
+  rows_read: string;
+  rows_read_on_replicas: string;
+  rows_written: string;
 }
 
 const COLUMNS = 'id, requested_by, fingerprint, request, decision, created_at';
@@ -51,23 +60,27 @@ export class AdmissionStore implements AdmissionRecords {
     return row ? { record: recordOf(row), fingerprint: row.fingerprint } : null;
   }
 
-  async samplesBefore(before: Date): Promise<SizeSample[]> {
-    const { rows } = await this.#pool.query<{ table_name: string; taken_at: Date; bytes: string }>(
-      `SELECT DISTINCT ON (table_name) table_name, taken_at, bytes FROM admission_size_samples
-       WHERE taken_at <= $1 ORDER BY table_name, taken_at DESC`,
+  async samplesBefore(before: Date): Promise<TableSample[]> {
+    const { rows } = await this.#pool.query<SampleRow>(
+      `SELECT DISTINCT ON (table_name) table_name, taken_at, bytes, rows_read,
+         rows_read_on_replicas, rows_written
+       FROM admission_table_samples WHERE taken_at <= $1 ORDER BY table_name, taken_at DESC`,
       [before],
     );
     return rows.map((row) => ({
       table: row.table_name,
       takenAt: row.taken_at.toISOString(),
       bytes: Number(row.bytes),
+      rowsRead: Number(row.rows_read),
+      rowsReadOnReplicas: Number(row.rows_read_on_replicas),
+      rowsWritten: Number(row.rows_written),
     }));
   }
 
   async insert(
     record: AdmissionRecord,
     claim: AdmissionClaim,
-    samples: readonly SizeSample[],
+    samples: readonly TableSample[],
   ): Promise<AdmissionRecord | null> {
     const client = await this.#pool.connect();
     try {
@@ -102,19 +115,24 @@ export class AdmissionStore implements AdmissionRecords {
     }
   }
 
-  async #writeSamples(client: pg.PoolClient, samples: readonly SizeSample[]): Promise<void> {
+  async #writeSamples(client: pg.PoolClient, samples: readonly TableSample[]): Promise<void> {
     await client.query(
-      `INSERT INTO admission_size_samples (table_name, taken_at, bytes)
-       SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::bigint[])
+      `INSERT INTO admission_table_samples (table_name, taken_at, bytes, rows_read,
+         rows_read_on_replicas, rows_written)
+       SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::bigint[], $4::bigint[],
+         $5::bigint[], $6::bigint[])
        ON CONFLICT DO NOTHING`,
       [
         samples.map((sample) => sample.table),
         samples.map((sample) => sample.takenAt),
         samples.map((sample) => sample.bytes),
+        samples.map((sample) => sample.rowsRead),
+        samples.map((sample) => sample.rowsReadOnReplicas),
+        samples.map((sample) => sample.rowsWritten),
       ],
     );
     await client.query(
-      'DELETE FROM admission_size_samples WHERE taken_at < now() - make_interval(days => $1)',
+      'DELETE FROM admission_table_samples WHERE taken_at < now() - make_interval(days => $1)',
       [SAMPLE_RETENTION_DAYS],
     );
   }

@@ -181,5 +181,6 @@ function emptyFigures(table: string): Mutable<TableFigures> {
     shards: 0,
     growthBytesPerDay: null,
     growthSince: null,
+    window: null,
   };
 }

@@ -16,12 +16,16 @@ CREATE TABLE admission_decisions (
   UNIQUE (requested_by, idempotency_key)
 );
 
--- Each table's size at each evaluation, so that the next one measures its growth. Written in the
--- decision's own transaction; samples older than the retention are deleted by the same writes.
-CREATE TABLE admission_size_samples (
-  table_name  text NOT NULL,
-  taken_at    timestamptz NOT NULL,
-  bytes       bigint NOT NULL CHECK (bytes >= 0),
+-- Each table's size and row counters at each evaluation, so that the next one measures its growth
+-- and its reads and writes over the time between. Written in the decision's own transaction;
+-- samples older than the retention are deleted by the same writes.
+CREATE TABLE admission_table_samples (
+  table_name             text NOT NULL,
+  taken_at               timestamptz NOT NULL,
+  bytes                  bigint NOT NULL CHECK (bytes >= 0),
+  rows_read              bigint NOT NULL CHECK (rows_read >= 0),
+  rows_read_on_replicas  bigint NOT NULL CHECK (rows_read_on_replicas >= 0),
+  rows_written           bigint NOT NULL CHECK (rows_written >= 0),
   PRIMARY KEY (table_name, taken_at)
 );
-CREATE INDEX admission_size_samples_taken_at ON admission_size_samples (taken_at);
+CREATE INDEX admission_table_samples_taken_at ON admission_table_samples (taken_at);
