@@ -2,6 +2,7 @@
  * The domains this build of Mainstay hosts. Only entry points (the CLI, the tests, the benches)
  * import this list; the platform takes whatever list it is given and names no domain.
  */
+import { admissionModule } from './domains/admission/module.ts';
 import { cardsModule } from './domains/cards/module.ts';
 import { identityModule } from './domains/identity/module.ts';
 import { ledgerModule } from './domains/ledger/module.ts';
@@ -17,6 +18,7 @@ export const MODULES: readonly DomainModule[] = [
   identityModule,
   cardsModule,
   ledgerModule,
+  admissionModule,
   opsModule,
   cardsOnLedgerModule,
 ];

@@ -2,14 +2,15 @@
  * An existing fleet upgrades in place (docs/ARCHITECTURE.md, decision 10). A fleet is provisioned
  * with the previous release's migrations (every released file but those this release added),
  * written to through the API, then started on the new code: the migrator applies only the new
- * migrations, on every shard database of both DCs, every row is kept, the card API works on the
- * old rows, and `card_authorize_batch` is gone. Real fleet, real HTTP server.
+ * migrations, on every shard database of both DCs and on the catalog (a module's catalog tables,
+ * `catalogMigrations`), every row is kept, the card API works on the old rows, and
+ * `card_authorize_batch` is gone. Real fleet, real HTTP server.
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type pg from 'pg';
+import pg from 'pg';
 import { loadConfig, type MainstayConfig } from '../src/config/load-config.ts';
 import { DEMO_MIGRATIONS } from '../src/demo/demo-data.ts';
 import { type MigrationSet, migrate } from '../src/migrations/migration.ts';
@@ -22,6 +23,7 @@ import { removeHome, tempHome } from './support/temp-home.ts';
 /** The migrations this release added, by set: what a fleet of the previous release lacks. */
 const ADDED_IN_THIS_RELEASE: Readonly<Record<string, readonly number[]>> = {
   'card-authorizations': [6],
+  admission: [1],
 };
 const startTimeoutMs = 300_000;
 
@@ -38,6 +40,7 @@ function previousRelease(sets: readonly MigrationSet[]): MigrationSet[] {
 const PREVIOUS_MODULES: readonly DomainModule[] = MODULES.map((module) => ({
   ...module,
   shardMigrations: previousRelease(module.shardMigrations),
+  catalogMigrations: previousRelease(module.catalogMigrations ?? []),
 }));
 const SHARD_SETS: readonly MigrationSet[] = [
   DEMO_MIGRATIONS,
@@ -111,6 +114,21 @@ async function ledgerOf(pool: pg.Pool): Promise<Map<string, string>> {
   return new Map(rows.map((row) => [row.id, row.applied]));
 }
 
+/** The ledger of the catalog database on the witness. */
+async function catalogLedger(): Promise<Map<string, string>> {
+  assert.ok(platform);
+  const pool = new pg.Pool({
+    ...platform.fleet.connection(config.witness.id),
+    database: 'mainstay_catalog',
+    max: 1,
+  });
+  try {
+    return await ledgerOf(pool);
+  } finally {
+    await pool.end();
+  }
+}
+
 /** Which of the two batch functions a database has. */
 async function functionsOf(pool: pg.Pool): Promise<{ authorize: boolean; engine: boolean }> {
   const { rows } = await pool.query<{ authorize: boolean; engine: boolean }>(
@@ -136,6 +154,7 @@ async function rowsOf(pool: pg.Pool): Promise<Record<string, string>> {
 
 describe('a fleet of the previous release starts on the new code', () => {
   let ledgersBefore: Map<string, Map<string, string>>;
+  let catalogBefore: Map<string, string>;
   let rowsBefore: Map<string, Record<string, string>>;
   let appliedByHand: Awaited<ReturnType<typeof migrate>>;
   let old: { accountId: string; cardId: string; authorizationId: string };
@@ -165,6 +184,7 @@ describe('a fleet of the previous release starts on the new code', () => {
         assert.deepEqual(found, { authorize: true, engine: true }, `${db} before the upgrade`);
       }
       ledgersBefore = await eachShardDatabase(ledgerOf);
+      catalogBefore = await catalogLedger();
       rowsBefore = await eachShardDatabase(rowsOf);
       // The migrator itself, on one database, with the new list: only the new migration runs.
       const client = await (await platform.fleet.shardPool(0, 'home')).connect();
@@ -202,6 +222,13 @@ describe('a fleet of the previous release starts on the new code', () => {
       assert.deepEqual(added, ['card-authorizations/6'], db);
       for (const [id, applied] of before) assert.equal(after.get(id), applied, `${db} ${id}`);
     }
+  });
+
+  test("the catalog gained exactly the new modules' catalog migrations, nothing re-run", async () => {
+    const after = await catalogLedger();
+    const added = [...after.keys()].filter((id) => !catalogBefore.has(id));
+    assert.deepEqual(added, ['admission/1']);
+    for (const [id, applied] of catalogBefore) assert.equal(after.get(id), applied, id);
   });
 
   test('card_authorize_batch is gone everywhere; card_engine_batch stays', async () => {

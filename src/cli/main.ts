@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { isMainstayError } from '../errors/mainstay-error.ts';
 import { VERSION } from '../platform/platform.ts';
+import { admitCommand } from './commands/admit.ts';
 import { apiCommand } from './commands/api.ts';
 import { auditVerifyCommand } from './commands/audit.ts';
 import { destroyCommand } from './commands/destroy.ts';
@@ -138,6 +139,15 @@ env
   .command('serve', { hidden: true })
   .description("an environment's supervisor, started by env create: up once its copy is made")
   .action(run(envServeCommand));
+program
+  .command('admit')
+  .description(
+    'ask the admission gate for a decision on a change request (a JSON file, or - for stdin)',
+  )
+  .argument('<file>', 'the change request as JSON, or - to read it from stdin')
+  .option('--json', 'print JSON for machines')
+  .option('--idempotency-key <key>', 'retry an earlier run: answers its decision')
+  .action(run(admitCommand));
 program.command('openapi').description('print the OpenAPI document').action(run(openApiCommand));
 
 try {
