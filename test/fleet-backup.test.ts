@@ -16,6 +16,7 @@ import type { Router } from '../src/data/router.ts';
 import { isMainstayError } from '../src/errors/mainstay-error.ts';
 import { takeBackup } from '../src/fleet/backup.ts';
 import { type BackupManifest, verifyBackup } from '../src/fleet/backup-manifest.ts';
+import { CATALOG_DATABASE } from '../src/fleet/fleet.ts';
 import { isAlive } from '../src/fleet/postgres-server.ts';
 import { type RestoredServer, removeRestoredServer, restoreBackup } from '../src/fleet/restore.ts';
 import { verifyRestore } from '../src/fleet/restore-verify.ts';
@@ -155,5 +156,31 @@ describe('backup and restore', () => {
       restoreBackup(fixture.fleet, { directory: backupDir, name: 'corrupt' }),
       (error: unknown) => isMainstayError(error, 'backup_invalid'),
     );
+  });
+
+  test('the witness (the catalog) is backed up and restored alike while epochs change; a replica is refused', async () => {
+    const { fleet } = fixture;
+    const replica = fixture.config.dataCentres[0]?.replica.id ?? '';
+    await assert.rejects(
+      takeBackup(fleet, { server: replica, directory: path.join(fixture.home, 'backups', 'r') }),
+      (error: unknown) => isMainstayError(error, 'state_conflict'),
+    );
+    let bumping = true;
+    const bumps = (async () => {
+      let count = 0;
+      for (; bumping; count += 1) await fleet.catalog.bumpEpoch('test: an epoch during a backup');
+      return count;
+    })();
+    const directory = path.join(fixture.home, 'backups', 'witness');
+    const backup = await takeBackup(fleet, { server: fixture.config.witness.id, directory });
+    bumping = false;
+    assert.ok((await bumps) > 0, 'the catalog changed during the backup');
+    assert.ok(backup.manifest.tables.some((table) => table.database === CATALOG_DATABASE));
+    const restored = await restoreBackup(fleet, { directory, name: 'catalog' });
+    try {
+      assert.deepEqual((await verifyRestore(restored, backup.manifest)).problems, []);
+    } finally {
+      assert.equal(await removeRestoredServer(fleet, 'catalog'), true);
+    }
   });
 });

@@ -27,7 +27,7 @@ const IN_PROGRESS_FILE = '.backup-in-progress';
 const POLL_MS = 50;
 
 export interface BackupRequest {
-  /** A primary of the fleet (its writes go on meanwhile). */
+  /** A primary of the fleet, or the witness (writes go on meanwhile). */
   readonly server: string;
   /** A new (or empty) directory for the backup. */
   readonly directory: string;
@@ -42,7 +42,8 @@ export interface BackupResult {
 }
 
 /**
- * A physical base backup of a primary, with the WAL to restore it, while writes go on:
+ * A physical base backup of a primary (or the witness, which holds the catalog), with the WAL
+ * to restore it, while writes go on:
  * `pg_backup_start`, a copy of the data directory, `pg_backup_stop` (its label written as
  * `backup_label`), then a consistent point (table-hashes.ts: a restore point with every table's
  * hash exactly there), then the WAL segments from the start's to the restore point's (held
@@ -50,7 +51,7 @@ export interface BackupResult {
  * the positions, the table hashes and every file's size and SHA-256 (written last: a directory
  * without one is unfinished). Run again on a finished backup's directory, it returns that
  * backup; on an unfinished one, it starts it over. Throws `state_conflict` for a server that is
- * not a running primary or a directory that holds something else.
+ * not a running primary or witness, or a directory that holds something else.
  */
 export async function takeBackup(fleet: Fleet, request: BackupRequest): Promise<BackupResult> {
   const startedAt = Date.now();
@@ -121,10 +122,11 @@ function sourceDataDir(fleet: Fleet, server: string): string {
 async function assertPrimary(fleet: Fleet, server: string): Promise<void> {
   const snapshot = await fleet.refreshCatalog();
   const row = snapshot?.servers.find((s) => s.id === server);
-  if (row?.role !== 'primary' || row.fencedAtEpoch !== null)
+  // A replica cannot write the restore point; the witness (the catalog) is backed up alike.
+  if ((row?.role !== 'primary' && row?.role !== 'witness') || row.fencedAtEpoch !== null)
     throw new MainstayError(
       'state_conflict',
-      `server ${server} is not an unfenced primary: a backup is taken from a primary`,
+      `server ${server} is not an unfenced primary or the witness: a backup is taken from one`,
     );
 }
 

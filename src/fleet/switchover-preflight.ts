@@ -172,6 +172,7 @@ async function waitForFailoverSlots(fleet: Fleet, from: string, to: string): Pro
   }
 }
 
+/** An error's message, for a refusal or a problem line. */
 export function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
