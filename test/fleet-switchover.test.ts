@@ -56,7 +56,11 @@ const refused = (pattern: RegExp) => (error: unknown) =>
   isMainstayError(error, 'switchover_refused') && pattern.test(error.message);
 
 /** Switches dc1 to `to` while a writer appends to dc1's shards; checks everything after. */
-async function switchUnderLoad(label: string, from: string, to: string): Promise<SwitchoverReport> {
+async function switchUnderLoad(
+  label: string,
+  from: string,
+  to: string,
+): Promise<{ report: SwitchoverReport; clientStallMs: number }> {
   const keys = keysHomedIn(router, 'dc1', 8, label);
   const writer = new TrackedWriter(keys, label, routerAppend(router, serverByPort()));
   writer.start(4);
@@ -100,7 +104,13 @@ async function switchUnderLoad(label: string, from: string, to: string): Promise
   }
   const failures = controller.log.recent().filter((e) => e.kind.endsWith('_failed'));
   assert.deepEqual(failures, [], 'the controller saw no failure');
-  return report;
+  return { report, clientStallMs: longestStall(writer.acks.map((ack) => ack.ackedAt)) };
+}
+
+/** The longest time between two acknowledgements in a row: what the writers saw of the pause. */
+function longestStall(ackedAt: readonly number[]): number {
+  const sorted = [...ackedAt].sort((a, b) => a - b);
+  return sorted.reduce((longest, at, n) => Math.max(longest, at - (sorted[n - 1] ?? at)), 0);
 }
 
 /** The shard write `id` went to: the writer's n-th write goes to key n modulo the keys. */
@@ -176,16 +186,18 @@ describe('planned switchover', () => {
   test('switchover of dc1 under writes: nothing lost, copies equal, new timeline, sync replica', async (t) => {
     controller = new FailoverController(fixture.fleet);
     controller.start();
-    const report = await switchUnderLoad('so1', 'dc1-a', 'dc1-b');
+    const { report, clientStallMs } = await switchUnderLoad('so1', 'dc1-a', 'dc1-b');
     t.diagnostic(`switchover downtime ${report.downtimeMs} ms ${JSON.stringify(report.phasesMs)}`);
+    t.diagnostic(`longest gap between the writers' acknowledgements: ${clientStallMs} ms`);
     t.diagnostic(
       `rejoined: ${report.rejoin}; slots missing: ${report.slotsMissing}; re-seeded: ${report.reseededCopies}`,
     );
   });
 
   test('switch back to dc1-a works the same', async (t) => {
-    const report = await switchUnderLoad('so2', 'dc1-b', 'dc1-a');
+    const { report, clientStallMs } = await switchUnderLoad('so2', 'dc1-b', 'dc1-a');
     t.diagnostic(`switch-back downtime ${report.downtimeMs} ms ${JSON.stringify(report.phasesMs)}`);
+    t.diagnostic(`longest gap between the writers' acknowledgements: ${clientStallMs} ms`);
     t.diagnostic(
       `rejoined: ${report.rejoin}; slots missing: ${report.slotsMissing}; re-seeded: ${report.reseededCopies}`,
     );
