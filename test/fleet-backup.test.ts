@@ -156,6 +156,12 @@ describe('backup and restore', () => {
       restoreBackup(fixture.fleet, { directory: backupDir, name: 'corrupt' }),
       (error: unknown) => isMainstayError(error, 'backup_invalid'),
     );
+    const primary = router.map.route(0).primary?.id ?? '';
+    await assert.rejects(
+      takeBackup(fixture.fleet, { server: primary, directory: backupDir }),
+      (error: unknown) => isMainstayError(error, 'backup_invalid'),
+      'a damaged backup is not passed off as taken',
+    );
   });
 
   test('the witness (the catalog) is backed up and restored alike while epochs change; a replica is refused', async () => {

@@ -97,7 +97,11 @@ export async function takeBackup(fleet: Fleet, request: BackupRequest): Promise<
   }
 }
 
-/** The manifest of a finished backup in `directory`; `null` when there is none to keep. */
+/**
+ * The manifest of a finished, intact backup in `directory`; `null` when there is none to keep
+ * (an unfinished one is deleted). A damaged one is `backup_invalid`: it is never passed off as
+ * taken, nor overwritten.
+ */
 async function finishedBackup(directory: string): Promise<BackupManifest | null> {
   if (!existsSync(directory) || readdirSync(directory).length === 0) return null;
   if (existsSync(path.join(directory, IN_PROGRESS_FILE))) {
@@ -105,7 +109,12 @@ async function finishedBackup(directory: string): Promise<BackupManifest | null>
     return null;
   }
   const checked = await verifyBackup(directory);
-  if (checked.manifest) return checked.manifest;
+  if (checked.ok && checked.manifest) return checked.manifest;
+  if (checked.manifest)
+    throw new MainstayError(
+      'backup_invalid',
+      `${directory} holds a backup that fails verification (${checked.problems.join('; ')}): choose a new directory`,
+    );
   throw new MainstayError(
     'state_conflict',
     `${directory} is not empty and holds no backup: choose a new directory`,
