@@ -331,6 +331,30 @@ export const ERROR_CATALOGUE = {
     definite: true,
     doc: 'A step of an operation checked the fleet before acting and found it could not run now (a candidate not streaming, a replica behind); the detail says why. The step changed nothing and is not retried.',
   },
+  operation_in_progress: {
+    status: 409,
+    title: 'Fleet operation in progress',
+    definite: true,
+    doc: 'Another planned fleet operation (a switchover, a replica rebuild) is running; nothing was done. Run it again once that one has finished.',
+  },
+  switchover_refused: {
+    status: 409,
+    title: 'Switchover refused',
+    definite: true,
+    doc: 'The preflight of a planned switchover failed: the candidate replica is down, not streaming from the primary, too far behind, or the data centre is mid-failover; the detail says which. Nothing was changed.',
+  },
+  switchover_aborted: {
+    status: 503,
+    title: 'Switchover aborted',
+    definite: true,
+    doc: "A switchover stopped before the promotion (the candidate did not replay all of the old primary's WAL in time): the old primary was started again and unfenced and serves as before. Nothing switched; retry later.",
+  },
+  backup_invalid: {
+    status: 422,
+    title: 'Backup invalid',
+    definite: true,
+    doc: "A backup's manifest is missing or malformed, or a file is missing, extra, or differs from its recorded size and SHA-256; it cannot be restored. The detail names the files.",
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 /** The shape of one catalogue entry. */

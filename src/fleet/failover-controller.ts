@@ -118,7 +118,7 @@ export class FailoverController extends EventEmitter<{ event: [FailoverEvent] }>
     }
     const snapshot = this.#fleet.catalogSnapshot;
     const servers = (snapshot?.servers ?? []).filter(
-      (s) => s.role !== 'witness' && s.fencedAtEpoch === null,
+      (s) => s.role !== 'witness' && s.fencedAtEpoch === null && !this.#fleet.planned.covers(s.id),
     );
     await Promise.all(servers.map((server) => this.#probe(server)));
   }
@@ -144,6 +144,8 @@ export class FailoverController extends EventEmitter<{ event: [FailoverEvent] }>
   #suspect(serverId: string, why: string): void {
     // A probe round that stop() waits for must not start a failover of a fleet going down.
     if (!this.#watching || this.#handling.has(serverId)) return;
+    // A server a planned operation stops or promotes is not failing: the operation owns it.
+    if (this.#fleet.planned.covers(serverId)) return;
     this.#handling.add(serverId);
     const detectedAt = Date.now();
     this.#queue = this.#queue
@@ -168,6 +170,7 @@ export class FailoverController extends EventEmitter<{ event: [FailoverEvent] }>
     const snapshot = await this.#fleet.refreshCatalog();
     const server = snapshot?.servers.find((s) => s.id === serverId);
     if (!snapshot || !server || server.fencedAtEpoch !== null) return;
+    if (this.#fleet.planned.covers(serverId)) return;
     if (server.role === 'primary') await this.#primaryFailed(snapshot, server, why, detectedAt);
     else if (server.role === 'replica')
       await this.#replicaFailed(snapshot, server, why, detectedAt);

@@ -15,6 +15,7 @@ import { acquireLock, releaseLock } from './fleet-lock.ts';
 import { type FleetState, writeFleetState } from './fleet-state.ts';
 import type { LostTailOutcome } from './lost-tail.ts';
 import type { OsIdentity } from './os-user.ts';
+import { PlannedOperations } from './planned-operations.ts';
 import { assertPortFree } from './ports.ts';
 import type { PostgresBinaries } from './postgres-binaries.ts';
 import { type ConnectionInfo, type PostgresServer, stopOrphan } from './postgres-server.ts';
@@ -52,6 +53,8 @@ export class Fleet
 {
   readonly config: MainstayConfig;
   readonly pools: ConnectionPools;
+  /** Planned operations in progress: the failover controller leaves their servers alone. */
+  readonly planned = new PlannedOperations();
   readonly #options: FleetOptions;
   readonly #servers: SupervisedServers;
   #state: FleetState | null = null;
@@ -59,6 +62,7 @@ export class Fleet
   /** The catalog as last read: the current roles, which may differ from the config's. */
   #snapshot: CatalogSnapshot | null = null;
   #locked = false;
+  #runtime: { readonly binaries: PostgresBinaries; readonly identity: OsIdentity } | null = null;
 
   constructor(options: FleetOptions) {
     super();
@@ -97,6 +101,14 @@ export class Fleet
   /** Schema of every shard database, for a workflow that creates one (a re-seed). */
   get shardMigrations(): readonly MigrationSet[] {
     return this.#options.shardMigrations;
+  }
+
+  /**
+   * The binaries and OS identity the managed servers run with, for a server the fleet does not
+   * supervise (a restored backup); `null` for external servers or before `up()`.
+   */
+  get runtime(): { readonly binaries: PostgresBinaries; readonly identity: OsIdentity } | null {
+    return this.#runtime;
   }
 
   get isExternal(): boolean {
@@ -138,6 +150,7 @@ export class Fleet
       (step) => this.#progress(step),
     );
     this.#state = state;
+    this.#runtime = { binaries, identity };
     this.#servers.supervise(binaries, identity);
     if (fresh) await this.#provision(binaries, identity);
     else await this.#restart();
@@ -307,16 +320,18 @@ export class Fleet
    * Creates each shard's subscription on the other DC's primary, or points it at the home's
    * current primary, per the catalog. After a promotion in `promotedIn`: frees the slots the
    * dead server's copies held on the other DC, and re-seeds any copy whose slot did not reach
-   * the promoted server (its position is lost, so resuming would skip changes).
+   * the promoted server (its position is lost, so resuming would skip changes). `handedOver`:
+   * the promotion was a planned switchover's clean handover (see connectShardCopies).
    */
   async connectCopies(
-    options: { readonly promotedIn?: string } = {},
+    options: { readonly promotedIn?: string; readonly handedOver?: boolean } = {},
   ): Promise<{ reseeded: number[] }> {
     this.#progress('connecting logical copies of shards');
     const reseeded = await connectShardCopies({
       catalog: await this.catalog.load(),
       pools: this.pools,
       promotedIn: options.promotedIn,
+      handedOver: options.handedOver,
       publisherConninfo: (home, database) => this.publisherConninfo(home, database),
     });
     return { reseeded };

@@ -80,7 +80,7 @@ export async function buildReplicaDataDir(options: {
  * serving (and probing) while a replica is built; files that vanish mid-copy are skipped, as
  * the backup API allows.
  */
-async function copyTree(from: string, to: string, relative = ''): Promise<void> {
+export async function copyTree(from: string, to: string, relative = ''): Promise<void> {
   let entries: string[];
   try {
     entries = await fs.readdir(path.join(from, relative));
@@ -118,7 +118,8 @@ function isVanished(error: unknown): boolean {
   return (error as NodeJS.ErrnoException).code === 'ENOENT';
 }
 
-async function chownTree(dir: string, identity: OsIdentity): Promise<void> {
+/** Gives a whole tree to the PostgreSQL identity (no-op when not running as root). */
+export async function chownTree(dir: string, identity: OsIdentity): Promise<void> {
   if (identity.uid === null || identity.gid === null) return;
   await fs.chown(dir, identity.uid, identity.gid);
   for (const entry of await fs.readdir(dir, { withFileTypes: true })) {

@@ -75,6 +75,13 @@ export async function connectShardCopies(input: {
   readonly pools: ConnectionPools;
   readonly publisherConninfo: (homeServerId: string, database: string) => string;
   readonly promotedIn?: string | undefined;
+  /**
+   * The promotion was a planned handover: the old primary stopped cleanly and the promoted
+   * server replayed all of its WAL, so the copies it holds have everything their slots
+   * confirmed, and need not be checked for being behind (with no progress recorded yet, a copy
+   * that never applied a change would be re-seeded for nothing).
+   */
+  readonly handedOver?: boolean;
 }): Promise<number[]> {
   const { catalog, pools, promotedIn } = input;
   const reseeded: number[] = [];
@@ -90,7 +97,9 @@ export async function connectShardCopies(input: {
     // Before any initial copy too: rows of a table sync are checked like applied ones.
     await setAsideCopyChecks(copyDb);
     const behind =
-      promotedIn === shard.copyDc && (await copyBehindSlot(homeDb, copyDb, shard.database));
+      promotedIn === shard.copyDc &&
+      !input.handedOver &&
+      (await copyBehindSlot(homeDb, copyDb, shard.database));
     // A copy behind its slot gets a fresh slot: the old one cannot send what the copy lacks.
     if (behind) await dropCopySlot(homeDb, shard.database);
     if (behind || (promotedIn === shard.homeDc && !(await hasCopySlot(homeDb, shard.database)))) {
