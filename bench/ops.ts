@@ -13,9 +13,10 @@
  *
  * Then the workflow engine (bench/ops-workflow.ts): steps per second against a plain job queue,
  * and the time from a worker's SIGKILL to a standby resuming its run; then the time to a ready
- * two-DC environment (bench/ops-env.ts) against a cold `mainstay up`.
+ * two-DC environment (bench/ops-env.ts) against a cold `mainstay up`; then a planned
+ * switchover's write downtime against a failover's (bench/ops-switchover.ts).
  *
- * Usage: npm run bench:ops [-- rows=2000000] [-- compare|workflow|environments]
+ * Usage: npm run bench:ops [-- rows=2000000] [-- compare|workflow|environments|switchover]
  */
 import type pg from 'pg';
 import { compareTable } from '../src/compare/table-compare.ts';
@@ -23,6 +24,7 @@ import { keyText, type RowKey } from '../src/compare/table-shape.ts';
 import { subscriptionName, waitForCopyToApply } from '../src/fleet/shard-replication.ts';
 import { startFleet } from '../test/support/fleet-fixture.ts';
 import { ENVIRONMENT_READY_TARGET_MS, runEnvironmentStage } from './ops-env.ts';
+import { switchoverFigures } from './ops-switchover.ts';
 import { workflowFigures } from './ops-workflow.ts';
 import { printTable } from './support/report.ts';
 import { ScenarioRunner } from './support/scenario-runner.ts';
@@ -133,6 +135,7 @@ await runner.run(
     ];
   },
 );
+await runner.run('4. switchover: planned write downtime against a failover', switchoverFigures);
 runner.finish(started);
 console.log(`command: ${command}`);
 

@@ -6,20 +6,22 @@ import { admissionModule } from './domains/admission/module.ts';
 import { cardsModule } from './domains/cards/module.ts';
 import { identityModule } from './domains/identity/module.ts';
 import { ledgerModule } from './domains/ledger/module.ts';
-import { opsModule } from './domains/ops/module.ts';
+import { createOpsModule } from './domains/ops/module.ts';
 import { cardsOnLedgerModule } from './links/cards-on-ledger.ts';
+import { releasePipeline } from './links/release-pipeline.ts';
 import type { ConfigSection, DomainModule } from './platform/domain-module.ts';
 
 /**
  * Identity first: every other module's routes are checked with the access it provides. Links
- * last: each reaches the domains it joins through the modules started before it.
+ * last: each reaches the domains it joins through the modules started before it. Admission
+ * before ops: the release pipeline (an ops workflow) reaches the admission gate.
  */
 export const MODULES: readonly DomainModule[] = [
   identityModule,
   cardsModule,
   ledgerModule,
   admissionModule,
-  opsModule,
+  createOpsModule([releasePipeline]),
   cardsOnLedgerModule,
 ];
 

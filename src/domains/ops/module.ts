@@ -19,6 +19,12 @@ import type { StepModule } from '../../workflow/workflow-types.ts';
 import { OPS_SCOPES, registerOpsRoutes } from './api/ops-routes.ts';
 import { compareModule, repairModule } from './core/data-steps.ts';
 import { checkFleetModule, failoverDrillModule, rebuildReplicaModule } from './core/fleet-steps.ts';
+import {
+  backupModule,
+  removeRestoredModule,
+  restoreModule,
+  switchoverModule,
+} from './core/operation-steps.ts';
 import { auditOpsAction } from './core/ops-audit.ts';
 import type { OpsExtension } from './core/ops-extension.ts';
 import { OPS_WORKFLOWS } from './core/ops-workflows.ts';
@@ -38,6 +44,10 @@ export function opsModules(host: FleetHost): StepModule[] {
     repairModule(host.fleet),
     rebuildReplicaModule(host),
     failoverDrillModule(host),
+    switchoverModule(host),
+    backupModule(host),
+    restoreModule(host),
+    removeRestoredModule(host),
     signOffModule,
   ] as StepModule[];
 }

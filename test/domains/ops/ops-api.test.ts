@@ -288,8 +288,10 @@ describe('ops through HTTP', () => {
       'succeeded',
       JSON.stringify(done.steps.map((s) => [s.name, s.status, s.output])),
     );
-    const drill = done.steps[2]?.output as { oldPrimary: string; newPrimary: string };
-    assert.notEqual(drill.oldPrimary, drill.newPrimary);
+    const drill = done.steps[2]?.output as { killed: string; promoted: string; verified: boolean };
+    assert.ok(drill.killed && drill.promoted);
+    assert.notEqual(drill.killed, drill.promoted);
+    assert.equal(drill.verified, true);
     for (const position of [1, 4]) {
       const compared = done.steps[position]?.output as {
         missingCount: number;
@@ -301,6 +303,149 @@ describe('ops through HTTP', () => {
         [0, 0, 0],
       );
     }
+  });
+
+  test('a switchover and a switch back, each approved by another person, leave 0 differences', async () => {
+    const dc = platform.fleet.config.dataCentres[1]?.id as string;
+    const before = (await platform.fleet.catalog.load())?.servers.find(
+      (s) => s.dc === dc && s.role === 'primary',
+    )?.id;
+    for (const round of ['switch', 'switch back']) {
+      const started = await call('POST', '/v1/ops/runs', maker, {
+        workflow: 'switchover',
+        input: { dc, check: { shard: 1, table: 'demo_customers' } },
+      });
+      assert.equal(started.status, 202, JSON.stringify(started.body));
+      const runId = started.body.id as string;
+      await until(runId, ['waiting_approval']);
+      const approved = await call('POST', `/v1/ops/runs/${runId}/approve`, checker, {});
+      assert.equal(approved.status, 200, JSON.stringify(approved.body));
+      const done = await until(runId, ['succeeded', 'compensated', 'compensation_failed'], 180_000);
+      assert.equal(
+        done.status,
+        'succeeded',
+        `${round}: ${JSON.stringify(done.steps.map((s) => [s.name, s.status, s.output]))}`,
+      );
+      const switched = done.steps[2]?.output as {
+        from: string;
+        to: string;
+        downtimeMs: number | null;
+      };
+      assert.notEqual(switched.from, switched.to);
+      assert.equal(typeof switched.downtimeMs, 'number');
+      for (const position of [1, 4]) {
+        const compared = done.steps[position]?.output as {
+          missingCount: number;
+          extraCount: number;
+          differentCount: number;
+        };
+        assert.deepEqual(
+          [compared.missingCount, compared.extraCount, compared.differentCount],
+          [0, 0, 0],
+        );
+      }
+    }
+    const after = (await platform.fleet.catalog.load())?.servers.find(
+      (s) => s.dc === dc && s.role === 'primary',
+    )?.id;
+    assert.equal(after, before, 'switched back to the first primary');
+  });
+
+  test('backup and restore: the restored server equals the backup, table by table, and is removed', async () => {
+    const primary = (await platform.fleet.catalog.load())?.servers.find(
+      (s) => s.role === 'primary' && s.dc !== null,
+    )?.id;
+    const started = await call('POST', '/v1/ops/runs', maker, {
+      workflow: 'backup-and-restore',
+      input: { server: primary, name: 'ops-test' },
+    });
+    assert.equal(started.status, 202, JSON.stringify(started.body));
+    const done = await until(
+      started.body.id as string,
+      ['succeeded', 'compensated', 'compensation_failed'],
+      180_000,
+    );
+    assert.equal(
+      done.status,
+      'succeeded',
+      JSON.stringify(done.steps.map((s) => [s.name, s.status, s.output])),
+    );
+    const restored = done.steps[1]?.output as { tablesCompared: number };
+    assert.ok(restored.tablesCompared > 0);
+    assert.deepEqual(done.steps[2]?.output, { removed: true });
+  });
+
+  test('the release pipeline: the admission gate decides, four sign-offs by another person, the fleet checked', async () => {
+    const change = {
+      title: 'Customer directory',
+      system: 'directory',
+      triggers: ['new_system'],
+      tables: [{ name: 'demo_customers' }],
+      availability: { rtoSeconds: 60, rpoSeconds: 0, moneyPath: false },
+    };
+    const input = {
+      changeRequest: change,
+      version: '1.4.0',
+      evidence: {
+        nonFunctionalRequirements: 'NFR-12',
+        nonFunctionalTests: 'bench report 2026-12',
+        codeReview: 'review 881',
+      },
+    };
+    const started = await call('POST', '/v1/ops/runs', maker, {
+      workflow: 'release-pipeline',
+      input,
+    });
+    assert.equal(started.status, 202, JSON.stringify(started.body));
+    const runId = started.body.id as string;
+    for (const signOff of [
+      'non-functional-requirements',
+      'non-functional-tests',
+      'code-review',
+      'deploy',
+    ]) {
+      const waiting = await until(runId, ['waiting_approval', 'compensated']);
+      assert.equal(waiting.status, 'waiting_approval', JSON.stringify(waiting.steps));
+      assert.equal(waiting.steps.find((step) => step.status === 'waiting_approval')?.name, signOff);
+      const self = await call('POST', `/v1/ops/runs/${runId}/approve`, maker, {});
+      assert.equal(self.body.code, 'approval_self');
+      const approved = await call('POST', `/v1/ops/runs/${runId}/approve`, checker, {
+        reason: `${signOff} seen`,
+      });
+      assert.equal(approved.status, 200, JSON.stringify(approved.body));
+    }
+    const done = await until(runId, ['succeeded', 'compensated', 'compensation_failed']);
+    assert.equal(
+      done.status,
+      'succeeded',
+      JSON.stringify(done.steps.map((s) => [s.name, s.status])),
+    );
+    const admission = done.steps[0]?.output as { decisionId: string; reviewRequired: boolean };
+    assert.equal(admission.reviewRequired, true);
+    const recorded = await call(
+      'GET',
+      `/v1/admission/requests/${admission.decisionId}`,
+      demo.apiKey,
+    );
+    assert.equal(recorded.status, 200, JSON.stringify(recorded.body));
+    const malformed = await call('POST', '/v1/ops/runs', maker, {
+      workflow: 'release-pipeline',
+      input: { ...input, changeRequest: { ...change, triggers: ['new_logo'] } },
+    });
+    const refused = await until(malformed.body.id as string, [
+      'compensated',
+      'compensation_failed',
+      'succeeded',
+    ]);
+    assert.equal(refused.status, 'compensated');
+    assert.equal(refused.steps[0]?.status, 'compensated');
+    const run = (await call('GET', `/v1/ops/runs/${refused.id}`, demo.apiKey)).body as {
+      error: { code: string };
+    };
+    assert.ok(
+      ['invalid_request', 'change_request_invalid'].includes(run.error.code),
+      run.error.code,
+    );
   });
 
   test('every action of a run is in the audit trail, and an altered entry is caught', async () => {

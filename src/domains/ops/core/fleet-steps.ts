@@ -4,17 +4,16 @@
  * verified). Each checks before it acts and verifies after, and is safe to run again.
  */
 import { Type } from '@sinclair/typebox';
-import type { CatalogServer } from '../../../catalog/catalog-store.ts';
 import { MainstayError } from '../../../errors/mainstay-error.ts';
+import { failoverDrill } from '../../../fleet/failover-drill.ts';
+import {
+  preflightReplicaRebuild,
+  rebuildReplicaOperation,
+} from '../../../fleet/replica-operation.ts';
 import type { TopologySnapshot } from '../../../fleet/topology-snapshot.ts';
 import type { FleetHost } from '../../../platform/domain-module.ts';
-import type { StepContext, StepModule } from '../../../workflow/workflow-types.ts';
+import type { StepModule } from '../../../workflow/workflow-types.ts';
 import { OPS_APPROVER_ROLES } from './ops-roles.ts';
-
-/** How long a drill waits for the controller to promote and rebuild. */
-const FAILOVER_WAIT_MS = 120_000;
-/** How long a rebuilt replica has to stream again. */
-const STREAMING_WAIT_MS = 30_000;
 
 const ServerInput = Type.Object(
   { server: Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-z0-9-]+$' }) },
@@ -40,23 +39,6 @@ export function fleetProblems(topology: TopologySnapshot): string[] {
   return problems;
 }
 
-async function waitFor<T>(
-  what: string,
-  timeoutMs: number,
-  signal: AbortSignal,
-  probe: () => Promise<T | null>,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = await probe().catch(() => null);
-    if (found !== null) return found;
-    if (signal.aborted) throw new Error(`stopped waiting for ${what}`);
-    if (Date.now() > deadline)
-      throw new MainstayError('service_unavailable', `${what}: not within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
 /** `check-fleet`: every server up, every replica streaming, every copy replicating. */
 export function checkFleetModule(
   host: FleetHost,
@@ -79,27 +61,10 @@ export function checkFleetModule(
   };
 }
 
-async function serverOf(host: FleetHost, id: string): Promise<CatalogServer> {
-  const catalog = await host.fleet.refreshCatalog();
-  const server = catalog?.servers.find((candidate) => candidate.id === id);
-  if (!server) throw new MainstayError('resource_not_found', `no server ${id} in the catalog`);
-  return server;
-}
-
-async function streamingFrom(host: FleetHost, replica: CatalogServer): Promise<boolean> {
-  if (!replica.upstream) return false;
-  const { rows } = await host.fleet.pools
-    .pool(replica.upstream)
-    .query<{ state: string }>('SELECT state FROM pg_stat_replication WHERE application_name = $1', [
-      replica.id,
-    ]);
-  return rows[0]?.state === 'streaming';
-}
-
-/** `rebuild-replica`: a replica's data directory copied afresh from its primary, streaming again. */
+/** `rebuild-replica`: a replica copied afresh from its primary, streaming (and synchronous) again. */
 export function rebuildReplicaModule(
   host: FleetHost,
-): StepModule<{ server: string }, { server: string; upstream: string | null }> {
+): StepModule<{ server: string }, { server: string; upstream: string; state: string | null }> {
   return {
     name: 'rebuild-replica',
     summary:
@@ -107,43 +72,37 @@ export function rebuildReplicaModule(
     inputSchema: ServerInput,
     attemptsMax: 3,
     async preflight(input) {
-      const server = await serverOf(host, input.server);
-      if (server.role !== 'replica')
-        throw new MainstayError(
-          'preflight_refused',
-          `${input.server} is a ${server.role}, not a replica`,
-        );
+      await preflightReplicaRebuild(host.fleet, input.server);
     },
     async execute(input, context) {
-      await context.log(`rebuilding ${input.server} from its primary`);
-      await host.fleet.rebuildReplica(input.server);
-      const server = await serverOf(host, input.server);
-      return { server: server.id, upstream: server.upstream };
-    },
-    async verify(input, _output, context) {
-      const server = await serverOf(host, input.server);
-      await waitFor(`${input.server} streaming`, STREAMING_WAIT_MS, context.signal, async () =>
-        (await streamingFrom(host, server)) ? true : null,
+      const { plan, verification } = await rebuildReplicaOperation(host.fleet, input.server);
+      await context.log(
+        `${plan.server} rebuilt from ${plan.upstream}: ${verification.state ?? 'unknown'}`,
       );
+      if (!verification.ok)
+        throw new MainstayError(
+          'state_conflict',
+          `${plan.server} rebuilt but not streaming: ${verification.problems.join('; ')}`,
+        );
+      return { server: plan.server, upstream: plan.upstream, state: verification.state };
     },
   };
 }
 
 interface DrillOutput {
   readonly dc: string;
-  readonly oldPrimary: string;
-  readonly newPrimary: string;
-  /** From the kill to the catalog naming the new primary. */
-  readonly promotedMs: number;
-}
-
-function primaryIn(servers: readonly CatalogServer[], dc: string) {
-  return servers.find((s) => s.dc === dc && s.role === 'primary' && s.fencedAtEpoch === null);
+  readonly killed: string;
+  readonly promoted: string;
+  /** From the kill to the controller's promotion, and to the old primary streaming again. */
+  readonly promotedAfterMs: number;
+  readonly rebuiltAfterMs: number;
+  readonly verified: boolean;
 }
 
 /**
  * `failover-drill`: kills a DC's primary (SIGKILL, as a crash would) and waits until the failover
- * controller has promoted its replica and rebuilt the old primary as the new one's replica.
+ * controller has promoted its replica and rebuilt the old primary; then verifies the DC as after
+ * a switchover. One attempt only: a drill that kills a server must never act twice.
  */
 export function failoverDrillModule(host: FleetHost): StepModule<{ dc: string }, DrillOutput> {
   return {
@@ -153,63 +112,37 @@ export function failoverDrillModule(host: FleetHost): StepModule<{ dc: string },
     inputSchema: DcInput,
     attemptsMax: 1,
     approverRoles: OPS_APPROVER_ROLES,
-    async preflight(input) {
+    async preflight() {
       if (!host.controller)
         throw new MainstayError(
           'preflight_refused',
           'the failover controller is not running in this process',
         );
-      const catalog = await host.fleet.refreshCatalog();
-      const primary = primaryIn(catalog?.servers ?? [], input.dc);
-      if (!primary) throw new MainstayError('preflight_refused', `${input.dc} has no primary`);
-      const replica = catalog?.servers.find(
-        (s) => s.upstream === primary.id && s.fencedAtEpoch === null,
-      );
-      if (!replica || !(await streamingFrom(host, replica)))
-        throw new MainstayError(
-          'preflight_refused',
-          `${primary.id} has no streaming replica to promote`,
-        );
     },
     async execute(input, context) {
-      const before = primaryIn((await host.fleet.refreshCatalog())?.servers ?? [], input.dc);
-      if (!before) throw new MainstayError('preflight_refused', `${input.dc} has no primary`);
-      const killedAt = Date.now();
-      await context.log(`killing ${before.id} (SIGKILL)`);
-      await host.fleet.kill(before.id);
-      const promoted = await waitFor(
-        `a new primary in ${input.dc}`,
-        FAILOVER_WAIT_MS,
-        context.signal,
-        async () => {
-          const now = primaryIn((await host.fleet.catalog.load())?.servers ?? [], input.dc);
-          return now && now.id !== before.id ? now : null;
-        },
-      );
-      const promotedMs = Date.now() - killedAt;
+      const controller = host.controller;
+      if (!controller)
+        throw new MainstayError(
+          'preflight_refused',
+          'the failover controller is not running in this process',
+        );
+      const report = await failoverDrill(host.fleet, controller, input);
       await context.log(
-        `${promoted.id} promoted ${promotedMs} ms after the kill; waiting for ${before.id} to be rebuilt`,
+        `${report.killed} killed; ${report.promoted} promoted after ${Math.round(report.promotedAfterMs)} ms; ${report.killed} streaming again after ${Math.round(report.rebuiltAfterMs)} ms`,
       );
-      return { dc: input.dc, oldPrimary: before.id, newPrimary: promoted.id, promotedMs };
+      const { dc, killed, promoted, promotedAfterMs, rebuiltAfterMs } = report;
+      return {
+        dc,
+        killed,
+        promoted,
+        promotedAfterMs,
+        rebuiltAfterMs,
+        verified: report.verification.ok,
+      };
     },
-    async verify(_input, output, context) {
-      await rebuiltAndStreaming(host, output.oldPrimary, context);
-      const { rows } = await host.fleet.pools
-        .pool(output.newPrimary)
-        .query<{ recovery: boolean }>('SELECT pg_is_in_recovery() AS recovery');
-      if (rows[0]?.recovery !== false)
-        throw new MainstayError('state_conflict', `${output.newPrimary} is still in recovery`);
+    async verify(_input, output) {
+      if (!output.verified)
+        throw new MainstayError('state_conflict', `${output.dc} did not verify after the drill`);
     },
   };
-}
-
-async function rebuiltAndStreaming(host: FleetHost, id: string, context: StepContext) {
-  await waitFor(`${id} rebuilt and streaming`, FAILOVER_WAIT_MS, context.signal, async () => {
-    const server = await serverOf(host, id);
-    return server.role === 'replica' &&
-      server.fencedAtEpoch === null &&
-      (await streamingFrom(host, server))
-      ? true
-      : null;
-  });
 }

@@ -22,6 +22,15 @@ const DrillInput = Type.Object(
 );
 type DrillInput = Static<typeof DrillInput>;
 
+const BackupRunInput = Type.Object(
+  {
+    server: Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-z0-9][a-z0-9-]*$' }),
+    name: Type.String({ minLength: 1, maxLength: 50, pattern: '^[a-z0-9][a-z0-9-]*$' }),
+  },
+  { additionalProperties: false },
+);
+type BackupRunInput = Static<typeof BackupRunInput>;
+
 const at = <T>(input: unknown) => input as T;
 
 function compareStep(name: string, expectEqual: boolean): StepDefinition {
@@ -78,6 +87,45 @@ export const OPS_WORKFLOWS: readonly WorkflowDefinition[] = [
       },
       { name: 'check-fleet-after', module: 'check-fleet', input: () => ({}) },
       compareStep('compare-after', true),
+    ],
+  },
+  {
+    name: 'switchover',
+    summary:
+      "Checks the fleet and a table, hands a data centre's primary over to its replica once a second person approves, and checks again (run it again to switch back)",
+    inputSchema: DrillInput,
+    steps: [
+      { name: 'check-fleet', module: 'check-fleet', input: () => ({}) },
+      compareStep('compare-before', true),
+      {
+        name: 'switchover',
+        module: 'switchover',
+        input: (run) => ({ dc: at<DrillInput>(run).dc }),
+      },
+      { name: 'check-fleet-after', module: 'check-fleet', input: () => ({}) },
+      compareStep('compare-after', true),
+    ],
+  },
+  {
+    name: 'backup-and-restore',
+    summary:
+      'Backs a server up, restores the backup to a new server, checks every table against the backup, and removes the restored server',
+    inputSchema: BackupRunInput,
+    steps: [
+      { name: 'backup', module: 'backup', input: (run) => at<BackupRunInput>(run) },
+      {
+        name: 'restore',
+        module: 'restore',
+        input: (run) => ({
+          backup: at<BackupRunInput>(run).name,
+          name: `${at<BackupRunInput>(run).name}-restored`,
+        }),
+      },
+      {
+        name: 'remove-restored',
+        module: 'remove-restored',
+        input: (run) => ({ name: `${at<BackupRunInput>(run).name}-restored` }),
+      },
     ],
   },
 ];
