@@ -429,7 +429,7 @@ async function decideIn(
   if (!decider.roles.some((role) => roles.includes(role))) {
     throw new MainstayError(
       'approval_role_missing',
-      `deciding step ${waiting.name} needs one of: ${roles.join(', ')}`,
+      `deciding step ${waiting.name} needs a staff session with one of the roles: ${roles.join(', ')}`,
     );
   }
   const decided = await db.query(

@@ -9,7 +9,6 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import * as OTPAuth from 'otpauth';
 import pg from 'pg';
 import { loadConfig } from '../../../src/config/load-config.ts';
 import { CREDIT_LIMIT_APPROVAL_ABOVE_DEFAULT } from '../../../src/domains/cards/config/credit-limit-approval.ts';
@@ -18,6 +17,7 @@ import { CATALOG_DATABASE } from '../../../src/fleet/fleet.ts';
 import { CONFIG_SECTIONS, MODULES } from '../../../src/modules.ts';
 import { startPlatform } from '../../../src/platform/platform.ts';
 import { ROOT_SECRET_RING_FLAG } from '../../../src/secrets/catalog-secrets.ts';
+import { staffLogin } from '../../support/staff-login.ts';
 import { removeHome, tempHome } from '../../support/temp-home.ts';
 
 const home = tempHome('approvals');
@@ -48,16 +48,8 @@ async function call(
   return { status: response.status, body: text ? JSON.parse(text) : {}, headers: response.headers };
 }
 
-async function login(username: string, password: string, totpUri: string): Promise<string> {
-  const code = (OTPAuth.URI.parse(totpUri) as OTPAuth.TOTP).generate();
-  const response = await fetch(`${platform.url}/v1/staff/sessions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username, password, code }),
-  });
-  const body = (await response.json()) as { token: string };
-  assert.equal(response.status, 201, JSON.stringify(body));
-  return body.token;
+function login(username: string, password: string, totpUri: string): Promise<string> {
+  return staffLogin(platform.url, { username, password, totpUri });
 }
 
 /** The request once it ran (or failed). */

@@ -8,12 +8,12 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import * as OTPAuth from 'otpauth';
 import type pg from 'pg';
 import { loadConfig } from '../../../src/config/load-config.ts';
 import type { DemoCredentials } from '../../../src/domains/identity/index.ts';
 import { CONFIG_SECTIONS, MODULES } from '../../../src/modules.ts';
 import { type Platform, startPlatform } from '../../../src/platform/platform.ts';
+import { staffLogin } from '../../support/staff-login.ts';
 import { removeHome, tempHome } from '../../support/temp-home.ts';
 
 const home = tempHome('ops-api');
@@ -45,16 +45,8 @@ async function call(
   return { status: response.status, body: text ? JSON.parse(text) : {}, headers: response.headers };
 }
 
-async function login(username: string, password: string, totpUri: string): Promise<string> {
-  const code = (OTPAuth.URI.parse(totpUri) as OTPAuth.TOTP).generate();
-  const response = await fetch(`${platform.url}/v1/staff/sessions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username, password, code }),
-  });
-  const body = (await response.json()) as { token: string };
-  assert.equal(response.status, 201, JSON.stringify(body));
-  return body.token;
+function login(username: string, password: string, totpUri: string): Promise<string> {
+  return staffLogin(platform.url, { username, password, totpUri });
 }
 
 type Run = {
@@ -76,6 +68,17 @@ async function until(runId: string, statuses: string[], timeoutMs = 90_000): Pro
     );
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/** Starts `workflow` as the maker, approves its one sensitive step as the checker, waits for its end. */
+async function approvedRun(workflow: string, input: unknown): Promise<Run> {
+  const started = await call('POST', '/v1/ops/runs', maker, { workflow, input });
+  assert.equal(started.status, 202, JSON.stringify(started.body));
+  const runId = started.body.id as string;
+  await until(runId, ['waiting_approval']);
+  const approved = await call('POST', `/v1/ops/runs/${runId}/approve`, checker, {});
+  assert.equal(approved.status, 200, JSON.stringify(approved.body));
+  return until(runId, ['succeeded', 'compensated', 'compensation_failed'], 180_000);
 }
 
 describe('ops through HTTP', () => {
@@ -270,19 +273,10 @@ describe('ops through HTTP', () => {
   });
 
   test('a failover drill, approved by another person, leaves 0 differences', async () => {
-    const started = await call('POST', '/v1/ops/runs', maker, {
-      workflow: 'failover-drill',
-      input: {
-        dc: platform.fleet.config.dataCentres[0]?.id,
-        check: { shard: 0, table: 'demo_customers' },
-      },
+    const done = await approvedRun('failover-drill', {
+      dc: platform.fleet.config.dataCentres[0]?.id,
+      check: { shard: 0, table: 'demo_customers' },
     });
-    assert.equal(started.status, 202, JSON.stringify(started.body));
-    const runId = started.body.id as string;
-    await until(runId, ['waiting_approval']);
-    const approved = await call('POST', `/v1/ops/runs/${runId}/approve`, checker, {});
-    assert.equal(approved.status, 200, JSON.stringify(approved.body));
-    const done = await until(runId, ['succeeded', 'compensated', 'compensation_failed'], 180_000);
     assert.equal(
       done.status,
       'succeeded',
@@ -311,16 +305,10 @@ describe('ops through HTTP', () => {
       (s) => s.dc === dc && s.role === 'primary',
     )?.id;
     for (const round of ['switch', 'switch back']) {
-      const started = await call('POST', '/v1/ops/runs', maker, {
-        workflow: 'switchover',
-        input: { dc, check: { shard: 1, table: 'demo_customers' } },
+      const done = await approvedRun('switchover', {
+        dc,
+        check: { shard: 1, table: 'demo_customers' },
       });
-      assert.equal(started.status, 202, JSON.stringify(started.body));
-      const runId = started.body.id as string;
-      await until(runId, ['waiting_approval']);
-      const approved = await call('POST', `/v1/ops/runs/${runId}/approve`, checker, {});
-      assert.equal(approved.status, 200, JSON.stringify(approved.body));
-      const done = await until(runId, ['succeeded', 'compensated', 'compensation_failed'], 180_000);
       assert.equal(
         done.status,
         'succeeded',

@@ -27,8 +27,11 @@ export const REQUEST_SERVICE_COUNT_MAX = 50;
 /** `orders` or `ledger.orders`: a lowercase SQL identifier, optionally schema-qualified. */
 const TABLE_NAME_PATTERN = '^[a-z_][a-z0-9_]{0,62}(\\.[a-z_][a-z0-9_]{0,62})?$';
 const NAME_PATTERN = '^[a-z0-9][a-z0-9._-]{0,63}$';
-const Rate = Type.Number({ minimum: 0, maximum: 10_000_000 });
-const Count = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
+/** A stated rate, per second (a function, not a spread schema: declarations must name its type). */
+const rate = (description: string) => Type.Number({ minimum: 0, maximum: 10_000_000, description });
+/** A stated count. */
+const count = (description: string) =>
+  Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description });
 
 /** A table the change reads or writes, with what is stated about it. */
 export const ChangeTableSchema = Type.Object(
@@ -37,16 +40,15 @@ export const ChangeTableSchema = Type.Object(
       pattern: TABLE_NAME_PATTERN,
       description: 'The table, `name` (schema `public`) or `schema.name`.',
     }),
-    expectedReadsPerSecond: Type.Optional({ ...Rate, description: 'Stated peak reads a second.' }),
-    expectedWritesPerSecond: Type.Optional({
-      ...Rate,
-      description: 'Stated peak writes (inserts, updates, deletes) a second.',
-    }),
-    expectedRows: Type.Optional({ ...Count, description: 'Rows the table holds at release.' }),
+    expectedReadsPerSecond: Type.Optional(rate('Stated peak reads a second.')),
+    expectedWritesPerSecond: Type.Optional(
+      rate('Stated peak writes (inserts, updates, deletes) a second.'),
+    ),
+    expectedRows: Type.Optional(count('Rows the table holds at release.')),
     rowBytes: Type.Optional(
       Type.Integer({ minimum: 1, maximum: 1_048_576, description: 'Average bytes per row.' }),
     ),
-    growthRowsPerDay: Type.Optional({ ...Count, description: 'Rows added per day.' }),
+    growthRowsPerDay: Type.Optional(count('Rows added per day.')),
   },
   { $id: 'AdmissionChangeTable', additionalProperties: false },
 );
