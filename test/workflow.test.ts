@@ -307,3 +307,35 @@ test('a step cut off in its last attempt is not run again: it fails and the run 
     child.kill('SIGKILL');
   }
 });
+
+test('a worker hung (SIGSTOP) mid-step keeps its run: no second worker runs the step, a retried start answers the same run; once it dies, the run resumes', async () => {
+  await engine.stop();
+  const child = await startChildWorker();
+  try {
+    engine = newEngine(false);
+    const key = randomUUID();
+    const { run } = await start('three-marks', { holdMs: 60_000 }, 'stf_maker', key);
+    const deadline = Date.now() + 20_000;
+    while (!(await effects(run.id)).includes('second: executed')) {
+      assert.ok(Date.now() < deadline, 'the child worker never reached the second step');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    child.kill('SIGSTOP');
+    engine = newEngine(true);
+    await engine.start();
+    const retried = await start('three-marks', { holdMs: 60_000 }, 'stf_maker', key);
+    assert.equal(retried.created, false);
+    assert.equal(retried.run.id, run.id);
+    // Many of the standby's looks (every 100 ms) while the holder is hung: its session still
+    // holds the run's lock, so nobody else starts the step.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const kinds = (await engine.events(run.id, 0)).map((event) => event.kind);
+    assert.ok(!kinds.includes('step_resumed'), kinds.join(', '));
+    assert.equal((await effects(run.id)).filter((line) => line === 'second: executed').length, 1);
+    child.kill('SIGKILL');
+    const done = await until(run.id, ['succeeded']);
+    assert.equal(done.steps[1]?.attempts, 2);
+  } finally {
+    child.kill('SIGKILL');
+  }
+});

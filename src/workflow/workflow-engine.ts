@@ -61,7 +61,7 @@ export interface StartRequest {
 const DEFAULT_DELAYS: RetryDelays = { minMs: 200, maxMs: 30_000 };
 
 /** The advisory lock key of a run: a 64-bit prefix of SHA-256, as the jobs' leases do. */
-export function runLockKey(runId: string): string {
+function runLockKey(runId: string): string {
   return createHash('sha256')
     .update(`mainstay.workflow:${runId}`)
     .digest()

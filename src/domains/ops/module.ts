@@ -114,6 +114,3 @@ export function createOpsModule(
     },
   };
 }
-
-/** The ops module with no extension. */
-export const opsModule: DomainModule<RunningOps> = createOpsModule();

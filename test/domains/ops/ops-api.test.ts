@@ -81,6 +81,18 @@ async function approvedRun(workflow: string, input: unknown): Promise<Run> {
   return until(runId, ['succeeded', 'compensated', 'compensation_failed'], 180_000);
 }
 
+/** A drill's table checks (steps 2 and 5: before and after) found no difference. */
+function assertComparedEqual(done: Run): void {
+  for (const position of [1, 4]) {
+    const compared = done.steps[position]?.output as Record<string, number> | undefined;
+    assert.deepEqual(
+      [compared?.missingCount, compared?.extraCount, compared?.differentCount],
+      [0, 0, 0],
+      done.steps[position]?.name,
+    );
+  }
+}
+
 describe('ops through HTTP', () => {
   let homeDb: pg.Pool;
   let copyDb: pg.Pool;
@@ -286,17 +298,7 @@ describe('ops through HTTP', () => {
     assert.ok(drill.killed && drill.promoted);
     assert.notEqual(drill.killed, drill.promoted);
     assert.equal(drill.verified, true);
-    for (const position of [1, 4]) {
-      const compared = done.steps[position]?.output as {
-        missingCount: number;
-        extraCount: number;
-        differentCount: number;
-      };
-      assert.deepEqual(
-        [compared.missingCount, compared.extraCount, compared.differentCount],
-        [0, 0, 0],
-      );
-    }
+    assertComparedEqual(done);
   });
 
   test('a switchover and a switch back, each approved by another person, leave 0 differences', async () => {
@@ -321,17 +323,7 @@ describe('ops through HTTP', () => {
       };
       assert.notEqual(switched.from, switched.to);
       assert.equal(typeof switched.downtimeMs, 'number');
-      for (const position of [1, 4]) {
-        const compared = done.steps[position]?.output as {
-          missingCount: number;
-          extraCount: number;
-          differentCount: number;
-        };
-        assert.deepEqual(
-          [compared.missingCount, compared.extraCount, compared.differentCount],
-          [0, 0, 0],
-        );
-      }
+      assertComparedEqual(done);
     }
     const after = (await platform.fleet.catalog.load())?.servers.find(
       (s) => s.dc === dc && s.role === 'primary',

@@ -10,7 +10,7 @@ import {
   preflightReplicaRebuild,
   rebuildReplicaOperation,
 } from '../../../fleet/replica-operation.ts';
-import type { TopologySnapshot } from '../../../fleet/topology-snapshot.ts';
+import { healthFromTopology } from '../../../fleet/topology-probe.ts';
 import type { FleetHost } from '../../../platform/domain-module.ts';
 import type { StepModule } from '../../../workflow/workflow-types.ts';
 import { OPS_APPROVER_ROLES } from './ops-roles.ts';
@@ -24,21 +24,6 @@ const DcInput = Type.Object(
   { additionalProperties: false },
 );
 
-/** What is wrong with the fleet now: servers not up, replicas not streaming, copies not replicating. */
-export function fleetProblems(topology: TopologySnapshot): string[] {
-  const problems: string[] = [];
-  for (const server of topology.servers) {
-    if (server.state !== 'up') problems.push(`${server.id} is ${server.state}`);
-    else if (server.role === 'replica' && server.streamingState !== 'streaming')
-      problems.push(`${server.id} is ${server.streamingState ?? 'not streaming'}`);
-  }
-  for (const shard of topology.shards) {
-    if (shard.copyState !== 'replicating')
-      problems.push(`shard ${shard.id}'s copy is ${shard.copyState}`);
-  }
-  return problems;
-}
-
 /** `check-fleet`: every server up, every replica streaming, every copy replicating. */
 export function checkFleetModule(
   host: FleetHost,
@@ -49,7 +34,9 @@ export function checkFleetModule(
     inputSchema: Type.Object({}, { additionalProperties: false }),
     async execute(_input, context) {
       const topology = await host.fleet.topology();
-      const problems = fleetProblems(topology);
+      const problems = healthFromTopology(topology)
+        .components.filter((component) => !component.ready)
+        .map((component) => `${component.name}: ${component.detail ?? 'not ready'}`);
       if (problems.length > 0)
         throw new MainstayError(
           'service_unavailable',

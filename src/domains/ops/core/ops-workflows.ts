@@ -5,7 +5,6 @@
  */
 import { type Static, Type } from '@sinclair/typebox';
 import type { StepDefinition, WorkflowDefinition } from '../../../workflow/workflow-types.ts';
-import { TableTarget } from './data-steps.ts';
 import { OPS_APPROVER_ROLES } from './ops-roles.ts';
 
 const Checked = Type.Object(
@@ -129,6 +128,3 @@ export const OPS_WORKFLOWS: readonly WorkflowDefinition[] = [
     ],
   },
 ];
-
-/** The input schema of a table check, for the docs. */
-export const TableCheckSchema = TableTarget;
