@@ -199,8 +199,10 @@ export class Fleet
     if (fresh) await this.#provision(binaries, identity);
     else await this.#restart();
     await this.#waitForReplication();
-    if (fresh)
-      writeFleetState(this.config.home, { ...state, provisionedAt: new Date().toISOString() });
+    if (fresh) {
+      this.#state = { ...state, provisionedAt: new Date().toISOString() };
+      writeFleetState(this.config.home, this.#state);
+    }
   }
 
   async #provision(binaries: PostgresBinaries, identity: OsIdentity): Promise<void> {
