@@ -11,6 +11,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { loadConfig } from '../src/config/load-config.ts';
 import type { Router } from '../src/data/router.ts';
 import { isMainstayError } from '../src/errors/mainstay-error.ts';
 import { FailoverController } from '../src/fleet/failover-controller.ts';
@@ -20,6 +21,9 @@ import { addReplica, checkAddedReplica } from '../src/fleet/replica-add.ts';
 import { rebuildReplicaOperation } from '../src/fleet/replica-operation.ts';
 import { removeServer } from '../src/fleet/replica-remove.ts';
 import { provisionServer } from '../src/fleet/server-provision.ts';
+import { settingsForServer } from '../src/fleet/server-view.ts';
+import { switchover } from '../src/fleet/switchover.ts';
+import { CONFIG_SECTIONS } from '../src/modules.ts';
 import { type FleetFixture, keysHomedIn, startFleet } from './support/fleet-fixture.ts';
 import { pauseReplay, readVersion, setVersion } from './support/router-checks.ts';
 
@@ -218,16 +222,31 @@ describe('servers added beyond the configuration', () => {
     );
   }
 
+  test('a switchover of dc1 fences it at the switch and rebuilds it from the new primary', async () => {
+    const report = await switchover(fleet, { dc: 'dc1' });
+    assert.deepEqual([report.from, report.to, report.verification.ok], ['dc1-b', 'dc1-a', true]);
+    const events = await fleet.catalog.events(20);
+    const published = events.find((e) => e.reason === 'switchover in dc1: dc1-a is primary');
+    const change = published?.detail.change as { servers: Record<string, unknown>[] } | undefined;
+    assert.deepEqual(
+      change?.servers.find((s) => s.id === 'dc1-r1'),
+      { id: 'dc1-r1', upstream: 'dc1-a', fenced: true },
+    );
+    const r1 = await row('dc1-r1');
+    assert.deepEqual([r1?.upstream, r1?.fencedAtEpoch], ['dc1-a', null]);
+    assert.equal((await checkAddedReplica(fleet, 'dc1-r1', 'dc1-a')).syncState, 'async');
+  });
+
   test('rebuild-replica works on an added replica; remove-replica takes it away', async () => {
     const rebuilt = await rebuildReplicaOperation(fleet, 'dc1-r1');
     assert.equal(rebuilt.verification.ok, true);
     assert.equal(rebuilt.plan.synchronous, false);
     const removed = await removeServer(fleet, 'dc1-r1');
-    assert.deepEqual([removed.kind, removed.slotDroppedOn], ['replica', 'dc1-b']);
+    assert.deepEqual([removed.kind, removed.slotDroppedOn], ['replica', 'dc1-a']);
     assert.equal(await row('dc1-r1'), undefined);
     assert.deepEqual(readFleetState(fixture.home)?.added, {});
     const slots = await fleet.pools
-      .pool('dc1-b')
+      .pool('dc1-a')
       .query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = 'dc1_r1'`);
     assert.equal(slots.rowCount, 0);
     await eventually(
@@ -239,3 +258,65 @@ describe('servers added beyond the configuration', () => {
     assert.equal(fleet.server('dc1-r1'), undefined);
   });
 });
+
+test('an added replica is never named a synchronous standby, and keeps no failover slots', () => {
+  const config = fixtureFreeConfig();
+  const servers = [
+    {
+      id: 'dc1-r1',
+      dc: 'dc1',
+      role: 'replica' as const,
+      host: 'h',
+      port: 1,
+      upstream: 'dc1-a',
+      fencedAtEpoch: null,
+    },
+    {
+      id: 'dc1-b',
+      dc: 'dc1',
+      role: 'replica' as const,
+      host: 'h',
+      port: 2,
+      upstream: 'dc1-a',
+      fencedAtEpoch: null,
+    },
+  ];
+  const snapshot = { epoch: 2, bucketCount: 1, dataCentres: [], servers, shards: [], buckets: [] };
+  const inputs = (configured: (id: string) => boolean, role: 'primary' | 'replica') => ({
+    config,
+    snapshot,
+    specs: [],
+    view: { role, upstream: role === 'replica' ? 'dc1-a' : null, dc: 'dc1', fenced: false },
+    port: 5432,
+    standbyUsable: () => true,
+    upstreamOf: () => ({ conninfo: '', slot: 'dc1_a' }),
+    slotName: (id: string) => id.replace('-', '_'),
+    configured,
+  });
+  const onlyB = (id: string) => id !== 'dc1-r1';
+  const primary = settingsForServer('dc1-a', inputs(onlyB, 'primary'));
+  assert.deepEqual(
+    [primary.synchronousStandby, primary.synchronizedStandbySlot],
+    ['dc1-b', 'dc1_b'],
+  );
+  const none = settingsForServer(
+    'dc1-a',
+    inputs((id) => id === 'dc1-a', 'primary'),
+  );
+  assert.deepEqual([none.synchronousStandby, none.synchronizedStandbySlot], [null, null]);
+  assert.equal(
+    settingsForServer('dc1-r1', inputs(onlyB, 'replica')).extra.sync_replication_slots,
+    'off',
+  );
+  assert.equal(
+    settingsForServer('dc1-b', inputs(onlyB, 'replica')).extra.sync_replication_slots,
+    undefined,
+  );
+});
+
+function fixtureFreeConfig() {
+  return loadConfig(
+    { cwd: '/nonexistent', env: { MAINSTAY_HOME: '/nonexistent' } },
+    CONFIG_SECTIONS,
+  );
+}
