@@ -231,8 +231,10 @@ export class PostgresCatalogStore implements CatalogStore {
       });
       client.on('error', () => {
         // A broken listener: the next subscription opens a new one; the catalog poll covers
-        // what the subscribers miss until then.
-        if (this.#listening === listening) this.#listening = null;
+        // what the subscribers miss until then. One the last unsubscribe gave back to the pool
+        // is the pool's to drop (released twice, pg throws).
+        if (this.#listening !== listening) return;
+        this.#listening = null;
         client.release(true);
       });
       try {

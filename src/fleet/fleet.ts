@@ -114,7 +114,7 @@ export class Fleet
    * Records an added server in the fleet state (`fleet.json`), so `down` and `up` stop and
    * start it, and supervises it; `entry` `null` forgets one (stopped and deleted already).
    */
-  async recordAdded(id: string, entry: AddedServer | null, port?: number): Promise<void> {
+  recordAdded(id: string, entry: AddedServer | null, port?: number): void {
     const state = this.#requireState();
     const { [id]: _server, ...added } = state.added ?? {};
     const { [id]: _port, ...ports } = state.ports;

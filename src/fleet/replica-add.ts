@@ -79,7 +79,7 @@ export async function addReplica(fleet: Fleet, dc: string): Promise<AddedReplica
       servers: [{ id: server, upstream: plan.primary, fenced: true }],
     });
     await fleet.refreshCatalog();
-    await fleet.recordAdded(server, { dc, kind: 'replica' });
+    fleet.recordAdded(server, { dc, kind: 'replica' });
     await fleet.rebuildReplica(server);
     const target = { server, upstream: plan.primary, synchronous: false };
     const verification = await verifyReplica(fleet, target);

@@ -59,7 +59,7 @@ export async function provisionSpare(fleet: Fleet, dc: string): Promise<Provisio
   const dataDir = serverDataDir(fleet.config.home, id);
   // Left by a provisioning that died before it was recorded: nothing else knows it.
   rmSync(path.dirname(dataDir), { recursive: true, force: true });
-  await fleet.recordAdded(id, { dc, kind: 'spare' }, port);
+  fleet.recordAdded(id, { dc, kind: 'spare' }, port);
   try {
     const password = fleet.connection(fleet.config.witness.id).password;
     await initDataDir({ dataDir, password, ...runtime });
@@ -101,5 +101,5 @@ export async function discardAddedServer(fleet: Fleet, id: string): Promise<void
   await fleet.server(id)?.stop();
   await fleet.pools.closeServer(id);
   rmSync(path.dirname(serverDataDir(fleet.config.home, id)), { recursive: true, force: true });
-  await fleet.recordAdded(id, null);
+  fleet.recordAdded(id, null);
 }
