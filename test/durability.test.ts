@@ -157,6 +157,7 @@ describe('the commit level of a data centre', () => {
         standbyUsable: () => true,
         upstreamOf: () => ({ conninfo: '', slot: '' }),
         slotName: (id) => id,
+        configured: () => true,
       });
     });
     assert.deepEqual(

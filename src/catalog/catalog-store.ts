@@ -55,8 +55,15 @@ export interface CatalogSeed {
   readonly buckets: readonly BucketRange[];
 }
 
-/** A change of roles or homes, applied atomically with an epoch bump. */
+/**
+ * A change of roles or homes, applied atomically with an epoch bump. Servers are added first,
+ * then changed, then removed.
+ */
 export interface CatalogChange {
+  /** New servers (a replica added beyond the configuration); fence them in `servers`. */
+  readonly added?: readonly Omit<CatalogServer, 'fencedAtEpoch'>[];
+  /** Servers deleted from the catalog (an added replica removed; nothing streams from it). */
+  readonly removed?: readonly string[];
   readonly servers?: readonly {
     readonly id: string;
     readonly role?: CatalogServer['role'];

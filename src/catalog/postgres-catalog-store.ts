@@ -155,25 +155,7 @@ export class PostgresCatalogStore implements CatalogStore {
       const epoch = Number(bumped.rows[0]?.epoch ?? Number.NaN);
       if (Number.isNaN(epoch))
         throw new MainstayError('catalog_unavailable', 'catalog is not initialized');
-      for (const server of change.servers ?? []) {
-        const fence = server.fenced === undefined ? 'keep' : server.fenced ? 'set' : 'clear';
-        await client.query(
-          `UPDATE servers SET role = coalesce($2, role),
-                  upstream = CASE WHEN $3::boolean THEN $4 ELSE upstream END,
-                  fenced_at_epoch = CASE $6::text WHEN 'set' THEN $5::bigint
-                                                  WHEN 'clear' THEN NULL
-                                                  ELSE fenced_at_epoch END
-           WHERE id = $1`,
-          [
-            server.id,
-            server.role ?? null,
-            server.upstream !== undefined,
-            server.upstream ?? null,
-            epoch,
-            fence,
-          ],
-        );
-      }
+      await applyServerChanges(client, change, epoch);
       for (const shard of change.shards ?? []) {
         await client.query(
           `UPDATE shards SET home_dc = coalesce($2, home_dc), copy_dc = coalesce($3, copy_dc),
@@ -249,8 +231,10 @@ export class PostgresCatalogStore implements CatalogStore {
       });
       client.on('error', () => {
         // A broken listener: the next subscription opens a new one; the catalog poll covers
-        // what the subscribers miss until then.
-        if (this.#listening === listening) this.#listening = null;
+        // what the subscribers miss until then. One the last unsubscribe gave back to the pool
+        // is the pool's to drop (released twice, pg throws).
+        if (this.#listening !== listening) return;
+        this.#listening = null;
         client.release(true);
       });
       try {
@@ -313,6 +297,42 @@ export class PostgresCatalogStore implements CatalogStore {
         cause: error,
       });
     }
+  }
+}
+
+/** A change's servers: added, then changed (roles, upstreams, fences), then removed. */
+async function applyServerChanges(
+  client: pg.PoolClient,
+  change: CatalogChange,
+  epoch: number,
+): Promise<void> {
+  for (const server of change.added ?? []) {
+    await client.query(
+      'INSERT INTO servers (id, dc, role, host, port, upstream) VALUES ($1, $2, $3, $4, $5, $6)',
+      [server.id, server.dc, server.role, server.host, server.port, server.upstream],
+    );
+  }
+  for (const server of change.servers ?? []) {
+    const fence = server.fenced === undefined ? 'keep' : server.fenced ? 'set' : 'clear';
+    await client.query(
+      `UPDATE servers SET role = coalesce($2, role),
+              upstream = CASE WHEN $3::boolean THEN $4 ELSE upstream END,
+              fenced_at_epoch = CASE $6::text WHEN 'set' THEN $5::bigint
+                                              WHEN 'clear' THEN NULL
+                                              ELSE fenced_at_epoch END
+       WHERE id = $1`,
+      [
+        server.id,
+        server.role ?? null,
+        server.upstream !== undefined,
+        server.upstream ?? null,
+        epoch,
+        fence,
+      ],
+    );
+  }
+  for (const id of change.removed ?? []) {
+    await client.query('DELETE FROM servers WHERE id = $1', [id]);
   }
 }
 

@@ -355,6 +355,18 @@ export const ERROR_CATALOGUE = {
     definite: true,
     doc: "A backup's manifest is missing or malformed, or a file is missing, extra, or differs from its recorded size and SHA-256; it cannot be restored. The detail names the files.",
   },
+  data_centre_unknown: {
+    status: 422,
+    title: 'Unknown data centre',
+    definite: true,
+    doc: 'No data centre of that id is in the fleet; the detail lists the known ones. Nothing was changed.',
+  },
+  server_not_removable: {
+    status: 409,
+    title: 'Server not removable',
+    definite: true,
+    doc: 'Only a server added beyond the configuration (a spare from provision-server, a replica from add-replica) can be removed; the configured primaries, replicas and witness cannot. Nothing was changed.',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 /** The shape of one catalogue entry. */

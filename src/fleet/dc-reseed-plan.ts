@@ -64,7 +64,10 @@ export async function planReseed(
       site: { database: shard.database, returning: primary.id, home, preservedAs },
     });
   }
-  const replica = servers.find((s) => s.role === 'replica' && s.upstream === primary.id) ?? null;
+  const replica =
+    servers.find(
+      (s) => s.role === 'replica' && s.upstream === primary.id && fleet.isConfigured(s.id),
+    ) ?? null;
   return { snapshot, primary, replica, lossEpoch, shards };
 }
 

@@ -3,6 +3,7 @@ import type { CatalogServer, CatalogSnapshot, CatalogStore } from '../catalog/ca
 import { JobRunner } from '../jobs/job-runner.ts';
 import { ConnectionPools } from '../postgres/connection-pools.ts';
 import { parseLsn } from '../postgres/lsn.ts';
+import { addedReplicasRepointed, rejoinAddedReplicas } from './added-replicas.ts';
 import { moveLostDataCentre } from './dc-failover.ts';
 import { type FailoverEvent, FailoverEventLog } from './failover-events.ts';
 import type { Fleet } from './fleet.ts';
@@ -91,6 +92,11 @@ export class FailoverController extends EventEmitter<{ event: [FailoverEvent] }>
     this.#watching = true;
     this.#fleet.on('serverExit', this.#onExit);
     this.jobs.start();
+    // An added replica left fenced (its DC failed over, then the fleet went down) catches up.
+    const startedAt = Date.now();
+    this.#queue = this.#queue
+      .then(() => this.#rejoinAdded(startedAt, null))
+      .catch((error: unknown) => this.#failed(error, null, startedAt));
   }
 
   /** Stops watching; waits for an action in progress to finish. */
@@ -186,8 +192,13 @@ export class FailoverController extends EventEmitter<{ event: [FailoverEvent] }>
       { kind: 'primary_failed', server: primary.id, dc: primary.dc, detail: why },
       detectedAt,
     );
+    // Only the configured replica is a synchronous standby: an added one may lack acked commits.
     const replica = snapshot.servers.find(
-      (s) => s.role === 'replica' && s.upstream === primary.id && s.fencedAtEpoch === null,
+      (s) =>
+        s.role === 'replica' &&
+        s.upstream === primary.id &&
+        s.fencedAtEpoch === null &&
+        this.#fleet.isConfigured(s.id),
     );
     if (!replica || !(await this.#answers(replica.id))) {
       await this.#dcFailed(snapshot, primary.dc as string, detectedAt);
@@ -220,6 +231,7 @@ export class FailoverController extends EventEmitter<{ event: [FailoverEvent] }>
         servers: [
           { id: replica.id, role: 'primary', upstream: null },
           { id: primary.id, role: 'replica', upstream: replica.id },
+          ...addedReplicasRepointed(this.#fleet, snapshot, primary.id, replica.id),
         ],
       },
       { lostTail: 'unknown until measured from the old primary WAL' },
@@ -264,6 +276,7 @@ export class FailoverController extends EventEmitter<{ event: [FailoverEvent] }>
         detectedAt,
       );
       await this.#rebuildOldPrimary(primary, promoted, detectedAt);
+      await this.#rejoinAdded(detectedAt, primary.dc);
     } catch (error) {
       if (attempt >= this.#options.completionAttemptMax || !this.#watching) throw error;
       const message = error instanceof Error ? error.message : String(error);
@@ -398,6 +411,21 @@ export class FailoverController extends EventEmitter<{ event: [FailoverEvent] }>
       detectedAt,
     );
     return outcome;
+  }
+
+  /** Added replicas fenced by a promotion (added-replicas.ts), rebuilt from their primary. */
+  async #rejoinAdded(detectedAt: number, dc: string | null): Promise<void> {
+    if (!this.#watching) return;
+    for (const added of await rejoinAddedReplicas(this.#fleet))
+      this.#record(
+        { kind: 'replica_rebuilt', server: added, dc, detail: 'added replica streaming again' },
+        detectedAt,
+      );
+  }
+
+  #failed(error: unknown, server: string | null, detectedAt: number): void {
+    const detail = error instanceof Error ? error.message : String(error);
+    this.#record({ kind: 'failover_failed', server, detail }, detectedAt);
   }
 
   async #answers(serverId: string): Promise<boolean> {

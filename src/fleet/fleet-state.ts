@@ -14,6 +14,21 @@ export interface FleetState {
   readonly createdAt: string;
   /** Set once every server, database, publication and subscription exists. */
   readonly provisionedAt: string | null;
+  /**
+   * Servers added beyond the configuration's (by `provision-server` and `add-replica`), by id;
+   * absent in a fleet that never had one. Their ports are in `ports` like the others'.
+   */
+  readonly added?: Readonly<Record<string, AddedServer>>;
+}
+
+/** What a server added beyond the configuration is: a started spare, or a read replica. */
+export const ADDED_SERVER_KINDS = ['spare', 'replica'] as const;
+export type AddedServerKind = (typeof ADDED_SERVER_KINDS)[number];
+
+/** A server added beyond the configuration, as the fleet state remembers it. */
+export interface AddedServer {
+  readonly dc: string;
+  readonly kind: AddedServerKind;
 }
 
 export const STATE_FILE = 'fleet.json';

@@ -9,10 +9,11 @@ import type { MainstayConfig, ServerSpec } from '../config/load-config.ts';
 import { MainstayError } from '../errors/mainstay-error.ts';
 import type { MigrationSet } from '../migrations/migration.ts';
 import { ConnectionPools } from '../postgres/connection-pools.ts';
+import { addedSpecs } from './added-servers.ts';
 import { catalogSeed } from './catalog-seed.ts';
 import { prepareManagedHome } from './fleet-home.ts';
 import { acquireLock, releaseLock } from './fleet-lock.ts';
-import { type FleetState, writeFleetState } from './fleet-state.ts';
+import { type AddedServer, type FleetState, writeFleetState } from './fleet-state.ts';
 import type { LostTailOutcome } from './lost-tail.ts';
 import type { OsIdentity } from './os-user.ts';
 import { PlannedOperations } from './planned-operations.ts';
@@ -69,9 +70,13 @@ export class Fleet
     this.#options = options;
     this.config = options.config;
     this.pools = new ConnectionPools((id) => this.connection(id));
+    const fleet = this;
     this.#servers = new SupervisedServers({
       config: this.config,
-      specs: this.specs,
+      get specs() {
+        return fleet.specs;
+      },
+      isConfigured: (id) => this.isConfigured(id),
       pools: this.pools,
       connection: (id) => this.connection(id),
       snapshot: () => this.#snapshot,
@@ -82,10 +87,49 @@ export class Fleet
     });
   }
 
-  /** Every server of the topology: witness first, then each DC's primary and replica. */
+  /**
+   * Every server of the topology: witness first, then each DC's primary and replica, then the
+   * servers added since (added-servers.ts).
+   */
   get specs(): readonly ServerSpec[] {
     const { witness, dataCentres } = this.config;
-    return [witness, ...dataCentres.flatMap((dc) => [dc.primary, dc.replica])];
+    const configured = [witness, ...dataCentres.flatMap((dc) => [dc.primary, dc.replica])];
+    return [...configured, ...addedSpecs(this.config, this.added)];
+  }
+
+  /** Whether `id` is one of the configuration's servers (not one added beyond it). */
+  isConfigured(id: string): boolean {
+    const { witness, dataCentres } = this.config;
+    return (
+      id === witness.id || dataCentres.some((dc) => [dc.primary.id, dc.replica.id].includes(id))
+    );
+  }
+
+  /** The servers added beyond the configuration, by id. */
+  get added(): Readonly<Record<string, AddedServer>> {
+    return this.#state?.added ?? {};
+  }
+
+  /**
+   * Records an added server in the fleet state (`fleet.json`), so `down` and `up` stop and
+   * start it, and supervises it; `entry` `null` forgets one (stopped and deleted already).
+   */
+  recordAdded(id: string, entry: AddedServer | null, port?: number): void {
+    const state = this.#requireState();
+    const { [id]: _server, ...added } = state.added ?? {};
+    const { [id]: _port, ...ports } = state.ports;
+    const next: FleetState = entry
+      ? {
+          ...state,
+          added: { ...added, [id]: entry },
+          ports: { ...ports, [id]: port ?? state.ports[id] ?? 0 },
+        }
+      : { ...state, added, ports };
+    writeFleetState(this.config.home, next);
+    this.#state = next;
+    const spec = this.specs.find((candidate) => candidate.id === id);
+    if (spec) this.#servers.adopt(spec);
+    else this.#servers.forget(id);
   }
 
   get catalog(): CatalogStore {
@@ -155,8 +199,10 @@ export class Fleet
     if (fresh) await this.#provision(binaries, identity);
     else await this.#restart();
     await this.#waitForReplication();
-    if (fresh)
-      writeFleetState(this.config.home, { ...state, provisionedAt: new Date().toISOString() });
+    if (fresh) {
+      this.#state = { ...state, provisionedAt: new Date().toISOString() };
+      writeFleetState(this.config.home, this.#state);
+    }
   }
 
   async #provision(binaries: PostgresBinaries, identity: OsIdentity): Promise<void> {

@@ -1,34 +1,15 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { primaryOf } from '../catalog/primary-of.ts';
 import { waitsForReplica } from '../config/topology-config.ts';
 import { MainstayError } from '../errors/mainstay-error.ts';
+import { rejoinAddedReplicas } from './added-replicas.ts';
 import type { Fleet } from './fleet.ts';
+import {
+  type ReplicaRebuildPlan,
+  type ReplicaVerification,
+  verifyReplica,
+} from './replica-verify.ts';
 
-/** Bounds of a replica rebuild. */
-export const REPLICA_REBUILD = {
-  /** How long the rebuilt replica may take to stream (and be synchronous) before it fails. */
-  streamWaitMs: 60_000,
-} as const;
-
-const POLL_MS = 100;
-
-/** What a rebuild's preflight found. */
-export interface ReplicaRebuildPlan {
-  readonly server: string;
-  /** The primary it is copied from and streams from. */
-  readonly upstream: string;
-  /** Whether the DC's commit level waits for it (then it must come back synchronous). */
-  readonly synchronous: boolean;
-}
-
-/** The state a replica was left in. */
-export interface ReplicaVerification {
-  readonly ok: boolean;
-  readonly problems: readonly string[];
-  readonly state: string | null;
-  readonly syncState: string | null;
-  /** Bytes of the primary's WAL it had not replayed when checked. */
-  readonly replayLagBytes: number | null;
-}
+export type { ReplicaRebuildPlan, ReplicaVerification };
 
 /**
  * Checks that `server` can be (re)built as a replica now, changing nothing: a fleet Mainstay
@@ -50,6 +31,7 @@ export async function preflightReplicaRebuild(
   const row = snapshot?.servers.find((s) => s.id === server);
   if (!row || !fleet.server(server)) return refuse('it is not a server Mainstay runs');
   if (row.role !== 'replica' || !row.upstream) return refuse(`it is a ${row.role}`);
+  if (!fleet.isConfigured(server)) return preflightAddedRebuild(fleet, row.id, row.dc);
   if (row.fencedAtEpoch !== null) refuse('it is fenced (a failover is finishing it)');
   const upstream = snapshot?.servers.find((s) => s.id === row.upstream);
   if (upstream?.role !== 'primary' || upstream.fencedAtEpoch !== null)
@@ -60,6 +42,28 @@ export async function preflightReplicaRebuild(
     .catch(() => refuse(`its primary ${row.upstream} does not answer`));
   const level = snapshot?.dataCentres.find((d) => d.id === row.dc)?.synchronousCommit ?? 'on';
   return { server, upstream: row.upstream, synchronous: waitsForReplica(level) };
+}
+
+/**
+ * An added replica is rebuilt from its DC's current primary whatever it follows now, fenced or
+ * not (added-replicas.ts): asynchronous, nothing waits for it.
+ */
+async function preflightAddedRebuild(
+  fleet: Fleet,
+  server: string,
+  dc: string | null,
+): Promise<ReplicaRebuildPlan> {
+  const snapshot = fleet.catalogSnapshot;
+  const primary = snapshot && dc ? primaryOf(snapshot, dc) : undefined;
+  if (!primary)
+    throw new MainstayError('state_conflict', `cannot rebuild ${server}: ${dc} has no primary`);
+  await fleet.pools
+    .pool(primary)
+    .query('SELECT 1')
+    .catch(() => {
+      throw new MainstayError('state_conflict', `cannot rebuild ${server}: ${primary} is down`);
+    });
+  return { server, upstream: primary, synchronous: false };
 }
 
 /**
@@ -76,6 +80,10 @@ export async function rebuildReplicaOperation(
   const plan = await preflightReplicaRebuild(fleet, server);
   const end = fleet.planned.begin(`rebuild of replica ${server}`, [server]);
   try {
+    if (!fleet.isConfigured(server)) {
+      await rejoinAddedReplicas(fleet, server);
+      return { plan, verification: await verifyReplica(fleet, plan) };
+    }
     await fleet.setStandbyHealthy(server, false);
     await fleet.rebuildReplica(server);
     await fleet.setStandbyHealthy(server, true);
@@ -83,46 +91,4 @@ export async function rebuildReplicaOperation(
     end();
   }
   return { plan, verification: await verifyReplica(fleet, plan) };
-}
-
-/**
- * Checks a replica as its primary sees it, waiting (bounded) until it streams, is the
- * synchronous standby where the DC waits for one, and has replayed what the primary had
- * written when the check began.
- */
-export async function verifyReplica(
-  fleet: Fleet,
-  plan: ReplicaRebuildPlan,
-): Promise<ReplicaVerification> {
-  const deadline = Date.now() + REPLICA_REBUILD.streamWaitMs;
-  const primary = fleet.pools.pool(plan.upstream);
-  const target = await primary
-    .query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')
-    .then((r) => r.rows[0]?.lsn ?? null)
-    .catch(() => null);
-  for (;;) {
-    const { rows } = await primary
-      .query<{ state: string; sync_state: string; lag: string | null; reached: boolean | null }>(
-        `SELECT state, sync_state, pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::text AS lag,
-                replay_lsn >= $2::pg_lsn AS reached
-           FROM pg_stat_replication WHERE application_name = $1`,
-        [plan.server, target ?? '0/0'],
-      )
-      .catch(() => ({ rows: [] }));
-    const row = rows[0];
-    const problems: string[] = [];
-    if (row?.state !== 'streaming') problems.push(`${plan.server} is not streaming`);
-    if (plan.synchronous && row?.sync_state !== 'sync')
-      problems.push(`${plan.server} is not the synchronous standby`);
-    if (!row?.reached) problems.push(`${plan.server} has not replayed ${plan.upstream}'s WAL`);
-    if (problems.length === 0 || Date.now() > deadline)
-      return {
-        ok: problems.length === 0,
-        problems,
-        state: row?.state ?? null,
-        syncState: row?.sync_state ?? null,
-        replayLagBytes: row?.lag == null ? null : Number(row.lag),
-      };
-    await sleep(POLL_MS);
-  }
 }

@@ -40,6 +40,12 @@ export interface SettingsInputs {
   /** How a replica reaches its upstream, and the slot it streams from. */
   upstreamOf(upstreamId: string): { conninfo: string; slot: string };
   slotName(serverId: string): string;
+  /**
+   * Whether a server is one of the configuration's. Only those may be a synchronous standby:
+   * a replica added beyond them is asynchronous, so it never holds a commit and is never the
+   * one a failover promotes.
+   */
+  configured(serverId: string): boolean;
 }
 
 /**
@@ -63,6 +69,7 @@ export function settingsForServer(id: string, inputs: SettingsInputs): ServerSet
           server.role === 'replica' &&
           server.upstream === id &&
           server.fencedAtEpoch === null &&
+          inputs.configured(server.id) &&
           inputs.standbyUsable(server.id),
       )?.id ?? null;
   }
@@ -76,10 +83,19 @@ export function settingsForServer(id: string, inputs: SettingsInputs): ServerSet
     synchronousStandby: standby && waitsForReplica(sync) ? standby : null,
     synchronizedStandbySlot: standby ? inputs.slotName(standby) : null,
     upstream: view.role === 'replica' && view.upstream ? inputs.upstreamOf(view.upstream) : null,
+    extra: extraSettings(id, inputs),
+  };
+}
+
+function extraSettings(id: string, inputs: SettingsInputs): Readonly<Record<string, string>> {
+  const { view, config } = inputs;
+  // An added replica is never promoted, so it keeps no copy of the failover slots.
+  const added = view.role === 'replica' && !inputs.configured(id);
+  return {
+    ...config.postgres.settings,
+    ...(added ? { sync_replication_slots: 'off' } : {}),
     // A fenced server (a lost DC's, until it is re-seeded) refuses writes by default, so
     // nothing that bypasses the routers can write to it by mistake.
-    extra: view.fenced
-      ? { ...config.postgres.settings, default_transaction_read_only: 'on' }
-      : config.postgres.settings,
+    ...(view.fenced ? { default_transaction_read_only: 'on' } : {}),
   };
 }

@@ -25,8 +25,10 @@ const STANDBY_STREAMING_WAIT_MS = 30_000;
 /** What the supervised servers need of their fleet. */
 export interface SupervisionContext {
   readonly config: MainstayConfig;
-  /** Every server of the topology. */
+  /** Every server of the topology: the configuration's, then those added since. */
   readonly specs: readonly ServerSpec[];
+  /** Whether a server is one of the configuration's (not added beyond it). */
+  isConfigured(id: string): boolean;
   readonly pools: ConnectionPools;
   /** How to reach a server as the Mainstay superuser. */
   connection(id: string): ConnectionInfo;
@@ -69,6 +71,17 @@ export class SupervisedServers {
     this.#binaries = binaries;
     this.#identity = identity;
     for (const spec of this.#context.specs) this.#servers.set(spec.id, this.#make(spec));
+  }
+
+  /** Makes (does not start) the process of a server added after {@link supervise}. */
+  adopt(spec: ServerSpec): void {
+    if (!this.#servers.has(spec.id)) this.#servers.set(spec.id, this.#make(spec));
+  }
+
+  /** Drops a removed server's process, which must be stopped already. */
+  forget(id: string): void {
+    this.#servers.delete(id);
+    this.#standbysDown.delete(id);
   }
 
   /** The data directory of a server in this home. */
@@ -211,6 +224,7 @@ export class SupervisedServers {
         !this.#standbysDown.has(replicaId) && this.#servers.get(replicaId)?.state === 'up',
       upstreamOf: (upstreamId) => this.#upstreamOf(id, upstreamId),
       slotName,
+      configured: (serverId) => this.#context.isConfigured(serverId),
     });
   }
 

@@ -69,7 +69,7 @@ export async function preflightSwitchover(
   if (running) throw new MainstayError('operation_in_progress', `${running.name} is in progress`);
   const snapshot = await fleet.refreshCatalog();
   if (!snapshot) refuse('the catalog is empty');
-  const { from, to } = switchPair(snapshot, request.dc);
+  const { from, to } = switchPair(snapshot, request.dc, (id) => fleet.isConfigured(id));
   for (const id of [from.id, to.id]) {
     if (fleet.server(id)?.state !== 'up') refuse(`server ${id} is down`);
   }
@@ -98,6 +98,7 @@ export async function preflightSwitchover(
 function switchPair(
   snapshot: CatalogSnapshot,
   dc: string,
+  isConfigured: (id: string) => boolean,
 ): { from: CatalogServer; to: CatalogServer } {
   if (!snapshot.dataCentres.some((d) => d.id === dc)) refuse(`no data centre ${dc}`);
   const fenced = snapshot.servers.filter((s) => s.dc === dc && s.fencedAtEpoch !== null);
@@ -108,7 +109,9 @@ function switchPair(
   const fromId = primaryOf(snapshot, dc);
   const from = snapshot.servers.find((s) => s.id === fromId);
   if (!from) refuse(`${dc} has no primary`);
-  const to = snapshot.servers.find((s) => s.role === 'replica' && s.upstream === from.id);
+  const to = snapshot.servers.find(
+    (s) => s.role === 'replica' && s.upstream === from.id && isConfigured(s.id),
+  );
   if (!to) refuse(`${from.id} has no replica to switch to`);
   return { from, to };
 }

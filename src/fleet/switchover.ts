@@ -3,6 +3,7 @@ import pg from 'pg';
 import type { CatalogStore } from '../catalog/catalog-store.ts';
 import { MainstayError } from '../errors/mainstay-error.ts';
 import { formatLsn, parseLsn } from '../postgres/lsn.ts';
+import { addedReplicasRepointed, rejoinAddedReplicas } from './added-replicas.ts';
 import type { Fleet } from './fleet.ts';
 import { readControlFile } from './pg-control.ts';
 import { type RejoinMethod, rejoinAsReplica } from './replica-rejoin.ts';
@@ -156,6 +157,7 @@ async function runSwitchover(
   await fleet.reconfigure(from);
   await fleet.setStandbyHealthy(from, true);
   await fleet.catalog.setFlag(SWITCHOVER_FLAG, '');
+  await rejoinAddedReplicas(fleet);
   const verification = await verifySwitchover(fleet, {
     dc,
     primary: to,
@@ -286,10 +288,12 @@ async function promote(fleet: Fleet, id: string): Promise<void> {
 
 /** One catalog change: the candidate the primary, the old primary its (still fenced) replica. */
 async function publish(fleet: Fleet, pending: PendingSwitchover): Promise<void> {
+  const snapshot = await fleet.refreshCatalog();
   await fleet.catalog.commitChange(`switchover in ${pending.dc}: ${pending.to} is primary`, {
     servers: [
       { id: pending.to, role: 'primary', upstream: null },
       { id: pending.from, role: 'replica', upstream: pending.to },
+      ...(snapshot ? addedReplicasRepointed(fleet, snapshot, pending.from, pending.to) : []),
     ],
   });
   await fleet.refreshCatalog();

@@ -121,7 +121,8 @@ export function fleetConnections(config: MainstayConfig): (serverId: string) => 
       const { host, port, user, password } = spec.external;
       return { host, port, user, password: password ?? '' };
     }
-    const port = state?.ports[serverId];
+    // A server added since this process started (add-replica) is in the state file only now.
+    const port = state?.ports[serverId] ?? readFleetState(config.home)?.ports[serverId];
     if (!state || port === undefined) {
       throw new MainstayError('service_unavailable', `server ${serverId} has no recorded port`);
     }

@@ -28,6 +28,11 @@ import {
 import { auditOpsAction } from './core/ops-audit.ts';
 import type { OpsExtension } from './core/ops-extension.ts';
 import { OPS_WORKFLOWS } from './core/ops-workflows.ts';
+import {
+  addReplicaModule,
+  provisionServerModule,
+  removeReplicaModule,
+} from './core/server-steps.ts';
 import { signOffModule } from './core/sign-off-step.ts';
 import { OPS_ERRORS } from './errors.ts';
 
@@ -48,6 +53,9 @@ export function opsModules(host: FleetHost): StepModule[] {
     backupModule(host),
     restoreModule(host),
     removeRestoredModule(host),
+    provisionServerModule(host),
+    addReplicaModule(host),
+    removeReplicaModule(host),
     signOffModule,
   ] as StepModule[];
 }
