@@ -6,7 +6,7 @@
  * of the moving bucket and of others through routers, every acknowledged write ends on the new
  * shard exactly once (none left on the old one), refused writes left nothing behind, the
  * other-DC copies agree, reads route to the new shard, and a router still holding the old epoch
- * is refused by the old shard and writes to the new one.
+ * is refused by the old shard and writes to the new one; the bucket then moves back.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -229,6 +229,37 @@ describe('moving a bucket', () => {
     await checkCopies();
     await checkStaleRouter(frozenAt);
     await second.close();
+  });
+
+  test('the bucket moves back: the fence it left is lifted, the new one refuses', async () => {
+    const id = newEntityId('itm', BUCKET);
+    await router.write(id, (tx) =>
+      tx.query(`INSERT INTO move_items (id, n, note) VALUES ($1, 0, 'before')`, [id]),
+    );
+    const report = await moveBucket(fixture.fleet, { bucket: BUCKET, toShard: FROM });
+    assert.equal(report.verification.ok, true, report.verification.problems.join('; '));
+    await router.refresh();
+    assert.equal(router.map.shardOf(id), FROM);
+    const written = await router.write(id, (tx) =>
+      tx.query('UPDATE move_items SET n = n + 1 WHERE id = $1', [id]),
+    );
+    assert.equal(written.shardId, FROM);
+    await assert.rejects(
+      router.writeToShard(TO, (tx) =>
+        tx.query(`INSERT INTO move_items (id, n, note) VALUES ($1, 0, 'stale')`, [
+          newEntityId('itm', BUCKET),
+        ]),
+      ),
+      (error: unknown) => (error as { code?: string }).code === 'MSB01',
+    );
+    const { rows } = await shardDb(FROM).query<{ n: string }>(
+      'SELECT n FROM move_items WHERE id = $1',
+      [id],
+    );
+    assert.deepEqual(
+      rows.map((row) => Number(row.n)),
+      [1],
+    );
   });
 });
 

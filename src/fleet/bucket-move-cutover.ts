@@ -23,6 +23,14 @@ export const BUCKET_MOVE_LIMITS = {
   pauseLockTimeoutMs: 5_000,
   /** Longest wait for a shard's logical copy to apply what its home wrote. */
   copyApplyWaitMs: 30_000,
+  /**
+   * How long the source keeps the bucket's rows after the cutover, so that an UPDATE or DELETE
+   * from a router that has not seen the new epoch yet (routers hear it by NOTIFY at once, and
+   * poll every second) meets its row and the fence, instead of matching nothing.
+   */
+  staleRouterGraceMs: 3_000,
+  /** Quick comparisons of the target's copy (the bucket's hashes) before one by key. */
+  copyCompareAttemptMax: 3,
 } as const;
 
 /** The source and target databases of a move (pools without a client-side query bound). */

@@ -1,5 +1,7 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type { CatalogSnapshot, CatalogStore } from '../catalog/catalog-store.ts';
+import { compareTable } from '../compare/table-compare.ts';
 import { MainstayError } from '../errors/mainstay-error.ts';
 import {
   BUCKET_MOVE_LIMITS,
@@ -187,6 +189,7 @@ async function cleanUp(
   tables: readonly MovedTable[],
   move: BucketRows,
 ): Promise<{ deletedRows: number; verification: BucketMoveReport['verification'] }> {
+  await sleep(BUCKET_MOVE_LIMITS.staleRouterGraceMs);
   const deletedRows = await deleteBucket(dbs.source, tables, move);
   await dbs.source.query(
     'DELETE FROM mainstay.bucket_move_changes WHERE bucket = $1 OR bucket IS NULL',
@@ -206,14 +209,41 @@ async function cleanUp(
         problems.push(`${table.table}: ${left} rows of the bucket left on the ${where}`);
     }
     if (!targetCopy) continue;
-    const [home, copy] = [
-      await bucketHash(dbs.target, table, move),
-      await bucketHash(targetCopy, table, move),
-    ];
-    if (home !== copy)
-      problems.push(`${table.table}: the target's copy differs (${copy} against ${home})`);
+    const differs = await copyDiffers(dbs.target, targetCopy, sides.to.database, table, move);
+    if (differs) problems.push(`${table.table}: the target's copy differs (${differs})`);
   }
   return { deletedRows, verification: { ok: problems.length === 0, problems } };
+}
+
+/**
+ * Whether the copy's rows of the bucket differ from the home's, compared while the bucket's
+ * writes go on: the home's hashes first, then the copy's once it has applied the home's WAL as
+ * of after them. A write between the two shows as a difference, so a difference is compared
+ * again, a few times; when writes keep coming, the table is compared by key (decision 53),
+ * rows in flight read again after the copy caught up. Returns what differs, or `null`.
+ */
+async function copyDiffers(
+  home: pg.Pool,
+  copy: pg.Pool,
+  database: string,
+  table: MovedTable,
+  move: BucketRows,
+): Promise<string | null> {
+  const settle = async () => {
+    await waitForCopyToApply(home, copy, database, BUCKET_MOVE_LIMITS.copyApplyWaitMs);
+  };
+  for (let attempt = 0; attempt < BUCKET_MOVE_LIMITS.copyCompareAttemptMax; attempt += 1) {
+    const atHome = await bucketHash(home, table, move);
+    await settle();
+    if (atHome === (await bucketHash(copy, table, move))) return null;
+    await sleep(100);
+  }
+  // Busy: the whole table compared by key, rows in flight read again once the copy caught up.
+  const found = await compareTable(home, copy, table.name, { settle, recheckRounds: 5 });
+  const counts = [found.missing.length, found.extra.length, found.different.length];
+  return counts.some((n) => n > 0)
+    ? `${counts[0]} missing, ${counts[1]} extra, ${counts[2]} different`
+    : null;
 }
 
 /** The shard's copy database, once it has applied everything its home has written. */
