@@ -2,7 +2,7 @@
  * Moving one bucket to another shard online (`src/fleet/bucket-move.ts`, decision 58) on a real
  * fleet: bad input and rows without a bucket refused with nothing changed; the SQL form of the
  * key -> bucket function agrees with the router's; a move cut short before its cutover leaves
- * the map alone and is finished by the next run; while writers keep inserting and updating rows
+ * the map alone, can be given up, and is finished by the next run; while writers keep inserting and updating rows
  * of the moving bucket and of others through routers, every acknowledged write ends on the new
  * shard exactly once (none left on the old one), refused writes left nothing behind, the
  * other-DC copies agree, reads route to the new shard, and a router still holding the old epoch
@@ -20,6 +20,7 @@ import { Router } from '../src/data/router.ts';
 import { errorSpecOf } from '../src/errors/error-catalogue.ts';
 import { isMainstayError } from '../src/errors/mainstay-error.ts';
 import {
+  abandonBucketMove,
   type BucketMoveReport,
   moveBucket,
   preflightBucketMove,
@@ -195,7 +196,16 @@ describe('moving a bucket', () => {
 
   test('a move cut short before its cutover leaves the map as it was', async () => {
     const aborted = AbortSignal.abort();
-    await assert.rejects(moveBucket(fixture.fleet, { bucket: BUCKET, toShard: TO }, aborted));
+    const input = { bucket: BUCKET, toShard: TO };
+    await assert.rejects(moveBucket(fixture.fleet, input, aborted));
+    assert.equal(await abandonBucketMove(fixture.fleet, input), true);
+    assert.equal(await readPendingMove(fixture.fleet.catalog), null);
+    const { rows } = await shardDb(FROM).query(
+      'SELECT 1 FROM mainstay.bucket_moves WHERE bucket = $1',
+      [BUCKET],
+    );
+    assert.equal(rows.length, 0, 'capture still on after the move was given up');
+    await assert.rejects(moveBucket(fixture.fleet, input, aborted));
     const snapshot = await fixture.fleet.refreshCatalog();
     assert.ok(snapshot);
     assert.equal(router.map.shardOf(newEntityId('itm', BUCKET)), FROM);

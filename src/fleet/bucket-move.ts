@@ -91,6 +91,47 @@ export async function preflightBucketMove(fleet: Fleet, input: BucketMoveInput):
   );
 }
 
+/**
+ * Gives up a move that stopped before its cutover (the undo of the ops step): capture turned off
+ * on the source (its row in `mainstay.bucket_moves` deleted, which also lifts a fence a crash
+ * left between the fence and the map), the log emptied, the target's partial rows deleted, the
+ * flag cleared. Past the cutover there is nothing to give up: `state_conflict`, run the move
+ * again to finish it. Returns whether a move was given up.
+ */
+export async function abandonBucketMove(fleet: Fleet, input: BucketMoveInput): Promise<boolean> {
+  const pending = pendingFor(await readPendingMove(fleet.catalog), input);
+  if (!pending) return false;
+  const snapshot = await loadSnapshot(fleet);
+  const current = snapshot.buckets.find((r) => input.bucket >= r.first && input.bucket <= r.last);
+  if (current?.shardId !== pending.fromShard)
+    throw new MainstayError(
+      'state_conflict',
+      `bucket ${input.bucket} is past its cutover to shard ${pending.toShard}; run the move again to finish it`,
+    );
+  const sides = moveSidesOf(snapshot, input, pending.fromShard);
+  await withDatabases(fleet, sides, async (dbs) => {
+    const tables = await movedTablesOf(
+      dbs.source,
+      fleet.shardMigrations,
+      snapshot,
+      pending.fromShard,
+      input.bucket,
+    );
+    await installMachinery(dbs.target);
+    await dbs.source.query('DELETE FROM mainstay.bucket_moves WHERE bucket = $1', [input.bucket]);
+    await dbs.source.query(
+      'DELETE FROM mainstay.bucket_move_changes WHERE bucket = $1 OR bucket IS NULL',
+      [input.bucket],
+    );
+    await deleteBucket(dbs.target, tables, {
+      bucket: input.bucket,
+      bucketCount: snapshot.bucketCount,
+    });
+  });
+  await fleet.catalog.setFlag(BUCKET_MOVE_FLAG, '');
+  return true;
+}
+
 async function loadSnapshot(fleet: Fleet): Promise<CatalogSnapshot> {
   const snapshot = await fleet.refreshCatalog();
   if (!snapshot) throw new MainstayError('catalog_unavailable', 'the catalog is empty');

@@ -7,6 +7,7 @@
 import { Type } from '@sinclair/typebox';
 import { MainstayError } from '../../../errors/mainstay-error.ts';
 import {
+  abandonBucketMove,
   type BucketMoveReport,
   moveBucket,
   preflightBucketMove,
@@ -59,6 +60,11 @@ export function moveBucketModule(
         verified: verification.ok,
         problems: verification.problems,
       };
+    },
+    async compensate(input, _output, context) {
+      // Before its cutover a move is given up; past it, only running it again finishes it.
+      if (await abandonBucketMove(host.fleet, input))
+        await context.log(`the move of bucket ${input.bucket} was given up before its cutover`);
     },
     async verify(_input, output) {
       if (!output.verified)
