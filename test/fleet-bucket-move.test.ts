@@ -6,7 +6,8 @@
  * of the moving bucket and of others through routers, every acknowledged write ends on the new
  * shard exactly once (none left on the old one), refused writes left nothing behind, the
  * other-DC copies agree, reads route to the new shard, and a router still holding the old epoch
- * is refused by the old shard and writes to the new one; the bucket then moves back.
+ * is refused by the old shard and writes to the new one; the bucket then moves back; after a
+ * crash between the fence and the map, writes are refused cleanly and the rerun finishes.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -270,6 +271,32 @@ describe('moving a bucket', () => {
       rows.map((row) => Number(row.n)),
       [1],
     );
+  });
+  test('a crash between the fence and the map: writes refused cleanly, the rerun finishes', async () => {
+    // As a crash would leave it: the move recorded, the source fenced, the map not yet changed.
+    await fixture.fleet.catalog.setFlag(
+      'bucket_move',
+      JSON.stringify({ bucket: BUCKET, fromShard: FROM, toShard: TO }),
+    );
+    await shardDb(FROM).query(
+      `INSERT INTO mainstay.bucket_moves (bucket, state, to_shard) VALUES ($1, 'moved', $2)`,
+      [BUCKET, TO],
+    );
+    const impatient = await fixture.router({ writeWaitMs: 300 });
+    const id = newEntityId('itm', BUCKET);
+    const insert = () =>
+      impatient.write(id, (tx) =>
+        tx.query(`INSERT INTO move_items (id, n, note) VALUES ($1, 0, 'after')`, [id]),
+      );
+    await assert.rejects(insert(), (error: unknown) => isMainstayError(error, 'bucket_moved'));
+    for (const shardId of [FROM, TO]) {
+      const { rows } = await shardDb(shardId).query('SELECT 1 FROM move_items WHERE id = $1', [id]);
+      assert.equal(rows.length, 0, `a refused write reached shard ${shardId}`);
+    }
+    const report = await moveBucket(fixture.fleet, { bucket: BUCKET, toShard: TO });
+    assert.equal(report.verification.ok, true, report.verification.problems.join('; '));
+    assert.equal((await insert()).shardId, TO);
+    await impatient.close();
   });
 });
 
