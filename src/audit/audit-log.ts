@@ -26,6 +26,8 @@ import { verifyChain } from './audit-verifier.ts';
 export const AUDIT_MIGRATIONS: MigrationSet = loadMigrationSet(
   'audit',
   new URL('./sql/audit/', import.meta.url),
+  // The trail is a hash chain per shard: an entry records what happened where, and stays there.
+  { audit_log: { kind: 'shard' }, audit_chain_head: { kind: 'shard' } },
 );
 
 /** What the log needs of a router (the data layer's `Router` is one). */

@@ -77,6 +77,8 @@ export interface CatalogChange {
     readonly copyDc?: string;
     readonly copyState?: CopyState;
   }[];
+  /** Buckets that move to another shard (a bucket move's cutover, decision 58). */
+  readonly buckets?: readonly { readonly bucket: number; readonly shardId: number }[];
 }
 
 /**

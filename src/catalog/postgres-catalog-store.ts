@@ -165,6 +165,7 @@ export class PostgresCatalogStore implements CatalogStore {
           [shard.id, shard.homeDc ?? null, shard.copyDc ?? null, shard.copyState ?? null, epoch],
         );
       }
+      await moveBuckets(client, change.buckets ?? []);
       await client.query('INSERT INTO catalog_events (epoch, reason, detail) VALUES ($1, $2, $3)', [
         epoch,
         reason,
@@ -343,6 +344,20 @@ FROM (SELECT bucket, shard_id, bucket - row_number() OVER (PARTITION BY shard_id
       FROM shard_buckets) runs
 GROUP BY shard_id, run
 ORDER BY first`;
+
+async function moveBuckets(
+  client: pg.PoolClient,
+  buckets: NonNullable<CatalogChange['buckets']>,
+): Promise<void> {
+  for (const moved of buckets) {
+    const updated = await client.query('UPDATE shard_buckets SET shard_id = $2 WHERE bucket = $1', [
+      moved.bucket,
+      moved.shardId,
+    ]);
+    if (updated.rowCount !== 1)
+      throw new MainstayError('invalid_request', `bucket ${moved.bucket} is not in the map`);
+  }
+}
 
 async function insertSeed(client: pg.PoolClient, seed: CatalogSeed): Promise<void> {
   await client.query(

@@ -1,4 +1,5 @@
 import { MainstayError } from '../errors/mainstay-error.ts';
+import { isBucketMoved } from '../postgres/pg-errors.ts';
 import { BatchPartiallyWrittenError } from './batch-partially-written-error.ts';
 import { ConsistencyToken } from './consistency-token.ts';
 import type { PrimaryWriter, Queryable } from './primary-writer.ts';
@@ -50,7 +51,13 @@ export async function writeBatch<I, T>(
     let written: { value: T; lsn: bigint };
     try {
       written = await context.writer.transaction(shardId, (tx) => work(tx, group.items, shardId));
-    } catch (error) {
+    } catch (raw) {
+      // A group refused by a bucket move's fence wrote nothing; its items are retried by key.
+      const error = isBucketMoved(raw)
+        ? new MainstayError('bucket_moved', `shard ${shardId} refused items of a moved bucket`, {
+            cause: raw,
+          })
+        : raw;
       if (results.size === 0) throw error;
       throw new BatchPartiallyWrittenError(results, context.sign(token), shardId, error);
     }

@@ -14,6 +14,9 @@ import type { Queryable } from './router.ts';
 export const IDEMPOTENCY_MIGRATIONS: MigrationSet = loadMigrationSet(
   'idempotency',
   new URL('./sql/idempotency/', import.meta.url),
+  // A record holds the client's key, not the entity's: copied with a moving bucket, kept on the
+  // source until it expires, so a retry after the move still finds its first answer.
+  { idempotency_keys: { kind: 'copy' } },
 );
 
 /** How long records are kept at least (the API promises 24 hours). */

@@ -4,9 +4,11 @@ import { MainstayError } from '../errors/mainstay-error.ts';
 import { JobRunner } from '../jobs/job-runner.ts';
 import { ConnectionPools } from '../postgres/connection-pools.ts';
 import { maxLsn } from '../postgres/lsn.ts';
+import { isBucketMoved } from '../postgres/pg-errors.ts';
 import { CatalogSecrets } from '../secrets/catalog-secrets.ts';
 import type { PurposeKeys } from '../secrets/secrets-port.ts';
 import { writeBatch } from './batch-write.ts';
+import { shardAfterMove } from './bucket-moved-retry.ts';
 import { ConsistencyToken } from './consistency-token.ts';
 import { inlineParameters } from './inline-parameters.ts';
 import { COMMIT_POSITION_SQL, PrimaryWriter, type Queryable } from './primary-writer.ts';
@@ -281,8 +283,27 @@ export class Router extends EventEmitter<{ epoch: [epoch: number] }> {
   ): Promise<WriteResult<T>> {
     const canonical = canonicalShardKey(key);
     const base = options.token ? this.decodeToken(options.token) : null;
-    const shardId = this.#map.shardOf(canonical);
-    const { value, lsn } = await run(shardId);
+    let routedAt = this.#map.epoch;
+    let shardId = this.#map.shardOf(canonical);
+    let written: { value: T; lsn: bigint } | null = null;
+    for (let attempt = 1; written === null; attempt += 1) {
+      try {
+        written = await run(shardId);
+      } catch (error) {
+        if (!isBucketMoved(error)) throw error;
+        shardId = await shardAfterMove(
+          {
+            map: () => this.#map,
+            awaitNewEpoch: (timeoutMs) => this.#awaitNewEpoch(timeoutMs),
+            waitMs: this.#options.writeWaitMs,
+            stats: this.stats,
+          },
+          { key: canonical, refusedBy: shardId, routedAt, attempt, cause: error },
+        );
+        routedAt = this.#map.epoch;
+      }
+    }
+    const { value, lsn } = written;
     this.tracker.record(canonical, shardId, lsn);
     // Before the write is acknowledged: any read that starts after the caller hears of it
     // finds the entry, whichever process it goes through.

@@ -12,6 +12,7 @@ import { loadMigrationSet } from '../migrations/migration-files.ts';
 export const DEMO_MIGRATIONS: MigrationSet = loadMigrationSet(
   'demo',
   new URL('./sql/', import.meta.url),
+  { demo_customers: { kind: 'bucket', column: 'bucket' } },
 );
 
 export const DEMO_CUSTOMER_COUNT = 2_000;

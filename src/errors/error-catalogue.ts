@@ -235,6 +235,24 @@ export const ERROR_CATALOGUE = {
     definite: true,
     doc: 'No primary accepted the write within the wait bound; the write did not happen. Retry later.',
   },
+  bucket_moved: {
+    status: 503,
+    title: 'Bucket moved',
+    definite: true,
+    doc: 'The write reached a shard its bucket has moved away from, and the new shard was not known within the wait bound (or the write spans buckets the move separated); the transaction was rolled back, nothing was written. Retry.',
+  },
+  bucket_move_invalid: {
+    status: 422,
+    title: 'Bucket move invalid',
+    definite: true,
+    doc: 'A bucket move names a bucket outside the map, a shard that does not exist, or the shard the bucket is on already; nothing was changed.',
+  },
+  bucket_move_unattributed: {
+    status: 409,
+    title: 'Bucket move refused: rows without a bucket',
+    definite: true,
+    doc: 'A shard table holds rows a bucket move cannot attribute to a bucket (its rule is `unattributed`, no rule is declared, or rows contradict the rule), or a table has no primary key; moving would leave rows behind, so nothing was moved. The detail names the tables.',
+  },
   write_outcome_unknown: {
     status: 503,
     title: 'Write outcome unknown',

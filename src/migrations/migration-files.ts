@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import type { BucketRules } from './bucket-rule.ts';
 import type { Migration, MigrationSet } from './migration.ts';
 
 /** A migration file's name: its version in four digits, an underscore, then its name. */
@@ -28,7 +29,7 @@ export function readMigrationText(file: URL): string {
  * @example
  * export const DEMO_MIGRATIONS = loadMigrationSet('demo', new URL('./sql/', import.meta.url));
  */
-export function loadMigrationSet(name: string, dir: URL): MigrationSet {
+export function loadMigrationSet(name: string, dir: URL, bucketRules?: BucketRules): MigrationSet {
   if (!dir.pathname.endsWith('/')) throw new Error(`migration set ${name}: ${dir} must end in /`);
   const files = readdirSync(dir)
     .filter((file) => file.endsWith('.sql'))
@@ -48,5 +49,5 @@ export function loadMigrationSet(name: string, dir: URL): MigrationSet {
     return { version, name: migrationName, sql: readMigrationText(new URL(file, dir)) };
   });
   if (migrations.length === 0) throw new Error(`migration set ${name}: no .sql files in ${dir}`);
-  return { name, migrations };
+  return bucketRules ? { name, migrations, bucketRules } : { name, migrations };
 }

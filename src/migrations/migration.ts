@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { MainstayError } from '../errors/mainstay-error.ts';
+import type { BucketRules } from './bucket-rule.ts';
 
 /**
  * One schema change. Migrations are append-only: a released one never changes (its text is a
@@ -16,6 +17,8 @@ export interface Migration {
 export interface MigrationSet {
   readonly name: string;
   readonly migrations: readonly Migration[];
+  /** How the rows of each shard table the set creates map to buckets (see bucket-rule.ts). */
+  readonly bucketRules?: BucketRules;
 }
 
 /** What a migration run did to one database. */

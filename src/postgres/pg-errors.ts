@@ -20,3 +20,15 @@ export function isConnectionLoss(error: unknown): boolean {
     message,
   );
 }
+
+/**
+ * The SQLSTATE a shard raises for a write to a row whose bucket has moved to another shard (the
+ * fence a bucket move leaves on its source, decision 58). Class `MS` is Mainstay's own; the
+ * transaction is rolled back, so nothing was written and the write can go to the new shard.
+ */
+export const BUCKET_MOVED_SQLSTATE = 'MSB01';
+
+/** Whether `error` is a shard's refusal of a write to a bucket that has moved away. */
+export function isBucketMoved(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === BUCKET_MOVED_SQLSTATE;
+}

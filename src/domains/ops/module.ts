@@ -17,6 +17,7 @@ import { WorkflowEngine } from '../../workflow/workflow-engine.ts';
 import { WORKFLOW_MIGRATIONS } from '../../workflow/workflow-store.ts';
 import type { StepModule } from '../../workflow/workflow-types.ts';
 import { OPS_SCOPES, registerOpsRoutes } from './api/ops-routes.ts';
+import { moveBucketModule } from './core/bucket-steps.ts';
 import { compareModule, repairModule } from './core/data-steps.ts';
 import { checkFleetModule, failoverDrillModule, rebuildReplicaModule } from './core/fleet-steps.ts';
 import {
@@ -56,6 +57,7 @@ export function opsModules(host: FleetHost): StepModule[] {
     provisionServerModule(host),
     addReplicaModule(host),
     removeReplicaModule(host),
+    moveBucketModule(host),
     signOffModule,
   ] as StepModule[];
 }

@@ -465,4 +465,30 @@ describe('ops through HTTP', () => {
     const broken = await call('GET', '/v1/audit/verify', demo.apiKey);
     assert.equal(broken.body.intact, false, JSON.stringify(broken.body));
   });
+
+  test('a bucket moves to another shard once a second person approves it', async () => {
+    const input = { bucket: 5, toShard: 1 };
+    const started = await call('POST', '/v1/ops/runs', maker, { module: 'move-bucket', input });
+    assert.equal(started.status, 202, JSON.stringify(started.body));
+    const runId = started.body.id as string;
+    await until(runId, ['waiting_approval']);
+    const approved = await call('POST', `/v1/ops/runs/${runId}/approve`, checker, {});
+    assert.equal(approved.status, 200, JSON.stringify(approved.body));
+    const done = await until(runId, ['succeeded', 'compensated', 'compensation_failed'], 120_000);
+    const step = done.steps[0] as Run['steps'][number] & { error?: { code?: string } | null };
+    console.log(`move-bucket run ${done.status}: ${JSON.stringify(step.output ?? step.error)}`);
+    if (done.status === 'compensated') {
+      // A shard holding the books (the demo's card activity posts to the ledger) cannot give a
+      // bucket away: refused before anything moved, naming the ledger's tables.
+      assert.equal(step.error?.code, 'bucket_move_unattributed', JSON.stringify(step));
+      return;
+    }
+    assert.equal(done.status, 'succeeded', JSON.stringify(done.steps));
+    assert.equal(step.output?.verified, true);
+    await platform.router.refresh();
+    assert.equal(
+      platform.router.map.snapshot.buckets.find((r) => r.first <= 5 && r.last >= 5)?.shardId,
+      1,
+    );
+  });
 });

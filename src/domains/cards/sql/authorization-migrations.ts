@@ -58,4 +58,12 @@ import { loadMigrationSet } from '../../../migrations/migration-files.ts';
 export const AUTHORIZATION_MIGRATIONS: MigrationSet = loadMigrationSet(
   'card-authorizations',
   new URL('./authorization/', import.meta.url),
+  // Everything of an authorization lives in its card's bucket (the card's account's).
+  {
+    authorizations: { kind: 'key', column: 'card_id' },
+    stand_in_reconciliations: { kind: 'key', column: 'card_id' },
+    stand_in_quarantine: { kind: 'key', column: 'card_id' },
+    stand_in_conflicts: { kind: 'key', column: 'card_id' },
+    card_ledger_outbox: { kind: 'key', column: 'account_id' },
+  },
 );

@@ -18,4 +18,10 @@ import { loadMigrationSet } from '../../../migrations/migration-files.ts';
 export const BINDING_MIGRATIONS: MigrationSet = loadMigrationSet(
   'card-binding',
   new URL('./binding/', import.meta.url),
+  // Bound cards and vault tokens are minted in their user's bucket.
+  {
+    payment_users: { kind: 'key', column: 'id' },
+    bound_cards: { kind: 'key', column: 'user_id' },
+    card_vault: { kind: 'key', column: 'token' },
+  },
 );

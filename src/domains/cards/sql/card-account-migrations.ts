@@ -16,4 +16,6 @@ import { loadMigrationSet } from '../../../migrations/migration-files.ts';
 export const CARD_ACCOUNT_MIGRATIONS: MigrationSet = loadMigrationSet(
   'card-accounts',
   new URL('./card-accounts/', import.meta.url),
+  // A card is minted in its account's bucket.
+  { card_accounts: { kind: 'key', column: 'id' }, cards: { kind: 'key', column: 'account_id' } },
 );

@@ -21,7 +21,30 @@ import { loadMigrationSet } from '../../../migrations/migration-files.ts';
  * 9. `ledger_apply_batch` again, the same rules at a cost linear in the batch: accounts read by
  *    their ids alone, lookups through maps made once, postings written in place.
  */
+/**
+ * The books are kept per shard (institution accounts striped over every shard, transfers and
+ * postings beside their accounts, settlement per shard): a bucket does not own them, so a bucket
+ * move refuses while a source shard holds ledger rows (decision 58).
+ */
+const PER_SHARD_BOOKS = {
+  kind: 'unattributed',
+  reason: 'the books are per shard (striped institution accounts, settlement windows)',
+} as const;
+
 export const LEDGER_MIGRATIONS: MigrationSet = loadMigrationSet(
   'ledger',
   new URL('./ledger/', import.meta.url),
+  {
+    ledger_currencies: { kind: 'shard' },
+    ledger_accounts: PER_SHARD_BOOKS,
+    ledger_transfers: PER_SHARD_BOOKS,
+    ledger_postings: PER_SHARD_BOOKS,
+    ledger_cross_shard: PER_SHARD_BOOKS,
+    ledger_qr_codes: PER_SHARD_BOOKS,
+    ledger_payment_batches: PER_SHARD_BOOKS,
+    ledger_payment_batch_items: PER_SHARD_BOOKS,
+    ledger_payment_fees: PER_SHARD_BOOKS,
+    ledger_window_closes: PER_SHARD_BOOKS,
+    ledger_window_transfers: PER_SHARD_BOOKS,
+  },
 );

@@ -1,0 +1,215 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type pg from 'pg';
+import type { CatalogStore } from '../catalog/catalog-store.ts';
+import { MainstayError } from '../errors/mainstay-error.ts';
+import {
+  applyChanges,
+  type BucketRows,
+  bucketHash,
+  CHANGE_BATCH_MAX,
+  resyncTable,
+} from './bucket-move-rows.ts';
+import type { MovedTable } from './bucket-move-sql.ts';
+
+/** Bounds of a bucket move's phases. */
+export const BUCKET_MOVE_LIMITS = {
+  /** Longest wait for the transactions open when capture began to end. */
+  olderTransactionWaitMs: 30_000,
+  /** Catch-up rounds before the cutover is tried whatever is left. */
+  catchUpRoundMax: 50,
+  /** A round that applied fewer changes than this leaves little enough for the pause. */
+  catchUpSmallEnough: 100,
+  /** Longest wait, inside the pause, for the bucket's writers in flight to commit. */
+  pauseLockTimeoutMs: 5_000,
+  /** Longest wait for a shard's logical copy to apply what its home wrote. */
+  copyApplyWaitMs: 30_000,
+  /**
+   * How long the source keeps the bucket's rows after the cutover, so that an UPDATE or DELETE
+   * from a router that has not seen the new epoch yet (routers hear it by NOTIFY at once, and
+   * poll every second) meets its row and the fence, instead of matching nothing.
+   */
+  staleRouterGraceMs: 3_000,
+  /** Quick comparisons of the target's copy (the bucket's hashes) before one by key. */
+  copyCompareAttemptMax: 3,
+} as const;
+
+/** The source and target databases of a move (pools without a client-side query bound). */
+export interface MoveDatabases {
+  readonly source: pg.Pool;
+  readonly target: pg.Pool;
+}
+
+/**
+ * Turns capture on for the bucket on the source: its earlier log entries dropped (a fresh copy
+ * follows), its row in `mainstay.bucket_moves` set to `capturing` (lifting a fence a crash
+ * between the fence and the catalog change left). Then waits until every transaction open at
+ * that moment has ended: one that wrote a row of the bucket before the trigger saw the capture
+ * could commit after the copy's snapshot and be in neither.
+ */
+export async function startCapture(db: pg.Pool, bucket: number, toShard: number): Promise<void> {
+  const client = await db.connect();
+  let xid: string;
+  try {
+    await client.query('BEGIN');
+    await client.query(
+      'DELETE FROM mainstay.bucket_move_changes WHERE bucket = $1 OR bucket IS NULL',
+      [bucket],
+    );
+    await client.query(
+      `INSERT INTO mainstay.bucket_moves (bucket, state, to_shard) VALUES ($1, 'capturing', $2)
+       ON CONFLICT (bucket) DO UPDATE SET state = 'capturing', to_shard = $2, changed_at = now()`,
+      [bucket, toShard],
+    );
+    const { rows } = await client.query<{ xid: string }>(
+      'SELECT pg_current_xact_id()::text AS xid',
+    );
+    xid = rows[0]?.xid ?? '0';
+    await client.query('COMMIT');
+    client.release();
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    client.release(true);
+    throw error;
+  }
+  const deadline = Date.now() + BUCKET_MOVE_LIMITS.olderTransactionWaitMs;
+  for (;;) {
+    const { rows } = await db.query<{ done: boolean }>(
+      'SELECT pg_snapshot_xmin(pg_current_snapshot()) > $1::xid8 AS done',
+      [xid],
+    );
+    if (rows[0]?.done) return;
+    if (Date.now() >= deadline)
+      throw new MainstayError(
+        'preflight_refused',
+        `a transaction open since before the move began is still open after ${BUCKET_MOVE_LIMITS.olderTransactionWaitMs} ms`,
+      );
+    await sleep(50);
+  }
+}
+
+/**
+ * Applies the change log in rounds while writes go on, until a round finds little left (or the
+ * round bound is reached). Returns the rounds run and the changes applied.
+ */
+export async function catchUp(
+  dbs: MoveDatabases,
+  tables: readonly MovedTable[],
+  rows: BucketRows,
+  signal?: AbortSignal,
+): Promise<{ rounds: number; applied: number }> {
+  let applied = 0;
+  for (let round = 1; ; round += 1) {
+    signal?.throwIfAborted();
+    let inRound = 0;
+    for (;;) {
+      const n = await applyChanges(dbs.source, dbs.target, tables, rows);
+      inRound += n;
+      if (n < CHANGE_BATCH_MAX) break;
+    }
+    applied += inRound;
+    if (
+      inRound < BUCKET_MOVE_LIMITS.catchUpSmallEnough ||
+      round >= BUCKET_MOVE_LIMITS.catchUpRoundMax
+    )
+      return { rounds: round, applied };
+  }
+}
+
+/**
+ * Compares the bucket's rows in every moved table between source and target (row count and the
+ * sum of the rows' hashes, computed inside each server); a table that differs is copied again
+ * whole and compared again. Returns the tables copied again; throws when one still differs.
+ */
+async function verifyOrResync(
+  dbs: MoveDatabases,
+  tables: readonly MovedTable[],
+  rows: BucketRows,
+): Promise<string[]> {
+  const resynced: string[] = [];
+  for (const table of tables) {
+    if (table.kind === 'copy') continue;
+    if ((await bucketHash(dbs.source, table, rows)) === (await bucketHash(dbs.target, table, rows)))
+      continue;
+    resynced.push(table.table);
+    await resyncTable(dbs.source, dbs.target, table, rows);
+    const [source, target] = [
+      await bucketHash(dbs.source, table, rows),
+      await bucketHash(dbs.target, table, rows),
+    ];
+    if (source !== target)
+      throw new MainstayError(
+        'state_conflict',
+        `bucket ${rows.bucket} of ${table.table} differs between source and target after a second copy (${source} against ${target})`,
+      );
+  }
+  return resynced;
+}
+
+/** What the cutover did. */
+export interface CutoverReport {
+  /** From asking for the bucket's lock to the catalog change: writes to the bucket waited. */
+  readonly pauseMs: number;
+  readonly applied: number;
+  readonly resynced: readonly string[];
+  readonly epoch: number;
+}
+
+/**
+ * The cutover, with the bucket's writes paused and every other write flowing: takes the bucket's
+ * move row FOR UPDATE on the source (waiting for the writers in flight, holding new ones in the
+ * trigger), applies the rest of the log, verifies source against target, marks the bucket
+ * `moved` (the fence) and commits, then commits the new map to the catalog. The held writers
+ * wake to the fence, and their routers retry on the new shard once they see the new epoch.
+ */
+export async function cutover(
+  dbs: MoveDatabases,
+  catalog: CatalogStore,
+  tables: readonly MovedTable[],
+  move: BucketRows & { readonly fromShard: number; readonly toShard: number },
+): Promise<CutoverReport> {
+  const holder = await dbs.source.connect();
+  const started = performance.now();
+  let applied = 0;
+  let resynced: string[];
+  try {
+    await holder.query('BEGIN');
+    await holder.query(`SET LOCAL lock_timeout = ${BUCKET_MOVE_LIMITS.pauseLockTimeoutMs}`);
+    await holder.query('SELECT 1 FROM mainstay.bucket_moves WHERE bucket = $1 FOR UPDATE', [
+      move.bucket,
+    ]);
+    const { rows: last } = await holder.query<{ seq: string | null }>(
+      'SELECT max(seq)::text AS seq FROM mainstay.bucket_move_changes',
+    );
+    const through = last[0]?.seq ?? '0';
+    for (;;) {
+      const n = await applyChanges(dbs.source, dbs.target, tables, move, through);
+      applied += n;
+      if (n === 0) break;
+    }
+    resynced = await verifyOrResync(dbs, tables, move);
+    await holder.query(
+      `UPDATE mainstay.bucket_moves SET state = 'moved', changed_at = now() WHERE bucket = $1`,
+      [move.bucket],
+    );
+    await holder.query('COMMIT');
+    holder.release();
+  } catch (error) {
+    await holder.query('ROLLBACK').catch(() => undefined);
+    holder.release(true);
+    throw error;
+  }
+  const epoch = await commitMove(catalog, move);
+  return { pauseMs: performance.now() - started, applied, resynced, epoch };
+}
+
+/** The new map: the bucket on the target shard, at a new epoch. */
+export async function commitMove(
+  catalog: CatalogStore,
+  move: { readonly bucket: number; readonly fromShard: number; readonly toShard: number },
+): Promise<number> {
+  return catalog.commitChange(
+    `bucket ${move.bucket} moved from shard ${move.fromShard} to shard ${move.toShard}`,
+    { buckets: [{ bucket: move.bucket, shardId: move.toShard }] },
+    { bucket: move.bucket, fromShard: move.fromShard, toShard: move.toShard },
+  );
+}

@@ -1,0 +1,177 @@
+import type pg from 'pg';
+import type { CatalogSnapshot } from '../catalog/catalog-store.ts';
+import { primaryOf } from '../catalog/primary-of.ts';
+import { quoteIdent, tableShapeOf } from '../compare/table-shape.ts';
+import { MainstayError } from '../errors/mainstay-error.ts';
+import { type BucketRule, bucketRulesOf } from '../migrations/bucket-rule.ts';
+import type { MigrationSet } from '../migrations/migration.ts';
+import { bucketExpression, installMachinery, type MovedTable } from './bucket-move-sql.ts';
+
+/** What a bucket move is asked to do. */
+export interface BucketMoveInput {
+  readonly bucket: number;
+  readonly toShard: number;
+}
+
+/** One side of a move: a shard, its database, and the servers holding it now. */
+export interface MoveSide {
+  readonly shardId: number;
+  readonly database: string;
+  /** The shard's home primary. */
+  readonly primary: string;
+  /** The other DC's primary, which holds the shard's logical copy (`null` without one). */
+  readonly copy: string | null;
+}
+
+/** Where the bucket moves from and to, as the catalog says now. */
+export interface MoveSides {
+  readonly from: MoveSide;
+  readonly to: MoveSide;
+}
+
+function sideOf(snapshot: CatalogSnapshot, shardId: number): MoveSide {
+  const shard = snapshot.shards.find((s) => s.id === shardId);
+  if (!shard) throw new MainstayError('bucket_move_invalid', `there is no shard ${shardId}`);
+  const primary = primaryOf(snapshot, shard.homeDc);
+  if (!primary)
+    throw new MainstayError(
+      'preflight_refused',
+      `shard ${shardId} has no writable primary in ${shard.homeDc} now`,
+    );
+  return {
+    shardId,
+    database: shard.database,
+    primary,
+    copy: shard.copyState === 'replicating' ? (primaryOf(snapshot, shard.copyDc) ?? null) : null,
+  };
+}
+
+/**
+ * Checks the input against the catalog: a bucket of the map, an existing shard that is not the
+ * bucket's own. `fromShard` names the source when a move already under way is resumed (after its
+ * cutover the map says the bucket is on the target).
+ */
+export function moveSidesOf(
+  snapshot: CatalogSnapshot,
+  input: BucketMoveInput,
+  fromShard?: number,
+): MoveSides {
+  const { bucket, toShard } = input;
+  if (!Number.isInteger(bucket) || bucket < 0 || bucket >= snapshot.bucketCount)
+    throw new MainstayError(
+      'bucket_move_invalid',
+      `bucket ${bucket} is not in the map (buckets 0 to ${snapshot.bucketCount - 1})`,
+    );
+  if (!snapshot.shards.some((s) => s.id === toShard))
+    throw new MainstayError(
+      'bucket_move_invalid',
+      `there is no shard ${toShard} (shards ${snapshot.shards.map((s) => s.id).join(', ')})`,
+    );
+  const current = snapshot.buckets.find((r) => bucket >= r.first && bucket <= r.last)?.shardId;
+  const from = fromShard ?? current;
+  if (from === undefined)
+    throw new MainstayError('bucket_move_invalid', `bucket ${bucket} is in no shard of the map`);
+  if (from === toShard)
+    throw new MainstayError(
+      'bucket_move_invalid',
+      `bucket ${bucket} is on shard ${toShard} already; nothing to move`,
+    );
+  return { from: sideOf(snapshot, from), to: sideOf(snapshot, toShard) };
+}
+
+/** Every ordinary table in schema `public` of the database `db` is in. */
+async function publicTables(db: pg.Pool): Promise<string[]> {
+  const { rows } = await db.query<{ name: string }>(
+    `SELECT c.relname::text AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') ORDER BY 1`,
+  );
+  return rows.map((row) => row.name);
+}
+
+/** Whether `table` holds any row. */
+async function hasRows(db: pg.Pool, table: string): Promise<boolean> {
+  const { rows } = await db.query(`SELECT 1 FROM public.${quoteIdent(table)} LIMIT 1`);
+  return rows.length > 0;
+}
+
+/**
+ * The tables a move of one bucket handles, from the rules the shard's migration sets declare,
+ * checked against the source database: every table in `public` has a rule (none counts as
+ * `unattributed`), an `unattributed` table is empty, a moved table has a primary key, and no
+ * row contradicts its rule (a row whose bucket, read by the rule, is not one of the source's: the
+ * rule is wrong, and a move by it would leave rows behind; the moving bucket counts as the
+ * source's). Any failure is
+ * `bucket_move_unattributed`, naming every table at fault; no row is changed (the move's
+ * functions are installed in schema `mainstay`, which nothing else uses).
+ */
+export async function movedTablesOf(
+  source: pg.Pool,
+  sets: readonly MigrationSet[],
+  snapshot: CatalogSnapshot,
+  sourceShard: number,
+  movingBucket: number,
+): Promise<MovedTable[]> {
+  const rules = bucketRulesOf(sets);
+  // The rule check below runs the key -> bucket function, which lives with the move's machinery.
+  await installMachinery(source);
+  const problems: string[] = [];
+  const tables: MovedTable[] = [];
+  const sourceBuckets = snapshot.buckets
+    .filter((range) => range.shardId === sourceShard)
+    .flatMap((range) =>
+      Array.from({ length: range.last - range.first + 1 }, (_, i) => range.first + i),
+    )
+    // After a cutover a crash interrupted, the map has the bucket on the target already.
+    .concat(movingBucket);
+  for (const table of await publicTables(source)) {
+    const rule: BucketRule = rules.get(table) ?? {
+      kind: 'unattributed',
+      reason: 'no rule declared',
+    };
+    if (rule.kind === 'shard') continue;
+    if (rule.kind === 'unattributed') {
+      if (await hasRows(source, table)) problems.push(`${table} (${rule.reason})`);
+      continue;
+    }
+    const moved = await movedTable(source, table, rule).catch((error: unknown) => {
+      problems.push(`${table} (${error instanceof Error ? error.message : String(error)})`);
+      return null;
+    });
+    if (!moved) continue;
+    tables.push(moved);
+    if (moved.kind === 'copy') continue;
+    const { rows } = await source.query(
+      `SELECT 1 FROM ${moved.name} t
+        WHERE coalesce(${bucketExpression(moved, 't', snapshot.bucketCount)} = ANY ($1::integer[]), false) = false
+        LIMIT 1`,
+      [sourceBuckets],
+    );
+    if (rows.length > 0)
+      problems.push(`${table} (a row's ${rule.kind} column names a bucket of another shard)`);
+  }
+  if (problems.length > 0)
+    throw new MainstayError(
+      'bucket_move_unattributed',
+      `shard ${sourceShard} holds rows a bucket move cannot attribute to a bucket: ${problems.join('; ')}`,
+    );
+  return tables;
+}
+
+async function movedTable(
+  db: pg.Pool,
+  table: string,
+  rule: Extract<BucketRule, { kind: 'key' | 'bucket' | 'copy' }>,
+): Promise<MovedTable> {
+  const shape = await tableShapeOf(db, `public.${table}`);
+  const column = rule.kind === 'copy' ? null : quoteIdent(rule.column);
+  if (column !== null && !shape.columns.includes(column))
+    throw new Error(`its rule names column ${column}, which it lacks`);
+  return {
+    table,
+    name: shape.name,
+    keyColumns: shape.keyColumns,
+    columns: shape.columns,
+    kind: rule.kind,
+    column,
+  };
+}

@@ -1,0 +1,136 @@
+import type pg from 'pg';
+import { BUCKET_MOVED_SQLSTATE } from '../postgres/pg-errors.ts';
+
+/**
+ * The machinery a bucket move installs in a shard database (decision 58), all in schema
+ * `mainstay`, which the shard's publication leaves out: the moves this shard took part in
+ * (`capturing` while the bucket's changes are logged, `moved` once it lives elsewhere: the
+ * fence), the change log, the SQL form of the router's key -> bucket function, and one trigger
+ * per moved table. Installed idempotently (`IF NOT EXISTS`, `CREATE OR REPLACE`): a rerun after a
+ * crash installs it again over itself.
+ */
+const MACHINERY_SQL = `
+CREATE SCHEMA IF NOT EXISTS mainstay;
+CREATE TABLE IF NOT EXISTS mainstay.bucket_moves (
+  bucket integer PRIMARY KEY CHECK (bucket >= 0),
+  state text NOT NULL CHECK (state IN ('capturing', 'moved')),
+  to_shard integer NOT NULL,
+  changed_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS mainstay.bucket_move_changes (
+  seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  bucket integer,
+  table_name text NOT NULL,
+  key jsonb NOT NULL
+);
+CREATE OR REPLACE FUNCTION mainstay.bucket_of_key(p_key text, p_count integer) RETURNS integer
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
+  SELECT CASE
+    WHEN length(p_key) <= 47 AND p_key ~ '^[a-z][a-z0-9]{0,15}_[0-9A-HJKMNP-TV-Z]{30}$' THEN
+      (SELECT sum((strpos('0123456789ABCDEFGHJKMNPQRSTVWXYZ',
+                          substr(p_key, length(p_key) - 4 + i, 1)) - 1) * (32 ^ (4 - i))::integer)
+         FROM generate_series(1, 4) AS i)::integer
+    ELSE ((('x' || encode(substr(sha256(convert_to(p_key, 'UTF8')), 1, 4), 'hex'))::bit(32)::bigint
+           % p_count))::integer
+  END
+$fn$;`;
+
+/** Installs the move's tables and functions in a shard database (safe to repeat). */
+export async function installMachinery(db: pg.Pool): Promise<void> {
+  await db.query(MACHINERY_SQL);
+}
+
+/** A table as the move handles it: quoted name, key columns, and how a row's bucket is read. */
+export interface MovedTable {
+  /** The table's name in `public`, unquoted (as the rules and the change log name it). */
+  readonly table: string;
+  /** `public.<table>`, quoted. */
+  readonly name: string;
+  readonly keyColumns: readonly string[];
+  readonly columns: readonly string[];
+  /** `key`/`bucket`: the rows of one bucket move; `copy`: every row is copied, none deleted. */
+  readonly kind: 'key' | 'bucket' | 'copy';
+  /** The rule's column, quoted (`key` and `bucket` kinds). */
+  readonly column: string | null;
+}
+
+/** The SQL expression of a row's bucket, over `alias` (a table alias, `NEW` or `OLD`). */
+export function bucketExpression(table: MovedTable, alias: string, bucketCount: number): string {
+  if (table.kind === 'copy' || table.column === null) return 'NULL::integer';
+  const column = `${alias}.${table.column}`;
+  return table.kind === 'bucket'
+    ? `(${column})::integer`
+    : `mainstay.bucket_of_key((${column})::text, ${bucketCount})`;
+}
+
+/** The row's primary key as a JSON object, over `alias`. */
+export function keyObject(table: MovedTable, alias: string): string {
+  const pairs = table.keyColumns.map(
+    (column) => `'${column.slice(1, -1).replaceAll("'", "''")}', ${alias}.${column}`,
+  );
+  return `jsonb_build_object(${pairs.join(', ')})`;
+}
+
+function triggerFunctionName(table: MovedTable): string {
+  return `mainstay."bucket_move_${table.table.replaceAll('"', '')}"`;
+}
+
+/**
+ * The trigger of one table: for each bucket the row is in (before and after), it takes the
+ * bucket's move row FOR SHARE (so the cutover's FOR UPDATE waits for writers in flight and
+ * holds new ones: the pause), refuses the write when the bucket has moved away (the fence, with
+ * the SQLSTATE the router retries on), and logs the row's key while the move captures. A `copy`
+ * table has no bucket: its changes are logged while any move from this shard captures.
+ */
+function triggerSql(table: MovedTable, bucketCount: number): string {
+  const fn = triggerFunctionName(table);
+  const body =
+    table.kind === 'copy'
+      ? `IF EXISTS (SELECT 1 FROM mainstay.bucket_moves WHERE state = 'capturing') THEN
+    INSERT INTO mainstay.bucket_move_changes (bucket, table_name, key)
+    VALUES (NULL, TG_TABLE_NAME, CASE WHEN TG_OP = 'DELETE' THEN ${keyObject(table, 'OLD')}
+                                      ELSE ${keyObject(table, 'NEW')} END);
+  END IF;`
+      : `IF TG_OP <> 'DELETE' THEN
+    v_buckets := array_append(v_buckets, ${bucketExpression(table, 'NEW', bucketCount)});
+    v_keys := array_append(v_keys, ${keyObject(table, 'NEW')});
+  END IF;
+  IF TG_OP <> 'INSERT' THEN
+    v_buckets := array_append(v_buckets, ${bucketExpression(table, 'OLD', bucketCount)});
+    v_keys := array_append(v_keys, ${keyObject(table, 'OLD')});
+  END IF;
+  FOR i IN 1 .. cardinality(v_buckets) LOOP
+    SELECT state INTO v_state FROM mainstay.bucket_moves WHERE bucket = v_buckets[i] FOR SHARE;
+    IF v_state = 'moved' THEN
+      RAISE EXCEPTION 'bucket % of %.% has moved to another shard', v_buckets[i], TG_TABLE_SCHEMA, TG_TABLE_NAME
+        USING ERRCODE = '${BUCKET_MOVED_SQLSTATE}';
+    ELSIF v_state = 'capturing' THEN
+      INSERT INTO mainstay.bucket_move_changes (bucket, table_name, key)
+      VALUES (v_buckets[i], TG_TABLE_NAME, v_keys[i]);
+    END IF;
+    v_state := NULL;
+  END LOOP;`;
+  return `
+CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_buckets integer[] := '{}';
+  v_keys jsonb[] := '{}';
+  v_state text;
+BEGIN
+  ${body}
+  IF TG_OP = 'DELETE' THEN RETURN OLD; END IF;
+  RETURN NEW;
+END
+$fn$;
+CREATE OR REPLACE TRIGGER mainstay_bucket_move BEFORE INSERT OR UPDATE OR DELETE ON ${table.name}
+  FOR EACH ROW EXECUTE FUNCTION ${fn}();`;
+}
+
+/** Installs (or replaces) the capture-and-fence trigger on every moved table. */
+export async function installTriggers(
+  db: pg.Pool,
+  tables: readonly MovedTable[],
+  bucketCount: number,
+): Promise<void> {
+  for (const table of tables) await db.query(triggerSql(table, bucketCount));
+}

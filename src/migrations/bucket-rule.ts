@@ -1,0 +1,49 @@
+/**
+ * How a shard table's rows map to buckets, declared by the migration set that creates the table,
+ * so that a bucket can move to another shard with every row that belongs to it and no other
+ * (decision 58). A closed set of kinds:
+ *
+ * - `key`: the column holds the row's shard key (an entity id, or any key the router hashes);
+ *   the bucket is computed from it exactly as the router computes it.
+ * - `bucket`: the column holds the bucket number itself.
+ * - `shard`: the rows belong to the shard, not to a bucket (reference data present on every
+ *   shard, a per-shard hash chain): they stay where they are.
+ * - `copy`: the rows cannot be attributed, but copying them is harmless and leaving them
+ *   behind is not (idempotency records: a retry after the move must find its first answer).
+ *   Every row is copied to the target and kept on the source.
+ * - `unattributed`: the rows cannot be attributed and must not be copied; a move refuses
+ *   while the source shard holds any. A table no set declares counts as this.
+ *
+ * @example
+ * loadMigrationSet('demo', url, { demo_customers: { kind: 'bucket', column: 'bucket' } });
+ */
+export const BUCKET_RULE_KINDS = ['key', 'bucket', 'shard', 'copy', 'unattributed'] as const;
+export type BucketRuleKind = (typeof BUCKET_RULE_KINDS)[number];
+
+export type BucketRule =
+  | { readonly kind: 'key' | 'bucket'; readonly column: string }
+  | { readonly kind: 'shard' }
+  | { readonly kind: 'copy' }
+  | { readonly kind: 'unattributed'; readonly reason: string };
+
+/** Rules by table name (in schema `public`). */
+export type BucketRules = Readonly<Record<string, BucketRule>>;
+
+/**
+ * Every rule the sets declare, by table. A table declared twice with different rules is a
+ * programming error.
+ */
+export function bucketRulesOf(
+  sets: readonly { readonly name: string; readonly bucketRules?: BucketRules }[],
+): ReadonlyMap<string, BucketRule> {
+  const rules = new Map<string, BucketRule>();
+  for (const set of sets) {
+    for (const [table, rule] of Object.entries(set.bucketRules ?? {})) {
+      const known = rules.get(table);
+      if (known && JSON.stringify(known) !== JSON.stringify(rule))
+        throw new Error(`table ${table} has two bucket rules (set ${set.name})`);
+      rules.set(table, rule);
+    }
+  }
+  return rules;
+}
