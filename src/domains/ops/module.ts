@@ -18,6 +18,7 @@ import { WORKFLOW_MIGRATIONS } from '../../workflow/workflow-store.ts';
 import type { StepModule } from '../../workflow/workflow-types.ts';
 import { OPS_SCOPES, registerOpsRoutes } from './api/ops-routes.ts';
 import { compareModule, repairModule } from './core/data-steps.ts';
+import { compareShardsModule, dcSwitchoverModule } from './core/dc-switchover-steps.ts';
 import { checkFleetModule, failoverDrillModule, rebuildReplicaModule } from './core/fleet-steps.ts';
 import {
   backupModule,
@@ -45,6 +46,8 @@ export function opsModules(host: FleetHost): StepModule[] {
     rebuildReplicaModule(host),
     failoverDrillModule(host),
     switchoverModule(host),
+    dcSwitchoverModule(host),
+    compareShardsModule(host.fleet),
     backupModule(host),
     restoreModule(host),
     removeRestoredModule(host),
