@@ -1,4 +1,4 @@
-import type { CatalogShard, CatalogSnapshot } from '../catalog/catalog-store.ts';
+import type { CatalogShard, CatalogSnapshot, CatalogStore } from '../catalog/catalog-store.ts';
 import { primaryOf } from '../catalog/primary-of.ts';
 import { MainstayError } from '../errors/mainstay-error.ts';
 import type { Fleet } from './fleet.ts';
@@ -26,6 +26,13 @@ export interface DcSwitchoverRequest {
   readonly from: string;
   /** The data centre holding their copies, which becomes their home. */
   readonly to: string;
+  /**
+   * The shards to move (each homed in `from`). By default: when the last switchover moved
+   * shards from `to` to `from` and they are all still homed in `from`, those (a switch back
+   * returns what was moved, and the shards `from` homed before stay); else every shard homed
+   * in `from`.
+   */
+  readonly shards?: readonly number[];
   /** Default {@link DC_SWITCHOVER.preflightCatchUpWaitMs}. */
   readonly catchUpWaitMs?: number;
 }
@@ -38,9 +45,15 @@ export interface DcSwitchoverPlan {
   readonly fromServer: string;
   /** The primary of `to`, which holds the copies (the home afterwards). */
   readonly toServer: string;
-  /** The shards homed in `from`, by id. */
+  /** The shards to move, by id, each homed in `from`. */
   readonly shards: readonly number[];
 }
+
+/**
+ * What the last finished switchover moved (a {@link DcSwitchoverPlan} as JSON in this catalog
+ * flag), so that the switch back moves those shards and no others.
+ */
+export const LAST_DC_SWITCHOVER_FLAG = 'last_dc_switchover';
 
 function refuse(message: string): never {
   throw new MainstayError('dc_switchover_refused', message);
@@ -70,7 +83,8 @@ export async function preflightDcSwitchover(
     );
   const snapshot = await fleet.refreshCatalog();
   if (!snapshot) refuse('the catalog is empty');
-  const plan = planOf(snapshot, request);
+  const last = await readPlanFlag(fleet.catalog, LAST_DC_SWITCHOVER_FLAG).catch(() => null);
+  const plan = planOf(snapshot, request, last);
   for (const id of [plan.fromServer, plan.toServer]) {
     if (fleet.server(id)?.state !== 'up') refuse(`server ${id} is down`);
     await fleet.pools
@@ -85,7 +99,11 @@ export async function preflightDcSwitchover(
 }
 
 /** The move the catalog allows, or a refusal saying why not. */
-function planOf(snapshot: CatalogSnapshot, request: DcSwitchoverRequest): DcSwitchoverPlan {
+function planOf(
+  snapshot: CatalogSnapshot,
+  request: DcSwitchoverRequest,
+  last: DcSwitchoverPlan | null,
+): DcSwitchoverPlan {
   const { from, to } = request;
   for (const dc of [from, to]) {
     if (!snapshot.dataCentres.some((d) => d.id === dc)) refuse(`no data centre ${dc}`);
@@ -102,14 +120,65 @@ function planOf(snapshot: CatalogSnapshot, request: DcSwitchoverRequest): DcSwit
   const toServer = primaryOf(snapshot, to);
   if (!fromServer) refuse(`${from} has no primary`);
   if (!toServer) refuse(`${to} has no primary`);
-  const shards = snapshot.shards.filter((shard) => shard.homeDc === from);
-  if (shards.length === 0) refuse(`${from} homes no shard: there is nothing to switch over`);
+  const homed = snapshot.shards.filter((shard) => shard.homeDc === from);
+  if (homed.length === 0) refuse(`${from} homes no shard: there is nothing to switch over`);
+  const wanted =
+    request.shards ??
+    switchedBack(
+      last,
+      request,
+      homed.map((shard) => shard.id),
+    );
+  for (const id of wanted ?? []) {
+    if (!homed.some((shard) => shard.id === id)) refuse(`shard ${id} is not homed in ${from}`);
+  }
+  const shards = wanted ? homed.filter((shard) => wanted.includes(shard.id)) : homed;
+  if (shards.length === 0) refuse('no shard to move was named');
   for (const shard of shards) {
     if (shard.copyDc !== to) refuse(`shard ${shard.id} is copied to ${shard.copyDc}, not ${to}`);
     if (shard.copyState !== 'replicating')
       refuse(`the copy of shard ${shard.id} is ${shard.copyState}, not replicating`);
   }
   return { from, to, fromServer, toServer, shards: shards.map((shard) => shard.id) };
+}
+
+/** The shards the last switchover moved from `to` to `from`, when all are still homed in `from`. */
+function switchedBack(
+  last: DcSwitchoverPlan | null,
+  request: DcSwitchoverRequest,
+  homed: readonly number[],
+): readonly number[] | undefined {
+  if (!last || last.from !== request.to || last.to !== request.from) return undefined;
+  return last.shards.every((id) => homed.includes(id)) ? last.shards : undefined;
+}
+
+/** A plan kept in a catalog flag, or `null` when the flag is empty. */
+export async function readPlanFlag(
+  catalog: CatalogStore,
+  flag: string,
+): Promise<DcSwitchoverPlan | null> {
+  const text = await catalog.getFlag(flag);
+  if (!text) return null;
+  const value: unknown = JSON.parse(text);
+  const field = (name: string): unknown =>
+    typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[name] : null;
+  const [from, to, fromServer, toServer, shards] = [
+    field('from'),
+    field('to'),
+    field('fromServer'),
+    field('toServer'),
+    field('shards'),
+  ];
+  if (
+    typeof from !== 'string' ||
+    typeof to !== 'string' ||
+    typeof fromServer !== 'string' ||
+    typeof toServer !== 'string' ||
+    !Array.isArray(shards) ||
+    !shards.every((id): id is number => Number.isInteger(id))
+  )
+    throw new Error(`catalog flag ${flag} is malformed: ${text}`);
+  return { from, to, fromServer, toServer, shards };
 }
 
 /** The copy's subscription runs and has applied what the home had written, within `waitMs`. */

@@ -6,7 +6,9 @@ import {
   DC_SWITCHOVER,
   type DcSwitchoverPlan,
   type DcSwitchoverRequest,
+  LAST_DC_SWITCHOVER_FLAG,
   preflightDcSwitchover,
+  readPlanFlag,
 } from './dc-switchover-preflight.ts';
 import {
   DC_SWITCHOVER_APPLICATION,
@@ -137,6 +139,7 @@ async function runDcSwitchover(
       () => undefined,
     );
   }
+  await fleet.catalog.setFlag(LAST_DC_SWITCHOVER_FLAG, JSON.stringify(plan));
   await fleet.catalog.setFlag(DC_SWITCHOVER_FLAG, '');
   const verification = await verifyDcSwitchover(fleet, plan);
   return {
@@ -284,29 +287,8 @@ export function stageOf(
 }
 
 /** The data-centre switchover recorded in the catalog, if any. */
-export async function readPendingDc(catalog: CatalogStore): Promise<DcSwitchoverPlan | null> {
-  const text = await catalog.getFlag(DC_SWITCHOVER_FLAG);
-  if (!text) return null;
-  const value: unknown = JSON.parse(text);
-  const field = (name: string): unknown =>
-    typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[name] : null;
-  const [from, to, fromServer, toServer, shards] = [
-    field('from'),
-    field('to'),
-    field('fromServer'),
-    field('toServer'),
-    field('shards'),
-  ];
-  if (
-    typeof from !== 'string' ||
-    typeof to !== 'string' ||
-    typeof fromServer !== 'string' ||
-    typeof toServer !== 'string' ||
-    !Array.isArray(shards) ||
-    !shards.every((id): id is number => Number.isInteger(id))
-  )
-    throw new Error(`catalog flag ${DC_SWITCHOVER_FLAG} is malformed: ${text}`);
-  return { from, to, fromServer, toServer, shards };
+export function readPendingDc(catalog: CatalogStore): Promise<DcSwitchoverPlan | null> {
+  return readPlanFlag(catalog, DC_SWITCHOVER_FLAG);
 }
 
 function movesOf(snapshot: CatalogSnapshot | null, plan: DcSwitchoverPlan): ShardMove[] {
