@@ -16,15 +16,23 @@ import type { Router } from '../src/data/router.ts';
 import { OPS_WORKFLOWS } from '../src/domains/ops/core/ops-workflows.ts';
 import { opsModules } from '../src/domains/ops/module.ts';
 import { isMainstayError } from '../src/errors/mainstay-error.ts';
+import { ReseedPools } from '../src/fleet/dc-reseed-copy.ts';
 import {
   compensateDcSwitchover,
   DC_SWITCHOVER_FLAG,
   dcSwitchover,
 } from '../src/fleet/dc-switchover.ts';
 import { preflightDcSwitchover } from '../src/fleet/dc-switchover-preflight.ts';
+import {
+  DC_SWITCHOVER_APPLICATION,
+  fenceDatabase,
+  makeNewCopy,
+  makeNewHome,
+} from '../src/fleet/dc-switchover-shard.ts';
+import { compareShardCopy } from '../src/fleet/dc-switchover-verify.ts';
 import { FailoverController } from '../src/fleet/failover-controller.ts';
 import { CATALOG_DATABASE } from '../src/fleet/fleet.ts';
-import { subscriptionName } from '../src/fleet/shard-replication.ts';
+import { subscriptionName, waitForCopyToApply } from '../src/fleet/shard-replication.ts';
 import { WorkflowEngine } from '../src/workflow/workflow-engine.ts';
 import type { RunView } from '../src/workflow/workflow-types.ts';
 import {
@@ -61,8 +69,6 @@ async function eventually(check: () => Promise<boolean>, timeoutMs: number, what
 const refused = (pattern: RegExp) => (error: unknown) =>
   isMainstayError(error, 'dc_switchover_refused') && pattern.test(error.message);
 
-const trace = (what: string) => process.stderr.write(`${new Date().toISOString()} ${what}\n`);
-
 async function homes(): Promise<Map<number, string>> {
   const snapshot = await fixture.fleet.catalog.load();
   return new Map((snapshot?.shards ?? []).map((shard) => [shard.id, shard.homeDc]));
@@ -80,7 +86,6 @@ async function switchUnderLoad(label: string, from: string, to: string) {
   );
   writer.start(4);
   await eventually(async () => writer.acks.length > 20, 20_000, 'writes before the switch');
-  trace(`${label}: switching`);
   const startedAt = Date.now();
   const report = await dcSwitchover(fixture.fleet, { from, to });
   const toServer = fixture.config.dataCentres.find((dc) => dc.id === to)?.primary.id;
@@ -89,9 +94,7 @@ async function switchUnderLoad(label: string, from: string, to: string) {
     20_000,
     `writes acknowledged by ${toServer}`,
   );
-  trace(`${label}: switched`);
   await writer.stop();
-  trace(`${label}: writers stopped`);
   assert.deepEqual(report.verification.problems, []);
   assert.deepEqual([report.from, report.to, report.resumed], [from, to, false]);
   assert.ok(report.downtimeMs !== null && report.downtimeMs >= 0, 'downtime measured');
@@ -116,7 +119,6 @@ async function switchUnderLoad(label: string, from: string, to: string) {
     tx.query(`INSERT INTO appends (id, body) VALUES ($1, 'after')`, [`${label}_after`]),
   );
   assert.ok(after.token, 'a write after the switch succeeds');
-  trace(`${label}: checked`);
   const failures = controller.log.recent().filter((e) => e.kind.endsWith('_failed'));
   assert.deepEqual(failures, [], 'the controller saw no failure');
   return { report, writer, clientStallMs: longestStall(writer.acks.map((ack) => ack.ackedAt)) };
@@ -220,30 +222,52 @@ describe('planned data-centre switchover', () => {
 
   test('a switchover stopped in its pause is undone, or finished by a run again', async () => {
     const { fleet } = fixture;
-    const interrupt = async () => {
+    const exempt = new ReseedPools(fleet, DC_SWITCHOVER_APPLICATION);
+    /** What a crash leaves: fenced, each shard's new home made and, when asked, its new copy. */
+    const interrupt = async (newCopy: boolean) => {
       const plan = await preflightDcSwitchover(fleet, { from: 'dc2', to: 'dc1' });
       await fleet.catalog.setFlag(DC_SWITCHOVER_FLAG, JSON.stringify(plan));
       await fleet.catalog.commitChange('test: a switchover that stopped in its pause', {
         servers: [{ id: plan.fromServer, fenced: true }],
       });
-      await fleet.refreshCatalog();
+      const snapshot = await fleet.refreshCatalog();
+      for (const id of plan.shards) {
+        const database = snapshot?.shards.find((shard) => shard.id === id)?.database ?? '';
+        const move = { id, database, oldHome: plan.fromServer, newHome: plan.toServer };
+        await fenceDatabase(fleet, move);
+        await makeNewHome(fleet, move, exempt);
+        if (newCopy) await makeNewCopy(fleet, move, exempt);
+      }
       return plan;
     };
-    const plan = await interrupt();
-    assert.equal(await compensateDcSwitchover(fleet), 'restored');
-    assert.equal(await fleet.catalog.getFlag(DC_SWITCHOVER_FLAG), '');
-    const key = keysHomedIn(router, 'dc2', 1, 'undone')[0] as string;
-    await router.write(key, (tx) => tx.query(`INSERT INTO appends VALUES ('undone', 'x')`));
-    await interrupt();
-    const report = await dcSwitchover(fleet, { from: 'dc2', to: 'dc1' });
-    assert.equal(report.resumed, true);
-    assert.equal(
-      report.downtimeMs,
-      null,
-      'no downtime figure for a run that did not see the pause',
-    );
-    assert.deepEqual(report.verification.problems, []);
-    assert.deepEqual(report.shards, plan.shards);
+    try {
+      const plan = await interrupt(true);
+      assert.equal(await compensateDcSwitchover(fleet), 'restored');
+      assert.equal(await fleet.catalog.getFlag(DC_SWITCHOVER_FLAG), '');
+      assert.deepEqual(await homes(), homesBefore, 'nothing moved');
+      const key = keysHomedIn(router, 'dc2', 1, 'undone')[0] as string;
+      await router.write(key, (tx) => tx.query(`INSERT INTO appends VALUES ('undone', 'x')`));
+      for (const id of plan.shards) {
+        const home = await fleet.shardPool(id, 'home');
+        const copy = await fleet.shardPool(id, 'copy');
+        const database = router.map.route(id).shard.database;
+        assert.ok(await waitForCopyToApply(home, copy, database, 30_000), 'the copy applies again');
+        const compared = await compareShardCopy(home, copy, database);
+        assert.deepEqual(
+          compared.tables.filter((table) => table.differences > 0),
+          [],
+          `shard ${id} equal after the undo`,
+        );
+      }
+      await interrupt(false);
+      const report = await dcSwitchover(fleet, { from: 'dc2', to: 'dc1' });
+      assert.equal(report.resumed, true);
+      assert.equal(report.downtimeMs, null, 'no downtime figure for a run that missed the pause');
+      assert.deepEqual(report.verification.problems, []);
+      assert.deepEqual(report.shards, plan.shards);
+    } finally {
+      await exempt.closeAll();
+    }
     await dcSwitchover(fleet, { from: 'dc1', to: 'dc2' });
     assert.deepEqual(await homes(), homesBefore, 'every shard back home');
   });
