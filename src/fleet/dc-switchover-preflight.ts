@@ -12,7 +12,7 @@ export const DC_SWITCHOVER = {
   preflightCatchUpWaitMs: 10_000,
   /** How long, inside the write pause, transactions in flight on a fenced home may finish. */
   drainWaitMs: 2_000,
-  /** How long `pg_terminate_backend` waits for each ended session to exit. */
+  /** How long the fence waits for the client sessions it ended to exit. */
   terminateWaitMs: 5_000,
   /** How long, inside the pause, a copy may take to apply its fenced home's last writes. */
   catchUpWaitMs: 30_000,

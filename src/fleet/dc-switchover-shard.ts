@@ -14,6 +14,7 @@ import {
 } from './shard-replication.ts';
 
 const POLL_MS = 50;
+const TERMINATE_POLL_MS = 5;
 
 /** Application name of the switchover's own sessions, which its fence leaves alone. */
 export const DC_SWITCHOVER_APPLICATION = 'mainstay-dc-switchover';
@@ -86,13 +87,36 @@ async function clientsInTransaction(admin: pg.Pool, database: string): Promise<n
   return rows[0]?.n ?? 0;
 }
 
+/**
+ * Ends every client session of `database` but the switchover's own, and waits (bounded) until
+ * they are gone. `pg_terminate_backend`'s own wait polls every 100 ms, one session after
+ * another, which inside the write pause adds up; so all are signalled at once and the list
+ * polled instead. A session gone from `pg_stat_activity` has exited: it commits nothing more.
+ */
 async function endClientSessions(admin: pg.Pool, database: string): Promise<void> {
-  await admin.query(
-    `SELECT pg_terminate_backend(pid, $3) FROM pg_stat_activity
+  const { rows } = await admin.query<{ pid: number }>(
+    `SELECT pid FROM pg_stat_activity
       WHERE datname = $1 AND backend_type = 'client backend' AND pid <> pg_backend_pid()
         AND application_name <> $2`,
-    [database, DC_SWITCHOVER_APPLICATION, DC_SWITCHOVER.terminateWaitMs],
+    [database, DC_SWITCHOVER_APPLICATION],
   );
+  const pids = rows.map((row) => row.pid);
+  // A query of its own: in one query, nothing orders the call before the filters above.
+  if (pids.length > 0)
+    await admin.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [pids]);
+  const deadline = Date.now() + DC_SWITCHOVER.terminateWaitMs;
+  while (pids.length > 0) {
+    const { rows: left } = await admin.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = ANY($1::int[])',
+      [pids],
+    );
+    if ((left[0]?.n ?? 0) === 0) return;
+    if (Date.now() > deadline)
+      throw new Error(
+        `sessions of ${database} still running ${DC_SWITCHOVER.terminateWaitMs} ms after they were ended`,
+      );
+    await new Promise((resolve) => setTimeout(resolve, TERMINATE_POLL_MS));
+  }
 }
 
 /** Whether `server` holds the shard's subscription (it is, or is becoming, the copy). */
