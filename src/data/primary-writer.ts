@@ -34,6 +34,8 @@ export interface PrimaryWriterDeps {
  */
 export class PrimaryWriter {
   readonly #deps: PrimaryWriterDeps;
+  /** Sessions seen to default to read-write (a session's default is fixed when it starts). */
+  readonly #writable = new WeakSet<pg.PoolClient>();
 
   constructor(deps: PrimaryWriterDeps) {
     this.#deps = deps;
@@ -87,8 +89,12 @@ export class PrimaryWriter {
         let client: pg.PoolClient | null = null;
         try {
           client = await this.#deps.pools.pool(route.primary.id, route.shard.database).connect();
-          if (begin) await client.query('BEGIN');
-          return client;
+          if (await this.#writableSession(client)) {
+            if (begin) await client.query('BEGIN');
+            return client;
+          }
+          client.release(true);
+          lastError = new Error(`shard ${shardId}'s database is fenced (read-only) on its primary`);
         } catch (error) {
           client?.release(true);
           lastError = error;
@@ -106,6 +112,22 @@ export class PrimaryWriter {
       `shard ${shardId} has no writable primary after ${waitMs} ms; nothing was written`,
       { cause: lastError },
     );
+  }
+
+  /**
+   * Whether a session may write: a shard database being moved to the other DC is fenced on its
+   * old home by defaulting new sessions to read-only (decision 59). Such a session is dropped
+   * and the write waits for the catalog's next epoch, as across a failover, instead of failing
+   * on its first statement. Asked once per session: a database's setting reaches new sessions only.
+   */
+  async #writableSession(client: pg.PoolClient): Promise<boolean> {
+    if (this.#writable.has(client)) return true;
+    const { rows } = await client.query<{ ro: string }>(
+      `SELECT current_setting('default_transaction_read_only') AS ro`,
+    );
+    if (rows[0]?.ro === 'on') return false;
+    this.#writable.add(client);
+    return true;
   }
 
   /** Runs `work` in a transaction on the shard's primary; the value and the commit position. */

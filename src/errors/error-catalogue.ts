@@ -367,6 +367,18 @@ export const ERROR_CATALOGUE = {
     definite: true,
     doc: "A switchover stopped before the promotion (the candidate did not replay all of the old primary's WAL in time): the old primary was started again and unfenced and serves as before. Nothing switched; retry later.",
   },
+  dc_switchover_refused: {
+    status: 409,
+    title: 'Data-centre switchover refused',
+    definite: true,
+    doc: "The preflight of a planned data-centre switchover failed: an unknown data centre, the same one twice, one that homes no shard, a server fenced, down or not answering, or a shard's copy not replicating or not caught up within the bound; the detail says which. Nothing was changed.",
+  },
+  dc_switchover_aborted: {
+    status: 503,
+    title: 'Data-centre switchover aborted',
+    definite: true,
+    doc: "A data-centre switchover stopped during its write pause, before any shard changed home (a copy did not apply its home's last writes in time): the old homes were made writable again and serve as before. Nothing switched; retry later.",
+  },
   backup_invalid: {
     status: 422,
     title: 'Backup invalid',

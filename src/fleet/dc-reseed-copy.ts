@@ -24,14 +24,17 @@ const POLL_MS = 100;
  * Connections of the re-seed that may write to a fenced server. A fenced server starts with
  * `default_transaction_read_only = on`, so that nothing writes to it by mistake; the re-seed
  * turns that off for its own sessions only, and the server stays read-only for every other
- * client until the catalog lifts the fence.
+ * client until the catalog lifts the fence. A data-centre switchover uses them the same way on
+ * the shard databases it fences (dc-switchover-shard.ts), under its own application name.
  */
 export class ReseedPools {
   readonly #fleet: Fleet;
   readonly #pools = new Map<string, pg.Pool>();
+  readonly #applicationName: string;
 
-  constructor(fleet: Fleet) {
+  constructor(fleet: Fleet, applicationName = 'mainstay-reseed') {
     this.#fleet = fleet;
+    this.#applicationName = applicationName;
   }
 
   /** A read-write pool on `database` of `serverId` (created on first use). */
@@ -44,7 +47,7 @@ export class ReseedPools {
         database,
         max: 2,
         connectionTimeoutMillis: RESEED_CONNECT_TIMEOUT_MS,
-        application_name: 'mainstay-reseed',
+        application_name: this.#applicationName,
         options: '-c default_transaction_read_only=off',
       });
       pool.on('error', () => undefined);

@@ -19,6 +19,7 @@ import type { StepModule } from '../../workflow/workflow-types.ts';
 import { OPS_SCOPES, registerOpsRoutes } from './api/ops-routes.ts';
 import { moveBucketModule } from './core/bucket-steps.ts';
 import { compareModule, repairModule } from './core/data-steps.ts';
+import { compareShardsModule, dcSwitchoverModule } from './core/dc-switchover-steps.ts';
 import { checkFleetModule, failoverDrillModule, rebuildReplicaModule } from './core/fleet-steps.ts';
 import {
   backupModule,
@@ -51,6 +52,8 @@ export function opsModules(host: FleetHost): StepModule[] {
     rebuildReplicaModule(host),
     failoverDrillModule(host),
     switchoverModule(host),
+    dcSwitchoverModule(host),
+    compareShardsModule(host.fleet),
     backupModule(host),
     restoreModule(host),
     removeRestoredModule(host),

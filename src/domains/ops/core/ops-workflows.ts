@@ -5,7 +5,10 @@
  */
 import { type Static, Type } from '@sinclair/typebox';
 import type { StepDefinition, WorkflowDefinition } from '../../../workflow/workflow-types.ts';
+import { dcPairSchema } from './dc-switchover-steps.ts';
 import { OPS_APPROVER_ROLES } from './ops-roles.ts';
+
+type DcPair = { readonly from: string; readonly to: string };
 
 const Checked = Type.Object(
   {
@@ -103,6 +106,33 @@ export const OPS_WORKFLOWS: readonly WorkflowDefinition[] = [
       },
       { name: 'check-fleet-after', module: 'check-fleet', input: () => ({}) },
       compareStep('compare-after', true),
+    ],
+  },
+  {
+    name: 'dr-drill',
+    summary:
+      "Checks the fleet, compares every shard's tables with their copies, moves every shard homed in one data centre to the other once a second person approves, compares, switches back once approved again, and compares again",
+    inputSchema: dcPairSchema(),
+    steps: [
+      { name: 'check-fleet', module: 'check-fleet', input: () => ({}) },
+      { name: 'compare-before', module: 'compare-shards', input: () => ({ expectEqual: true }) },
+      {
+        name: 'dc-switchover',
+        module: 'dc-switchover',
+        input: (run) => ({ from: at<DcPair>(run).from, to: at<DcPair>(run).to }),
+      },
+      { name: 'compare-after', module: 'compare-shards', input: () => ({ expectEqual: true }) },
+      {
+        name: 'switch-back',
+        module: 'dc-switchover',
+        input: (run) => ({ from: at<DcPair>(run).to, to: at<DcPair>(run).from }),
+      },
+      { name: 'check-fleet-after', module: 'check-fleet', input: () => ({}) },
+      {
+        name: 'compare-after-switch-back',
+        module: 'compare-shards',
+        input: () => ({ expectEqual: true }),
+      },
     ],
   },
   {
