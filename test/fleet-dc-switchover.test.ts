@@ -119,9 +119,35 @@ async function switchUnderLoad(label: string, from: string, to: string) {
     tx.query(`INSERT INTO appends (id, body) VALUES ($1, 'after')`, [`${label}_after`]),
   );
   assert.ok(after.token, 'a write after the switch succeeds');
+  await assertCopyRefusesClientWrites(from, report.shards[0] as number, `${label}_stale`);
   const failures = controller.log.recent().filter((e) => e.kind.endsWith('_failed'));
   assert.deepEqual(failures, [], 'the controller saw no failure');
   return { report, writer, clientStallMs: longestStall(writer.acks.map((ack) => ack.ackedAt)) };
+}
+
+/**
+ * A router that missed the switch's epoch opens a session to the old home, now a copy: its write
+ * is refused as read-only (which the router's write path waits out), and nothing is written.
+ */
+async function assertCopyRefusesClientWrites(from: string, shardId: number, id: string) {
+  const snapshot = await fixture.fleet.catalog.load();
+  const oldHome = snapshot?.servers.find((s) => s.dc === from && s.role === 'primary');
+  const shard = snapshot?.shards.find((s) => s.id === shardId);
+  assert.ok(oldHome && shard);
+  const stale = new pg.Client({
+    ...fixture.fleet.connection(oldHome.id),
+    database: shard.database,
+  });
+  await stale.connect();
+  try {
+    await assert.rejects(
+      stale.query(`INSERT INTO appends (id, body) VALUES ($1, 'stale')`, [id]),
+      (error: { code?: string }) => error.code === '25006',
+    );
+  } finally {
+    await stale.end();
+  }
+  assert.equal(await countAppendsOnPrimaries(router, [id]), 0, 'the stale write left nothing');
 }
 
 /** The longest time between two acknowledgements in a row: what the writers saw of the pause. */

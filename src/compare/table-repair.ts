@@ -61,7 +61,8 @@ export async function repairTable(
   const client = await target.connect();
   let ended = false;
   try {
-    await client.query('BEGIN');
+    // READ WRITE: a copy's database may default to read-only (a DC switchover's old home).
+    await client.query('BEGIN READ WRITE');
     if (options.asReplica) await client.query('SET LOCAL session_replication_role = replica');
     for (let at = 0; at < rows.length; at += ROWS_PER_STATEMENT) {
       await client.query(

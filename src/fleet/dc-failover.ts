@@ -1,6 +1,7 @@
 import type { CatalogShard, CatalogSnapshot, CatalogStore } from '../catalog/catalog-store.ts';
 import { parseLsn } from '../postgres/lsn.ts';
 import { restoreCopyChecks, validateRestoredChecks } from './copy-checks.ts';
+import { makeWritable } from './dc-switchover-shard.ts';
 import type { FailoverEvent } from './failover-events.ts';
 import type { Fleet } from './fleet.ts';
 import {
@@ -117,6 +118,7 @@ async function makeCopyHome(
     published !== undefined && appliedLsn !== null
       ? Number(published > appliedLsn ? published - appliedLsn : 0n)
       : null;
+  await makeWritable(context.fleet.pools.pool(server), shard.database);
   await detachSubscription(pool, shard.database);
   await restoreCopyChecks(pool);
   await advanceSequences(pool, context.sequenceGap);

@@ -68,7 +68,11 @@ export async function databaseFenced(
   server: string,
   database: string,
 ): Promise<boolean> {
-  const { rowCount } = await fleet.pools.pool(server).query(
+  return readOnlyByDefault(fleet.pools.pool(server), database);
+}
+
+async function readOnlyByDefault(admin: pg.Pool, database: string): Promise<boolean> {
+  const { rowCount } = await admin.query(
     `SELECT 1 FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
       WHERE d.datname = $1 AND s.setrole = 0
         AND 'default_transaction_read_only=on' = ANY (s.setconfig)`,
@@ -139,12 +143,26 @@ export async function hasSubscription(
  * the shard published. Safe to run again.
  */
 export async function makeNewHome(fleet: Fleet, move: ShardMove, exempt: ReseedPools) {
+  // First: a copy that was a switchover's old home is read-only by default, for its subscription
+  // and constraints too. No router writes to it before the commit names it the home.
+  await makeWritable(fleet.pools.pool(move.newHome), move.database);
   const newHomeDb = fleet.pools.pool(move.newHome, move.database);
   await dropSubscriptionLocally(newHomeDb, move.database);
   await dropCopySlot(exempt.pool(move.oldHome, move.database), move.database);
   await restoreCopyChecks(newHomeDb);
   await carrySequences(fleet.pools.pool(move.oldHome, move.database), newHomeDb);
   await ensurePublication(newHomeDb);
+}
+
+/**
+ * Resets a database's read-only default on its server (set on a copy that was the old home of a
+ * DC switchover) and ends the client sessions opened under it, which keep it for their lifetime;
+ * nothing when it was not set.
+ */
+export async function makeWritable(admin: pg.Pool, database: string): Promise<void> {
+  if (!(await readOnlyByDefault(admin, database))) return;
+  await admin.query(`ALTER DATABASE ${quoteIdent(database)} RESET default_transaction_read_only`);
+  await endClientSessions(admin, database);
 }
 
 /** Sets each sequence of schema `public` on `to` to at least its value on `from`. */

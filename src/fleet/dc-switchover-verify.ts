@@ -88,8 +88,10 @@ async function checkMovedShard(
       return false;
     },
   );
-  if (await databaseFenced(fleet, plan.fromServer, database))
-    problems.push(`${database} on ${plan.fromServer} is still fenced (read-only)`);
+  if (!(await databaseFenced(fleet, plan.fromServer, database)))
+    problems.push(
+      `${database} on ${plan.fromServer}, now a copy, takes client writes (its read-only default is not set)`,
+    );
   const home = fleet.pools.pool(plan.toServer, database);
   const copy = fleet.pools.pool(plan.fromServer, database);
   const applied = await waitForCopyToApply(home, copy, database, DC_SWITCHOVER.verifyWaitMs).catch(

@@ -131,7 +131,10 @@ async function runDcSwitchover(
   await timed(phases, 'firstWriteMs', () => firstWrite(fleet, plan.toServer));
   const downtimeMs = pausedAt === null || resumed ? null : Date.now() - pausedAt;
   await fleet.reconfigure(plan.fromServer);
-  await all(moves, (move) => unfenceDatabase(fleet, move));
+  // The old home's databases stay read-only by default: they are copies now, written only by
+  // their subscriptions' apply workers (which the default does not stop). A router that missed
+  // the epoch and writes there meets the read-only error and waits for the catalog instead of
+  // writing into a copy (primary-writer.ts). The next switchover's new-home step resets it.
   for (const move of moves) {
     // Off the pause: the restored constraints check every new row already; this marks them
     // valid after a scan that does not block writes.

@@ -69,7 +69,14 @@ export class Fleet
     super();
     this.#options = options;
     this.config = options.config;
-    this.pools = new ConnectionPools((id) => this.connection(id));
+    // The fleet's own sessions write where clients may not: a copy that was a DC switchover's
+    // old home defaults to read-only (decision 59), and migrations and copy checks run there.
+    this.pools = new ConnectionPools(
+      (id) => this.connection(id),
+      undefined,
+      undefined,
+      '-c default_transaction_read_only=off',
+    );
     const fleet = this;
     this.#servers = new SupervisedServers({
       config: this.config,

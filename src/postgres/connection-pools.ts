@@ -33,15 +33,22 @@ export class ConnectionPools {
   readonly #resolve: (serverId: string) => ConnectionInfo;
   readonly #limits: PoolLimits;
   readonly #applicationName: string;
+  readonly #startupOptions: string | undefined;
 
+  /**
+   * `startupOptions`: settings sent when each connection starts (libpq `options`, such as
+   * `-c default_transaction_read_only=off`); they take precedence over a database's defaults.
+   */
   constructor(
     resolve: (serverId: string) => ConnectionInfo,
     limits: PoolLimits = ADMIN_POOL_LIMITS,
     applicationName = 'mainstay',
+    startupOptions?: string,
   ) {
     this.#resolve = resolve;
     this.#limits = limits;
     this.#applicationName = applicationName;
+    this.#startupOptions = startupOptions;
   }
 
   /** Makes the next use of each pool look its server's address up again (after a topology change). */
@@ -80,6 +87,7 @@ export class ConnectionPools {
       connectionTimeoutMillis: this.#limits.connectTimeoutMs,
       ...(this.#limits.queryTimeoutMs > 0 ? { query_timeout: this.#limits.queryTimeoutMs } : {}),
       application_name: this.#applicationName,
+      ...(this.#startupOptions ? { options: this.#startupOptions } : {}),
     });
     // An idle client's error reaches the pool; a checked-out client's (its server died while
     // the caller held it) would otherwise be an uncaught exception. The caller's next query
