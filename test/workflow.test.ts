@@ -3,6 +3,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
+import { renderEvent } from '../src/cli/commands/ops.ts';
 import { isMainstayError } from '../src/errors/mainstay-error.ts';
 import { WorkflowEngine } from '../src/workflow/workflow-engine.ts';
 import type { RunView } from '../src/workflow/workflow-types.ts';
@@ -110,6 +111,22 @@ test('a run goes through every step, each executed and verified once, with its e
   assert.equal(kinds[0], 'run_started');
   assert.equal(kinds.at(-1), 'run_succeeded');
   assert.equal(kinds.filter((kind) => kind === 'step_succeeded').length, 3);
+});
+
+test("a long step's progress: one event per half second at most, the last one full, shown as a bar", async () => {
+  const { run } = await start('counted');
+  await until(run.id, ['succeeded']);
+  const progress = (await engine.events(run.id, 0)).filter((event) => event.kind === 'progress');
+  assert.ok(progress.length >= 2, 'reported while it ran');
+  assert.ok(progress.length <= 6, `throttled: ${progress.length} events for 5,000 reports`);
+  assert.equal(progress.at(-1)?.detail, '5000/5000 units counted');
+  assert.ok(progress.every((event) => event.position === 0));
+  const line = renderEvent({ at: '2026-01-01T10:00:00.000Z', ...progress.at(-1) });
+  assert.match(line, /progress\s+\[#+\] 5000\/5000 units counted/);
+  assert.match(
+    renderEvent({ kind: 'progress', detail: '1/4 shards compared' }),
+    /\[#{5}\.{15}\] 1\/4 shards compared/,
+  );
 });
 
 test('the same key starts one run; the same key with another input is refused', async () => {

@@ -6,6 +6,7 @@
  * lock) cannot record anything more for the run.
  */
 import { isMainstayError } from '../errors/mainstay-error.ts';
+import { PROGRESS_EVENT, progressReporter } from './step-progress.ts';
 import {
   addEvent,
   type Queryable,
@@ -320,6 +321,9 @@ export class RunDriver {
       startedBy: run.startedBy,
       signal: this.#deps.signal,
       log: (detail) => addEvent(this.#deps.session, run.id, step.position, 'log', detail),
+      progress: progressReporter((detail) =>
+        addEvent(this.#deps.session, run.id, step.position, PROGRESS_EVENT, detail),
+      ),
     };
   }
 

@@ -17,6 +17,11 @@ export interface StepContext {
   readonly signal: AbortSignal;
   /** Adds a line to the run's event log (shown live by the API and the CLI). */
   log(detail: string): Promise<void>;
+  /**
+   * Reports how far a long step is (`done` of `total` units of `what`), shown as a bar by the
+   * CLI; throttled, so a step may call it for every unit (step-progress.ts).
+   */
+  progress(done: number, total: number, what: string): Promise<void>;
 }
 
 /**

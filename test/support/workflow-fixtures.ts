@@ -121,7 +121,19 @@ export function testModules(db: Db): StepModule[] {
       return null;
     },
   };
-  return [mark, flaky, broken, refusing, noop, once];
+  const counting: StepModule<Input, null> = {
+    name: 'counting',
+    summary: 'reports its progress on every one of 5,000 units, over about a second',
+    inputSchema: StepInput,
+    async execute(_input, context) {
+      for (let unit = 1; unit <= 5_000; unit += 1) {
+        if (unit % 500 === 0) await new Promise((resolve) => setTimeout(resolve, 120));
+        await context.progress(unit, 5_000, 'units counted');
+      }
+      return null;
+    },
+  };
+  return [mark, flaky, broken, refusing, noop, once, counting];
 }
 
 const RunInput = Type.Object(
@@ -153,6 +165,12 @@ export const TEST_WORKFLOWS: WorkflowDefinition[] = [
     summary: 'ten steps that do nothing',
     inputSchema: RunInput,
     steps: Array.from({ length: 10 }, (_, index) => step(`noop-${index}`, 'noop')),
+  },
+  {
+    name: 'counted',
+    summary: 'one long step that reports its progress',
+    inputSchema: RunInput,
+    steps: [step('count', 'counting')],
   },
   {
     name: 'three-marks',

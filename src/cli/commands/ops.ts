@@ -3,6 +3,8 @@
  * platform, follow a run live (its event stream, with a bar of the steps done), list runs, and
  * approve or reject a step as a member of staff (`MAINSTAY_SESSION`, a staff session token).
  */
+
+import { PROGRESS_EVENT, parseProgress } from '../../workflow/step-progress.ts';
 import { runningPlatform } from '../operator-credential.ts';
 
 interface Step {
@@ -63,6 +65,15 @@ function bar(done: number, total: number): string {
   return `[${'#'.repeat(filled)}${'.'.repeat(BAR_WIDTH - filled)}] ${done}/${total}`;
 }
 
+/** One line of a run's event log; a step's progress as a bar of its units done. */
+export function renderEvent(event: { at?: string; kind?: string; detail?: string }): string {
+  const progress = event.kind === PROGRESS_EVENT ? parseProgress(event.detail ?? '') : null;
+  const detail = progress
+    ? `${bar(progress.done, progress.total)} ${progress.what}`
+    : (event.detail ?? '');
+  return `[${event.at?.slice(11, 23) ?? ''}] ${(event.kind ?? '').padEnd(20)} ${detail}\n`;
+}
+
 /** One line per step: its status, attempts, and a short output. */
 export function renderRun(run: Run): string {
   const done = run.steps.filter((step) =>
@@ -98,10 +109,7 @@ async function follow(platform: Platform, runId: string): Promise<Run> {
       const event = data
         ? (JSON.parse(data) as { at?: string; kind?: string; detail?: string })
         : null;
-      if (event?.kind)
-        process.stderr.write(
-          `[${event.at?.slice(11, 23)}] ${event.kind.padEnd(20)} ${event.detail}\n`,
-        );
+      if (event?.kind) process.stderr.write(renderEvent(event));
       end = buffer.indexOf('\n\n');
     }
   }

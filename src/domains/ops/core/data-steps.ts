@@ -104,17 +104,15 @@ export async function compareShardTable(
   context: StepContext,
 ): Promise<{ differences: TableDifferences; output: ComparisonOutput }> {
   const sides = await sidesOf(fleet, input);
-  let reported = 0;
   const differences = await compareTable(sides.source, sides.target, input.table, {
     settle: () => settle(sides.source, sides.target, sides.database, input.against ?? 'copy'),
     signal: context.signal,
-    onProgress: async (progress) => {
-      if (progress.chunksDone - reported < Math.max(1, progress.chunksTotal / 10)) return;
-      reported = progress.chunksDone;
-      await context.log(
-        `compared ${progress.chunksDone} of ${progress.chunksTotal} chunks; ${progress.differences} difference(s) so far`,
-      );
-    },
+    onProgress: (progress) =>
+      context.progress(
+        progress.chunksDone,
+        progress.chunksTotal,
+        `chunks of ${input.table} compared, ${progress.differences} difference(s) so far`,
+      ),
   });
   return { differences, output: outputOf(input, differences) };
 }

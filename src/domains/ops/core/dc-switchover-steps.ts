@@ -107,14 +107,16 @@ export function compareShardsModule(
       const catalog = await fleet.catalog.load();
       const shards: ShardsOutput['shards'][number][] = [];
       const unkeyed = new Set<string>();
-      for (const shard of catalog?.shards ?? []) {
-        if (shard.copyState !== 'replicating') continue;
+      const replicating = (catalog?.shards ?? []).filter((s) => s.copyState === 'replicating');
+      for (const shard of replicating) {
+        await context.progress(shards.length, replicating.length, 'shards compared');
         const home = await fleet.shardPool(shard.id, 'home');
         const copy = await fleet.shardPool(shard.id, 'copy');
         const checked = await compareShardCopy(home, copy, shard.database);
         for (const table of checked.unkeyed) unkeyed.add(table);
         shards.push({ id: shard.id, tables: checked.tables });
       }
+      await context.progress(shards.length, replicating.length, 'shards compared');
       const tables = shards.flatMap((shard) => shard.tables);
       const differences = tables.reduce((sum, table) => sum + table.differences, 0);
       await context.log(
