@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
 import type { Router } from '../src/data/router.ts';
@@ -10,22 +9,13 @@ import { FailoverController } from '../src/fleet/failover-controller.ts';
 import { subscriptionName } from '../src/fleet/shard-replication.ts';
 import { buildHttpServer } from '../src/http/build-http-server.ts';
 import { registerOperationsRoutes } from '../src/http/routes/operations-route.ts';
-import { type FleetFixture, keysHomedIn, startFleet } from './support/fleet-fixture.ts';
+import { eventually, type FleetFixture, keysHomedIn, startFleet } from './support/fleet-fixture.ts';
 
 let fixture: FleetFixture;
 let controller: FailoverController;
 let router: Router;
 let app: FastifyInstance;
 const TAIL_ROW_COUNT = 3;
-
-async function eventually(check: () => Promise<boolean>, timeoutMs: number, what: string) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await sleep(100);
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
 
 /** A one-off connection to a server's database, as an operator's psql would be. */
 async function onServer<T>(server: string, database: string, work: (c: pg.Client) => Promise<T>) {

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { loadConfig, resolveConfig } from '../src/config/load-config.ts';
 import type { TopologyConfigFile } from '../src/config/topology-config.ts';
@@ -14,34 +13,15 @@ import { settingsForServer } from '../src/fleet/server-view.ts';
 import { CONFIG_SECTIONS } from '../src/modules.ts';
 import {
   countAppendsOnPrimaries,
+  eventually,
   type FleetFixture,
   keysHomedIn,
+  serverByPort,
   startFleet,
 } from './support/fleet-fixture.ts';
 import { routerAppend, TrackedWriter } from './support/tracked-writer.ts';
 
 const WRITER_COUNT = 4;
-
-async function eventually(
-  check: () => Promise<boolean>,
-  timeoutMs: number,
-  what: string,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await sleep(50);
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
-
-function serverByPort(fixture: FleetFixture): Map<number, string> {
-  return new Map(
-    fixture.config.dataCentres
-      .flatMap((dc) => [dc.primary.id, dc.replica.id])
-      .map((id) => [fixture.fleet.connection(id).port, id]),
-  );
-}
 
 /**
  * Whether a process can no longer run: gone, a zombie, or with SIGKILL pending (the kernel ends

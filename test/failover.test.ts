@@ -6,8 +6,10 @@ import { isMainstayError } from '../src/errors/mainstay-error.ts';
 import { FailoverController } from '../src/fleet/failover-controller.ts';
 import {
   countAppendsOnPrimaries,
+  eventually,
   type FleetFixture,
   keysHomedIn,
+  serverByPort,
   startFleet,
 } from './support/fleet-fixture.ts';
 import { routerAppend, TrackedWriter } from './support/tracked-writer.ts';
@@ -15,28 +17,6 @@ import { routerAppend, TrackedWriter } from './support/tracked-writer.ts';
 let fixture: FleetFixture;
 let controller: FailoverController;
 let router: Router;
-
-async function eventually(
-  check: () => Promise<boolean>,
-  timeoutMs: number,
-  what: string,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await sleep(50);
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
-
-/** Server ids by port, so a writer can tell which server committed each write. */
-function serverByPort(): Map<number, string> {
-  return new Map(
-    fixture.config.dataCentres
-      .flatMap((dc) => [dc.primary.id, dc.replica.id])
-      .map((id) => [fixture.fleet.connection(id).port, id]),
-  );
-}
 
 describe('failover with real servers killed', () => {
   before(async () => {
@@ -57,7 +37,7 @@ describe('failover with real servers killed', () => {
 
   test('kill -9 of a synchronous DC primary: writes resume on the promoted replica, no acknowledged write lost', async () => {
     const keys = keysHomedIn(router, 'dc1', 8, 'acct');
-    const stream = new TrackedWriter(keys, 'kill', routerAppend(router, serverByPort()));
+    const stream = new TrackedWriter(keys, 'kill', routerAppend(router, serverByPort(fixture)));
     stream.start(4);
     await sleep(1_000);
     const before = stream.acknowledged.length;
@@ -123,7 +103,7 @@ describe('failover with real servers killed', () => {
 
   test('a hung primary (SIGSTOP of its process group) is fenced and replaced; SIGCONT does not bring it back', async () => {
     const keys = keysHomedIn(router, 'dc2', 8, 'acct');
-    const stream = new TrackedWriter(keys, 'hang', routerAppend(router, serverByPort()));
+    const stream = new TrackedWriter(keys, 'hang', routerAppend(router, serverByPort(fixture)));
     stream.start(4);
     await sleep(800);
     const victim = fixture.fleet.server('dc2-a');
@@ -180,7 +160,7 @@ describe('failover with real servers killed', () => {
     const { token } = await router.write(keys[0], (tx) =>
       tx.query(`INSERT INTO appends VALUES ('before_dc_loss', 'x')`),
     );
-    const stream = new TrackedWriter(keys, 'dcloss', routerAppend(router, serverByPort()));
+    const stream = new TrackedWriter(keys, 'dcloss', routerAppend(router, serverByPort(fixture)));
     stream.start(2);
     await sleep(500);
     const killedAt = Date.now();

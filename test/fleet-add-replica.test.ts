@@ -24,22 +24,13 @@ import { provisionServer } from '../src/fleet/server-provision.ts';
 import { settingsForServer } from '../src/fleet/server-view.ts';
 import { switchover } from '../src/fleet/switchover.ts';
 import { CONFIG_SECTIONS } from '../src/modules.ts';
-import { type FleetFixture, keysHomedIn, startFleet } from './support/fleet-fixture.ts';
+import { eventually, type FleetFixture, keysHomedIn, startFleet } from './support/fleet-fixture.ts';
 import { pauseReplay, readVersion, setVersion } from './support/router-checks.ts';
 
 let fixture: FleetFixture;
 let fleet: Fleet;
 let controller: FailoverController;
 let router: Router;
-
-async function eventually(check: () => Promise<boolean>, timeoutMs: number, what: string) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await sleep(100);
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
 
 const code = (expected: string, pattern?: RegExp) => (error: unknown) =>
   isMainstayError(error, expected as never) && (pattern?.test(error.message) ?? true);

@@ -37,8 +37,10 @@ import { WorkflowEngine } from '../src/workflow/workflow-engine.ts';
 import type { RunView } from '../src/workflow/workflow-types.ts';
 import {
   countAppendsOnPrimaries,
+  eventually,
   type FleetFixture,
   keysHomedIn,
+  serverByPort,
   startFleet,
 } from './support/fleet-fixture.ts';
 import { routerAppend, TrackedWriter } from './support/tracked-writer.ts';
@@ -48,23 +50,6 @@ let fixture: FleetFixture;
 let controller: FailoverController;
 let router: Router;
 let homesBefore: Map<number, string>;
-
-function serverByPort(): Map<number, string> {
-  return new Map(
-    fixture.config.dataCentres
-      .flatMap((dc) => [dc.primary.id, dc.replica.id])
-      .map((id) => [fixture.fleet.connection(id).port, id]),
-  );
-}
-
-async function eventually(check: () => Promise<boolean>, timeoutMs: number, what: string) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await sleep(100);
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
 
 const refused = (pattern: RegExp) => (error: unknown) =>
   isMainstayError(error, 'dc_switchover_refused') && pattern.test(error.message);
@@ -82,7 +67,7 @@ async function switchUnderLoad(label: string, from: string, to: string) {
   const writer = new TrackedWriter(
     [...moved, ...stayed],
     label,
-    routerAppend(router, serverByPort()),
+    routerAppend(router, serverByPort(fixture)),
   );
   writer.start(4);
   await eventually(async () => writer.acks.length > 20, 20_000, 'writes before the switch');

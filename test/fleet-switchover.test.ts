@@ -7,7 +7,6 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { compareTable } from '../src/compare/table-compare.ts';
 import type { Router } from '../src/data/router.ts';
 import { isMainstayError } from '../src/errors/mainstay-error.ts';
@@ -25,8 +24,10 @@ import { verifySwitchover } from '../src/fleet/switchover-verify.ts';
 import { formatLsn } from '../src/postgres/lsn.ts';
 import {
   countAppendsOnPrimaries,
+  eventually,
   type FleetFixture,
   keysHomedIn,
+  serverByPort,
   startFleet,
 } from './support/fleet-fixture.ts';
 import { routerAppend, TrackedWriter } from './support/tracked-writer.ts';
@@ -34,23 +35,6 @@ import { routerAppend, TrackedWriter } from './support/tracked-writer.ts';
 let fixture: FleetFixture;
 let controller: FailoverController;
 let router: Router;
-
-function serverByPort(): Map<number, string> {
-  return new Map(
-    fixture.config.dataCentres
-      .flatMap((dc) => [dc.primary.id, dc.replica.id])
-      .map((id) => [fixture.fleet.connection(id).port, id]),
-  );
-}
-
-async function eventually(check: () => Promise<boolean>, timeoutMs: number, what: string) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await sleep(100);
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
 
 const refused = (pattern: RegExp) => (error: unknown) =>
   isMainstayError(error, 'switchover_refused') && pattern.test(error.message);
@@ -62,7 +46,7 @@ async function switchUnderLoad(
   to: string,
 ): Promise<{ report: SwitchoverReport; clientStallMs: number }> {
   const keys = keysHomedIn(router, 'dc1', 8, label);
-  const writer = new TrackedWriter(keys, label, routerAppend(router, serverByPort()));
+  const writer = new TrackedWriter(keys, label, routerAppend(router, serverByPort(fixture)));
   writer.start(4);
   await eventually(async () => writer.acks.length > 20, 20_000, 'writes before the switch');
   const startedAt = Date.now();

@@ -1,5 +1,7 @@
+import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { PostgresCatalogStore } from '../../src/catalog/postgres-catalog-store.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
@@ -52,6 +54,30 @@ export async function countAppendsOnPrimaries(
     total += value.rows[0]?.n ?? 0;
   }
   return total;
+}
+
+/** Polls `check` every `pollMs` until it answers true (an error counts as false), else fails. */
+export async function eventually(
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+  pollMs = 50,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return;
+    await sleep(pollMs);
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+/** Each DC primary's and replica's id by its port, so a writer can tell which server committed. */
+export function serverByPort(fixture: FleetFixture): Map<number, string> {
+  return new Map(
+    fixture.config.dataCentres
+      .flatMap((dc) => [dc.primary.id, dc.replica.id])
+      .map((id) => [fixture.fleet.connection(id).port, id]),
+  );
 }
 
 export type FleetFixture = Awaited<ReturnType<typeof startFleet>>;
