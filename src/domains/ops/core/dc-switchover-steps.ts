@@ -7,6 +7,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import { MainstayError } from '../../../errors/mainstay-error.ts';
 import {
   compensateDcSwitchover,
+  type DcSwitchoverReport,
   dcSwitchover,
   readPendingDc,
 } from '../../../fleet/dc-switchover.ts';
@@ -32,16 +33,14 @@ export function dcPairSchema() {
 const DcPair = dcPairSchema();
 type DcPair = Static<typeof DcPair>;
 
-interface DcSwitchoverOutput {
-  readonly from: string;
-  readonly to: string;
-  readonly shards: readonly number[];
-  readonly resumed: boolean;
-  readonly epoch: number | null;
-  readonly downtimeMs: number | null;
+/** The report without its phases and per-table detail: the verdict and its problems. */
+type DcSwitchoverOutput = Pick<
+  DcSwitchoverReport,
+  'from' | 'to' | 'shards' | 'resumed' | 'epoch' | 'downtimeMs'
+> & {
   readonly verified: boolean;
   readonly problems: readonly string[];
-}
+};
 
 /** `dc-switchover`: every shard homed in `from` moved home to its copy in `to`. */
 export function dcSwitchoverModule(host: FleetHost): StepModule<DcPair, DcSwitchoverOutput> {
