@@ -2,7 +2,9 @@
  * Table comparison and repair (`src/compare/`) between a shard's home and its logical copy in
  * the other data centre, on a real fleet: planted differences found exactly, repaired, found no
  * more; writes in flight while comparing not reported once the copy caught up; a comparison
- * resumed from its progress; clear errors for a table without a primary key and an unknown one.
+ * resumed from its progress; a key of one integer column compared in one grouped pass a side
+ * (found exactly, at the key's ends and beyond, keys bunched, in segments, resumed; a span too
+ * wide for group numbers walked in chunks); clear errors for a table without a primary key and an unknown one.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -29,6 +31,12 @@ async function copyCaughtUp(): Promise<void> {
 
 const keyOf = (n: number): RowKey => [`cmp-${String(n).padStart(6, '0')}`];
 const sorted = (keys: readonly RowKey[]) => keys.map((key) => key.join('|')).sort();
+const ints = (...values: number[]): RowKey[] => values.map((value) => [String(value)]);
+
+/** Runs `sql` on the home and on the copy alike (tables the copy does not subscribe to). */
+async function bothSides(sql: string): Promise<void> {
+  for (const db of [home, copy]) await db.query(sql);
+}
 
 before(async () => {
   fixture = await startFleet('compare');
@@ -183,6 +191,105 @@ describe('table comparison and repair', () => {
     await repairTable(home, copy, 'public.compare_pairs', found);
     const again = await compareTable(home, copy, 'public.compare_pairs', { chunkRows: 500 });
     assert.deepEqual([again.missing, again.extra, again.different], [[], [], []]);
+  });
+
+  test('an integer key: one grouped pass a side finds planted rows exactly, at both ends and beyond', async () => {
+    await bothSides(`CREATE TABLE public.compare_ints (id bigint PRIMARY KEY, v text NOT NULL)`);
+    await bothSides(
+      `INSERT INTO public.compare_ints SELECT n, 'value ' || n FROM generate_series(-500, 19500) n`,
+    );
+    await copy.query('DELETE FROM public.compare_ints WHERE id IN (-500, 7, 8, 12345, 19500)');
+    await copy.query("UPDATE public.compare_ints SET v = 'changed' WHERE id IN (-1, 0, 9000)");
+    // Beyond the source's keys at both ends, and inside a gap-free stretch.
+    await copy.query(
+      "INSERT INTO public.compare_ints VALUES (-9000000, 'x'), (25000, 'y'), (4000000000, 'z')",
+    );
+    const found = await compareTable(home, copy, 'public.compare_ints', { leafRows: 4_096 });
+    assert.deepEqual(sorted(found.missing), sorted(ints(-500, 7, 8, 12345, 19500)));
+    assert.deepEqual(sorted(found.different), sorted(ints(-1, 0, 9000)));
+    assert.deepEqual(sorted(found.extra), sorted(ints(-9000000, 25000, 4000000000)));
+    // The same with the chunked walk, which reads the keys first.
+    const chunked = await compareTable(home, copy, 'public.compare_ints', { grouped: false });
+    assert.deepEqual(
+      [chunked.missing, chunked.extra, chunked.different].map(sorted),
+      [found.missing, found.extra, found.different].map(sorted),
+    );
+    await repairTable(home, copy, 'public.compare_ints', found);
+    const again = await compareTable(home, copy, 'public.compare_ints');
+    assert.deepEqual([again.missing, again.extra, again.different], [[], [], []]);
+    assert.equal(again.rowsRead, 0, 'no row read one by one when nothing differs');
+  });
+
+  test('an integer key: the differing groups only are read, and keys bunched in one group are bisected', async () => {
+    await bothSides('CREATE TABLE public.compare_bunched (id integer PRIMARY KEY, v text)');
+    // 20,000 rows: 10,000 spread thin over a wide span, 10,000 packed into one stretch of it.
+    await bothSides(
+      `INSERT INTO public.compare_bunched
+       SELECT n * 1000, 'spread ' || n FROM generate_series(1, 10000) n
+       UNION ALL SELECT 20000000 + n, 'packed ' || n FROM generate_series(1, 10000) n`,
+    );
+    await bothSides('ANALYZE public.compare_bunched');
+    await copy.query(
+      "UPDATE public.compare_bunched SET v = 'changed' WHERE id IN (3000000, 20000500, 20009999)",
+    );
+    const found = await compareTable(home, copy, 'public.compare_bunched', {
+      bucketRows: 64,
+      leafRows: 256,
+    });
+    assert.deepEqual(sorted(found.different), sorted(ints(3000000, 20000500, 20009999)));
+    assert.deepEqual([found.missing, found.extra], [[], []]);
+    assert.ok(found.chunksDiffering <= 3, `${found.chunksDiffering} groups differed`);
+    assert.ok(found.rowsRead < 2_000, `${found.rowsRead} rows read one by one`);
+  });
+
+  test('an integer key in segments: progress per segment, stopped and resumed after its last key', async () => {
+    await bothSides('CREATE TABLE public.compare_segments (id smallint PRIMARY KEY, v text)');
+    await bothSides(
+      "INSERT INTO public.compare_segments SELECT n, 'v' || n FROM generate_series(-32768, 32767) n",
+    );
+    await bothSides('ANALYZE public.compare_segments');
+    await copy.query(
+      "UPDATE public.compare_segments SET v = 'changed' WHERE id IN (-32768, 32767)",
+    );
+    const seen: CompareProgress[] = [];
+    const stop = new AbortController();
+    await assert.rejects(
+      compareTable(home, copy, 'public.compare_segments', {
+        segmentRows: 8_000,
+        signal: stop.signal,
+        onProgress: (progress) => {
+          seen.push(progress);
+          if (progress.chunksDone === 2) stop.abort();
+        },
+      }),
+      (error: Error) => error.name === 'AbortError',
+    );
+    assert.ok((seen.at(-1)?.chunksTotal ?? 0) >= 8, `${seen.at(-1)?.chunksTotal} segments`);
+    assert.equal(seen.at(-1)?.differences, 1, 'the lowest key, in the first segment');
+    const through = seen.at(-1)?.throughKey ?? null;
+    assert.ok(through !== null && Number(through[0]) < 0);
+    const rest = await compareTable(home, copy, 'public.compare_segments', {
+      segmentRows: 8_000,
+      resumeAfter: through,
+    });
+    assert.deepEqual(sorted(rest.different), sorted(ints(32767)));
+  });
+
+  test('a bigint key spanning the whole type is walked in chunks instead, exactly', async () => {
+    await bothSides('CREATE TABLE public.compare_wide (id bigint PRIMARY KEY, v text)');
+    await bothSides(
+      `INSERT INTO public.compare_wide VALUES (-9223372036854775808, 'min'), (0, 'zero'),
+              (9223372036854775807, 'max')`,
+    );
+    await copy.query("UPDATE public.compare_wide SET v = 'changed' WHERE id = 9223372036854775807");
+    await copy.query('DELETE FROM public.compare_wide WHERE id = -9223372036854775808');
+    const found = await compareTable(home, copy, 'public.compare_wide');
+    assert.deepEqual(sorted(found.different), sorted([['9223372036854775807']]));
+    assert.deepEqual(sorted(found.missing), sorted([['-9223372036854775808']]));
+    const empty = await compareTable(home, copy, 'public.compare_wide', {
+      resumeAfter: ['9223372036854775807'],
+    });
+    assert.deepEqual([empty.missing, empty.extra, empty.different], [[], [], []]);
   });
 
   test('a table without a primary key, and an unknown table, are refused clearly', async () => {

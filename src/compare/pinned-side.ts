@@ -42,8 +42,13 @@ export class PinnedSide {
           await client.query(`SET TRANSACTION SNAPSHOT '${snapshot.replaceAll("'", "''")}'`);
         }
       }
-      // Pins the snapshot now: it is taken at a transaction's first query, not at BEGIN.
-      await Promise.all(clients.map((client) => client.query('SELECT 1')));
+      // Pins the snapshot now: it is taken at a transaction's first query, not at BEGIN. No
+      // parallel workers: a comparison takes one core per connection from a serving server.
+      await Promise.all(
+        clients.map((client) =>
+          client.query("SELECT set_config('max_parallel_workers_per_gather', '0', true)"),
+        ),
+      );
       return new PinnedSide(clients);
     } catch (error) {
       for (const client of clients) client.release(true);
