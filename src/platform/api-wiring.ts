@@ -20,15 +20,18 @@ import type { TopologySource } from '../fleet/topology-snapshot.ts';
 import { type AccessControl, PLATFORM_SCOPES } from '../http/access-control.ts';
 import { buildHttpServer } from '../http/build-http-server.ts';
 import { registerAuditRoutes } from '../http/routes/audit-routes.ts';
+import { registerConsoleRoutes } from '../http/routes/console-route.ts';
 import { registerEnvironmentRoutes } from '../http/routes/environments-route.ts';
 import type { MetricsSource } from '../http/routes/metrics-route.ts';
 import { type Operations, registerOperationsRoutes } from '../http/routes/operations-route.ts';
+import { registerStreamRoute } from '../http/routes/stream-route.ts';
 import { AdvisoryLockLease } from '../jobs/advisory-lock-lease.ts';
 import { JobRunner } from '../jobs/job-runner.ts';
 import type { ConnectionInfo } from '../postgres/connection-pools.ts';
 import { addRootSecret, CatalogSecrets, promoteRootSecret } from '../secrets/catalog-secrets.ts';
 import { checkModules, type DomainModule, RunningModules, scopesOf } from './domain-module.ts';
 import { platformMetrics } from './platform-metrics.ts';
+import type { StreamTopic } from './stream-topic.ts';
 
 /** What one API process is wired from; `mainstay up` and `mainstay api` differ only here. */
 export interface ApiWiringOptions {
@@ -208,9 +211,31 @@ function buildApiHttp(
           },
         }),
       (app) => registerAuditRoutes(app, parts.audit),
+      (app) => registerStreamRoute(app, streamTopics(options.source, controller, parts)),
+      (app) => registerConsoleRoutes(app),
       ...(options.environments ? [environmentRoutes(options.environments)] : []),
     ],
   });
+}
+
+/** The platform's live topics (the fleet's topology, recent events) and every module's. */
+function streamTopics(
+  source: TopologySource,
+  controller: FailoverController | null,
+  parts: { catalog: CatalogStore; modules: RunningModules },
+): Record<string, StreamTopic> {
+  const events = eventSource(controller, parts.catalog);
+  return Object.assign(
+    {
+      topology: { scope: 'platform:read', read: () => source.topology() },
+      events: {
+        scope: 'platform:read',
+        intervalMs: 1_000,
+        read: () => events.events(50, null),
+      },
+    },
+    ...parts.modules.all().map((running) => running.streamTopics?.() ?? {}),
+  );
 }
 
 function environmentRoutes(environments: EnvironmentOperations) {

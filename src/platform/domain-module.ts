@@ -19,6 +19,7 @@ import type { Fleet } from '../fleet/fleet.ts';
 import type { JobSnapshot } from '../jobs/job-runner.ts';
 import type { MigrationSet } from '../migrations/migration.ts';
 import type { SecretsPort } from '../secrets/secrets-port.ts';
+import type { StreamTopic } from './stream-topic.ts';
 
 /** Makes one Prometheus metric whose value is read at scrape time by `collect`. */
 export type MetricFactory<M> = (
@@ -100,6 +101,8 @@ export interface RunningModule {
   metrics?(factories: MetricFactories): void;
   /** The module's background loops (each on a jobs runner), for the job metrics. */
   jobs?(): readonly JobSnapshot[];
+  /** Live topics of the module's own figures, for `GET /v1/stream` (decision 61). */
+  streamTopics?(): Readonly<Record<string, StreamTopic>>;
   /**
    * Verifies the bearer credentials of every route (the identity module's). Exactly one
    * running module of an API process provides it; the process does not start otherwise.

@@ -1,0 +1,109 @@
+/**
+ * The live stream (`GET /v1/stream`, server-sent events) read with `fetch`, since an
+ * `EventSource` cannot send the session's bearer token. One connection per page for all of its
+ * topics; a lost connection is reported (`connection: 'lost'`) and reopened by itself, after
+ * 0.5 s and then up to every 5 s, until the page goes away.
+ */
+import { useEffect, useState } from 'react';
+import { currentToken } from './api.ts';
+
+export type Connection = 'connecting' | 'open' | 'lost';
+
+type Listener = (connection: Connection) => void;
+const connectionListeners = new Set<Listener>();
+let connectionNow: Connection = 'connecting';
+
+function report(connection: Connection): void {
+  connectionNow = connection;
+  for (const listener of connectionListeners) listener(connection);
+}
+
+/** The stream's state, for the header's indicator. */
+export function useConnection(): Connection {
+  const [state, setState] = useState(connectionNow);
+  useEffect(() => {
+    connectionListeners.add(setState);
+    return () => {
+      connectionListeners.delete(setState);
+    };
+  }, []);
+  return state;
+}
+
+/** Opens the stream of `topics`, calling `onEvent(topic, value)` for each event, until aborted. */
+export async function openStream(
+  topics: readonly string[],
+  onEvent: (topic: string, value: unknown) => void,
+  signal: AbortSignal,
+): Promise<void> {
+  let delay = 500;
+  while (!signal.aborted) {
+    try {
+      const response = await fetch(`/v1/stream?topics=${encodeURIComponent(topics.join(','))}`, {
+        headers: { authorization: `Bearer ${currentToken() ?? ''}`, accept: 'text/event-stream' },
+        signal,
+      });
+      if (!response.ok || response.body === null) throw new Error(`stream ${response.status}`);
+      report('open');
+      delay = 500;
+      await readEvents(response.body, onEvent);
+    } catch (error) {
+      if (signal.aborted) return;
+      void error;
+    }
+    if (signal.aborted) return;
+    report('lost');
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    delay = Math.min(5_000, delay * 2);
+  }
+}
+
+async function readEvents(
+  body: ReadableStream<Uint8Array>,
+  onEvent: (topic: string, value: unknown) => void,
+): Promise<void> {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += decoder.decode(value, { stream: true });
+    let end = buffer.indexOf('\n\n');
+    while (end >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let event = 'message';
+      const data: string[] = [];
+      for (const line of block.split('\n')) {
+        if (line.startsWith('event: ')) event = line.slice(7);
+        else if (line.startsWith('data: ')) data.push(line.slice(6));
+      }
+      if (data.length > 0) onEvent(event, JSON.parse(data.join('\n')));
+      end = buffer.indexOf('\n\n');
+    }
+  }
+}
+
+/**
+ * The latest value of each of `topics` (`undefined` until the first event). The page re-renders
+ * on each change; no page polls.
+ */
+export function useStream<T extends Record<string, unknown>>(
+  topics: readonly string[],
+): Partial<T> {
+  const [values, setValues] = useState<Partial<T>>({});
+  const key = topics.join(',');
+  useEffect(() => {
+    const abort = new AbortController();
+    void openStream(
+      key.split(','),
+      (topic, value) => {
+        if (topic !== 'error') setValues((old) => ({ ...old, [topic]: value }));
+      },
+      abort.signal,
+    );
+    return () => abort.abort();
+  }, [key]);
+  return values;
+}

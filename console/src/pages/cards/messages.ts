@@ -1,0 +1,6 @@
+import type { MessageSet } from '../../app/i18n.tsx';
+
+export const CARDS_MESSAGES: MessageSet = {
+  en: { 'cards.title': 'Cards' },
+  'zh-CN': { 'cards.title': 'Cards' },
+};
