@@ -7,6 +7,7 @@ import { buildHttpServer } from '../../http/build-http-server.ts';
 import { registerAuditRoutes } from '../../http/routes/audit-routes.ts';
 import { registerEnvironmentRoutes } from '../../http/routes/environments-route.ts';
 import { registerOperationsRoutes } from '../../http/routes/operations-route.ts';
+import { registerStreamRoute } from '../../http/routes/stream-route.ts';
 import { MODULES } from '../../modules.ts';
 import { scopesOf } from '../../platform/domain-module.ts';
 import { VERSION } from '../../platform/platform.ts';
@@ -34,6 +35,7 @@ export async function openApiDocument(): Promise<unknown> {
           rootSecrets: { add: unavailable, promote: unavailable },
         }),
       (app) => registerAuditRoutes(app, { list: unavailable, verify: unavailable }),
+      (app) => registerStreamRoute(app, {}),
       (app) =>
         registerEnvironmentRoutes(app, {
           create: unavailable,

@@ -92,8 +92,9 @@ export function registerStreamRoute(
         description:
           'A `text/event-stream` of the listed topics: each event is named after its topic and ' +
           "carries the topic's value as JSON, sent when it changes (the last value at once). " +
-          `Topics: ${Object.keys(topics).sort().join(', ')}. Each topic needs the scope of the ` +
-          'route that serves the same data; a failed read arrives as `event: error`.',
+          'Topics: `topology` and `events` (the fleet), and those the hosted modules offer; an ' +
+          'unknown topic is refused with the list of known ones. Each topic needs the scope of ' +
+          'the route that serves the same data; a failed read arrives as `event: error`.',
         tags: ['fleet'],
         querystring: Type.Object(
           {
