@@ -23,7 +23,11 @@ import { registerAuditRoutes } from '../http/routes/audit-routes.ts';
 import { registerConsoleRoutes } from '../http/routes/console-route.ts';
 import { registerEnvironmentRoutes } from '../http/routes/environments-route.ts';
 import type { MetricsSource } from '../http/routes/metrics-route.ts';
-import { type Operations, registerOperationsRoutes } from '../http/routes/operations-route.ts';
+import {
+  type Operations,
+  registerOperationsRoutes,
+  reseedsTopic,
+} from '../http/routes/operations-route.ts';
 import { registerStreamRoute } from '../http/routes/stream-route.ts';
 import { AdvisoryLockLease } from '../jobs/advisory-lock-lease.ts';
 import { JobRunner } from '../jobs/job-runner.ts';
@@ -211,7 +215,11 @@ function buildApiHttp(
           },
         }),
       (app) => registerAuditRoutes(app, parts.audit),
-      (app) => registerStreamRoute(app, streamTopics(options.source, controller, parts)),
+      (app) =>
+        registerStreamRoute(app, {
+          ...streamTopics(options.source, controller, parts),
+          reseeds: reseedsTopic(parts.approvals),
+        }),
       (app) => registerConsoleRoutes(app),
       ...(options.environments ? [environmentRoutes(options.environments)] : []),
     ],

@@ -58,7 +58,7 @@ export async function openStream(
   }
 }
 
-async function readEvents(
+export async function readEvents(
   body: ReadableStream<Uint8Array>,
   onEvent: (topic: string, value: unknown) => void,
 ): Promise<void> {

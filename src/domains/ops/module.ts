@@ -17,6 +17,7 @@ import { WorkflowEngine } from '../../workflow/workflow-engine.ts';
 import { WORKFLOW_MIGRATIONS } from '../../workflow/workflow-store.ts';
 import type { StepModule } from '../../workflow/workflow-types.ts';
 import { OPS_SCOPES, registerOpsRoutes } from './api/ops-routes.ts';
+import { opsStreamTopics } from './api/ops-topics.ts';
 import { moveBucketModule } from './core/bucket-steps.ts';
 import { compareModule, repairModule } from './core/data-steps.ts';
 import { compareShardsModule, dcSwitchoverModule } from './core/dc-switchover-steps.ts';
@@ -108,6 +109,7 @@ export function createOpsModule(
       return {
         engine,
         routes: async (app) => registerOpsRoutes(app, engine),
+        streamTopics: () => opsStreamTopics(engine),
         async stop() {
           await engine.stop();
           await audit.close();

@@ -4,7 +4,9 @@
  */
 
 import type { FastifyInstance } from 'fastify';
+import type { ApprovalStore } from '../../approvals/approval-store.ts';
 import type { ReseedReport } from '../../fleet/dc-reseed.ts';
+import type { StreamTopic } from '../../platform/stream-topic.ts';
 import { requires } from '../access-control.ts';
 import {
   type ReseedBody,
@@ -34,6 +36,28 @@ export interface Operations {
 /** Who may approve an operation: a re-seed, any approver; a key rotation, another admin. */
 export const RESEED_APPROVAL = { action: 'reseed', approverRoles: ['approver', 'admin'] } as const;
 export const ROOT_SECRET_APPROVAL = { action: 'key_rotation', approverRoles: ['admin'] } as const;
+
+/** Of how many of the newest approval requests the `reseeds` topic picks the re-seeds. */
+const RESEEDS_TOPIC_WINDOW = 50;
+/** How many re-seed requests the `reseeds` topic carries. */
+const RESEEDS_TOPIC_LIMIT = 10;
+
+/**
+ * The live topic `reseeds`: the newest re-seed requests (among the newest approval requests),
+ * whatever their status, so that a page follows one from waiting for its checker to the report
+ * it answered once it ran. Read with the scope of `GET /v1/approvals`.
+ */
+export function reseedsTopic(approvals: ApprovalStore): StreamTopic {
+  return {
+    scope: 'approvals:read',
+    intervalMs: 1_000,
+    async read() {
+      const page = await approvals.list(null, RESEEDS_TOPIC_WINDOW, null);
+      const data = page.data.filter((request) => request.action === RESEED_APPROVAL.action);
+      return { data: data.slice(0, RESEEDS_TOPIC_LIMIT) };
+    },
+  };
+}
 
 /**
  * Registers `POST /v1/operations/reseed`. No `Idempotency-Key`: the operation is idempotent by
