@@ -156,6 +156,18 @@ export class ApprovalStore {
     return { data, hasMore, nextCursor: hasMore ? (data.at(-1)?.id ?? null) : null };
   }
 
+  /** How many requests wait for a checker (pending, unexpired), with the `limit` newest. */
+  async waiting(limit: number): Promise<{ count: number; data: readonly ApprovalRequest[] }> {
+    const [counted, page] = await Promise.all([
+      this.#pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM approval_requests
+         WHERE status = 'pending' AND expires_at > now()`,
+      ),
+      this.list('pending', limit, null),
+    ]);
+    return { count: counted.rows[0]?.n ?? 0, data: page.data };
+  }
+
   /**
    * Approves or rejects: wins only while the request is pending, unexpired, and the checker is
    * not its maker and holds an allowed role; otherwise says which of these failed. An approval
