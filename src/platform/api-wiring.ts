@@ -218,8 +218,8 @@ function buildApiHttp(
   });
 }
 
-/** How many of the waiting approval requests the `approvals` topic carries. */
-const APPROVALS_TOPIC_LIMIT = 50;
+/** How many waiting, and how many decided, approval requests the `approvals` topic carries. */
+const APPROVALS_TOPIC_LIMIT = 20;
 
 /**
  * The platform's live topics (the fleet's topology, recent events, the approval requests waiting

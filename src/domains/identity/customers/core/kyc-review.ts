@@ -71,6 +71,46 @@ export class KycReviewService {
     return { data, hasMore, nextCursor: hasMore ? (data.at(-1)?.id ?? null) : null };
   }
 
+  /**
+   * The queue in figures, across every shard: how many customers are in each review state and
+   * when the newest review was asked for (a live view reads the queue again when they change).
+   */
+  async summary(): Promise<{
+    pending: number;
+    approved: number;
+    rejected: number;
+    latestRequestedAt: string | null;
+  }> {
+    const perShard = await Promise.all(
+      [...this.#router.map.shardIds].map(async (shardId) => {
+        const { value } = await this.#router.readShard(
+          shardId,
+          (db) =>
+            db.query<{ review_status: ReviewStatus; n: number; latest: Date | null }>(
+              `SELECT review_status, count(*)::int AS n, max(review_requested_at) AS latest
+               FROM public.identity_customers WHERE review_status <> 'none'
+               GROUP BY review_status`,
+            ),
+          { consistency: 'primary' },
+        );
+        return value.rows;
+      }),
+    );
+    const totals = {
+      pending: 0,
+      approved: 0,
+      rejected: 0,
+      latestRequestedAt: null as string | null,
+    };
+    for (const row of perShard.flat()) {
+      totals[row.review_status] += row.n;
+      const latest = row.latest === null ? null : new Date(row.latest).toISOString();
+      if (latest !== null && (totals.latestRequestedAt ?? '') < latest)
+        totals.latestRequestedAt = latest;
+    }
+    return totals;
+  }
+
   /** Approves a pending review: level 3, and the customer's own payment user. */
   async approve(
     customerId: string,
