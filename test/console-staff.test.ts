@@ -177,6 +177,9 @@ describe('the customers page', () => {
     await review(second).waitFor();
     assert.match((await review(first).textContent()) ?? '', /张\*/, 'the name is masked');
     assert.match((await review(first).textContent()) ?? '', /\*\*\*\* 1111/);
+    const document = review(first).getByTestId('document');
+    await document.waitFor();
+    assert.match((await document.textContent()) ?? '', /ID card, front.*image\/jpeg.*10 bytes/);
     await screenshot(page, 'customers');
     const reject = review(first).getByRole('button', { name: 'Reject' });
     assert.ok(await reject.isDisabled(), 'a rejection needs a reason');

@@ -157,6 +157,7 @@ function ReviewItem({
   return (
     <li className="customers-item" data-testid="review" data-customer-id={customer.id}>
       <Submitted customer={customer} />
+      <Documents customerId={customer.id} />
       {customer.review.status === 'pending' ? (
         <div className="form-row">
           <button type="button" disabled={busy} onClick={() => void decide('approve')}>
@@ -222,6 +223,50 @@ function Submitted({ customer }: { customer: Customer }) {
         ))}
       </dl>
     </>
+  );
+}
+
+interface ReviewDocument {
+  readonly id: string;
+  readonly kind: string;
+  readonly mediaType: string;
+  readonly sizeBytes: number;
+  readonly createdAt: string;
+}
+
+/** The documents the customer sent, as the API describes them (never their content). */
+function Documents({ customerId }: { customerId: string }) {
+  const { t, number, dateTime } = useI18n();
+  const sent = useApi<{ data: readonly ReviewDocument[] }>(
+    `/v1/kyc/reviews/${customerId}/documents`,
+  );
+  if (sent.problem) return <ProblemBanner problem={sent.problem} />;
+  if (sent.value === undefined) return <p>{t('common.loading')}</p>;
+  return (
+    <table className="data-table customers-documents" aria-label={t('customers.documents')}>
+      <thead>
+        <tr>
+          <th scope="col">{t('customers.document.kind')}</th>
+          <th scope="col">{t('customers.document.mediaType')}</th>
+          <th scope="col" className="num">
+            {t('customers.document.size')}
+          </th>
+          <th scope="col">{t('customers.document.sentAt')}</th>
+        </tr>
+      </thead>
+      <tbody>
+        {sent.value.data.map((document) => (
+          <tr key={document.id} data-testid="document" data-kind={document.kind}>
+            <td>{t(`customers.documentKind.${document.kind}`)}</td>
+            <td>{document.mediaType}</td>
+            <td className="num">
+              {t('customers.document.bytes', { count: number(document.sizeBytes) })}
+            </td>
+            <td>{dateTime(document.createdAt)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }
 

@@ -31,6 +31,15 @@ export interface PaymentUserPort {
 
 export type ReviewStatus = 'pending' | 'approved' | 'rejected';
 
+/** A document a customer sent, as a reviewer sees it: what it is, not what it holds. */
+export interface ReviewDocument {
+  readonly id: string;
+  readonly kind: string;
+  readonly mediaType: string;
+  readonly sizeBytes: number;
+  readonly createdAt: string;
+}
+
 export class KycReviewService {
   readonly #router: Router;
   readonly #secrets: SecretsPort;
@@ -193,6 +202,40 @@ export class KycReviewService {
       { token: context.token ?? null },
     );
     return { value: result.value.body, token: result.token, replayed: result.value.replayed };
+  }
+
+  /**
+   * What a customer sent for review: each document's kind, media type, size and time, oldest
+   * first; never its content (`resource_not_found` for an unknown customer).
+   */
+  async documents(customerId: string): Promise<{ data: ReviewDocument[] }> {
+    await this.#row(customerId);
+    const { value } = await this.#router.read(
+      customerId,
+      (db) =>
+        db.query<{
+          document_id: string;
+          kind: string;
+          media_type: string;
+          size_bytes: number;
+          created_at: Date;
+        }>(
+          `SELECT document_id, kind, media_type, size_bytes, created_at
+           FROM public.identity_customer_documents WHERE customer_id = $1
+           ORDER BY created_at, document_id`,
+          [customerId],
+        ),
+      { consistency: 'primary' },
+    );
+    return {
+      data: value.rows.map((row) => ({
+        id: row.document_id,
+        kind: row.kind,
+        mediaType: row.media_type,
+        sizeBytes: row.size_bytes,
+        createdAt: new Date(row.created_at).toISOString(),
+      })),
+    };
   }
 
   /** `resource_not_found` for an id no customer of this fleet can have. */
