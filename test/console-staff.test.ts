@@ -1,7 +1,7 @@
 /**
  * The console's staff and customers pages in a real browser: both admins listed with their
- * roles; a new API key's secret shown once; a role grant asked for by one admin waits, shows up
- * live on the other admin's page, and is approved there; customers who sent their documents
+ * roles; a new API key's secret shown once, and the key revoked; a role grant asked for by one
+ * admin waits, shows up live on the other admin's page, and is approved there; customers who sent their documents
  * through the API are in the KYC review queue, one rejected with a reason and one approved, and
  * the queue follows (a customer sent later appears without a reload).
  */
@@ -126,6 +126,18 @@ describe('the staff page', () => {
     await page.reload();
     await panel.locator('[data-testid=row-api_key][data-name="console test key"]').waitFor();
     assert.ok(!(await page.content()).includes(secret), 'the secret is never shown again');
+    // Revoking asks first, then the key is refused.
+    const row = panel.locator('[data-testid=row-api_key][data-name="console test key"]');
+    await row.getByRole('button', { name: 'Revoke console test key' }).click();
+    await row.getByRole('button', { name: 'Yes, revoke console test key' }).click();
+    await row.getByText(/^Revoked/).waitFor();
+    // Every process refuses a revoked key within seconds (each keeps a verdict at most 5 s).
+    let status = 200;
+    for (let tries = 0; tries < 60 && status !== 401; tries += 1) {
+      status = (await call('GET', '/v1/topology', secret)).status;
+      if (status !== 401) await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    assert.equal(status, 401, 'the revoked key is refused');
     await page.context().close();
   });
 

@@ -167,19 +167,39 @@ function CredentialTable({
                   {t('staff.credential.revokedAt', { at: dateTime(row.revokedAt) })}
                 </span>
               ) : (
-                <button
-                  type="button"
-                  className="danger"
-                  aria-label={t('staff.credential.revokeNamed', { name: row.name })}
-                  onClick={() => onRevoke(row.id)}
-                >
-                  {t('staff.credential.revoke')}
-                </button>
+                <RevokeButton name={row.name} onRevoke={() => onRevoke(row.id)} />
               )}
             </td>
           </tr>
         ))}
       </tbody>
     </table>
+  );
+}
+
+/** Revoking takes two steps: the first click asks, the second revokes. */
+function RevokeButton({ name, onRevoke }: { name: string; onRevoke: () => void }) {
+  const { t } = useI18n();
+  const [asking, setAsking] = useState(false);
+  if (!asking)
+    return (
+      <button
+        type="button"
+        className="danger"
+        aria-label={t('staff.credential.revokeNamed', { name })}
+        onClick={() => setAsking(true)}
+      >
+        {t('staff.credential.revoke')}
+      </button>
+    );
+  return (
+    <>
+      <button type="button" className="danger" onClick={onRevoke}>
+        {t('staff.credential.confirmRevoke', { name })}
+      </button>{' '}
+      <button type="button" className="secondary" onClick={() => setAsking(false)}>
+        {t('staff.credential.cancel')}
+      </button>
+    </>
   );
 }

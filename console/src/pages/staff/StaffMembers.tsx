@@ -67,9 +67,11 @@ export function RoleGrantForm({
   const [problem, setProblem] = useState<unknown>(null);
   const [asked, setAsked] = useState<Approval | null>(null);
   const chosen = members.find((member) => member.id === staffId);
+  // The boxes start from the member's roles, and follow them when they change.
+  const held = chosen?.roles.join(',');
   useEffect(() => {
-    if (chosen) setRoles(chosen.roles);
-  }, [chosen]);
+    if (held !== undefined) setRoles(held === '' ? [] : held.split(','));
+  }, [held]);
   const submit = async (event: FormEvent) => {
     event.preventDefault();
     setBusy(true);

@@ -67,6 +67,8 @@ export const STAFF_MESSAGES: MessageSet = {
     'staff.credential.revoke': 'Revoke',
     'staff.credential.revokeNamed': 'Revoke {name}',
     'staff.credential.revokedAt': 'Revoked {at}',
+    'staff.credential.confirmRevoke': 'Yes, revoke {name}',
+    'staff.credential.cancel': 'Cancel',
   },
   'zh-CN': {
     'staff.title': '员工',
@@ -132,5 +134,7 @@ export const STAFF_MESSAGES: MessageSet = {
     'staff.credential.revoke': '吊销',
     'staff.credential.revokeNamed': '吊销 {name}',
     'staff.credential.revokedAt': '已于 {at} 吊销',
+    'staff.credential.confirmRevoke': '确认吊销 {name}',
+    'staff.credential.cancel': '取消',
   },
 };
