@@ -157,6 +157,34 @@ export class ApprovalStore {
   }
 
   /**
+   * How many requests wait for a checker (pending, unexpired), the `limit` newest of them, and
+   * the `limit` last decided (with what became of each), for a live view of the queue.
+   */
+  async waiting(limit: number): Promise<{
+    count: number;
+    data: readonly ApprovalRequest[];
+    decided: readonly ApprovalRequest[];
+  }> {
+    const [counted, page, decided] = await Promise.all([
+      this.#pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM approval_requests
+         WHERE status = 'pending' AND expires_at > now()`,
+      ),
+      this.list('pending', limit, null),
+      this.#pool.query<Row>(
+        `SELECT * FROM approval_requests WHERE status <> 'pending'
+         ORDER BY coalesce(finished_at, decided_at) DESC, id DESC LIMIT $1`,
+        [limit],
+      ),
+    ]);
+    return {
+      count: counted.rows[0]?.n ?? 0,
+      data: page.data,
+      decided: decided.rows.map((row) => publicOf(approvalOf(row))),
+    };
+  }
+
+  /**
    * Approves or rejects: wins only while the request is pending, unexpired, and the checker is
    * not its maker and holds an allowed role; otherwise says which of these failed. An approval
    * by the same checker that already approved answers the request as it stands.

@@ -226,11 +226,17 @@ function buildApiHttp(
   });
 }
 
-/** The platform's live topics (the fleet's topology, recent events) and every module's. */
+/** How many waiting, and how many decided, approval requests the `approvals` topic carries. */
+const APPROVALS_TOPIC_LIMIT = 20;
+
+/**
+ * The platform's live topics (the fleet's topology, recent events, the approval requests waiting
+ * for a checker) and every module's.
+ */
 function streamTopics(
   source: TopologySource,
   controller: FailoverController | null,
-  parts: { catalog: CatalogStore; modules: RunningModules },
+  parts: { catalog: CatalogStore; modules: RunningModules; approvals: ApprovalStore },
 ): Record<string, StreamTopic> {
   const events = eventSource(controller, parts.catalog);
   return Object.assign(
@@ -240,6 +246,11 @@ function streamTopics(
         scope: 'platform:read',
         intervalMs: 1_000,
         read: () => events.events(50, null),
+      },
+      approvals: {
+        scope: 'approvals:read',
+        intervalMs: 1_000,
+        read: () => parts.approvals.waiting(APPROVALS_TOPIC_LIMIT),
       },
     },
     ...parts.modules.all().map((running) => running.streamTopics?.() ?? {}),

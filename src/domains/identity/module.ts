@@ -102,6 +102,14 @@ export const identityModule: DomainModule<RunningIdentity> = {
         await registerStaffRoutes(app, staff, sessions);
         await registerCustomerRoutes(app, customers);
       },
+      streamTopics: () => ({
+        // The KYC review queue in figures, for a live view of the queue (scope as its route).
+        kyc_reviews: {
+          scope: 'identity:review',
+          intervalMs: 2_000,
+          read: () => customers.reviews.summary(),
+        },
+      }),
       async stop() {},
     };
   },

@@ -262,6 +262,35 @@ describe('customers: registration, KYC levels, review, card binding', () => {
     assert.doesNotMatch(JSON.stringify(queue.body), new RegExp(ID_NUMBER));
     const byCustomer = await call('GET', '/v1/kyc/reviews', undefined, bearer(token));
     assert.equal(byCustomer.status, 403, 'a customer does not read the queue');
+    // What was sent, for the reviewer: the document's kind, type and size, never its content.
+    const sent = await call(
+      'GET',
+      `/v1/kyc/reviews/${id}/documents`,
+      undefined,
+      bearer(staffToken),
+    );
+    assert.equal(sent.status, 200, JSON.stringify(sent.body));
+    const [document, ...more] = sent.body.data as Record<string, unknown>[];
+    assert.equal(more.length, 0);
+    assert.deepEqual(
+      { kind: document?.kind, mediaType: document?.mediaType, sizeBytes: document?.sizeBytes },
+      { kind: 'id_front', mediaType: 'image/jpeg', sizeBytes: 10 },
+    );
+    assert.ok(!JSON.stringify(sent.body).includes(JPEG), 'no content');
+    const unknown = await call(
+      'GET',
+      `/v1/kyc/reviews/${id.slice(0, -1)}${id.endsWith('0') ? '1' : '0'}/documents`,
+      undefined,
+      bearer(staffToken),
+    );
+    assert.equal(unknown.status, 404);
+    const ownDocuments = await call(
+      'GET',
+      `/v1/kyc/reviews/${id}/documents`,
+      undefined,
+      bearer(token),
+    );
+    assert.equal(ownDocuments.status, 403, 'a customer does not read the review');
 
     const approved = await call(
       'POST',

@@ -1,7 +1,48 @@
+/**
+ * The staff page: members and their roles (a role grant waits for a second admin), the
+ * sensitive requests waiting for a second person (live, from the stream's `approvals` topic),
+ * API keys and API clients.
+ */
+import { useCallback, useEffect, useMemo } from 'react';
 import { useI18n } from '../../app/i18n.tsx';
-import { Page } from '../../app/ui.tsx';
+import { useStream } from '../../app/stream.ts';
+import { Page, ProblemBanner, useApi } from '../../app/ui.tsx';
+import { ApprovalsPanel } from './Approvals.tsx';
+import { CredentialsPanel } from './Credentials.tsx';
+import { RoleGrantForm, StaffTable } from './StaffMembers.tsx';
+import type { ApprovalsTopic, ListPage, StaffMember, WhoAmI } from './types.ts';
+import './staff.css';
 
 export function StaffPage() {
   const { t } = useI18n();
-  return <Page title={t('staff.title')}>{null}</Page>;
+  const staff = useApi<ListPage<StaffMember>>('/v1/staff?limit=100');
+  const me = useApi<WhoAmI>('/v1/staff/sessions/current');
+  const { approvals } = useStream<{ approvals: ApprovalsTopic }>(['approvals']);
+  const members = staff.value?.data;
+  const names = useMemo(
+    () => new Map((members ?? []).map((member) => [member.id, member.username])),
+    [members],
+  );
+  const nameOf = useCallback((id: string) => names.get(id) ?? id, [names]);
+  // A decided request may have changed someone's roles: read the members again.
+  const decided = approvals?.decided.map((a) => `${a.id}:${a.status}`).join(',');
+  const reload = staff.reload;
+  useEffect(() => {
+    if (decided !== undefined) reload();
+  }, [decided, reload]);
+  return (
+    <Page title={t('staff.title')}>
+      <ApprovalsPanel live={approvals} nameOf={nameOf} />
+      <section className="panel" aria-labelledby="members-title">
+        <h2 id="members-title">{t('staff.members.title')}</h2>
+        <ProblemBanner problem={staff.problem} />
+        <StaffTable members={members} />
+        {staff.value?.hasMore ? <p className="staff-muted">{t('staff.more')}</p> : null}
+        {members ? <RoleGrantForm members={members} live={approvals} /> : null}
+      </section>
+      <ProblemBanner problem={me.problem} />
+      <CredentialsPanel kind="api_key" scopes={me.value?.scopes ?? []} />
+      <CredentialsPanel kind="client" scopes={me.value?.scopes ?? []} />
+    </Page>
+  );
 }

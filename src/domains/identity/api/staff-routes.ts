@@ -36,6 +36,8 @@ import {
   RoleGrantBody,
   SessionSchema,
   StaffIdParams,
+  StaffListQuery,
+  StaffPageSchema,
   StaffSchema,
   WhoAmISchema,
 } from './staff-schemas.ts';
@@ -57,6 +59,7 @@ export async function registerStaffRoutes(
   for (const schema of [
     CreateStaffBody,
     StaffSchema,
+    StaffPageSchema,
     CreatedStaffSchema,
     LoginBody,
     RoleGrantBody,
@@ -76,6 +79,7 @@ export async function registerStaffRoutes(
   registerLogin(app, staff);
   registerCurrentSession(app, sessions);
   registerRoleGrant(app, staff);
+  registerListStaff(app, staff);
   app.get<{ Params: { staffId: string } }>(
     '/v1/staff/:staffId',
     {
@@ -88,6 +92,22 @@ export async function registerStaffRoutes(
       },
     },
     async (request) => staff.get(request.params.staffId),
+  );
+}
+
+function registerListStaff(app: FastifyInstance, staff: StaffService): void {
+  app.get<{ Querystring: { limit?: number; startingAfter?: string } }>(
+    '/v1/staff',
+    {
+      schema: {
+        security: requires('identity:read'),
+        summary: 'List staff members, in order of id, with their roles',
+        tags: ['identity'],
+        querystring: StaffListQuery,
+        response: { 200: json(StaffPageSchema, 'A page of staff members.'), ...problemResponses },
+      },
+    },
+    async (request) => staff.list(request.query.limit ?? 20, request.query.startingAfter ?? null),
   );
 }
 

@@ -39,6 +39,23 @@ const staffFields = {
 
 export const StaffSchema = Type.Object(staffFields, { $id: 'Staff', additionalProperties: false });
 
+export const StaffPageSchema = Type.Object(
+  {
+    data: Type.Array(Type.Ref(StaffSchema)),
+    hasMore: Type.Boolean(),
+    nextCursor: Type.Union([Type.String(), Type.Null()]),
+  },
+  { $id: 'StaffPage', additionalProperties: false },
+);
+
+export const StaffListQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),
+    startingAfter: Type.Optional(Type.String({ maxLength: 64 })),
+  },
+  { additionalProperties: false },
+);
+
 export const CreatedStaffSchema = Type.Object(
   {
     ...staffFields,

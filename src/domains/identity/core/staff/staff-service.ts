@@ -13,7 +13,7 @@ import * as OTPAuth from 'otpauth';
 import { newEntityId } from '../../../../data/entity-id.ts';
 import { fingerprintOf, onceInTransaction } from '../../../../data/idempotency.ts';
 import type { Router } from '../../../../data/router.ts';
-import type { WriteAnswer, WriteContext } from '../../../../data/write-contract.ts';
+import type { Page, WriteAnswer, WriteContext } from '../../../../data/write-contract.ts';
 import { MainstayError } from '../../../../errors/mainstay-error.ts';
 import { open, seal } from '../../../../secrets/sealed-box.ts';
 import type { SecretsPort } from '../../../../secrets/secrets-port.ts';
@@ -203,6 +203,35 @@ export class StaffService {
     const row = value.rows[0];
     if (!row) throw new MainstayError('resource_not_found', `no staff member ${staffId}`);
     return recordOf(row);
+  }
+
+  /**
+   * Staff members in order of id, `limit` at a time after `startingAfter`: each shard gives its
+   * first `limit + 1` past the cursor, and the merge keeps the first `limit` of them all.
+   */
+  async list(limit: number, startingAfter: string | null): Promise<Page<StaffRecord>> {
+    const perShard = await Promise.all(
+      [...this.#router.map.shardIds].map(async (shardId) => {
+        const { value } = await this.#router.readShard(
+          shardId,
+          (db) =>
+            db.query<StaffRow>(
+              `SELECT ${COLUMNS} FROM public.identity_staff
+               WHERE $1::text IS NULL OR staff_id > $1 ORDER BY staff_id LIMIT $2`,
+              [startingAfter, limit + 1],
+            ),
+          { consistency: 'primary' },
+        );
+        return value.rows;
+      }),
+    );
+    const records = perShard
+      .flat()
+      .map(recordOf)
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const data = records.slice(0, limit);
+    const hasMore = records.length > limit;
+    return { data, hasMore, nextCursor: hasMore ? (data.at(-1)?.id ?? null) : null };
   }
 
   async #find(username: string): Promise<StaffRow | null> {

@@ -158,6 +158,24 @@ export const DocumentAnswerSchema = Type.Object(
   { $id: 'KycDocumentAnswer', additionalProperties: false },
 );
 
+export const ReviewDocumentsSchema = Type.Object(
+  {
+    data: Type.Array(
+      Type.Object(
+        {
+          id: Type.String(),
+          kind: literals(DOCUMENT_KINDS),
+          mediaType: Type.String(),
+          sizeBytes: Type.Integer(),
+          createdAt: DateTime,
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { $id: 'KycReviewDocuments', additionalProperties: false },
+);
+
 export const CustomerPageSchema = Type.Object(
   {
     data: Type.Array(Type.Ref(CustomerSchema)),
@@ -210,5 +228,6 @@ export const CUSTOMER_SHARED_SCHEMAS = [
   CustomerSessionSchema,
   DocumentAnswerSchema,
   CustomerPageSchema,
+  ReviewDocumentsSchema,
   OutboxSchema,
 ];

@@ -24,6 +24,7 @@ import {
   OutboxQuery,
   OutboxSchema,
   RejectBody,
+  ReviewDocumentsSchema,
   ReviewQuery,
 } from './customer-schemas.ts';
 
@@ -56,6 +57,23 @@ export function registerReviewRoutes(
         request.query.limit ?? 20,
         request.query.startingAfter ?? null,
       ),
+  );
+  app.get<{ Params: Params }>(
+    '/v1/kyc/reviews/:customerId/documents',
+    {
+      schema: {
+        security: REVIEW,
+        summary:
+          'The documents a customer sent for review: kind, media type, size, time; never the content',
+        tags: TAGS,
+        params: CustomerIdParams,
+        response: {
+          200: json(ReviewDocumentsSchema, 'The documents, oldest first.'),
+          ...problemResponses,
+        },
+      },
+    },
+    async (request) => reviews.documents(request.params.customerId),
   );
   registerDecisions(app, reviews);
   if (outbox) registerOutbox(app, outbox);

@@ -31,6 +31,15 @@ export interface PaymentUserPort {
 
 export type ReviewStatus = 'pending' | 'approved' | 'rejected';
 
+/** A document a customer sent, as a reviewer sees it: what it is, not what it holds. */
+export interface ReviewDocument {
+  readonly id: string;
+  readonly kind: string;
+  readonly mediaType: string;
+  readonly sizeBytes: number;
+  readonly createdAt: string;
+}
+
 export class KycReviewService {
   readonly #router: Router;
   readonly #secrets: SecretsPort;
@@ -69,6 +78,46 @@ export class KycReviewService {
     const data = rows.slice(0, limit).map((row) => recordOf(row, keys));
     const hasMore = rows.length > limit;
     return { data, hasMore, nextCursor: hasMore ? (data.at(-1)?.id ?? null) : null };
+  }
+
+  /**
+   * The queue in figures, across every shard: how many customers are in each review state and
+   * when the newest review was asked for (a live view reads the queue again when they change).
+   */
+  async summary(): Promise<{
+    pending: number;
+    approved: number;
+    rejected: number;
+    latestRequestedAt: string | null;
+  }> {
+    const perShard = await Promise.all(
+      [...this.#router.map.shardIds].map(async (shardId) => {
+        const { value } = await this.#router.readShard(
+          shardId,
+          (db) =>
+            db.query<{ review_status: ReviewStatus; n: number; latest: Date | null }>(
+              `SELECT review_status, count(*)::int AS n, max(review_requested_at) AS latest
+               FROM public.identity_customers WHERE review_status <> 'none'
+               GROUP BY review_status`,
+            ),
+          { consistency: 'primary' },
+        );
+        return value.rows;
+      }),
+    );
+    const totals = {
+      pending: 0,
+      approved: 0,
+      rejected: 0,
+      latestRequestedAt: null as string | null,
+    };
+    for (const row of perShard.flat()) {
+      totals[row.review_status] += row.n;
+      const latest = row.latest === null ? null : new Date(row.latest).toISOString();
+      if (latest !== null && (totals.latestRequestedAt ?? '') < latest)
+        totals.latestRequestedAt = latest;
+    }
+    return totals;
   }
 
   /** Approves a pending review: level 3, and the customer's own payment user. */
@@ -153,6 +202,40 @@ export class KycReviewService {
       { token: context.token ?? null },
     );
     return { value: result.value.body, token: result.token, replayed: result.value.replayed };
+  }
+
+  /**
+   * What a customer sent for review: each document's kind, media type, size and time, oldest
+   * first; never its content (`resource_not_found` for an unknown customer).
+   */
+  async documents(customerId: string): Promise<{ data: ReviewDocument[] }> {
+    await this.#row(customerId);
+    const { value } = await this.#router.read(
+      customerId,
+      (db) =>
+        db.query<{
+          document_id: string;
+          kind: string;
+          media_type: string;
+          size_bytes: number;
+          created_at: Date;
+        }>(
+          `SELECT document_id, kind, media_type, size_bytes, created_at
+           FROM public.identity_customer_documents WHERE customer_id = $1
+           ORDER BY created_at, document_id`,
+          [customerId],
+        ),
+      { consistency: 'primary' },
+    );
+    return {
+      data: value.rows.map((row) => ({
+        id: row.document_id,
+        kind: row.kind,
+        mediaType: row.media_type,
+        sizeBytes: row.size_bytes,
+        createdAt: new Date(row.created_at).toISOString(),
+      })),
+    };
   }
 
   /** `resource_not_found` for an id no customer of this fleet can have. */
