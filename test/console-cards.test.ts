@@ -44,15 +44,15 @@ async function post(
 }
 
 /** A new card account of `creditLimit` CNY minor units and a card on it. */
-async function newCard(creditLimit: number): Promise<string> {
+async function newCard(creditLimit: number): Promise<{ accountId: string; cardId: string }> {
   const account = await post('/v1/card-accounts', { currency: 'CNY', creditLimit });
   assert.equal(account.status, 201, JSON.stringify(account.body));
   const card = await post(`/v1/card-accounts/${account.body.id}/cards`, {});
   assert.equal(card.status, 201, JSON.stringify(card.body));
-  return card.body.id as string;
+  return { accountId: account.body.id as string, cardId: card.body.id as string };
 }
 
-async function authorize(cardId: string, amount: number): Promise<string> {
+async function authorize(cardId: string, amount: number): Promise<Record<string, unknown>> {
   const answer = await post('/v1/authorizations', {
     requestId: randomUUID(),
     cardId,
@@ -61,7 +61,7 @@ async function authorize(cardId: string, amount: number): Promise<string> {
     merchant: { id: 'mer_console', categoryCode: '5411' },
   });
   assert.equal(answer.status, 201, JSON.stringify(answer.body));
-  return answer.body.status as string;
+  return answer.body;
 }
 
 const format = (n: number) => new Intl.NumberFormat('en-GB').format(n);
@@ -93,11 +93,12 @@ describe('the cards page', () => {
     const declinedBefore = await figure(page, 'cards-declined');
     const url = page.url();
 
-    const cardId = await newCard(50_000);
-    const statuses: string[] = [];
-    for (const amount of [10_000, 5_000, 2_000]) statuses.push(await authorize(cardId, amount));
+    const { cardId } = await newCard(50_000);
+    const statuses: unknown[] = [];
+    for (const amount of [10_000, 5_000, 2_000])
+      statuses.push((await authorize(cardId, amount)).status);
     // Over what is left of the credit limit: declined for insufficient credit.
-    for (const amount of [40_000, 90_000]) statuses.push(await authorize(cardId, amount));
+    for (const amount of [40_000, 90_000]) statuses.push((await authorize(cardId, amount)).status);
     assert.deepEqual(statuses, [
       'approved',
       'approved',
@@ -122,6 +123,44 @@ describe('the cards page', () => {
     await page.getByTestId('recon-conflicts').waitFor();
     await page.getByRole('combobox', { name: 'Show' }).waitFor();
     await screenshot(page, 'cards');
+    await page.context().close();
+  });
+
+  test('a request the issuer does not answer in time is decided in stand-in, live', async () => {
+    const [staff] = fixture.demo.staff;
+    assert.ok(staff);
+    const page = await consoleLogin(fixture, staff);
+    await page.getByRole('link', { name: 'Cards' }).click();
+    await page.locator('[data-testid="standin-decisions"]', { hasText: /^\d+$/ }).waitFor();
+    const decisionsBefore = await figure(page, 'standin-decisions');
+    const { accountId, cardId } = await newCard(50_000);
+    // An issuer answer first, so that stand-in knows the card.
+    assert.equal((await authorize(cardId, 1_000)).decidedBy, 'issuer');
+    // The account's row held locked on its primary: the shard's batch waits, the attempt times
+    // out, and stand-in decides.
+    let release = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let locked = () => {};
+    const isLocked = new Promise<void>((resolve) => {
+      locked = resolve;
+    });
+    const spell = fixture.platform.router.write(accountId, async (tx) => {
+      await tx.query('SELECT 1 FROM public.card_accounts WHERE id = $1 FOR UPDATE', [accountId]);
+      locked();
+      await released;
+    });
+    await isLocked;
+    const answer = await authorize(cardId, 2_000).finally(release);
+    await spell;
+    assert.equal(answer.decidedBy, 'stand_in', JSON.stringify(answer));
+    await figureShows(page, 'standin-decisions', decisionsBefore + 1);
+    if (answer.status === 'approved') {
+      // Its advice is listed (pending, or forwarded once the shard answers again).
+      await page.getByRole('cell', { name: String(answer.id) }).waitFor();
+    }
+    await screenshot(page, 'cards-stand-in');
     await page.context().close();
   });
 

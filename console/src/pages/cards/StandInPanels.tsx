@@ -27,7 +27,11 @@ export function StandInPanel({ topic }: { topic: CardsTopic }) {
       <h2 id="cards-standin-title">{t('cards.standIn.title')}</h2>
       <div className="figures">
         <Figure label={t('cards.standIn.share')} value={percent(s.share)} testId="standin-share" />
-        <Figure label={t('cards.standIn.decisions')} value={number(s.decisions)} />
+        <Figure
+          label={t('cards.standIn.decisions')}
+          value={number(s.decisions)}
+          testId="standin-decisions"
+        />
         <Figure label={t('cards.standIn.approvals')} value={number(s.approvals)} />
         <Figure
           label={t('cards.standIn.pending')}
