@@ -36,6 +36,15 @@ function registerDecisionMetrics(
     },
   );
   counter(
+    'mainstay_card_authorization_answers_total',
+    'Authorization answers this process gave (replays excluded), by status: approved or the decline reason.',
+    ['status'],
+    (m) => {
+      for (const [status, count] of Object.entries(cards.standIn.stats().authorizationsByStatus))
+        m.inc({ status }, count);
+    },
+  );
+  counter(
     'mainstay_card_stand_in_decisions_total',
     'Stand-in decisions, by what sent the request to stand-in.',
     ['trigger'],

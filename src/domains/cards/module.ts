@@ -10,6 +10,7 @@ import { standInSettings } from './config/stand-in-settings.ts';
 import { CARD_ERRORS } from './errors.ts';
 import { registerCardMetrics } from './metrics.ts';
 import { CARD_MIGRATIONS, type CardServices, loadCardDemo, startCardServices } from './services.ts';
+import { cardStreamTopics } from './stream-topics.ts';
 
 /** The card services as they run in one API process. */
 export type RunningCards = CardServices & RunningModule;
@@ -66,6 +67,7 @@ export const cardsModule: DomainModule<RunningCards> = {
         registerCardMetrics(counter, gauge, services);
       },
       jobs: () => services.jobSnapshots(),
+      streamTopics: () => cardStreamTopics(services),
     };
   },
   async describeRoutes(app) {

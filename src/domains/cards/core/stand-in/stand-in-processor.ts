@@ -206,7 +206,9 @@ export class StandInProcessor implements PendingStandInDecisions {
     request: AuthorizationRequest,
     callerToken: string | null = null,
   ): Promise<AuthorizationAnswer> {
-    return withCallerToken(this.#router, await this.#decide(request), callerToken);
+    const answer = await this.#decide(request);
+    if (!answer.replayed) this.#counters.countAnswer(answer.value.status);
+    return withCallerToken(this.#router, answer, callerToken);
   }
 
   async #decide(request: AuthorizationRequest): Promise<AuthorizationAnswer> {

@@ -1,4 +1,8 @@
-import type { AdviceOutcome } from '../authorization/authorization-types.ts';
+import {
+  type AdviceOutcome,
+  AUTHORIZATION_STATUSES,
+  type AuthorizationStatus,
+} from '../authorization/authorization-types.ts';
 import type { CircuitState } from './issuer-circuit.ts';
 import type { ShardDiversion } from './overload-diversion.ts';
 import type { SharedAnswerStats } from './shared-answers.ts';
@@ -25,6 +29,11 @@ export interface ForwardError {
 
 /** The processor's figures, for metrics and the console. */
 export interface StandInStatsSnapshot {
+  /**
+   * Answers this process gave, by status (`approved` or a decline reason), issuer and stand-in
+   * together; replays of an earlier answer are not counted again.
+   */
+  readonly authorizationsByStatus: Readonly<Record<AuthorizationStatus, number>>;
   readonly issuerDecisions: number;
   readonly standInDecisions: number;
   /** Stand-in decisions over all decisions (0 before any). */
@@ -68,6 +77,9 @@ export interface StandInStatsSnapshot {
 
 /** The counters behind {@link StandInStatsSnapshot}; the processor owns one. */
 export class StandInCounters {
+  readonly authorizationsByStatus = Object.fromEntries(
+    Object.keys(AUTHORIZATION_STATUSES).map((status) => [status, 0]),
+  ) as Record<AuthorizationStatus, number>;
   issuerDecisions = 0;
   standInDecisions = 0;
   standInApprovals = 0;
@@ -98,6 +110,11 @@ export class StandInCounters {
     }
   }
 
+  /** Counts one answer given (not a replay of an earlier one). */
+  countAnswer(status: AuthorizationStatus): void {
+    this.authorizationsByStatus[status] += 1;
+  }
+
   get standInShare(): number {
     const total = this.issuerDecisions + this.standInDecisions;
     return total === 0 ? 0 : this.standInDecisions / total;
@@ -120,6 +137,7 @@ export class StandInCounters {
     >,
   ): StandInStatsSnapshot {
     return {
+      authorizationsByStatus: { ...this.authorizationsByStatus },
       issuerDecisions: this.issuerDecisions,
       standInDecisions: this.standInDecisions,
       standInShare: this.standInShare,
