@@ -37,11 +37,12 @@ async function topology(): Promise<Topology> {
 /** Waits until the overview shows a later observation than `seen` (the stream moved on). */
 async function nextObservation(seen: string): Promise<string> {
   const observed = page.getByTestId('observed-at').locator('time');
-  for (;;) {
+  for (let tries = 0; tries < 150; tries += 1) {
     const at = await observed.getAttribute('datetime');
     if (at !== null && at !== seen) return at;
     await page.waitForTimeout(200);
   }
+  throw new Error(`the overview stayed at the observation of ${seen}`);
 }
 
 before(async () => {
