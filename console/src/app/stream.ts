@@ -30,6 +30,44 @@ export function useConnection(): Connection {
   return state;
 }
 
+/** How long an attempt may wait for the stream's response to begin before it is given up. */
+const CONNECT_TIMEOUT_MS = 5_000;
+
+/**
+ * One connection attempt's signal: aborted with `signal`, when the browser goes offline (an open
+ * response can stay open through that, silent, so the stream would never be seen lost), and
+ * when the response has not begun in time (a request stuck on the way would never be retried).
+ */
+function attemptSignal(signal: AbortSignal) {
+  const attempt = new AbortController();
+  const cut = () => attempt.abort();
+  const timer = setTimeout(cut, CONNECT_TIMEOUT_MS);
+  signal.addEventListener('abort', cut);
+  globalThis.addEventListener?.('offline', cut);
+  return {
+    signal: attempt.signal,
+    connected: () => clearTimeout(timer),
+    done: () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', cut);
+      globalThis.removeEventListener?.('offline', cut);
+    },
+  };
+}
+
+/** Waits `ms`, or less when the browser comes back online. */
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const end = () => {
+      clearTimeout(timer);
+      globalThis.removeEventListener?.('online', end);
+      resolve();
+    };
+    const timer = setTimeout(end, ms);
+    globalThis.addEventListener?.('online', end);
+  });
+}
+
 /** Opens the stream of `topics`, calling `onEvent(topic, value)` for each event, until aborted. */
 export async function openStream(
   topics: readonly string[],
@@ -38,11 +76,13 @@ export async function openStream(
 ): Promise<void> {
   let delay = 500;
   while (!signal.aborted) {
+    const attempt = attemptSignal(signal);
     try {
       const response = await fetch(`/v1/stream?topics=${encodeURIComponent(topics.join(','))}`, {
         headers: { authorization: `Bearer ${currentToken() ?? ''}`, accept: 'text/event-stream' },
-        signal,
+        signal: attempt.signal,
       });
+      attempt.connected();
       if (!response.ok || response.body === null) throw new Error(`stream ${response.status}`);
       report('open');
       delay = 500;
@@ -50,10 +90,12 @@ export async function openStream(
     } catch (error) {
       if (signal.aborted) return;
       void error;
+    } finally {
+      attempt.done();
     }
     if (signal.aborted) return;
     report('lost');
-    await new Promise((resolve) => setTimeout(resolve, delay));
+    await pause(delay);
     delay = Math.min(5_000, delay * 2);
   }
 }

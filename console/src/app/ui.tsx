@@ -176,8 +176,8 @@ export function LiveChart({
 }: {
   title: string;
   series: readonly string[];
-  /** Rows of [time in s, value of each series]. */
-  points: readonly (readonly number[])[];
+  /** Rows of [time in s, value of each series]; `null` leaves a gap. */
+  points: readonly (readonly (number | null)[])[];
   height?: number;
 }) {
   const box = useRef<HTMLDivElement>(null);
@@ -215,9 +215,12 @@ export function LiveChart({
   );
 }
 
-/** Keeps the last `limit` samples of a live value, one per change. */
-export function useSamples(sample: readonly number[] | null, limit = 120): number[][] {
-  const [rows, setRows] = useState<number[][]>([]);
+/** Keeps the last `limit` samples of a live value, one per change (`null`: not known then). */
+export function useSamples<V extends number | null = number>(
+  sample: readonly V[] | null,
+  limit = 120,
+): (number | V)[][] {
+  const [rows, setRows] = useState<(number | V)[][]>([]);
   const last = useRef<string>('');
   useEffect(() => {
     if (sample === null) return;
