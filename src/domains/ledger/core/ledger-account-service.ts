@@ -403,6 +403,7 @@ async function readAccountRow(db: Queryable, id: string): Promise<AccountRow> {
   return row;
 }
 
+/** Ordered by the column, qualified: a bare `seq` would name the text output column. */
 async function readStatement(
   db: Queryable,
   id: string,
@@ -427,7 +428,7 @@ async function readStatement(
             debits_pending::text, credits_pending::text
        FROM public.ledger_postings
       WHERE account_id = $1 AND ($2::bigint IS NULL OR seq < $2::bigint)
-      ORDER BY seq DESC LIMIT $3`,
+      ORDER BY ledger_postings.seq DESC LIMIT $3`,
     [id, before === null ? null : before.toString(), limit],
   );
   return rows.map((row) => ({
