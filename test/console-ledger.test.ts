@@ -149,6 +149,7 @@ describe('the ledger page', () => {
     const outcome = page.getByTestId('transfer-outcome');
     await outcome.waitFor();
     assert.match((await outcome.textContent()) ?? '', /Posted.*1\.23/);
+    await walletRow.filter({ hasText: digits(walletBalance - 123) }).waitFor();
     // The settlement window of the counterparty, live.
     const windowRow = page.getByRole('row').filter({ hasText: COUNTERPARTY });
     await windowRow.first().waitFor();
@@ -180,6 +181,10 @@ describe('the ledger page', () => {
     assert.match(file.suggestedFilename(), /^settlement-swin_.*\.csv$/);
     const text = readFileSync(await file.path(), 'utf8');
     assert.match(text, /CNY/);
+    // Settled from the page: each settlement account's net goes to the settlement bank.
+    await page.getByRole('button', { name: `Settle ${name}` }).click();
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    await row.getByTestId('window-state').filter({ hasText: 'Settled' }).waitFor();
   });
 
   test("an account's statement of 1,000+ postings: load all, scroll to the end, filter", async () => {

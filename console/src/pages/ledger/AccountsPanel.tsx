@@ -2,7 +2,7 @@
  * Ledger accounts of every shard, newest first (`GET /v1/ledger/accounts`), 50 a page with
  * 'load more', filtered by kind, currency and owner; an id opens the account's statement.
  */
-import { type FormEvent, useMemo, useState } from 'react';
+import { type FormEvent, useEffect, useMemo, useState } from 'react';
 import { useI18n } from '../../app/i18n.tsx';
 import { type Column, DataTable, ProblemBanner } from '../../app/ui.tsx';
 import { type LedgerAccount, usePagedList } from './ledger-data.ts';
@@ -99,11 +99,15 @@ function Clipped({ text }: { text: string }) {
   );
 }
 
-export function AccountsPanel() {
+export function AccountsPanel({ refreshKey }: { refreshKey: number }) {
   const { t, number } = useI18n();
   const [filter, setFilter] = useState<Filter>({ kind: '', currency: '', ownerId: '' });
   const list = usePagedList<LedgerAccount>(listPath(filter), 50);
   const columns = useAccountColumns();
+  const { reload } = list;
+  useEffect(() => {
+    if (refreshKey > 0) reload();
+  }, [refreshKey, reload]);
   const apply = (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     const form = new FormData(event.currentTarget);

@@ -33,12 +33,14 @@ function useAccountInHash(): string | null {
 export function LedgerPage() {
   const { t } = useI18n();
   const accountId = useAccountInHash();
+  // A transfer made here shows in the accounts' balances at once.
+  const [posted, setPosted] = useState(0);
   if (accountId !== null) return <StatementView key={accountId} accountId={accountId} />;
   return (
     <Page title={t('ledger.title')}>
-      <AccountsPanel />
+      <AccountsPanel refreshKey={posted} />
       <div className="grid ledger-grid">
-        <TransferPanel />
+        <TransferPanel onPosted={() => setPosted((n) => n + 1)} />
         <EndOfDayPanel />
       </div>
       <WindowsPanel />

@@ -27,7 +27,7 @@ const KNOWN_STATUSES = new Set([
   'invalid_request',
 ]);
 
-export function TransferPanel() {
+export function TransferPanel({ onPosted }: { onPosted: () => void }) {
   const { t, money } = useI18n();
   const [busy, setBusy] = useState(false);
   const [problem, setProblem] = useState<unknown>(null);
@@ -60,6 +60,7 @@ export function TransferPanel() {
       );
       const first = answer.data[0];
       if (first) setOutcome({ ...first, amount, currency });
+      if (first?.status === 'posted') onPosted();
     } catch (error) {
       setProblem(error);
     } finally {

@@ -29,7 +29,7 @@ export function WindowsPanel() {
   const live = useStream<LedgerTopic>(['ledger']);
   const windows = live.ledger?.windows;
   const [positionsOf, setPositionsOf] = useState<string | null>(null);
-  const [confirm, setConfirm] = useState<{ id: string; action: Action } | null>(null);
+  const [confirm, setConfirm] = useState<{ id: string; name: string; action: Action } | null>(null);
   const [message, setMessage] = useState<string | null>(null);
   const [problem, setProblem] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
@@ -63,7 +63,7 @@ export function WindowsPanel() {
       <h2 id="ledger-windows">{t('ledger.windows.title')}</h2>
       {confirm ? (
         <ConfirmBar
-          text={t(`ledger.windows.confirm.${confirm.action}`, { id: confirm.id })}
+          text={t(`ledger.windows.confirm.${confirm.action}`, { window: confirm.name })}
           busy={busy}
           onConfirm={() => void act(confirm.id, confirm.action)}
           onCancel={() => setConfirm(null)}
@@ -81,7 +81,7 @@ export function WindowsPanel() {
         <WindowTable
           windows={windows}
           onPositions={setPositionsOf}
-          onAction={(id, action) => setConfirm({ id, action })}
+          onAction={(id, action, name) => setConfirm({ id, name, action })}
           onFile={fetchFile}
         />
       )}
@@ -114,7 +114,7 @@ function ConfirmBar(props: {
 function WindowTable(props: {
   windows: readonly SettlementWindow[];
   onPositions: (id: string) => void;
-  onAction: (id: string, action: Action) => void;
+  onAction: (id: string, action: Action, name: string) => void;
   onFile: (id: string) => void;
 }) {
   const { t } = useI18n();
@@ -153,7 +153,7 @@ function WindowRow({
 }: {
   window: SettlementWindow;
   onPositions: (id: string) => void;
-  onAction: (id: string, action: Action) => void;
+  onAction: (id: string, action: Action, name: string) => void;
   onFile: (id: string) => void;
 }) {
   const { t, dateTime } = useI18n();
@@ -188,7 +188,7 @@ function WindowRow({
         {window.state === 'open' ? (
           <button
             type="button"
-            onClick={() => onAction(window.id, 'close')}
+            onClick={() => onAction(window.id, 'close', name)}
             aria-label={t('ledger.windows.closeOf', { window: name })}
           >
             {t('ledger.windows.close')}
@@ -197,7 +197,7 @@ function WindowRow({
         {window.state === 'closed' || window.state === 'pending_settlement' ? (
           <button
             type="button"
-            onClick={() => onAction(window.id, 'settle')}
+            onClick={() => onAction(window.id, 'settle', name)}
             aria-label={t('ledger.windows.settleOf', { window: name })}
           >
             {t('ledger.windows.settle')}
