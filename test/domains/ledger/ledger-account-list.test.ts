@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { authHeaders } from '../../support/demo-credentials.ts';
 import { platformCaller, startTestPlatform } from '../../support/platform-call.ts';
 import { removeHome, tempHome } from '../../support/temp-home.ts';
 
@@ -112,5 +113,35 @@ describe('GET /v1/ledger/accounts', () => {
       assert.match(answer.headers.get('content-type') ?? '', /application\/problem\+json/);
       assert.equal(answer.body.code, 'invalid_request', query);
     }
+  });
+
+  test("the stream's ledger topic carries the settlement windows", async () => {
+    const counterparty = next('Stream Acquirer');
+    const opened = await call('POST', '/v1/ledger/institution-accounts', {
+      code: next('stream-acquirer').toLowerCase(),
+      kind: 'settlement',
+      currency: 'CNY',
+      counterparty,
+    });
+    assert.equal(opened.status, 200, JSON.stringify(opened.body));
+    const abort = new AbortController();
+    const response = await fetch(`${platform.url}/v1/stream?topics=ledger`, {
+      headers: authHeaders(home),
+      signal: abort.signal,
+    });
+    assert.equal(response.status, 200);
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    let text = '';
+    while (!/event: ledger\ndata: .*\n\n/.test(text)) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    abort.abort();
+    const event = /event: ledger\ndata: (.*)\n\n/.exec(text);
+    assert.ok(event?.[1], text);
+    const value = JSON.parse(event[1]) as { windows: { counterparty: string; state: string }[] };
+    const window = value.windows.find((entry) => entry.counterparty === counterparty);
+    assert.equal(window?.state, 'open');
   });
 });
