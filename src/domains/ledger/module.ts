@@ -13,6 +13,7 @@ import { LEDGER_SCOPES, registerLedgerRoutes } from './api/ledger-routes.ts';
 import { type LedgerConfig, LedgerConfigSchema } from './config/ledger-config.ts';
 import { CrossShardDriver } from './core/cross-shard/cross-shard-driver.ts';
 import { CrossShardTransfers } from './core/cross-shard/cross-shard-transfers.ts';
+import { LedgerAccountList } from './core/ledger-account-list.ts';
 import { LedgerAccountService } from './core/ledger-account-service.ts';
 import { LedgerEngine } from './core/ledger-engine.ts';
 import { PENDING_SWEEP_INTERVAL_MS_DEFAULT, PendingExpiry } from './core/pending-expiry.ts';
@@ -20,12 +21,14 @@ import { LEDGER_ERRORS } from './errors.ts';
 import { registerPaymentRoutes } from './payments/api/payment-routes.ts';
 import { startPaymentServices } from './payments/payment-services.ts';
 import { registerSettlementRoutes } from './settlement/api/settlement-routes.ts';
+import { ledgerStreamTopic } from './settlement/api/settlement-stream.ts';
 import { type SettlementServices, startSettlementServices } from './settlement/start-settlement.ts';
 import { LEDGER_MIGRATIONS } from './sql/ledger-migrations.ts';
 
 /** The ledger's services as they run in one API process. */
 export interface LedgerServices {
   readonly accounts: LedgerAccountService;
+  readonly accountList: LedgerAccountList;
   readonly engine: LedgerEngine;
   readonly expiry: PendingExpiry;
   readonly crossShard: CrossShardTransfers;
@@ -68,7 +71,8 @@ export function startLedgerServices(
     ...(lease === null ? {} : { lease }),
   });
   crossShardDriver.start();
-  return { accounts, engine, expiry, crossShard, crossShardDriver, lease };
+  const accountList = new LedgerAccountList(router);
+  return { accounts, accountList, engine, expiry, crossShard, crossShardDriver, lease };
 }
 
 /** The engine's batches and the sweep's results, read at scrape time. */
@@ -137,6 +141,7 @@ export const ledgerModule: DomainModule<RunningLedger> = {
       metrics(factories) {
         registerLedgerMetrics(factories, services);
       },
+      streamTopics: () => ({ ledger: ledgerStreamTopic(settlement.settlement) }),
       jobs: () => [
         ...services.expiry.jobs.snapshot(),
         ...services.crossShardDriver.jobs.snapshot(),
@@ -154,7 +159,11 @@ export const ledgerModule: DomainModule<RunningLedger> = {
     };
   },
   async describeRoutes(app) {
-    registerLedgerRoutes(app, { accounts: notRunning(), engine: notRunning() });
+    registerLedgerRoutes(app, {
+      accounts: notRunning(),
+      accountList: notRunning(),
+      engine: notRunning(),
+    });
     registerSettlementRoutes(app, { settlement: notRunning(), endOfDay: notRunning() });
     registerCrossShardRoutes(app, notRunning());
     registerPaymentRoutes(app, {

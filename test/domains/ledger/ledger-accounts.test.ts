@@ -200,4 +200,42 @@ describe('ledger accounts', () => {
     }
     assert.equal((await accounts.balanceAt(wallet, new Date(0))).balance, 0n);
   });
+
+  test('a statement of more than nine postings pages in number order, not text order', async () => {
+    const funding = await accounts.openInstitutionAccount({
+      code: key('funding'),
+      kind: 'suspense',
+      currency: 'CNY',
+    });
+    const wallet = (
+      await accounts.openAccount({ currency: 'CNY', kind: 'wallet' }, { idempotencyKey: key('w') })
+    ).value.id;
+    const source = await accounts.stripeNear(funding.code, 'CNY', wallet, 0);
+    await post(
+      wallet,
+      Array.from({ length: 12 }, (_, n) => ({
+        kind: 'transfer' as const,
+        id: key('in'),
+        debitAccountId: source,
+        creditAccountId: wallet,
+        amount: BigInt(n + 1),
+        currency: 'CNY',
+      })),
+    );
+    const seen: bigint[][] = [];
+    let cursor: string | null = null;
+    do {
+      const page = await accounts.statement(wallet, {
+        limit: 5,
+        ...(cursor === null ? {} : { startingAfter: cursor }),
+      });
+      seen.push(page.data.map((line) => line.seq));
+      cursor = page.nextCursor;
+    } while (cursor !== null);
+    assert.deepEqual(seen, [
+      [12n, 11n, 10n, 9n, 8n],
+      [7n, 6n, 5n, 4n, 3n],
+      [2n, 1n],
+    ]);
+  });
 });

@@ -15,6 +15,7 @@ import {
   writeContextOf,
 } from '../../../http/routes/route-helpers.ts';
 import { assertKnownCurrency } from '../../../http/schemas/money-schema.ts';
+import type { LedgerAccountFilter, LedgerAccountList } from '../core/ledger-account-list.ts';
 import type {
   AccountGuard,
   CustomerAccountKind,
@@ -30,6 +31,8 @@ import {
   InstitutionParams,
   InstitutionQuery,
   institutionAccountToJson,
+  LedgerAccountListQuery,
+  LedgerAccountListSchema,
   LedgerAccountParams,
   LedgerAccountSchema,
   ledgerAccountToJson,
@@ -48,6 +51,7 @@ import {
 /** What the ledger routes call. */
 export interface LedgerRouteServices {
   readonly accounts: LedgerAccountService;
+  readonly accountList: LedgerAccountList;
   readonly engine: LedgerEngine;
 }
 
@@ -83,6 +87,7 @@ export function registerLedgerRoutes(app: FastifyInstance, services: LedgerRoute
     OpenLedgerAccountBody,
     OpenInstitutionAccountBody,
     LedgerAccountSchema,
+    LedgerAccountListSchema,
     InstitutionAccountSchema,
     TransferRequestSchema,
     SubmitTransfersBody,
@@ -94,6 +99,7 @@ export function registerLedgerRoutes(app: FastifyInstance, services: LedgerRoute
     app.addSchema(schema);
   }
   registerOpenAccount(app, services.accounts);
+  registerListAccounts(app, services.accountList);
   registerGetAccount(app, services.accounts);
   registerStatement(app, services.accounts);
   registerBalanceAt(app, services.accounts);
@@ -126,6 +132,35 @@ function registerOpenAccount(app: FastifyInstance, accounts: LedgerAccountServic
       const written = await accounts.openAccount(request.body, writeContextOf(request));
       answerWrite(reply, written, 201);
       return ledgerAccountToJson(written.value);
+    },
+  );
+}
+
+/** `GET /v1/ledger/accounts`: accounts of every shard, newest first, by cursor. */
+function registerListAccounts(app: FastifyInstance, list: LedgerAccountList): void {
+  app.get<{ Querystring: LedgerAccountFilter & { limit?: number; startingAfter?: string } }>(
+    '/v1/ledger/accounts',
+    {
+      schema: {
+        security: requires('ledger:read'),
+        summary: 'Ledger accounts of every shard, newest first',
+        description:
+          "Customers' accounts and the stripes of institution accounts, each with its balances; `kind`, `currency` and `ownerId` keep the accounts that match. Read on the shard primaries.",
+        tags: TAGS,
+        querystring: LedgerAccountListQuery,
+        response: {
+          200: json(LedgerAccountListSchema, 'A page of accounts.'),
+          ...problemResponses,
+        },
+      },
+    },
+    async (request) => {
+      const { limit = 20, startingAfter, ...filter } = request.query;
+      const page = await list.list(filter, {
+        limit,
+        ...(startingAfter === undefined ? {} : { startingAfter }),
+      });
+      return { ...page, data: page.data.map(ledgerAccountToJson) };
     },
   );
 }

@@ -77,12 +77,38 @@ export const LedgerAccountSchema = Type.Object(
     ownerId: Nullable(Type.String()),
     guard: LiteralUnion(ACCOUNT_GUARDS),
     closed: Type.Boolean(),
+    code: Nullable(Type.String(), {
+      description: "For a stripe of an institution account: the account's code.",
+    }),
+    stripe: Nullable(Type.Integer({ minimum: 0 }), {
+      description: "For a stripe of an institution account: the stripe's number on its shard.",
+    }),
     ...TotalsFields,
     balance: Type.Integer({ description: 'creditsPosted - debitsPosted.' }),
     available: Type.Integer({ description: 'creditsPosted - debitsPosted - debitsPending.' }),
     postingCount: BalanceSchema,
   },
   { $id: 'LedgerAccount', additionalProperties: false },
+);
+
+export const LedgerAccountListSchema = Type.Object(
+  {
+    data: Type.Array(Type.Ref('LedgerAccount')),
+    hasMore: Type.Boolean(),
+    nextCursor: Nullable(Type.String()),
+  },
+  { $id: 'LedgerAccountList', additionalProperties: false },
+);
+
+export const LedgerAccountListQuery = Type.Object(
+  {
+    kind: Type.Optional(LiteralUnion([...CUSTOMER_ACCOUNT_KINDS, ...INSTITUTION_ACCOUNT_KINDS])),
+    currency: Type.Optional(CurrencySchema),
+    ownerId: Type.Optional(Owner),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),
+    startingAfter: Type.Optional(Type.String({ maxLength: 64 })),
+  },
+  { additionalProperties: false },
 );
 
 export const InstitutionAccountSchema = Type.Object(
@@ -234,6 +260,8 @@ export function ledgerAccountToJson(account: LedgerAccount) {
     ownerId: account.ownerId,
     guard: account.guard,
     closed: account.closed,
+    code: account.code,
+    stripe: account.stripe,
     ...totalsToJson(account),
     balance: amountToJson(account.balance),
     available: amountToJson(account.available),

@@ -48,6 +48,9 @@ export interface LedgerAccount extends LedgerTotals {
   readonly ownerId: string | null;
   readonly guard: AccountGuard;
   readonly closed: boolean;
+  /** For a stripe of an institution account: its code and the stripe's number; else `null`. */
+  readonly code: string | null;
+  readonly stripe: number | null;
   /** Credits minus debits, posted. */
   readonly balance: bigint;
   /** What may still be debited: credits posted minus debits posted and pending. */
@@ -78,7 +81,8 @@ export interface StatementLine extends LedgerTotals {
   readonly balance: bigint;
 }
 
-type AccountRow = {
+/** A row of `ledger_accounts` as {@link ACCOUNT_COLUMNS} reads it. */
+export type AccountRow = {
   id: string;
   currency: string;
   kind: string;
@@ -86,15 +90,17 @@ type AccountRow = {
   debits_must_not_exceed_credits: boolean;
   credits_must_not_exceed_debits: boolean;
   closed: boolean;
+  code: string | null;
+  stripe: number | null;
   debits_posted: string;
   credits_posted: string;
   debits_pending: string;
   credits_pending: string;
   last_seq: string;
 };
-const ACCOUNT_COLUMNS =
+export const ACCOUNT_COLUMNS =
   'id, currency, kind, owner_id, debits_must_not_exceed_credits, ' +
-  'credits_must_not_exceed_debits, closed, debits_posted, credits_posted, debits_pending, ' +
+  'credits_must_not_exceed_debits, closed, code, stripe, debits_posted, credits_posted, debits_pending, ' +
   'credits_pending, last_seq';
 
 /**
@@ -397,6 +403,7 @@ async function readAccountRow(db: Queryable, id: string): Promise<AccountRow> {
   return row;
 }
 
+/** Ordered by the column, qualified: a bare `seq` would name the text output column. */
 async function readStatement(
   db: Queryable,
   id: string,
@@ -421,7 +428,7 @@ async function readStatement(
             debits_pending::text, credits_pending::text
        FROM public.ledger_postings
       WHERE account_id = $1 AND ($2::bigint IS NULL OR seq < $2::bigint)
-      ORDER BY seq DESC LIMIT $3`,
+      ORDER BY ledger_postings.seq DESC LIMIT $3`,
     [id, before === null ? null : before.toString(), limit],
   );
   return rows.map((row) => ({
@@ -440,7 +447,7 @@ async function readStatement(
   }));
 }
 
-function accountOf(row: AccountRow): LedgerAccount {
+export function accountOf(row: AccountRow): LedgerAccount {
   const debitsPosted = BigInt(row.debits_posted);
   const creditsPosted = BigInt(row.credits_posted);
   const debitsPending = BigInt(row.debits_pending);
@@ -455,6 +462,8 @@ function accountOf(row: AccountRow): LedgerAccount {
         ? 'credits_must_not_exceed_debits'
         : 'none',
     closed: row.closed,
+    code: row.code,
+    stripe: row.stripe,
     debitsPosted,
     creditsPosted,
     debitsPending,
