@@ -2,7 +2,8 @@
  * The console's shell in a real browser (decision 61): Debian's Chromium, driven by
  * playwright-core, against a real platform. A wrong code is shown as the problem's title and
  * detail; staff log in through the form; the language switch turns the console into zh-CN and
- * is remembered for that person (not for another); a lost stream shows as lost and recovers by
+ * is remembered for that person (not for another); the pages are reachable with the keyboard
+ * alone; a lost stream shows as lost and recovers by
  * itself; `/console` without a build of its own path answers the app, and the stream refuses
  * an unknown topic with a problem.
  */
@@ -65,6 +66,23 @@ describe('the console shell', () => {
     await other.getByRole('link', { name: 'Overview' }).waitFor();
     await other.context().close();
     assert.ok(storage.origins.length > 0, 'the choice is kept in the browser');
+  });
+
+  test('the pages are reachable with the keyboard alone', async () => {
+    const [staff] = fixture.demo.staff;
+    assert.ok(staff);
+    const page = await consoleLogin(fixture, staff);
+    await page.getByRole('link', { name: 'Overview' }).waitFor();
+    let focused = '';
+    for (let n = 0; n < 40 && focused !== 'Ledger'; n += 1) {
+      await page.keyboard.press('Tab');
+      focused = ((await page.locator(':focus').textContent()) ?? '').trim();
+    }
+    assert.equal(focused, 'Ledger', 'Tab reaches the navigation');
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { level: 1, name: 'Ledger' }).waitFor();
+    assert.match(page.url(), /#\/ledger$/);
+    await page.context().close();
   });
 
   test('a lost stream shows as lost and recovers by itself', async () => {

@@ -183,6 +183,7 @@ export function LiveChart({
   const box = useRef<HTMLDivElement>(null);
   const chart = useRef<uPlot | null>(null);
   const names = series.join('|');
+  const timeLabel = useI18n().t('chart.time');
   useEffect(() => {
     if (box.current === null) return;
     const colours = ['#2563eb', '#dc2626', '#059669', '#d97706', '#7c3aed', '#0891b2'];
@@ -190,8 +191,10 @@ export function LiveChart({
       {
         width: box.current.clientWidth || 600,
         height,
+        // The last two minutes at least, so that one point does not stretch the axis over years.
+        scales: { x: { time: true, range: (_u, min, max) => [Math.min(min, max - 120), max + 1] } },
         series: [
-          {},
+          { label: timeLabel },
           ...names
             .split('|')
             .map((label, i) => ({ label, stroke: colours[i % colours.length], width: 2 })),
@@ -202,7 +205,7 @@ export function LiveChart({
       box.current,
     );
     return () => chart.current?.destroy();
-  }, [names, height]);
+  }, [names, height, timeLabel]);
   useEffect(() => {
     const columns = series.map((_, i) => points.map((row) => row[i + 1] ?? null));
     chart.current?.setData([points.map((row) => row[0] ?? 0), ...columns] as uPlot.AlignedData);
