@@ -51,12 +51,16 @@ export async function listLedgerAccounts(
     throw invalid('/limit', `must be 1-${ACCOUNTS_PER_PAGE_MAX}`);
   if (page.startingAfter !== undefined && !isEntityId(page.startingAfter, 'lacc'))
     throw invalid('/startingAfter', 'must be a cursor from a page');
-  const { sql, values } = listQuery(filter, page.startingAfter ?? null, page.limit + 1);
+  const { text, values } = listQuery(filter, page.startingAfter ?? null, page.limit + 1);
   const perShard = await Promise.all(
     router.map.shardIds.map(async (shardId) => {
-      const { value } = await router.readShard(shardId, (db) => db.query<AccountRow>(sql, values), {
-        consistency: 'primary',
-      });
+      const { value } = await router.readShard(
+        shardId,
+        (db) => db.query<AccountRow>(text, values),
+        {
+          consistency: 'primary',
+        },
+      );
       return value.rows;
     }),
   );
@@ -81,7 +85,7 @@ function listQuery(filter: LedgerAccountFilter, before: string | null, limit: nu
   values.push(limit);
   const where = conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`;
   return {
-    sql: `SELECT ${ACCOUNT_COLUMNS} FROM public.ledger_accounts ${where}
+    text: `SELECT ${ACCOUNT_COLUMNS} FROM public.ledger_accounts ${where}
            ORDER BY id DESC LIMIT $${values.length}`,
     values,
   };
