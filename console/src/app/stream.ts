@@ -32,21 +32,31 @@ export function useConnection(): Connection {
 
 /** How long an attempt may wait for the stream's response to begin before it is given up. */
 const CONNECT_TIMEOUT_MS = 5_000;
+/**
+ * How long an open stream may stay silent: the server sends a comment every 15 s, so a stream
+ * quiet for longer comes from a process that hangs (stopped, not dead) and is given up.
+ */
+const SILENCE_MS = 35_000;
 
 /**
  * One connection attempt's signal: aborted with `signal`, when the browser goes offline (an open
  * response can stay open through that, silent, so the stream would never be seen lost), and
- * when the response has not begun in time (a request stuck on the way would never be retried).
+ * when the response has not begun in time (a request stuck on the way would never be retried),
+ * and when an open response has been silent for {@link SILENCE_MS}.
  */
 function attemptSignal(signal: AbortSignal) {
   const attempt = new AbortController();
   const cut = () => attempt.abort();
-  const timer = setTimeout(cut, CONNECT_TIMEOUT_MS);
+  let timer = setTimeout(cut, CONNECT_TIMEOUT_MS);
   signal.addEventListener('abort', cut);
   globalThis.addEventListener?.('offline', cut);
   return {
     signal: attempt.signal,
-    connected: () => clearTimeout(timer),
+    /** Something arrived: the attempt may stay silent for another {@link SILENCE_MS}. */
+    alive: () => {
+      clearTimeout(timer);
+      timer = setTimeout(cut, SILENCE_MS);
+    },
     done: () => {
       clearTimeout(timer);
       signal.removeEventListener('abort', cut);
@@ -82,11 +92,11 @@ export async function openStream(
         headers: { authorization: `Bearer ${currentToken() ?? ''}`, accept: 'text/event-stream' },
         signal: attempt.signal,
       });
-      attempt.connected();
+      attempt.alive();
       if (!response.ok || response.body === null) throw new Error(`stream ${response.status}`);
       report('open');
       delay = 500;
-      await readEvents(response.body, onEvent);
+      await readEvents(response.body, onEvent, attempt.alive);
     } catch (error) {
       if (signal.aborted) return;
       void error;
@@ -103,6 +113,7 @@ export async function openStream(
 export async function readEvents(
   body: ReadableStream<Uint8Array>,
   onEvent: (topic: string, value: unknown) => void,
+  onChunk: () => void = () => undefined,
 ): Promise<void> {
   const reader = body.getReader();
   const decoder = new TextDecoder();
@@ -110,6 +121,7 @@ export async function readEvents(
   for (;;) {
     const { value, done } = await reader.read();
     if (done) return;
+    onChunk();
     buffer += decoder.decode(value, { stream: true });
     let end = buffer.indexOf('\n\n');
     while (end >= 0) {
