@@ -234,3 +234,50 @@ export function useSamples<V extends number | null = number>(
   }, [sample, limit]);
   return rows;
 }
+
+/**
+ * Approve, or reject with a reason (required to reject): the decision row of every queue that
+ * waits for a person (approvals, KYC reviews).
+ */
+export function DecisionRow({
+  id,
+  reason,
+  onReason,
+  busy,
+  maxLength,
+  labels,
+  onDecide,
+}: {
+  id: string;
+  reason: string;
+  onReason: (reason: string) => void;
+  busy: boolean;
+  maxLength: number;
+  labels: { approve: string; reason: string; reject: string };
+  onDecide: (decision: 'approve' | 'reject') => void;
+}) {
+  return (
+    <div className="form-row">
+      <button type="button" disabled={busy} onClick={() => onDecide('approve')}>
+        {labels.approve}
+      </button>
+      <label htmlFor={id}>
+        {labels.reason}
+        <input
+          id={id}
+          value={reason}
+          maxLength={maxLength}
+          onChange={(event) => onReason(event.target.value)}
+        />
+      </label>
+      <button
+        type="button"
+        className="danger"
+        disabled={busy || reason.trim() === ''}
+        onClick={() => onDecide('reject')}
+      >
+        {labels.reject}
+      </button>
+    </div>
+  );
+}

@@ -8,7 +8,7 @@ import { useEffect, useState } from 'react';
 import { api } from '../../app/api.ts';
 import { useI18n } from '../../app/i18n.tsx';
 import { useStream } from '../../app/stream.ts';
-import { Figure, Page, ProblemBanner, useApi } from '../../app/ui.tsx';
+import { DecisionRow, Figure, Page, ProblemBanner, useApi } from '../../app/ui.tsx';
 import './customers.css';
 
 type ReviewStatus = 'pending' | 'approved' | 'rejected';
@@ -159,28 +159,19 @@ function ReviewItem({
       <Submitted customer={customer} />
       <Documents customerId={customer.id} />
       {customer.review.status === 'pending' ? (
-        <div className="form-row">
-          <button type="button" disabled={busy} onClick={() => void decide('approve')}>
-            {t('customers.approve')}
-          </button>
-          <label htmlFor={reasonId}>
-            {t('customers.reason')}
-            <input
-              id={reasonId}
-              value={reason}
-              maxLength={1000}
-              onChange={(event) => setReason(event.target.value)}
-            />
-          </label>
-          <button
-            type="button"
-            className="danger"
-            disabled={busy || reason.trim() === ''}
-            onClick={() => void decide('reject')}
-          >
-            {t('customers.reject')}
-          </button>
-        </div>
+        <DecisionRow
+          id={reasonId}
+          reason={reason}
+          onReason={setReason}
+          busy={busy}
+          maxLength={1000}
+          labels={{
+            approve: t('customers.approve'),
+            reason: t('customers.reason'),
+            reject: t('customers.reject'),
+          }}
+          onDecide={(decision) => void decide(decision)}
+        />
       ) : null}
       <ProblemBanner problem={problem} />
     </li>

@@ -7,7 +7,7 @@ import { useState } from 'react';
 import { api } from '../../app/api.ts';
 import { useI18n } from '../../app/i18n.tsx';
 import { useSession } from '../../app/session.tsx';
-import { Figure, ProblemBanner } from '../../app/ui.tsx';
+import { DecisionRow, Figure, ProblemBanner } from '../../app/ui.tsx';
 import type { Approval, ApprovalsTopic, NameOf } from './types.ts';
 
 const STATUS_BADGE: Record<Approval['status'], string> = {
@@ -117,28 +117,19 @@ function ApprovalItem({ approval, nameOf }: { approval: Approval; nameOf: NameOf
       {mine ? (
         <p className="staff-muted">{t('staff.approvals.mine')}</p>
       ) : (
-        <div className="form-row">
-          <button type="button" disabled={busy} onClick={() => void decide('approve')}>
-            {t('staff.approvals.approve')}
-          </button>
-          <label htmlFor={reasonId}>
-            {t('staff.approvals.reason')}
-            <input
-              id={reasonId}
-              value={reason}
-              maxLength={500}
-              onChange={(event) => setReason(event.target.value)}
-            />
-          </label>
-          <button
-            type="button"
-            className="danger"
-            disabled={busy || reason.trim() === ''}
-            onClick={() => void decide('reject')}
-          >
-            {t('staff.approvals.reject')}
-          </button>
-        </div>
+        <DecisionRow
+          id={reasonId}
+          reason={reason}
+          onReason={setReason}
+          busy={busy}
+          maxLength={500}
+          labels={{
+            approve: t('staff.approvals.approve'),
+            reason: t('staff.approvals.reason'),
+            reject: t('staff.approvals.reject'),
+          }}
+          onDecide={(decision) => void decide(decision)}
+        />
       )}
       <ProblemBanner problem={problem} />
     </li>
