@@ -365,6 +365,37 @@ describe('ledger_apply_batch on a real shard', () => {
       ),
     );
     assert.deepEqual(await router.queryServer(server, database, checkLedgerBooks), []);
+
+    // A unit moved from one transfer's leg to another's on the same account: every account's
+    // totals, its last posting and the trial balance still hold; the legs and the running
+    // totals of the posting in between do not.
+    const first = transfer(funding, wallet, 10n);
+    const second = transfer(funding, wallet, 20n);
+    await apply([first, second]);
+    const moveUnit = (by: number) =>
+      router.writeToShard(shardId, (tx) =>
+        tx.query(
+          `UPDATE public.ledger_postings
+              SET credit = credit + CASE WHEN transfer_id = $2 THEN $4::bigint ELSE -$4::bigint END
+            WHERE account_id = $1 AND transfer_id IN ($2, $3)`,
+          [wallet, first.id, second.id, by],
+        ),
+      );
+    await moveUnit(1);
+    const shifted = await router.queryServer(server, database, checkLedgerBooks);
+    const { rows: seqs } = await router.queryServer(server, database, (db) =>
+      db.query<{ seq: string }>(
+        'SELECT seq::text AS seq FROM public.ledger_postings WHERE account_id = $1 AND transfer_id = $2',
+        [wallet, first.id],
+      ),
+    );
+    assert.deepEqual(shifted.map((b) => `${b.check} ${b.subject}`).sort(), [
+      `posting_running_totals ${wallet} #${seqs[0]?.seq}`,
+      `transfer_legs ${first.id} CNY`,
+      `transfer_legs ${second.id} CNY`,
+    ]);
+    await moveUnit(-1);
+    assert.deepEqual(await router.queryServer(server, database, checkLedgerBooks), []);
   });
 
   test('settlement windows: each posting in the window open at its commit; a close is idempotent', async () => {

@@ -20,6 +20,8 @@ import { loadMigrationSet } from '../../../migrations/migration-files.ts';
  *    retry or the replay of a refusal, and a member reusing a stored id never fails the batch.
  * 9. `ledger_apply_batch` again, the same rules at a cost linear in the batch: accounts read by
  *    their ids alone, lookups through maps made once, postings written in place.
+ * 10. `ledger_check_books` again, with each transfer's legs balanced per currency and each
+ *     posting's totals equal to its account's movements up to it.
  */
 /**
  * The books are kept per shard (institution accounts striped over every shard, transfers and

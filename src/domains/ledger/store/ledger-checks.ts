@@ -8,6 +8,8 @@ export const BOOK_CHECKS = [
   'posting_sequence',
   'last_posting_totals',
   'postings_without_account',
+  'transfer_legs',
+  'posting_running_totals',
 ] as const;
 export type BookCheck = (typeof BOOK_CHECKS)[number];
 

@@ -107,7 +107,7 @@ const BreakSchema = Type.Object(
   {
     kind: Type.String({
       description:
-        '`trial_balance_posted`, `trial_balance_pending`, `account_totals`, `posting_sequence`, `last_posting_totals`, `postings_without_account`, `pending_past_timeout`, `shard_unreadable`, `check_failed`, or a plugged check’s own.',
+        '`trial_balance_posted`, `trial_balance_pending`, `account_totals`, `posting_sequence`, `last_posting_totals`, `postings_without_account`, `transfer_legs`, `posting_running_totals`, `pending_past_timeout`, `shard_unreadable`, `check_failed`, or a plugged check’s own.',
     }),
     shardId: Nullable(Type.Integer()),
     subject: Type.String(),
