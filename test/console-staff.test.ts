@@ -141,6 +141,38 @@ describe('the staff page', () => {
     await page.context().close();
   });
 
+  test('a list longer than a page is gone through with Load more, to its last row', async () => {
+    const [admin] = fixture.demo.staff;
+    assert.ok(admin);
+    const page = await consoleLogin(fixture, admin);
+    await open(page, 'Staff');
+    // The admin's own session token, as the console keeps it for the tab.
+    const saved = await page.evaluate("sessionStorage.getItem('mainstay.console.session')");
+    const { token } = JSON.parse(String(saved)) as { token: string };
+    const listed = await call('GET', '/v1/api-clients?limit=100', token);
+    const already = (listed.body.data as unknown[]).length;
+    assert.equal(listed.body.hasMore, false, 'the demo has fewer than a page of clients');
+    const names = Array.from({ length: 105 - already }, (_, n) => `paged client ${n}`);
+    for (const name of names) {
+      const created = await call('POST', '/v1/api-clients', token, {
+        name,
+        scopes: ['platform:read'],
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+    }
+    await page.reload();
+    const panel = page.getByTestId('panel-client');
+    const rows = panel.locator('[data-testid=row-client]');
+    await panel.getByRole('button', { name: 'Load more' }).waitFor();
+    assert.equal(await rows.count(), 100, 'one page of 100 first');
+    await panel.getByRole('button', { name: 'Load more' }).click();
+    await panel.getByRole('button', { name: 'Load more' }).waitFor({ state: 'detached' });
+    assert.equal(await rows.count(), 105, 'then the rest, and no button once all are shown');
+    const shown = await rows.evaluateAll((all) => all.map((row) => row.getAttribute('data-name')));
+    for (const name of names) assert.ok(shown.includes(name), `${name} is listed`);
+    await page.context().close();
+  });
+
   test('a role grant waits for a second admin, who sees it live and approves it', async () => {
     const [admin, admin2] = fixture.demo.staff;
     assert.ok(admin && admin2);

@@ -26,6 +26,8 @@ export const SHELL_MESSAGES: MessageSet = {
     'common.loading': 'Loading…',
     'common.yes': 'Yes',
     'common.no': 'No',
+    'common.loadMore': 'Load more',
+    'common.loadAll': 'Load all',
   },
   'zh-CN': {
     'app.name': 'Mainstay 控制台',
@@ -51,5 +53,7 @@ export const SHELL_MESSAGES: MessageSet = {
     'common.loading': '加载中…',
     'common.yes': '是',
     'common.no': '否',
+    'common.loadMore': '加载更多',
+    'common.loadAll': '全部加载',
   },
 };

@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState } from 'react';
 import { useI18n } from '../../app/i18n.tsx';
+import { LoadMore, usePagedList } from '../../app/paging.tsx';
 import { type Column, DataTable, ProblemBanner, useApi } from '../../app/ui.tsx';
 
 /** One advice as `GET /v1/stand-in/advices` lists it. */
@@ -16,12 +17,6 @@ interface Advice {
   readonly issuerStatus: string | null;
   readonly exposure: number | null;
   readonly quarantine: { readonly errorCode: string } | null;
-}
-
-interface AdvicePage {
-  readonly data: readonly Advice[];
-  readonly hasMore: boolean;
-  readonly nextCursor: string | null;
 }
 
 /** `GET /v1/stand-in/reconciliation`: every shard's ledger of forwarded advices. */
@@ -116,19 +111,16 @@ function useAdviceColumns(): Column<Advice>[] {
 
 /**
  * The stand-in advices (pending, forwarded with their reconciliation, quarantined), a page at
- * a time, filtered here to the conflicts or exposure for review; read again when the stream's
- * counts say the backlog changed.
+ * a time and more on demand, filtered here to the conflicts or exposure for review; read again
+ * when the stream's counts say the backlog changed.
  */
 export function AdvicesPanel({ changeKey }: { changeKey: string }) {
   const { t } = useI18n();
-  const [cursors, setCursors] = useState<string[]>([]);
   const [filter, setFilter] = useState<Filter>('all');
-  const after = cursors.at(-1);
-  const path = `/v1/stand-in/advices?limit=100${after ? `&startingAfter=${after}` : ''}`;
-  const { value, problem, reload } = useApi<AdvicePage>(path);
-  useReadAgain(changeKey, reload);
+  const list = usePagedList<Advice>('/v1/stand-in/advices');
+  useReadAgain(changeKey, list.reload);
   const columns = useAdviceColumns();
-  const rows = (value?.data ?? []).filter((advice) => shown(advice, filter));
+  const rows = list.rows.filter((advice) => shown(advice, filter));
   return (
     <section className="panel" aria-labelledby="cards-advices-title">
       <h2 id="cards-advices-title">{t('cards.advices.title')}</h2>
@@ -143,26 +135,9 @@ export function AdvicesPanel({ changeKey }: { changeKey: string }) {
             ))}
           </select>
         </label>
-        <button
-          type="button"
-          className="secondary"
-          disabled={cursors.length === 0}
-          onClick={() => setCursors((old) => old.slice(0, -1))}
-        >
-          {t('cards.advices.previous')}
-        </button>
-        <button
-          type="button"
-          className="secondary"
-          disabled={!value?.hasMore || value.nextCursor === null}
-          onClick={() =>
-            value?.nextCursor && setCursors((old) => [...old, value.nextCursor as string])
-          }
-        >
-          {t('cards.advices.next')}
-        </button>
+        <LoadMore list={list} all />
       </div>
-      <ProblemBanner problem={problem} />
+      <ProblemBanner problem={list.problem} />
       <DataTable
         label={t('cards.advices.title')}
         rows={rows}

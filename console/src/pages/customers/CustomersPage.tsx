@@ -7,6 +7,7 @@
 import { useEffect, useState } from 'react';
 import { api } from '../../app/api.ts';
 import { useI18n } from '../../app/i18n.tsx';
+import { LoadMore, usePagedList } from '../../app/paging.tsx';
 import { useStream } from '../../app/stream.ts';
 import { DecisionRow, Figure, Page, ProblemBanner, useApi } from '../../app/ui.tsx';
 import './customers.css';
@@ -30,12 +31,6 @@ interface Customer {
   readonly createdAt: string;
 }
 
-interface QueuePage {
-  readonly data: readonly Customer[];
-  readonly hasMore: boolean;
-  readonly nextCursor: string | null;
-}
-
 interface QueueFigures {
   readonly pending: number;
   readonly approved: number;
@@ -48,7 +43,7 @@ const STATUSES: readonly ReviewStatus[] = ['pending', 'approved', 'rejected'];
 export function CustomersPage() {
   const { t, number } = useI18n();
   const [status, setStatus] = useState<ReviewStatus>('pending');
-  const queue = useApi<QueuePage>(`/v1/kyc/reviews?status=${status}&limit=100`);
+  const queue = usePagedList<Customer>(`/v1/kyc/reviews?status=${status}`);
   const { kyc_reviews: figures } = useStream<{ kyc_reviews: QueueFigures }>(['kyc_reviews']);
   const [done, setDone] = useState<string | null>(null);
   const changed = figures ? JSON.stringify(figures) : undefined;
@@ -102,8 +97,10 @@ export function CustomersPage() {
           </p>
         ) : null}
         <ProblemBanner problem={queue.problem} />
-        <Queue rows={queue.value?.data} onDecided={decided} />
-        {queue.value?.hasMore ? <p className="empty">{t('customers.queue.more')}</p> : null}
+        <Queue rows={queue.rows} onDecided={decided} />
+        <div className="form-row">
+          <LoadMore list={queue} />
+        </div>
       </section>
     </Page>
   );

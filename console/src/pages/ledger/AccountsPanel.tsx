@@ -4,8 +4,9 @@
  */
 import { type FormEvent, useEffect, useMemo, useState } from 'react';
 import { useI18n } from '../../app/i18n.tsx';
+import { LoadMore, usePagedList } from '../../app/paging.tsx';
 import { type Column, DataTable, ProblemBanner } from '../../app/ui.tsx';
-import { type LedgerAccount, usePagedList } from './ledger-data.ts';
+import type { LedgerAccount } from './ledger-data.ts';
 
 export const ACCOUNT_KINDS = [
   'deposit',
@@ -158,14 +159,7 @@ export function AccountsPanel({ refreshKey }: { refreshKey: number }) {
         <span data-testid="accounts-count">
           {t('ledger.accounts.count', { count: number(list.rows.length) })}
         </span>
-        <button
-          type="button"
-          className="secondary"
-          onClick={list.loadMore}
-          disabled={!list.hasMore || list.loading}
-        >
-          {list.loading ? t('common.loading') : t('ledger.loadMore')}
-        </button>
+        <LoadMore list={list} />
       </div>
     </section>
   );

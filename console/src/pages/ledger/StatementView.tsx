@@ -6,8 +6,9 @@
  */
 import { useDeferredValue, useMemo, useState } from 'react';
 import { useI18n } from '../../app/i18n.tsx';
+import { LoadMore, usePagedList } from '../../app/paging.tsx';
 import { type Column, DataTable, Figure, Page, ProblemBanner, useApi } from '../../app/ui.tsx';
-import { type LedgerAccount, type StatementLine, usePagedList } from './ledger-data.ts';
+import type { LedgerAccount, StatementLine } from './ledger-data.ts';
 
 function useStatementColumns(currency: string): Column<StatementLine>[] {
   const { t, money, number, dateTime } = useI18n();
@@ -164,22 +165,7 @@ export function StatementView({ accountId }: { accountId: string }) {
           />
         ) : null}
         <div className="form-row ledger-footer">
-          <button
-            type="button"
-            className="secondary"
-            onClick={statement.loadMore}
-            disabled={!statement.hasMore || statement.loading}
-          >
-            {statement.loading ? t('common.loading') : t('ledger.loadMore')}
-          </button>
-          <button
-            type="button"
-            className="secondary"
-            onClick={statement.loadAll}
-            disabled={!statement.hasMore || statement.loading}
-          >
-            {t('ledger.loadAll')}
-          </button>
+          <LoadMore list={statement} all />
         </div>
       </section>
     </Page>

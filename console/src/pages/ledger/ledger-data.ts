@@ -1,10 +1,9 @@
 /**
  * The ledger page's wire shapes (as the public API answers them: money in integer minor units)
- * and its helpers: a list read page by page through the API's cursor, an amount typed by a
- * person turned into exact minor units, and a file fetched with the session's credential.
+ * and its helpers: an amount typed by a person turned into exact minor units, and a file
+ * fetched with the session's credential.
  */
-import { useCallback, useEffect, useRef, useState } from 'react';
-import { api, currentToken, Problem } from '../../app/api.ts';
+import { currentToken, Problem } from '../../app/api.ts';
 
 export interface LedgerAccount {
   readonly id: string;
@@ -88,79 +87,6 @@ export interface EndOfDayReport {
     readonly breakCount: number;
     readonly breaks: readonly EndOfDayBreak[];
   }[];
-}
-
-export interface ListPage<T> {
-  readonly data: readonly T[];
-  readonly hasMore: boolean;
-  readonly nextCursor: string | null;
-}
-
-/** The largest page the list routes give. */
-export const PAGE_SIZE_MAX = 100;
-
-/**
- * The rows of a cursor-paged list at `path` (which may carry a query already), read one page
- * at a time on demand: `loadMore` adds the next page, `loadAll` follows the cursor to the end.
- * A new `path` starts again from the first page.
- */
-export function usePagedList<T>(path: string | null, pageSize = PAGE_SIZE_MAX) {
-  const [rows, setRows] = useState<readonly T[]>([]);
-  const [cursor, setCursor] = useState<string | null>(null);
-  const [hasMore, setHasMore] = useState(false);
-  const [loading, setLoading] = useState(false);
-  const [problem, setProblem] = useState<unknown>(null);
-  const [version, setVersion] = useState(0);
-  /** The path and version of the list now shown: a page of an older one is dropped. */
-  const current = useRef('');
-  const pageOf = useCallback(
-    (after: string | null) => {
-      const join = path?.includes('?') ? '&' : '?';
-      const tail = after === null ? '' : `&startingAfter=${encodeURIComponent(after)}`;
-      return api<ListPage<T>>('GET', `${path}${join}limit=${pageSize}${tail}`);
-    },
-    [path, pageSize],
-  );
-  const read = useCallback(
-    async (after: string | null, all: boolean) => {
-      const mine = current.current;
-      setLoading(true);
-      setProblem(null);
-      try {
-        let next: string | null = after;
-        do {
-          const fresh = next === null;
-          const page = await pageOf(next);
-          if (current.current !== mine) return;
-          setRows((old) => (fresh ? page.data : [...old, ...page.data]));
-          next = page.nextCursor;
-          setCursor(next);
-          setHasMore(page.hasMore);
-        } while (all && next !== null);
-      } catch (error) {
-        if (current.current === mine) setProblem(error);
-      } finally {
-        if (current.current === mine) setLoading(false);
-      }
-    },
-    [pageOf],
-  );
-  useEffect(() => {
-    current.current = `${path} ${version}`;
-    setRows([]);
-    setCursor(null);
-    setHasMore(false);
-    if (path !== null) void read(null, false);
-  }, [path, version, read]);
-  return {
-    rows,
-    hasMore,
-    loading,
-    problem,
-    loadMore: useCallback(() => void read(cursor, false), [read, cursor]),
-    loadAll: useCallback(() => void read(cursor, true), [read, cursor]),
-    reload: useCallback(() => setVersion((n) => n + 1), []),
-  };
 }
 
 /** The number of minor-unit digits of `currency` (2 when the browser does not know it). */

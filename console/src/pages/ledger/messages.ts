@@ -3,8 +3,6 @@ import type { MessageSet } from '../../app/i18n.tsx';
 export const LEDGER_MESSAGES: MessageSet = {
   en: {
     'ledger.title': 'Ledger',
-    'ledger.loadMore': 'Load more',
-    'ledger.loadAll': 'Load all',
     'ledger.accounts.title': 'Accounts',
     'ledger.accounts.filter': 'Filter accounts',
     'ledger.accounts.id': 'Account',
@@ -126,8 +124,6 @@ export const LEDGER_MESSAGES: MessageSet = {
   },
   'zh-CN': {
     'ledger.title': '账务',
-    'ledger.loadMore': '加载更多',
-    'ledger.loadAll': '全部加载',
     'ledger.accounts.title': '账户',
     'ledger.accounts.filter': '筛选账户',
     'ledger.accounts.id': '账户',

@@ -5,8 +5,9 @@
 import { type FormEvent, useState } from 'react';
 import { api } from '../../app/api.ts';
 import { useI18n } from '../../app/i18n.tsx';
-import { ProblemBanner, useApi } from '../../app/ui.tsx';
-import type { Credential, ListPage } from './types.ts';
+import { LoadMore, usePagedList } from '../../app/paging.tsx';
+import { ProblemBanner } from '../../app/ui.tsx';
+import type { Credential } from './types.ts';
 
 type Kind = 'api_key' | 'client';
 
@@ -16,7 +17,7 @@ type Created = Credential & { readonly apiKey?: string | null; readonly clientSe
 
 export function CredentialsPanel({ kind, scopes }: { kind: Kind; scopes: readonly string[] }) {
   const { t } = useI18n();
-  const list = useApi<ListPage<Credential>>(`${PATHS[kind]}?limit=100`);
+  const list = usePagedList<Credential>(PATHS[kind]);
   const [created, setCreated] = useState<Created | null>(null);
   const [problem, setProblem] = useState<unknown>(null);
   const revoke = async (id: string) => {
@@ -51,8 +52,10 @@ export function CredentialsPanel({ kind, scopes }: { kind: Kind; scopes: readonl
         </div>
       ) : null}
       <ProblemBanner problem={list.problem ?? problem} />
-      <CredentialTable kind={kind} rows={list.value?.data} onRevoke={(id) => void revoke(id)} />
-      {list.value?.hasMore ? <p className="staff-muted">{t('staff.more')}</p> : null}
+      <CredentialTable kind={kind} rows={list.rows} onRevoke={(id) => void revoke(id)} />
+      <div className="form-row">
+        <LoadMore list={list} />
+      </div>
     </section>
   );
 }

@@ -5,20 +5,21 @@
  */
 import { useCallback, useEffect, useMemo } from 'react';
 import { useI18n } from '../../app/i18n.tsx';
+import { LoadMore, usePagedList } from '../../app/paging.tsx';
 import { useStream } from '../../app/stream.ts';
 import { Page, ProblemBanner, useApi } from '../../app/ui.tsx';
 import { ApprovalsPanel } from './Approvals.tsx';
 import { CredentialsPanel } from './Credentials.tsx';
 import { RoleGrantForm, StaffTable } from './StaffMembers.tsx';
-import type { ApprovalsTopic, ListPage, StaffMember, WhoAmI } from './types.ts';
+import type { ApprovalsTopic, StaffMember, WhoAmI } from './types.ts';
 import './staff.css';
 
 export function StaffPage() {
   const { t } = useI18n();
-  const staff = useApi<ListPage<StaffMember>>('/v1/staff?limit=100');
+  const staff = usePagedList<StaffMember>('/v1/staff');
   const me = useApi<WhoAmI>('/v1/staff/sessions/current');
   const { approvals } = useStream<{ approvals: ApprovalsTopic }>(['approvals']);
-  const members = staff.value?.data;
+  const members = staff.rows;
   const names = useMemo(
     () => new Map((members ?? []).map((member) => [member.id, member.username])),
     [members],
@@ -37,7 +38,9 @@ export function StaffPage() {
         <h2 id="members-title">{t('staff.members.title')}</h2>
         <ProblemBanner problem={staff.problem} />
         <StaffTable members={members} />
-        {staff.value?.hasMore ? <p className="staff-muted">{t('staff.more')}</p> : null}
+        <div className="form-row">
+          <LoadMore list={staff} />
+        </div>
         {members ? <RoleGrantForm members={members} live={approvals} /> : null}
       </section>
       <ProblemBanner problem={me.problem} />

@@ -3,7 +3,6 @@ import type { MessageSet } from '../../app/i18n.tsx';
 export const STAFF_MESSAGES: MessageSet = {
   en: {
     'staff.title': 'Staff',
-    'staff.more': 'Only the first 100 are shown.',
     'staff.members.title': 'Staff members',
     'staff.members.username': 'Username',
     'staff.members.displayName': 'Name',
@@ -72,7 +71,6 @@ export const STAFF_MESSAGES: MessageSet = {
   },
   'zh-CN': {
     'staff.title': '员工',
-    'staff.more': '仅显示前 100 条。',
     'staff.members.title': '员工成员',
     'staff.members.username': '用户名',
     'staff.members.displayName': '姓名',

@@ -1,11 +1,5 @@
 /** What the staff page reads from the API, as the API answers it. */
 
-export interface ListPage<T> {
-  readonly data: readonly T[];
-  readonly hasMore: boolean;
-  readonly nextCursor: string | null;
-}
-
 export interface StaffMember {
   readonly id: string;
   readonly username: string;
