@@ -220,4 +220,39 @@ describe('the ledger page', () => {
     await page.getByRole('button', { name: '运行检查', exact: true }).waitFor();
     await page.getByTestId('language').selectOption('en');
   });
+
+  test('windows past the live page are read on demand, to the last one', async () => {
+    const names = Array.from({ length: 101 }, (_, n) => `console-many-${run}-${n}`);
+    for (let at = 0; at < names.length; at += 10)
+      await Promise.all(
+        names
+          .slice(at, at + 10)
+          .map((name) => institution(`settlement-${name}`, 'settlement', name)),
+      );
+    // Every window the API lists, page by page.
+    const listed: string[] = [];
+    for (let after: string | null = null, first = true; first || after !== null; first = false) {
+      const query: string = after === null ? '' : `&startingAfter=${encodeURIComponent(after)}`;
+      const answer = await call('GET', `/v1/ledger/settlement-windows?limit=100${query}`);
+      listed.push(...(answer.data as { id: string }[]).map((w) => `window-${w.id}`));
+      after = answer.hasMore ? (answer.nextCursor as string) : null;
+    }
+    assert.ok(listed.length > 100, 'more windows than the live page holds');
+    const panel = page.locator('section[aria-labelledby=ledger-windows]');
+    const rows = panel.locator('[data-testid^="window-swin_"]');
+    // The live page holds the first 100; the rest are a click away.
+    await panel.getByRole('button', { name: 'More windows' }).click({ timeout: 15_000 });
+    const more = panel.getByRole('button', { name: 'Load more' });
+    for (let tries = 0; tries < 100 && (await rows.count()) < listed.length; tries += 1) {
+      if ((await more.count()) > 0) await more.click();
+      else await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const ids = await rows.evaluateAll((all) => all.map((row) => row.getAttribute('data-testid')));
+    assert.equal(new Set(ids).size, ids.length, 'no window twice');
+    assert.deepEqual([...ids].sort(), [...listed].sort(), 'every window the API lists');
+    for (const name of [...names, COUNTERPARTY]) {
+      const id = `window-swin_${Buffer.from(name, 'utf8').toString('base64url')}.1`;
+      assert.ok(ids.includes(id), `${name}'s window is listed`);
+    }
+  });
 });

@@ -20,9 +20,14 @@ export const PAGE_SIZE_MAX = 100;
 /**
  * The rows of a cursor-paged list at `path` (which may carry a query already), read one page
  * at a time on demand: `loadMore` adds the next page, `loadAll` follows the cursor to the end.
- * A new `path` starts again from the first page.
+ * A new `path` (or `startAfter`, the cursor the list begins after) starts again from the first
+ * page.
  */
-export function usePagedList<T>(path: string | null, pageSize = PAGE_SIZE_MAX) {
+export function usePagedList<T>(
+  path: string | null,
+  pageSize = PAGE_SIZE_MAX,
+  startAfter: string | null = null,
+) {
   const [rows, setRows] = useState<readonly T[]>([]);
   const [cursor, setCursor] = useState<string | null>(null);
   const [hasMore, setHasMore] = useState(false);
@@ -64,12 +69,12 @@ export function usePagedList<T>(path: string | null, pageSize = PAGE_SIZE_MAX) {
     [pageOf],
   );
   useEffect(() => {
-    current.current = `${path} ${version}`;
+    current.current = `${path} ${startAfter} ${version}`;
     setRows([]);
-    setCursor(null);
+    setCursor(startAfter);
     setHasMore(false);
-    if (path !== null) void read(null, false);
-  }, [path, version, read]);
+    if (path !== null) void read(startAfter, false);
+  }, [path, startAfter, version, read]);
   return {
     rows,
     hasMore,

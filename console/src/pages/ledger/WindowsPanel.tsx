@@ -7,11 +7,14 @@
 import { useState } from 'react';
 import { api, idempotencyKey } from '../../app/api.ts';
 import { useI18n } from '../../app/i18n.tsx';
+import { LoadMore, PAGE_SIZE_MAX, usePagedList } from '../../app/paging.tsx';
 import { useStream } from '../../app/stream.ts';
 import { ProblemBanner, useApi } from '../../app/ui.tsx';
 import { download, type SettlementWindow, type WindowReport } from './ledger-data.ts';
 
-type LedgerTopic = { ledger: { windows: SettlementWindow[]; hasMore: boolean } };
+type LedgerTopic = {
+  ledger: { windows: SettlementWindow[]; hasMore: boolean; nextCursor: string | null };
+};
 type Action = 'close' | 'settle';
 
 const STATE_BADGE: Record<SettlementWindow['state'], string> = {
@@ -27,7 +30,16 @@ const windowPath = (id: string) => `${WINDOWS}/${encodeURIComponent(id)}`;
 export function WindowsPanel() {
   const { t } = useI18n();
   const live = useStream<LedgerTopic>(['ledger']);
-  const windows = live.ledger?.windows;
+  // The first page is live; the windows after it are read on demand through the list's cursor,
+  // a page at a time, from where the live page ends.
+  const [past, setPast] = useState(false);
+  const after = live.ledger?.hasMore ? live.ledger.nextCursor : null;
+  const older = usePagedList<SettlementWindow>(
+    past && after ? WINDOWS : null,
+    PAGE_SIZE_MAX,
+    after,
+  );
+  const windows = live.ledger ? [...live.ledger.windows, ...older.rows] : undefined;
   const [positionsOf, setPositionsOf] = useState<string | null>(null);
   const [confirm, setConfirm] = useState<{ id: string; name: string; action: Action } | null>(null);
   const [message, setMessage] = useState<string | null>(null);
@@ -85,7 +97,15 @@ export function WindowsPanel() {
           onFile={fetchFile}
         />
       )}
-      {live.ledger?.hasMore ? <p className="empty">{t('ledger.windows.more')}</p> : null}
+      <ProblemBanner problem={older.problem} />
+      <div className="form-row">
+        {after && !past ? (
+          <button type="button" className="secondary" onClick={() => setPast(true)}>
+            {t('ledger.windows.more')}
+          </button>
+        ) : null}
+        <LoadMore list={older} />
+      </div>
       {positionsOf ? <Positions id={positionsOf} onClose={() => setPositionsOf(null)} /> : null}
     </section>
   );

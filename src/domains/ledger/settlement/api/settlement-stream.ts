@@ -10,14 +10,18 @@ import { windowToJson } from './settlement-schemas.ts';
 /** Windows the topic carries: the list's first page of the largest size. */
 export const STREAMED_WINDOWS_MAX = 100;
 
-/** The topic `ledger`: `{ windows, hasMore }`, read every 2 s while anyone subscribes. */
+/** The topic `ledger`: `{ windows, hasMore, nextCursor }` (the cursor of the windows after these), read every 2 s while anyone subscribes. */
 export function ledgerStreamTopic(settlement: SettlementService): StreamTopic {
   return {
     scope: 'ledger:read',
     intervalMs: 2_000,
     async read() {
       const page = await settlement.list({}, { limit: STREAMED_WINDOWS_MAX });
-      return { windows: page.data.map(windowToJson), hasMore: page.hasMore };
+      return {
+        windows: page.data.map(windowToJson),
+        hasMore: page.hasMore,
+        nextCursor: page.nextCursor,
+      };
     },
   };
 }
