@@ -173,6 +173,51 @@ describe('the staff page', () => {
     await page.context().close();
   });
 
+  test('a viewer sees the actions their roles do not allow disabled, saying which scope they need', async () => {
+    const [admin] = fixture.demo.staff;
+    assert.ok(admin);
+    const adminPage = await consoleLogin(fixture, admin);
+    await open(adminPage, 'Staff');
+    await adminPage
+      .getByTestId('panel-api_key')
+      .getByRole('button', { name: 'Create API key' })
+      .waitFor();
+    assert.equal(await adminPage.getByTestId('needs-note').count(), 0, 'an admin may do all of it');
+    const saved = await adminPage.evaluate("sessionStorage.getItem('mainstay.console.session')");
+    const { token } = JSON.parse(String(saved)) as { token: string };
+    await adminPage.context().close();
+    const viewer = {
+      username: `viewer-${randomInt(1_000_000)}`,
+      password: 'a long enough viewer password',
+    };
+    const created = await call('POST', '/v1/staff', token, { ...viewer, displayName: 'A viewer' });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const page = await consoleLogin(fixture, {
+      ...viewer,
+      id: created.body.id as string,
+      totpUri: created.body.totpUri as string,
+    });
+    await open(page, 'Staff');
+    // Keys and clients: not even listed (that needs identity:admin too), and no refusal shown.
+    const keys = page.getByTestId('panel-api_key');
+    await keys.getByText('Needs the scope identity:admin').waitFor();
+    assert.equal(await keys.getByRole('button', { name: 'Create API key' }).count(), 0);
+    assert.equal(await page.getByText('Insufficient scope').count(), 0, 'no refusal to read');
+    const grant = page.getByRole('button', { name: 'Ask for the role change' });
+    assert.ok(await grant.isDisabled(), 'a role change needs identity:admin');
+    await screenshot(page, 'staff-viewer');
+    await open(page, 'Operations');
+    await page.getByText('Needs the scope ops:manage').first().waitFor();
+    assert.ok(
+      await page.getByRole('button', { name: 'Start switchover' }).isDisabled(),
+      'a switchover needs ops:manage',
+    );
+    await open(page, 'Ledger');
+    await page.getByText('Needs the scope ledger:write').waitFor();
+    assert.ok(await page.getByRole('button', { name: 'Submit transfer' }).isDisabled());
+    await page.context().close();
+  });
+
   test('a role grant waits for a second admin, who sees it live and approves it', async () => {
     const [admin, admin2] = fixture.demo.staff;
     assert.ok(admin && admin2);

@@ -28,6 +28,7 @@ export const SHELL_MESSAGES: MessageSet = {
     'common.no': 'No',
     'common.loadMore': 'Load more',
     'common.loadAll': 'Load all',
+    'common.needs': 'Needs the scope {scope}, which your roles do not grant',
   },
   'zh-CN': {
     'app.name': 'Mainstay 控制台',
@@ -55,5 +56,6 @@ export const SHELL_MESSAGES: MessageSet = {
     'common.no': '否',
     'common.loadMore': '加载更多',
     'common.loadAll': '全部加载',
+    'common.needs': '需要权限范围 {scope}，您的角色未授予',
   },
 };

@@ -20,6 +20,11 @@ interface StaffSession {
 
 export interface SessionState {
   readonly staff: Staff | null;
+  /**
+   * The scopes the session's roles grant (`GET /v1/staff/sessions/current`), `null` until they
+   * are read. Pages offer an action only to someone whose scopes allow it; the API decides.
+   */
+  readonly scopes: ReadonlySet<string> | null;
   login(username: string, password: string, code: string): Promise<void>;
   logout(): Promise<void>;
 }
@@ -49,6 +54,20 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     setSession(null);
   }, []);
   useEffect(() => whenUnauthenticated(end), [end]);
+  const [scopes, setScopes] = useState<ReadonlySet<string> | null>(null);
+  const token = session?.token ?? null;
+  useEffect(() => {
+    setScopes(null);
+    if (token === null) return;
+    const abort = new AbortController();
+    api<{ scopes: readonly string[] }>('GET', '/v1/staff/sessions/current', {
+      signal: abort.signal,
+    }).then(
+      (me) => setScopes(new Set(me.scopes)),
+      () => undefined,
+    );
+    return () => abort.abort();
+  }, [token]);
   const login = useCallback(async (username: string, password: string, code: string) => {
     const started = await api<StaffSession>('POST', '/v1/staff/sessions', {
       body: { username, password, code },
@@ -62,7 +81,7 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     end();
   }, [end]);
   return (
-    <SessionContext.Provider value={{ staff: session?.staff ?? null, login, logout }}>
+    <SessionContext.Provider value={{ staff: session?.staff ?? null, scopes, login, logout }}>
       {children}
     </SessionContext.Provider>
   );

@@ -8,6 +8,7 @@ import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { api, Problem } from './api.ts';
 import { useI18n } from './i18n.tsx';
+import { useSession } from './session.tsx';
 
 export function Page({
   title,
@@ -247,6 +248,7 @@ export function DecisionRow({
   maxLength,
   labels,
   onDecide,
+  needs,
 }: {
   id: string;
   reason: string;
@@ -255,29 +257,77 @@ export function DecisionRow({
   maxLength: number;
   labels: { approve: string; reason: string; reject: string };
   onDecide: (decision: 'approve' | 'reject') => void;
+  /** The scope a decision needs: without it the row is shown disabled (see {@link Guard}). */
+  needs: string;
 }) {
   return (
     <div className="form-row">
-      <button type="button" disabled={busy} onClick={() => onDecide('approve')}>
-        {labels.approve}
-      </button>
-      <label htmlFor={id}>
-        {labels.reason}
-        <input
-          id={id}
-          value={reason}
-          maxLength={maxLength}
-          onChange={(event) => onReason(event.target.value)}
-        />
-      </label>
-      <button
-        type="button"
-        className="danger"
-        disabled={busy || reason.trim() === ''}
-        onClick={() => onDecide('reject')}
-      >
-        {labels.reject}
-      </button>
+      <Guard needs={needs}>
+        <button type="button" disabled={busy} onClick={() => onDecide('approve')}>
+          {labels.approve}
+        </button>
+        <label htmlFor={id}>
+          {labels.reason}
+          <input
+            id={id}
+            value={reason}
+            maxLength={maxLength}
+            onChange={(event) => onReason(event.target.value)}
+          />
+        </label>
+        <button
+          type="button"
+          className="danger"
+          disabled={busy || reason.trim() === ''}
+          onClick={() => onDecide('reject')}
+        >
+          {labels.reject}
+        </button>
+      </Guard>
     </div>
+  );
+}
+
+/** Whether the session's scopes include `scope` (`false` while they are being read). */
+export function useCan(): (scope: string) => boolean {
+  const { scopes } = useSession();
+  return useCallback((scope: string) => scopes?.has(scope) ?? false, [scopes]);
+}
+
+/** Says, once for a panel, that its actions need `needs`; nothing for someone who has it. */
+export function NeedsNote({ needs }: { needs: string }) {
+  const { t } = useI18n();
+  const { scopes } = useSession();
+  if (scopes === null || scopes.has(needs)) return null;
+  return (
+    <p className="guard-note" data-testid="needs-note">
+      {t('common.needs', { scope: needs })}
+    </p>
+  );
+}
+
+/**
+ * An action (buttons, a form's fields) offered only to a staff member whose scopes include
+ * `needs`: for anyone else it is shown disabled (a disabled fieldset disables every control in
+ * it), rather than refused after a click; the API refuses it all the same. Disabled too while
+ * the session's scopes are read. `note` says why beside it.
+ */
+export function Guard({
+  needs,
+  note = false,
+  children,
+}: {
+  needs: string;
+  note?: boolean;
+  children: ReactNode;
+}) {
+  const can = useCan();
+  return (
+    <>
+      <fieldset className="guard" disabled={!can(needs)} data-needs={needs}>
+        {children}
+      </fieldset>
+      {note ? <NeedsNote needs={needs} /> : null}
+    </>
   );
 }

@@ -157,6 +157,7 @@ function ReviewItem({
       <Documents customerId={customer.id} />
       {customer.review.status === 'pending' ? (
         <DecisionRow
+          needs="identity:review"
           id={reasonId}
           reason={reason}
           onReason={setReason}

@@ -6,7 +6,7 @@
 import { type FormEvent, useState } from 'react';
 import { api, idempotencyKey } from '../../app/api.ts';
 import { useI18n } from '../../app/i18n.tsx';
-import { ProblemBanner } from '../../app/ui.tsx';
+import { Guard, ProblemBanner } from '../../app/ui.tsx';
 import { parseMinorUnits } from './ledger-data.ts';
 
 interface Outcome {
@@ -71,33 +71,35 @@ export function TransferPanel({ onPosted }: { onPosted: () => void }) {
     <section className="panel" aria-labelledby="ledger-transfer">
       <h2 id="ledger-transfer">{t('ledger.transfer.title')}</h2>
       <form className="ledger-transfer" onSubmit={submit}>
-        <label>
-          {t('ledger.transfer.debit')}
-          <input name="debit" required placeholder="lacc_…" />
-        </label>
-        <label>
-          {t('ledger.transfer.credit')}
-          <input name="credit" required placeholder="lacc_…" />
-        </label>
-        <div className="form-row">
+        <Guard needs="ledger:write" note>
           <label>
-            {t('ledger.transfer.amount')}
-            <input name="amount" required inputMode="decimal" placeholder="12.34" size={12} />
+            {t('ledger.transfer.debit')}
+            <input name="debit" required placeholder="lacc_…" />
           </label>
           <label>
-            {t('ledger.accounts.currency')}
-            <input name="currency" required defaultValue="CNY" size={5} maxLength={3} />
+            {t('ledger.transfer.credit')}
+            <input name="credit" required placeholder="lacc_…" />
           </label>
-        </div>
-        <label>
-          {t('ledger.transfer.reference')}
-          <input name="reference" maxLength={255} />
-        </label>
-        <div>
-          <button type="submit" disabled={busy}>
-            {busy ? t('common.loading') : t('ledger.transfer.submit')}
-          </button>
-        </div>
+          <div className="form-row">
+            <label>
+              {t('ledger.transfer.amount')}
+              <input name="amount" required inputMode="decimal" placeholder="12.34" size={12} />
+            </label>
+            <label>
+              {t('ledger.accounts.currency')}
+              <input name="currency" required defaultValue="CNY" size={5} maxLength={3} />
+            </label>
+          </div>
+          <label>
+            {t('ledger.transfer.reference')}
+            <input name="reference" maxLength={255} />
+          </label>
+          <div>
+            <button type="submit" disabled={busy}>
+              {busy ? t('common.loading') : t('ledger.transfer.submit')}
+            </button>
+          </div>
+        </Guard>
       </form>
       {invalid ? (
         <p className="problem" role="alert">

@@ -9,7 +9,7 @@ import { api, idempotencyKey } from '../../app/api.ts';
 import { useI18n } from '../../app/i18n.tsx';
 import { LoadMore, PAGE_SIZE_MAX, usePagedList } from '../../app/paging.tsx';
 import { useStream } from '../../app/stream.ts';
-import { ProblemBanner, useApi } from '../../app/ui.tsx';
+import { Guard, NeedsNote, ProblemBanner, useApi } from '../../app/ui.tsx';
 import { download, type SettlementWindow, type WindowReport } from './ledger-data.ts';
 
 type LedgerTopic = {
@@ -73,6 +73,7 @@ export function WindowsPanel() {
   return (
     <section className="panel" aria-labelledby="ledger-windows">
       <h2 id="ledger-windows">{t('ledger.windows.title')}</h2>
+      <NeedsNote needs="ledger:admin" />
       {confirm ? (
         <ConfirmBar
           text={t(`ledger.windows.confirm.${confirm.action}`, { window: confirm.name })}
@@ -205,24 +206,26 @@ function WindowRow({
         >
           {t('ledger.windows.positions')}
         </button>
-        {window.state === 'open' ? (
-          <button
-            type="button"
-            onClick={() => onAction(window.id, 'close', name)}
-            aria-label={t('ledger.windows.closeOf', { window: name })}
-          >
-            {t('ledger.windows.close')}
-          </button>
-        ) : null}
-        {window.state === 'closed' || window.state === 'pending_settlement' ? (
-          <button
-            type="button"
-            onClick={() => onAction(window.id, 'settle', name)}
-            aria-label={t('ledger.windows.settleOf', { window: name })}
-          >
-            {t('ledger.windows.settle')}
-          </button>
-        ) : null}
+        <Guard needs="ledger:admin">
+          {window.state === 'open' ? (
+            <button
+              type="button"
+              onClick={() => onAction(window.id, 'close', name)}
+              aria-label={t('ledger.windows.closeOf', { window: name })}
+            >
+              {t('ledger.windows.close')}
+            </button>
+          ) : null}
+          {window.state === 'closed' || window.state === 'pending_settlement' ? (
+            <button
+              type="button"
+              onClick={() => onAction(window.id, 'settle', name)}
+              aria-label={t('ledger.windows.settleOf', { window: name })}
+            >
+              {t('ledger.windows.settle')}
+            </button>
+          ) : null}
+        </Guard>
         {window.state !== 'open' ? (
           <button
             type="button"

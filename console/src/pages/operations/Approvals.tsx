@@ -5,7 +5,7 @@
  */
 import { type ReactNode, useState } from 'react';
 import { useI18n } from '../../app/i18n.tsx';
-import { ProblemBanner } from '../../app/ui.tsx';
+import { Guard, ProblemBanner } from '../../app/ui.tsx';
 import { useAction } from './action.ts';
 import type { ApprovalRequest, Run } from './types.ts';
 import { useWho } from './who.ts';
@@ -55,12 +55,14 @@ function DecisionRow({
             aria-invalid={needsReason}
           />
         </label>
-        <button type="button" onClick={approve} disabled={action.busy}>
-          {t('operations.decision.approve')}
-        </button>
-        <button type="button" className="danger" onClick={reject} disabled={action.busy}>
-          {t('operations.decision.reject')}
-        </button>
+        <Guard needs="approvals:decide">
+          <button type="button" onClick={approve} disabled={action.busy}>
+            {t('operations.decision.approve')}
+          </button>
+          <button type="button" className="danger" onClick={reject} disabled={action.busy}>
+            {t('operations.decision.reject')}
+          </button>
+        </Guard>
       </div>
       {needsReason ? (
         <p className="field-error" role="alert">

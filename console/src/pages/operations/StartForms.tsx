@@ -6,7 +6,7 @@
  */
 import { type FormEvent, useState } from 'react';
 import { useI18n } from '../../app/i18n.tsx';
-import { ProblemBanner } from '../../app/ui.tsx';
+import { Guard, ProblemBanner } from '../../app/ui.tsx';
 import { useAction } from './action.ts';
 import type { ApprovalRequest, Run, Topology } from './types.ts';
 
@@ -91,9 +91,11 @@ export function SwitchoverForm({
           <input value={table} onChange={(event) => setTable(event.target.value)} required />
         </label>
       </div>
-      <button type="submit" disabled={action.busy || !dc}>
-        {t('operations.switchover.start')}
-      </button>
+      <Guard needs="ops:manage" note>
+        <button type="submit" disabled={action.busy || !dc}>
+          {t('operations.switchover.start')}
+        </button>
+      </Guard>
       <ProblemBanner problem={action.problem} />
     </form>
   );
@@ -138,9 +140,11 @@ export function DrillForm({
           topology={topology}
         />
       </div>
-      <button type="submit" disabled={action.busy || !from || from === to}>
-        {t('operations.drill.start')}
-      </button>
+      <Guard needs="ops:manage" note>
+        <button type="submit" disabled={action.busy || !from || from === to}>
+          {t('operations.drill.start')}
+        </button>
+      </Guard>
       <ProblemBanner problem={action.problem} />
     </form>
   );
@@ -171,9 +175,11 @@ export function ReseedForm({ topology }: { topology: Topology | undefined }) {
           topology={topology}
         />
       </div>
-      <button type="submit" disabled={action.busy || !dc}>
-        {t('operations.reseed.start')}
-      </button>
+      <Guard needs="ops:manage" note>
+        <button type="submit" disabled={action.busy || !dc}>
+          {t('operations.reseed.start')}
+        </button>
+      </Guard>
       {asked ? (
         <p role="status" data-testid="reseed-asked">
           {t('operations.reseed.asked', { id: asked.id })}

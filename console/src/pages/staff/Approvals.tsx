@@ -118,6 +118,7 @@ function ApprovalItem({ approval, nameOf }: { approval: Approval; nameOf: NameOf
         <p className="staff-muted">{t('staff.approvals.mine')}</p>
       ) : (
         <DecisionRow
+          needs="approvals:decide"
           id={reasonId}
           reason={reason}
           onReason={setReason}

@@ -6,7 +6,7 @@ import { type FormEvent, useState } from 'react';
 import { api } from '../../app/api.ts';
 import { useI18n } from '../../app/i18n.tsx';
 import { LoadMore, usePagedList } from '../../app/paging.tsx';
-import { ProblemBanner } from '../../app/ui.tsx';
+import { Guard, NeedsNote, ProblemBanner, useCan } from '../../app/ui.tsx';
 import type { Credential } from './types.ts';
 
 type Kind = 'api_key' | 'client';
@@ -17,7 +17,9 @@ type Created = Credential & { readonly apiKey?: string | null; readonly clientSe
 
 export function CredentialsPanel({ kind, scopes }: { kind: Kind; scopes: readonly string[] }) {
   const { t } = useI18n();
-  const list = usePagedList<Credential>(PATHS[kind]);
+  // Listing, creating and revoking all need identity:admin: without it, nothing is read.
+  const allowed = useCan()('identity:admin');
+  const list = usePagedList<Credential>(allowed ? PATHS[kind] : null);
   const [created, setCreated] = useState<Created | null>(null);
   const [problem, setProblem] = useState<unknown>(null);
   const revoke = async (id: string) => {
@@ -30,6 +32,13 @@ export function CredentialsPanel({ kind, scopes }: { kind: Kind; scopes: readonl
     }
   };
   const secret = created ? (created.apiKey ?? created.clientSecret ?? null) : null;
+  if (!allowed)
+    return (
+      <section className="panel" aria-labelledby={`${kind}-title`} data-testid={`panel-${kind}`}>
+        <h2 id={`${kind}-title`}>{t(`staff.${kind}.title`)}</h2>
+        <NeedsNote needs="identity:admin" />
+      </section>
+    );
   return (
     <section className="panel" aria-labelledby={`${kind}-title`} data-testid={`panel-${kind}`}>
       <h2 id={`${kind}-title`}>{t(`staff.${kind}.title`)}</h2>
@@ -119,9 +128,11 @@ function CreateForm({
             ))}
           </select>
         </label>
-        <button type="submit" disabled={busy || name.trim() === '' || chosen.length === 0}>
-          {t(`staff.${kind}.create`)}
-        </button>
+        <Guard needs="identity:admin" note>
+          <button type="submit" disabled={busy || name.trim() === '' || chosen.length === 0}>
+            {t(`staff.${kind}.create`)}
+          </button>
+        </Guard>
       </div>
       <ProblemBanner problem={problem} />
     </form>
@@ -186,14 +197,16 @@ function RevokeButton({ name, onRevoke }: { name: string; onRevoke: () => void }
   const [asking, setAsking] = useState(false);
   if (!asking)
     return (
-      <button
-        type="button"
-        className="danger"
-        aria-label={t('staff.credential.revokeNamed', { name })}
-        onClick={() => setAsking(true)}
-      >
-        {t('staff.credential.revoke')}
-      </button>
+      <Guard needs="identity:admin">
+        <button
+          type="button"
+          className="danger"
+          aria-label={t('staff.credential.revokeNamed', { name })}
+          onClick={() => setAsking(true)}
+        >
+          {t('staff.credential.revoke')}
+        </button>
+      </Guard>
     );
   return (
     <>

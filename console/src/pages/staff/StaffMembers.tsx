@@ -6,7 +6,7 @@
 import { type FormEvent, useEffect, useState } from 'react';
 import { api } from '../../app/api.ts';
 import { useI18n } from '../../app/i18n.tsx';
-import { ProblemBanner } from '../../app/ui.tsx';
+import { Guard, ProblemBanner } from '../../app/ui.tsx';
 import { StatusBadge } from './Approvals.tsx';
 import { type Approval, STAFF_ROLES, type StaffMember } from './types.ts';
 
@@ -117,9 +117,11 @@ export function RoleGrantForm({
             </label>
           ))}
         </fieldset>
-        <button type="submit" disabled={busy || staffId === '' || roles.length === 0}>
-          {t('staff.grant.submit')}
-        </button>
+        <Guard needs="identity:admin" note>
+          <button type="submit" disabled={busy || staffId === '' || roles.length === 0}>
+            {t('staff.grant.submit')}
+          </button>
+        </Guard>
       </div>
       <ProblemBanner problem={problem} />
       {current ? (
