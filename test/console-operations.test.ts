@@ -174,4 +174,38 @@ describe('the operations page', () => {
       [['reseed', 'rejected']],
     );
   });
+
+  test('runs past the live twenty are read on demand, each once', async () => {
+    const dc = fixture.platform.fleet.config.dataCentres[1].id;
+    const started: string[] = [];
+    for (let n = 0; n < 21; n += 1) {
+      const response = await fetch(`${fixture.url}/v1/ops/runs`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${fixture.demo.apiKey}`,
+          'content-type': 'application/json',
+          'idempotency-key': `console-older-runs-${n}-${Date.now()}`,
+        },
+        body: JSON.stringify({
+          workflow: 'switchover',
+          input: { dc, check: { shard: 0, table: 'public.demo_customers' } },
+        }),
+      });
+      assert.equal(response.status, 202, await response.clone().text());
+      started.push(((await response.json()) as { id: string }).id);
+    }
+    const { admin } = staff();
+    const page = await consoleLogin(fixture, admin);
+    await openOperations(page);
+    const panel = page.locator('section[aria-labelledby=runs-title]');
+    const rows = panel.locator('button[data-testid^="run-"]');
+    await panel.getByTestId(`run-${started.at(-1)}`).waitFor();
+    assert.equal(await rows.count(), 20, 'the live page holds the newest twenty');
+    await panel.getByRole('button', { name: 'Older runs' }).click();
+    await panel.getByTestId(`run-${started[0]}`).waitFor();
+    const ids = await rows.evaluateAll((all) => all.map((row) => row.getAttribute('data-testid')));
+    assert.equal(new Set(ids).size, ids.length, 'no run twice');
+    for (const id of started) assert.ok(ids.includes(`run-${id}`), `${id} is listed`);
+    await page.context().close();
+  });
 });

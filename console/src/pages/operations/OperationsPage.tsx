@@ -50,7 +50,12 @@ export function OperationsPage() {
       </div>
       <Approvals runs={opsRuns?.waiting} reseeds={live.reseeds?.data} />
       {run ? <RunDetail run={run} /> : null}
-      <RunList runs={opsRuns?.runs} selected={selected} onSelect={setSelected} />
+      <RunList
+        runs={opsRuns?.runs}
+        after={opsRuns?.nextCursor ?? null}
+        selected={selected}
+        onSelect={setSelected}
+      />
       <Reseeds requests={live.reseeds?.data} />
     </Page>
   );

@@ -1,6 +1,8 @@
-/** The newest ops runs of any workflow: status, progress through their steps, who and when. */
+/** The ops runs of any workflow, newest first: status, progress through their steps, who and when. */
+import { useState } from 'react';
 import { useI18n } from '../../app/i18n.tsx';
-import { type Column, DataTable } from '../../app/ui.tsx';
+import { LoadMore, PAGE_SIZE_MAX, usePagedList } from '../../app/paging.tsx';
+import { type Column, DataTable, ProblemBanner } from '../../app/ui.tsx';
 import { progressOf, type Run, tone } from './types.ts';
 import { useWho } from './who.ts';
 
@@ -30,16 +32,25 @@ export function RunProgress({ run }: { run: Run }) {
   );
 }
 
+/**
+ * The newest runs, live; the runs after them read on demand through the list's cursor, from
+ * `after` (where the live page ends), a page at a time.
+ */
 export function RunList({
   runs,
+  after,
   selected,
   onSelect,
 }: {
   runs: readonly Run[] | undefined;
+  after: string | null;
   selected: string | null;
   onSelect: (runId: string) => void;
 }) {
   const { t, dateTime } = useI18n();
+  const [past, setPast] = useState(false);
+  const older = usePagedList<Run>(past && after ? '/v1/ops/runs' : null, PAGE_SIZE_MAX, after);
+  const rows = runs === undefined ? undefined : [...runs, ...older.rows];
   const who = useWho();
   const columns: Column<Run>[] = [
     {
@@ -87,17 +98,26 @@ export function RunList({
   return (
     <section className="panel" aria-labelledby="runs-title">
       <h2 id="runs-title">{t('operations.runs.title')}</h2>
-      {runs === undefined ? (
+      {rows === undefined ? (
         <p className="empty">{t('operations.loading')}</p>
       ) : (
         <DataTable
-          rows={runs}
+          rows={rows}
           columns={columns}
           rowKey={(run) => run.id}
           height={360}
           label={t('operations.runs.title')}
         />
       )}
+      <ProblemBanner problem={older.problem} />
+      <div className="form-row">
+        {after && !past ? (
+          <button type="button" className="secondary" onClick={() => setPast(true)}>
+            {t('operations.runs.older')}
+          </button>
+        ) : null}
+        <LoadMore list={older} />
+      </div>
     </section>
   );
 }

@@ -65,7 +65,12 @@ export interface Topology {
 
 /** The stream topics this page reads. */
 export type OpsTopics = {
-  'ops-runs': { readonly runs: readonly Run[]; readonly waiting: readonly Run[] };
+  'ops-runs': {
+    readonly runs: readonly Run[];
+    /** The cursor of the runs after `runs`, `null` when there are none. */
+    readonly nextCursor: string | null;
+    readonly waiting: readonly Run[];
+  };
   reseeds: { readonly data: readonly ApprovalRequest[] };
   topology: Topology;
 };

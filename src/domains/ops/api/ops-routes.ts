@@ -25,6 +25,7 @@ import {
   OpsStepSchema,
   StartRunBody,
 } from './ops-schemas.ts';
+import { cursorOf, parseCursor } from './run-cursor.ts';
 
 export const OPS_SCOPES = {
   'ops:read': 'Read the ops modules, workflows, runs and their event logs.',
@@ -39,20 +40,6 @@ const RunParams = {
   required: ['runId'],
   additionalProperties: false,
 } as const;
-
-function cursorOf(run: { createdAt: string; id: string }): string {
-  return Buffer.from(`${run.createdAt}|${run.id}`).toString('base64url');
-}
-
-function parseCursor(cursor: string): { createdAt: string; id: string } {
-  const [createdAt, id] = Buffer.from(cursor, 'base64url').toString().split('|');
-  if (!createdAt || !id || Number.isNaN(Date.parse(createdAt))) {
-    throw new MainstayError('invalid_request', 'startingAfter is not a cursor this list gave', {
-      errors: [{ pointer: '/startingAfter', detail: 'not a cursor of this list' }],
-    });
-  }
-  return { createdAt, id };
-}
 
 /** Registers the ops routes over `engine`. */
 export function registerOpsRoutes(app: FastifyInstance, engine: WorkflowEngine): void {
