@@ -6,6 +6,7 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { api } from './api.ts';
 import { useI18n } from './i18n.tsx';
+import { ProblemBanner } from './ui.tsx';
 
 /** One page of a list, as the API answers it. */
 export interface CursorPage<T> {
@@ -109,6 +110,39 @@ export function LoadMore({
           {t('common.loadAll')}
         </button>
       ) : null}
+    </>
+  );
+}
+
+/**
+ * The rows after a live first page (a stream topic carries a list's first page and the cursor
+ * where it ends): read on demand from `after`, a page at a time; not live.
+ */
+export function useRowsAfter<T>(path: string, after: string | null) {
+  const [opened, setOpened] = useState(false);
+  const list = usePagedList<T>(opened && after ? path : null, PAGE_SIZE_MAX, after);
+  return { list, open: after && !opened ? () => setOpened(true) : null };
+}
+
+/** The button that opens {@link useRowsAfter}'s rows (`label`), then "Load more", and problems. */
+export function RowsAfter({
+  rows,
+  label,
+}: {
+  rows: ReturnType<typeof useRowsAfter>;
+  label: string;
+}) {
+  return (
+    <>
+      <ProblemBanner problem={rows.list.problem} />
+      <div className="form-row">
+        {rows.open ? (
+          <button type="button" className="secondary" onClick={rows.open}>
+            {label}
+          </button>
+        ) : null}
+        <LoadMore list={rows.list} />
+      </div>
     </>
   );
 }

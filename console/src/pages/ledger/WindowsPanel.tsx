@@ -7,7 +7,7 @@
 import { useState } from 'react';
 import { api, idempotencyKey } from '../../app/api.ts';
 import { useI18n } from '../../app/i18n.tsx';
-import { LoadMore, PAGE_SIZE_MAX, usePagedList } from '../../app/paging.tsx';
+import { RowsAfter, useRowsAfter } from '../../app/paging.tsx';
 import { useStream } from '../../app/stream.ts';
 import { Guard, NeedsNote, ProblemBanner, useApi } from '../../app/ui.tsx';
 import { download, type SettlementWindow, type WindowReport } from './ledger-data.ts';
@@ -32,14 +32,11 @@ export function WindowsPanel() {
   const live = useStream<LedgerTopic>(['ledger']);
   // The first page is live; the windows after it are read on demand through the list's cursor,
   // a page at a time, from where the live page ends.
-  const [past, setPast] = useState(false);
-  const after = live.ledger?.hasMore ? live.ledger.nextCursor : null;
-  const older = usePagedList<SettlementWindow>(
-    past && after ? WINDOWS : null,
-    PAGE_SIZE_MAX,
-    after,
+  const older = useRowsAfter<SettlementWindow>(
+    WINDOWS,
+    live.ledger?.hasMore ? live.ledger.nextCursor : null,
   );
-  const windows = live.ledger ? [...live.ledger.windows, ...older.rows] : undefined;
+  const windows = live.ledger ? [...live.ledger.windows, ...older.list.rows] : undefined;
   const [positionsOf, setPositionsOf] = useState<string | null>(null);
   const [confirm, setConfirm] = useState<{ id: string; name: string; action: Action } | null>(null);
   const [message, setMessage] = useState<string | null>(null);
@@ -98,15 +95,7 @@ export function WindowsPanel() {
           onFile={fetchFile}
         />
       )}
-      <ProblemBanner problem={older.problem} />
-      <div className="form-row">
-        {after && !past ? (
-          <button type="button" className="secondary" onClick={() => setPast(true)}>
-            {t('ledger.windows.more')}
-          </button>
-        ) : null}
-        <LoadMore list={older} />
-      </div>
+      <RowsAfter rows={older} label={t('ledger.windows.more')} />
       {positionsOf ? <Positions id={positionsOf} onClose={() => setPositionsOf(null)} /> : null}
     </section>
   );

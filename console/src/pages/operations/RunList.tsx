@@ -1,8 +1,7 @@
 /** The ops runs of any workflow, newest first: status, progress through their steps, who and when. */
-import { useState } from 'react';
 import { useI18n } from '../../app/i18n.tsx';
-import { LoadMore, PAGE_SIZE_MAX, usePagedList } from '../../app/paging.tsx';
-import { type Column, DataTable, ProblemBanner } from '../../app/ui.tsx';
+import { RowsAfter, useRowsAfter } from '../../app/paging.tsx';
+import { type Column, DataTable } from '../../app/ui.tsx';
 import { progressOf, type Run, tone } from './types.ts';
 import { useWho } from './who.ts';
 
@@ -48,9 +47,8 @@ export function RunList({
   onSelect: (runId: string) => void;
 }) {
   const { t, dateTime } = useI18n();
-  const [past, setPast] = useState(false);
-  const older = usePagedList<Run>(past && after ? '/v1/ops/runs' : null, PAGE_SIZE_MAX, after);
-  const rows = runs === undefined ? undefined : [...runs, ...older.rows];
+  const older = useRowsAfter<Run>('/v1/ops/runs', after);
+  const rows = runs === undefined ? undefined : [...runs, ...older.list.rows];
   const who = useWho();
   const columns: Column<Run>[] = [
     {
@@ -109,15 +107,7 @@ export function RunList({
           label={t('operations.runs.title')}
         />
       )}
-      <ProblemBanner problem={older.problem} />
-      <div className="form-row">
-        {after && !past ? (
-          <button type="button" className="secondary" onClick={() => setPast(true)}>
-            {t('operations.runs.older')}
-          </button>
-        ) : null}
-        <LoadMore list={older} />
-      </div>
+      <RowsAfter rows={older} label={t('operations.runs.older')} />
     </section>
   );
 }
