@@ -95,6 +95,16 @@ async function open(page: Page, name: string): Promise<void> {
   await page.getByRole('heading', { level: 1, name }).waitFor();
 }
 
+/** The first admin logged in on the Staff page, and their session token as the tab keeps it. */
+async function adminOnStaffPage(): Promise<{ page: Page; token: string }> {
+  const [admin] = fixture.demo.staff;
+  assert.ok(admin);
+  const page = await consoleLogin(fixture, admin);
+  await open(page, 'Staff');
+  const saved = await page.evaluate("sessionStorage.getItem('mainstay.console.session')");
+  return { page, token: (JSON.parse(String(saved)) as { token: string }).token };
+}
+
 before(async () => {
   fixture = await startConsoleFixture('console-staff');
 });
@@ -142,13 +152,7 @@ describe('the staff page', () => {
   });
 
   test('a list longer than a page is gone through with Load more, to its last row', async () => {
-    const [admin] = fixture.demo.staff;
-    assert.ok(admin);
-    const page = await consoleLogin(fixture, admin);
-    await open(page, 'Staff');
-    // The admin's own session token, as the console keeps it for the tab.
-    const saved = await page.evaluate("sessionStorage.getItem('mainstay.console.session')");
-    const { token } = JSON.parse(String(saved)) as { token: string };
+    const { page, token } = await adminOnStaffPage();
     const listed = await call('GET', '/v1/api-clients?limit=100', token);
     const already = (listed.body.data as unknown[]).length;
     assert.equal(listed.body.hasMore, false, 'the demo has fewer than a page of clients');
@@ -174,17 +178,12 @@ describe('the staff page', () => {
   });
 
   test('a viewer sees the actions their roles do not allow disabled, saying which scope they need', async () => {
-    const [admin] = fixture.demo.staff;
-    assert.ok(admin);
-    const adminPage = await consoleLogin(fixture, admin);
-    await open(adminPage, 'Staff');
+    const { page: adminPage, token } = await adminOnStaffPage();
     await adminPage
       .getByTestId('panel-api_key')
       .getByRole('button', { name: 'Create API key' })
       .waitFor();
     assert.equal(await adminPage.getByTestId('needs-note').count(), 0, 'an admin may do all of it');
-    const saved = await adminPage.evaluate("sessionStorage.getItem('mainstay.console.session')");
-    const { token } = JSON.parse(String(saved)) as { token: string };
     await adminPage.context().close();
     const viewer = {
       username: `viewer-${randomInt(1_000_000)}`,
