@@ -6,18 +6,21 @@
 import { useCallback, useEffect, useMemo } from 'react';
 import { useI18n } from '../../app/i18n.tsx';
 import { LoadMore, usePagedList } from '../../app/paging.tsx';
+import { useSession } from '../../app/session.tsx';
 import { useStream } from '../../app/stream.ts';
-import { Page, ProblemBanner, useApi } from '../../app/ui.tsx';
+import { Page, ProblemBanner } from '../../app/ui.tsx';
 import { ApprovalsPanel } from './Approvals.tsx';
 import { CredentialsPanel } from './Credentials.tsx';
 import { RoleGrantForm, StaffTable } from './StaffMembers.tsx';
-import type { ApprovalsTopic, StaffMember, WhoAmI } from './types.ts';
+import type { ApprovalsTopic, StaffMember } from './types.ts';
 import './staff.css';
 
 export function StaffPage() {
   const { t } = useI18n();
   const staff = usePagedList<StaffMember>('/v1/staff');
-  const me = useApi<WhoAmI>('/v1/staff/sessions/current');
+  // The session read the person's scopes once; the key and client forms offer those.
+  const { scopes } = useSession();
+  const grantable = useMemo(() => [...(scopes ?? [])].sort(), [scopes]);
   const { approvals } = useStream<{ approvals: ApprovalsTopic }>(['approvals']);
   const members = staff.rows;
   const names = useMemo(
@@ -43,9 +46,8 @@ export function StaffPage() {
         </div>
         {members ? <RoleGrantForm members={members} live={approvals} /> : null}
       </section>
-      <ProblemBanner problem={me.problem} />
-      <CredentialsPanel kind="api_key" scopes={me.value?.scopes ?? []} />
-      <CredentialsPanel kind="client" scopes={me.value?.scopes ?? []} />
+      <CredentialsPanel kind="api_key" scopes={grantable} />
+      <CredentialsPanel kind="client" scopes={grantable} />
     </Page>
   );
 }

@@ -43,13 +43,6 @@ export interface Credential {
   readonly lastUsedAt?: string | null;
 }
 
-export interface WhoAmI {
-  readonly kind: string;
-  readonly subject: string;
-  readonly roles: readonly string[];
-  readonly scopes: readonly string[];
-}
-
 /** The roles a staff member may hold (the API's `RoleGrant` schema lists the same). */
 export const STAFF_ROLES = [
   'viewer',
