@@ -1,13 +1,17 @@
 /**
  * Moving one bucket to another shard online (`src/fleet/bucket-move.ts`, decision 58) on a real
- * fleet: bad input and rows without a bucket refused with nothing changed; the SQL form of the
+ * fleet: bad input and rows without a bucket refused with nothing changed; rows kept on the
+ * shard (`pinned`, as a ledger's books) refuse the move while one names the bucket, also when it
+ * is written during the copy (the cutover refuses), and stay put while every other bucket moves;
+ * the SQL form of the
  * key -> bucket function agrees with the router's; a move cut short before its cutover leaves
  * the map alone, can be given up, and is finished by the next run; while writers keep inserting and updating rows
  * of the moving bucket and of others through routers, every acknowledged write ends on the new
  * shard exactly once (none left on the old one), refused writes left nothing behind, the
  * other-DC copies agree, reads route to the new shard, and a router still holding the old epoch
  * is refused by the old shard and writes to the new one; the bucket then moves back; after a
- * crash between the fence and the map, writes are refused cleanly and the rerun finishes.
+ * crash between the fence and the map, writes are refused cleanly and the rerun finishes. After
+ * a move the source refuses pinned rows naming the bucket (the fence), by either key column.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -40,12 +44,21 @@ const MOVE_MIGRATIONS: MigrationSet = {
       name: 'items',
       sql: `CREATE TABLE public.move_items (id text PRIMARY KEY, n bigint NOT NULL, note text NOT NULL);
             CREATE TABLE public.move_item_events (item_id text NOT NULL, seq integer NOT NULL,
-              at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (item_id, seq));`,
+              at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (item_id, seq));
+            CREATE TABLE public.move_books (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+              account text, counterparty text);`,
     },
   ],
   bucketRules: {
     move_items: { kind: 'key', column: 'id' },
     move_item_events: { kind: 'key', column: 'item_id' },
+    // As a ledger's books: rows of the shard, naming buckets by an account id, and by a
+    // counterparty under the prefix its router key adds.
+    move_books: {
+      kind: 'pinned',
+      columns: ['account', { column: 'counterparty', prefix: 'book:' }],
+      reason: 'the test books are per shard',
+    },
   },
 };
 
@@ -55,6 +68,8 @@ const FROM = 0;
 const TO = 1;
 /** Buckets of other shards and of the source, written throughout. */
 const OTHERS = [8, 300, 600, 900];
+/** A bucket of the source shard that stays, named by rows of the pinned table throughout. */
+const STAYING = 8;
 
 let fixture: FleetFixture;
 let router: Router;
@@ -115,6 +130,11 @@ async function writer(via: Router, ledger: Ledger, index: number): Promise<void>
       if (!update) ledger.refused.add(id);
     }
   }
+}
+
+/** A counterparty whose router key (`book:` and the name) falls in `bucket`. */
+function counterpartyIn(bucket: number): string {
+  for (let n = 0; ; n += 1) if (router.map.bucketOf(`book:cp-${n}`) === bucket) return `cp-${n}`;
 }
 
 function bucketSuffix(): string {
@@ -183,6 +203,61 @@ describe('moving a bucket', () => {
     await preflightBucketMove(fixture.fleet, { bucket: BUCKET, toShard: TO });
   });
 
+  test('rows kept on the shard refuse the move while one names the bucket, and only then', async () => {
+    const source = shardDb(FROM);
+    const refusedFor = (pattern: RegExp) => (error: unknown) =>
+      isMainstayError(error, 'bucket_move_unattributed') && pattern.test(error.message);
+    const input = { bucket: BUCKET, toShard: TO };
+    await source.query('INSERT INTO move_books (account) VALUES ($1)', [
+      newEntityId('acct', STAYING),
+    ]);
+    await preflightBucketMove(fixture.fleet, input);
+    await source.query('INSERT INTO move_books (counterparty) VALUES ($1)', [
+      counterpartyIn(BUCKET),
+    ]);
+    await assert.rejects(
+      preflightBucketMove(fixture.fleet, input),
+      refusedFor(/move_books \(bucket 7 named by 1 row; the test books are per shard\)/),
+    );
+    await source.query('DELETE FROM move_books WHERE counterparty IS NOT NULL');
+    const inBucket = newEntityId('acct', BUCKET);
+    await source.query('INSERT INTO move_books (account) VALUES ($1)', [inBucket]);
+    await assert.rejects(preflightBucketMove(fixture.fleet, input), refusedFor(/move_books/));
+    await source.query('DELETE FROM move_books WHERE account = $1', [inBucket]);
+
+    // A row naming the bucket, committed only once the move has begun: the cutover finds it
+    // under the pause and refuses, the map unchanged; the move is then given up.
+    const writerTx = await source.connect();
+    try {
+      await writerTx.query('BEGIN');
+      await writerTx.query('INSERT INTO move_books (account) VALUES ($1)', [
+        newEntityId('acct', BUCKET),
+      ]);
+      // Settled at once, so that an early refusal is not an unhandled rejection meanwhile.
+      const moving = moveBucket(fixture.fleet, input).then(
+        () => assert.fail('the move went through'),
+        (error: unknown) => error,
+      );
+      await sleep(1_000);
+      await writerTx.query('COMMIT');
+      const refusal = await moving;
+      assert.ok(
+        refusedFor(/while it was copied: move_books \(1 row; the test books are per shard\)/)(
+          refusal,
+        ),
+        String(refusal),
+      );
+    } finally {
+      writerTx.release();
+    }
+    await fixture.fleet.refreshCatalog();
+    await router.refresh();
+    assert.equal(router.map.shardOf(newEntityId('itm', BUCKET)), FROM);
+    assert.equal(await abandonBucketMove(fixture.fleet, input), true);
+    await source.query('DELETE FROM move_books WHERE account LIKE $1', [`%${bucketSuffix()}`]);
+    await preflightBucketMove(fixture.fleet, input);
+  });
+
   test("the SQL bucket function agrees with the router's", async () => {
     const db = shardDb(FROM);
     await installMachinery(db);
@@ -222,6 +297,7 @@ describe('moving a bucket', () => {
     const second = await fixture.router({ catalogPollMs: 200 });
     const frozenAt = fixture.fleet.catalogSnapshot as CatalogSnapshot;
     const writers = [0, 1, 2, 3].map((n) => writer(n % 2 === 0 ? router : second, ledger, n));
+    const books = booksWriter(ledger);
     await sleep(700);
     const report: BucketMoveReport = await moveBucket(fixture.fleet, {
       bucket: BUCKET,
@@ -237,6 +313,7 @@ describe('moving a bucket', () => {
     assert.ok(report.cutover);
     assert.equal(await readPendingMove(fixture.fleet.catalog), null);
     await checkEveryWrite(ledger);
+    await checkBooks(await books);
     await checkCopies();
     await checkStaleRouter(frozenAt);
     await second.close();
@@ -344,6 +421,44 @@ async function checkEveryWrite(ledger: Ledger): Promise<void> {
   );
   assert.equal(read.shardId, TO);
   assert.equal(read.value.rowCount, 1);
+}
+
+/** Inserts rows of the pinned table naming a staying bucket, through the router, until stopped. */
+async function booksWriter(ledger: Ledger): Promise<string[]> {
+  const acked: string[] = [];
+  while (!ledger.stopped) {
+    const account = newEntityId('acct', STAYING);
+    await router.write(account, (tx) =>
+      tx.query('INSERT INTO move_books (account) VALUES ($1)', [account]),
+    );
+    acked.push(account);
+    await sleep(20);
+  }
+  return acked;
+}
+
+/**
+ * The pinned table's rows stayed on the source, every one acknowledged during the move among
+ * them; the source now refuses a row naming the moved bucket (the fence), by either column.
+ */
+async function checkBooks(acked: readonly string[]): Promise<void> {
+  assert.ok(acked.length > 0);
+  const source = shardDb(FROM);
+  const { rows } = await source.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM move_books WHERE account = ANY($1)',
+    [acked],
+  );
+  assert.equal(rows[0]?.n, acked.length, 'rows of a staying bucket lost from the pinned table');
+  for (const [sql, value] of [
+    ['INSERT INTO move_books (account) VALUES ($1)', newEntityId('acct', BUCKET)],
+    ['INSERT INTO move_books (counterparty) VALUES ($1)', counterpartyIn(BUCKET)],
+  ] as const) {
+    await assert.rejects(
+      router.writeToShard(FROM, (tx) => tx.query(sql, [value])),
+      (error: unknown) => (error as { code?: string }).code === 'MSB01',
+      sql,
+    );
+  }
 }
 
 /** Each shard's home and its other-DC copy hold the same rows. */

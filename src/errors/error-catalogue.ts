@@ -249,9 +249,9 @@ export const ERROR_CATALOGUE = {
   },
   bucket_move_unattributed: {
     status: 409,
-    title: 'Bucket move refused: rows without a bucket',
+    title: 'Bucket move refused: rows it cannot take or leave',
     definite: true,
-    doc: 'A shard table holds rows a bucket move cannot attribute to a bucket (its rule is `unattributed`, no rule is declared, or rows contradict the rule), or a table has no primary key; moving would leave rows behind, so nothing was moved. The detail names the tables.',
+    doc: 'A shard table holds rows a bucket move cannot attribute to a bucket (its rule is `unattributed`, no rule is declared, or rows contradict the rule), a table whose rows stay with the shard (`pinned`, as the ledger books are) has rows naming the bucket, or a table has no primary key; moving would leave rows behind, so nothing was moved (when such rows appear while the bucket is copied, the cutover is refused and nothing is cut over). The detail names the tables.',
   },
   write_outcome_unknown: {
     status: 503,

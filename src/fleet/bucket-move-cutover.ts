@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import type { CatalogStore } from '../catalog/catalog-store.ts';
 import { MainstayError } from '../errors/mainstay-error.ts';
+import { type BucketTables, pinnedRowsNaming, rowsText } from './bucket-move-plan.ts';
 import {
   applyChanges,
   type BucketRows,
@@ -145,6 +146,28 @@ async function verifyOrResync(
   return resynced;
 }
 
+/**
+ * Refuses the cutover (nothing committed) when a pinned table gained a row naming the bucket
+ * since the preflight: such rows stay on the source, and the bucket would leave them behind.
+ * Run under the pause, so every writer of such a row has committed or waits for the fence.
+ */
+async function refuseIfPinned(
+  holder: pg.ClientBase,
+  pinned: BucketTables['pinned'],
+  move: BucketRows,
+): Promise<void> {
+  const problems: string[] = [];
+  for (const table of pinned) {
+    const naming = await pinnedRowsNaming(holder, table, move.bucket, move.bucketCount);
+    if (naming > 0) problems.push(`${table.table} (${rowsText(naming)}; ${table.reason})`);
+  }
+  if (problems.length > 0)
+    throw new MainstayError(
+      'bucket_move_unattributed',
+      `rows naming bucket ${move.bucket} were written to tables that keep their rows on the shard while it was copied: ${problems.join('; ')}; nothing was cut over`,
+    );
+}
+
 /** What the cutover did. */
 export interface CutoverReport {
   /** From asking for the bucket's lock to the catalog change: writes to the bucket waited. */
@@ -164,7 +187,7 @@ export interface CutoverReport {
 export async function cutover(
   dbs: MoveDatabases,
   catalog: CatalogStore,
-  tables: readonly MovedTable[],
+  { moved: tables, pinned }: BucketTables,
   move: BucketRows & { readonly fromShard: number; readonly toShard: number },
 ): Promise<CutoverReport> {
   const holder = await dbs.source.connect();
@@ -187,6 +210,7 @@ export async function cutover(
       if (n === 0) break;
     }
     resynced = await verifyOrResync(dbs, tables, move);
+    await refuseIfPinned(holder, pinned, move);
     await holder.query(
       `UPDATE mainstay.bucket_moves SET state = 'moved', changed_at = now() WHERE bucket = $1`,
       [move.bucket],

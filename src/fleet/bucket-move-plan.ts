@@ -5,7 +5,13 @@ import { quoteIdent, tableShapeOf } from '../compare/table-shape.ts';
 import { MainstayError } from '../errors/mainstay-error.ts';
 import { type BucketRule, bucketRulesOf } from '../migrations/bucket-rule.ts';
 import type { MigrationSet } from '../migrations/migration.ts';
-import { bucketExpression, installMachinery, type MovedTable } from './bucket-move-sql.ts';
+import {
+  bucketExpression,
+  installMachinery,
+  type MovedTable,
+  namesBucket,
+  type PinnedTable,
+} from './bucket-move-sql.ts';
 
 /** What a bucket move is asked to do. */
 export interface BucketMoveInput {
@@ -94,13 +100,19 @@ async function hasRows(db: pg.Pool, table: string): Promise<boolean> {
   return rows.length > 0;
 }
 
+/** The tables a move handles: those whose rows of the bucket move, and those pinned. */
+export interface BucketTables {
+  readonly moved: MovedTable[];
+  readonly pinned: PinnedTable[];
+}
+
 /**
  * The tables a move of one bucket handles, from the rules the shard's migration sets declare,
  * checked against the source database: every table in `public` has a rule (none counts as
- * `unattributed`), an `unattributed` table is empty, a moved table has a primary key, and no
- * row contradicts its rule (a row whose bucket, read by the rule, is not one of the source's: the
- * rule is wrong, and a move by it would leave rows behind; the moving bucket counts as the
- * source's). Any failure is
+ * `unattributed`), an `unattributed` table is empty, a `pinned` table has no row naming the
+ * moving bucket, a moved table has a primary key, and no row contradicts its rule (a row whose
+ * bucket, read by the rule, is not one of the source's: the rule is wrong, and a move by it
+ * would leave rows behind; the moving bucket counts as the source's). Any failure is
  * `bucket_move_unattributed`, naming every table at fault; no row is changed (the move's
  * functions are installed in schema `mainstay`, which nothing else uses).
  */
@@ -110,12 +122,15 @@ export async function movedTablesOf(
   snapshot: CatalogSnapshot,
   sourceShard: number,
   movingBucket: number,
-): Promise<MovedTable[]> {
+  /** `false` when giving a move up: rows naming the bucket in a pinned table do not matter. */
+  refusePinnedRows = true,
+): Promise<BucketTables> {
   const rules = bucketRulesOf(sets);
   // The rule check below runs the key -> bucket function, which lives with the move's machinery.
   await installMachinery(source);
   const problems: string[] = [];
   const tables: MovedTable[] = [];
+  const pinned: PinnedTable[] = [];
   const sourceBuckets = snapshot.buckets
     .filter((range) => range.shardId === sourceShard)
     .flatMap((range) =>
@@ -133,6 +148,21 @@ export async function movedTablesOf(
       if (await hasRows(source, table)) problems.push(`${table} (${rule.reason})`);
       continue;
     }
+    if (rule.kind === 'pinned') {
+      const found = await pinnedTable(source, table, rule).catch((error: unknown) => {
+        problems.push(`${table} (${error instanceof Error ? error.message : String(error)})`);
+        return null;
+      });
+      if (!found) continue;
+      pinned.push(found);
+      if (!refusePinnedRows) continue;
+      const naming = await pinnedRowsNaming(source, found, movingBucket, snapshot.bucketCount);
+      if (naming > 0)
+        problems.push(
+          `${table} (bucket ${movingBucket} named by ${rowsText(naming)}; ${rule.reason})`,
+        );
+      continue;
+    }
     const moved = await movedTable(source, table, rule).catch((error: unknown) => {
       problems.push(`${table} (${error instanceof Error ? error.message : String(error)})`);
       return null;
@@ -147,14 +177,55 @@ export async function movedTablesOf(
       [sourceBuckets],
     );
     if (rows.length > 0)
-      problems.push(`${table} (a row's ${rule.kind} column names a bucket of another shard)`);
+      problems.push(
+        `${table} (a row's ${rule.kind} column is empty or names a bucket of another shard)`,
+      );
   }
   if (problems.length > 0)
     throw new MainstayError(
       'bucket_move_unattributed',
-      `shard ${sourceShard} holds rows a bucket move cannot attribute to a bucket: ${problems.join('; ')}`,
+      `shard ${sourceShard} holds rows a move of bucket ${movingBucket} cannot take or leave behind: ${problems.join('; ')}`,
     );
-  return tables;
+  return { moved: tables, pinned };
+}
+
+/** `1 row`, `5 rows`, `1,000+ rows` (a count stops at 1,000). */
+export function rowsText(n: number): string {
+  return n === 1 ? '1 row' : `${n.toLocaleString('en-US')}${n >= 1_000 ? '+' : ''} rows`;
+}
+
+/** How many rows of a pinned table name `bucket` (counted up to 1,000). */
+export async function pinnedRowsNaming(
+  db: pg.Pool | pg.ClientBase,
+  table: PinnedTable,
+  bucket: number,
+  bucketCount: number,
+): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM (SELECT 1 FROM ${table.name} t
+      WHERE ${namesBucket(table, 't', String(Number(bucket)), bucketCount)} LIMIT 1000) s`,
+  );
+  return rows[0]?.n ?? 0;
+}
+
+async function pinnedTable(
+  db: pg.Pool,
+  table: string,
+  rule: Extract<BucketRule, { kind: 'pinned' }>,
+): Promise<PinnedTable> {
+  const name = `public.${quoteIdent(table)}`;
+  const { rows } = await db.query<{ name: string }>(
+    `SELECT attname::text AS name FROM pg_attribute
+      WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`,
+    [name],
+  );
+  const columns = new Set(rows.map((row) => row.name));
+  const keys = rule.columns.map((entry) => {
+    const { column, prefix } = typeof entry === 'string' ? { column: entry, prefix: '' } : entry;
+    if (!columns.has(column)) throw new Error(`its rule names column ${column}, which it lacks`);
+    return { column: quoteIdent(column), prefix };
+  });
+  return { table, name, keys, reason: rule.reason };
 }
 
 async function movedTable(

@@ -54,6 +54,38 @@ export interface MovedTable {
   readonly column: string | null;
 }
 
+/**
+ * A table whose rows stay with the shard but name buckets (a `pinned` rule): the move refuses
+ * while a row names the moving bucket, and fences new ones after it.
+ */
+export interface PinnedTable {
+  readonly table: string;
+  /** `public.<table>`, quoted. */
+  readonly name: string;
+  /** The columns holding keys (quoted), each with the prefix the router's key adds. */
+  readonly keys: readonly { readonly column: string; readonly prefix: string }[];
+  readonly reason: string;
+}
+
+/** The SQL condition that a row of a pinned table (over `alias`) names `bucket`. */
+export function namesBucket(
+  table: PinnedTable,
+  alias: string,
+  bucket: string,
+  bucketCount: number,
+): string {
+  const terms = table.keys.map(({ column, prefix }) => {
+    const key =
+      prefix === '' ? `${alias}.${column}::text` : `${literal(prefix)} || ${alias}.${column}`;
+    return `coalesce(mainstay.bucket_of_key(${key}, ${bucketCount}) = ${bucket}, false)`;
+  });
+  return `(${terms.join(' OR ')})`;
+}
+
+function literal(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`;
+}
+
 /** The SQL expression of a row's bucket, over `alias` (a table alias, `NEW` or `OLD`). */
 export function bucketExpression(table: MovedTable, alias: string, bucketCount: number): string {
   if (table.kind === 'copy' || table.column === null) return 'NULL::integer';
@@ -124,6 +156,46 @@ END
 $fn$;
 CREATE OR REPLACE TRIGGER mainstay_bucket_move BEFORE INSERT OR UPDATE OR DELETE ON ${table.name}
   FOR EACH ROW EXECUTE FUNCTION ${fn}();`;
+}
+
+/**
+ * The trigger of a pinned table: on INSERT or UPDATE of a row that names a bucket being moved
+ * from this shard or moved away, it takes the bucket's move row FOR SHARE (so the cutover, which
+ * checks that no row names the bucket, waits for such a writer in flight and holds new ones),
+ * and refuses the write once the bucket has moved (the fence). Nothing is logged: the rows stay.
+ * The common case, a shard that moved no bucket, costs one index probe of an empty table.
+ */
+function pinnedTriggerSql(table: PinnedTable, bucketCount: number): string {
+  const fn = `mainstay."bucket_pin_${table.table.replaceAll('"', '')}"`;
+  return `
+CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_move record;
+  v_state text;
+BEGIN
+  FOR v_move IN SELECT bucket FROM mainstay.bucket_moves LOOP
+    IF ${namesBucket(table, 'NEW', 'v_move.bucket', bucketCount)} THEN
+      SELECT state INTO v_state FROM mainstay.bucket_moves WHERE bucket = v_move.bucket FOR SHARE;
+      IF v_state = 'moved' THEN
+        RAISE EXCEPTION 'bucket % of %.% has moved to another shard', v_move.bucket, TG_TABLE_SCHEMA, TG_TABLE_NAME
+          USING ERRCODE = '${BUCKET_MOVED_SQLSTATE}';
+      END IF;
+    END IF;
+  END LOOP;
+  RETURN NEW;
+END
+$fn$;
+CREATE OR REPLACE TRIGGER mainstay_bucket_move BEFORE INSERT OR UPDATE ON ${table.name}
+  FOR EACH ROW EXECUTE FUNCTION ${fn}();`;
+}
+
+/** Installs (or replaces) the fence trigger on every pinned table. */
+export async function installPinnedTriggers(
+  db: pg.Pool,
+  tables: readonly PinnedTable[],
+  bucketCount: number,
+): Promise<void> {
+  for (const table of tables) await db.query(pinnedTriggerSql(table, bucketCount));
 }
 
 /** Installs (or replaces) the capture-and-fence trigger on every moved table. */

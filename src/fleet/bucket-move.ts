@@ -13,6 +13,7 @@ import {
 } from './bucket-move-cutover.ts';
 import {
   type BucketMoveInput,
+  type BucketTables,
   type MoveSide,
   type MoveSides,
   movedTablesOf,
@@ -25,7 +26,12 @@ import {
   copyBucket,
   deleteBucket,
 } from './bucket-move-rows.ts';
-import { installMachinery, installTriggers, type MovedTable } from './bucket-move-sql.ts';
+import {
+  installMachinery,
+  installPinnedTriggers,
+  installTriggers,
+  type MovedTable,
+} from './bucket-move-sql.ts';
 import type { Fleet } from './fleet.ts';
 import { waitForCopyToApply } from './shard-replication.ts';
 
@@ -56,6 +62,8 @@ export interface BucketMoveReport {
   /** Whether it continued a move a crash interrupted after its cutover. */
   readonly resumed: boolean;
   readonly tables: readonly string[];
+  /** Tables whose rows stay on the source (none named the bucket); fenced for it after. */
+  readonly pinnedTables: readonly string[];
   readonly copiedRows: number;
   readonly catchUpRounds: number;
   readonly changesApplied: number;
@@ -110,12 +118,13 @@ export async function abandonBucketMove(fleet: Fleet, input: BucketMoveInput): P
     );
   const sides = moveSidesOf(snapshot, input, pending.fromShard);
   await withDatabases(fleet, sides, async (dbs) => {
-    const tables = await movedTablesOf(
+    const { moved: tables } = await movedTablesOf(
       dbs.source,
       fleet.shardMigrations,
       snapshot,
       pending.fromShard,
       input.bucket,
+      false,
     );
     await installMachinery(dbs.target);
     await dbs.source.query('DELETE FROM mainstay.bucket_moves WHERE bucket = $1', [input.bucket]);
@@ -173,11 +182,12 @@ export async function moveBucket(
         snapshot.buckets.find((r) => move.bucket >= r.first && move.bucket <= r.last)?.shardId ===
         move.toShard;
       const moved = pastCutover ? null : await copyAndCutOver(dbs, fleet, tables, move, signal);
-      const cleaned = await cleanUp(fleet, dbs, sides, tables, move);
+      const cleaned = await cleanUp(fleet, dbs, sides, tables.moved, move);
       return {
         ...move,
         resumed: pastCutover,
-        tables: tables.map((table) => table.table),
+        tables: tables.moved.map((table) => table.table),
+        pinnedTables: tables.pinned.map((table) => table.table),
         copiedRows: moved?.copiedRows ?? 0,
         catchUpRounds: moved?.rounds ?? 0,
         changesApplied: (moved?.applied ?? 0) + (moved?.cutover.applied ?? 0),
@@ -200,7 +210,7 @@ function pendingOf(move: PendingMove): PendingMove {
 async function copyAndCutOver(
   dbs: MoveDatabases,
   fleet: Fleet,
-  tables: readonly MovedTable[],
+  { moved: tables, pinned }: BucketTables,
   move: BucketRows & PendingMove,
   signal?: AbortSignal,
 ) {
@@ -209,11 +219,12 @@ async function copyAndCutOver(
   // A fence the target kept from moving this bucket away earlier is lifted before it returns.
   await dbs.target.query('DELETE FROM mainstay.bucket_moves WHERE bucket = $1', [move.bucket]);
   await installTriggers(dbs.source, tables, move.bucketCount);
+  await installPinnedTriggers(dbs.source, pinned, move.bucketCount);
   await startCapture(dbs.source, move.bucket, move.toShard);
   signal?.throwIfAborted();
   const copiedRows = await copyBucket(dbs.source, dbs.target, tables, move);
   const { rounds, applied } = await catchUp(dbs, tables, move, signal);
-  const report = await cutover(dbs, fleet.catalog, tables, move);
+  const report = await cutover(dbs, fleet.catalog, { moved: tables, pinned }, move);
   await fleet.refreshCatalog();
   return { copiedRows, rounds, applied, cutover: report };
 }

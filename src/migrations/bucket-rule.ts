@@ -11,20 +11,41 @@
  * - `copy`: the rows cannot be attributed, but copying them is harmless and leaving them
  *   behind is not (idempotency records: a retry after the move must find its first answer).
  *   Every row is copied to the target and kept on the source.
+ * - `pinned`: the rows stay with the shard (they are not the bucket's alone: a ledger's books),
+ *   but each names buckets through its `columns` (keys as the router hashes them, each with an
+ *   optional prefix the router's key adds): a move refuses while any row names the moving
+ *   bucket, and after it the source refuses new rows naming the bucket (the fence).
  * - `unattributed`: the rows cannot be attributed and must not be copied; a move refuses
  *   while the source shard holds any. A table no set declares counts as this.
  *
  * @example
  * loadMigrationSet('demo', url, { demo_customers: { kind: 'bucket', column: 'bucket' } });
  */
-export const BUCKET_RULE_KINDS = ['key', 'bucket', 'shard', 'copy', 'unattributed'] as const;
+export const BUCKET_RULE_KINDS = [
+  'key',
+  'bucket',
+  'shard',
+  'copy',
+  'pinned',
+  'unattributed',
+] as const;
 export type BucketRuleKind = (typeof BUCKET_RULE_KINDS)[number];
 
 export type BucketRule =
   | { readonly kind: 'key' | 'bucket'; readonly column: string }
   | { readonly kind: 'shard' }
   | { readonly kind: 'copy' }
+  | {
+      readonly kind: 'pinned';
+      /** Columns holding keys; a row names the bucket of each non-null one. */
+      readonly columns: readonly PinnedColumn[];
+      /** Why the rows cannot move with a bucket (shown when a move is refused). */
+      readonly reason: string;
+    }
   | { readonly kind: 'unattributed'; readonly reason: string };
+
+/** A column of a `pinned` rule: its name, or its name and the prefix the router's key adds. */
+export type PinnedColumn = string | { readonly column: string; readonly prefix: string };
 
 /** Rules by table name (in schema `public`). */
 export type BucketRules = Readonly<Record<string, BucketRule>>;

@@ -466,29 +466,87 @@ describe('ops through HTTP', () => {
     assert.equal(broken.body.intact, false, JSON.stringify(broken.body));
   });
 
-  test('a bucket moves to another shard once a second person approves it', async () => {
-    const input = { bucket: 5, toShard: 1 };
-    const started = await call('POST', '/v1/ops/runs', maker, { module: 'move-bucket', input });
-    assert.equal(started.status, 202, JSON.stringify(started.body));
-    const runId = started.body.id as string;
-    await until(runId, ['waiting_approval']);
-    const approved = await call('POST', `/v1/ops/runs/${runId}/approve`, checker, {});
-    assert.equal(approved.status, 200, JSON.stringify(approved.body));
-    const done = await until(runId, ['succeeded', 'compensated', 'compensation_failed'], 120_000);
-    const step = done.steps[0] as Run['steps'][number] & { error?: { code?: string } | null };
-    console.log(`move-bucket run ${done.status}: ${JSON.stringify(step.output ?? step.error)}`);
-    if (done.status === 'compensated') {
-      // A shard holding the books (the demo's card activity posts to the ledger) cannot give a
-      // bucket away: refused before anything moved, naming the ledger's tables.
-      assert.equal(step.error?.code, 'bucket_move_unattributed', JSON.stringify(step));
-      return;
-    }
-    assert.equal(done.status, 'succeeded', JSON.stringify(done.steps));
-    assert.equal(step.output?.verified, true);
-    await platform.router.refresh();
-    assert.equal(
-      platform.router.map.snapshot.buckets.find((r) => r.first <= 5 && r.last >= 5)?.shardId,
-      1,
+  test('a bucket moves to another shard once a second person approves it; one holding books stays', async () => {
+    const approvedRun = async (input: { bucket: number; toShard: number }) => {
+      const started = await call('POST', '/v1/ops/runs', maker, { module: 'move-bucket', input });
+      assert.equal(started.status, 202, JSON.stringify(started.body));
+      const runId = started.body.id as string;
+      await until(runId, ['waiting_approval']);
+      const approved = await call('POST', `/v1/ops/runs/${runId}/approve`, checker, {});
+      assert.equal(approved.status, 200, JSON.stringify(approved.body));
+      const done = await until(runId, ['succeeded', 'compensated', 'compensation_failed'], 120_000);
+      const step = done.steps[0] as Run['steps'][number] & {
+        error?: { code?: string; detail?: string } | null;
+      };
+      console.log(
+        `move-bucket ${input.bucket} run ${done.status}: ${JSON.stringify(step.output ?? step.error)}`,
+      );
+      return { done, step };
+    };
+    const shardOf = (bucket: number) =>
+      platform.router.map.snapshot.buckets.find((r) => r.first <= bucket && r.last >= bucket)
+        ?.shardId;
+
+    // A bucket the books name (a ledger account opened in it): the shard keeps its books, so
+    // the move is refused before anything moved, naming the ledger's tables; the map is as it was.
+    const opened = await call('POST', '/v1/ledger/accounts', demo.apiKey, {
+      currency: 'EUR',
+      kind: 'wallet',
+    });
+    assert.equal(opened.status, 201, JSON.stringify(opened.body));
+    const booked = platform.router.map.bucketOf(opened.body.id as string);
+    const bookedShard = platform.router.map.shardOf(opened.body.id as string);
+    const elsewhere = platform.router.map.shardIds.find((id) => id !== bookedShard) as number;
+    // With it, a claim of an identity number written before claims kept their bucket: a move
+    // cannot tell whose it is, and refuses too.
+    const claim = (bucket: number | null) => (tx: pg.ClientBase) =>
+      tx.query(
+        `INSERT INTO public.identity_id_number_claims (id_number_lookup, customer_id, bucket)
+         VALUES (decode(md5(random()::text) || md5(random()::text), 'hex'), 'cus_ops_claim', $1)`,
+        [bucket],
+      );
+    await platform.router.writeToShard(bookedShard, claim(null));
+    const refused = await approvedRun({ bucket: booked, toShard: elsewhere });
+    assert.equal(refused.done.status, 'compensated', JSON.stringify(refused.done.steps));
+    assert.equal(refused.step.error?.code, 'bucket_move_unattributed');
+    assert.match(
+      JSON.stringify(refused.step.error),
+      /ledger_accounts \(bucket \d+ named by 1 row; the books are kept per shard/,
     );
+    assert.match(
+      JSON.stringify(refused.step.error),
+      /identity_id_number_claims \(a row's bucket column is empty/,
+    );
+    await platform.router.refresh();
+    assert.equal(shardOf(booked), bookedShard);
+    await platform.router.writeToShard(bookedShard, (tx) =>
+      tx.query('DELETE FROM public.identity_id_number_claims WHERE bucket IS NULL'),
+    );
+
+    // A bucket they do not name moves, the shard's books staying where they are.
+    // A claim of an identity number in it moves with it.
+    const free = [5, 6, 9, 10, 11].find((b) => b !== booked) as number;
+    const from = shardOf(free) as number;
+    await platform.router.writeToShard(from, claim(free));
+    const claimsOn = async (shardId: number) => {
+      const { value } = await platform.router.readShard(
+        shardId,
+        (db) =>
+          db.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM public.identity_id_number_claims
+              WHERE customer_id = 'cus_ops_claim' AND bucket = $1`,
+            [free],
+          ),
+        { consistency: 'primary' },
+      );
+      return value.rows[0]?.n;
+    };
+    const moved = await approvedRun({ bucket: free, toShard: 1 });
+    assert.equal(moved.done.status, 'succeeded', JSON.stringify(moved.done.steps));
+    assert.equal(moved.step.output?.verified, true);
+    assert.ok(((moved.step.output?.pinnedTables ?? []) as string[]).includes('ledger_postings'));
+    await platform.router.refresh();
+    assert.equal(shardOf(free), 1);
+    assert.deepEqual([await claimsOn(from), await claimsOn(1)], [0, 1]);
   });
 });

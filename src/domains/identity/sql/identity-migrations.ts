@@ -15,9 +15,7 @@ export const IDENTITY_MIGRATIONS: MigrationSet = loadMigrationSet(
     identity_phone_codes: { kind: 'key', column: 'code_id' },
     identity_customer_documents: { kind: 'key', column: 'document_id' },
     identity_outbox: { kind: 'key', column: 'message_id' },
-    identity_id_number_claims: {
-      kind: 'unattributed',
-      reason: 'a claim is routed by the clear id number, which the row holds only as a keyed hash',
-    },
+    // Routed by the clear number's bucket, kept with the claim since 0004 (older rows have none).
+    identity_id_number_claims: { kind: 'bucket', column: 'bucket' },
   },
 );

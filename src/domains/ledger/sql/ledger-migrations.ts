@@ -1,3 +1,4 @@
+import type { PinnedColumn } from '../../../migrations/bucket-rule.ts';
 import type { MigrationSet } from '../../../migrations/migration.ts';
 import { loadMigrationSet } from '../../../migrations/migration-files.ts';
 
@@ -24,29 +25,36 @@ import { loadMigrationSet } from '../../../migrations/migration-files.ts';
  *     posting's totals equal to its account's movements up to it.
  */
 /**
- * The books are kept per shard (institution accounts striped over every shard, transfers and
- * postings beside their accounts, settlement per shard): a bucket does not own them, so a bucket
- * move refuses while a source shard holds ledger rows (decision 58).
+ * The books are kept per shard: a transfer joins accounts of any buckets on its shard,
+ * institution accounts are striped over every shard, each shard's trial balance holds over all
+ * its accounts. A bucket's ledger rows therefore cannot leave with it: the rows are pinned to
+ * their shard by the account ids (and batch, QR and window keys) they name, and a bucket move
+ * refuses while any names the moving bucket; every other bucket of the shard moves (decision 58).
  */
-const PER_SHARD_BOOKS = {
-  kind: 'unattributed',
-  reason: 'the books are per shard (striped institution accounts, settlement windows)',
-} as const;
+const BOOKS = 'the books are kept per shard (a transfer joins accounts of any bucket on it)';
+const pinned = (...columns: PinnedColumn[]) =>
+  ({ kind: 'pinned', columns, reason: BOOKS }) as const;
+/** A settlement window's close is kept on its counterparty's home shard, by this key. */
+const WINDOW_HOME = { column: 'counterparty', prefix: 'ledger_window:' } as const;
 
 export const LEDGER_MIGRATIONS: MigrationSet = loadMigrationSet(
   'ledger',
   new URL('./ledger/', import.meta.url),
   {
     ledger_currencies: { kind: 'shard' },
-    ledger_accounts: PER_SHARD_BOOKS,
-    ledger_transfers: PER_SHARD_BOOKS,
-    ledger_postings: PER_SHARD_BOOKS,
-    ledger_cross_shard: PER_SHARD_BOOKS,
-    ledger_qr_codes: PER_SHARD_BOOKS,
-    ledger_payment_batches: PER_SHARD_BOOKS,
-    ledger_payment_batch_items: PER_SHARD_BOOKS,
-    ledger_payment_fees: PER_SHARD_BOOKS,
-    ledger_window_closes: PER_SHARD_BOOKS,
-    ledger_window_transfers: PER_SHARD_BOOKS,
+    // Stripe ids carry their shard's first bucket, so that bucket stays while any stripe exists.
+    ledger_accounts: pinned('id'),
+    ledger_transfers: pinned('debit_account_id', 'credit_account_id'),
+    ledger_postings: pinned('account_id'),
+    // Each shard's own window per counterparty, for the settlement accounts (stripes) on it.
+    ledger_window_heads: { kind: 'shard' },
+    ledger_settlement_windows: { kind: 'shard' },
+    ledger_cross_shard: pinned('debit_account_id', 'credit_account_id'),
+    ledger_qr_codes: pinned('id', 'merchant_account_id', 'payer_account_id'),
+    ledger_payment_batches: pinned('id'),
+    ledger_payment_batch_items: pinned('batch_id', 'debit_account_id', 'credit_account_id'),
+    ledger_payment_fees: pinned('debit_account_id'),
+    ledger_window_closes: pinned(WINDOW_HOME),
+    ledger_window_transfers: pinned('account_id'),
   },
 );

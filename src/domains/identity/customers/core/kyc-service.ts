@@ -235,14 +235,14 @@ export class KycService {
    * `id_number_in_use` when another customer holds it. Claiming it again is harmless.
    */
   async #claimIdNumber(lookups: Buffer[], customerId: string, numberKey: string): Promise<void> {
-    const routing = newEntityId('idn', this.#router.map.bucketOf(`id-number:${numberKey}`));
-    await this.#router.write(routing, async (tx) => {
+    const bucket = this.#router.map.bucketOf(`id-number:${numberKey}`);
+    await this.#router.write(newEntityId('idn', bucket), async (tx) => {
       await tx.query(
-        `INSERT INTO public.identity_id_number_claims (id_number_lookup, customer_id)
-         SELECT $1, $2 WHERE NOT EXISTS (
+        `INSERT INTO public.identity_id_number_claims (id_number_lookup, customer_id, bucket)
+         SELECT $1, $2, $4 WHERE NOT EXISTS (
            SELECT 1 FROM public.identity_id_number_claims WHERE id_number_lookup = ANY($3))
          ON CONFLICT (id_number_lookup) DO NOTHING`,
-        [lookups[0], customerId, lookups],
+        [lookups[0], customerId, lookups, bucket],
       );
       const { rows } = await tx.query<{ customer_id: string }>(
         'SELECT customer_id FROM public.identity_id_number_claims WHERE id_number_lookup = ANY($1)',
