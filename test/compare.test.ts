@@ -4,7 +4,8 @@
  * more; writes in flight while comparing not reported once the copy caught up; a comparison
  * resumed from its progress; a key of one integer column compared in one grouped pass a side
  * (found exactly, at the key's ends and beyond, keys bunched, in segments, resumed; a span too
- * wide for group numbers walked in chunks); clear errors for a table without a primary key and an unknown one.
+ * wide for group numbers walked in chunks; an equal table answered by its whole sums, one
+ * look); clear errors for a table without a primary key and an unknown one.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -215,9 +216,14 @@ describe('table comparison and repair', () => {
       [found.missing, found.extra, found.different].map(sorted),
     );
     await repairTable(home, copy, 'public.compare_ints', found);
+    // Equal now: answered by the whole table's sums, one look a side, no group compared.
     const again = await compareTable(home, copy, 'public.compare_ints');
     assert.deepEqual([again.missing, again.extra, again.different], [[], [], []]);
     assert.equal(again.rowsRead, 0, 'no row read one by one when nothing differs');
+    assert.equal(again.chunks, 1, 'the whole table looked at once');
+    const grouped = await compareTable(home, copy, 'public.compare_ints', { wholeFirst: false });
+    assert.deepEqual([grouped.missing, grouped.extra, grouped.different], [[], [], []]);
+    assert.ok(grouped.chunks > 100, `${grouped.chunks} groups compared without the whole look`);
   });
 
   test('an integer key: the differing groups only are read, and keys bunched in one group are bisected', async () => {

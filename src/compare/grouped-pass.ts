@@ -26,6 +26,8 @@ const GROUPS_PER_READ = 2_000;
 const SUB_GROUPS = 16n;
 
 export interface GroupedSettings {
+  /** Compare a whole table's count and hash first, and group it only when they differ. */
+  readonly wholeFirst: boolean;
   readonly bucketRows: number;
   readonly leafRows: number;
   readonly segmentRows: number;
@@ -75,6 +77,17 @@ export async function walkGroups(
   for (const [n, segment] of plan.segments.entries()) {
     settings.signal?.throwIfAborted();
     await settings.throttle?.();
+    const done = async () =>
+      onSegment({
+        segmentsDone: n + 1,
+        segmentsTotal: plan.segments.length,
+        throughKey: [segment.to.toString()],
+      });
+    if (segment.whole && settings.wholeFirst && (await wholeTableEqual(walker))) {
+      tally.chunks += 1;
+      await done();
+      continue;
+    }
     const source: RowSource = segment.whole
       ? { kind: 'whole' }
       : { kind: 'segment', from: segment.from, to: segment.to };
@@ -95,13 +108,25 @@ export async function walkGroups(
     // A group far above its expected size (keys bunched in one part of the span) is bisected.
     for (const g of differing.filter((g) => rowsOf(g) > settings.leafRows))
       await walker.compare(groupRange(plan, BigInt(g), walker.shape.keyTypes[0] as string));
-    await onSegment({
-      segmentsDone: n + 1,
-      segmentsTotal: plan.segments.length,
-      throughKey: [segment.to.toString()],
-    });
+    await done();
   }
   return true;
+}
+
+/**
+ * Whether the whole table has the same row count and hash sum on both sides: one plain
+ * aggregate a side, without the grouped pass's hash table (in the benchmark about 0.47 s for
+ * 2 million rows where the grouped query took 0.69 s), so two equal copies cost the least a
+ * comparison that hashes every row can, and two that differ cost that much more.
+ */
+async function wholeTableEqual(walker: RangeWalker): Promise<boolean> {
+  const sql = `SELECT count(*)::text AS n, coalesce(sum(${walker.rowHash}), 0)::text AS h
+                 FROM ${walker.shape.name} t`;
+  const [a, b] = await Promise.all([
+    walker.source.query<{ n: string; h: string }>(sql),
+    walker.target.query<{ n: string; h: string }>(sql),
+  ]);
+  return a[0]?.n === b[0]?.n && a[0]?.h === b[0]?.h;
 }
 
 /** The group width and the segments, from both sides' key extents in their snapshots. */

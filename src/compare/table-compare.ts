@@ -26,6 +26,13 @@ export interface CompareOptions {
    * unless this is `false`; then, and for every other key, in chunks. Default true.
    */
   readonly grouped?: boolean;
+  /**
+   * The grouped pass first compares a whole table (one not cut into segments, not resumed) by
+   * its row count and hash sum on each side, and groups it only when they differ: equal copies
+   * cost about two thirds, differing ones about a third more. `false` when differences are
+   * expected (before a repair). Default true.
+   */
+  readonly wholeFirst?: boolean;
   /** The grouped pass walks a larger table in segments of about this many rows. Default 4,000,000. */
   readonly segmentRows?: number;
   /** A differing range of at most this many rows is read row by row. Default 2,048. */
@@ -82,6 +89,7 @@ const DEFAULTS = {
   parallel: 2,
   recheckRounds: 3,
   grouped: true,
+  wholeFirst: true,
   segmentRows: 4_000_000,
 };
 /**
