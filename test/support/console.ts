@@ -7,11 +7,11 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as OTPAuth from 'otpauth';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { buildConsole, CONSOLE_DIST_DIR } from '../../scripts/build-console.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
 import type { DemoCredentials } from '../../src/domains/identity/index.ts';
+import { freshTotpCode } from './staff-login.ts';
 
 type DemoStaff = DemoCredentials['staff'][number];
 
@@ -105,20 +105,10 @@ export async function startConsoleFixture(label: string): Promise<ConsoleFixture
   };
 }
 
-/** A fresh TOTP code for `staff` that differs from `used` (a code is accepted once). */
-export async function freshCode(staff: DemoStaff, used: Set<string>): Promise<string> {
-  const totp = OTPAuth.URI.parse(staff.totpUri) as OTPAuth.TOTP;
-  for (;;) {
-    const code = totp.generate();
-    if (!used.has(`${staff.id}:${code}`)) {
-      used.add(`${staff.id}:${code}`);
-      return code;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
-  }
+/** A TOTP code for `staff` the server accepts now (see `freshTotpCode`). */
+export function freshCode(staff: DemoStaff): Promise<string> {
+  return freshTotpCode(staff.totpUri);
 }
-
-const usedCodes = new Set<string>();
 
 /** Opens the console in a new browser context and logs `staff` in through its form. */
 export async function consoleLogin(
@@ -134,7 +124,7 @@ export async function consoleLogin(
   await page.goto(`${fixture.url}/console/`);
   await page.locator('input[name=username]').fill(staff.username);
   await page.locator('input[name=password]').fill(staff.password);
-  await page.locator('input[name=code]').fill(await freshCode(staff, usedCodes));
+  await page.locator('input[name=code]').fill(await freshCode(staff));
   await page.locator('button[type=submit]').click();
   await page.getByTestId('connection').waitFor();
   return page;
