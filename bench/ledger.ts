@@ -8,7 +8,9 @@
  *      baseline), ten hot accounts; with the CPU of the fleet and of this process per transfer;
  *   2. two-phase transfers (pending, then post) through the engine;
  *   3. cross-shard transfers through the coordinator (start, then driven to posted);
- *   4. the books of every shard checked after the run.
+ *   4. the fence a bucket move leaves on a shard's books (a trigger on each ledger table): the
+ *      engine's uniform transfers with it and without it, alternating;
+ *   5. the books of every shard checked after the run.
  *
  *   npm run bench:ledger               (every scenario)
  *   npm run bench:ledger -- transfers  (the scenarios whose title holds a word)
@@ -21,6 +23,8 @@ import { LedgerAccountService } from '../src/domains/ledger/core/ledger-account-
 import { LedgerEngine } from '../src/domains/ledger/core/ledger-engine.ts';
 import { LEDGER_MIGRATIONS } from '../src/domains/ledger/sql/ledger-migrations.ts';
 import { checkLedgerBooks } from '../src/domains/ledger/store/ledger-checks.ts';
+import { pinnedTablesOf } from '../src/fleet/bucket-move-plan.ts';
+import { installMachinery, installPinnedTriggers } from '../src/fleet/bucket-move-sql.ts';
 import type { ConnectionInfo } from '../src/postgres/connection-pools.ts';
 import { startFleet } from '../test/support/fleet-fixture.ts';
 import { OneTransactionLedger } from './ledger/one-transaction-ledger.ts';
@@ -428,7 +432,66 @@ try {
     }));
   });
 
-  await runner.run('4. books after the run (ledger_check_books on every shard)', async () => {
+  await runner.run('4. the fence a bucket move leaves on the books', async () => {
+    const fleet = fixture.fleet;
+    const bucketCount = seeder.map.snapshot.bucketCount;
+    const shardIds = seeder.map.shardIds;
+    const homes = await Promise.all(shardIds.map((shardId) => fleet.shardPool(shardId, 'home')));
+    const pinned = await pinnedTablesOf(homes[0] as (typeof homes)[number], [LEDGER_MIGRATIONS]);
+    /** As after a move away: the triggers, and a moved bucket no row here names any more. */
+    const fence = async (on: boolean) => {
+      for (const [index, home] of homes.entries()) {
+        const shardId = shardIds[index] as number;
+        const gone = seeder.map.snapshot.buckets.find((range) => range.shardId !== shardId)
+          ?.first as number;
+        await installMachinery(home);
+        if (on) {
+          await installPinnedTriggers(home, pinned, bucketCount);
+          await home.query(
+            `INSERT INTO mainstay.bucket_moves (bucket, state, to_shard) VALUES ($1, 'moved', 0)
+             ON CONFLICT (bucket) DO NOTHING`,
+            [gone],
+          );
+        } else {
+          for (const table of pinned)
+            await home.query(`DROP TRIGGER IF EXISTS mainstay_bucket_move ON ${table.name}`);
+          await home.query('DELETE FROM mainstay.bucket_moves WHERE bucket = $1', [gone]);
+        }
+      }
+    };
+    const uniform = PROFILES.find((profile) => profile.hotAccounts === 0) as (typeof PROFILES)[0];
+    const clients = 256;
+    const rows: string[][] = [];
+    const totals = { off: 0, on: 0 };
+    let seed = 900;
+    try {
+      for (const on of [false, true, false, true]) {
+        await fence(on);
+        const op = engineOp(engineSide, uniform, `${runId}-f${seed}`, seed);
+        seed += 1;
+        const result = await runStage(op, clients, SETUP.stageMs);
+        totals[on ? 'on' : 'off'] += result.opsPerSecond / 2;
+        rows.push(stageRow(uniform.label, on ? 'engine, fenced' : 'engine', result));
+      }
+    } finally {
+      await fence(false);
+    }
+    console.log(
+      `\n${pinned.length} ledger tables with the fence's trigger on every shard, alternating ` +
+        `without and with it, ${SETUP.stageMs / 1_000} s each\n`,
+    );
+    printTable(STAGE_HEADER, rows);
+    return [
+      {
+        figure: `engine transfers/s with the fence vs without (${clients} clients, uniform)`,
+        value: `${pct(totals.on / Math.max(1, totals.off))} (${n0(totals.on)} vs ${n0(totals.off)}/s)`,
+        target: 'none set',
+        met: null,
+      },
+    ];
+  });
+
+  await runner.run('5. books after the run (ledger_check_books on every shard)', async () => {
     let breaks = 0;
     const rows: string[][] = [];
     for (const shardId of seeder.map.shardIds) {

@@ -138,6 +138,7 @@ export async function movedTablesOf(
     )
     // After a cutover a crash interrupted, the map has the bucket on the target already.
     .concat(movingBucket);
+  const check = { source, snapshot, movingBucket, refusePinnedRows, sourceBuckets, problems };
   for (const table of await publicTables(source)) {
     const rule: BucketRule = rules.get(table) ?? {
       kind: 'unattributed',
@@ -146,40 +147,13 @@ export async function movedTablesOf(
     if (rule.kind === 'shard') continue;
     if (rule.kind === 'unattributed') {
       if (await hasRows(source, table)) problems.push(`${table} (${rule.reason})`);
-      continue;
+    } else if (rule.kind === 'pinned') {
+      const found = await checkedPinned(check, table, rule);
+      if (found) pinned.push(found);
+    } else {
+      const moved = await checkedMoved(check, table, rule);
+      if (moved) tables.push(moved);
     }
-    if (rule.kind === 'pinned') {
-      const found = await pinnedTable(source, table, rule).catch((error: unknown) => {
-        problems.push(`${table} (${error instanceof Error ? error.message : String(error)})`);
-        return null;
-      });
-      if (!found) continue;
-      pinned.push(found);
-      if (!refusePinnedRows) continue;
-      const naming = await pinnedRowsNaming(source, found, movingBucket, snapshot.bucketCount);
-      if (naming > 0)
-        problems.push(
-          `${table} (bucket ${movingBucket} named by ${rowsText(naming)}; ${rule.reason})`,
-        );
-      continue;
-    }
-    const moved = await movedTable(source, table, rule).catch((error: unknown) => {
-      problems.push(`${table} (${error instanceof Error ? error.message : String(error)})`);
-      return null;
-    });
-    if (!moved) continue;
-    tables.push(moved);
-    if (moved.kind === 'copy') continue;
-    const { rows } = await source.query(
-      `SELECT 1 FROM ${moved.name} t
-        WHERE coalesce(${bucketExpression(moved, 't', snapshot.bucketCount)} = ANY ($1::integer[]), false) = false
-        LIMIT 1`,
-      [sourceBuckets],
-    );
-    if (rows.length > 0)
-      problems.push(
-        `${table} (a row's ${rule.kind} column is empty or names a bucket of another shard)`,
-      );
   }
   if (problems.length > 0)
     throw new MainstayError(
@@ -187,6 +161,72 @@ export async function movedTablesOf(
       `shard ${sourceShard} holds rows a move of bucket ${movingBucket} cannot take or leave behind: ${problems.join('; ')}`,
     );
   return { moved: tables, pinned };
+}
+
+/** What the checks of one table need, and where they note a problem. */
+interface TableCheck {
+  readonly source: pg.Pool;
+  readonly snapshot: CatalogSnapshot;
+  readonly movingBucket: number;
+  readonly refusePinnedRows: boolean;
+  /** The source's buckets, the moving one among them. */
+  readonly sourceBuckets: readonly number[];
+  readonly problems: string[];
+}
+
+function problemOf(table: string, error: unknown): string {
+  return `${table} (${error instanceof Error ? error.message : String(error)})`;
+}
+
+/** A pinned table, or `null` with a problem noted: its columns, and no row naming the bucket. */
+async function checkedPinned(
+  check: TableCheck,
+  table: string,
+  rule: Extract<BucketRule, { kind: 'pinned' }>,
+): Promise<PinnedTable | null> {
+  const found = await pinnedTable(check.source, table, rule).catch((error: unknown) => {
+    check.problems.push(problemOf(table, error));
+    return null;
+  });
+  if (!found || !check.refusePinnedRows) return found;
+  const naming = await pinnedRowsNaming(
+    check.source,
+    found,
+    check.movingBucket,
+    check.snapshot.bucketCount,
+  );
+  if (naming > 0)
+    check.problems.push(
+      `${table} (bucket ${check.movingBucket} named by ${rowsText(naming)}; ${rule.reason})`,
+    );
+  return found;
+}
+
+/**
+ * A moved table, or `null` with a problem noted: its primary key and rule column, and (but for
+ * a `copy` table) every row's bucket one of the source's.
+ */
+async function checkedMoved(
+  check: TableCheck,
+  table: string,
+  rule: Extract<BucketRule, { kind: 'key' | 'bucket' | 'copy' }>,
+): Promise<MovedTable | null> {
+  const moved = await movedTable(check.source, table, rule).catch((error: unknown) => {
+    check.problems.push(problemOf(table, error));
+    return null;
+  });
+  if (!moved || moved.kind === 'copy') return moved;
+  const { rows } = await check.source.query(
+    `SELECT 1 FROM ${moved.name} t
+      WHERE coalesce(${bucketExpression(moved, 't', check.snapshot.bucketCount)} = ANY ($1::integer[]), false) = false
+      LIMIT 1`,
+    [check.sourceBuckets],
+  );
+  if (rows.length > 0)
+    check.problems.push(
+      `${table} (a row's ${rule.kind} column is empty or names a bucket of another shard)`,
+    );
+  return moved;
 }
 
 /** `1 row`, `5 rows`, `1,000+ rows` (a count stops at 1,000). */
@@ -206,6 +246,22 @@ export async function pinnedRowsNaming(
       WHERE ${namesBucket(table, 't', String(Number(bucket)), bucketCount)} LIMIT 1000) s`,
   );
   return rows[0]?.n ?? 0;
+}
+
+/**
+ * The pinned tables the sets declare that exist in `db` (what a move fences on its source), for
+ * measuring what the fence costs.
+ */
+export async function pinnedTablesOf(
+  db: pg.Pool,
+  sets: readonly MigrationSet[],
+): Promise<PinnedTable[]> {
+  const present = new Set(await publicTables(db));
+  const tables: PinnedTable[] = [];
+  for (const [table, rule] of bucketRulesOf(sets))
+    if (rule.kind === 'pinned' && present.has(table))
+      tables.push(await pinnedTable(db, table, rule));
+  return tables;
 }
 
 async function pinnedTable(

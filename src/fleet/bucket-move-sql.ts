@@ -24,12 +24,13 @@ CREATE TABLE IF NOT EXISTS mainstay.bucket_move_changes (
   key jsonb NOT NULL
 );
 CREATE OR REPLACE FUNCTION mainstay.bucket_of_key(p_key text, p_count integer) RETURNS integer
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
   SELECT CASE
     WHEN length(p_key) <= 47 AND p_key ~ '^[a-z][a-z0-9]{0,15}_[0-9A-HJKMNP-TV-Z]{30}$' THEN
-      (SELECT sum((strpos('0123456789ABCDEFGHJKMNPQRSTVWXYZ',
-                          substr(p_key, length(p_key) - 4 + i, 1)) - 1) * (32 ^ (4 - i))::integer)
-         FROM generate_series(1, 4) AS i)::integer
+      (strpos('0123456789ABCDEFGHJKMNPQRSTVWXYZ', substr(p_key, length(p_key) - 3, 1)) - 1) * 32768
+      + (strpos('0123456789ABCDEFGHJKMNPQRSTVWXYZ', substr(p_key, length(p_key) - 2, 1)) - 1) * 1024
+      + (strpos('0123456789ABCDEFGHJKMNPQRSTVWXYZ', substr(p_key, length(p_key) - 1, 1)) - 1) * 32
+      + (strpos('0123456789ABCDEFGHJKMNPQRSTVWXYZ', substr(p_key, length(p_key), 1)) - 1)
     ELSE ((('x' || encode(substr(sha256(convert_to(p_key, 'UTF8')), 1, 4), 'hex'))::bit(32)::bigint
            % p_count))::integer
   END
@@ -159,33 +160,36 @@ CREATE OR REPLACE TRIGGER mainstay_bucket_move BEFORE INSERT OR UPDATE OR DELETE
 }
 
 /**
- * The trigger of a pinned table: on INSERT or UPDATE of a row that names a bucket being moved
- * from this shard or moved away, it takes the bucket's move row FOR SHARE (so the cutover, which
- * checks that no row names the bucket, waits for such a writer in flight and holds new ones),
- * and refuses the write once the bucket has moved (the fence). Nothing is logged: the rows stay.
- * The common case, a shard that moved no bucket, costs one index probe of an empty table.
+ * The trigger of a pinned table, on INSERT and on an UPDATE that sets one of its key columns
+ * (rows name buckets only through those): when the row names a bucket being moved from this
+ * shard or moved away, it takes the bucket's move row FOR SHARE (so the cutover, which checks
+ * that no row names the bucket, waits for such a writer in flight and holds new ones), and
+ * refuses the write once the bucket has moved (the fence). Nothing is logged: the rows stay.
+ * Per row it computes the row's buckets in SQL and probes the moves' table once.
  */
 function pinnedTriggerSql(table: PinnedTable, bucketCount: number): string {
   const fn = `mainstay."bucket_pin_${table.table.replaceAll('"', '')}"`;
+  const buckets = table.keys.map(({ column, prefix }) => {
+    const key = prefix === '' ? `NEW.${column}::text` : `${literal(prefix)} || NEW.${column}`;
+    return `mainstay.bucket_of_key(${key}, ${bucketCount})`;
+  });
+  const columns = table.keys.map(({ column }) => column).join(', ');
   return `
 CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $fn$
 DECLARE
   v_move record;
-  v_state text;
 BEGIN
-  FOR v_move IN SELECT bucket FROM mainstay.bucket_moves LOOP
-    IF ${namesBucket(table, 'NEW', 'v_move.bucket', bucketCount)} THEN
-      SELECT state INTO v_state FROM mainstay.bucket_moves WHERE bucket = v_move.bucket FOR SHARE;
-      IF v_state = 'moved' THEN
-        RAISE EXCEPTION 'bucket % of %.% has moved to another shard', v_move.bucket, TG_TABLE_SCHEMA, TG_TABLE_NAME
-          USING ERRCODE = '${BUCKET_MOVED_SQLSTATE}';
-      END IF;
+  FOR v_move IN SELECT bucket, state FROM mainstay.bucket_moves
+                 WHERE bucket = ANY (ARRAY[${buckets.join(', ')}]) FOR SHARE LOOP
+    IF v_move.state = 'moved' THEN
+      RAISE EXCEPTION 'bucket % of %.% has moved to another shard', v_move.bucket, TG_TABLE_SCHEMA, TG_TABLE_NAME
+        USING ERRCODE = '${BUCKET_MOVED_SQLSTATE}';
     END IF;
   END LOOP;
   RETURN NEW;
 END
 $fn$;
-CREATE OR REPLACE TRIGGER mainstay_bucket_move BEFORE INSERT OR UPDATE ON ${table.name}
+CREATE OR REPLACE TRIGGER mainstay_bucket_move BEFORE INSERT OR UPDATE OF ${columns} ON ${table.name}
   FOR EACH ROW EXECUTE FUNCTION ${fn}();`;
 }
 
