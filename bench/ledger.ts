@@ -446,12 +446,12 @@ try {
           ?.first as number;
         await installMachinery(home);
         if (on) {
-          await installPinnedTriggers(home, pinned, bucketCount);
           await home.query(
             `INSERT INTO mainstay.bucket_moves (bucket, state, to_shard) VALUES ($1, 'moved', 0)
              ON CONFLICT (bucket) DO NOTHING`,
             [gone],
           );
+          await installPinnedTriggers(home, pinned, bucketCount, gone);
         } else {
           for (const table of pinned)
             await home.query(`DROP TRIGGER IF EXISTS mainstay_bucket_move ON ${table.name}`);

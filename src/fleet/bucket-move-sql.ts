@@ -23,8 +23,10 @@ CREATE TABLE IF NOT EXISTS mainstay.bucket_move_changes (
   table_name text NOT NULL,
   key jsonb NOT NULL
 );
+-- STABLE, not IMMUTABLE, as convert_to is: so the planner inlines it into the expression that
+-- calls it (a fence trigger's WHEN, a move's filters) instead of calling a SQL function a row.
 CREATE OR REPLACE FUNCTION mainstay.bucket_of_key(p_key text, p_count integer) RETURNS integer
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
+LANGUAGE sql STABLE PARALLEL SAFE AS $fn$
   SELECT CASE
     WHEN length(p_key) <= 47 AND p_key ~ '^[a-z][a-z0-9]{0,15}_[0-9A-HJKMNP-TV-Z]{30}$' THEN
       (strpos('0123456789ABCDEFGHJKMNPQRSTVWXYZ', substr(p_key, length(p_key) - 3, 1)) - 1) * 32768
@@ -115,7 +117,7 @@ function triggerFunctionName(table: MovedTable): string {
  * the SQLSTATE the router retries on), and logs the row's key while the move captures. A `copy`
  * table has no bucket: its changes are logged while any move from this shard captures.
  */
-function triggerSql(table: MovedTable, bucketCount: number): string {
+function triggerSql(table: MovedTable, bucketCount: number, fenced: readonly number[]): string {
   const fn = triggerFunctionName(table);
   const body =
     table.kind === 'copy'
@@ -155,24 +157,65 @@ BEGIN
   RETURN NEW;
 END
 $fn$;
-CREATE OR REPLACE TRIGGER mainstay_bucket_move BEFORE INSERT OR UPDATE OR DELETE ON ${table.name}
-  FOR EACH ROW EXECUTE FUNCTION ${fn}();`;
+${triggersOf(table, fn, bucketCount, fenced)}`;
+}
+
+/**
+ * The triggers of a moved table. A `copy` table has one, fired by every change (it logs them
+ * while any move captures). A table with a bucket rule has one per event, each with a `WHEN`
+ * naming the buckets this shard has moves for (`fenced`, fixed when the triggers are made:
+ * every move makes them again before it starts capturing), so for a row of any other bucket
+ * the executor evaluates one expression and calls nothing.
+ */
+function triggersOf(
+  table: MovedTable,
+  fn: string,
+  bucketCount: number,
+  fenced: readonly number[],
+): string {
+  if (table.kind === 'copy')
+    return `CREATE OR REPLACE TRIGGER mainstay_bucket_move BEFORE INSERT OR UPDATE OR DELETE
+  ON ${table.name} FOR EACH ROW EXECUTE FUNCTION ${fn}();`;
+  // The one trigger of every event that earlier releases made.
+  const drop = `DROP TRIGGER IF EXISTS mainstay_bucket_move ON ${table.name};`;
+  const set = `'{${fenced.map((bucket) => Number(bucket)).join(',')}}'::integer[]`;
+  const named = (alias: string) => `${bucketExpression(table, alias, bucketCount)} = ANY (${set})`;
+  return [
+    drop,
+    ...(
+      [
+        ['insert', 'INSERT', named('NEW')],
+        ['update', 'UPDATE', `${named('NEW')} OR ${named('OLD')}`],
+        ['delete', 'DELETE', named('OLD')],
+      ] as const
+    ).map(
+      ([suffix, event, when]) => `CREATE OR REPLACE TRIGGER mainstay_bucket_move_${suffix}
+  BEFORE ${event} ON ${table.name} FOR EACH ROW WHEN (${when}) EXECUTE FUNCTION ${fn}();`,
+    ),
+  ].join('\n');
 }
 
 /**
  * The trigger of a pinned table, on INSERT and on an UPDATE that sets one of its key columns
- * (rows name buckets only through those): when the row names a bucket being moved from this
- * shard or moved away, it takes the bucket's move row FOR SHARE (so the cutover, which checks
- * that no row names the bucket, waits for such a writer in flight and holds new ones), and
- * refuses the write once the bucket has moved (the fence). Nothing is logged: the rows stay.
- * Per row it computes the row's buckets in SQL and probes the moves' table once.
+ * (rows name buckets only through those). Its `WHEN` names the buckets this shard has moves for
+ * (`fenced`, fixed when the trigger is made: every move makes it again before it starts
+ * capturing), so for any other row the executor evaluates one expression and calls nothing.
+ * A row naming one of them takes the bucket's move row FOR SHARE (so the cutover, which checks
+ * that no row names the bucket, waits for such a writer in flight and holds new ones), and is
+ * refused once the bucket has moved (the fence). Nothing is logged: the rows stay.
  */
-function pinnedTriggerSql(table: PinnedTable, bucketCount: number): string {
+function pinnedTriggerSql(
+  table: PinnedTable,
+  bucketCount: number,
+  fenced: readonly number[],
+): string {
   const fn = `mainstay."bucket_pin_${table.table.replaceAll('"', '')}"`;
   const buckets = table.keys.map(({ column, prefix }) => {
     const key = prefix === '' ? `NEW.${column}::text` : `${literal(prefix)} || NEW.${column}`;
     return `mainstay.bucket_of_key(${key}, ${bucketCount})`;
   });
+  const set = `'{${fenced.map((bucket) => Number(bucket)).join(',')}}'::integer[]`;
+  const when = buckets.map((bucket) => `${bucket} = ANY (${set})`).join(' OR ');
   const columns = table.keys.map(({ column }) => column).join(', ');
   return `
 CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $fn$
@@ -190,23 +233,39 @@ BEGIN
 END
 $fn$;
 CREATE OR REPLACE TRIGGER mainstay_bucket_move BEFORE INSERT OR UPDATE OF ${columns} ON ${table.name}
-  FOR EACH ROW EXECUTE FUNCTION ${fn}();`;
+  FOR EACH ROW WHEN (${when}) EXECUTE FUNCTION ${fn}();`;
 }
 
-/** Installs (or replaces) the fence trigger on every pinned table. */
+/**
+ * Installs (or replaces) the fence trigger on every pinned table, naming the buckets this shard
+ * has moves for and `moving` (about to start capturing).
+ */
 export async function installPinnedTriggers(
   db: pg.Pool,
   tables: readonly PinnedTable[],
   bucketCount: number,
+  moving: number,
 ): Promise<void> {
-  for (const table of tables) await db.query(pinnedTriggerSql(table, bucketCount));
+  const fenced = await fencedBuckets(db, moving);
+  for (const table of tables) await db.query(pinnedTriggerSql(table, bucketCount, fenced));
 }
 
-/** Installs (or replaces) the capture-and-fence trigger on every moved table. */
+/**
+ * Installs (or replaces) the capture-and-fence triggers on every moved table, naming the
+ * buckets this shard has moves for and `moving` (about to start capturing).
+ */
 export async function installTriggers(
   db: pg.Pool,
   tables: readonly MovedTable[],
   bucketCount: number,
+  moving: number,
 ): Promise<void> {
-  for (const table of tables) await db.query(triggerSql(table, bucketCount));
+  const fenced = await fencedBuckets(db, moving);
+  for (const table of tables) await db.query(triggerSql(table, bucketCount, fenced));
+}
+
+/** The buckets this shard has moves for, and `moving`. */
+async function fencedBuckets(db: pg.Pool, moving: number): Promise<number[]> {
+  const { rows } = await db.query<{ bucket: number }>('SELECT bucket FROM mainstay.bucket_moves');
+  return [...new Set([moving, ...rows.map((row) => row.bucket)])];
 }

@@ -218,8 +218,8 @@ async function copyAndCutOver(
   await installMachinery(dbs.target);
   // A fence the target kept from moving this bucket away earlier is lifted before it returns.
   await dbs.target.query('DELETE FROM mainstay.bucket_moves WHERE bucket = $1', [move.bucket]);
-  await installTriggers(dbs.source, tables, move.bucketCount);
-  await installPinnedTriggers(dbs.source, pinned, move.bucketCount);
+  await installTriggers(dbs.source, tables, move.bucketCount, move.bucket);
+  await installPinnedTriggers(dbs.source, pinned, move.bucketCount, move.bucket);
   await startCapture(dbs.source, move.bucket, move.toShard);
   signal?.throwIfAborted();
   const copiedRows = await copyBucket(dbs.source, dbs.target, tables, move);
