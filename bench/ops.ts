@@ -2,10 +2,9 @@
  * The ops benchmark (decision 53): comparing a table of a few million rows between a shard's
  * home and its logical copy in the other data centre, while writes go on, side by side:
  *
- *   compare: `compareTable` (src/compare): the whole table's count and hash on both sides;
- *            when they differ, for this bigint key, one grouped pass a side (a count and
- *            hash per group of about 128 keys inside PostgreSQL, both sides at once), then
- *            only the differing groups, cut in sixteenths, then their rows;
+ *   compare: `compareTable` (src/compare): for this bigint key, one grouped pass a side (a
+ *            count and hash per group of about 128 keys inside PostgreSQL, both sides at
+ *            once), then only the differing groups, cut in sixteenths, then their rows;
  *   fetch-all: every row of both sides fetched into Node in key order (keyset pages of 10,000,
  *            both sides at once) and diffed there, the way a script without checksums does it.
  *

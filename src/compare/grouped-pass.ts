@@ -83,7 +83,12 @@ export async function walkGroups(
         segmentsTotal: plan.segments.length,
         throughKey: [segment.to.toString()],
       });
-    if (segment.whole && settings.wholeFirst && (await wholeTableEqual(walker))) {
+    if (
+      segment.whole &&
+      settings.wholeFirst &&
+      !(await sampleDiffers(walker, plan)) &&
+      (await wholeTableEqual(walker))
+    ) {
       tally.chunks += 1;
       await done();
       continue;
@@ -111,6 +116,32 @@ export async function walkGroups(
     await done();
   }
   return true;
+}
+
+/** Groups hashed as a sample before the whole table is looked at. */
+const SAMPLE_GROUPS = 64;
+
+/**
+ * Whether any of {@link SAMPLE_GROUPS} groups spread evenly over the key's span differs (one
+ * index range scan a group, one query a side, about 8,000 rows with groups of 128). Differences
+ * spread thin show in it (at 0.1% of the rows, a sample of 8,000 misses them about once in 3,600), and
+ * then the whole-table look is skipped: it could only say "different", and the grouped pass
+ * follows anyway.
+ */
+async function sampleDiffers(walker: RangeWalker, plan: GroupPlan): Promise<boolean> {
+  const segment = plan.segments[0];
+  if (segment === undefined) return false;
+  const groups = (segment.to - plan.lo) / plan.width + 1n;
+  if (groups <= BigInt(SAMPLE_GROUPS) * 4n) return false;
+  const step = groups / BigInt(SAMPLE_GROUPS);
+  const sample = Array.from({ length: SAMPLE_GROUPS }, (_, n) => (BigInt(n) * step).toString());
+  const { differing } = await differingGroups(walker, plan.lo, plan.width, {
+    kind: 'groups',
+    lo: plan.lo,
+    width: plan.width,
+    groups: sample,
+  });
+  return differing.length > 0;
 }
 
 /**

@@ -27,10 +27,11 @@ export interface CompareOptions {
    */
   readonly grouped?: boolean;
   /**
-   * The grouped pass first compares a whole table (one not cut into segments, not resumed) by
-   * its row count and hash sum on each side, and groups it only when they differ: equal copies
-   * cost about two thirds, differing ones about a third more. `false` when differences are
-   * expected (before a repair). Default true.
+   * Before the grouped pass, compare a sample of groups and then, when it agrees, the whole table
+   * (one not cut into segments, not resumed) by its row count and hash sum on each side, and
+   * group it only when they differ. For a table no one writes to: an equal one costs about two
+   * thirds. Under writes a row in flight between the two sides' snapshots makes the whole sums
+   * differ, and the grouped pass follows at full cost. Default false.
    */
   readonly wholeFirst?: boolean;
   /** The grouped pass walks a larger table in segments of about this many rows. Default 4,000,000. */
@@ -89,7 +90,7 @@ const DEFAULTS = {
   parallel: 2,
   recheckRounds: 3,
   grouped: true,
-  wholeFirst: true,
+  wholeFirst: false,
   segmentRows: 4_000_000,
 };
 /**
