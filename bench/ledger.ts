@@ -24,7 +24,7 @@ import { LedgerEngine } from '../src/domains/ledger/core/ledger-engine.ts';
 import { LEDGER_MIGRATIONS } from '../src/domains/ledger/sql/ledger-migrations.ts';
 import { checkLedgerBooks } from '../src/domains/ledger/store/ledger-checks.ts';
 import { pinnedTablesOf } from '../src/fleet/bucket-move-plan.ts';
-import { installMachinery, installPinnedTriggers } from '../src/fleet/bucket-move-sql.ts';
+import { installFences, installMachinery } from '../src/fleet/bucket-move-sql.ts';
 import type { ConnectionInfo } from '../src/postgres/connection-pools.ts';
 import { startFleet } from '../test/support/fleet-fixture.ts';
 import { OneTransactionLedger } from './ledger/one-transaction-ledger.ts';
@@ -451,7 +451,7 @@ try {
              ON CONFLICT (bucket) DO NOTHING`,
             [gone],
           );
-          await installPinnedTriggers(home, pinned, bucketCount, gone);
+          await installFences(home, { moved: [], pinned }, bucketCount, gone);
         } else {
           for (const table of pinned)
             await home.query(`DROP TRIGGER IF EXISTS mainstay_bucket_move ON ${table.name}`);

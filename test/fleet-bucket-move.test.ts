@@ -3,6 +3,7 @@
  * fleet: bad input and rows without a bucket refused with nothing changed; rows kept on the
  * shard (`pinned`, as a ledger's books) refuse the move while one names the bucket, also when it
  * is written during the copy (the cutover refuses), and stay put while every other bucket moves;
+ * a writer hung mid-transaction refuses the move without holding other writers behind it;
  * the SQL form of the
  * key -> bucket function agrees with the router's; a move cut short before its cutover leaves
  * the map alone, can be given up, and is finished by the next run; while writers keep inserting and updating rows
@@ -255,6 +256,42 @@ describe('moving a bucket', () => {
     assert.equal(router.map.shardOf(newEntityId('itm', BUCKET)), FROM);
     assert.equal(await abandonBucketMove(fixture.fleet, input), true);
     await source.query('DELETE FROM move_books WHERE account LIKE $1', [`%${bucketSuffix()}`]);
+    await preflightBucketMove(fixture.fleet, input);
+  });
+
+  test('a writer hung mid-transaction refuses the move, and holds no other writer behind it', async () => {
+    const source = shardDb(FROM);
+    const input = { bucket: BUCKET, toShard: TO };
+    const hung = await source.connect();
+    try {
+      // A client that stopped inside its transaction: its lock on the table stays.
+      await hung.query('BEGIN');
+      await hung.query('INSERT INTO move_books (account) VALUES ($1)', [
+        newEntityId('acct', STAYING),
+      ]);
+      const moving = moveBucket(fixture.fleet, input).then(
+        () => assert.fail('the move went through'),
+        (error: unknown) => error,
+      );
+      await sleep(300);
+      // Another writer of the table is not queued behind the move's wait for its lock.
+      const other = newEntityId('acct', STAYING);
+      await router.write(other, (tx) =>
+        tx.query('INSERT INTO move_books (account) VALUES ($1)', [other]),
+      );
+      const refusal = await moving;
+      assert.ok(
+        isMainstayError(refusal, 'preflight_refused') && /move_books locked/.test(refusal.message),
+        String(refusal),
+      );
+      await hung.query('COMMIT');
+    } finally {
+      hung.release();
+    }
+    await fixture.fleet.refreshCatalog();
+    await router.refresh();
+    assert.equal(router.map.shardOf(newEntityId('itm', BUCKET)), FROM);
+    assert.equal(await abandonBucketMove(fixture.fleet, input), true);
     await preflightBucketMove(fixture.fleet, input);
   });
 

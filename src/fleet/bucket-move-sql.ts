@@ -1,4 +1,6 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
+import { MainstayError } from '../errors/mainstay-error.ts';
 import { BUCKET_MOVED_SQLSTATE } from '../postgres/pg-errors.ts';
 
 /**
@@ -70,6 +72,17 @@ export interface PinnedTable {
   readonly reason: string;
 }
 
+/** The SQL expressions of the buckets a row of a pinned table (over `alias`) names. */
+function pinnedBuckets(table: PinnedTable, alias: string, bucketCount: number): string[] {
+  return table.keys.map(({ column, prefix }) => {
+    const key =
+      prefix === ''
+        ? `${alias}.${column}::text`
+        : `'${prefix.replaceAll("'", "''")}' || ${alias}.${column}`;
+    return `mainstay.bucket_of_key(${key}, ${bucketCount})`;
+  });
+}
+
 /** The SQL condition that a row of a pinned table (over `alias`) names `bucket`. */
 export function namesBucket(
   table: PinnedTable,
@@ -77,16 +90,15 @@ export function namesBucket(
   bucket: string,
   bucketCount: number,
 ): string {
-  const terms = table.keys.map(({ column, prefix }) => {
-    const key =
-      prefix === '' ? `${alias}.${column}::text` : `${literal(prefix)} || ${alias}.${column}`;
-    return `coalesce(mainstay.bucket_of_key(${key}, ${bucketCount}) = ${bucket}, false)`;
-  });
+  const terms = pinnedBuckets(table, alias, bucketCount).map(
+    (expression) => `coalesce(${expression} = ${bucket}, false)`,
+  );
   return `(${terms.join(' OR ')})`;
 }
 
-function literal(text: string): string {
-  return `'${text.replaceAll("'", "''")}'`;
+/** A literal integer array of `buckets`, for a trigger's WHEN. */
+function bucketSet(buckets: readonly number[]): string {
+  return `'{${buckets.map((bucket) => Number(bucket)).join(',')}}'::integer[]`;
 }
 
 /** The SQL expression of a row's bucket, over `alias` (a table alias, `NEW` or `OLD`). */
@@ -178,8 +190,8 @@ function triggersOf(
   ON ${table.name} FOR EACH ROW EXECUTE FUNCTION ${fn}();`;
   // The one trigger of every event that earlier releases made.
   const drop = `DROP TRIGGER IF EXISTS mainstay_bucket_move ON ${table.name};`;
-  const set = `'{${fenced.map((bucket) => Number(bucket)).join(',')}}'::integer[]`;
-  const named = (alias: string) => `${bucketExpression(table, alias, bucketCount)} = ANY (${set})`;
+  const named = (alias: string) =>
+    `${bucketExpression(table, alias, bucketCount)} = ANY (${bucketSet(fenced)})`;
   return [
     drop,
     ...(
@@ -210,12 +222,8 @@ function pinnedTriggerSql(
   fenced: readonly number[],
 ): string {
   const fn = `mainstay."bucket_pin_${table.table.replaceAll('"', '')}"`;
-  const buckets = table.keys.map(({ column, prefix }) => {
-    const key = prefix === '' ? `NEW.${column}::text` : `${literal(prefix)} || NEW.${column}`;
-    return `mainstay.bucket_of_key(${key}, ${bucketCount})`;
-  });
-  const set = `'{${fenced.map((bucket) => Number(bucket)).join(',')}}'::integer[]`;
-  const when = buckets.map((bucket) => `${bucket} = ANY (${set})`).join(' OR ');
+  const buckets = pinnedBuckets(table, 'NEW', bucketCount);
+  const when = buckets.map((bucket) => `${bucket} = ANY (${bucketSet(fenced)})`).join(' OR ');
   const columns = table.keys.map(({ column }) => column).join(', ');
   return `
 CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $fn$
@@ -236,36 +244,62 @@ CREATE OR REPLACE TRIGGER mainstay_bucket_move BEFORE INSERT OR UPDATE OF ${colu
   FOR EACH ROW WHEN (${when}) EXECUTE FUNCTION ${fn}();`;
 }
 
+/** How long making one table's triggers may wait for its lock before it tries again. */
+export const FENCE_LOCK_TIMEOUT_MS = 2_000;
+/** Tries at making one table's triggers before the move is refused. */
+export const FENCE_LOCK_ATTEMPTS = 3;
+
 /**
- * Installs (or replaces) the fence trigger on every pinned table, naming the buckets this shard
- * has moves for and `moving` (about to start capturing).
+ * Installs (or replaces) the capture-and-fence triggers on every moved table and the fence
+ * trigger on every pinned table, naming the buckets this shard has moves for and `moving`
+ * (about to start capturing). Making a trigger takes a lock that waits for every transaction
+ * open on the table and holds every writer that comes after it, so a transaction left open (a
+ * client that hangs mid-transaction) would stall the table's writes behind the move: each table
+ * waits at most {@link FENCE_LOCK_TIMEOUT_MS}, a few times, and then the move is refused
+ * (`preflight_refused`, naming the table) with the writers never held longer than that.
  */
-export async function installPinnedTriggers(
+export async function installFences(
   db: pg.Pool,
-  tables: readonly PinnedTable[],
+  tables: { readonly moved: readonly MovedTable[]; readonly pinned: readonly PinnedTable[] },
   bucketCount: number,
   moving: number,
 ): Promise<void> {
-  const fenced = await fencedBuckets(db, moving);
-  for (const table of tables) await db.query(pinnedTriggerSql(table, bucketCount, fenced));
-}
-
-/**
- * Installs (or replaces) the capture-and-fence triggers on every moved table, naming the
- * buckets this shard has moves for and `moving` (about to start capturing).
- */
-export async function installTriggers(
-  db: pg.Pool,
-  tables: readonly MovedTable[],
-  bucketCount: number,
-  moving: number,
-): Promise<void> {
-  const fenced = await fencedBuckets(db, moving);
-  for (const table of tables) await db.query(triggerSql(table, bucketCount, fenced));
-}
-
-/** The buckets this shard has moves for, and `moving`. */
-async function fencedBuckets(db: pg.Pool, moving: number): Promise<number[]> {
   const { rows } = await db.query<{ bucket: number }>('SELECT bucket FROM mainstay.bucket_moves');
-  return [...new Set([moving, ...rows.map((row) => row.bucket)])];
+  const fenced = [...new Set([moving, ...rows.map((row) => row.bucket)])];
+  const statements = [
+    ...tables.moved.map((table) => ({
+      table: table.table,
+      sql: triggerSql(table, bucketCount, fenced),
+    })),
+    ...tables.pinned.map((table) => ({
+      table: table.table,
+      sql: pinnedTriggerSql(table, bucketCount, fenced),
+    })),
+  ];
+  for (const { table, sql } of statements) await withBoundedLock(db, table, sql);
+}
+
+/** Runs `sql` in a transaction whose lock waits are bounded; tries again, then refuses. */
+async function withBoundedLock(db: pg.Pool, table: string, sql: string): Promise<void> {
+  for (let attempt = 1; ; attempt += 1) {
+    const client = await db.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(`SET LOCAL lock_timeout = ${FENCE_LOCK_TIMEOUT_MS}`);
+      await client.query(sql);
+      await client.query('COMMIT');
+      client.release();
+      return;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      client.release();
+      if ((error as { code?: string }).code !== '55P03') throw error;
+      if (attempt >= FENCE_LOCK_ATTEMPTS)
+        throw new MainstayError(
+          'preflight_refused',
+          `a transaction kept ${table} locked through ${FENCE_LOCK_ATTEMPTS} waits of ${FENCE_LOCK_TIMEOUT_MS} ms, so the move could not install its fence; nothing was moved`,
+        );
+      await sleep(200);
+    }
+  }
 }

@@ -26,12 +26,7 @@ import {
   copyBucket,
   deleteBucket,
 } from './bucket-move-rows.ts';
-import {
-  installMachinery,
-  installPinnedTriggers,
-  installTriggers,
-  type MovedTable,
-} from './bucket-move-sql.ts';
+import { installFences, installMachinery, type MovedTable } from './bucket-move-sql.ts';
 import type { Fleet } from './fleet.ts';
 import { waitForCopyToApply } from './shard-replication.ts';
 
@@ -218,8 +213,7 @@ async function copyAndCutOver(
   await installMachinery(dbs.target);
   // A fence the target kept from moving this bucket away earlier is lifted before it returns.
   await dbs.target.query('DELETE FROM mainstay.bucket_moves WHERE bucket = $1', [move.bucket]);
-  await installTriggers(dbs.source, tables, move.bucketCount, move.bucket);
-  await installPinnedTriggers(dbs.source, pinned, move.bucketCount, move.bucket);
+  await installFences(dbs.source, { moved: tables, pinned }, move.bucketCount, move.bucket);
   await startCapture(dbs.source, move.bucket, move.toShard);
   signal?.throwIfAborted();
   const copiedRows = await copyBucket(dbs.source, dbs.target, tables, move);
