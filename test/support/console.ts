@@ -4,6 +4,8 @@
  * Chromium driven by playwright-core, a staff login through the console's own form, and
  * screenshots saved under `test-output/console/`.
  */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,7 +13,7 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { buildConsole, CONSOLE_DIST_DIR } from '../../scripts/build-console.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
 import type { DemoCredentials } from '../../src/domains/identity/index.ts';
-import { freshTotpCode } from './staff-login.ts';
+import { freshTotpCode, staffLogin } from './staff-login.ts';
 
 type DemoStaff = DemoCredentials['staff'][number];
 
@@ -134,4 +136,67 @@ export async function consoleLogin(
 export async function screenshot(page: Page, name: string): Promise<void> {
   mkdirSync(SCREENSHOTS, { recursive: true });
   await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
+}
+
+/** A JSON call with `credential` as bearer; answers the status and body. */
+async function callJson(
+  url: string,
+  credential: string,
+  body?: unknown,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(url, {
+    method: body === undefined ? 'GET' : 'POST',
+    headers: {
+      authorization: `Bearer ${credential}`,
+      ...(body === undefined
+        ? {}
+        : { 'content-type': 'application/json', 'idempotency-key': randomUUID() }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : {} };
+}
+
+/**
+ * Makes admins for the suites sharing one console platform: each suite gets two of its own, so
+ * that its logins count toward its own people's limits (ten logins in 15 minutes per username,
+ * one login per TOTP step), as on a platform of its own. Each is created as a viewer with the
+ * demo API key and made an admin by a role grant the first demo admin asks for and the second
+ * approves (with one session each, made on the first call).
+ */
+export function suiteAdmins(fixture: ConsoleFixture): (label: string) => Promise<DemoStaff[]> {
+  let sessions: Promise<[string, string]> | null = null;
+  return async (label) => {
+    const [asker, approver] = fixture.demo.staff;
+    assert.ok(asker && approver, 'two demo admins');
+    sessions ??= Promise.all([staffLogin(fixture.url, asker), staffLogin(fixture.url, approver)]);
+    const [asks, approves] = await sessions;
+    const admins: DemoStaff[] = [];
+    for (const username of [`${label}-admin`, `${label}-admin2`]) {
+      const password = `a long enough password for ${username}`;
+      const created = await callJson(`${fixture.url}/v1/staff`, fixture.demo.apiKey, {
+        username,
+        displayName: username,
+        password,
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      const id = created.body.id as string;
+      const grant = await callJson(`${fixture.url}/v1/staff/${id}/roles`, asks, {
+        roles: ['admin'],
+      });
+      assert.equal(grant.status, 202, JSON.stringify(grant.body));
+      const approval = `${fixture.url}/v1/approvals/${grant.body.id}`;
+      const approved = await callJson(`${approval}/approve`, approves, {});
+      assert.equal(approved.status, 202, JSON.stringify(approved.body));
+      let status = approved.body.status;
+      for (let tries = 0; tries < 200 && status !== 'executed' && status !== 'failed'; tries += 1) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        status = (await callJson(approval, fixture.demo.apiKey)).body.status;
+      }
+      assert.equal(status, 'executed', `${username} made an admin`);
+      admins.push({ id, username, password, totpUri: created.body.totpUri as string });
+    }
+    return admins;
+  };
 }
