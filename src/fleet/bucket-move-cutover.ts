@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import type { CatalogStore } from '../catalog/catalog-store.ts';
 import { MainstayError } from '../errors/mainstay-error.ts';
+import type { BucketCarrier, CarriedMove } from '../migrations/bucket-carry.ts';
 import { type BucketTables, pinnedRowsNaming, rowsText } from './bucket-move-plan.ts';
 import {
   applyChanges,
@@ -153,14 +154,17 @@ async function verifyOrResync(
  */
 async function refuseIfPinned(
   holder: pg.ClientBase,
-  pinned: BucketTables['pinned'],
-  move: BucketRows,
+  { pinned, carriers }: BucketTables,
+  move: CarriedMove,
 ): Promise<void> {
   const problems: string[] = [];
+  const carried = new Set(carriers.flatMap((carrier) => carrier.tables));
   for (const table of pinned) {
+    if (carried.has(table.table)) continue;
     const naming = await pinnedRowsNaming(holder, table, move.bucket, move.bucketCount);
     if (naming > 0) problems.push(`${table.table} (${rowsText(naming)}; ${table.reason})`);
   }
+  for (const carrier of carriers) problems.push(...(await carrier.refusals(holder, move)));
   if (problems.length > 0)
     throw new MainstayError(
       'bucket_move_unattributed',
@@ -174,7 +178,36 @@ export interface CutoverReport {
   readonly pauseMs: number;
   readonly applied: number;
   readonly resynced: readonly string[];
+  /** Pinned rows the carriers closed out on the source and made arrive on the target. */
+  readonly carried: { readonly departed: number; readonly arrived: number };
   readonly epoch: number;
+}
+
+/**
+ * The carriers' part of the cutover, inside the source's transaction (the bucket's writers
+ * held): each closes the bucket's pinned rows out on the source, then makes them arrive in one
+ * transaction of the target, which the caller commits after the source's. Returns the target's
+ * client, its transaction open.
+ */
+async function carry(
+  holder: pg.ClientBase,
+  target: pg.Pool,
+  carriers: readonly BucketCarrier[],
+  move: CarriedMove,
+): Promise<{ client: pg.PoolClient; departed: number; arrived: number }> {
+  let departed = 0;
+  for (const carrier of carriers) departed += await carrier.depart(holder, move);
+  const client = await target.connect();
+  let arrived = 0;
+  try {
+    await client.query('BEGIN');
+    for (const carrier of carriers) arrived += await carrier.arrive(holder, client, move);
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    client.release(true);
+    throw error;
+  }
+  return { client, departed, arrived };
 }
 
 /**
@@ -187,16 +220,18 @@ export interface CutoverReport {
 export async function cutover(
   dbs: MoveDatabases,
   catalog: CatalogStore,
-  { moved: tables, pinned }: BucketTables,
-  move: BucketRows & { readonly fromShard: number; readonly toShard: number },
+  tables: BucketTables,
+  move: CarriedMove,
 ): Promise<CutoverReport> {
   const holder = await dbs.source.connect();
   const started = performance.now();
   let applied = 0;
   let resynced: string[];
+  let carried: Awaited<ReturnType<typeof carry>> | null = null;
   try {
     await holder.query('BEGIN');
     await holder.query(`SET LOCAL lock_timeout = ${BUCKET_MOVE_LIMITS.pauseLockTimeoutMs}`);
+    for (const carrier of tables.carriers) await carrier.hold(holder, move);
     await holder.query('SELECT 1 FROM mainstay.bucket_moves WHERE bucket = $1 FOR UPDATE', [
       move.bucket,
     ]);
@@ -205,12 +240,13 @@ export async function cutover(
     );
     const through = last[0]?.seq ?? '0';
     for (;;) {
-      const n = await applyChanges(dbs.source, dbs.target, tables, move, through);
+      const n = await applyChanges(dbs.source, dbs.target, tables.moved, move, through);
       applied += n;
       if (n === 0) break;
     }
-    resynced = await verifyOrResync(dbs, tables, move);
-    await refuseIfPinned(holder, pinned, move);
+    resynced = await verifyOrResync(dbs, tables.moved, move);
+    await refuseIfPinned(holder, tables, move);
+    carried = await carry(holder, dbs.target, tables.carriers, move);
     await holder.query(
       `UPDATE mainstay.bucket_moves SET state = 'moved', changed_at = now() WHERE bucket = $1`,
       [move.bucket],
@@ -220,10 +256,25 @@ export async function cutover(
   } catch (error) {
     await holder.query('ROLLBACK').catch(() => undefined);
     holder.release(true);
+    if (carried) {
+      await carried.client.query('ROLLBACK').catch(() => undefined);
+      carried.client.release(true);
+    }
     throw error;
   }
+  // The source decided: its departures are durable with the fence. A failure from here on is
+  // finished by running the move again, which makes them arrive again (a repeat is harmless).
+  if (carried) {
+    await carried.client.query('COMMIT').finally(() => carried?.client.release());
+  }
   const epoch = await commitMove(catalog, move);
-  return { pauseMs: performance.now() - started, applied, resynced, epoch };
+  return {
+    pauseMs: performance.now() - started,
+    applied,
+    resynced,
+    carried: { departed: carried?.departed ?? 0, arrived: carried?.arrived ?? 0 },
+    epoch,
+  };
 }
 
 /** The new map: the bucket on the target shard, at a new epoch. */

@@ -3,6 +3,7 @@ import type { CatalogSnapshot } from '../catalog/catalog-store.ts';
 import { primaryOf } from '../catalog/primary-of.ts';
 import { quoteIdent, tableShapeOf } from '../compare/table-shape.ts';
 import { MainstayError } from '../errors/mainstay-error.ts';
+import type { BucketCarrier, CarriedMove } from '../migrations/bucket-carry.ts';
 import { type BucketRule, bucketRulesOf } from '../migrations/bucket-rule.ts';
 import type { MigrationSet } from '../migrations/migration.ts';
 import {
@@ -100,10 +101,46 @@ async function hasRows(db: pg.Pool, table: string): Promise<boolean> {
   return rows.length > 0;
 }
 
-/** The tables a move handles: those whose rows of the bucket move, and those pinned. */
+/**
+ * The tables a move handles: those whose rows of the bucket move, those pinned, and the
+ * carriers of the sets that carry their pinned rows (which a move then does not count).
+ */
 export interface BucketTables {
   readonly moved: MovedTable[];
   readonly pinned: PinnedTable[];
+  readonly carriers: readonly BucketCarrier[];
+}
+
+/** The carriers the sets declare, and the pinned tables they carry. */
+function carriersOf(sets: readonly MigrationSet[]) {
+  const carriers = sets.flatMap((set) => (set.bucketCarrier ? [set.bucketCarrier] : []));
+  return { carriers, carried: new Set(carriers.flatMap((carrier) => carrier.tables)) };
+}
+
+/**
+ * The move as a carrier sees it: for each side a bucket of its shard that stays there (the
+ * first of its map that is not the moving one; the moving one for a shard with no other, such
+ * as a new shard the bucket is the first to reach), and the key-to-bucket condition.
+ */
+export function carriedMoveOf(
+  snapshot: CatalogSnapshot,
+  move: { readonly bucket: number; readonly fromShard: number; readonly toShard: number },
+): CarriedMove {
+  const homeOf = (shardId: number) => {
+    for (const range of snapshot.buckets.filter((r) => r.shardId === shardId))
+      for (let bucket = range.first; bucket <= range.last; bucket += 1)
+        if (bucket !== move.bucket) return bucket;
+    return move.bucket;
+  };
+  const { bucketCount } = snapshot;
+  return {
+    ...move,
+    bucketCount,
+    sourceHomeBucket: homeOf(move.fromShard),
+    targetHomeBucket: homeOf(move.toShard),
+    namesBucket: (expression) =>
+      `coalesce(mainstay.bucket_of_key((${expression})::text, ${bucketCount}) = ${Number(move.bucket)}, false)`,
+  };
 }
 
 /**
@@ -138,7 +175,16 @@ export async function movedTablesOf(
     )
     // After a cutover a crash interrupted, the map has the bucket on the target already.
     .concat(movingBucket);
-  const check = { source, snapshot, movingBucket, refusePinnedRows, sourceBuckets, problems };
+  const { carriers, carried } = carriersOf(sets);
+  const check = {
+    source,
+    snapshot,
+    movingBucket,
+    // Rows a carrier takes are not counted; it is asked for its refusals below.
+    refusePinnedRows: (table: string) => refusePinnedRows && !carried.has(table),
+    sourceBuckets,
+    problems,
+  };
   for (const table of await publicTables(source)) {
     const rule: BucketRule = rules.get(table) ?? {
       kind: 'unattributed',
@@ -155,12 +201,21 @@ export async function movedTablesOf(
       if (moved) tables.push(moved);
     }
   }
+  if (refusePinnedRows && problems.length === 0) {
+    const move = carriedMoveOf(snapshot, {
+      bucket: movingBucket,
+      fromShard: sourceShard,
+      // The target does not matter to a refusal; any other shard stands in.
+      toShard: snapshot.shards.find((shard) => shard.id !== sourceShard)?.id ?? sourceShard,
+    });
+    for (const carrier of carriers) problems.push(...(await carrier.refusals(source, move)));
+  }
   if (problems.length > 0)
     throw new MainstayError(
       'bucket_move_unattributed',
       `shard ${sourceShard} holds rows a move of bucket ${movingBucket} cannot take or leave behind: ${problems.join('; ')}`,
     );
-  return { moved: tables, pinned };
+  return { moved: tables, pinned, carriers };
 }
 
 /** What the checks of one table need, and where they note a problem. */
@@ -168,7 +223,8 @@ interface TableCheck {
   readonly source: pg.Pool;
   readonly snapshot: CatalogSnapshot;
   readonly movingBucket: number;
-  readonly refusePinnedRows: boolean;
+  /** Whether rows of the pinned table naming the bucket refuse the move. */
+  readonly refusePinnedRows: (table: string) => boolean;
   /** The source's buckets, the moving one among them. */
   readonly sourceBuckets: readonly number[];
   readonly problems: string[];
@@ -188,7 +244,7 @@ async function checkedPinned(
     check.problems.push(problemOf(table, error));
     return null;
   });
-  if (!found || !check.refusePinnedRows) return found;
+  if (!found || !check.refusePinnedRows(table)) return found;
   const naming = await pinnedRowsNaming(
     check.source,
     found,

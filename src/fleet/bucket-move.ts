@@ -3,6 +3,7 @@ import pg from 'pg';
 import type { CatalogSnapshot, CatalogStore } from '../catalog/catalog-store.ts';
 import { compareTable } from '../compare/table-compare.ts';
 import { MainstayError } from '../errors/mainstay-error.ts';
+import type { CarriedMove } from '../migrations/bucket-carry.ts';
 import {
   BUCKET_MOVE_LIMITS,
   type CutoverReport,
@@ -14,6 +15,7 @@ import {
 import {
   type BucketMoveInput,
   type BucketTables,
+  carriedMoveOf,
   type MoveSide,
   type MoveSides,
   movedTablesOf,
@@ -113,6 +115,18 @@ export async function abandonBucketMove(fleet: Fleet, input: BucketMoveInput): P
     );
   const sides = moveSidesOf(snapshot, input, pending.fromShard);
   await withDatabases(fleet, sides, async (dbs) => {
+    // The source committed the cutover (and carried its pinned rows out with it) but the map was
+    // not changed: only finishing the move makes those rows arrive.
+    const { rows: decided } = await dbs.source
+      .query<{ state: string }>('SELECT state FROM mainstay.bucket_moves WHERE bucket = $1', [
+        input.bucket,
+      ])
+      .catch(() => ({ rows: [] as { state: string }[] }));
+    if (decided[0]?.state === 'moved')
+      throw new MainstayError(
+        'state_conflict',
+        `bucket ${input.bucket} was cut over on shard ${pending.fromShard} already; run the move again to finish it`,
+      );
     const { moved: tables } = await movedTablesOf(
       dbs.source,
       fleet.shardMigrations,
@@ -176,7 +190,9 @@ export async function moveBucket(
       const pastCutover =
         snapshot.buckets.find((r) => move.bucket >= r.first && move.bucket <= r.last)?.shardId ===
         move.toShard;
-      const moved = pastCutover ? null : await copyAndCutOver(dbs, fleet, tables, move, signal);
+      const moved = pastCutover
+        ? null
+        : await copyAndCutOver(dbs, fleet, tables, carriedMoveOf(snapshot, move), signal);
       const cleaned = await cleanUp(fleet, dbs, sides, tables.moved, move);
       return {
         ...move,
@@ -205,8 +221,8 @@ function pendingOf(move: PendingMove): PendingMove {
 async function copyAndCutOver(
   dbs: MoveDatabases,
   fleet: Fleet,
-  { moved: tables, pinned }: BucketTables,
-  move: BucketRows & PendingMove,
+  { moved: tables, pinned, carriers }: BucketTables,
+  move: CarriedMove,
   signal?: AbortSignal,
 ) {
   await installMachinery(dbs.source);
@@ -218,7 +234,7 @@ async function copyAndCutOver(
   signal?.throwIfAborted();
   const copiedRows = await copyBucket(dbs.source, dbs.target, tables, move);
   const { rounds, applied } = await catchUp(dbs, tables, move, signal);
-  const report = await cutover(dbs, fleet.catalog, { moved: tables, pinned }, move);
+  const report = await cutover(dbs, fleet.catalog, { moved: tables, pinned, carriers }, move);
   await fleet.refreshCatalog();
   return { copiedRows, rounds, applied, cutover: report };
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { MainstayError } from '../errors/mainstay-error.ts';
+import type { BucketCarrier } from './bucket-carry.ts';
 import type { BucketRules } from './bucket-rule.ts';
 
 /**
@@ -19,6 +20,8 @@ export interface MigrationSet {
   readonly migrations: readonly Migration[];
   /** How the rows of each shard table the set creates map to buckets (see bucket-rule.ts). */
   readonly bucketRules?: BucketRules;
+  /** What follows a moving bucket from the set's `pinned` tables (see bucket-carry.ts). */
+  readonly bucketCarrier?: BucketCarrier;
 }
 
 /** What a migration run did to one database. */

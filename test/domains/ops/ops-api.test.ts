@@ -466,7 +466,7 @@ describe('ops through HTTP', () => {
     assert.equal(broken.body.intact, false, JSON.stringify(broken.body));
   });
 
-  test('a bucket moves to another shard once a second person approves it; one holding books stays', async () => {
+  test('a bucket moves to another shard once a second person approves it, its ledger accounts with it', async () => {
     const approvedRun = async (input: { bucket: number; toShard: number }) => {
       const started = await call('POST', '/v1/ops/runs', maker, { module: 'move-bucket', input });
       assert.equal(started.status, 202, JSON.stringify(started.body));
@@ -487,18 +487,20 @@ describe('ops through HTTP', () => {
       platform.router.map.snapshot.buckets.find((r) => r.first <= bucket && r.last >= bucket)
         ?.shardId;
 
-    // A bucket the books name (a ledger account opened in it): the shard keeps its books, so
-    // the move is refused before anything moved, naming the ledger's tables; the map is as it was.
+    // A bucket the books name (a ledger account opened in it), on a shard holding a claim of
+    // an identity number written before claims kept their bucket: a move cannot tell whose the
+    // claim is, and is refused before anything moved, naming that table alone (the ledger's
+    // accounts go with their bucket); the map is as it was.
     const opened = await call('POST', '/v1/ledger/accounts', demo.apiKey, {
       currency: 'EUR',
       kind: 'wallet',
+      guard: 'none',
     });
     assert.equal(opened.status, 201, JSON.stringify(opened.body));
-    const booked = platform.router.map.bucketOf(opened.body.id as string);
-    const bookedShard = platform.router.map.shardOf(opened.body.id as string);
+    const account = opened.body.id as string;
+    const booked = platform.router.map.bucketOf(account);
+    const bookedShard = platform.router.map.shardOf(account);
     const elsewhere = platform.router.map.shardIds.find((id) => id !== bookedShard) as number;
-    // With it, a claim of an identity number written before claims kept their bucket: a move
-    // cannot tell whose it is, and refuses too.
     const claim = (bucket: number | null) => (tx: pg.ClientBase) =>
       tx.query(
         `INSERT INTO public.identity_id_number_claims (id_number_lookup, customer_id, bucket)
@@ -511,23 +513,42 @@ describe('ops through HTTP', () => {
     assert.equal(refused.step.error?.code, 'bucket_move_unattributed');
     assert.match(
       JSON.stringify(refused.step.error),
-      /ledger_accounts \(bucket \d+ named by 1 row; the books are kept per shard/,
-    );
-    assert.match(
-      JSON.stringify(refused.step.error),
       /identity_id_number_claims \(a row's bucket column is empty/,
     );
+    assert.doesNotMatch(JSON.stringify(refused.step.error), /ledger_accounts/);
     await platform.router.refresh();
     assert.equal(shardOf(booked), bookedShard);
     await platform.router.writeToShard(bookedShard, (tx) =>
       tx.query('DELETE FROM public.identity_id_number_claims WHERE bucket IS NULL'),
     );
 
-    // A bucket they do not name moves, the shard's books staying where they are.
-    // A claim of an identity number in it moves with it.
-    const free = [5, 6, 9, 10, 11].find((b) => b !== booked) as number;
-    const from = shardOf(free) as number;
-    await platform.router.writeToShard(from, claim(free));
+    // Without it the bucket moves: a claim in it moves with it, and the ledger account with its
+    // balance (brought forward through the clearing stripes; decision 58).
+    const second = await call('POST', '/v1/ledger/accounts', demo.apiKey, {
+      currency: 'EUR',
+      kind: 'wallet',
+      guard: 'none',
+      ownerId: account,
+    });
+    assert.equal(platform.router.map.bucketOf(second.body.id as string), booked);
+    const paid = await call('POST', '/v1/ledger/transfers', demo.apiKey, {
+      requests: [
+        {
+          id: 'ops-move-paid',
+          debitAccountId: account,
+          creditAccountId: second.body.id,
+          amount: 1250,
+          currency: 'EUR',
+        },
+      ],
+    });
+    assert.equal(paid.status, 200, JSON.stringify(paid.body));
+    assert.equal(
+      (paid.body.data as { status: string }[])[0]?.status,
+      'posted',
+      JSON.stringify(paid.body),
+    );
+    await platform.router.writeToShard(bookedShard, claim(booked));
     const claimsOn = async (shardId: number) => {
       const { value } = await platform.router.readShard(
         shardId,
@@ -535,18 +556,43 @@ describe('ops through HTTP', () => {
           db.query<{ n: number }>(
             `SELECT count(*)::int AS n FROM public.identity_id_number_claims
               WHERE customer_id = 'cus_ops_claim' AND bucket = $1`,
-            [free],
+            [booked],
           ),
         { consistency: 'primary' },
       );
       return value.rows[0]?.n;
     };
-    const moved = await approvedRun({ bucket: free, toShard: 1 });
+    const before = await call('GET', `/v1/ledger/accounts/${account}`, demo.apiKey);
+    const moved = await approvedRun({ bucket: booked, toShard: elsewhere });
     assert.equal(moved.done.status, 'succeeded', JSON.stringify(moved.done.steps));
     assert.equal(moved.step.output?.verified, true);
-    assert.ok(((moved.step.output?.pinnedTables ?? []) as string[]).includes('ledger_postings'));
+    assert.ok(Number(moved.step.output?.carriedRows) >= 3, 'two accounts and a transfer carried');
     await platform.router.refresh();
-    assert.equal(shardOf(free), 1);
-    assert.deepEqual([await claimsOn(from), await claimsOn(1)], [0, 1]);
+    assert.equal(shardOf(booked), elsewhere);
+    assert.deepEqual([await claimsOn(bookedShard), await claimsOn(elsewhere)], [0, 1]);
+    const after = await call('GET', `/v1/ledger/accounts/${account}`, demo.apiKey);
+    assert.equal(after.status, 200, JSON.stringify(after.body));
+    assert.equal(after.body.balance, before.body.balance);
+    assert.equal(Number(after.body.balance), -1250);
+    // A retry of the transfer made before the move is answered, not applied again.
+    const retried = await call('POST', '/v1/ledger/transfers', demo.apiKey, {
+      requests: [
+        {
+          id: 'ops-move-paid',
+          debitAccountId: account,
+          creditAccountId: second.body.id,
+          amount: 1250,
+          currency: 'EUR',
+        },
+      ],
+    });
+    const outcome = (retried.body.data as { status: string; replayed: boolean }[])[0];
+    assert.deepEqual(
+      [outcome?.status, outcome?.replayed],
+      ['posted', true],
+      JSON.stringify(retried.body),
+    );
+    const again = await call('GET', `/v1/ledger/accounts/${account}`, demo.apiKey);
+    assert.equal(Number(again.body.balance), -1250);
   });
 });

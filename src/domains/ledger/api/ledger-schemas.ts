@@ -223,7 +223,7 @@ export const LedgerAccountParams = Type.Object(
 export const StatementQuery = Type.Object(
   {
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),
-    startingAfter: Type.Optional(Type.String({ maxLength: 20 })),
+    startingAfter: Type.Optional(Type.String({ maxLength: 24 })),
   },
   { additionalProperties: false },
 );

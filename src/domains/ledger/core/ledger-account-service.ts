@@ -5,11 +5,12 @@ import type { Page, WriteAnswer, WriteContext } from '../../../data/write-contra
 import { MainstayError } from '../../../errors/mainstay-error.ts';
 import {
   insertLedgerAccount,
-  readLedgerTotals,
   readLedgerTotalsAt,
   type TotalsAt,
 } from '../store/ledger-accounts.ts';
-import type { LedgerTotals } from './ledger-types.ts';
+import type { HistoryPart } from '../store/ledger-bucket-carry.ts';
+import { partAt, readHistory, readStatement } from '../store/ledger-statement.ts';
+import type { LedgerTotals, StatementLine } from './ledger-types.ts';
 
 /** Accounts a customer holds: never striped, guarded unless told otherwise. */
 export const CUSTOMER_ACCOUNT_KINDS = ['deposit', 'wallet'] as const;
@@ -69,17 +70,7 @@ export interface InstitutionAccount extends LedgerTotals {
   readonly balance: bigint;
 }
 
-/** One line of a statement: a posting and the account's totals after it. */
-export interface StatementLine extends LedgerTotals {
-  readonly seq: bigint;
-  readonly transferId: string;
-  readonly postedAt: Date;
-  readonly debit: bigint;
-  readonly credit: bigint;
-  readonly debitPending: bigint;
-  readonly creditPending: bigint;
-  readonly balance: bigint;
-}
+export type { StatementLine } from './ledger-types.ts';
 
 /** A row of `ledger_accounts` as {@link ACCOUNT_COLUMNS} reads it. */
 export type AccountRow = {
@@ -297,7 +288,12 @@ export class LedgerAccountService {
     };
   }
 
-  /** The account's totals as they were at `at`: one index probe, whatever its history. */
+  /**
+   * The account's totals as they were at `at`: one index probe, whatever its history, on the
+   * shard that held the account then (an account a bucket move carried has its earlier postings
+   * on the shards it left; decision 58). The balance is continuous across a move; the totals
+   * are those of that shard's part.
+   */
   async balanceAt(
     id: string,
     at: Date,
@@ -307,18 +303,29 @@ export class LedgerAccountService {
     const { value } = await this.#router.read(
       id,
       async (db) => {
-        if ((await readLedgerTotals(db, id)) === null) return null;
-        return readLedgerTotalsAt(db, id, at);
+        const history = await readHistory(db, id);
+        if (history === null) return null;
+        const part = partAt(history, at);
+        return part === null ? readLedgerTotalsAt(db, id, at) : part;
       },
       { token: token ?? null },
     );
     if (value === null) throw notFound(id);
-    return { ...value, balance: value.creditsPosted - value.debitsPosted };
+    const totals =
+      'shard' in value
+        ? (
+            await this.#router.readShard(value.shard, (db) => readLedgerTotalsAt(db, id, at), {
+              consistency: 'primary',
+            })
+          ).value
+        : value;
+    return { ...totals, balance: totals.creditsPosted - totals.debitsPosted };
   }
 
   /**
-   * A page of the account's statement, newest first: postings before `startingAfter` (a `seq`),
-   * found through the primary key, never by a scan.
+   * A page of the account's statement, newest first: postings before the cursor, found
+   * through the primary key, never by a scan. An account a bucket move carried continues into
+   * its parts on the shards it left, newest first (a cursor `<part>.<seq>` names one).
    */
   async statement(
     id: string,
@@ -326,20 +333,48 @@ export class LedgerAccountService {
     token?: string | null,
   ): Promise<Page<StatementLine>> {
     this.#assertCanExist(id);
-    const before = page.startingAfter === undefined ? null : cursorSeq(page.startingAfter);
+    const cursor = page.startingAfter === undefined ? null : cursorOf(page.startingAfter);
+    const wanted = page.limit + 1;
     const { value } = await this.#router.read(
       id,
       async (db) => {
-        if ((await readLedgerTotals(db, id)) === null) return null;
-        return readStatement(db, id, before, page.limit + 1);
+        const history = await readHistory(db, id);
+        if (history === null) return null;
+        const here =
+          (cursor?.part ?? 0) === 0
+            ? await readStatement(db, id, history.firstSeq, null, cursor?.seq ?? null, wanted)
+            : [];
+        return { history, here };
       },
       { token: token ?? null },
     );
     if (value === null) throw notFound(id);
-    const lines = value.slice(0, page.limit);
-    const hasMore = value.length > page.limit;
-    const last = lines.at(-1);
-    return { data: lines, hasMore, nextCursor: hasMore && last ? last.seq.toString() : null };
+    const lines = value.here.map((line) => ({ part: 0, line }));
+    for (let part = Math.max(1, cursor?.part ?? 0); part <= value.history.parts.length; part += 1) {
+      if (lines.length >= wanted) break;
+      const earlier = value.history.parts[part - 1] as HistoryPart;
+      const before = cursor?.part === part ? cursor.seq : null;
+      const { value: read } = await this.#router.readShard(
+        earlier.shard,
+        (db) =>
+          readStatement(db, id, BigInt(earlier.fromSeq), BigInt(earlier.toSeq), before, wanted),
+        { consistency: 'primary' },
+      );
+      lines.push(...read.map((line) => ({ part, line })));
+    }
+    const shown = lines.slice(0, page.limit);
+    const hasMore = lines.length > page.limit;
+    const last = shown.at(-1);
+    return {
+      data: shown.map(({ line }) => line),
+      hasMore,
+      nextCursor:
+        hasMore && last
+          ? last.part === 0
+            ? last.line.seq.toString()
+            : `${last.part}.${last.line.seq}`
+          : null,
+    };
   }
 
   async #assertCurrency(currency: string): Promise<void> {
@@ -403,50 +438,6 @@ async function readAccountRow(db: Queryable, id: string): Promise<AccountRow> {
   return row;
 }
 
-/** Ordered by the column, qualified: a bare `seq` would name the text output column. */
-async function readStatement(
-  db: Queryable,
-  id: string,
-  before: bigint | null,
-  limit: number,
-): Promise<StatementLine[]> {
-  const { rows } = await db.query<{
-    seq: string;
-    transfer_id: string;
-    posted_at: Date;
-    debit: string;
-    credit: string;
-    debit_pending: string;
-    credit_pending: string;
-    debits_posted: string;
-    credits_posted: string;
-    debits_pending: string;
-    credits_pending: string;
-  }>(
-    `SELECT seq::text, transfer_id, posted_at, debit::text, credit::text, debit_pending::text,
-            credit_pending::text, debits_posted::text, credits_posted::text,
-            debits_pending::text, credits_pending::text
-       FROM public.ledger_postings
-      WHERE account_id = $1 AND ($2::bigint IS NULL OR seq < $2::bigint)
-      ORDER BY ledger_postings.seq DESC LIMIT $3`,
-    [id, before === null ? null : before.toString(), limit],
-  );
-  return rows.map((row) => ({
-    seq: BigInt(row.seq),
-    transferId: row.transfer_id,
-    postedAt: row.posted_at,
-    debit: BigInt(row.debit),
-    credit: BigInt(row.credit),
-    debitPending: BigInt(row.debit_pending),
-    creditPending: BigInt(row.credit_pending),
-    debitsPosted: BigInt(row.debits_posted),
-    creditsPosted: BigInt(row.credits_posted),
-    debitsPending: BigInt(row.debits_pending),
-    creditsPending: BigInt(row.credits_pending),
-    balance: BigInt(row.credits_posted) - BigInt(row.debits_posted),
-  }));
-}
-
 export function accountOf(row: AccountRow): LedgerAccount {
   const debitsPosted = BigInt(row.debits_posted);
   const creditsPosted = BigInt(row.credits_posted);
@@ -474,10 +465,11 @@ export function accountOf(row: AccountRow): LedgerAccount {
   };
 }
 
-function cursorSeq(cursor: string): bigint {
-  if (!/^[1-9][0-9]{0,18}$/.test(cursor))
-    throw invalid('/startingAfter', 'must be a cursor from a page');
-  return BigInt(cursor);
+/** A statement cursor: `<seq>` on the account's shard, `<part>.<seq>` in an earlier part. */
+function cursorOf(cursor: string): { readonly part: number; readonly seq: bigint } {
+  const match = /^(?:([1-9][0-9]{0,3})\.)?([1-9][0-9]{0,18})$/.exec(cursor);
+  if (match === null) throw invalid('/startingAfter', 'must be a cursor from a page');
+  return { part: match[1] === undefined ? 0 : Number(match[1]), seq: BigInt(match[2] as string) };
 }
 
 function assertOwner(owner: string, pointer = '/ownerId'): void {

@@ -90,3 +90,15 @@ export interface LedgerTotals {
   readonly debitsPending: bigint;
   readonly creditsPending: bigint;
 }
+
+/** One line of a statement: a posting and the account's totals after it. */
+export interface StatementLine extends LedgerTotals {
+  readonly seq: bigint;
+  readonly transferId: string;
+  readonly postedAt: Date;
+  readonly debit: bigint;
+  readonly credit: bigint;
+  readonly debitPending: bigint;
+  readonly creditPending: bigint;
+  readonly balance: bigint;
+}

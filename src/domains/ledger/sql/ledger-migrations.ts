@@ -1,6 +1,7 @@
 import type { PinnedColumn } from '../../../migrations/bucket-rule.ts';
 import type { MigrationSet } from '../../../migrations/migration.ts';
 import { loadMigrationSet } from '../../../migrations/migration-files.ts';
+import { LEDGER_BUCKET_CARRIER } from '../store/ledger-bucket-carry.ts';
 
 /**
  * The ledger's shard schema (decision 49), frozen in `ledger/`: a change is a new file.
@@ -23,13 +24,18 @@ import { loadMigrationSet } from '../../../migrations/migration-files.ts';
  *    their ids alone, lookups through maps made once, postings written in place.
  * 10. `ledger_check_books` again, with each transfer's legs balanced per currency and each
  *     posting's totals equal to its account's movements up to it.
+ * 11. Accounts carried by a bucket move: where one went (`carried_to`), the parts of its
+ *     postings on earlier shards (`history`, `first_seq`); transfers copied as answers only
+ *     (`carried_from_shard`).
  */
 /**
  * The books are kept per shard: a transfer joins accounts of any buckets on its shard,
  * institution accounts are striped over every shard, each shard's trial balance holds over all
  * its accounts. A bucket's ledger rows therefore cannot leave with it: the rows are pinned to
- * their shard by the account ids (and batch, QR and window keys) they name, and a bucket move
- * refuses while any names the moving bucket; every other bucket of the shard moves (decision 58).
+ * their shard by the account ids (and batch, QR and window keys) they name. The carrier takes
+ * the accounts' balances along (and copies their transfers as answers); a move refuses while
+ * a row of the other pinned tables (QR codes, payment batches, fees, settlement) names the
+ * moving bucket (decision 58).
  */
 const BOOKS = 'the books are kept per shard (a transfer joins accounts of any bucket on it)';
 const pinned = (...columns: PinnedColumn[]) =>
@@ -37,24 +43,26 @@ const pinned = (...columns: PinnedColumn[]) =>
 /** A settlement window's close is kept on its counterparty's home shard, by this key. */
 const WINDOW_HOME = { column: 'counterparty', prefix: 'ledger_window:' } as const;
 
-export const LEDGER_MIGRATIONS: MigrationSet = loadMigrationSet(
-  'ledger',
-  new URL('./ledger/', import.meta.url),
-  {
-    ledger_currencies: { kind: 'shard' },
-    // Stripe ids carry their shard's first bucket, so that bucket stays while any stripe exists.
-    ledger_accounts: pinned('id'),
-    ledger_transfers: pinned('debit_account_id', 'credit_account_id'),
-    ledger_postings: pinned('account_id'),
-    // Each shard's own window per counterparty, for the settlement accounts (stripes) on it.
-    ledger_window_heads: { kind: 'shard' },
-    ledger_settlement_windows: { kind: 'shard' },
-    ledger_cross_shard: pinned('debit_account_id', 'credit_account_id'),
-    ledger_qr_codes: pinned('id', 'merchant_account_id', 'payer_account_id'),
-    ledger_payment_batches: pinned('id'),
-    ledger_payment_batch_items: pinned('batch_id', 'debit_account_id', 'credit_account_id'),
-    ledger_payment_fees: pinned('debit_account_id'),
-    ledger_window_closes: pinned(WINDOW_HOME),
-    ledger_window_transfers: pinned('account_id'),
-  },
-);
+const LEDGER_SET: MigrationSet = loadMigrationSet('ledger', new URL('./ledger/', import.meta.url), {
+  ledger_currencies: { kind: 'shard' },
+  // Stripe ids carry their shard's first bucket, so that bucket stays while any stripe exists.
+  ledger_accounts: pinned('id'),
+  ledger_transfers: pinned('debit_account_id', 'credit_account_id'),
+  ledger_postings: pinned('account_id'),
+  // Each shard's own window per counterparty, for the settlement accounts (stripes) on it.
+  ledger_window_heads: { kind: 'shard' },
+  ledger_settlement_windows: { kind: 'shard' },
+  ledger_cross_shard: pinned('debit_account_id', 'credit_account_id'),
+  ledger_qr_codes: pinned('id', 'merchant_account_id', 'payer_account_id'),
+  ledger_payment_batches: pinned('id'),
+  ledger_payment_batch_items: pinned('batch_id', 'debit_account_id', 'credit_account_id'),
+  ledger_payment_fees: pinned('debit_account_id'),
+  ledger_window_closes: pinned(WINDOW_HOME),
+  ledger_window_transfers: pinned('account_id'),
+});
+
+/** The set, with the carrier that takes a moving bucket's accounts along (decision 58). */
+export const LEDGER_MIGRATIONS: MigrationSet = {
+  ...LEDGER_SET,
+  bucketCarrier: LEDGER_BUCKET_CARRIER,
+};

@@ -28,6 +28,8 @@ function bucketMoveInput() {
 
 type MoveOutput = Omit<BucketMoveReport, 'verification' | 'cutover' | 'tables'> & {
   readonly pauseMs: number | null;
+  /** Pinned rows (ledger accounts and their answers) closed out on the source and brought in. */
+  readonly carriedRows: number;
   readonly epoch: number | null;
   readonly verified: boolean;
   readonly problems: readonly string[];
@@ -51,11 +53,12 @@ export function moveBucketModule(
       const report = await moveBucket(host.fleet, input, context.signal);
       const { verification, cutover, tables: _tables, ...rest } = report;
       await context.log(
-        `bucket ${report.bucket} moved from shard ${report.fromShard} to shard ${report.toShard}: ${report.copiedRows} rows copied, ${report.changesApplied} changes applied in ${report.catchUpRounds} rounds; writes to the bucket paused ${cutover ? Math.round(cutover.pauseMs) : 'no'} ms; ${report.deletedRows} rows removed from the source`,
+        `bucket ${report.bucket} moved from shard ${report.fromShard} to shard ${report.toShard}: ${report.copiedRows} rows copied, ${report.changesApplied} changes applied in ${report.catchUpRounds} rounds; writes to the bucket paused ${cutover ? Math.round(cutover.pauseMs) : 'no'} ms; ${cutover?.carried.arrived ?? 0} pinned rows carried (accounts' balances brought forward, their transfers' answers copied); ${report.deletedRows} rows removed from the source`,
       );
       return {
         ...rest,
         pauseMs: cutover ? Math.round(cutover.pauseMs) : null,
+        carriedRows: cutover?.carried.arrived ?? 0,
         epoch: cutover?.epoch ?? null,
         verified: verification.ok,
         problems: verification.problems,

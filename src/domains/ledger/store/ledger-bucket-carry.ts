@@ -1,0 +1,334 @@
+import type pg from 'pg';
+import { newEntityId } from '../../../data/entity-id.ts';
+import { MainstayError } from '../../../errors/mainstay-error.ts';
+import type { BucketCarrier, CarriedMove } from '../../../migrations/bucket-carry.ts';
+import type { LedgerRequest } from '../core/ledger-types.ts';
+import { applyLedgerBatch } from './ledger-batch.ts';
+
+/**
+ * The ledger's books follow a moving bucket (decision 58, "balance brought forward"): each of
+ * the bucket's accounts leaves its balance, not its history. On the source, in the cutover's
+ * transaction, a transfer brings the account to zero against the source's clearing stripe
+ * (`mainstay.bucket-move`) and the account is closed there, naming where it went; on the target,
+ * the account opens (or reopens) with the same id and a transfer from the target's clearing
+ * stripe brings the balance forward. Each shard's books stay balanced by ordinary transfers, and
+ * the two stripes cancel over the fleet. Every decided transfer naming one of the accounts is
+ * copied to the target as an answer-only record (no postings), so a retry there is answered and
+ * never applied again. The postings stay where they were written; the account's `history` names
+ * them, and statements and past balances read them there.
+ */
+export const CLEARING_CODE = 'mainstay.bucket-move';
+
+/** The tables whose rows naming a moving bucket the ledger carries. */
+const CARRIED_TABLES = [
+  'ledger_accounts',
+  'ledger_transfers',
+  'ledger_postings',
+  'ledger_cross_shard',
+] as const;
+
+type Db = pg.ClientBase | pg.Pool;
+
+/** Why the bucket's books cannot leave now: state that needs both shards, or stays. */
+async function refusals(db: Db, move: CarriedMove): Promise<string[]> {
+  const named = (column: string) => move.namesBucket(column);
+  const { rows } = await db.query<{ stripes: number; pending: number; crossing: number }>(
+    `SELECT
+       (SELECT count(*)::int FROM public.ledger_accounts a
+         WHERE a.code IS NOT NULL AND ${named('a.id')}) AS stripes,
+       (SELECT count(*)::int FROM public.ledger_transfers t
+         WHERE t.pending_state = 'open'
+           AND (${named('t.debit_account_id')} OR ${named('t.credit_account_id')})) AS pending,
+       (SELECT count(*)::int FROM public.ledger_cross_shard c
+         WHERE c.state NOT IN ('posted', 'voided')
+           AND (${named('c.debit_account_id')} OR ${named('c.credit_account_id')})) AS crossing`,
+  );
+  const found = rows[0] ?? { stripes: 0, pending: 0, crossing: 0 };
+  const reasons: string[] = [];
+  if (found.stripes > 0)
+    reasons.push(
+      `ledger_accounts (${found.stripes} institution stripes carry bucket ${move.bucket} in their ids: a stripe stays with its shard)`,
+    );
+  if (found.pending > 0)
+    reasons.push(
+      `ledger_transfers (${found.pending} open pending transfers name bucket ${move.bucket}: move it once they are posted, voided or expired)`,
+    );
+  if (found.crossing > 0)
+    reasons.push(
+      `ledger_cross_shard (${found.crossing} cross-shard transfers naming bucket ${move.bucket} are not finished: move it once they are)`,
+    );
+  return reasons;
+}
+
+/** What the source knows of an account of the bucket. */
+interface AccountRow {
+  id: string;
+  currency: string;
+  kind: string;
+  owner_id: string | null;
+  debits_must_not_exceed_credits: boolean;
+  credits_must_not_exceed_debits: boolean;
+  closed: boolean;
+  debits_posted: string;
+  credits_posted: string;
+  last_seq: string;
+  first_seq: string;
+  created_at: Date;
+  history: HistoryPart[];
+  carried_to: CarriedTo | null;
+}
+
+/** Where an account went, on the shard it left. */
+interface CarriedTo {
+  readonly shard: number;
+  readonly at: string;
+  /** Its last posting on the shard it left (the zeroing one, if any). */
+  readonly seq: number;
+  /** Whether it was closed before it left. */
+  readonly closed: boolean;
+  /** Its balance when it left (credits less debits, as text), brought forward. */
+  readonly balance: string;
+  /** The transfer that brought it forward on the target (none for a zero balance). */
+  readonly transfer: string | null;
+}
+
+/** A part of an account's postings on an earlier shard (`history`, newest first). */
+export interface HistoryPart {
+  readonly shard: number;
+  readonly fromSeq: number;
+  readonly toSeq: number;
+  /** When the part began (`null`: when the account was opened) and ended. */
+  readonly since: string | null;
+  readonly until: string;
+}
+
+const ACCOUNT_COLUMNS = `id, currency, kind, owner_id, debits_must_not_exceed_credits,
+  credits_must_not_exceed_debits, closed, debits_posted::text, credits_posted::text,
+  last_seq::text, first_seq::text, created_at, history, carried_to`;
+
+/** The transfer id of a departure (`out`) or an arrival (`in`): the account's last seq before. */
+function carryId(move: CarriedMove, account: string, seq: string, side: 'out' | 'in'): string {
+  return `${CLEARING_CODE}:${move.fromShard}-${move.toShard}:${account}:${seq}:${side}`;
+}
+
+/** The shard's clearing stripe in `currency`, opened in `home`'s bucket when missing. */
+async function clearingStripe(db: pg.ClientBase, currency: string, home: number): Promise<string> {
+  await db.query(
+    `INSERT INTO public.ledger_accounts (id, currency, kind, code, stripe)
+     VALUES ($1, $2, 'in_transit', $3, 0) ON CONFLICT DO NOTHING`,
+    [newEntityId('lacc', home), currency, CLEARING_CODE],
+  );
+  const { rows } = await db.query<{ id: string }>(
+    `SELECT id FROM public.ledger_accounts WHERE code = $1 AND currency = $2 AND stripe = 0`,
+    [CLEARING_CODE, currency],
+  );
+  const id = rows[0]?.id;
+  if (id === undefined) throw new Error(`no clearing stripe in ${currency}`);
+  return id;
+}
+
+/** One transfer of the carry, applied; anything but `posted` is a fault of the carry. */
+async function post(db: pg.ClientBase, request: LedgerRequest): Promise<void> {
+  const [outcome] = await applyLedgerBatch(db, [request]);
+  if (outcome?.status !== 'posted')
+    throw new MainstayError(
+      'state_conflict',
+      `the transfer ${request.id} carrying a balance was answered ${outcome?.status ?? 'nothing'}`,
+    );
+}
+
+/** The live accounts of the bucket, locked as `ledger_apply_batch` locks them (by id). */
+async function hold(source: pg.ClientBase, move: CarriedMove): Promise<void> {
+  await source.query(
+    `SELECT 1 FROM public.ledger_accounts a
+      WHERE a.carried_to IS NULL AND a.code IS NULL AND ${move.namesBucket('a.id')}
+      ORDER BY a.id FOR NO KEY UPDATE`,
+  );
+}
+
+/**
+ * On the source: every live account of the bucket brought to zero against the clearing stripe
+ * (closed ones opened for that transfer alone), then closed, naming where it went.
+ */
+async function depart(source: pg.ClientBase, move: CarriedMove): Promise<number> {
+  const { rows } = await source.query<AccountRow>(
+    `SELECT ${ACCOUNT_COLUMNS} FROM public.ledger_accounts a
+      WHERE a.carried_to IS NULL AND a.code IS NULL AND ${move.namesBucket('a.id')}
+      ORDER BY a.id FOR NO KEY UPDATE`,
+  );
+  for (const account of rows) {
+    const balance = BigInt(account.credits_posted) - BigInt(account.debits_posted);
+    let transfer: string | null = null;
+    if (balance !== 0n) {
+      const stripe = await clearingStripe(source, account.currency, move.sourceHomeBucket);
+      transfer = carryId(move, account.id, account.last_seq, 'in');
+      if (account.closed)
+        await source.query('UPDATE public.ledger_accounts SET closed = false WHERE id = $1', [
+          account.id,
+        ]);
+      await post(source, {
+        kind: 'transfer',
+        id: carryId(move, account.id, account.last_seq, 'out'),
+        debitAccountId: balance > 0n ? account.id : stripe,
+        creditAccountId: balance > 0n ? stripe : account.id,
+        amount: balance > 0n ? balance : -balance,
+        currency: account.currency,
+        reference: `bucket ${move.bucket} moved to shard ${move.toShard}`,
+      });
+    }
+    await source.query(
+      `UPDATE public.ledger_accounts
+          SET closed = true, updated_at = now(),
+              carried_to = jsonb_build_object('shard', $2::int, 'at', now(), 'seq', last_seq,
+                                              'closed', $3::boolean, 'balance', $4::text,
+                                              'transfer', $5::text)
+        WHERE id = $1`,
+      [account.id, move.toShard, account.closed, balance.toString(), transfer],
+    );
+  }
+  return rows.length + (await copyAnswers(source, null, move, 'count'));
+}
+
+/**
+ * The decided transfers naming the bucket (the carry's own left out; those an earlier move
+ * copied here go on, still naming the shard that applied them) and the finished cross-shard
+ * rows, copied to the target as answer-only records; a record of the same id with
+ * other content there refuses the move. With `target` null, only counts them.
+ */
+async function copyAnswers(
+  source: pg.ClientBase,
+  target: pg.ClientBase | null,
+  move: CarriedMove,
+  mode: 'count' | 'copy',
+): Promise<number> {
+  const names = (alias: string) =>
+    `(${move.namesBucket(`${alias}.debit_account_id`)} OR ${move.namesBucket(`${alias}.credit_account_id`)})`;
+  const { rows } = await source.query<{ transfers: string; crossing: string; n: number }>(
+    `SELECT (SELECT coalesce(jsonb_agg(to_jsonb(t)), '[]')::text
+               FROM public.ledger_transfers t
+              WHERE ${names('t')} AND t.id NOT LIKE '${CLEARING_CODE}:%') AS transfers,
+            (SELECT coalesce(jsonb_agg(to_jsonb(c)), '[]')::text FROM public.ledger_cross_shard c
+              WHERE ${names('c')} AND c.state IN ('posted', 'voided')) AS crossing`,
+  );
+  const found = rows[0] ?? { transfers: '[]', crossing: '[]' };
+  const counted =
+    (JSON.parse(found.transfers) as unknown[]).length +
+    (JSON.parse(found.crossing) as unknown[]).length;
+  if (mode === 'count' || target === null) return counted;
+  const { rows: clashes } = await target.query<{ id: string }>(
+    `WITH given AS (
+       SELECT * FROM jsonb_populate_recordset(NULL::public.ledger_transfers, $1::jsonb)
+     ), stored AS (
+       INSERT INTO public.ledger_transfers (id, kind, debit_account_id, credit_account_id,
+              amount, currency, pending_id, timeout_seconds, timeout_at, pending_state, status,
+              linked, reference, created_at, updated_at, carried_from_shard)
+       SELECT g.id, g.kind, g.debit_account_id, g.credit_account_id, g.amount, g.currency,
+              g.pending_id, g.timeout_seconds, g.timeout_at, g.pending_state, g.status, g.linked,
+              g.reference, g.created_at, g.updated_at, coalesce(g.carried_from_shard, $2::int)
+         FROM given g
+       ON CONFLICT (id) DO NOTHING RETURNING id
+     )
+     SELECT g.id FROM given g JOIN public.ledger_transfers t ON t.id = g.id
+      WHERE g.id NOT IN (SELECT id FROM stored)
+        AND (t.kind, t.debit_account_id, t.credit_account_id, t.amount, t.currency, t.status)
+            IS DISTINCT FROM (g.kind, g.debit_account_id, g.credit_account_id, g.amount,
+                              g.currency, g.status)
+      LIMIT 5`,
+    [found.transfers, move.fromShard],
+  );
+  if (clashes.length > 0)
+    throw new MainstayError(
+      'bucket_move_unattributed',
+      `shard ${move.toShard} holds other transfers under the ids of transfers naming bucket ${move.bucket} (${clashes.map((c) => c.id).join(', ')}); nothing was cut over`,
+    );
+  await target.query(
+    `INSERT INTO public.ledger_cross_shard
+     SELECT * FROM jsonb_populate_recordset(NULL::public.ledger_cross_shard, $1::jsonb)
+     ON CONFLICT (id) DO NOTHING`,
+    [found.crossing],
+  );
+  return counted;
+}
+
+/**
+ * On the target: each account the source closed for this move opens here (or reopens, when it
+ * lived here before) with its balance brought forward from the clearing stripe, and the
+ * answers are copied. Reads only what the source holds, so a repeat finds the transfers in
+ * place and changes nothing.
+ */
+async function arrive(
+  source: pg.ClientBase,
+  target: pg.ClientBase,
+  move: CarriedMove,
+): Promise<number> {
+  const { rows } = await source.query<AccountRow>(
+    `SELECT ${ACCOUNT_COLUMNS} FROM public.ledger_accounts a
+      WHERE (a.carried_to->>'shard')::int = $1 AND ${move.namesBucket('a.id')} ORDER BY a.id`,
+    [move.toShard],
+  );
+  let arrived = 0;
+  for (const account of rows) {
+    const to = account.carried_to as CarriedTo;
+    const { rows: here } = await target.query<{ carried_to: CarriedTo | null; last_seq: string }>(
+      'SELECT carried_to, last_seq::text FROM public.ledger_accounts WHERE id = $1 FOR UPDATE',
+      [account.id],
+    );
+    const existing = here[0];
+    if (existing !== undefined && existing.carried_to === null) continue; // arrived already
+    const part: HistoryPart = {
+      shard: move.fromShard,
+      fromSeq: Number(account.first_seq),
+      toSeq: to.seq,
+      since: account.history[0]?.until ?? null,
+      until: to.at,
+    };
+    const history = JSON.stringify([part, ...account.history]);
+    const firstSeq = existing === undefined ? 1 : Number(existing.last_seq) + 1;
+    await target.query(
+      `INSERT INTO public.ledger_accounts (id, currency, kind, owner_id,
+              debits_must_not_exceed_credits, credits_must_not_exceed_debits, closed,
+              created_at, history, first_seq)
+       VALUES ($1, $2, $3, $4, $5, $6, false, $7, $8::jsonb, $9)
+       ON CONFLICT (id) DO UPDATE SET closed = false, carried_to = NULL, history = $8::jsonb,
+              first_seq = $9, updated_at = now()`,
+      [
+        account.id,
+        account.currency,
+        account.kind,
+        account.owner_id,
+        account.debits_must_not_exceed_credits,
+        account.credits_must_not_exceed_debits,
+        account.created_at,
+        history,
+        firstSeq,
+      ],
+    );
+    const balance = BigInt(to.balance);
+    if (balance !== 0n && to.transfer !== null) {
+      const stripe = await clearingStripe(target, account.currency, move.targetHomeBucket);
+      await post(target, {
+        kind: 'transfer',
+        id: to.transfer,
+        debitAccountId: balance > 0n ? stripe : account.id,
+        creditAccountId: balance > 0n ? account.id : stripe,
+        amount: balance > 0n ? balance : -balance,
+        currency: account.currency,
+        reference: `bucket ${move.bucket} moved from shard ${move.fromShard}`,
+      });
+    }
+    if (to.closed)
+      await target.query('UPDATE public.ledger_accounts SET closed = true WHERE id = $1', [
+        account.id,
+      ]);
+    arrived += 1;
+  }
+  return arrived + (await copyAnswers(source, target, move, 'copy'));
+}
+
+export const LEDGER_BUCKET_CARRIER: BucketCarrier = {
+  tables: CARRIED_TABLES,
+  refusals,
+  hold,
+  depart,
+  arrive,
+};

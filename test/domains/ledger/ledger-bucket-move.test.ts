@@ -1,0 +1,329 @@
+/**
+ * A bucket the ledger's books name moves to another shard (decision 58, "balance brought
+ * forward"), on a real fleet: each account's balance leaves by a transfer to the source's
+ * clearing stripe and arrives by one from the target's, in the cutover; transfers written to
+ * the bucket's accounts throughout the move are all kept; every decided transfer is answered on
+ * the new shard, never applied again; both shards' books balance and the clearing stripes
+ * cancel; the statement and past balances read the history where it stayed; state that needs
+ * both shards (an open pending transfer) refuses the move; and the bucket moves back.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type pg from 'pg';
+import { newEntityId } from '../../../src/data/entity-id.ts';
+import { IDEMPOTENCY_MIGRATIONS } from '../../../src/data/idempotency.ts';
+import type { Router } from '../../../src/data/router.ts';
+import { LedgerAccountService } from '../../../src/domains/ledger/core/ledger-account-service.ts';
+import type { LedgerRequest, MoveRequest } from '../../../src/domains/ledger/core/ledger-types.ts';
+import { LEDGER_MIGRATIONS } from '../../../src/domains/ledger/sql/ledger-migrations.ts';
+import { insertLedgerAccount } from '../../../src/domains/ledger/store/ledger-accounts.ts';
+import { applyLedgerBatch } from '../../../src/domains/ledger/store/ledger-batch.ts';
+import { CLEARING_CODE } from '../../../src/domains/ledger/store/ledger-bucket-carry.ts';
+import { checkLedgerBooks } from '../../../src/domains/ledger/store/ledger-checks.ts';
+import { isMainstayError } from '../../../src/errors/mainstay-error.ts';
+import { moveBucket, preflightBucketMove } from '../../../src/fleet/bucket-move.ts';
+import { type FleetFixture, startFleet } from '../../support/fleet-fixture.ts';
+
+const CURRENCY = 'EUR';
+/** The bucket moved (on shard 0), a bucket of shard 0 that stays, and where it goes. */
+const BUCKET = 7;
+const STAYING = 8;
+const FROM = 0;
+const TO = 1;
+
+let fixture: FleetFixture;
+let router: Router;
+let accounts: LedgerAccountService;
+let counter = 0;
+
+function rid(label: string): string {
+  counter += 1;
+  return `${label}-${process.pid}-${counter}`;
+}
+
+/** Opens an account in `bucket`, guarded (debits within credits) or not. */
+async function openIn(bucket: number, guarded: boolean): Promise<string> {
+  const id = newEntityId('lacc', bucket);
+  await router.write(id, (tx) =>
+    insertLedgerAccount(tx, {
+      id,
+      currency: CURRENCY,
+      kind: 'wallet',
+      debitsMustNotExceedCredits: guarded,
+    }),
+  );
+  return id;
+}
+
+function transfer(id: string, debit: string, credit: string, amount: bigint): MoveRequest {
+  return {
+    kind: 'transfer',
+    id,
+    debitAccountId: debit,
+    creditAccountId: credit,
+    amount,
+    currency: CURRENCY,
+  };
+}
+
+/** Applies requests on the shard of `key` (the router retries a write the fence refused). */
+async function apply(key: string, requests: readonly LedgerRequest[]) {
+  return (await router.write(key, (tx) => applyLedgerBatch(tx, requests))).value;
+}
+
+async function onShard<T>(shardId: number, work: (db: pg.ClientBase) => Promise<T>): Promise<T> {
+  return (await router.writeToShard(shardId, work)).value;
+}
+
+async function balanceOf(id: string): Promise<bigint> {
+  return (await accounts.getAccount(id)).balance;
+}
+
+/** Every line of the account's statement, newest first, walked in pages of `limit`. */
+async function wholeStatement(id: string, limit: number) {
+  const lines = [];
+  let startingAfter: string | undefined;
+  for (;;) {
+    const page = await accounts.statement(id, {
+      limit,
+      ...(startingAfter === undefined ? {} : { startingAfter }),
+    });
+    lines.push(...page.data);
+    if (!page.hasMore) return lines;
+    startingAfter = page.nextCursor as string;
+  }
+}
+
+/** The clearing stripes' balances over every shard, per shard. */
+async function clearing(): Promise<Map<number, bigint>> {
+  const found = new Map<number, bigint>();
+  for (const shardId of router.map.shardIds) {
+    const rows = await onShard(shardId, async (db) => {
+      const { rows } = await db.query<{ b: string }>(
+        `SELECT coalesce(sum(credits_posted - debits_posted), 0)::text AS b
+           FROM public.ledger_accounts WHERE code = $1`,
+        [CLEARING_CODE],
+      );
+      return rows;
+    });
+    found.set(shardId, BigInt(rows[0]?.b ?? '0'));
+  }
+  return found;
+}
+
+async function assertBooksBalance(): Promise<void> {
+  for (const shardId of router.map.shardIds) {
+    const breaks = await onShard(shardId, (db) => checkLedgerBooks(db));
+    assert.deepEqual(breaks, [], `shard ${shardId} books`);
+  }
+  const total = [...(await clearing()).values()].reduce((a, b) => a + b, 0n);
+  assert.equal(total, 0n, 'the clearing stripes cancel over the fleet');
+}
+
+before(async () => {
+  fixture = await startFleet('ledger-bucket-move', {}, [IDEMPOTENCY_MIGRATIONS, LEDGER_MIGRATIONS]);
+  router = await fixture.router({ writeWaitMs: 10_000, connectTimeoutMs: 5_000 });
+  accounts = new LedgerAccountService(router, { stripesPerShard: 1 });
+  await accounts.openInstitutionAccount({ code: 'funding', kind: 'suspense', currency: CURRENCY });
+  assert.equal(router.map.shardOf(newEntityId('lacc', BUCKET)), FROM);
+  assert.equal(router.map.shardOf(newEntityId('lacc', STAYING)), FROM);
+});
+
+after(async () => {
+  await fixture?.stop();
+});
+
+describe('a bucket the books name moves with its balances', () => {
+  let payer: string;
+  let payee: string;
+  let neighbour: string;
+  let funding: string;
+  const decided: { key: string; request: LedgerRequest; status: string }[] = [];
+  let balancesBefore: [bigint, bigint];
+  let beforeMove: Date;
+
+  test('the accounts of the bucket, with transfers of every outcome', async () => {
+    payer = await openIn(BUCKET, true);
+    payee = await openIn(BUCKET, false);
+    neighbour = await openIn(STAYING, false);
+    [funding] = (await accounts.stripesOn('funding', CURRENCY, FROM)) as [string];
+    const requests: [string, LedgerRequest][] = [
+      [payer, transfer(rid('fund'), funding, payer, 10_000n)],
+      [payer, transfer(rid('pay'), payer, payee, 1_000n)],
+      [payer, transfer(rid('neighbour'), payer, neighbour, 2_500n)],
+      [payer, transfer(rid('too-much'), payer, payee, 1_000_000n)],
+      [
+        payer,
+        { ...transfer(rid('hold'), payer, payee, 500n), kind: 'pending', timeoutSeconds: 600 },
+      ],
+    ];
+    for (const [key, request] of requests) {
+      const [outcome] = await apply(key, [request]);
+      decided.push({ key, request, status: outcome?.status as string });
+    }
+    const hold = decided.at(-1)?.request.id as string;
+    const postId = rid('post');
+    const [posted] = await apply(payer, [{ kind: 'post', id: postId, pendingId: hold }]);
+    decided.push({
+      key: payer,
+      request: { kind: 'post', id: postId, pendingId: hold },
+      status: posted?.status as string,
+    });
+    assert.deepEqual(
+      decided.map((d) => d.status),
+      ['posted', 'posted', 'posted', 'insufficient_funds', 'pending', 'posted'],
+    );
+    balancesBefore = [await balanceOf(payer), await balanceOf(payee)];
+    assert.deepEqual(balancesBefore, [6_000n, 1_500n]);
+    beforeMove = new Date();
+  });
+
+  test('an open pending transfer naming the bucket refuses the move; once voided it moves', async () => {
+    const hold = rid('open-hold');
+    await apply(payer, [
+      { ...transfer(hold, payer, payee, 100n), kind: 'pending', timeoutSeconds: 600 },
+    ]);
+    await assert.rejects(
+      preflightBucketMove(fixture.fleet, { bucket: BUCKET, toShard: TO }),
+      (error) => {
+        assert.ok(
+          isMainstayError(error) && error.code === 'bucket_move_unattributed',
+          String(error),
+        );
+        assert.match(error.message, /ledger_transfers \(1 open pending transfers name bucket 7/);
+        return true;
+      },
+    );
+    const voidId = rid('void');
+    const [voided] = await apply(payer, [{ kind: 'void', id: voidId, pendingId: hold }]);
+    assert.equal(voided?.status, 'voided');
+    decided.push({
+      key: payer,
+      request: { kind: 'void', id: voidId, pendingId: hold },
+      status: 'voided',
+    });
+    await preflightBucketMove(fixture.fleet, { bucket: BUCKET, toShard: TO });
+  });
+
+  test('moved while transfers go on: every acknowledged one kept, every one answered once', async () => {
+    let writing = true;
+    const acknowledged: LedgerRequest[] = [];
+    const refused: string[] = [];
+    const writer = (async () => {
+      while (writing) {
+        const request = transfer(rid('during'), payer, payee, 1n);
+        try {
+          const [outcome] = await apply(payer, [request]);
+          if (outcome?.status === 'posted') acknowledged.push(request);
+          else refused.push(outcome?.status ?? 'none');
+        } catch (error) {
+          refused.push(String(error));
+        }
+      }
+    })();
+    const report = await moveBucket(fixture.fleet, { bucket: BUCKET, toShard: TO });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    writing = false;
+    await writer;
+    console.log(
+      `moved: pause ${report.cutover?.pauseMs.toFixed(0)} ms, carried ${JSON.stringify(report.cutover?.carried)}; ` +
+        `${acknowledged.length} transfers acknowledged during the move, ${refused.length} refused ${JSON.stringify(refused.slice(0, 3))}`,
+    );
+    assert.equal(report.verification.ok, true, JSON.stringify(report.verification));
+    assert.ok((report.cutover?.carried.departed ?? 0) >= 2);
+    assert.ok(acknowledged.length > 0, 'transfers were written during the move');
+    await router.refresh();
+    assert.equal(router.map.shardOf(payer), TO);
+
+    const n = BigInt(acknowledged.length);
+    assert.deepEqual(
+      [await balanceOf(payer), await balanceOf(payee)],
+      [balancesBefore[0] - n, balancesBefore[1] + n],
+    );
+    // Every decided transfer, retried now, is answered from its record on the new shard.
+    for (const { key, request, status } of decided) {
+      const [again] = await apply(key, [request]);
+      assert.equal(again?.status, status, request.id);
+      assert.equal(again?.replayed, true, request.id);
+    }
+    for (const request of acknowledged) {
+      const [again] = await apply(payer, [request]);
+      assert.deepEqual([again?.status, again?.replayed], ['posted', true], request.id);
+    }
+    assert.deepEqual(
+      [await balanceOf(payer), await balanceOf(payee)],
+      [balancesBefore[0] - n, balancesBefore[1] + n],
+    );
+    // The account left on the source is closed there, naming where it went.
+    const left = await onShard(FROM, async (db) => {
+      const { rows } = await db.query<{ closed: boolean; to: number; b: string }>(
+        `SELECT closed, (carried_to->>'shard')::int AS to, (credits_posted - debits_posted)::text AS b
+           FROM public.ledger_accounts WHERE id = $1`,
+        [payer],
+      );
+      return rows[0];
+    });
+    assert.deepEqual(left, { closed: true, to: TO, b: '0' });
+    await assertBooksBalance();
+    const stripes = await clearing();
+    assert.equal(stripes.get(FROM), balancesBefore[0] + balancesBefore[1]);
+
+    // New transfers go on at the new shard, the guard holding as before.
+    const [more] = await apply(payer, [transfer(rid('after'), payer, payee, 1n)]);
+    assert.equal(more?.status, 'posted');
+    const [tooMuch] = await apply(payer, [
+      transfer(rid('after-too-much'), payer, payee, 1_000_000n),
+    ]);
+    assert.equal(tooMuch?.status, 'insufficient_funds');
+  });
+
+  test('the statement reads on through the shard the history stayed on; past balances too', async () => {
+    const lines = await wholeStatement(payer, 2);
+    // Here: the balance brought forward, the transfers after it. There: everything before.
+    const transfers = lines.map((line) => line.transferId);
+    const carriedIn = transfers.findIndex(
+      (id) => id.startsWith(`${CLEARING_CODE}:`) && id.endsWith(':in'),
+    );
+    const carriedOut = transfers.findIndex(
+      (id) => id.startsWith(`${CLEARING_CODE}:`) && id.endsWith(':out'),
+    );
+    assert.ok(carriedIn >= 0 && carriedOut === carriedIn + 1, transfers.join(' '));
+    assert.equal(lines[carriedIn]?.balance, lines[carriedOut - 1 + 1 - 1]?.balance);
+    assert.equal(lines[carriedOut]?.balance, 0n);
+    assert.equal(lines.at(-1)?.transferId, decided[0]?.request.id);
+    // Newest first, the balance moving by each line's amounts.
+    for (let i = 0; i + 1 < lines.length; i += 1) {
+      const [newer, older] = [lines[i], lines[i + 1]] as [(typeof lines)[0], (typeof lines)[0]];
+      if (i === carriedOut - 1) continue; // the pair: out to zero, then in from zero
+      assert.equal(newer.balance - older.balance, newer.credit - newer.debit, `line ${i}`);
+    }
+    assert.deepEqual(
+      lines.map((l) => l.transferId),
+      (await wholeStatement(payer, 100)).map((l) => l.transferId),
+      'pages of 2 and of 100 agree',
+    );
+    const past = await accounts.balanceAt(payer, beforeMove);
+    assert.equal(past.balance, balancesBefore[0]);
+  });
+
+  test('the bucket moves back; the account continues where it lived before', async () => {
+    const balances = [await balanceOf(payer), await balanceOf(payee)];
+    const before = await wholeStatement(payer, 100);
+    const report = await moveBucket(fixture.fleet, { bucket: BUCKET, toShard: FROM });
+    assert.equal(report.verification.ok, true, JSON.stringify(report.verification));
+    await router.refresh();
+    assert.equal(router.map.shardOf(payer), FROM);
+    assert.deepEqual([await balanceOf(payer), await balanceOf(payee)], balances);
+    const after = await wholeStatement(payer, 3);
+    assert.equal(after.length, before.length + 2, 'one more pair: out of shard 1, into shard 0');
+    assert.deepEqual(
+      after.slice(2).map((l) => l.transferId),
+      before.map((l) => l.transferId),
+    );
+    for (const { key, request, status } of decided) {
+      const [again] = await apply(key, [request]);
+      assert.deepEqual([again?.status, again?.replayed], [status, true], request.id);
+    }
+    await assertBooksBalance();
+  });
+});
