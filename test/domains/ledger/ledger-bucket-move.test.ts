@@ -21,7 +21,13 @@ import { applyLedgerBatch } from '../../../src/domains/ledger/store/ledger-batch
 import { CLEARING_CODE } from '../../../src/domains/ledger/store/ledger-bucket-carry.ts';
 import { checkLedgerBooks } from '../../../src/domains/ledger/store/ledger-checks.ts';
 import { isMainstayError } from '../../../src/errors/mainstay-error.ts';
-import { moveBucket, preflightBucketMove } from '../../../src/fleet/bucket-move.ts';
+import {
+  abandonBucketMove,
+  moveBucket,
+  preflightBucketMove,
+} from '../../../src/fleet/bucket-move.ts';
+import type { BucketCarrier } from '../../../src/migrations/bucket-carry.ts';
+import type { MigrationSet } from '../../../src/migrations/migration.ts';
 import { type FleetFixture, startFleet } from '../../support/fleet-fixture.ts';
 
 const CURRENCY = 'EUR';
@@ -30,6 +36,34 @@ const BUCKET = 7;
 const STAYING = 8;
 const FROM = 0;
 const TO = 1;
+
+/** A bucket of shard 0 moved by a move whose target fails to commit the arrival. */
+const CRASHED = 9;
+
+/**
+ * The ledger's carrier, able to make the target's commit of one arrival fail after the source
+ * committed its departure (a deferred unique check that fails at COMMIT): the window a crash
+ * between the two commits leaves.
+ */
+const carrier = LEDGER_MIGRATIONS.bucketCarrier as BucketCarrier;
+let breakNextArrivalCommit = false;
+const LEDGER_WITH_FAULT: MigrationSet = {
+  ...LEDGER_MIGRATIONS,
+  bucketCarrier: {
+    ...carrier,
+    async arrive(source, target, move) {
+      const arrived = await carrier.arrive(source, target, move);
+      if (breakNextArrivalCommit) {
+        breakNextArrivalCommit = false;
+        await target.query(
+          'CREATE TEMP TABLE commit_breaker (id integer UNIQUE DEFERRABLE INITIALLY DEFERRED) ON COMMIT DROP',
+        );
+        await target.query('INSERT INTO commit_breaker VALUES (1), (1)');
+      }
+      return arrived;
+    },
+  },
+};
 
 let fixture: FleetFixture;
 let router: Router;
@@ -121,12 +155,13 @@ async function assertBooksBalance(): Promise<void> {
 }
 
 before(async () => {
-  fixture = await startFleet('ledger-bucket-move', {}, [IDEMPOTENCY_MIGRATIONS, LEDGER_MIGRATIONS]);
+  fixture = await startFleet('ledger-bucket-move', {}, [IDEMPOTENCY_MIGRATIONS, LEDGER_WITH_FAULT]);
   router = await fixture.router({ writeWaitMs: 10_000, connectTimeoutMs: 5_000 });
   accounts = new LedgerAccountService(router, { stripesPerShard: 1 });
   await accounts.openInstitutionAccount({ code: 'funding', kind: 'suspense', currency: CURRENCY });
   assert.equal(router.map.shardOf(newEntityId('lacc', BUCKET)), FROM);
   assert.equal(router.map.shardOf(newEntityId('lacc', STAYING)), FROM);
+  assert.equal(router.map.shardOf(newEntityId('lacc', CRASHED)), FROM);
 });
 
 after(async () => {
@@ -325,5 +360,47 @@ describe('a bucket the books name moves with its balances', () => {
       assert.deepEqual([again?.status, again?.replayed], [status, true], request.id);
     }
     await assertBooksBalance();
+  });
+});
+
+describe('a move whose target fails to commit after the source did', () => {
+  test('cannot be given up, and run again it brings every balance forward once', async () => {
+    const [funding] = (await accounts.stripesOn('funding', CURRENCY, FROM)) as [string];
+    const saver = await openIn(CRASHED, true);
+    const other = await openIn(CRASHED, false);
+    await apply(saver, [transfer(rid('fund'), funding, saver, 5_000n)]);
+    await apply(saver, [transfer(rid('pay'), saver, other, 1_200n)]);
+    const input = { bucket: CRASHED, toShard: TO };
+
+    breakNextArrivalCommit = true;
+    await assert.rejects(moveBucket(fixture.fleet, input), /commit_breaker|duplicate key/);
+    // The source closed the accounts out with the fence; the map still names it.
+    await router.refresh();
+    assert.equal(router.map.shardOf(saver), FROM);
+    const onTarget = await onShard(TO, async (db) => {
+      const { rows } = await db.query('SELECT 1 FROM public.ledger_accounts WHERE id = $1', [
+        saver,
+      ]);
+      return rows.length;
+    });
+    assert.equal(onTarget, 0, 'nothing arrived: the target rolled back');
+    await assert.rejects(abandonBucketMove(fixture.fleet, input), (error) => {
+      assert.ok(isMainstayError(error) && error.code === 'state_conflict', String(error));
+      assert.match(error.message, /run the move again/);
+      return true;
+    });
+
+    const report = await moveBucket(fixture.fleet, input);
+    assert.equal(report.verification.ok, true, JSON.stringify(report.verification));
+    await router.refresh();
+    assert.equal(router.map.shardOf(saver), TO);
+    assert.deepEqual([await balanceOf(saver), await balanceOf(other)], [3_800n, 1_200n]);
+    await assertBooksBalance();
+    const lines = await wholeStatement(saver, 100);
+    assert.equal(
+      lines.filter((line) => line.transferId.startsWith(`${CLEARING_CODE}:`)).length,
+      2,
+      'one departure and one arrival, however often the move ran',
+    );
   });
 });
