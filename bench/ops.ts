@@ -18,9 +18,11 @@
  * Then the workflow engine (bench/ops-workflow.ts): steps per second against a plain job queue,
  * and the time from a worker's SIGKILL to a standby resuming its run; then the time to a ready
  * two-DC environment (bench/ops-env.ts) against a cold `mainstay up`; then a planned
- * switchover's write downtime against a failover's (bench/ops-switchover.ts).
+ * switchover's write downtime against a failover's (bench/ops-switchover.ts); then a bucket
+ * move's write pause for a bucket the books name against one they do not (bench/ops-move.ts).
  *
- * Usage: npm run bench:ops [-- rows=2000000] [-- compare|workflow|environments|switchover]
+ * Usage: npm run bench:ops [-- rows=2000000] [-- transfers=1000000]
+ *          [-- compare|workflow|environments|switchover|move]
  */
 import type pg from 'pg';
 import { compareTable } from '../src/compare/table-compare.ts';
@@ -28,6 +30,7 @@ import { keyText, type RowKey } from '../src/compare/table-shape.ts';
 import { subscriptionName, waitForCopyToApply } from '../src/fleet/shard-replication.ts';
 import { startFleet } from '../test/support/fleet-fixture.ts';
 import { ENVIRONMENT_READY_TARGET_MS, runEnvironmentStage } from './ops-env.ts';
+import { bucketMoveFigures } from './ops-move.ts';
 import { switchoverFigures } from './ops-switchover.ts';
 import { workflowFigures } from './ops-workflow.ts';
 import { printTable } from './support/report.ts';
@@ -44,7 +47,12 @@ const TABLE = 'public.ops_bench_rows';
 const PAGE = 10_000;
 
 const started = performance.now();
-const runner = new ScenarioRunner(argv.filter((word) => !word.startsWith('rows=')));
+const transfersArg = argv.find((word) => word.startsWith('transfers='));
+/** Decided transfers on the source shard's books for the bucket move. */
+const TRANSFERS = transfersArg ? Number(transfersArg.slice(10)) : 1_000_000;
+const runner = new ScenarioRunner(
+  argv.filter((word) => !word.startsWith('rows=') && !word.startsWith('transfers=')),
+);
 const command = `npm run bench:ops${argv.length > 0 ? ` -- ${argv.join(' ')}` : ''}`;
 const n0 = (value: number) => Math.round(value).toLocaleString('en-US');
 
@@ -148,6 +156,9 @@ await runner.run(
   },
 );
 await runner.run('4. switchover: planned write downtime against a failover', switchoverFigures);
+await runner.run('5. bucket move: the write pause with books against without', () =>
+  bucketMoveFigures(TRANSFERS),
+);
 runner.finish(started);
 console.log(`command: ${command}`);
 

@@ -32,7 +32,9 @@ import {
   preflightBucketMove,
   readPendingMove,
 } from '../src/fleet/bucket-move.ts';
-import { installMachinery } from '../src/fleet/bucket-move-sql.ts';
+import { cutover, prepareCarry, startCapture } from '../src/fleet/bucket-move-cutover.ts';
+import { carriedMoveOf, movedTablesOf } from '../src/fleet/bucket-move-plan.ts';
+import { installFences, installMachinery } from '../src/fleet/bucket-move-sql.ts';
 import { waitForCopyToApply } from '../src/fleet/shard-replication.ts';
 import type { MigrationSet } from '../src/migrations/migration.ts';
 import { type FleetFixture, startFleet } from './support/fleet-fixture.ts';
@@ -226,35 +228,43 @@ describe('moving a bucket', () => {
     await assert.rejects(preflightBucketMove(fixture.fleet, input), refusedFor(/move_books/));
     await source.query('DELETE FROM move_books WHERE account = $1', [inBucket]);
 
-    // A row naming the bucket, committed only once the move has begun: the cutover finds it
-    // under the pause and refuses, the map unchanged; the move is then given up.
-    const writerTx = await source.connect();
-    try {
-      await writerTx.query('BEGIN');
-      await writerTx.query('INSERT INTO move_books (account) VALUES ($1)', [
-        newEntityId('acct', BUCKET),
-      ]);
-      // Settled at once, so that an early refusal is not an unhandled rejection meanwhile.
-      const moving = moveBucket(fixture.fleet, input).then(
-        () => assert.fail('the move went through'),
-        (error: unknown) => error,
-      );
-      await sleep(1_000);
-      await writerTx.query('COMMIT');
-      const refusal = await moving;
-      assert.ok(
-        refusedFor(/while it was copied: move_books \(1 row; the test books are per shard\)/)(
-          refusal,
-        ),
-        String(refusal),
-      );
-    } finally {
-      writerTx.release();
-    }
+    // A row naming the bucket, committed once capture began and the move had prepared (its
+    // last scan): the cutover finds it logged by the trigger (no scan under the pause) and
+    // refuses with nothing cut over, the map unchanged. The move's steps are run one by one
+    // here, so that the row lands between them.
+    const snapshot = (await fixture.fleet.refreshCatalog()) as CatalogSnapshot;
+    const dbs = { source, target: shardDb(TO) };
+    const tables = await movedTablesOf(
+      source,
+      fixture.fleet.shardMigrations,
+      snapshot,
+      FROM,
+      BUCKET,
+    );
+    const move = carriedMoveOf(snapshot, { bucket: BUCKET, fromShard: FROM, toShard: TO });
+    await installMachinery(dbs.target);
+    await installFences(source, tables, snapshot.bucketCount, BUCKET);
+    await startCapture(source, BUCKET, TO);
+    const plans = await prepareCarry(dbs, tables, move);
+    await source.query('INSERT INTO move_books (account) VALUES ($1)', [
+      newEntityId('acct', BUCKET),
+    ]);
+    await assert.rejects(
+      cutover(dbs, fixture.fleet.catalog, tables, move, plans),
+      refusedFor(/while it was copied: move_books \(1 row; the test books are per shard\)/),
+    );
+    const { rows: state } = await source.query<{ state: string }>(
+      'SELECT state FROM mainstay.bucket_moves WHERE bucket = $1',
+      [BUCKET],
+    );
+    assert.deepEqual(state, [{ state: 'capturing' }], 'no fence was committed');
+    // What giving the move up does (no move was recorded in the catalog for these steps).
+    await source.query('DELETE FROM mainstay.bucket_moves WHERE bucket = $1', [BUCKET]);
+    await source.query('DELETE FROM mainstay.bucket_move_pinned WHERE bucket = $1', [BUCKET]);
+    await source.query('DELETE FROM mainstay.bucket_move_changes WHERE bucket = $1', [BUCKET]);
     await fixture.fleet.refreshCatalog();
     await router.refresh();
     assert.equal(router.map.shardOf(newEntityId('itm', BUCKET)), FROM);
-    assert.equal(await abandonBucketMove(fixture.fleet, input), true);
     await source.query('DELETE FROM move_books WHERE account LIKE $1', [`%${bucketSuffix()}`]);
     await preflightBucketMove(fixture.fleet, input);
   });

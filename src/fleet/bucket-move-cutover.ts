@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import type { CatalogStore } from '../catalog/catalog-store.ts';
 import { MainstayError } from '../errors/mainstay-error.ts';
-import type { BucketCarrier, CarriedMove } from '../migrations/bucket-carry.ts';
+import type { BucketCarrier, CarriedMove, CarryPlan } from '../migrations/bucket-carry.ts';
 import { type BucketTables, pinnedRowsNaming, rowsText } from './bucket-move-plan.ts';
 import {
   applyChanges,
@@ -57,6 +57,7 @@ export async function startCapture(db: pg.Pool, bucket: number, toShard: number)
       'DELETE FROM mainstay.bucket_move_changes WHERE bucket = $1 OR bucket IS NULL',
       [bucket],
     );
+    await client.query('DELETE FROM mainstay.bucket_move_pinned WHERE bucket = $1', [bucket]);
     await client.query(
       `INSERT INTO mainstay.bucket_moves (bucket, state, to_shard) VALUES ($1, 'capturing', $2)
        ON CONFLICT (bucket) DO UPDATE SET state = 'capturing', to_shard = $2, changed_at = now()`,
@@ -148,28 +149,64 @@ async function verifyOrResync(
 }
 
 /**
- * Refuses the cutover (nothing committed) when a pinned table gained a row naming the bucket
- * since the preflight: such rows stay on the source, and the bucket would leave them behind.
- * Run under the pause, so every writer of such a row has committed or waits for the fence.
+ * Refuses the cutover (nothing committed) when a pinned table no carrier takes gained a row
+ * naming the bucket since capture began (logged by its trigger, so no table is scanned under
+ * the pause): such rows stay on the source, and the bucket would leave them behind. Run under
+ * the pause, so every writer of such a row has committed or waits for the fence.
  */
 async function refuseIfPinned(
   holder: pg.ClientBase,
   { pinned, carriers }: BucketTables,
   move: CarriedMove,
 ): Promise<void> {
-  const problems: string[] = [];
   const carried = new Set(carriers.flatMap((carrier) => carrier.tables));
-  for (const table of pinned) {
-    if (carried.has(table.table)) continue;
-    const naming = await pinnedRowsNaming(holder, table, move.bucket, move.bucketCount);
-    if (naming > 0) problems.push(`${table.table} (${rowsText(naming)}; ${table.reason})`);
-  }
-  for (const carrier of carriers) problems.push(...(await carrier.refusals(holder, move)));
+  const kept = pinned.filter((table) => !carried.has(table.table));
+  const { rows } = await holder.query<{ table_name: string; n: number }>(
+    `SELECT table_name, count(*)::int AS n FROM mainstay.bucket_move_pinned
+      WHERE bucket = $1 AND table_name = ANY ($2::text[]) GROUP BY table_name ORDER BY 1`,
+    [move.bucket, kept.map((table) => table.table)],
+  );
+  const problems = rows.map((row) => {
+    const table = kept.find((t) => t.table === row.table_name);
+    return `${row.table_name} (${rowsText(row.n)}; ${table?.reason ?? 'pinned'})`;
+  });
   if (problems.length > 0)
     throw new MainstayError(
       'bucket_move_unattributed',
       `rows naming bucket ${move.bucket} were written to tables that keep their rows on the shard while it was copied: ${problems.join('; ')}; nothing was cut over`,
     );
+}
+
+/**
+ * Once capture began, outside the pause: refuses when a pinned table no carrier takes has a row
+ * naming the bucket (a scan, of what was written since the preflight too; what is written from
+ * now on is logged), or a carrier refuses; then each carrier prepares (and copies early what
+ * it can). Returns the carriers' plans, in order.
+ */
+export async function prepareCarry(
+  dbs: MoveDatabases,
+  { pinned, carriers }: BucketTables,
+  move: CarriedMove,
+): Promise<CarryPlan[]> {
+  const carried = new Set(carriers.flatMap((carrier) => carrier.tables));
+  const problems: string[] = [];
+  for (const table of pinned) {
+    if (carried.has(table.table)) continue;
+    const naming = await pinnedRowsNaming(dbs.source, table, move.bucket, move.bucketCount);
+    if (naming > 0)
+      problems.push(
+        `${table.table} (bucket ${move.bucket} named by ${rowsText(naming)}; ${table.reason})`,
+      );
+  }
+  for (const carrier of carriers) problems.push(...(await carrier.refusals(dbs.source, move)));
+  if (problems.length > 0)
+    throw new MainstayError(
+      'bucket_move_unattributed',
+      `shard ${move.fromShard} holds rows a move of bucket ${move.bucket} cannot take or leave behind: ${problems.join('; ')}`,
+    );
+  const plans: CarryPlan[] = [];
+  for (const carrier of carriers) plans.push(await carrier.prepare(dbs.source, dbs.target, move));
+  return plans;
 }
 
 /** What the cutover did. */
@@ -194,14 +231,17 @@ async function carry(
   target: pg.Pool,
   carriers: readonly BucketCarrier[],
   move: CarriedMove,
+  plans: readonly CarryPlan[],
 ): Promise<{ client: pg.PoolClient; departed: number; arrived: number }> {
   let departed = 0;
-  for (const carrier of carriers) departed += await carrier.depart(holder, move);
+  for (const [n, carrier] of carriers.entries())
+    departed += await carrier.depart(holder, move, plans[n]);
   const client = await target.connect();
   let arrived = 0;
   try {
     await client.query('BEGIN');
-    for (const carrier of carriers) arrived += await carrier.arrive(holder, client, move);
+    for (const [n, carrier] of carriers.entries())
+      arrived += await carrier.arrive(holder, client, move, plans[n]);
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
     client.release(true);
@@ -222,6 +262,7 @@ export async function cutover(
   catalog: CatalogStore,
   tables: BucketTables,
   move: CarriedMove,
+  plans: readonly CarryPlan[],
 ): Promise<CutoverReport> {
   const holder = await dbs.source.connect();
   const started = performance.now();
@@ -231,7 +272,8 @@ export async function cutover(
   try {
     await holder.query('BEGIN');
     await holder.query(`SET LOCAL lock_timeout = ${BUCKET_MOVE_LIMITS.pauseLockTimeoutMs}`);
-    for (const carrier of tables.carriers) await carrier.hold(holder, move);
+    for (const [n, carrier] of tables.carriers.entries())
+      await carrier.hold(holder, move, plans[n]);
     await holder.query('SELECT 1 FROM mainstay.bucket_moves WHERE bucket = $1 FOR UPDATE', [
       move.bucket,
     ]);
@@ -246,7 +288,7 @@ export async function cutover(
     }
     resynced = await verifyOrResync(dbs, tables.moved, move);
     await refuseIfPinned(holder, tables, move);
-    carried = await carry(holder, dbs.target, tables.carriers, move);
+    carried = await carry(holder, dbs.target, tables.carriers, move, plans);
     await holder.query(
       `UPDATE mainstay.bucket_moves SET state = 'moved', changed_at = now() WHERE bucket = $1`,
       [move.bucket],

@@ -140,6 +140,14 @@ export function carriedMoveOf(
     targetHomeBucket: homeOf(move.toShard),
     namesBucket: (expression) =>
       `coalesce(mainstay.bucket_of_key((${expression})::text, ${bucketCount}) = ${Number(move.bucket)}, false)`,
+    logged: async (db, table) => {
+      const { rows } = await db.query<{ key: Record<string, unknown> }>(
+        `SELECT DISTINCT key FROM mainstay.bucket_move_pinned
+          WHERE bucket = $1 AND table_name = $2 AND key IS NOT NULL`,
+        [move.bucket, table],
+      );
+      return rows.map((row) => row.key);
+    },
   };
 }
 
@@ -337,7 +345,14 @@ async function pinnedTable(
     if (!columns.has(column)) throw new Error(`its rule names column ${column}, which it lacks`);
     return { column: quoteIdent(column), prefix };
   });
-  return { table, name, keys, reason: rule.reason };
+  const { rows: primary } = await db.query<{ name: string }>(
+    `SELECT a.attname::text AS name
+       FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+      WHERE i.indrelid = $1::regclass AND i.indisprimary ORDER BY array_position(i.indkey::int2[], a.attnum)`,
+    [name],
+  );
+  const keyColumns = primary.map((row) => quoteIdent(row.name));
+  return { table, name, keyColumns, keys, reason: rule.reason };
 }
 
 async function movedTable(

@@ -25,6 +25,16 @@ CREATE TABLE IF NOT EXISTS mainstay.bucket_move_changes (
   table_name text NOT NULL,
   key jsonb NOT NULL
 );
+-- The rows of pinned tables written naming a bucket while it is captured (their primary key):
+-- the cutover reads these instead of scanning the tables under its pause.
+CREATE TABLE IF NOT EXISTS mainstay.bucket_move_pinned (
+  seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  bucket integer NOT NULL,
+  table_name text NOT NULL,
+  key jsonb
+);
+CREATE INDEX IF NOT EXISTS bucket_move_pinned_bucket
+  ON mainstay.bucket_move_pinned (bucket, table_name);
 -- STABLE, not IMMUTABLE, as convert_to is: so the planner inlines it into the expression that
 -- calls it (a fence trigger's WHEN, a move's filters) instead of calling a SQL function a row.
 CREATE OR REPLACE FUNCTION mainstay.bucket_of_key(p_key text, p_count integer) RETURNS integer
@@ -65,6 +75,8 @@ export interface MovedTable {
  */
 export interface PinnedTable {
   readonly table: string;
+  /** The primary key's columns, quoted (none when the table has no primary key). */
+  readonly keyColumns: readonly string[];
   /** `public.<table>`, quoted. */
   readonly name: string;
   /** The columns holding keys (quoted), each with the prefix the router's key adds. */
@@ -208,13 +220,15 @@ function triggersOf(
 }
 
 /**
- * The trigger of a pinned table, on INSERT and on an UPDATE that sets one of its key columns
- * (rows name buckets only through those). Its `WHEN` names the buckets this shard has moves for
- * (`fenced`, fixed when the trigger is made: every move makes it again before it starts
- * capturing), so for any other row the executor evaluates one expression and calls nothing.
- * A row naming one of them takes the bucket's move row FOR SHARE (so the cutover, which checks
- * that no row names the bucket, waits for such a writer in flight and holds new ones), and is
- * refused once the bucket has moved (the fence). Nothing is logged: the rows stay.
+ * The trigger of a pinned table, on INSERT and UPDATE. Its `WHEN` names the buckets this shard
+ * has moves for (`fenced`, fixed when the trigger is made: every move makes it again before it
+ * starts capturing), so for any other row the executor evaluates one expression and calls
+ * nothing. A row naming one of them takes the bucket's move row FOR SHARE (so the cutover waits
+ * for such a writer in flight and holds new ones); while the bucket is captured the row's
+ * primary key is logged in `mainstay.bucket_move_pinned` (so the cutover reads what was written
+ * during the copy by key, not by a scan of the table under its pause); once the bucket has
+ * moved, a row that comes to name it is refused (the fence). An update that leaves a row's key
+ * columns as they were is not refused: the rows a move leaves behind are history.
  */
 function pinnedTriggerSql(
   table: PinnedTable,
@@ -224,23 +238,43 @@ function pinnedTriggerSql(
   const fn = `mainstay."bucket_pin_${table.table.replaceAll('"', '')}"`;
   const buckets = pinnedBuckets(table, 'NEW', bucketCount);
   const when = buckets.map((bucket) => `${bucket} = ANY (${bucketSet(fenced)})`).join(' OR ');
-  const columns = table.keys.map(({ column }) => column).join(', ');
+  const keyChanged = table.keys
+    .map(({ column }) => `NEW.${column} IS DISTINCT FROM OLD.${column}`)
+    .join(' OR ');
+  const key =
+    table.keyColumns.length === 0
+      ? 'NULL::jsonb'
+      : `jsonb_build_object(${table.keyColumns
+          .map((column) => `'${column.slice(1, -1).replaceAll("'", "''")}', NEW.${column}`)
+          .join(', ')})`;
   return `
 CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $fn$
 DECLARE
   v_move record;
+  v_refuse boolean := false;
 BEGIN
   FOR v_move IN SELECT bucket, state FROM mainstay.bucket_moves
                  WHERE bucket = ANY (ARRAY[${buckets.join(', ')}]) FOR SHARE LOOP
     IF v_move.state = 'moved' THEN
-      RAISE EXCEPTION 'bucket % of %.% has moved to another shard', v_move.bucket, TG_TABLE_SCHEMA, TG_TABLE_NAME
-        USING ERRCODE = '${BUCKET_MOVED_SQLSTATE}';
+      -- OLD is only read on an UPDATE: an INSERT has none.
+      IF TG_OP = 'INSERT' THEN
+        v_refuse := true;
+      ELSIF ${keyChanged} THEN
+        v_refuse := true;
+      END IF;
+      IF v_refuse THEN
+        RAISE EXCEPTION 'bucket % of %.% has moved to another shard', v_move.bucket, TG_TABLE_SCHEMA, TG_TABLE_NAME
+          USING ERRCODE = '${BUCKET_MOVED_SQLSTATE}';
+      END IF;
+    ELSIF v_move.state = 'capturing' THEN
+      INSERT INTO mainstay.bucket_move_pinned (bucket, table_name, key)
+      VALUES (v_move.bucket, TG_TABLE_NAME, ${key});
     END IF;
   END LOOP;
   RETURN NEW;
 END
 $fn$;
-CREATE OR REPLACE TRIGGER mainstay_bucket_move BEFORE INSERT OR UPDATE OF ${columns} ON ${table.name}
+CREATE OR REPLACE TRIGGER mainstay_bucket_move BEFORE INSERT OR UPDATE ON ${table.name}
   FOR EACH ROW WHEN (${when}) EXECUTE FUNCTION ${fn}();`;
 }
 

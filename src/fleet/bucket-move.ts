@@ -10,6 +10,7 @@ import {
   catchUp,
   cutover,
   type MoveDatabases,
+  prepareCarry,
   startCapture,
 } from './bucket-move-cutover.ts';
 import {
@@ -127,7 +128,7 @@ export async function abandonBucketMove(fleet: Fleet, input: BucketMoveInput): P
         'state_conflict',
         `bucket ${input.bucket} was cut over on shard ${pending.fromShard} already; run the move again to finish it`,
       );
-    const { moved: tables } = await movedTablesOf(
+    const { moved: tables, carriers } = await movedTablesOf(
       dbs.source,
       fleet.shardMigrations,
       snapshot,
@@ -141,10 +142,15 @@ export async function abandonBucketMove(fleet: Fleet, input: BucketMoveInput): P
       'DELETE FROM mainstay.bucket_move_changes WHERE bucket = $1 OR bucket IS NULL',
       [input.bucket],
     );
+    await dbs.source.query('DELETE FROM mainstay.bucket_move_pinned WHERE bucket = $1', [
+      input.bucket,
+    ]);
     await deleteBucket(dbs.target, tables, {
       bucket: input.bucket,
       bucketCount: snapshot.bucketCount,
     });
+    const carried = carriedMoveOf(snapshot, { ...pending, bucket: input.bucket });
+    for (const carrier of carriers) await carrier.abandon(dbs.target, carried);
   });
   await fleet.catalog.setFlag(BUCKET_MOVE_FLAG, '');
   return true;
@@ -231,10 +237,17 @@ async function copyAndCutOver(
   await dbs.target.query('DELETE FROM mainstay.bucket_moves WHERE bucket = $1', [move.bucket]);
   await installFences(dbs.source, { moved: tables, pinned }, move.bucketCount, move.bucket);
   await startCapture(dbs.source, move.bucket, move.toShard);
+  const plans = await prepareCarry(dbs, { moved: tables, pinned, carriers }, move);
   signal?.throwIfAborted();
   const copiedRows = await copyBucket(dbs.source, dbs.target, tables, move);
   const { rounds, applied } = await catchUp(dbs, tables, move, signal);
-  const report = await cutover(dbs, fleet.catalog, { moved: tables, pinned, carriers }, move);
+  const report = await cutover(
+    dbs,
+    fleet.catalog,
+    { moved: tables, pinned, carriers },
+    move,
+    plans,
+  );
   await fleet.refreshCatalog();
   return { copiedRows, rounds, applied, cutover: report };
 }
@@ -257,6 +270,9 @@ async function cleanUp(
     'DELETE FROM mainstay.bucket_move_changes WHERE bucket = $1 OR bucket IS NULL',
     [move.bucket],
   );
+  await dbs.source.query('DELETE FROM mainstay.bucket_move_pinned WHERE bucket = $1', [
+    move.bucket,
+  ]);
   const problems: string[] = [];
   const targetCopy = await copyOf(fleet, sides.to, dbs.target, problems);
   const sourceCopy = await copyOf(fleet, sides.from, dbs.source, problems);

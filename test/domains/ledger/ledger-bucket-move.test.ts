@@ -51,8 +51,8 @@ const LEDGER_WITH_FAULT: MigrationSet = {
   ...LEDGER_MIGRATIONS,
   bucketCarrier: {
     ...carrier,
-    async arrive(source, target, move) {
-      const arrived = await carrier.arrive(source, target, move);
+    async arrive(source, target, move, plan) {
+      const arrived = await carrier.arrive(source, target, move, plan);
       if (breakNextArrivalCommit) {
         breakNextArrivalCommit = false;
         await target.query(

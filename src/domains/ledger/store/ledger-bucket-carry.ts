@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { newEntityId } from '../../../data/entity-id.ts';
 import { MainstayError } from '../../../errors/mainstay-error.ts';
-import type { BucketCarrier, CarriedMove } from '../../../migrations/bucket-carry.ts';
+import type { BucketCarrier, CarriedMove, CarryPlan } from '../../../migrations/bucket-carry.ts';
 import type { LedgerRequest } from '../core/ledger-types.ts';
 import { applyLedgerBatch } from './ledger-batch.ts';
 
@@ -29,7 +29,18 @@ const CARRIED_TABLES = [
 
 type Db = pg.ClientBase | pg.Pool;
 
-/** Why the bucket's books cannot leave now: state that needs both shards, or stays. */
+/** What `prepare` found: every account of the bucket on the source (carried ones too). */
+interface LedgerPlan {
+  readonly accounts: readonly string[];
+}
+
+/** The plan's accounts and those opened in the bucket since capture began. */
+async function accountsOf(source: pg.ClientBase, move: CarriedMove, plan: CarryPlan) {
+  const logged = await move.logged(source, 'ledger_accounts');
+  return [...new Set([...(plan as LedgerPlan).accounts, ...logged.map((key) => String(key.id))])];
+}
+
+/** Why the bucket's books cannot leave now: state that needs both shards, or stays (scans). */
 async function refusals(db: Db, move: CarriedMove): Promise<string[]> {
   const named = (column: string) => move.namesBucket(column);
   const { rows } = await db.query<{ stripes: number; pending: number; crossing: number }>(
@@ -138,23 +149,54 @@ async function post(db: pg.ClientBase, request: LedgerRequest): Promise<void> {
 }
 
 /** The live accounts of the bucket, locked as `ledger_apply_batch` locks them (by id). */
-async function hold(source: pg.ClientBase, move: CarriedMove): Promise<void> {
+async function hold(source: pg.ClientBase, move: CarriedMove, plan: CarryPlan): Promise<void> {
   await source.query(
     `SELECT 1 FROM public.ledger_accounts a
-      WHERE a.carried_to IS NULL AND a.code IS NULL AND ${move.namesBucket('a.id')}
+      WHERE a.id = ANY ($1::text[]) AND a.carried_to IS NULL AND a.code IS NULL
       ORDER BY a.id FOR NO KEY UPDATE`,
+    [await accountsOf(source, move, plan)],
   );
+}
+
+/**
+ * Under the pause, by key and through the partial indexes of what is open: a stripe opened in
+ * the bucket during the copy, an open pending transfer or an unfinished cross-shard transfer
+ * naming it (either may have begun during the copy).
+ */
+async function refuseUnderPause(source: pg.ClientBase, move: CarriedMove): Promise<void> {
+  const named = (column: string) => move.namesBucket(column);
+  const stripes = (await move.logged(source, 'ledger_accounts')).map((key) => String(key.id));
+  const { rows } = await source.query<{ stripes: number; pending: number; crossing: number }>(
+    `SELECT
+       (SELECT count(*)::int FROM public.ledger_accounts a
+         WHERE a.id = ANY ($1::text[]) AND a.code IS NOT NULL) AS stripes,
+       (SELECT count(*)::int FROM public.ledger_transfers t
+         WHERE t.pending_state = 'open'
+           AND (${named('t.debit_account_id')} OR ${named('t.credit_account_id')})) AS pending,
+       (SELECT count(*)::int FROM public.ledger_cross_shard c
+         WHERE c.state NOT IN ('posted', 'voided')
+           AND (${named('c.debit_account_id')} OR ${named('c.credit_account_id')})) AS crossing`,
+    [stripes],
+  );
+  const found = rows[0];
+  if (found && found.stripes + found.pending + found.crossing > 0)
+    throw new MainstayError(
+      'bucket_move_unattributed',
+      `while bucket ${move.bucket} was copied, its books gained ${found.stripes} institution stripes, ${found.pending} open pending transfers and ${found.crossing} unfinished cross-shard transfers, which stay with their shard; nothing was cut over`,
+    );
 }
 
 /**
  * On the source: every live account of the bucket brought to zero against the clearing stripe
  * (closed ones opened for that transfer alone), then closed, naming where it went.
  */
-async function depart(source: pg.ClientBase, move: CarriedMove): Promise<number> {
+async function depart(source: pg.ClientBase, move: CarriedMove, plan: CarryPlan): Promise<number> {
+  await refuseUnderPause(source, move);
   const { rows } = await source.query<AccountRow>(
     `SELECT ${ACCOUNT_COLUMNS} FROM public.ledger_accounts a
-      WHERE a.carried_to IS NULL AND a.code IS NULL AND ${move.namesBucket('a.id')}
+      WHERE a.id = ANY ($1::text[]) AND a.carried_to IS NULL AND a.code IS NULL
       ORDER BY a.id FOR NO KEY UPDATE`,
+    [await accountsOf(source, move, plan)],
   );
   for (const account of rows) {
     const balance = BigInt(account.credits_posted) - BigInt(account.debits_posted);
@@ -186,47 +228,37 @@ async function depart(source: pg.ClientBase, move: CarriedMove): Promise<number>
       [account.id, move.toShard, account.closed, balance.toString(), transfer],
     );
   }
-  return rows.length + (await copyAnswers(source, null, move, 'count'));
+  return rows.length;
 }
 
 /**
- * The decided transfers naming the bucket (the carry's own left out; those an earlier move
- * copied here go on, still naming the shard that applied them) and the finished cross-shard
- * rows, copied to the target as answer-only records; a record of the same id with
- * other content there refuses the move. With `target` null, only counts them.
+ * Copies answer records to the target: `transfers` and `crossing` are JSON arrays of rows of
+ * the source. A transfer keeps the shard that applied it (`carried_from_shard`, the source's
+ * unless an earlier move had copied it there); a copy already on the target is brought up to
+ * date (a pending transfer posted during the copy), and a transfer of the target's own under
+ * the same id with other content refuses the move.
  */
-async function copyAnswers(
-  source: pg.ClientBase,
-  target: pg.ClientBase | null,
+async function storeAnswers(
+  target: Db,
   move: CarriedMove,
-  mode: 'count' | 'copy',
+  found: { readonly transfers: string; readonly crossing: string },
 ): Promise<number> {
-  const names = (alias: string) =>
-    `(${move.namesBucket(`${alias}.debit_account_id`)} OR ${move.namesBucket(`${alias}.credit_account_id`)})`;
-  const { rows } = await source.query<{ transfers: string; crossing: string; n: number }>(
-    `SELECT (SELECT coalesce(jsonb_agg(to_jsonb(t)), '[]')::text
-               FROM public.ledger_transfers t
-              WHERE ${names('t')} AND t.id NOT LIKE '${CLEARING_CODE}:%') AS transfers,
-            (SELECT coalesce(jsonb_agg(to_jsonb(c)), '[]')::text FROM public.ledger_cross_shard c
-              WHERE ${names('c')} AND c.state IN ('posted', 'voided')) AS crossing`,
-  );
-  const found = rows[0] ?? { transfers: '[]', crossing: '[]' };
-  const counted =
-    (JSON.parse(found.transfers) as unknown[]).length +
-    (JSON.parse(found.crossing) as unknown[]).length;
-  if (mode === 'count' || target === null) return counted;
   const { rows: clashes } = await target.query<{ id: string }>(
     `WITH given AS (
        SELECT * FROM jsonb_populate_recordset(NULL::public.ledger_transfers, $1::jsonb)
      ), stored AS (
-       INSERT INTO public.ledger_transfers (id, kind, debit_account_id, credit_account_id,
+       INSERT INTO public.ledger_transfers AS t (id, kind, debit_account_id, credit_account_id,
               amount, currency, pending_id, timeout_seconds, timeout_at, pending_state, status,
               linked, reference, created_at, updated_at, carried_from_shard)
        SELECT g.id, g.kind, g.debit_account_id, g.credit_account_id, g.amount, g.currency,
               g.pending_id, g.timeout_seconds, g.timeout_at, g.pending_state, g.status, g.linked,
               g.reference, g.created_at, g.updated_at, coalesce(g.carried_from_shard, $2::int)
          FROM given g
-       ON CONFLICT (id) DO NOTHING RETURNING id
+       ON CONFLICT (id) DO UPDATE SET pending_state = excluded.pending_state,
+              status = excluded.status, timeout_at = excluded.timeout_at,
+              updated_at = excluded.updated_at
+        WHERE t.carried_from_shard IS NOT NULL
+       RETURNING t.id
      )
      SELECT g.id FROM given g JOIN public.ledger_transfers t ON t.id = g.id
       WHERE g.id NOT IN (SELECT id FROM stored)
@@ -241,13 +273,64 @@ async function copyAnswers(
       'bucket_move_unattributed',
       `shard ${move.toShard} holds other transfers under the ids of transfers naming bucket ${move.bucket} (${clashes.map((c) => c.id).join(', ')}); nothing was cut over`,
     );
-  await target.query(
+  const { rowCount } = await target.query(
     `INSERT INTO public.ledger_cross_shard
      SELECT * FROM jsonb_populate_recordset(NULL::public.ledger_cross_shard, $1::jsonb)
      ON CONFLICT (id) DO NOTHING`,
     [found.crossing],
   );
-  return counted;
+  return (JSON.parse(found.transfers) as unknown[]).length + (rowCount ?? 0);
+}
+
+/** The carry's own transfers are not answers: no client asked for them. */
+const NOT_CARRY = `t.id NOT LIKE '${CLEARING_CODE}:%'`;
+
+/**
+ * After capture began, outside the pause: the bucket's accounts, and every decided transfer
+ * naming it (and finished cross-shard row) copied to the target as an answer. Scans; whatever
+ * is written from now on is logged, and copied under the pause by key.
+ */
+async function prepare(source: pg.Pool, target: pg.Pool, move: CarriedMove): Promise<LedgerPlan> {
+  const names = (alias: string) =>
+    `(${move.namesBucket(`${alias}.debit_account_id`)} OR ${move.namesBucket(`${alias}.credit_account_id`)})`;
+  const { rows } = await source.query<{ accounts: string[]; transfers: string; crossing: string }>(
+    `SELECT (SELECT coalesce(array_agg(a.id), '{}') FROM public.ledger_accounts a
+              WHERE ${move.namesBucket('a.id')}) AS accounts,
+            (SELECT coalesce(jsonb_agg(to_jsonb(t)), '[]')::text FROM public.ledger_transfers t
+              WHERE ${names('t')} AND ${NOT_CARRY}) AS transfers,
+            (SELECT coalesce(jsonb_agg(to_jsonb(c)), '[]')::text FROM public.ledger_cross_shard c
+              WHERE ${names('c')} AND c.state IN ('posted', 'voided')) AS crossing`,
+  );
+  const found = rows[0] ?? { accounts: [], transfers: '[]', crossing: '[]' };
+  await storeAnswers(target, move, found);
+  return { accounts: found.accounts };
+}
+
+/** Under the pause: the answers written naming the bucket since capture began, by key. */
+async function copyLoggedAnswers(
+  source: pg.ClientBase,
+  target: pg.ClientBase,
+  move: CarriedMove,
+): Promise<number> {
+  const ids = async (table: string) =>
+    (await move.logged(source, table)).map((key) => String(key.id));
+  const { rows } = await source.query<{ transfers: string; crossing: string }>(
+    `SELECT (SELECT coalesce(jsonb_agg(to_jsonb(t)), '[]')::text FROM public.ledger_transfers t
+              WHERE t.id = ANY ($1::text[]) AND ${NOT_CARRY}) AS transfers,
+            (SELECT coalesce(jsonb_agg(to_jsonb(c)), '[]')::text FROM public.ledger_cross_shard c
+              WHERE c.id = ANY ($2::text[]) AND c.state IN ('posted', 'voided')) AS crossing`,
+    [await ids('ledger_transfers'), await ids('ledger_cross_shard')],
+  );
+  return storeAnswers(target, move, rows[0] ?? { transfers: '[]', crossing: '[]' });
+}
+
+/** A move given up: the answers copied to the target for it removed (a scan, no pause). */
+async function abandon(target: pg.Pool, move: CarriedMove): Promise<void> {
+  await target.query(
+    `DELETE FROM public.ledger_transfers t
+      WHERE t.carried_from_shard IS NOT NULL
+        AND (${move.namesBucket('t.debit_account_id')} OR ${move.namesBucket('t.credit_account_id')})`,
+  );
 }
 
 /**
@@ -260,11 +343,12 @@ async function arrive(
   source: pg.ClientBase,
   target: pg.ClientBase,
   move: CarriedMove,
+  plan: CarryPlan,
 ): Promise<number> {
   const { rows } = await source.query<AccountRow>(
     `SELECT ${ACCOUNT_COLUMNS} FROM public.ledger_accounts a
-      WHERE (a.carried_to->>'shard')::int = $1 AND ${move.namesBucket('a.id')} ORDER BY a.id`,
-    [move.toShard],
+      WHERE a.id = ANY ($2::text[]) AND (a.carried_to->>'shard')::int = $1 ORDER BY a.id`,
+    [move.toShard, await accountsOf(source, move, plan)],
   );
   let arrived = 0;
   for (const account of rows) {
@@ -322,13 +406,15 @@ async function arrive(
       ]);
     arrived += 1;
   }
-  return arrived + (await copyAnswers(source, target, move, 'copy'));
+  return arrived + (await copyLoggedAnswers(source, target, move));
 }
 
 export const LEDGER_BUCKET_CARRIER: BucketCarrier = {
   tables: CARRIED_TABLES,
   refusals,
+  prepare,
   hold,
   depart,
   arrive,
+  abandon,
 };
