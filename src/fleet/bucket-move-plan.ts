@@ -352,7 +352,14 @@ async function pinnedTable(
     [name],
   );
   const keyColumns = primary.map((row) => quoteIdent(row.name));
-  return { table, name, keyColumns, keys, reason: rule.reason };
+  return {
+    table,
+    name,
+    keyColumns,
+    keys,
+    reason: rule.reason,
+    updatesLogged: rule.updatesLogged === true,
+  };
 }
 
 async function movedTable(

@@ -77,6 +77,8 @@ export interface PinnedTable {
   readonly table: string;
   /** The primary key's columns, quoted (none when the table has no primary key). */
   readonly keyColumns: readonly string[];
+  /** Every update is logged while the bucket is captured, not only one of the key columns. */
+  readonly updatesLogged: boolean;
   /** `public.<table>`, quoted. */
   readonly name: string;
   /** The columns holding keys (quoted), each with the prefix the router's key adds. */
@@ -220,7 +222,9 @@ function triggersOf(
 }
 
 /**
- * The trigger of a pinned table, on INSERT and UPDATE. Its `WHEN` names the buckets this shard
+ * The trigger of a pinned table, on INSERT and on UPDATE (of its key columns only, unless its
+ * rule logs every update: rows updated on every write, such as an account's totals, would pay a
+ * trigger call each). Its `WHEN` names the buckets this shard
  * has moves for (`fenced`, fixed when the trigger is made: every move makes it again before it
  * starts capturing), so for any other row the executor evaluates one expression and calls
  * nothing. A row naming one of them takes the bucket's move row FOR SHARE (so the cutover waits
@@ -274,8 +278,9 @@ BEGIN
   RETURN NEW;
 END
 $fn$;
-CREATE OR REPLACE TRIGGER mainstay_bucket_move BEFORE INSERT OR UPDATE ON ${table.name}
-  FOR EACH ROW WHEN (${when}) EXECUTE FUNCTION ${fn}();`;
+CREATE OR REPLACE TRIGGER mainstay_bucket_move
+  BEFORE INSERT OR UPDATE${table.updatesLogged ? '' : ` OF ${table.keys.map(({ column }) => column).join(', ')}`}
+  ON ${table.name} FOR EACH ROW WHEN (${when}) EXECUTE FUNCTION ${fn}();`;
 }
 
 /** How long making one table's triggers may wait for its lock before it tries again. */

@@ -41,6 +41,13 @@ export type BucketRule =
       readonly columns: readonly PinnedColumn[];
       /** Why the rows cannot move with a bucket (shown when a move is refused). */
       readonly reason: string;
+      /**
+       * Whether rows change after they are written in ways a carrier must see (a transfer's
+       * state): a move then logs every update of a row naming its bucket, not only one of its
+       * key columns. Left out for rows updated on every write (an account's totals), whose
+       * updates would cost the fence a trigger call each.
+       */
+      readonly updatesLogged?: boolean;
     }
   | { readonly kind: 'unattributed'; readonly reason: string };
 

@@ -40,6 +40,9 @@ import { LEDGER_BUCKET_CARRIER } from '../store/ledger-bucket-carry.ts';
 const BOOKS = 'the books are kept per shard (a transfer joins accounts of any bucket on it)';
 const pinned = (...columns: PinnedColumn[]) =>
   ({ kind: 'pinned', columns, reason: BOOKS }) as const;
+/** Rows whose state changes after they are written, which a move that carries them must see. */
+const changing = (...columns: PinnedColumn[]) =>
+  ({ ...pinned(...columns), updatesLogged: true }) as const;
 /** A settlement window's close is kept on its counterparty's home shard, by this key. */
 const WINDOW_HOME = { column: 'counterparty', prefix: 'ledger_window:' } as const;
 
@@ -47,12 +50,12 @@ const LEDGER_SET: MigrationSet = loadMigrationSet('ledger', new URL('./ledger/',
   ledger_currencies: { kind: 'shard' },
   // Stripe ids carry their shard's first bucket, so that bucket stays while any stripe exists.
   ledger_accounts: pinned('id'),
-  ledger_transfers: pinned('debit_account_id', 'credit_account_id'),
+  ledger_transfers: changing('debit_account_id', 'credit_account_id'),
   ledger_postings: pinned('account_id'),
   // Each shard's own window per counterparty, for the settlement accounts (stripes) on it.
   ledger_window_heads: { kind: 'shard' },
   ledger_settlement_windows: { kind: 'shard' },
-  ledger_cross_shard: pinned('debit_account_id', 'credit_account_id'),
+  ledger_cross_shard: changing('debit_account_id', 'credit_account_id'),
   ledger_qr_codes: pinned('id', 'merchant_account_id', 'payer_account_id'),
   ledger_payment_batches: pinned('id'),
   ledger_payment_batch_items: pinned('batch_id', 'debit_account_id', 'credit_account_id'),
