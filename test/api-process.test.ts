@@ -15,6 +15,7 @@ import { SUPERUSER } from '../src/fleet/server-files.ts';
 import type { TopologySnapshot } from '../src/fleet/topology-snapshot.ts';
 import { BIN, type RunningUp, startUp, waitUntilUp } from './support/cli.ts';
 import { authHeaders } from './support/demo-credentials.ts';
+import { fleetFromTemplate } from './support/platform-template.ts';
 import { removeHome, tempHome } from './support/temp-home.ts';
 
 const home = tempHome('api-process');
@@ -177,6 +178,7 @@ async function newUser(): Promise<string> {
 
 describe('a second API process on a running fleet (mainstay api)', () => {
   before(async () => {
+    await fleetFromTemplate(home);
     up = startUp({ MAINSTAY_HOME: home, MAINSTAY_PORT: '0' });
     upUrl = await waitUntilUp(up);
     apiUrl = await startApi();

@@ -20,6 +20,7 @@ type DemoStaff = DemoCredentials['staff'][number];
 import { CONFIG_SECTIONS, MODULES } from '../../src/modules.ts';
 import { type Platform, startPlatform } from '../../src/platform/platform.ts';
 import { chromiumPath } from './chromium.ts';
+import { fleetFromTemplate } from './platform-template.ts';
 import { removeHome, tempHome } from './temp-home.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -76,7 +77,7 @@ export interface ConsoleFixture {
   stop(): Promise<void>;
 }
 
-/** A platform with demo data, the console built, and a browser. */
+/** A platform with demo data (its fleet from the template), the console built, and a browser. */
 export async function startConsoleFixture(label: string): Promise<ConsoleFixture> {
   const executablePath = chromiumPath();
   if (executablePath === null)
@@ -85,6 +86,7 @@ export async function startConsoleFixture(label: string): Promise<ConsoleFixture
     );
   await ensureConsoleBuilt();
   const home = tempHome(label);
+  await fleetFromTemplate(home);
   const config = loadConfig(
     { cwd: home, env: { MAINSTAY_HOME: home, MAINSTAY_PORT: '0' } },
     CONFIG_SECTIONS,

@@ -6,16 +6,19 @@ import { loadConfig } from '../../src/config/load-config.ts';
 import { CONFIG_SECTIONS, MODULES } from '../../src/modules.ts';
 import { startPlatform } from '../../src/platform/platform.ts';
 import { authHeaders } from './demo-credentials.ts';
+import { fleetFromTemplate, hasDefaultFleet } from './platform-template.ts';
 
 /**
  * The platform this build hosts (every module of `src/modules.ts`), started in `home` with HTTP
- * on a free port and no failover controller; `env` adds variables (`MAINSTAY_CONFIG`...).
+ * on a free port and no failover controller; `env` adds variables (`MAINSTAY_CONFIG`...). With the
+ * default fleet, it is a copy of the platform's template, restarted (platform-template.ts).
  */
-export function startTestPlatform(home: string, env: Record<string, string> = {}) {
+export async function startTestPlatform(home: string, env: Record<string, string> = {}) {
   const config = loadConfig(
     { cwd: home, env: { MAINSTAY_HOME: home, MAINSTAY_PORT: '0', ...env } },
     CONFIG_SECTIONS,
   );
+  if (hasDefaultFleet(config)) await fleetFromTemplate(home);
   return startPlatform({ config, modules: MODULES, failover: false });
 }
 

@@ -17,6 +17,7 @@ import { privateJwkOf } from '../../../src/domains/identity/core/signing-keys.ts
 import { CONFIG_SECTIONS, MODULES } from '../../../src/modules.ts';
 import { startPlatform } from '../../../src/platform/platform.ts';
 import { CatalogSecrets } from '../../../src/secrets/catalog-secrets.ts';
+import { fleetFromTemplate } from '../../support/platform-template.ts';
 import { removeHome, tempHome } from '../../support/temp-home.ts';
 
 const home = tempHome('access');
@@ -119,6 +120,7 @@ async function forged(claims: { exp?: number; aud?: string; iss?: string }, fore
 
 describe('identity and access on a real platform', () => {
   before(async () => {
+    await fleetFromTemplate(home);
     const config = loadConfig(
       { cwd: home, env: { MAINSTAY_HOME: home, MAINSTAY_PORT: '0' } },
       CONFIG_SECTIONS,

@@ -17,6 +17,7 @@ import { CATALOG_DATABASE } from '../../../src/fleet/fleet.ts';
 import { CONFIG_SECTIONS, MODULES } from '../../../src/modules.ts';
 import { startPlatform } from '../../../src/platform/platform.ts';
 import { ROOT_SECRET_RING_FLAG } from '../../../src/secrets/catalog-secrets.ts';
+import { fleetFromTemplate } from '../../support/platform-template.ts';
 import { staffLogin } from '../../support/staff-login.ts';
 import { removeHome, tempHome } from '../../support/temp-home.ts';
 
@@ -79,6 +80,7 @@ describe('maker-checker', () => {
   let olga = '';
 
   before(async () => {
+    await fleetFromTemplate(home);
     const config = loadConfig(
       { cwd: home, env: { MAINSTAY_HOME: home, MAINSTAY_PORT: '0' } },
       CONFIG_SECTIONS,

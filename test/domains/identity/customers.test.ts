@@ -23,6 +23,7 @@ import {
 import type { DemoCredentials } from '../../../src/domains/identity/index.ts';
 import { CONFIG_SECTIONS, MODULES } from '../../../src/modules.ts';
 import { startPlatform } from '../../../src/platform/platform.ts';
+import { fleetFromTemplate } from '../../support/platform-template.ts';
 import { removeHome, tempHome } from '../../support/temp-home.ts';
 
 const home = tempHome('customers');
@@ -194,6 +195,7 @@ async function readyForReview(token: string, idNumber: string): Promise<void> {
 
 describe('customers: registration, KYC levels, review, card binding', () => {
   before(async () => {
+    await fleetFromTemplate(home);
     const config = loadConfig(
       { cwd: home, env: { MAINSTAY_HOME: home, MAINSTAY_PORT: '0' } },
       CONFIG_SECTIONS,

@@ -10,6 +10,7 @@ import { loadConfig } from '../../../src/config/load-config.ts';
 import type { DemoCredentials } from '../../../src/domains/identity/index.ts';
 import { CONFIG_SECTIONS, MODULES } from '../../../src/modules.ts';
 import { startPlatform } from '../../../src/platform/platform.ts';
+import { fleetFromTemplate } from '../../support/platform-template.ts';
 import { removeHome, tempHome } from '../../support/temp-home.ts';
 
 const home = tempHome('staff-list');
@@ -39,6 +40,7 @@ async function call(method: string, route: string, credential: string | null, bo
 
 describe('GET /v1/staff', () => {
   before(async () => {
+    await fleetFromTemplate(home);
     const config = loadConfig(
       { cwd: home, env: { MAINSTAY_HOME: home, MAINSTAY_PORT: '0' } },
       CONFIG_SECTIONS,

@@ -15,6 +15,7 @@ import { LOGIN_ATTEMPTS_PER_USERNAME } from '../../../src/domains/identity/api/s
 import type { DemoCredentials } from '../../../src/domains/identity/index.ts';
 import { CONFIG_SECTIONS, MODULES } from '../../../src/modules.ts';
 import { startPlatform } from '../../../src/platform/platform.ts';
+import { fleetFromTemplate } from '../../support/platform-template.ts';
 import { removeHome, tempHome } from '../../support/temp-home.ts';
 
 const home = tempHome('staff');
@@ -86,6 +87,7 @@ async function entriesOf(actor: string): Promise<Entry[]> {
 
 describe('staff accounts, login with TOTP, lockout', () => {
   before(async () => {
+    await fleetFromTemplate(home);
     const config = loadConfig(
       { cwd: home, env: { MAINSTAY_HOME: home, MAINSTAY_PORT: '0' } },
       CONFIG_SECTIONS,
