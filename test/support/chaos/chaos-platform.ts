@@ -10,9 +10,12 @@ import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { loadConfig } from '../../../src/config/load-config.ts';
 import { pickFreePorts } from '../../../src/fleet/ports.ts';
+import { CONFIG_SECTIONS } from '../../../src/modules.ts';
 import { BIN, mainstay, type RunningUp, startUp, waitUntilUp } from '../cli.ts';
 import { authHeaders } from '../demo-credentials.ts';
+import { fleetFromTemplate, hasDefaultFleet } from '../platform-template.ts';
 import { postgresProcessesUnder, removeHome, tempHome } from '../temp-home.ts';
 import type { ApiProcess } from './chaos-http.ts';
 import { FleetAccess } from './fleet-access.ts';
@@ -43,8 +46,8 @@ export function hasApiCommand(): boolean {
 }
 
 /**
- * Starts `mainstay up` in a fresh home with `configFile` as its config, then `mainstay api`
- * beside it when available.
+ * Starts `mainstay up` in a fresh home with `configFile` as its config (with the default fleet,
+ * copied from the platform's template), then `mainstay api` beside it when available.
  */
 export async function startChaosPlatform(
   label: string,
@@ -55,6 +58,9 @@ export async function startChaosPlatform(
   writeFileSync(configPath, JSON.stringify(configFile, null, 2));
   const [upPort, apiPort] = await pickFreePorts(2);
   const env = { MAINSTAY_HOME: home, MAINSTAY_CONFIG: configPath, MAINSTAY_PORT: String(upPort) };
+  // The default fleet comes from the platform's template, as an environment's does.
+  if (hasDefaultFleet(loadConfig({ cwd: home, env }, CONFIG_SECTIONS)))
+    await fleetFromTemplate(home);
   const up = startUp(env);
   let api: RunningApi | null = null;
   try {
