@@ -208,6 +208,24 @@ describe('a bucket the books name moves with its balances', () => {
       decided.map((d) => d.status),
       ['posted', 'posted', 'posted', 'insufficient_funds', 'pending', 'posted'],
     );
+    // More decided refusals than one page of the answers' copy (2,000), written as the engine
+    // stores a refusal: a transfer row, no postings.
+    const refusedPrefix = `${rid('refused')}-`;
+    await onShard(FROM, (db) =>
+      db.query(
+        `INSERT INTO public.ledger_transfers (id, kind, debit_account_id, credit_account_id,
+                amount, currency, status, created_at, updated_at)
+         SELECT $1 || g, 'transfer', $2, $3, 1000000, $4, 'insufficient_funds', now(), now()
+           FROM generate_series(1, 2500) g`,
+        [refusedPrefix, payer, payee, CURRENCY],
+      ),
+    );
+    for (const n of [1, 2_500])
+      decided.push({
+        key: payer,
+        request: transfer(`${refusedPrefix}${n}`, payer, payee, 1_000_000n),
+        status: 'insufficient_funds',
+      });
     balancesBefore = [await balanceOf(payer), await balanceOf(payee)];
     assert.deepEqual(balancesBefore, [6_000n, 1_500n]);
     beforeMove = new Date();

@@ -531,7 +531,7 @@ describe('ops through HTTP', () => {
       ownerId: account,
     });
     assert.equal(platform.router.map.bucketOf(second.body.id as string), booked);
-    const paid = await call('POST', '/v1/ledger/transfers', demo.apiKey, {
+    const payment = {
       requests: [
         {
           id: 'ops-move-paid',
@@ -541,7 +541,8 @@ describe('ops through HTTP', () => {
           currency: 'EUR',
         },
       ],
-    });
+    };
+    const paid = await call('POST', '/v1/ledger/transfers', demo.apiKey, payment);
     assert.equal(paid.status, 200, JSON.stringify(paid.body));
     assert.equal(
       (paid.body.data as { status: string }[])[0]?.status,
@@ -575,17 +576,7 @@ describe('ops through HTTP', () => {
     assert.equal(after.body.balance, before.body.balance);
     assert.equal(Number(after.body.balance), -1250);
     // A retry of the transfer made before the move is answered, not applied again.
-    const retried = await call('POST', '/v1/ledger/transfers', demo.apiKey, {
-      requests: [
-        {
-          id: 'ops-move-paid',
-          debitAccountId: account,
-          creditAccountId: second.body.id,
-          amount: 1250,
-          currency: 'EUR',
-        },
-      ],
-    });
+    const retried = await call('POST', '/v1/ledger/transfers', demo.apiKey, payment);
     const outcome = (retried.body.data as { status: string; replayed: boolean }[])[0];
     assert.deepEqual(
       [outcome?.status, outcome?.replayed],

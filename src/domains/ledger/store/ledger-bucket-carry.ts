@@ -40,21 +40,32 @@ async function accountsOf(source: pg.ClientBase, move: CarriedMove, plan: CarryP
   return [...new Set([...(plan as LedgerPlan).accounts, ...logged.map((key) => String(key.id))])];
 }
 
-/** Why the bucket's books cannot leave now: state that needs both shards, or stays (scans). */
-async function refusals(db: Db, move: CarriedMove): Promise<string[]> {
+/**
+ * What is open in the bucket's books and needs both shards: stripes whose ids carry the bucket
+ * (all of them, by a scan, or those among `stripeIds`), open pending transfers and unfinished
+ * cross-shard transfers naming it (through the partial indexes of what is open).
+ */
+async function openInBucket(db: Db, move: CarriedMove, stripeIds: readonly string[] | null) {
   const named = (column: string) => move.namesBucket(column);
   const { rows } = await db.query<{ stripes: number; pending: number; crossing: number }>(
     `SELECT
        (SELECT count(*)::int FROM public.ledger_accounts a
-         WHERE a.code IS NOT NULL AND ${named('a.id')}) AS stripes,
+         WHERE a.code IS NOT NULL
+           AND ${stripeIds === null ? named('a.id') : 'a.id = ANY ($1::text[])'}) AS stripes,
        (SELECT count(*)::int FROM public.ledger_transfers t
          WHERE t.pending_state = 'open'
            AND (${named('t.debit_account_id')} OR ${named('t.credit_account_id')})) AS pending,
        (SELECT count(*)::int FROM public.ledger_cross_shard c
          WHERE c.state NOT IN ('posted', 'voided')
            AND (${named('c.debit_account_id')} OR ${named('c.credit_account_id')})) AS crossing`,
+    stripeIds === null ? [] : [stripeIds],
   );
-  const found = rows[0] ?? { stripes: 0, pending: 0, crossing: 0 };
+  return rows[0] ?? { stripes: 0, pending: 0, crossing: 0 };
+}
+
+/** Why the bucket's books cannot leave now: state that needs both shards, or stays (scans). */
+async function refusals(db: Db, move: CarriedMove): Promise<string[]> {
+  const found = await openInBucket(db, move, null);
   const reasons: string[] = [];
   if (found.stripes > 0)
     reasons.push(
@@ -164,22 +175,9 @@ async function hold(source: pg.ClientBase, move: CarriedMove, plan: CarryPlan): 
  * naming it (either may have begun during the copy).
  */
 async function refuseUnderPause(source: pg.ClientBase, move: CarriedMove): Promise<void> {
-  const named = (column: string) => move.namesBucket(column);
-  const stripes = (await move.logged(source, 'ledger_accounts')).map((key) => String(key.id));
-  const { rows } = await source.query<{ stripes: number; pending: number; crossing: number }>(
-    `SELECT
-       (SELECT count(*)::int FROM public.ledger_accounts a
-         WHERE a.id = ANY ($1::text[]) AND a.code IS NOT NULL) AS stripes,
-       (SELECT count(*)::int FROM public.ledger_transfers t
-         WHERE t.pending_state = 'open'
-           AND (${named('t.debit_account_id')} OR ${named('t.credit_account_id')})) AS pending,
-       (SELECT count(*)::int FROM public.ledger_cross_shard c
-         WHERE c.state NOT IN ('posted', 'voided')
-           AND (${named('c.debit_account_id')} OR ${named('c.credit_account_id')})) AS crossing`,
-    [stripes],
-  );
-  const found = rows[0];
-  if (found && found.stripes + found.pending + found.crossing > 0)
+  const opened = (await move.logged(source, 'ledger_accounts')).map((key) => String(key.id));
+  const found = await openInBucket(source, move, opened);
+  if (found.stripes + found.pending + found.crossing > 0)
     throw new MainstayError(
       'bucket_move_unattributed',
       `while bucket ${move.bucket} was copied, its books gained ${found.stripes} institution stripes, ${found.pending} open pending transfers and ${found.crossing} unfinished cross-shard transfers, which stay with their shard; nothing was cut over`,
@@ -282,6 +280,9 @@ async function storeAnswers(
   return (JSON.parse(found.transfers) as unknown[]).length + (rowCount ?? 0);
 }
 
+/** Answers copied to the target per statement, before the pause. */
+const ANSWER_PAGE = 2_000;
+
 /** The carry's own transfers are not answers: no client asked for them. */
 const NOT_CARRY = `t.id NOT LIKE '${CLEARING_CODE}:%'`;
 
@@ -293,17 +294,47 @@ const NOT_CARRY = `t.id NOT LIKE '${CLEARING_CODE}:%'`;
 async function prepare(source: pg.Pool, target: pg.Pool, move: CarriedMove): Promise<LedgerPlan> {
   const names = (alias: string) =>
     `(${move.namesBucket(`${alias}.debit_account_id`)} OR ${move.namesBucket(`${alias}.credit_account_id`)})`;
-  const { rows } = await source.query<{ accounts: string[]; transfers: string; crossing: string }>(
-    `SELECT (SELECT coalesce(array_agg(a.id), '{}') FROM public.ledger_accounts a
-              WHERE ${move.namesBucket('a.id')}) AS accounts,
-            (SELECT coalesce(jsonb_agg(to_jsonb(t)), '[]')::text FROM public.ledger_transfers t
-              WHERE ${names('t')} AND ${NOT_CARRY}) AS transfers,
-            (SELECT coalesce(jsonb_agg(to_jsonb(c)), '[]')::text FROM public.ledger_cross_shard c
-              WHERE ${names('c')} AND c.state IN ('posted', 'voided')) AS crossing`,
+  const { rows } = await source.query<{ accounts: string[] }>(
+    `SELECT coalesce(array_agg(a.id), '{}') AS accounts FROM public.ledger_accounts a
+      WHERE ${move.namesBucket('a.id')}`,
   );
-  const found = rows[0] ?? { accounts: [], transfers: '[]', crossing: '[]' };
-  await storeAnswers(target, move, found);
-  return { accounts: found.accounts };
+  await inPages(
+    source,
+    `SELECT to_jsonb(t)::text AS row FROM public.ledger_transfers t
+      WHERE ${names('t')} AND ${NOT_CARRY}`,
+    (page) => storeAnswers(target, move, { transfers: page, crossing: '[]' }),
+  );
+  await inPages(
+    source,
+    `SELECT to_jsonb(c)::text AS row FROM public.ledger_cross_shard c
+      WHERE ${names('c')} AND c.state IN ('posted', 'voided')`,
+    (page) => storeAnswers(target, move, { transfers: '[]', crossing: page }),
+  );
+  return { accounts: rows[0]?.accounts ?? [] };
+}
+
+/** Rows read from one scan (a cursor), {@link ANSWER_PAGE} at a time, each page a JSON array. */
+async function inPages(
+  source: pg.Pool,
+  sql: string,
+  onPage: (page: string) => Promise<unknown>,
+): Promise<void> {
+  const client = await source.connect();
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    await client.query(`DECLARE answers NO SCROLL CURSOR FOR ${sql}`);
+    for (;;) {
+      const { rows } = await client.query<{ row: string }>(`FETCH ${ANSWER_PAGE} FROM answers`);
+      if (rows.length > 0) await onPage(`[${rows.map((r) => r.row).join(',')}]`);
+      if (rows.length < ANSWER_PAGE) break;
+    }
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
 }
 
 /** Under the pause: the answers written naming the bucket since capture began, by key. */
