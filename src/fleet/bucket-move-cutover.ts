@@ -3,7 +3,7 @@ import type pg from 'pg';
 import type { CatalogStore } from '../catalog/catalog-store.ts';
 import { MainstayError } from '../errors/mainstay-error.ts';
 import type { BucketCarrier, CarriedMove, CarryPlan } from '../migrations/bucket-carry.ts';
-import { type BucketTables, pinnedRowsNaming, rowsText } from './bucket-move-plan.ts';
+import { type BucketTables, keptPinned, pinnedRowsNaming, rowsText } from './bucket-move-plan.ts';
 import {
   applyChanges,
   type BucketRows,
@@ -156,11 +156,10 @@ async function verifyOrResync(
  */
 async function refuseIfPinned(
   holder: pg.ClientBase,
-  { pinned, carriers }: BucketTables,
+  tables: BucketTables,
   move: CarriedMove,
 ): Promise<void> {
-  const carried = new Set(carriers.flatMap((carrier) => carrier.tables));
-  const kept = pinned.filter((table) => !carried.has(table.table));
+  const kept = keptPinned(tables);
   const { rows } = await holder.query<{ table_name: string; n: number }>(
     `SELECT table_name, count(*)::int AS n FROM mainstay.bucket_move_pinned
       WHERE bucket = $1 AND table_name = ANY ($2::text[]) GROUP BY table_name ORDER BY 1`,
@@ -185,13 +184,12 @@ async function refuseIfPinned(
  */
 export async function prepareCarry(
   dbs: MoveDatabases,
-  { pinned, carriers }: BucketTables,
+  tables: BucketTables,
   move: CarriedMove,
 ): Promise<CarryPlan[]> {
-  const carried = new Set(carriers.flatMap((carrier) => carrier.tables));
+  const { carriers } = tables;
   const problems: string[] = [];
-  for (const table of pinned) {
-    if (carried.has(table.table)) continue;
+  for (const table of keptPinned(tables)) {
     const naming = await pinnedRowsNaming(dbs.source, table, move.bucket, move.bucketCount);
     if (naming > 0)
       problems.push(

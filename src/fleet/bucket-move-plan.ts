@@ -111,6 +111,12 @@ export interface BucketTables {
   readonly carriers: readonly BucketCarrier[];
 }
 
+/** The pinned tables no carrier takes: their rows naming the moving bucket refuse the move. */
+export function keptPinned({ pinned, carriers }: BucketTables): PinnedTable[] {
+  const carried = new Set(carriers.flatMap((carrier) => carrier.tables));
+  return pinned.filter((table) => !carried.has(table.table));
+}
+
 /** The carriers the sets declare, and the pinned tables they carry. */
 function carriersOf(sets: readonly MigrationSet[]) {
   const carriers = sets.flatMap((set) => (set.bucketCarrier ? [set.bucketCarrier] : []));

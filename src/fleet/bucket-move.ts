@@ -122,7 +122,11 @@ export async function abandonBucketMove(fleet: Fleet, input: BucketMoveInput): P
       .query<{ state: string }>('SELECT state FROM mainstay.bucket_moves WHERE bucket = $1', [
         input.bucket,
       ])
-      .catch(() => ({ rows: [] as { state: string }[] }));
+      // A source the move never reached has no machinery yet: nothing was cut over there.
+      .catch((error: { code?: string }) => {
+        if (error.code === '42P01') return { rows: [] as { state: string }[] };
+        throw error;
+      });
     if (decided[0]?.state === 'moved')
       throw new MainstayError(
         'state_conflict',

@@ -355,6 +355,11 @@ describe('a bucket the books name moves with its balances', () => {
       (await wholeStatement(payer, 100)).map((l) => l.transferId),
       'pages of 2 and of 100 agree',
     );
+    // A cursor is `<seq>` or `<part>.<seq>`; anything else, hostile bytes too, is refused.
+    for (const bad of ['0.5', '1.', '.5', '1.\u0000', '\u00001', '10000.1', '1.2.3', '1.-2'])
+      await assert.rejects(accounts.statement(payer, { limit: 2, startingAfter: bad }), (error) =>
+        isMainstayError(error, 'invalid_request'),
+      );
     const past = await accounts.balanceAt(payer, beforeMove);
     assert.equal(past.balance, balancesBefore[0]);
   });

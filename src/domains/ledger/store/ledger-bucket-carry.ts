@@ -149,6 +149,19 @@ async function clearingStripe(db: pg.ClientBase, currency: string, home: number)
   return id;
 }
 
+/** The shard's clearing stripe per currency, each opened or read once per call. */
+function stripesOf(db: pg.ClientBase, home: number): (currency: string) => Promise<string> {
+  const found = new Map<string, Promise<string>>();
+  return (currency) => {
+    let stripe = found.get(currency);
+    if (stripe === undefined) {
+      stripe = clearingStripe(db, currency, home);
+      found.set(currency, stripe);
+    }
+    return stripe;
+  };
+}
+
 /** One transfer of the carry, applied; anything but `posted` is a fault of the carry. */
 async function post(db: pg.ClientBase, request: LedgerRequest): Promise<void> {
   const [outcome] = await applyLedgerBatch(db, [request]);
@@ -196,11 +209,12 @@ async function depart(source: pg.ClientBase, move: CarriedMove, plan: CarryPlan)
       ORDER BY a.id FOR NO KEY UPDATE`,
     [await accountsOf(source, move, plan)],
   );
+  const stripes = stripesOf(source, move.sourceHomeBucket);
   for (const account of rows) {
     const balance = BigInt(account.credits_posted) - BigInt(account.debits_posted);
     let transfer: string | null = null;
     if (balance !== 0n) {
-      const stripe = await clearingStripe(source, account.currency, move.sourceHomeBucket);
+      const stripe = await stripes(account.currency);
       transfer = carryId(move, account.id, account.last_seq, 'in');
       if (account.closed)
         await source.query('UPDATE public.ledger_accounts SET closed = false WHERE id = $1', [
@@ -381,6 +395,7 @@ async function arrive(
       WHERE a.id = ANY ($2::text[]) AND (a.carried_to->>'shard')::int = $1 ORDER BY a.id`,
     [move.toShard, await accountsOf(source, move, plan)],
   );
+  const stripes = stripesOf(target, move.targetHomeBucket);
   let arrived = 0;
   for (const account of rows) {
     const to = account.carried_to as CarriedTo;
@@ -420,7 +435,7 @@ async function arrive(
     );
     const balance = BigInt(to.balance);
     if (balance !== 0n && to.transfer !== null) {
-      const stripe = await clearingStripe(target, account.currency, move.targetHomeBucket);
+      const stripe = await stripes(account.currency);
       await post(target, {
         kind: 'transfer',
         id: to.transfer,
