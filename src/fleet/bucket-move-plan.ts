@@ -384,5 +384,6 @@ async function movedTable(
     columns: shape.columns,
     kind: rule.kind,
     column,
+    prefix: rule.kind === 'key' ? (rule.prefix ?? '') : '',
   };
 }

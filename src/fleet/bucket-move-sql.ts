@@ -67,6 +67,8 @@ export interface MovedTable {
   readonly kind: 'key' | 'bucket' | 'copy';
   /** The rule's column, quoted (`key` and `bucket` kinds). */
   readonly column: string | null;
+  /** What the router's key adds before the column's value (`key` kind; else empty). */
+  readonly prefix: string;
 }
 
 /**
@@ -88,13 +90,16 @@ export interface PinnedTable {
 
 /** The SQL expressions of the buckets a row of a pinned table (over `alias`) names. */
 function pinnedBuckets(table: PinnedTable, alias: string, bucketCount: number): string[] {
-  return table.keys.map(({ column, prefix }) => {
-    const key =
-      prefix === ''
-        ? `${alias}.${column}::text`
-        : `'${prefix.replaceAll("'", "''")}' || ${alias}.${column}`;
-    return `mainstay.bucket_of_key(${key}, ${bucketCount})`;
-  });
+  return table.keys.map(
+    ({ column, prefix }) =>
+      `mainstay.bucket_of_key(${routedKey(`${alias}.${column}`, prefix)}, ${bucketCount})`,
+  );
+}
+
+/** The key the router hashes: `prefix` (a literal) before the value of `expression`, as text. */
+function routedKey(expression: string, prefix: string): string {
+  const text = `(${expression})::text`;
+  return prefix === '' ? text : `'${prefix.replaceAll("'", "''")}' || ${text}`;
 }
 
 /** The SQL condition that a row of a pinned table (over `alias`) names `bucket`. */
@@ -119,9 +124,8 @@ function bucketSet(buckets: readonly number[]): string {
 export function bucketExpression(table: MovedTable, alias: string, bucketCount: number): string {
   if (table.kind === 'copy' || table.column === null) return 'NULL::integer';
   const column = `${alias}.${table.column}`;
-  return table.kind === 'bucket'
-    ? `(${column})::integer`
-    : `mainstay.bucket_of_key((${column})::text, ${bucketCount})`;
+  if (table.kind === 'bucket') return `(${column})::integer`;
+  return `mainstay.bucket_of_key(${routedKey(column, table.prefix)}, ${bucketCount})`;
 }
 
 /** The row's primary key as a JSON object, over `alias`. */

@@ -3,8 +3,9 @@
  * so that a bucket can move to another shard with every row that belongs to it and no other
  * (decision 58). A closed set of kinds:
  *
- * - `key`: the column holds the row's shard key (an entity id, or any key the router hashes);
- *   the bucket is computed from it exactly as the router computes it.
+ * - `key`: the column holds the row's shard key (an entity id, or any key the router hashes,
+ *   after an optional `prefix` the router's key adds); the bucket is computed from it exactly
+ *   as the router computes it.
  * - `bucket`: the column holds the bucket number itself.
  * - `shard`: the rows belong to the shard, not to a bucket (reference data present on every
  *   shard, a per-shard hash chain): they stay where they are.
@@ -32,7 +33,13 @@ export const BUCKET_RULE_KINDS = [
 export type BucketRuleKind = (typeof BUCKET_RULE_KINDS)[number];
 
 export type BucketRule =
-  | { readonly kind: 'key' | 'bucket'; readonly column: string }
+  | {
+      readonly kind: 'key';
+      readonly column: string;
+      /** What the router's key adds before the column's value (`ledger_window:`). */
+      readonly prefix?: string;
+    }
+  | { readonly kind: 'bucket'; readonly column: string }
   | { readonly kind: 'shard' }
   | { readonly kind: 'copy' }
   | {

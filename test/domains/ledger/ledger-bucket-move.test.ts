@@ -10,11 +10,28 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type pg from 'pg';
+import { bucketOf } from '../../../src/data/bucket-hash.ts';
 import { newEntityId } from '../../../src/data/entity-id.ts';
 import { IDEMPOTENCY_MIGRATIONS } from '../../../src/data/idempotency.ts';
 import type { Router } from '../../../src/data/router.ts';
 import { LedgerAccountService } from '../../../src/domains/ledger/core/ledger-account-service.ts';
 import type { LedgerRequest, MoveRequest } from '../../../src/domains/ledger/core/ledger-types.ts';
+import type { BatchLine } from '../../../src/domains/ledger/payments/core/batch-file.ts';
+import {
+  countBatchStatuses,
+  insertBatch,
+  readBatch,
+} from '../../../src/domains/ledger/payments/store/batch-store.ts';
+import {
+  claimQrCode,
+  endQrClaim,
+  insertQrCode,
+  readQrCode,
+} from '../../../src/domains/ledger/payments/store/qr-store.ts';
+import {
+  insertWindowClose,
+  readWindowClose,
+} from '../../../src/domains/ledger/settlement/store/settlement-store.ts';
 import { LEDGER_MIGRATIONS } from '../../../src/domains/ledger/sql/ledger-migrations.ts';
 import { insertLedgerAccount } from '../../../src/domains/ledger/store/ledger-accounts.ts';
 import { applyLedgerBatch } from '../../../src/domains/ledger/store/ledger-batch.ts';
@@ -39,6 +56,8 @@ const TO = 1;
 
 /** A bucket of shard 0 moved by a move whose target fails to commit the arrival. */
 const CRASHED = 9;
+/** A bucket of shard 0 whose QR codes, payment batch and window close move with it. */
+const KEYED = 10;
 
 /**
  * The ledger's carrier, able to make the target's commit of one arrival fail after the source
@@ -162,6 +181,7 @@ before(async () => {
   assert.equal(router.map.shardOf(newEntityId('lacc', BUCKET)), FROM);
   assert.equal(router.map.shardOf(newEntityId('lacc', STAYING)), FROM);
   assert.equal(router.map.shardOf(newEntityId('lacc', CRASHED)), FROM);
+  assert.equal(router.map.shardOf(newEntityId('lacc', KEYED)), FROM);
 });
 
 after(async () => {
@@ -383,6 +403,123 @@ describe('a bucket the books name moves with its balances', () => {
       assert.deepEqual([again?.status, again?.replayed], [status, true], request.id);
     }
     await assertBooksBalance();
+  });
+});
+
+describe("a bucket's QR codes, payment batches and window closes move with it", () => {
+  test('copied by their own keys while claims go on; references to the bucket stay put', async () => {
+    const merchant = await openIn(KEYED, false);
+    const payer = await openIn(KEYED, true);
+    const elsewhere = await openIn(STAYING, false);
+    const qr = (bucket: number, merchantAccountId: string) => ({
+      id: newEntityId('pqr', bucket),
+      merchantAccountId,
+      amount: 700n,
+      currency: CURRENCY,
+      reference: `qr ${rid('ref')}`,
+      expiresAt: new Date(Date.now() + 3_600_000),
+    });
+    // Open; claimed by a payment in flight; and one of another merchant that names the bucket
+    // only as its payer (it stays with its own bucket).
+    const [open, claimed, named] = [
+      qr(KEYED, merchant),
+      qr(KEYED, merchant),
+      qr(STAYING, elsewhere),
+    ];
+    for (const code of [open, claimed, named])
+      await router.write(code.id, (tx) => insertQrCode(tx, code));
+    const claim = { payerAccountId: payer, digest: rid('digest'), paymentId: rid('payment') };
+    await router.write(claimed.id, (tx) => claimQrCode(tx, { id: claimed.id, ...claim }));
+    await router.write(named.id, (tx) =>
+      claimQrCode(tx, { id: named.id, payerAccountId: payer, digest: 'd', paymentId: 'p' }),
+    );
+    const batchId = newEntityId('pbat', KEYED);
+    const item = (line: number, debit: string, credit: string): BatchLine => ({
+      line,
+      item: {
+        debitAccountId: debit,
+        creditAccountId: credit,
+        amount: 5n,
+        currency: CURRENCY,
+        reference: null,
+      },
+    });
+    await router.write(batchId, (tx) =>
+      insertBatch(tx, { id: batchId, format: 'jsonl', lineCount: 4 }, [
+        item(1, payer, merchant),
+        item(2, payer, elsewhere),
+        { line: 3, error: 'malformed_line', detail: 'not a JSON object' },
+        item(4, elsewhere, payer),
+      ]),
+    );
+    let counterparty = '';
+    for (
+      let n = 0;
+      bucketOf(`ledger_window:${counterparty}`, router.map.snapshot.bucketCount) !== KEYED;
+      n += 1
+    )
+      counterparty = `network-${n}`;
+    const window = { counterparty, number: 3n };
+    await router.write(`ledger_window:${counterparty}`, (tx) => insertWindowClose(tx, window, 25));
+
+    // While the bucket moves, the open code is claimed and released over and over.
+    let claiming = true;
+    let cycles = 0;
+    const claims = (async () => {
+      while (claiming) {
+        const digest = rid('cycle');
+        await router.write(open.id, async (tx) => {
+          await claimQrCode(tx, { id: open.id, payerAccountId: payer, digest, paymentId: digest });
+          await endQrClaim(tx, open.id, digest, false);
+        });
+        cycles += 1;
+      }
+    })();
+    const report = await moveBucket(fixture.fleet, { bucket: KEYED, toShard: TO });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    claiming = false;
+    await claims;
+    assert.equal(report.verification.ok, true, JSON.stringify(report.verification));
+    assert.ok(cycles > 0, 'claims went on during the move');
+    await router.refresh();
+    assert.equal(router.map.shardOf(open.id), TO);
+
+    const read = async <T>(key: string, work: (db: pg.ClientBase) => Promise<T>) =>
+      (await router.write(key, work)).value;
+    const openNow = await read(open.id, (db) => readQrCode(db, open.id));
+    assert.deepEqual([openNow?.claimDigest, openNow?.paidAt], [null, null]);
+    const claimedNow = await read(claimed.id, (db) => readQrCode(db, claimed.id));
+    assert.deepEqual(
+      [claimedNow?.claimDigest, claimedNow?.payerAccountId, claimedNow?.amount],
+      [claim.digest, payer, 700n],
+    );
+    // The payment in flight finishes on the new shard.
+    await router.write(claimed.id, (tx) => endQrClaim(tx, claimed.id, claim.digest, true));
+    assert.notEqual((await read(claimed.id, (db) => readQrCode(db, claimed.id)))?.paidAt, null);
+    assert.equal((await read(batchId, (db) => readBatch(db, batchId)))?.itemCount, 3);
+    assert.deepEqual(
+      Object.fromEntries(await read(batchId, (db) => countBatchStatuses(db, batchId))),
+      { waiting: 3, malformed_line: 1 },
+    );
+    assert.equal(
+      (await read(`ledger_window:${counterparty}`, (db) => readWindowClose(db, window)))
+        ?.reserveBasisPoints,
+      25,
+    );
+    // Nothing of the bucket is left on the source; the code that only names it stayed there.
+    const left = await onShard(FROM, async (db) => {
+      const { rows } = await db.query<{ n: number }>(
+        `SELECT ((SELECT count(*) FROM public.ledger_qr_codes WHERE id = ANY ($1::text[])) +
+                 (SELECT count(*) FROM public.ledger_payment_batches WHERE id = $2) +
+                 (SELECT count(*) FROM public.ledger_payment_batch_items WHERE batch_id = $2) +
+                 (SELECT count(*) FROM public.ledger_window_closes WHERE counterparty = $3))::int AS n`,
+        [[open.id, claimed.id], batchId, counterparty],
+      );
+      return rows[0]?.n;
+    });
+    assert.equal(left, 0);
+    assert.equal(router.map.shardOf(named.id), FROM);
+    assert.equal((await read(named.id, (db) => readQrCode(db, named.id)))?.payerAccountId, payer);
   });
 });
 

@@ -32,10 +32,15 @@ import { LEDGER_BUCKET_CARRIER } from '../store/ledger-bucket-carry.ts';
  * The books are kept per shard: a transfer joins accounts of any buckets on its shard,
  * institution accounts are striped over every shard, each shard's trial balance holds over all
  * its accounts. A bucket's ledger rows therefore cannot leave with it: the rows are pinned to
- * their shard by the account ids (and batch, QR and window keys) they name. The carrier takes
- * the accounts' balances along (and copies their transfers as answers); a move refuses while
- * a row of the other pinned tables (QR codes, payment batches, fees, settlement) names the
- * moving bucket (decision 58).
+ * their shard by the account ids they name. The carrier takes the accounts' balances along
+ * (and copies their transfers as answers). A move refuses while a waiting fee (until the job
+ * settles it) or a settlement flow transfer (which names institution stripes, which stay) names
+ * the moving bucket (decision 58).
+ *
+ * QR codes, payment batches and their items, and window closes are written by their own key
+ * (a QR or batch id, a counterparty's window home), never in a transaction of the books: they
+ * move with the bucket of that key like any keyed row. The accounts they mention are
+ * references, read through the router.
  */
 const BOOKS = 'the books are kept per shard (a transfer joins accounts of any bucket on it)';
 const pinned = (...columns: PinnedColumn[]) =>
@@ -43,8 +48,6 @@ const pinned = (...columns: PinnedColumn[]) =>
 /** Rows whose state changes after they are written, which a move that carries them must see. */
 const changing = (...columns: PinnedColumn[]) =>
   ({ ...pinned(...columns), updatesLogged: true }) as const;
-/** A settlement window's close is kept on its counterparty's home shard, by this key. */
-const WINDOW_HOME = { column: 'counterparty', prefix: 'ledger_window:' } as const;
 
 const LEDGER_SET: MigrationSet = loadMigrationSet('ledger', new URL('./ledger/', import.meta.url), {
   ledger_currencies: { kind: 'shard' },
@@ -56,11 +59,13 @@ const LEDGER_SET: MigrationSet = loadMigrationSet('ledger', new URL('./ledger/',
   ledger_window_heads: { kind: 'shard' },
   ledger_settlement_windows: { kind: 'shard' },
   ledger_cross_shard: changing('debit_account_id', 'credit_account_id'),
-  ledger_qr_codes: pinned('id', 'merchant_account_id', 'payer_account_id'),
-  ledger_payment_batches: pinned('id'),
-  ledger_payment_batch_items: pinned('batch_id', 'debit_account_id', 'credit_account_id'),
+  // A QR code's id carries its merchant account's bucket; a batch's items follow the batch.
+  ledger_qr_codes: { kind: 'key', column: 'id' },
+  ledger_payment_batches: { kind: 'key', column: 'id' },
+  ledger_payment_batch_items: { kind: 'key', column: 'batch_id' },
   ledger_payment_fees: pinned('debit_account_id'),
-  ledger_window_closes: pinned(WINDOW_HOME),
+  // A settlement window's close is kept on its counterparty's home shard, by this key.
+  ledger_window_closes: { kind: 'key', column: 'counterparty', prefix: 'ledger_window:' },
   ledger_window_transfers: pinned('account_id'),
 });
 
