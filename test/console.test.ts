@@ -1,10 +1,11 @@
 /**
  * The console in a real browser against a real platform: one platform with demo data and one
  * Chromium for every page's tests. Each suite under `test/console/` opens its own browser
- * contexts, makes its own data and logs in as two admins of its own (made through the API), so
- * that no suite's logins count toward another's limits. The suites run one after another in this
- * order; the two that change the fleet come last: operations (a planned switchover of dc2) and
- * then the overview (a killed primary of dc1).
+ * contexts, makes its own data and logs in as admins of its own (made through the API), so that
+ * no suite's logins count toward another's limits; a suite whose tests each log in gets two new
+ * admins for each test, so that no login waits for the next TOTP step. The suites run one after
+ * another in this order; the two that change the fleet come last: operations (a planned
+ * switchover of dc2) and then the overview (a killed primary of dc1).
  */
 import assert from 'node:assert/strict';
 import { after, before } from 'node:test';
@@ -28,11 +29,17 @@ after(async () => {
   await fixture?.stop();
 });
 
-/** The shared platform and browser, with two admins of the suite `label`'s own as its staff. */
+/**
+ * The shared platform and browser, with two admins of the suite `label`'s own as its staff: new
+ * ones on each call (`<label>-<n>-admin`, `-admin2`). A suite whose tests each log in asks once
+ * per test, since one person's third login within a TOTP step waits up to 30 s for the next.
+ */
 function forSuite(label: string): () => Promise<ConsoleFixture> {
+  let calls = 0;
   return async () => {
     assert.ok(fixture && adminsFor, 'the console platform started');
-    const staff = await adminsFor(label);
+    calls += 1;
+    const staff = await adminsFor(`${label}-${calls}`);
     return { ...fixture, demo: { ...fixture.demo, staff } };
   };
 }

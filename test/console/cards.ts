@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { before, describe, test } from 'node:test';
+import { beforeEach, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { type ConsoleFixture, consoleLogin, screenshot } from '../support/console.ts';
 
@@ -82,7 +82,9 @@ async function figureShows(page: Page, testId: string, n: number): Promise<void>
 /** Registers these tests; `shared` answers the shared platform and browser, with admins of their own. */
 export function cardsSuite(shared: () => Promise<ConsoleFixture>): void {
   describe('console: cards', () => {
-    before(async () => {
+    // Two new admins for each test: each test logs in, and a third login of one person within
+    // a TOTP step would wait for the next step.
+    beforeEach(async () => {
       fixture = await shared();
     });
 

@@ -7,7 +7,7 @@
  * the other admin.
  */
 import assert from 'node:assert/strict';
-import { before, describe, test } from 'node:test';
+import { beforeEach, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { type ConsoleFixture, consoleLogin, screenshot } from '../support/console.ts';
 
@@ -44,7 +44,9 @@ function countRunReads(page: Page): { readonly count: number } {
 /** Registers these tests; `shared` answers the shared platform and browser, with admins of their own. */
 export function operationsSuite(shared: () => Promise<ConsoleFixture>): void {
   describe('console: operations', () => {
-    before(async () => {
+    // Two new admins for each test: each test logs in, and a third login of one person within
+    // a TOTP step would wait for the next step.
+    beforeEach(async () => {
       fixture = await shared();
     });
 

@@ -8,7 +8,7 @@
  * an unknown topic with a problem.
  */
 import assert from 'node:assert/strict';
-import { before, describe, test } from 'node:test';
+import { beforeEach, describe, test } from 'node:test';
 import { type ConsoleFixture, consoleLogin, screenshot } from '../support/console.ts';
 
 let fixture: ConsoleFixture;
@@ -16,7 +16,9 @@ let fixture: ConsoleFixture;
 /** Registers these tests; `shared` answers the shared platform and browser, with admins of their own. */
 export function shellSuite(shared: () => Promise<ConsoleFixture>): void {
   describe('console: the shell', () => {
-    before(async () => {
+    // Two new admins for each test: each test logs in, and a third login of one person within
+    // a TOTP step would wait for the next step.
+    beforeEach(async () => {
       fixture = await shared();
     });
 

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
-import { before, describe, test } from 'node:test';
+import { beforeEach, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { type ConsoleFixture, consoleLogin, screenshot } from '../support/console.ts';
 
@@ -103,7 +103,9 @@ async function adminOnStaffPage(): Promise<{ page: Page; token: string }> {
 /** Registers these tests; `shared` answers the shared platform and browser, with admins of their own. */
 export function staffSuite(shared: () => Promise<ConsoleFixture>): void {
   describe('console: staff and customers', () => {
-    before(async () => {
+    // Two new admins for each test: each test logs in, and a third login of one person within
+    // a TOTP step would wait for the next step.
+    beforeEach(async () => {
       fixture = await shared();
     });
 

@@ -161,9 +161,11 @@ async function callJson(
 }
 
 /**
- * Makes admins for the suites sharing one console platform: each suite gets two of its own, so
- * that its logins count toward its own people's limits (ten logins in 15 minutes per username,
- * one login per TOTP step), as on a platform of its own. Each is created as a viewer with the
+ * Makes admins for the suites sharing one console platform: each suite gets two of its own (a
+ * suite whose tests each log in, two for each test), so that its logins count toward its own
+ * people's limits (ten logins in 15 minutes per username, one login per TOTP step, two within
+ * one step with the next step's code), as on a platform of its own, and no login waits for the
+ * clock. Each is created as a viewer with the
  * demo API key and made an admin by a role grant the first demo admin asks for and the second
  * approves (with one session each, made on the first call).
  */
