@@ -13,6 +13,7 @@ import { loadConfig } from '../../../src/config/load-config.ts';
 import type { DemoCredentials } from '../../../src/domains/identity/index.ts';
 import { CONFIG_SECTIONS, MODULES } from '../../../src/modules.ts';
 import { type Platform, startPlatform } from '../../../src/platform/platform.ts';
+import { fleetFromTemplate } from '../../support/platform-template.ts';
 import { staffLogin } from '../../support/staff-login.ts';
 import { removeHome, tempHome } from '../../support/temp-home.ts';
 
@@ -107,6 +108,8 @@ describe('ops through HTTP', () => {
       { cwd: home, env: { MAINSTAY_HOME: home, MAINSTAY_PORT: '0' } },
       CONFIG_SECTIONS,
     );
+    // The default fleet, copied from the platform's template and restarted (as an environment's).
+    await fleetFromTemplate(home);
     platform = await startPlatform({ config, modules: MODULES });
     demo = JSON.parse(readFileSync(path.join(home, 'demo-credentials.json'), 'utf8'));
     const [first, second] = demo.staff;
