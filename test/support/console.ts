@@ -102,11 +102,39 @@ export async function startConsoleFixture(label: string): Promise<ConsoleFixture
     browser,
     url: platform.url,
     async stop() {
-      await browser.close().catch(() => undefined);
+      // A browser that does not close keeps its live streams open, and the platform's HTTP
+      // server waits for them before it stops: end it, so the teardown cannot hang.
+      const closed = await Promise.race([
+        browser.close().then(
+          () => true,
+          () => false,
+        ),
+        new Promise<false>((resolve) => setTimeout(() => resolve(false), BROWSER_CLOSE_MS)),
+      ]);
+      if (!closed) killChildBrowsers();
       await platform.stop();
       removeHome(home);
     },
   };
+}
+
+/** How long a browser may take to close before its processes are killed. */
+const BROWSER_CLOSE_MS = 20_000;
+
+/** Kills (SIGKILL) every Chromium process this process started; its own children go with it. */
+function killChildBrowsers(): void {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // `pid (comm) state ppid ...`: the command name may hold spaces, the fields after it not.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === process.pid && /chrom/i.test(comm)) process.kill(Number(entry), 'SIGKILL');
+    } catch {
+      // The process ended while we looked.
+    }
+  }
 }
 
 /** A TOTP code for `staff` the server accepts now (see `freshTotpCode`). */
