@@ -253,6 +253,12 @@ export const ERROR_CATALOGUE = {
     definite: true,
     doc: 'A shard table holds rows a bucket move cannot attribute to a bucket (its rule is `unattributed`, no rule is declared, or rows contradict the rule), a table whose rows stay with the shard (`pinned`, as the ledger books are) has rows naming the bucket, or a table has no primary key; moving would leave rows behind, so nothing was moved (when such rows appear while the bucket is copied, the cutover is refused and nothing is cut over). The detail names the tables.',
   },
+  bucket_move_aborted: {
+    status: 503,
+    title: 'Bucket move aborted: the pause outlasted its bound',
+    definite: true,
+    doc: "A bucket move's cutover did not reach its commit within the pause's bound (a shard stopped answering, or a lock was held for long): the source's transaction was ended, so the bucket's writes resumed on the source shard and nothing was cut over. Give the move up (an ops run compensates by itself) and move again once both shards answer.",
+  },
   write_outcome_unknown: {
     status: 503,
     title: 'Write outcome unknown',

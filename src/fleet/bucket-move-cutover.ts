@@ -23,6 +23,11 @@ export const BUCKET_MOVE_LIMITS = {
   catchUpSmallEnough: 100,
   /** Longest wait, inside the pause, for the bucket's writers in flight to commit. */
   pauseLockTimeoutMs: 5_000,
+  /**
+   * Longest pause: a cutover that has not reached the source's commit by then (a shard hung,
+   * its queries never answered) has its source transaction ended, and the bucket's writes resume.
+   */
+  pauseMaxMs: 10_000,
   /** Longest wait for a shard's logical copy to apply what its home wrote. */
   copyApplyWaitMs: 30_000,
   /**
@@ -44,13 +49,17 @@ export interface MoveDatabases {
 /**
  * Turns capture on for the bucket on the source: its earlier log entries dropped (a fresh copy
  * follows), its row in `mainstay.bucket_moves` set to `capturing` (lifting a fence a crash
- * between the fence and the catalog change left). Then waits until every transaction open at
- * that moment has ended: one that wrote a row of the bucket before the trigger saw the capture
- * could commit after the copy's snapshot and be in neither.
+ * between the fence and the catalog change left). Then waits until every transaction that had
+ * written anything when capture committed has ended: one that wrote a row of the bucket before
+ * its trigger could see the capture could commit after the copy's snapshot and be in neither.
+ * Those are the transactions whose xids were assigned by then, all below the `xmax` of a
+ * snapshot taken after the commit; the wait ends when the oldest running xid reaches it. (Not
+ * the capture's own xid: a writer assigned a later xid, at its first write, while the capture
+ * was still open, wrote before the capture was visible, and is not older than it.)
  */
 export async function startCapture(db: pg.Pool, bucket: number, toShard: number): Promise<void> {
   const client = await db.connect();
-  let xid: string;
+  let xmax: string;
   try {
     await client.query('BEGIN');
     await client.query(
@@ -63,11 +72,11 @@ export async function startCapture(db: pg.Pool, bucket: number, toShard: number)
        ON CONFLICT (bucket) DO UPDATE SET state = 'capturing', to_shard = $2, changed_at = now()`,
       [bucket, toShard],
     );
-    const { rows } = await client.query<{ xid: string }>(
-      'SELECT pg_current_xact_id()::text AS xid',
-    );
-    xid = rows[0]?.xid ?? '0';
     await client.query('COMMIT');
+    const { rows } = await client.query<{ xmax: string }>(
+      'SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS xmax',
+    );
+    xmax = rows[0]?.xmax ?? '0';
     client.release();
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
@@ -77,8 +86,8 @@ export async function startCapture(db: pg.Pool, bucket: number, toShard: number)
   const deadline = Date.now() + BUCKET_MOVE_LIMITS.olderTransactionWaitMs;
   for (;;) {
     const { rows } = await db.query<{ done: boolean }>(
-      'SELECT pg_snapshot_xmin(pg_current_snapshot()) > $1::xid8 AS done',
-      [xid],
+      'SELECT pg_snapshot_xmin(pg_current_snapshot()) >= $1::xid8 AS done',
+      [xmax],
     );
     if (rows[0]?.done) return;
     if (Date.now() >= deadline)
@@ -267,6 +276,7 @@ export async function cutover(
   let applied = 0;
   let resynced: string[];
   let carried: Awaited<ReturnType<typeof carry>> | null = null;
+  const watchdog = await pauseWatchdog(dbs.source, holder, BUCKET_MOVE_LIMITS.pauseMaxMs);
   try {
     await holder.query('BEGIN');
     await holder.query(`SET LOCAL lock_timeout = ${BUCKET_MOVE_LIMITS.pauseLockTimeoutMs}`);
@@ -291,15 +301,23 @@ export async function cutover(
       `UPDATE mainstay.bucket_moves SET state = 'moved', changed_at = now() WHERE bucket = $1`,
       [move.bucket],
     );
+    watchdog.committing();
     await holder.query('COMMIT');
     holder.release();
   } catch (error) {
+    watchdog.stop();
     await holder.query('ROLLBACK').catch(() => undefined);
     holder.release(true);
     if (carried) {
       await carried.client.query('ROLLBACK').catch(() => undefined);
       carried.client.release(true);
     }
+    if (watchdog.fired)
+      throw new MainstayError(
+        'bucket_move_aborted',
+        `the cutover of bucket ${move.bucket} did not reach its commit within ${BUCKET_MOVE_LIMITS.pauseMaxMs} ms, so its pause was ended on shard ${move.fromShard} and its writes resumed there; nothing was cut over`,
+        { cause: error },
+      );
     throw error;
   }
   // The source decided: its departures are durable with the fence. A failure from here on is
@@ -314,6 +332,44 @@ export async function cutover(
     resynced,
     carried: { departed: carried?.departed ?? 0, arrived: carried?.arrived ?? 0 },
     epoch,
+  };
+}
+
+/**
+ * Bounds the pause against a hang. The cutover's work waits on both shards, and a shard that
+ * stopped answering (a hung primary: its queries neither fail nor finish) would hold the
+ * bucket's writes for as long as it hangs. After `limitMs`, unless the cutover has begun its
+ * commit, the source's session of the cutover is terminated from another connection: its
+ * transaction rolls back (no departure, no fence), its locks go, and the bucket's writers go on
+ * at the source. The cutover itself fails once its next query meets the ended session. The
+ * decision is taken once, in one turn of the event loop: either the commit was begun (the
+ * watchdog then does nothing) or the session is ended (the commit is then never sent).
+ */
+async function pauseWatchdog(source: pg.Pool, holder: pg.ClientBase, limitMs: number) {
+  const { rows } = await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+  const pid = rows[0]?.pid;
+  // The ended session reports its end as an error event of the client, which the pool does not
+  // listen for while the client is checked out: unheard, it would end the process.
+  holder.on('error', () => undefined);
+  let state: 'watching' | 'committing' | 'fired' = 'watching';
+  const timer = setTimeout(() => {
+    if (state !== 'watching') return;
+    state = 'fired';
+    source.query('SELECT pg_terminate_backend($1)', [pid]).catch(() => undefined);
+  }, limitMs);
+  return {
+    get fired() {
+      return state === 'fired';
+    },
+    /** Called right before the source's COMMIT is sent: throws when the pause was ended. */
+    committing() {
+      if (state === 'fired') throw new Error('the pause was ended by its bound before the commit');
+      state = 'committing';
+      clearTimeout(timer);
+    },
+    stop() {
+      clearTimeout(timer);
+    },
   };
 }
 

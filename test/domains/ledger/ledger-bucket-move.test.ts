@@ -45,7 +45,7 @@ import {
 } from '../../../src/fleet/bucket-move.ts';
 import type { BucketCarrier } from '../../../src/migrations/bucket-carry.ts';
 import type { MigrationSet } from '../../../src/migrations/migration.ts';
-import { type FleetFixture, startFleet } from '../../support/fleet-fixture.ts';
+import { eventually, type FleetFixture, startFleet } from '../../support/fleet-fixture.ts';
 
 const CURRENCY = 'EUR';
 /** The bucket moved (on shard 0), a bucket of shard 0 that stays, and where it goes. */
@@ -58,6 +58,8 @@ const TO = 1;
 const CRASHED = 9;
 /** A bucket of shard 0 whose QR codes, payment batch and window close move with it. */
 const KEYED = 10;
+/** A bucket of shard 0 whose move meets a target shard that hangs in the cutover. */
+const HUNG = 11;
 
 /**
  * The ledger's carrier, able to make the target's commit of one arrival fail after the source
@@ -66,10 +68,18 @@ const KEYED = 10;
  */
 const carrier = LEDGER_MIGRATIONS.bucketCarrier as BucketCarrier;
 let breakNextArrivalCommit = false;
+/** Run once as the next cutover begins its pause (a shard made to hang there). */
+let atNextPause: (() => void) | null = null;
 const LEDGER_WITH_FAULT: MigrationSet = {
   ...LEDGER_MIGRATIONS,
   bucketCarrier: {
     ...carrier,
+    async hold(source, move, plan) {
+      const fault = atNextPause;
+      atNextPause = null;
+      fault?.();
+      return carrier.hold(source, move, plan);
+    },
     async arrive(source, target, move, plan) {
       const arrived = await carrier.arrive(source, target, move, plan);
       if (breakNextArrivalCommit) {
@@ -182,6 +192,7 @@ before(async () => {
   assert.equal(router.map.shardOf(newEntityId('lacc', STAYING)), FROM);
   assert.equal(router.map.shardOf(newEntityId('lacc', CRASHED)), FROM);
   assert.equal(router.map.shardOf(newEntityId('lacc', KEYED)), FROM);
+  assert.equal(router.map.shardOf(newEntityId('lacc', HUNG)), FROM);
 });
 
 after(async () => {
@@ -562,5 +573,83 @@ describe('a move whose target fails to commit after the source did', () => {
       2,
       'one departure and one arrival, however often the move ran',
     );
+  });
+});
+
+describe('a target shard that hangs (SIGSTOP) in the cutover', () => {
+  test('the pause ends at its bound and the writes go on at the source; once the shard answers, the move is given up and made again', async () => {
+    const [funding] = (await accounts.stripesOn('funding', CURRENCY, FROM)) as [string];
+    const spender = await openIn(HUNG, true);
+    const receiver = await openIn(HUNG, false);
+    await apply(spender, [transfer(rid('fund'), funding, spender, 100_000n)]);
+    const input = { bucket: HUNG, toShard: TO };
+    const target = fixture.fleet.server(router.map.route(TO).primary?.id as string);
+    assert.ok(target?.pid, 'the target shard has a running primary');
+    let hungAt = -1;
+    const acknowledged: LedgerRequest[] = [];
+    atNextPause = () => {
+      target.signalAll('SIGSTOP');
+      hungAt = acknowledged.length;
+    };
+    let writing = true;
+    const writer = (async () => {
+      while (writing) {
+        const request = transfer(rid('during-hang'), spender, receiver, 1n);
+        try {
+          const [outcome] = await apply(spender, [request]);
+          if (outcome?.status === 'posted') acknowledged.push(request);
+        } catch {
+          // Not acknowledged: not counted.
+        }
+      }
+    })();
+    let settled = false;
+    const moving = moveBucket(fixture.fleet, input).then(
+      () => null,
+      (error: unknown) => error,
+    );
+    void moving.finally(() => {
+      settled = true;
+    });
+    try {
+      await eventually(async () => hungAt >= 0, 60_000, 'the cutover reached its pause');
+      // Held by the pause, then going on at the source while the target still hangs.
+      await eventually(
+        async () => acknowledged.length > hungAt + 10,
+        60_000,
+        'writes acknowledged again with the target hung',
+      );
+      assert.equal(settled, false, 'the move still waits on the hung target');
+    } finally {
+      target.signalAll('SIGCONT');
+    }
+    const refusal = await moving;
+    writing = false;
+    await writer;
+    assert.ok(isMainstayError(refusal, 'bucket_move_aborted'), String(refusal));
+    await router.refresh();
+    assert.equal(router.map.shardOf(spender), FROM);
+    const state = await onShard(FROM, async (db) => {
+      const { rows } = await db.query<{ carried: boolean; closed: boolean }>(
+        'SELECT carried_to IS NOT NULL AS carried, closed FROM public.ledger_accounts WHERE id = $1',
+        [spender],
+      );
+      return rows[0];
+    });
+    assert.deepEqual(state, { carried: false, closed: false }, 'nothing departed');
+    const n = BigInt(acknowledged.length);
+    assert.deepEqual([await balanceOf(spender), await balanceOf(receiver)], [100_000n - n, n]);
+
+    assert.equal(await abandonBucketMove(fixture.fleet, input), true);
+    const report = await moveBucket(fixture.fleet, input);
+    assert.equal(report.verification.ok, true, JSON.stringify(report.verification));
+    await router.refresh();
+    assert.equal(router.map.shardOf(spender), TO);
+    assert.deepEqual([await balanceOf(spender), await balanceOf(receiver)], [100_000n - n, n]);
+    for (const request of acknowledged.slice(-3)) {
+      const [again] = await apply(spender, [request]);
+      assert.deepEqual([again?.status, again?.replayed], ['posted', true], request.id);
+    }
+    await assertBooksBalance();
   });
 });
