@@ -42,6 +42,9 @@ export async function buildReplicaDataDir(options: {
 }): Promise<void> {
   const { primary, primaryDataDir, replicaDataDir, slot, identity } = options;
   const client = new pg.Client({ ...primary, database: 'postgres' });
+  // A primary that dies or restarts during the copy ends the session with an error event; the
+  // query in flight fails with it, and the event itself must not end the process.
+  client.on('error', () => undefined);
   await client.connect();
   try {
     // A slot invalidated while its replica was down (past max_slot_wal_keep_size) cannot be

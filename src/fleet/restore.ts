@@ -191,6 +191,7 @@ async function awaitPromoted(restored: RestoredServer): Promise<void> {
 /** Disables every subscription of the restored server and cuts it from its remote slot. */
 async function detachSubscriptions(connection: ConnectionInfo): Promise<void> {
   const admin = new pg.Client({ ...connection, database: 'postgres' });
+  admin.on('error', () => undefined);
   await admin.connect();
   try {
     const { rows } = await admin.query<{ subname: string; datname: string }>(
@@ -198,6 +199,7 @@ async function detachSubscriptions(connection: ConnectionInfo): Promise<void> {
     );
     for (const row of rows) {
       const client = new pg.Client({ ...connection, database: row.datname });
+      client.on('error', () => undefined);
       await client.connect();
       try {
         await client.query(`ALTER SUBSCRIPTION ${quoteIdent(row.subname)} DISABLE`);
