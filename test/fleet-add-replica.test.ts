@@ -184,8 +184,14 @@ describe('servers added beyond the configuration', () => {
     assert.ok(version > 0, 'writes went on');
     assert.equal((await row('dc1-r1'))?.upstream, 'dc1-b');
     assert.equal((await checkAddedReplica(fleet, 'dc1-r1', 'dc1-b')).syncState, 'async');
-    const names = await fleet.pools.pool('dc1-b').query('SHOW synchronous_standby_names');
-    assert.equal(names.rows[0]?.synchronous_standby_names, '"dc1-a"');
+    // The rebuilt old primary is named the synchronous standby once it streams again.
+    await eventually(
+      async () =>
+        (await fleet.pools.pool('dc1-b').query('SHOW synchronous_standby_names')).rows[0]
+          ?.synchronous_standby_names === '"dc1-a"',
+      30_000,
+      'dc1-b names the rebuilt dc1-a its synchronous standby',
+    );
     const kinds = controller.log.recent().map((e) => `${e.kind}:${e.server}`);
     assert.ok(kinds.includes('replica_rebuilt:dc1-r1'), kinds.join(', '));
     await readServedBy(key, 'dc1-r1');
