@@ -276,8 +276,10 @@ export async function cutover(
   let applied = 0;
   let resynced: string[];
   let carried: Awaited<ReturnType<typeof carry>> | null = null;
-  const watchdog = await pauseWatchdog(dbs.source, holder, BUCKET_MOVE_LIMITS.pauseMaxMs);
+  let watchdog: Awaited<ReturnType<typeof pauseWatchdog>> | null = null;
   try {
+    // Inside the try: a failure to read the session's pid releases the holder too.
+    watchdog = await pauseWatchdog(dbs.source, holder, BUCKET_MOVE_LIMITS.pauseMaxMs);
     await holder.query('BEGIN');
     await holder.query(`SET LOCAL lock_timeout = ${BUCKET_MOVE_LIMITS.pauseLockTimeoutMs}`);
     for (const [n, carrier] of tables.carriers.entries())
@@ -305,14 +307,14 @@ export async function cutover(
     await holder.query('COMMIT');
     holder.release();
   } catch (error) {
-    watchdog.stop();
+    watchdog?.stop();
     await holder.query('ROLLBACK').catch(() => undefined);
     holder.release(true);
     if (carried) {
       await carried.client.query('ROLLBACK').catch(() => undefined);
       carried.client.release(true);
     }
-    if (watchdog.fired)
+    if (watchdog?.fired)
       throw new MainstayError(
         'bucket_move_aborted',
         `the cutover of bucket ${move.bucket} did not reach its commit within ${BUCKET_MOVE_LIMITS.pauseMaxMs} ms, so its pause was ended on shard ${move.fromShard} and its writes resumed there; nothing was cut over`,
