@@ -258,6 +258,28 @@ async function carry(
 }
 
 /**
+ * Applies the change log up to its last entry as the held cutover sees it (no writer of the
+ * bucket can add to it now); returns how many changes were applied.
+ */
+async function applyRestOfLog(
+  holder: pg.ClientBase,
+  dbs: MoveDatabases,
+  moved: BucketTables['moved'],
+  move: CarriedMove,
+): Promise<number> {
+  const { rows: last } = await holder.query<{ seq: string | null }>(
+    'SELECT max(seq)::text AS seq FROM mainstay.bucket_move_changes',
+  );
+  const through = last[0]?.seq ?? '0';
+  let applied = 0;
+  for (;;) {
+    const n = await applyChanges(dbs.source, dbs.target, moved, move, through);
+    applied += n;
+    if (n === 0) return applied;
+  }
+}
+
+/**
  * The cutover, with the bucket's writes paused and every other write flowing: takes the bucket's
  * move row FOR UPDATE on the source (waiting for the writers in flight, holding new ones in the
  * trigger), applies the rest of the log, verifies source against target, marks the bucket
@@ -287,15 +309,7 @@ export async function cutover(
     await holder.query('SELECT 1 FROM mainstay.bucket_moves WHERE bucket = $1 FOR UPDATE', [
       move.bucket,
     ]);
-    const { rows: last } = await holder.query<{ seq: string | null }>(
-      'SELECT max(seq)::text AS seq FROM mainstay.bucket_move_changes',
-    );
-    const through = last[0]?.seq ?? '0';
-    for (;;) {
-      const n = await applyChanges(dbs.source, dbs.target, tables.moved, move, through);
-      applied += n;
-      if (n === 0) break;
-    }
+    applied = await applyRestOfLog(holder, dbs, tables.moved, move);
     resynced = await verifyOrResync(dbs, tables.moved, move);
     await refuseIfPinned(holder, tables, move);
     carried = await carry(holder, dbs.target, tables.carriers, move, plans);
