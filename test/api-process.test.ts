@@ -309,8 +309,25 @@ describe('a second API process on a running fleet (mainstay api)', () => {
     }
   });
 
-  test('SIGTERM stops it cleanly, and the fleet keeps serving', async () => {
+  test('SIGTERM stops it cleanly with a live stream open, which it ends; the fleet keeps serving', async () => {
+    // An open stream is a request that never finishes by itself: the stop must end it, not
+    // wait for the client to go.
+    const response = await fetch(`${apiUrl}/v1/stream?topics=topology`, {
+      headers: authHeaders(home),
+    });
+    assert.equal(response.status, 200);
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    let text = '';
+    while (!text.includes('event: topology')) {
+      const { value, done } = await reader.read();
+      assert.ok(!done, text);
+      text += new TextDecoder().decode(value);
+    }
     api.child.kill('SIGTERM');
+    for (;;) {
+      const read = await reader.read().catch(() => ({ done: true }));
+      if (read.done) break;
+    }
     assert.equal(await api.exited, 0, api.output());
     assert.match(api.output(), /stopped cleanly/);
     assert.equal((await call(upUrl, 'GET', '/v1/topology')).status, 200);

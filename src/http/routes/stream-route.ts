@@ -80,7 +80,11 @@ export function registerStreamRoute(
   const feeds = new Map(
     Object.entries(topics).map(([name, topic]) => [name, new TopicFeed(name, topic)]),
   );
-  app.addHook('onClose', async () => {
+  const open = new Set<() => void>();
+  // Before the server closes, not after: closing waits for requests in flight, and a stream
+  // is one that never finishes by itself, so it is ended here (the client sees the end).
+  app.addHook('preClose', async () => {
+    for (const end of [...open]) end();
     for (const feed of feeds.values()) feed.stop();
   });
   app.get<{ Querystring: { topics: string } }>(
@@ -118,7 +122,7 @@ export function registerStreamRoute(
     async (request, reply) => {
       const wanted = [...new Set(request.query.topics.split(',').map((name) => name.trim()))];
       const chosen = checkTopics(wanted, feeds, request.principal?.scopes ?? new Set());
-      openStream(reply, chosen);
+      openStream(reply, chosen, open);
       return reply;
     },
   );
@@ -149,7 +153,8 @@ function checkTopics(
   return chosen;
 }
 
-function openStream(reply: FastifyReply, feeds: readonly TopicFeed[]): void {
+/** Opens the stream of `feeds` on `reply`, its end kept in `open` until it ends. */
+function openStream(reply: FastifyReply, feeds: readonly TopicFeed[], open: Set<() => void>): void {
   reply.hijack();
   const raw = reply.raw;
   raw.writeHead(200, {
@@ -165,8 +170,12 @@ function openStream(reply: FastifyReply, feeds: readonly TopicFeed[]): void {
   const unsubscribe = feeds.map((feed) => feed.subscribe(send));
   const heartbeat = setInterval(() => raw.write(': keep-alive\n\n'), HEARTBEAT_MS);
   heartbeat.unref();
-  raw.on('close', () => {
+  const end = () => {
+    if (!open.delete(end)) return;
     clearInterval(heartbeat);
     for (const stop of unsubscribe) stop();
-  });
+    raw.end();
+  };
+  open.add(end);
+  raw.on('close', end);
 }
