@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -120,9 +120,18 @@ export async function eventually(
   assert.fail(`timed out waiting for ${what}${state ? `: ${state()}` : ''}`);
 }
 
-/** A fresh spool directory under the system's temporary directory. */
+/** Spool directories made by this test process, removed when it exits. */
+const spoolDirs = new Set<string>();
+
+/** A fresh spool directory under the system's temporary directory, removed at exit. */
 export function spoolDir(): string {
-  return mkdtempSync(path.join(os.tmpdir(), 'mainstay-stand-in-'));
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'mainstay-stand-in-'));
+  if (spoolDirs.size === 0)
+    process.once('exit', () => {
+      for (const made of spoolDirs) rmSync(made, { recursive: true, force: true });
+    });
+  spoolDirs.add(dir);
+  return dir;
 }
 
 /** Opens the advice spool of `dir`. */
