@@ -9,7 +9,8 @@
  *            both sides at once) and diffed there, the way a script without checksums does it.
  *
  * Beside them, the floor of any comparison that hashes every row: one aggregate hash of the whole
- * table on both sides at once, which says only whether anything differs, not what.
+ * table on both sides at once, which says only whether anything differs, not what. Then what
+ * the comparison's queries cost on one server, in backend CPU (bench/ops-compare-cost.ts).
  *
  * With no differences, then with 0.1% of the rows changed on the copy. Both get the same
  * `settle` (wait until the copy applied what the home had written, then read the rows found
@@ -29,6 +30,7 @@ import { compareTable } from '../src/compare/table-compare.ts';
 import { keyText, type RowKey } from '../src/compare/table-shape.ts';
 import { subscriptionName, waitForCopyToApply } from '../src/fleet/shard-replication.ts';
 import { startFleet } from '../test/support/fleet-fixture.ts';
+import { compareCostFigures } from './ops-compare-cost.ts';
 import { ENVIRONMENT_READY_TARGET_MS, runEnvironmentStage } from './ops-env.ts';
 import { bucketMoveFigures } from './ops-move.ts';
 import { switchoverFigures } from './ops-switchover.ts';
@@ -129,6 +131,10 @@ if (fixture) {
         },
       ]);
     });
+    await runner.run(
+      '1b. compare: what its queries cost on one server (the home backend CPU)',
+      async () => compareCostFigures(home, TABLE),
+    );
   } finally {
     await fixture.stop();
   }
