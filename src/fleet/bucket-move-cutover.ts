@@ -280,6 +280,45 @@ async function applyRestOfLog(
 }
 
 /**
+ * The part of the cutover that pauses the bucket's writes, on `holder`'s transaction of the
+ * source: hold, apply the rest of the log, verify, carry, fence, commit. Answers with the
+ * target's transaction of the carried rows still open (the caller commits it); when it fails
+ * after carrying, that connection is dropped (which rolls it back) without waiting on the
+ * target, which may be the shard that hangs.
+ */
+async function pausedWork(
+  holder: pg.ClientBase,
+  dbs: MoveDatabases,
+  tables: BucketTables,
+  move: CarriedMove,
+  plans: readonly CarryPlan[],
+  watchdog: { committing(): void },
+) {
+  await holder.query('BEGIN');
+  await holder.query(`SET LOCAL lock_timeout = ${BUCKET_MOVE_LIMITS.pauseLockTimeoutMs}`);
+  for (const [n, carrier] of tables.carriers.entries()) await carrier.hold(holder, move, plans[n]);
+  await holder.query('SELECT 1 FROM mainstay.bucket_moves WHERE bucket = $1 FOR UPDATE', [
+    move.bucket,
+  ]);
+  const applied = await applyRestOfLog(holder, dbs, tables.moved, move);
+  const resynced = await verifyOrResync(dbs, tables.moved, move);
+  await refuseIfPinned(holder, tables, move);
+  const carried = await carry(holder, dbs.target, tables.carriers, move, plans);
+  try {
+    await holder.query(
+      `UPDATE mainstay.bucket_moves SET state = 'moved', changed_at = now() WHERE bucket = $1`,
+      [move.bucket],
+    );
+    watchdog.committing();
+    await holder.query('COMMIT');
+  } catch (error) {
+    carried.client.release(true);
+    throw error;
+  }
+  return { applied, resynced, carried };
+}
+
+/**
  * The cutover, with the bucket's writes paused and every other write flowing: takes the bucket's
  * move row FOR UPDATE on the source (waiting for the writers in flight, holding new ones in the
  * trigger), applies the rest of the log, verifies source against target, marks the bucket
@@ -295,58 +334,41 @@ export async function cutover(
 ): Promise<CutoverReport> {
   const holder = await dbs.source.connect();
   const started = performance.now();
-  let applied = 0;
-  let resynced: string[];
-  let carried: Awaited<ReturnType<typeof carry>> | null = null;
   let watchdog: Awaited<ReturnType<typeof pauseWatchdog>> | null = null;
+  let done: Awaited<ReturnType<typeof pausedWork>>;
   try {
     // Inside the try: a failure to read the session's pid releases the holder too.
     watchdog = await pauseWatchdog(dbs.source, holder, BUCKET_MOVE_LIMITS.pauseMaxMs);
-    await holder.query('BEGIN');
-    await holder.query(`SET LOCAL lock_timeout = ${BUCKET_MOVE_LIMITS.pauseLockTimeoutMs}`);
-    for (const [n, carrier] of tables.carriers.entries())
-      await carrier.hold(holder, move, plans[n]);
-    await holder.query('SELECT 1 FROM mainstay.bucket_moves WHERE bucket = $1 FOR UPDATE', [
-      move.bucket,
-    ]);
-    applied = await applyRestOfLog(holder, dbs, tables.moved, move);
-    resynced = await verifyOrResync(dbs, tables.moved, move);
-    await refuseIfPinned(holder, tables, move);
-    carried = await carry(holder, dbs.target, tables.carriers, move, plans);
-    await holder.query(
-      `UPDATE mainstay.bucket_moves SET state = 'moved', changed_at = now() WHERE bucket = $1`,
-      [move.bucket],
-    );
-    watchdog.committing();
-    await holder.query('COMMIT');
+    const work = pausedWork(holder, dbs, tables, move, plans, watchdog);
+    work.catch(() => undefined);
+    // The bound ends the wait too: work waiting on a hung target is left to fail by itself
+    // (its next query on the ended session), and the move answers now.
+    done = await Promise.race([work, watchdog.ended]);
     holder.release();
   } catch (error) {
     watchdog?.stop();
-    await holder.query('ROLLBACK').catch(() => undefined);
-    holder.release(true);
-    if (carried) {
-      await carried.client.query('ROLLBACK').catch(() => undefined);
-      carried.client.release(true);
-    }
-    if (watchdog?.fired)
+    if (watchdog?.fired) {
+      holder.release(true);
       throw new MainstayError(
         'bucket_move_aborted',
         `the cutover of bucket ${move.bucket} did not reach its commit within ${BUCKET_MOVE_LIMITS.pauseMaxMs} ms, so its pause was ended on shard ${move.fromShard} and its writes resumed there; nothing was cut over`,
         { cause: error },
       );
+    }
+    await holder.query('ROLLBACK').catch(() => undefined);
+    holder.release(true);
     throw error;
   }
+  const { applied, resynced, carried } = done;
   // The source decided: its departures are durable with the fence. A failure from here on is
   // finished by running the move again, which makes them arrive again (a repeat is harmless).
-  if (carried) {
-    await carried.client.query('COMMIT').finally(() => carried?.client.release());
-  }
+  await carried.client.query('COMMIT').finally(() => carried.client.release());
   const epoch = await commitMove(catalog, move);
   return {
     pauseMs: performance.now() - started,
     applied,
     resynced,
-    carried: { departed: carried?.departed ?? 0, arrived: carried?.arrived ?? 0 },
+    carried: { departed: carried.departed, arrived: carried.arrived },
     epoch,
   };
 }
@@ -368,12 +390,20 @@ async function pauseWatchdog(source: pg.Pool, holder: pg.ClientBase, limitMs: nu
   // listen for while the client is checked out: unheard, it would end the process.
   holder.on('error', () => undefined);
   let state: 'watching' | 'committing' | 'fired' = 'watching';
+  let fire: (error: Error) => void = () => undefined;
+  const ended = new Promise<never>((_, reject) => {
+    fire = reject;
+  });
+  ended.catch(() => undefined);
   const timer = setTimeout(() => {
     if (state !== 'watching') return;
     state = 'fired';
     source.query('SELECT pg_terminate_backend($1)', [pid]).catch(() => undefined);
+    fire(new Error(`the pause reached its bound of ${limitMs} ms`));
   }, limitMs);
   return {
+    /** Rejects when the pause is ended by its bound; never settles otherwise. */
+    ended,
     get fired() {
       return state === 'fired';
     },
