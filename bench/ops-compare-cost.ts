@@ -10,17 +10,12 @@
  * It answers why the grouped pass sits above the floor: the hash aggregate's per-row cost, the
  * same for 64 groups as for 15,000.
  */
-import { readFileSync } from 'node:fs';
 import type pg from 'pg';
+import { processCpuMs } from './support/process-cpu.ts';
 import type { SummaryRow } from './support/report.ts';
 import { printTable } from './support/report.ts';
 
 const ROUNDS = 7;
-
-interface Probe {
-  readonly label: string;
-  readonly sql: string;
-}
 
 /** The per-query CPU of the comparison's queries over `table` (key `id`) on `db`. */
 export async function compareCostFigures(db: pg.Pool, table: string): Promise<SummaryRow[]> {
@@ -39,7 +34,7 @@ export async function compareCostFigures(db: pg.Pool, table: string): Promise<Su
     const grouped = (groupKeys: number, where = '') =>
       `SELECT (t.id - 1) / ${groupKeys} AS g, count(*), sum(hash_record_extended(t, 0))
          FROM ${table} t ${where} GROUP BY 1`;
-    const probes: Probe[] = [
+    const probes: { label: string; sql: string }[] = [
       {
         label: 'whole table: count and hash sum',
         sql: `SELECT count(*), sum(hash_record_extended(t, 0)) FROM ${table} t`,
@@ -55,7 +50,7 @@ export async function compareCostFigures(db: pg.Pool, table: string): Promise<Su
         sql: grouped(128, `WHERE t.ctid >= '(${half},0)'::tid`),
       },
     ];
-    const cpu = backendCpu(pid);
+    const cpu = () => processCpuMs(pid);
     const best = probes.map(() => ({
       cpu: Number.POSITIVE_INFINITY,
       wall: Number.POSITIVE_INFINITY,
@@ -108,17 +103,4 @@ export async function compareCostFigures(db: pg.Pool, table: string): Promise<Su
     await client.query('RESET max_parallel_workers_per_gather').catch(() => undefined);
     client.release();
   }
-}
-
-/** Reads the CPU time (user and system, ms) the backend `pid` has used; `NaN` where unreadable. */
-function backendCpu(pid: number): () => number {
-  const tick = 10;
-  return () => {
-    try {
-      const fields = (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1] ?? '').split(' ');
-      return (Number(fields[11]) + Number(fields[12])) * tick;
-    } catch {
-      return Number.NaN;
-    }
-  };
 }

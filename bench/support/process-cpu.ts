@@ -6,6 +6,22 @@ export type ProcessCpu = ReadonlyMap<number, { readonly title: string; readonly 
 /** Linux's USER_HZ: /proc reports CPU time in these ticks on every common platform. */
 const TICKS_PER_SECOND = 100;
 
+/** CPU time (user + system, clock ticks) from a `/proc/<pid>/stat` line. */
+function ticksOf(stat: string): number {
+  // Fields after the command name (which may hold spaces) start after its closing paren.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+/** The CPU time process `pid` has used so far, in ms; `NaN` where it cannot be read. */
+export function processCpuMs(pid: number): number {
+  try {
+    return (ticksOf(readFileSync(`/proc/${pid}/stat`, 'utf8')) * 1_000) / TICKS_PER_SECOND;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 /** Reads every process's CPU time, or `null` where there is no /proc (not Linux). */
 export function sampleProcessCpu(): ProcessCpu | null {
   let pids: string[];
@@ -17,10 +33,7 @@ export function sampleProcessCpu(): ProcessCpu | null {
   const sample = new Map<number, { title: string; ticks: number }>();
   for (const pid of pids) {
     try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      // Fields after the command name (which may hold spaces) start after its closing paren.
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const ticks = Number(fields[11]) + Number(fields[12]);
+      const ticks = ticksOf(readFileSync(`/proc/${pid}/stat`, 'utf8'));
       const title = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').trim();
       sample.set(Number(pid), { title, ticks });
     } catch {
