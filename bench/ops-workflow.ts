@@ -11,7 +11,8 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
+import { guardedPool } from '../src/postgres/guarded-pool.ts';
 import { WorkflowEngine } from '../src/workflow/workflow-engine.ts';
 import { startOneServer } from '../test/support/jobs-postgres.ts';
 import {
@@ -29,7 +30,7 @@ const n0 = (value: number) => Math.round(value).toLocaleString('en-US');
 
 export async function workflowFigures(): Promise<SummaryRow[]> {
   const server = await startOneServer('bench-workflow');
-  const pool = new pg.Pool({ ...server.connection, max: 8 });
+  const pool = guardedPool({ ...server.connection, max: 8 });
   try {
     await prepareWorkflowDatabase(pool);
     const engineRate = await engineStepsPerSecond(pool, server.connection);

@@ -26,7 +26,9 @@ describe('failover with real servers killed', () => {
         { id: 'dc2', synchronousCommit: 'on' },
       ],
     });
-    controller = new FailoverController(fixture.fleet);
+    // A DC loss is confirmed over 5 s here (2 s by default), so that a replica stopped for a
+    // second below answers in time however loaded the machine.
+    controller = new FailoverController(fixture.fleet, { dcLossConfirmMs: 5_000 });
     controller.start();
     router = await fixture.router({ writeWaitMs: 15_000 });
   });
@@ -39,9 +41,8 @@ describe('failover with real servers killed', () => {
     const keys = keysHomedIn(router, 'dc1', 8, 'acct');
     const stream = new TrackedWriter(keys, 'kill', routerAppend(router, serverByPort(fixture)));
     stream.start(4);
-    await sleep(1_000);
+    await eventually(async () => stream.acks.length > 20, 20_000, 'writes before the failure');
     const before = stream.acknowledged.length;
-    assert.ok(before > 0, 'writes flow before the failure');
     const victim = fixture.fleet.server('dc1-a');
     assert.ok(victim?.pid);
     const killedAt = Date.now();
@@ -105,7 +106,7 @@ describe('failover with real servers killed', () => {
     const keys = keysHomedIn(router, 'dc2', 8, 'acct');
     const stream = new TrackedWriter(keys, 'hang', routerAppend(router, serverByPort(fixture)));
     stream.start(4);
-    await sleep(800);
+    await eventually(async () => stream.acks.length > 20, 20_000, 'writes before the hang');
     const victim = fixture.fleet.server('dc2-a');
     const pid = victim?.pid;
     assert.ok(victim && pid);
@@ -155,6 +156,52 @@ describe('failover with real servers killed', () => {
     );
   });
 
+  test('a primary killed while its replica is stopped for a second: the replica is promoted once it answers, the DC is kept', async () => {
+    const snapshot = await fixture.fleet.refreshCatalog();
+    const primary = snapshot?.servers.find((s) => s.dc === 'dc2' && s.role === 'primary');
+    const replica = snapshot?.servers.find(
+      (s) => s.role === 'replica' && s.upstream === primary?.id,
+    );
+    assert.ok(primary && replica);
+    const keys = keysHomedIn(router, 'dc2', 4, 'slow');
+    const stream = new TrackedWriter(keys, 'slow', routerAppend(router, serverByPort(fixture)));
+    stream.start(2);
+    await eventually(async () => stream.acks.length > 10, 20_000, 'writes before the kill');
+    const slow = fixture.fleet.server(replica.id);
+    assert.ok(slow?.pid);
+    slow.signalAll('SIGSTOP');
+    const killedAt = Date.now();
+    try {
+      fixture.fleet.server(primary.id)?.signalAll('SIGKILL');
+      await sleep(1_000);
+    } finally {
+      slow.signalAll('SIGCONT');
+    }
+    await eventually(
+      async () => stream.firstAckAfter(killedAt, (ack) => ack.server === replica.id) !== undefined,
+      30_000,
+      `writes acknowledged by ${replica.id}`,
+    );
+    await stream.stop();
+    await controller.idle();
+    const since = controller.log.recent().filter((e) => Date.parse(e.at) >= killedAt);
+    const kinds = since.map((e) => `${e.kind}:${e.server}`);
+    assert.ok(kinds.includes(`replica_promoted:${replica.id}`), kinds.join(', '));
+    assert.ok(
+      !since.some((e) => e.kind === 'dc_failed' || e.kind === 'shard_moved'),
+      kinds.join(', '),
+    );
+    // Its own silence, seen while it was stopped, is cleared once it answers as the new primary.
+    assert.ok(!kinds.includes(`primary_failed:${replica.id}`), kinds.join(', '));
+    assert.equal(router.map.route(router.map.shardOf(keys[0] as string)).shard.homeDc, 'dc2');
+    await assertNoneLost(router, stream.acknowledged, keys);
+    await eventually(
+      async () => (await fixture.fleet.health()).ready,
+      60_000,
+      'fleet healthy again',
+    );
+  });
+
   test('kill of every server of dc1: its shards move home to dc2, writes resume, old tokens are refused', async () => {
     const keys = keysHomedIn(router, 'dc1', 4, 'acct');
     const { token } = await router.write(keys[0], (tx) =>
@@ -162,7 +209,7 @@ describe('failover with real servers killed', () => {
     );
     const stream = new TrackedWriter(keys, 'dcloss', routerAppend(router, serverByPort(fixture)));
     stream.start(2);
-    await sleep(500);
+    await eventually(async () => stream.acks.length > 10, 20_000, 'writes before the DC loss');
     const killedAt = Date.now();
     for (const id of ['dc1-a', 'dc1-b']) fixture.fleet.server(id)?.signalAll('SIGKILL');
     await eventually(

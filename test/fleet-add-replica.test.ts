@@ -223,6 +223,7 @@ describe('servers added beyond the configuration', () => {
 
   test('a switchover of dc1 fences it at the switch and rebuilds it from the new primary', async () => {
     const report = await switchover(fleet, { dc: 'dc1' });
+    assert.deepEqual(report.verification.problems, []);
     assert.deepEqual([report.from, report.to, report.verification.ok], ['dc1-b', 'dc1-a', true]);
     const events = await fleet.catalog.events(20);
     const published = events.find((e) => e.reason === 'switchover in dc1: dc1-a is primary');

@@ -10,7 +10,6 @@ import assert from 'node:assert/strict';
 import { openSync, readFileSync, readSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type { Router } from '../src/data/router.ts';
 import { isMainstayError } from '../src/errors/mainstay-error.ts';
@@ -20,7 +19,7 @@ import { CATALOG_DATABASE } from '../src/fleet/fleet.ts';
 import { isAlive } from '../src/fleet/postgres-server.ts';
 import { type RestoredServer, removeRestoredServer, restoreBackup } from '../src/fleet/restore.ts';
 import { verifyRestore } from '../src/fleet/restore-verify.ts';
-import { type FleetFixture, keysHomedIn, startFleet } from './support/fleet-fixture.ts';
+import { eventually, type FleetFixture, keysHomedIn, startFleet } from './support/fleet-fixture.ts';
 import { routerAppend, TrackedWriter } from './support/tracked-writer.ts';
 
 let fixture: FleetFixture;
@@ -73,10 +72,14 @@ describe('backup and restore', () => {
     const keys = keysHomedIn(router, router.map.route(0).shard.homeDc, 8, 'bk');
     const writer = new TrackedWriter(keys, 'bk', routerAppend(router, new Map()));
     writer.start(4);
-    await sleep(500);
+    await eventually(async () => writer.acks.length > 20, 20_000, 'writes before the backup');
     const backupStartedAt = Date.now();
     const backup = await takeBackup(fixture.fleet, { server: primary, directory: backupDir });
-    await sleep(300);
+    await eventually(
+      async () => writer.acks.some((ack) => ack.startedAt >= backupStartedAt),
+      20_000,
+      'writes after the backup began',
+    );
     await writer.stop();
     manifest = backup.manifest;
     const before = writer.acks.filter((ack) => ack.ackedAt < backupStartedAt).map((a) => a.id);

@@ -33,6 +33,7 @@ import { compareShardCopy } from '../src/fleet/dc-switchover-verify.ts';
 import { FailoverController } from '../src/fleet/failover-controller.ts';
 import { CATALOG_DATABASE } from '../src/fleet/fleet.ts';
 import { subscriptionName, waitForCopyToApply } from '../src/fleet/shard-replication.ts';
+import { guardedPool } from '../src/postgres/guarded-pool.ts';
 import { WorkflowEngine } from '../src/workflow/workflow-engine.ts';
 import type { RunView } from '../src/workflow/workflow-types.ts';
 import {
@@ -289,8 +290,7 @@ describe('planned data-centre switchover', () => {
       ...fleet.connection(fixture.config.witness.id),
       database: CATALOG_DATABASE,
     };
-    const pool = new pg.Pool({ ...catalogDb, max: 4 });
-    pool.on('error', () => undefined);
+    const pool = guardedPool({ ...catalogDb, max: 4 });
     await prepareWorkflowDatabase(pool);
     const host = { fleet, controller };
     const engine = new WorkflowEngine({

@@ -17,6 +17,7 @@ import {
 } from '../src/fleet/replica-operation.ts';
 import {
   countAppendsOnPrimaries,
+  eventually,
   type FleetFixture,
   keysHomedIn,
   startFleet,
@@ -60,7 +61,7 @@ describe('replica rebuild and failover drill', () => {
     const keys = keysHomedIn(router, 'dc1', 8, 'drill');
     const writer = new TrackedWriter(keys, 'drill', routerAppend(router, new Map()));
     writer.start(4);
-    await sleep(500);
+    await eventually(async () => writer.acks.length > 20, 20_000, 'writes before the drill');
     const report = await failoverDrill(fixture.fleet, controller, { dc: 'dc1' });
     await sleep(500);
     await writer.stop();

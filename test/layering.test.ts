@@ -256,6 +256,13 @@ test("a domain's core imports no HTTP: neither fastify nor src/http", () => {
   assert.deepEqual(offending, []);
 });
 
+test('every pool in src/ is made by guardedPool, so a held client cannot crash the process', () => {
+  const makers = [...SOURCES.keys()].filter((file) =>
+    /new\s+(?:pg\.)?Pool\s*\(/.test(readFileSync(join(SRC, file), 'utf8')),
+  );
+  assert.deepEqual(makers, ['postgres/guarded-pool.ts']);
+});
+
 test(`no file in src/ is over ${FILE_LINES_MAX} lines`, () => {
   const long = [...SOURCES]
     .filter(([, source]) => source.lines > FILE_LINES_MAX)

@@ -10,13 +10,14 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import pg from 'pg';
+import type pg from 'pg';
 import { loadConfig, type MainstayConfig } from '../src/config/load-config.ts';
 import { DEMO_MIGRATIONS } from '../src/demo/demo-data.ts';
 import { type MigrationSet, migrate } from '../src/migrations/migration.ts';
 import { CONFIG_SECTIONS, MODULES } from '../src/modules.ts';
 import type { DomainModule } from '../src/platform/domain-module.ts';
 import { type Platform, startPlatform } from '../src/platform/platform.ts';
+import { guardedPool } from '../src/postgres/guarded-pool.ts';
 import { authHeaders } from './support/demo-credentials.ts';
 import { removeHome, tempHome } from './support/temp-home.ts';
 
@@ -117,7 +118,7 @@ async function ledgerOf(pool: pg.Pool): Promise<Map<string, string>> {
 /** The ledger of the catalog database on the witness. */
 async function catalogLedger(): Promise<Map<string, string>> {
   assert.ok(platform);
-  const pool = new pg.Pool({
+  const pool = guardedPool({
     ...platform.fleet.connection(config.witness.id),
     database: 'mainstay_catalog',
     max: 1,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { hkdfSync, randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import pg from 'pg';
+import type pg from 'pg';
 import { CATALOG_MIGRATIONS } from '../src/catalog/catalog-migrations.ts';
 import { ROOT_SECRET_FLAG } from '../src/catalog/catalog-store.ts';
 import { PostgresCatalogStore } from '../src/catalog/postgres-catalog-store.ts';
@@ -15,6 +15,7 @@ import {
 import { CardVault } from '../src/domains/cards/core/binding/card-vault.ts';
 import { isMainstayError } from '../src/errors/mainstay-error.ts';
 import { migrate } from '../src/migrations/migration.ts';
+import { guardedPool } from '../src/postgres/guarded-pool.ts';
 import {
   addRootSecret,
   CatalogSecrets,
@@ -48,7 +49,7 @@ async function clearFlags(): Promise<void> {
 describe('secrets in a real catalog', () => {
   before(async () => {
     server = await startOneServer('secrets-catalog');
-    pool = new pg.Pool({ ...server.connection, max: 4 });
+    pool = guardedPool({ ...server.connection, max: 4 });
     const client = await pool.connect();
     try {
       await migrate(client, [CATALOG_MIGRATIONS]);

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
 import type { CatalogStore } from '../src/catalog/catalog-store.ts';
 import { PostgresCatalogStore } from '../src/catalog/postgres-catalog-store.ts';
 import { PostgresRecentWriteStore } from '../src/catalog/recent-write-store.ts';
 import { runInReadScope } from '../src/data/read-scope.ts';
 import { Router } from '../src/data/router.ts';
 import { CATALOG_DATABASE } from '../src/fleet/fleet.ts';
+import { guardedPool } from '../src/postgres/guarded-pool.ts';
 import { type FleetFixture, startFleet } from './support/fleet-fixture.ts';
 import { pauseReplay, readVersion, setVersion } from './support/router-checks.ts';
 
@@ -182,8 +182,7 @@ function keysOnShardOf(router: Router, key: string, prefix: string): string {
  */
 async function routerWithUnreachableStore(fixture: FleetFixture): Promise<Router> {
   const witness = fixture.fleet.connection(fixture.config.witness.id);
-  const pool = new pg.Pool({ ...witness, database: CATALOG_DATABASE, max: 2 });
-  pool.on('error', () => undefined);
+  const pool = guardedPool({ ...witness, database: CATALOG_DATABASE, max: 2 });
   const real = new PostgresCatalogStore(pool);
   const nowhere = new PostgresRecentWriteStore({ ...witness, port: 1, database: CATALOG_DATABASE });
   const catalog: CatalogStore = {

@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import pg from 'pg';
+import type pg from 'pg';
 import { renderEvent } from '../src/cli/commands/ops.ts';
 import { isMainstayError } from '../src/errors/mainstay-error.ts';
+import { guardedPool } from '../src/postgres/guarded-pool.ts';
 import { WorkflowEngine } from '../src/workflow/workflow-engine.ts';
 import type { RunView } from '../src/workflow/workflow-types.ts';
 import { type OneServer, startOneServer } from './support/jobs-postgres.ts';
@@ -26,11 +27,9 @@ let engine: WorkflowEngine;
 
 before(async () => {
   server = await startOneServer('workflow');
-  pool = new pg.Pool({ ...server.connection, max: 4 });
+  pool = guardedPool({ ...server.connection, max: 4 });
   // The server stops at the end with this pool's last clients possibly still closing: their
   // "terminating connection" must not surface as an uncaught error after the tests passed.
-  pool.on('error', () => undefined);
-  pool.on('connect', (client) => client.on('error', () => undefined));
   await prepareWorkflowDatabase(pool);
   engine = newEngine();
   await engine.start();

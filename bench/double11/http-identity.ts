@@ -3,7 +3,6 @@
  * the HTTP server (every route checked, as on the platform), its token endpoint, and the demo
  * credentials written to the fleet's home, so the load generator sends a valid access token.
  */
-import pg from 'pg';
 import { PostgresCatalogStore } from '../../src/catalog/postgres-catalog-store.ts';
 import type { RouterOptions } from '../../src/data/router-options.ts';
 import type { DemoCredentials } from '../../src/domains/identity/demo/demo-credentials.ts';
@@ -13,6 +12,7 @@ import { CATALOG_DATABASE } from '../../src/fleet/fleet.ts';
 import { PLATFORM_SCOPES } from '../../src/http/access-control.ts';
 import { MODULES } from '../../src/modules.ts';
 import { scopesOf } from '../../src/platform/domain-module.ts';
+import { guardedPool } from '../../src/postgres/guarded-pool.ts';
 import { CatalogSecrets } from '../../src/secrets/catalog-secrets.ts';
 import type { FleetFixture } from '../../test/support/fleet-fixture.ts';
 import { readDemoCredentials } from '../support/demo-access.ts';
@@ -33,8 +33,7 @@ export async function startBenchIdentity(fixture: FleetFixture): Promise<BenchId
     ...fixture.fleet.connection(fixture.config.witness.id),
     database: CATALOG_DATABASE,
   };
-  const pool = new pg.Pool({ ...connection, max: 3 });
-  pool.on('error', () => undefined);
+  const pool = guardedPool({ ...connection, max: 3 });
   const catalog = new PostgresCatalogStore(pool);
   try {
     const router = await fixture.router({ applicationName: 'double11-identity' });

@@ -14,8 +14,9 @@
  * writes (a posting per account with its next seq and its totals after it), so the end-of-day
  * check of the books holds for both. Not shipped: the engine is the one writer of money.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import type { ConnectionInfo } from '../../src/postgres/connection-pools.ts';
+import { guardedPool } from '../../src/postgres/guarded-pool.ts';
 
 interface AccountRow {
   id: string;
@@ -43,13 +44,12 @@ export class OneTransactionLedger {
   /** `primaries`: shard id -> how to reach its primary (database `shard_<id>`). */
   constructor(primaries: ReadonlyMap<number, ConnectionInfo>, poolSizeMax: number) {
     for (const [shardId, connection] of primaries) {
-      const pool = new pg.Pool({
+      const pool = guardedPool({
         ...connection,
         database: `shard_${shardId}`,
         max: poolSizeMax,
         application_name: 'bench-ledger-baseline',
       });
-      pool.on('error', () => undefined);
       this.#pools.set(shardId, pool);
     }
   }

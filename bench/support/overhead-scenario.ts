@@ -1,8 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
+import type pg from 'pg';
 import { inlineParameters } from '../../src/data/inline-parameters.ts';
 import type { Router } from '../../src/data/router.ts';
 import type { ConsistencyLevel } from '../../src/data/router-options.ts';
+import { guardedPool } from '../../src/postgres/guarded-pool.ts';
 import type { FleetFixture } from '../../test/support/fleet-fixture.ts';
 import { type LoopResult, median, quantile, runClosedLoop } from './closed-loop.ts';
 import { printTable, type SummaryRow } from './report.ts';
@@ -267,12 +268,11 @@ export async function runOverhead(
   const replica = route.replicas[0]?.id;
   if (!primary || !replica) throw new Error(`shard ${shardId} has no primary and replica`);
   const bare = (id: string) => {
-    const pool = new pg.Pool({
+    const pool = guardedPool({
       ...fixture.fleet.connection(id),
       database: route.shard.database,
       max: OVERHEAD.poolSizeMax,
     });
-    pool.on('error', () => undefined);
     return pool;
   };
   const primaryPool = bare(primary);

@@ -1,4 +1,5 @@
-import pg from 'pg';
+import type pg from 'pg';
+import { guardedPool } from '../postgres/guarded-pool.ts';
 
 /** One key's last write, as a router records it after the commit. */
 export interface RecentWrite {
@@ -71,15 +72,13 @@ export class PostgresRecentWriteStore implements RecentWriteStore {
   readonly #pool: pg.Pool;
 
   constructor(connection: pg.PoolConfig, connectTimeoutMs = 1_000) {
-    this.#pool = new pg.Pool({
+    this.#pool = guardedPool({
       ...connection,
       max: RECENT_WRITE_POOL_SIZE_MAX,
       connectionTimeoutMillis: connectTimeoutMs,
       idleTimeoutMillis: 10_000,
       application_name: 'mainstay-recent-writes',
     });
-    this.#pool.on('error', () => undefined);
-    this.#pool.on('connect', (client) => client.on('error', () => undefined));
   }
 
   async record(writes: readonly RecentWrite[], timeoutMs: number): Promise<void> {

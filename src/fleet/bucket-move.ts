@@ -1,9 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
+import type pg from 'pg';
 import type { CatalogSnapshot, CatalogStore } from '../catalog/catalog-store.ts';
 import { compareTable } from '../compare/table-compare.ts';
 import { MainstayError } from '../errors/mainstay-error.ts';
 import type { CarriedMove } from '../migrations/bucket-carry.ts';
+import { guardedPool } from '../postgres/guarded-pool.ts';
 import {
   BUCKET_MOVE_LIMITS,
   type CutoverReport,
@@ -357,13 +358,12 @@ async function withDatabases<T>(
   work: (dbs: MoveDatabases) => Promise<T>,
 ): Promise<T> {
   const open = (side: MoveSide) => {
-    const pool = new pg.Pool({
+    const pool = guardedPool({
       ...fleet.connection(side.primary),
       database: side.database,
       max: 4,
       application_name: 'mainstay-bucket-move',
     });
-    pool.on('error', () => undefined);
     return pool;
   };
   const dbs = { source: open(sides.from), target: open(sides.to) };

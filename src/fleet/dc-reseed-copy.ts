@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
+import type pg from 'pg';
 import { MainstayError } from '../errors/mainstay-error.ts';
+import { guardedPool } from '../postgres/guarded-pool.ts';
 import { setAsideCopyChecks } from './copy-checks.ts';
 import type { Fleet } from './fleet.ts';
 import {
@@ -42,7 +43,7 @@ export class ReseedPools {
     const key = `${serverId}/${database}`;
     let pool = this.#pools.get(key);
     if (!pool) {
-      pool = new pg.Pool({
+      pool = guardedPool({
         ...this.#fleet.connection(serverId),
         database,
         max: 2,
@@ -50,7 +51,6 @@ export class ReseedPools {
         application_name: this.#applicationName,
         options: '-c default_transaction_read_only=off',
       });
-      pool.on('error', () => undefined);
       this.#pools.set(key, pool);
     }
     return pool;

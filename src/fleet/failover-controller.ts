@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { CatalogServer, CatalogSnapshot, CatalogStore } from '../catalog/catalog-store.ts';
 import { JobRunner } from '../jobs/job-runner.ts';
 import { ConnectionPools } from '../postgres/connection-pools.ts';
@@ -6,38 +7,12 @@ import { parseLsn } from '../postgres/lsn.ts';
 import { addedReplicasRepointed, rejoinAddedReplicas } from './added-replicas.ts';
 import { moveLostDataCentre } from './dc-failover.ts';
 import { type FailoverEvent, FailoverEventLog } from './failover-events.ts';
+import { FAILOVER_DEFAULTS, type FailoverOptions } from './failover-options.ts';
 import type { Fleet } from './fleet.ts';
 import { describeLostTail, type LostTailOutcome } from './lost-tail.ts';
 
-export interface FailoverOptions {
-  /** How often each primary and replica is probed. */
-  readonly probeIntervalMs?: number;
-  /** Connect and query bound of one probe: a server slower than this failed the probe. */
-  readonly probeTimeoutMs?: number;
-  /** Bound on one probe round (a catalog re-read and every server's probe). */
-  readonly probeRoundTimeoutMs?: number;
-  /** Consecutive failed probes after which a live-but-silent server counts as hung. */
-  readonly failureCountMax?: number;
-  /** Gap by which a new home's sequences jump ahead after a DC failover. */
-  readonly sequenceGap?: number;
-  /** Wait before the steps after a promotion are tried again, when one of them failed. */
-  readonly completionRetryMs?: number;
-  /** Attempts at the steps after a promotion before the failover is left to an operator. */
-  readonly completionAttemptMax?: number;
-}
-
 /** How often the probe loop re-reads the catalog for changes it did not make itself. */
 const CATALOG_REREAD_MS = 2_000;
-
-const DEFAULTS = {
-  probeIntervalMs: 200,
-  probeTimeoutMs: 400,
-  probeRoundTimeoutMs: 5_000,
-  failureCountMax: 3,
-  sequenceGap: 1_000_000,
-  completionRetryMs: 2_000,
-  completionAttemptMax: 30,
-};
 
 /**
  * Watches every primary and replica and repairs the fleet when one fails:
@@ -54,7 +29,7 @@ export class FailoverController extends EventEmitter<{ event: [FailoverEvent] }>
   /** Runs the probe rounds (job `failover-probe`); its snapshot is the loop's statistics. */
   readonly jobs = new JobRunner();
   readonly #fleet: Fleet;
-  readonly #options: typeof DEFAULTS;
+  readonly #options: typeof FAILOVER_DEFAULTS;
   readonly #probes: ConnectionPools;
   readonly #failures = new Map<string, number>();
   readonly #lastLsn = new Map<string, bigint>();
@@ -63,12 +38,12 @@ export class FailoverController extends EventEmitter<{ event: [FailoverEvent] }>
   #watching = false;
   #catalogReadAt = 0;
   readonly #onExit = (serverId: string, detail: string) =>
-    this.#suspect(serverId, `process exited: ${detail}`);
+    this.#suspect(serverId, `process exited: ${detail}`, 'exited');
 
   constructor(fleet: Fleet, options: FailoverOptions = {}) {
     super();
     this.#fleet = fleet;
-    this.#options = { ...DEFAULTS, ...options };
+    this.#options = { ...FAILOVER_DEFAULTS, ...options };
     const limit = this.#options.probeTimeoutMs;
     this.#probes = new ConnectionPools(
       (id) => fleet.connection(id),
@@ -143,11 +118,15 @@ export class FailoverController extends EventEmitter<{ event: [FailoverEvent] }>
       const failures = (this.#failures.get(server.id) ?? 0) + 1;
       this.#failures.set(server.id, failures);
       if (failures >= this.#options.failureCountMax)
-        this.#suspect(server.id, `${failures} probes failed`);
+        this.#suspect(server.id, `${failures} probes failed`, 'silent');
     }
   }
 
-  #suspect(serverId: string, why: string): void {
+  /**
+   * Queues the handling of a server that exited, or that was silent for `failureCountMax`
+   * probes. Handling is one action at a time, so a suspicion can wait behind another failover.
+   */
+  #suspect(serverId: string, why: string, seen: 'exited' | 'silent'): void {
     // A probe round that stop() waits for must not start a failover of a fleet going down.
     if (!this.#watching || this.#handling.has(serverId)) return;
     // A server a planned operation stops or promotes is not failing: the operation owns it.
@@ -155,7 +134,7 @@ export class FailoverController extends EventEmitter<{ event: [FailoverEvent] }>
     this.#handling.add(serverId);
     const detectedAt = Date.now();
     this.#queue = this.#queue
-      .then(() => this.#handle(serverId, why, detectedAt))
+      .then(() => this.#handle(serverId, why, seen, detectedAt))
       .catch((error: unknown) => {
         this.#record(
           {
@@ -172,11 +151,35 @@ export class FailoverController extends EventEmitter<{ event: [FailoverEvent] }>
       });
   }
 
-  async #handle(serverId: string, why: string, detectedAt: number): Promise<void> {
+  async #handle(
+    serverId: string,
+    why: string,
+    seen: 'exited' | 'silent',
+    detectedAt: number,
+  ): Promise<void> {
     const snapshot = await this.#fleet.refreshCatalog();
     const server = snapshot?.servers.find((s) => s.id === serverId);
     if (!snapshot || !server || server.fencedAtEpoch !== null) return;
     if (this.#fleet.planned.covers(serverId)) return;
+    // A silence that waited in the queue is asked again: a server slow while the machine was
+    // starved, or while another failover ran, may answer now, and acting on its old role would
+    // fail over a healthy server (a replica since promoted, say).
+    if (
+      seen === 'silent' &&
+      Date.now() - detectedAt > this.#options.probeIntervalMs &&
+      (await this.#answers(serverId))
+    ) {
+      this.#record(
+        {
+          kind: 'suspicion_cleared',
+          server: serverId,
+          dc: server.dc,
+          detail: `${why}, but it answers now: nothing done`,
+        },
+        detectedAt,
+      );
+      return;
+    }
     if (server.role === 'primary') await this.#primaryFailed(snapshot, server, why, detectedAt);
     else if (server.role === 'replica')
       await this.#replicaFailed(snapshot, server, why, detectedAt);
@@ -200,7 +203,7 @@ export class FailoverController extends EventEmitter<{ event: [FailoverEvent] }>
         s.fencedAtEpoch === null &&
         this.#fleet.isConfigured(s.id),
     );
-    if (!replica || !(await this.#answers(replica.id))) {
+    if (!replica || !(await this.#answersWithin(replica.id))) {
       await this.#dcFailed(snapshot, primary.dc as string, detectedAt);
       return;
     }
@@ -348,8 +351,13 @@ export class FailoverController extends EventEmitter<{ event: [FailoverEvent] }>
       { kind: 'replica_failed', server: replica.id, dc: replica.dc, detail: why },
       detectedAt,
     );
-    if (replica.upstream && !(await this.#answers(replica.upstream))) {
-      await this.#dcFailed(snapshot, replica.dc as string, detectedAt);
+    const upstream = snapshot.servers.find((s) => s.id === replica.upstream);
+    if (upstream && !(await this.#answersWithin(upstream.id))) {
+      // Both silent: either the DC is gone, or the primary died and its replica was only slow
+      // to answer (a loaded machine). The replica is asked once more before the DC is given up.
+      if (upstream.role === 'primary' && (await this.#answersWithin(replica.id)))
+        await this.#primaryFailed(snapshot, upstream, `${why}; its replica answers`, detectedAt);
+      else await this.#dcFailed(snapshot, replica.dc as string, detectedAt);
       return;
     }
     await this.#fleet.setStandbyHealthy(replica.id, false);
@@ -434,6 +442,16 @@ export class FailoverController extends EventEmitter<{ event: [FailoverEvent] }>
       return true;
     } catch {
       return false;
+    }
+  }
+
+  /** Whether `serverId` answers a probe within `dcLossConfirmMs`, probed every interval. */
+  async #answersWithin(serverId: string): Promise<boolean> {
+    const deadline = Date.now() + this.#options.dcLossConfirmMs;
+    for (;;) {
+      if (await this.#answers(serverId)) return true;
+      if (Date.now() >= deadline || !this.#watching) return false;
+      await sleep(this.#options.probeIntervalMs);
     }
   }
 

@@ -10,6 +10,7 @@ export const FAILOVER_EVENT_KINDS = [
   'replica_rebuilt',
   'replica_failed',
   'replica_recovered',
+  'suspicion_cleared',
   'dc_failed',
   'shard_moved',
   'failover_failed',

@@ -1,6 +1,5 @@
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import pg from 'pg';
 import { ApprovalStore } from '../approvals/approval-store.ts';
 import { registerAuditHook } from '../audit/audit-hook.ts';
 import { AuditLog } from '../audit/audit-log.ts';
@@ -32,6 +31,7 @@ import { registerStreamRoute } from '../http/routes/stream-route.ts';
 import { AdvisoryLockLease } from '../jobs/advisory-lock-lease.ts';
 import { JobRunner } from '../jobs/job-runner.ts';
 import type { ConnectionInfo } from '../postgres/connection-pools.ts';
+import { guardedPool } from '../postgres/guarded-pool.ts';
 import { addRootSecret, CatalogSecrets, promoteRootSecret } from '../secrets/catalog-secrets.ts';
 import { checkModules, type DomainModule, RunningModules, scopesOf } from './domain-module.ts';
 import { platformMetrics } from './platform-metrics.ts';
@@ -91,8 +91,7 @@ export async function wireApi(options: ApiWiringOptions): Promise<ApiWiring> {
     for (const step of stack.splice(0).reverse()) await step().catch(() => undefined);
   };
   try {
-    const pool = new pg.Pool({ ...options.witness, database: CATALOG_DATABASE, max: 3 });
-    pool.on('error', () => undefined);
+    const pool = guardedPool({ ...options.witness, database: CATALOG_DATABASE, max: 3 });
     const catalog = new PostgresCatalogStore(pool);
     stack.push(() => catalog.close());
     const { user, password } = options.witness;

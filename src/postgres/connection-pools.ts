@@ -1,4 +1,5 @@
-import pg from 'pg';
+import type pg from 'pg';
+import { guardedPool } from './guarded-pool.ts';
 /** How to reach a server. */
 export interface ConnectionInfo {
   readonly host: string;
@@ -79,7 +80,7 @@ export class ConnectionPools {
       return known.pool;
     }
     if (known) void known.pool.end().catch(() => undefined);
-    const pool = new pg.Pool({
+    const pool = guardedPool({
       ...info,
       database,
       max: this.#limits.poolSizeMax,
@@ -89,11 +90,6 @@ export class ConnectionPools {
       application_name: this.#applicationName,
       ...(this.#startupOptions ? { options: this.#startupOptions } : {}),
     });
-    // An idle client's error reaches the pool; a checked-out client's (its server died while
-    // the caller held it) would otherwise be an uncaught exception. The caller's next query
-    // fails and reports it.
-    pool.on('error', () => undefined);
-    pool.on('connect', (client) => client.on('error', () => undefined));
     let databases = this.#pools.get(serverId);
     if (!databases) {
       databases = new Map();

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
 import { PostgresCatalogStore } from '../../src/catalog/postgres-catalog-store.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
 import { Router } from '../../src/data/router.ts';
@@ -12,6 +11,7 @@ import { DEMO_MIGRATIONS } from '../../src/demo/demo-data.ts';
 import { CATALOG_DATABASE, Fleet } from '../../src/fleet/fleet.ts';
 import type { MigrationSet } from '../../src/migrations/migration.ts';
 import { CONFIG_SECTIONS } from '../../src/modules.ts';
+import { guardedPool } from '../../src/postgres/guarded-pool.ts';
 import { removeHome, tempHome } from './temp-home.ts';
 
 /** Tables the data-layer tests write and read. */
@@ -118,12 +118,11 @@ export async function startFleet(
     credentials,
     /** A router with its own catalog connection, as a separate service would have. */
     async router(options: Partial<RouterOptions> = {}): Promise<Router> {
-      const pool = new pg.Pool({
+      const pool = guardedPool({
         ...fleet.connection(config.witness.id),
         database: CATALOG_DATABASE,
         max: 3,
       });
-      pool.on('error', () => undefined);
       const catalog = new PostgresCatalogStore(pool);
       catalogs.push(catalog);
       const router = await Router.connect({ catalog, credentials: credentials(), ...options });

@@ -3,12 +3,13 @@
  * (SIGKILL) mid-step: it runs the test workflows against the database in MAINSTAY_TEST_DB (JSON
  * connection) and prints `ready` once it works.
  */
-import pg from 'pg';
+import type pg from 'pg';
+import { guardedPool } from '../../src/postgres/guarded-pool.ts';
 import { WorkflowEngine } from '../../src/workflow/workflow-engine.ts';
 import { TEST_WORKFLOWS, testModules } from './workflow-fixtures.ts';
 
 const connection = JSON.parse(process.env.MAINSTAY_TEST_DB ?? '{}') as pg.ClientConfig;
-const pool = new pg.Pool({ ...connection, max: 2 });
+const pool = guardedPool({ ...connection, max: 2 });
 const engine = new WorkflowEngine({
   pool,
   connection,

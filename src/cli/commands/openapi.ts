@@ -1,5 +1,4 @@
 import type { FastifyInstance } from 'fastify';
-import pg from 'pg';
 import { ApprovalStore } from '../../approvals/approval-store.ts';
 import { MainstayError } from '../../errors/mainstay-error.ts';
 import { PLATFORM_SCOPES } from '../../http/access-control.ts';
@@ -11,6 +10,7 @@ import { registerStreamRoute } from '../../http/routes/stream-route.ts';
 import { MODULES } from '../../modules.ts';
 import { scopesOf } from '../../platform/domain-module.ts';
 import { VERSION } from '../../platform/platform.ts';
+import { guardedPool } from '../../postgres/guarded-pool.ts';
 
 /** The OpenAPI document, generated from the same schemas the server validates with. */
 export async function openApiDocument(): Promise<unknown> {
@@ -23,7 +23,7 @@ export async function openApiDocument(): Promise<unknown> {
     // Nothing is served, but every route must still declare its security to be described.
     access: { authenticate: unavailable },
     // Never queried: the gate only adds its routes and the 202 answers to the document.
-    approvals: new ApprovalStore(new pg.Pool()),
+    approvals: new ApprovalStore(guardedPool({})),
     scopes: scopesOf(MODULES, PLATFORM_SCOPES),
     routes: [
       ...MODULES.map((module) => async (app: FastifyInstance) => {

@@ -4,9 +4,9 @@
  * statistics, answers which data patterns the change must adopt and why, and records the
  * decision in the catalog database. The platform hosts it without naming it.
  */
-import pg from 'pg';
 import { newEntityId } from '../../data/entity-id.ts';
 import type { DomainModule, RunningModule } from '../../platform/domain-module.ts';
+import { guardedPool } from '../../postgres/guarded-pool.ts';
 import { ADMISSION_SCOPES, registerAdmissionRoutes } from './api/admission-routes.ts';
 import {
   type AdmissionConfig,
@@ -43,8 +43,7 @@ export const admissionModule: DomainModule<RunningAdmission> = {
   scopes: ADMISSION_SCOPES,
   async start(context) {
     const thresholds = admissionThresholds((context.section ?? {}) as AdmissionConfig);
-    const pool = new pg.Pool({ ...context.catalogConnection, max: CATALOG_POOL_SIZE_MAX });
-    pool.on('error', () => undefined);
+    const pool = guardedPool({ ...context.catalogConnection, max: CATALOG_POOL_SIZE_MAX });
     const gate = new AdmissionGate(
       new FleetStatisticsReader(context.router),
       new AdmissionStore(pool),

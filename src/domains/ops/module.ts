@@ -5,7 +5,6 @@
  * them and takes decisions; the process that supervises the fleet (`mainstay up`) is the worker
  * that runs them, since its steps act on the servers it owns.
  */
-import pg from 'pg';
 import { AuditLog } from '../../audit/audit-log.ts';
 import type {
   DomainModule,
@@ -13,6 +12,7 @@ import type {
   RunningModule,
   RunningModules,
 } from '../../platform/domain-module.ts';
+import { guardedPool } from '../../postgres/guarded-pool.ts';
 import { WorkflowEngine } from '../../workflow/workflow-engine.ts';
 import { WORKFLOW_MIGRATIONS } from '../../workflow/workflow-store.ts';
 import type { StepModule } from '../../workflow/workflow-types.ts';
@@ -90,12 +90,11 @@ export function createOpsModule(
     errors: OPS_ERRORS,
     scopes: OPS_SCOPES,
     async start(context) {
-      const pool = new pg.Pool({
+      const pool = guardedPool({
         ...context.catalogConnection,
         max: 4,
         application_name: 'mainstay-ops',
       });
-      pool.on('error', () => undefined);
       const audit = new AuditLog(context.router);
       const engine = new WorkflowEngine({
         pool,

@@ -4,6 +4,8 @@
  * bad input answered with problem documents and nothing written.
  */
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CREDIT_LIMIT_APPROVAL_ABOVE_DEFAULT } from '../../../src/domains/cards/config/credit-limit-approval.ts';
 import { CARD_DEMO_ACCOUNT_COUNT } from '../../../src/domains/cards/demo/card-demo-data.ts';
@@ -72,7 +74,13 @@ const THRESHOLD = Number(CREDIT_LIMIT_APPROVAL_ABOVE_DEFAULT);
 
 describe('card API', () => {
   before(async () => {
-    platform = await startTestPlatform(home);
+    // The issuer path answers every authorization, however loaded the machine: these tests read
+    // the issuer's figures, and a slow batch must not hand a request to stand-in (its own tests
+    // are card-stand-in*.test.ts).
+    const file = path.join(home, 'mainstay.config.json');
+    const standIn = { issuerTimeoutMs: 30_000, latencyStandInMs: 60_000 };
+    writeFileSync(file, JSON.stringify({ cards: { standIn } }));
+    platform = await startTestPlatform(home, { MAINSTAY_CONFIG: file });
   });
   after(async () => {
     await platform?.stop();

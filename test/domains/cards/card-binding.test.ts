@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
-import pg from 'pg';
 import pino from 'pino';
 import { PostgresCatalogStore } from '../../../src/catalog/postgres-catalog-store.ts';
 import { CONSISTENCY_TOKEN_HEADER } from '../../../src/data/consistency-token.ts';
@@ -35,6 +34,7 @@ import {
 } from '../../../src/domains/cards/demo/binding-demo-data.ts';
 import { BINDING_MIGRATIONS } from '../../../src/domains/cards/sql/binding-migrations.ts';
 import { CATALOG_DATABASE } from '../../../src/fleet/fleet.ts';
+import { guardedPool } from '../../../src/postgres/guarded-pool.ts';
 import {
   type Api,
   bindBody,
@@ -105,12 +105,11 @@ const numbersSent = new Set<string>();
 
 function catalogStore(): PostgresCatalogStore {
   const { config, fleet } = fixture;
-  const pool = new pg.Pool({
+  const pool = guardedPool({
     ...fleet.connection(config.witness.id),
     database: CATALOG_DATABASE,
     max: 2,
   });
-  pool.on('error', () => undefined);
   const store = new PostgresCatalogStore(pool);
   catalogs.push(store);
   return store;

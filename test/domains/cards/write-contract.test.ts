@@ -13,13 +13,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import pg from 'pg';
 import { PostgresCatalogStore } from '../../../src/catalog/postgres-catalog-store.ts';
 import { newEntityId } from '../../../src/data/entity-id.ts';
 import type { Router } from '../../../src/data/router.ts';
 import { cardsModule, type RunningCards } from '../../../src/domains/cards/module.ts';
 import { CATALOG_DATABASE } from '../../../src/fleet/fleet.ts';
 import { buildHttpServer } from '../../../src/http/build-http-server.ts';
+import { guardedPool } from '../../../src/postgres/guarded-pool.ts';
 import { CatalogSecrets } from '../../../src/secrets/catalog-secrets.ts';
 import { type FleetFixture, startFleet } from '../../support/fleet-fixture.ts';
 import { pauseReplay } from '../../support/router-checks.ts';
@@ -42,8 +42,7 @@ let counter = 0;
 /** One API process's worth of services, with the shared recent-write store off. */
 async function startProcess(): Promise<ApiProcess> {
   const witness = fixture.fleet.connection(fixture.config.witness.id);
-  const pool = new pg.Pool({ ...witness, database: CATALOG_DATABASE, max: 3 });
-  pool.on('error', () => undefined);
+  const pool = guardedPool({ ...witness, database: CATALOG_DATABASE, max: 3 });
   const catalog = new PostgresCatalogStore(pool);
   const routerOptions = { sharedRecentWrites: false } as const;
   const router = await fixture.router(routerOptions);

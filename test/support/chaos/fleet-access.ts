@@ -10,6 +10,7 @@ import { CATALOG_DATABASE } from '../../../src/fleet/fleet.ts';
 import { readFleetState } from '../../../src/fleet/fleet-state.ts';
 import { SUPERUSER } from '../../../src/fleet/server-files.ts';
 import type { TopologySnapshot } from '../../../src/fleet/topology-snapshot.ts';
+import { guardedPool } from '../../../src/postgres/guarded-pool.ts';
 import { authHeaders } from '../demo-credentials.ts';
 import { assertLoopback } from './chaos-http.ts';
 
@@ -49,7 +50,7 @@ export class FleetAccess {
     const port = state.ports.witness;
     if (port === undefined) throw new Error('fleet.json names no witness port');
     const headers = authHeaders(home);
-    const pool = new pg.Pool({
+    const pool = guardedPool({
       host: '127.0.0.1',
       port,
       user: SUPERUSER,
@@ -57,7 +58,6 @@ export class FleetAccess {
       database: CATALOG_DATABASE,
       max: 2,
     });
-    pool.on('error', () => undefined);
     const router = await Router.connect({
       catalog: new PostgresCatalogStore(pool),
       credentials: { user: SUPERUSER, password: state.password },

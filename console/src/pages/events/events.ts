@@ -14,6 +14,7 @@ export const EVENT_KINDS = [
   'replica_rebuilt',
   'replica_failed',
   'replica_recovered',
+  'suspicion_cleared',
   'dc_failed',
   'shard_moved',
   'failover_failed',
@@ -42,6 +43,7 @@ const OK = new Set([
   'replica_promoted',
   'replica_rebuilt',
   'replica_recovered',
+  'suspicion_cleared',
   'copies_repointed',
 ]);
 

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import pg from 'pg';
 import { JobRunner } from '../../../jobs/job-runner.ts';
 import { migrate } from '../../../migrations/migration.ts';
+import { guardedPool } from '../../../postgres/guarded-pool.ts';
 import {
   adviceIdOf,
   decodeAdvice,
@@ -393,8 +394,7 @@ export async function openStandInRegistry(
   witness: pg.ClientConfig,
   processName = `${hostname()}:${process.pid}`,
 ): Promise<{ registry: StandInRegistry; close: () => Promise<void> }> {
-  const pool = new pg.Pool({ ...witness, max: REGISTRY_POOL_SIZE_MAX });
-  pool.on('error', () => undefined);
+  const pool = guardedPool({ ...witness, max: REGISTRY_POOL_SIZE_MAX });
   try {
     const registry = await StandInRegistry.open(pool, witness, { processName });
     return {
