@@ -1,9 +1,17 @@
 import type { Queryable } from '../data/primary-writer.ts';
+import type { TokenText } from '../data/write-contract.ts';
 import type { BatchContext, OpenBatch, QueuedItem, ShardBatchClient } from './batch-client.ts';
+
+/** An item's result, and the token of the commit that made it (covering the whole batch). */
+export interface Committed<Answer> {
+  readonly value: Answer;
+  readonly token: TokenText;
+}
 
 /**
  * The simplest client of a `ShardBatchEngine`: a batch is its items, in order, given to one
- * function in one transaction on their shard, which answers one result per item. Every item is
+ * function in one transaction on their shard, which answers one result per item; each item is
+ * answered with its result and the batch's commit token (the one write contract). Every item is
  * a unit of its own, so isolation can try any item alone. For writes whose batch function needs
  * nothing but the list (a coordinator's state changes, a list of starts).
  *
@@ -12,7 +20,7 @@ import type { BatchContext, OpenBatch, QueuedItem, ShardBatchClient } from './ba
  *   (move: Move) => move.accountId, (tx, moves) => applyMoves(tx, moves)));
  */
 export class ListBatchClient<Item, Answer>
-  implements ShardBatchClient<Item, Answer, QueuedItem<Item, Answer>>
+  implements ShardBatchClient<Item, Committed<Answer>, QueuedItem<Item, Committed<Answer>>>
 {
   readonly #keyOf: (item: Item) => string;
   readonly #apply: (tx: Queryable, items: readonly Item[]) => Promise<readonly Answer[]>;
@@ -34,9 +42,9 @@ export class ListBatchClient<Item, Answer>
   }
 
   open(
-    batch: readonly QueuedItem<Item, Answer>[],
-    context: BatchContext<Item, Answer>,
-  ): OpenBatch<QueuedItem<Item, Answer>> {
+    batch: readonly QueuedItem<Item, Committed<Answer>>[],
+    context: BatchContext<Item, Committed<Answer>>,
+  ): OpenBatch<QueuedItem<Item, Committed<Answer>>> {
     return {
       units: batch,
       requestCount: batch.length,
@@ -44,7 +52,7 @@ export class ListBatchClient<Item, Answer>
         const first = part[0];
         if (first === undefined) return;
         const items = part.map((entry) => entry.item);
-        const { value } = await context.router.write(
+        const { value, token } = await context.router.write(
           this.#keyOf(first.item),
           (tx) => this.#apply(tx, items),
           { waitMs: context.settings.writeWaitMs },
@@ -52,7 +60,7 @@ export class ListBatchClient<Item, Answer>
         if (value.length !== part.length)
           throw new Error(`a batch of ${part.length} was answered ${value.length} times`);
         part.forEach((entry, index) => {
-          entry.resolve(value[index] as Answer);
+          entry.resolve({ value: value[index] as Answer, token });
         });
       },
       fail: (entry, error) => entry.reject(error),

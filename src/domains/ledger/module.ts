@@ -149,6 +149,7 @@ export const ledgerModule: DomainModule<RunningLedger> = {
       ],
       async stop() {
         await payments.jobs.stop();
+        await payments.payments.close();
         await services.crossShardDriver.close();
         await services.crossShard.close();
         await services.expiry.stop();

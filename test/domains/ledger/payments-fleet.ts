@@ -157,6 +157,7 @@ export async function startPaymentsFleet(
     assertBooksClean,
     async stop() {
       await services.jobs.stop();
+      await services.payments.close();
       await driver.stop();
       await engine.close();
       await fixture.stop();

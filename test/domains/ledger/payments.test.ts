@@ -170,6 +170,55 @@ describe('P2P payments', () => {
     await fleet.assertBooksClean();
   });
 
+  test('across shards at once: starts share transactions, and each payment answers as if alone', async () => {
+    const payers = [];
+    for (let n = 0; n < 4; n += 1) payers.push(await fleet.customerOn(fleet.shardA, 10_000n));
+    const cannotPayFee = await fleet.customerOn(fleet.shardA, 1n);
+    const cannotPayAmount = await fleet.customerOn(fleet.shardA, 3_000n);
+    const payee = await fleet.customerOn(fleet.shardB, 0n);
+    const feesBefore = await feesBalance();
+    const input = (payerAccountId: string, amount: bigint) => ({
+      id: rid('many'),
+      kind: 'p2p' as const,
+      payerAccountId,
+      payeeAccountId: payee,
+      amount,
+      currency: CURRENCY,
+    });
+    const good = payers.flatMap((payer) => Array.from({ length: 5 }, () => input(payer, 1_000n)));
+    const refusedByFee = input(cannotPayFee, 1n);
+    const refusedByAmount = input(cannotPayAmount, 3_000n);
+    const statsBefore = fleet.services.payments.startStats;
+    const answers = await Promise.all(
+      [...good, refusedByFee, refusedByAmount].map((one) => fleet.services.payments.pay(one)),
+    );
+    const stats = fleet.services.payments.startStats;
+    const batches = stats.batches - statsBefore.batches;
+    const requests = stats.requests - statsBefore.requests;
+    assert.equal(requests, good.length + 2);
+    assert.ok(batches < requests, `${requests} starts in ${batches} transactions`);
+    assert.deepEqual(
+      answers.map((answer) => answer.value.status),
+      [...good.map(() => 'pending'), 'insufficient_funds', 'insufficient_funds'],
+    );
+    // A refusal is stored with its id: the same payment again answers it, replayed.
+    const again = await fleet.services.payments.pay(refusedByFee);
+    assert.deepEqual([again.value.status, again.replayed], ['insufficient_funds', true]);
+    for (const poor of [cannotPayFee, cannotPayAmount])
+      assert.equal((await fleet.accounts.getAccount(poor)).debitsPending, 0n, 'nothing reserved');
+    await fleet.settle();
+    const fee = oracleFee(1_000, P2P_RULE);
+    for (const payer of payers)
+      assert.equal(await fleet.balanceOf(payer), 10_000n - 5n * (1_000n + fee));
+    assert.equal(await fleet.balanceOf(payee), BigInt(good.length) * 1_000n);
+    assert.equal(await feesBalance(), feesBefore + BigInt(good.length) * fee);
+    assert.deepEqual(
+      [await fleet.balanceOf(cannotPayFee), await fleet.balanceOf(cannotPayAmount)],
+      [1n, 3_000n],
+    );
+    await fleet.assertBooksClean();
+  });
+
   test('malformed payments are refused before anything is written', async () => {
     const payer = await fleet.customerOn(fleet.shardA, 100n);
     const base = {

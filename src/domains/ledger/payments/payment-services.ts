@@ -40,7 +40,10 @@ export interface PaymentDeps {
   readonly startJobs?: boolean;
 }
 
-/** Starts the payments' services and their job; stop with `services.jobs.stop()`. */
+/**
+ * Starts the payments' services and their job; stop with `services.jobs.stop()`, then
+ * `services.payments.close()`.
+ */
 export async function startPaymentServices(deps: PaymentDeps): Promise<PaymentServices> {
   const section = deps.section ?? {};
   const payments = new PaymentTransfers({

@@ -44,6 +44,11 @@ export interface CrossShardStart {
   readonly reference: string | null;
   readonly transitCode: string;
   readonly timeoutSeconds: number;
+  /**
+   * A request applied with leg 1 as one linked chain, before it: both or neither (a payment's
+   * fee reserve). A start answered from its existing row does not apply it again.
+   */
+  readonly linkedBefore?: LedgerRequest;
 }
 
 /** How a start came out: `pending` (accepted; `state` says where it is) or leg 1's refusal. */
@@ -211,6 +216,37 @@ function legOf(start: CrossShardStart, transit: string): LedgerRequest {
 }
 
 /**
+ * Leg 1 of each start (with its linked request before it, if any) in ONE call of
+ * `ledger_apply_batch`: one outcome a start, its leg's, or its chain's refusal when the linked
+ * request was refused (the leg then was not applied either).
+ */
+async function applyLegs(
+  tx: Queryable,
+  legs: readonly { start: CrossShardStart; transit: string }[],
+): Promise<LedgerOutcome[]> {
+  if (legs.length === 0) return [];
+  const requests: LedgerRequest[] = [];
+  for (const { start, transit } of legs) {
+    if (start.linkedBefore) requests.push({ ...start.linkedBefore, linked: true });
+    requests.push(legOf(start, transit));
+  }
+  const outcomes = await applyLedgerBatch(tx, requests);
+  let at = 0;
+  return legs.map(({ start }) => {
+    const before = start.linkedBefore ? outcomes[at++] : undefined;
+    const leg = outcomes[at++] as LedgerOutcome;
+    const refusedBefore =
+      before !== undefined &&
+      before.status !== 'linked_event_failed' &&
+      !APPLIED.has(before.status);
+    return refusedBefore ? before : leg;
+  });
+}
+
+/** What a linked request's outcome is when it was applied. */
+const APPLIED: ReadonlySet<string> = new Set(['pending', 'posted']);
+
+/**
  * Starts cross-shard transfers on the debtor's shard in the caller's transaction (decision 49,
  * "Across shards"), each as if alone: leg 1 of each (a pending transfer `<id>:debit` from the
  * debtor to an in_transit stripe here) in ONE call of `ledger_apply_batch`, then the coordinator
@@ -250,13 +286,7 @@ export async function startCrossShards(
       answers[index] = { status: 'in_transit_account_not_found', replayed: false, state: null };
     else legs.push({ index, start, transit });
   });
-  const outcomes =
-    legs.length > 0
-      ? await applyLedgerBatch(
-          tx,
-          legs.map((leg) => legOf(leg.start, leg.transit)),
-        )
-      : [];
+  const outcomes = await applyLegs(tx, legs);
   const pending = legs.filter((leg, at) => {
     const outcome = outcomes[at] as LedgerOutcome;
     if (outcome.status !== 'pending')

@@ -1,6 +1,6 @@
 import type { Router } from '../../../../data/router.ts';
 import type { ShardBatchOptions } from '../../../../engine/batch-client.ts';
-import { ListBatchClient } from '../../../../engine/list-batch-client.ts';
+import { type Committed, ListBatchClient } from '../../../../engine/list-batch-client.ts';
 import { ShardBatchEngine } from '../../../../engine/shard-batch-engine.ts';
 import {
   applyCrossShardWrites,
@@ -24,7 +24,7 @@ interface RowWrite {
  * workers) share them. Each write keeps its meaning alone (`applyCrossShardWrites`).
  */
 export class CrossShardRowWriter {
-  readonly #engine: ShardBatchEngine<RowWrite, CrossShardWritten, unknown>;
+  readonly #engine: ShardBatchEngine<RowWrite, Committed<CrossShardWritten>, unknown>;
 
   constructor(router: Router, options: ShardBatchOptions = {}) {
     this.#engine = new ShardBatchEngine(
@@ -48,7 +48,7 @@ export class CrossShardRowWriter {
     to: CrossShardState,
     change: CrossShardMove = {},
   ): Promise<CrossShardRow | null> {
-    const written = await this.#engine.submit({
+    const { value: written } = await this.#engine.submit({
       shardKey: row.debitAccountId,
       write: { kind: 'move', id: row.id, from: row.state, to, change },
     });
@@ -57,7 +57,7 @@ export class CrossShardRowWriter {
 
   /** Fixes the creditor shard's stripe of `row` (the first choice stands): the stripe fixed. */
   async fixCreditTransit(row: CrossShardRow, stripe: string): Promise<string> {
-    const written = await this.#engine.submit({
+    const { value: written } = await this.#engine.submit({
       shardKey: row.debitAccountId,
       write: { kind: 'transit', id: row.id, stripe },
     });

@@ -1,6 +1,6 @@
 import type { Router } from '../../../../data/router.ts';
 import type { ShardBatchOptions } from '../../../../engine/batch-client.ts';
-import { ListBatchClient } from '../../../../engine/list-batch-client.ts';
+import { type Committed, ListBatchClient } from '../../../../engine/list-batch-client.ts';
 import { ShardBatchEngine } from '../../../../engine/shard-batch-engine.ts';
 import {
   type FieldError,
@@ -47,7 +47,7 @@ const KNOWN: ReadonlySet<string> = new Set(LEDGER_STATUSES);
 export class CrossShardTransfers {
   readonly #router: Router;
   readonly #settings: CrossShardSettings;
-  readonly #starts: ShardBatchEngine<CrossShardStart, CrossShardStarted, unknown>;
+  readonly #starts: ShardBatchEngine<CrossShardStart, Committed<CrossShardStarted>, unknown>;
 
   constructor(
     router: Router,
@@ -78,7 +78,7 @@ export class CrossShardTransfers {
    */
   async start(input: CrossShardInput): Promise<CrossShardAnswer> {
     this.#check(input);
-    const value = await this.#starts.submit({
+    const { value } = await this.#starts.submit({
       id: input.id,
       debitAccountId: input.debitAccountId,
       creditAccountId: input.creditAccountId,

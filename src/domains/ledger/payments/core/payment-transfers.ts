@@ -1,14 +1,17 @@
 import type { Router } from '../../../../data/router.ts';
 import type { WriteAnswer } from '../../../../data/write-contract.ts';
+import type { ShardBatchOptions } from '../../../../engine/batch-client.ts';
+import type { EngineStatsSnapshot } from '../../../../engine/engine-stats.ts';
+import { type Committed, ListBatchClient } from '../../../../engine/list-batch-client.ts';
+import { ShardBatchEngine } from '../../../../engine/shard-batch-engine.ts';
 import { isMainstayError, MainstayError } from '../../../../errors/mainstay-error.ts';
 import { CROSS_SHARD_DEFAULTS, stripeIndexOf } from '../../core/cross-shard/cross-shard-types.ts';
 import type { LedgerAccountService } from '../../core/ledger-account-service.ts';
 import type { LedgerEngine } from '../../core/ledger-engine.ts';
 import { twoAccountMoveErrors } from '../../core/ledger-request-validation.ts';
 import type { LedgerOutcome, LedgerRequest, LedgerStatus } from '../../core/ledger-types.ts';
-import { startCrossShard } from '../../store/cross-shard-store.ts';
-import { applyLedgerBatch } from '../../store/ledger-batch.ts';
-import { insertWaitingFee, readAccountBrief } from '../store/payment-fees-store.ts';
+import type { CrossShardStarted } from '../../store/cross-shard-store.ts';
+import { type PaymentStart, readAccountBrief, startPayments } from '../store/payment-fees-store.ts';
 import type { Fee, FeeBearer, FeeRules, PaymentKind } from './fee-rules.ts';
 import { paymentError } from './payment-errors.ts';
 
@@ -59,21 +62,14 @@ export function feeIdOf(paymentId: string): string {
   return `${paymentId}:fee`;
 }
 
-/** Thrown inside a cross-shard start's transaction to roll it back with a refusal. */
-class Refused extends Error {
-  readonly status: LedgerStatus;
-  constructor(status: LedgerStatus) {
-    super(status);
-    this.status = status;
-  }
-}
-
 /**
  * Payments between ledger accounts (decision 50): the fee by rule, then on one shard ONE linked
  * chain through the engine (the payment, then the fee to a stripe of the fees account beside the
- * payer: both or neither), or across shards the fee reserved (pending) in the same transaction as
- * the cross-shard transfer's first leg (`ledger_cross_shard_start`), posted or voided with the
- * transfer by `PaymentJobs.settleEndedFees`. A retry with the same id answers the
+ * payer: both or neither), or across shards the fee reserved (pending) in one linked chain with
+ * the cross-shard transfer's first leg (`startPayments`), posted or voided with the transfer by
+ * `PaymentJobs.settleEndedFees`. Cross-shard starts made at once share one transaction and one
+ * synchronous commit, batched per payer's shard on the engine of `src/engine/`; a refusal is
+ * stored with its id, as on one shard. A retry with the same id answers the
  * first outcome, `replayed`, never a second payment.
  */
 export class PaymentTransfers {
@@ -82,6 +78,7 @@ export class PaymentTransfers {
   readonly #accounts: LedgerAccountService;
   readonly #fees: FeeRules;
   readonly #feesCode: string;
+  readonly #starts: ShardBatchEngine<PaymentStart, Committed<CrossShardStarted>, unknown>;
 
   constructor(deps: {
     readonly router: Router;
@@ -89,12 +86,30 @@ export class PaymentTransfers {
     readonly accounts: LedgerAccountService;
     readonly fees: FeeRules;
     readonly feesAccountCode: string;
+    /** The batching of cross-shard starts (the engine's defaults when left out). */
+    readonly startBatching?: ShardBatchOptions;
   }) {
     this.#router = deps.router;
     this.#engine = deps.engine;
     this.#accounts = deps.accounts;
     this.#fees = deps.fees;
     this.#feesCode = deps.feesAccountCode;
+    this.#starts = new ShardBatchEngine(
+      deps.router,
+      'payment starts',
+      new ListBatchClient((item: PaymentStart) => item.start.debitAccountId, startPayments),
+      deps.startBatching ?? {},
+    );
+  }
+
+  /** The batching of cross-shard starts: batches and requests since this service started. */
+  get startStats(): EngineStatsSnapshot {
+    return this.#starts.stats;
+  }
+
+  /** Refuses new cross-shard payments and waits for the starts in flight. */
+  close(): Promise<void> {
+    return this.#starts.close();
   }
 
   /** The fee rules in force. */
@@ -191,14 +206,21 @@ export class PaymentTransfers {
   ): Promise<WriteAnswer<PaymentOutcome>> {
     const feeStripe = fee.amount > 0n ? await this.#feeStripe(input) : null;
     const { timeoutSeconds, transitCode } = CROSS_SHARD_DEFAULTS;
-    try {
-      const { value: replayed, token } = await this.#router.write(
-        input.payerAccountId,
-        async (tx) => {
-          let feeReplayed = true;
-          if (feeStripe !== null) {
-            const [reserved] = await applyLedgerBatch(tx, [
-              {
+    const reference = input.reference === undefined ? {} : { reference: input.reference };
+    const { value: started, token } = await this.#starts.submit({
+      start: {
+        id: input.id,
+        debitAccountId: input.payerAccountId,
+        creditAccountId: input.payeeAccountId,
+        amount: credited,
+        currency: input.currency,
+        reference: input.reference ?? null,
+        transitCode,
+        timeoutSeconds,
+        ...(feeStripe === null
+          ? {}
+          : {
+              linkedBefore: {
                 kind: 'pending',
                 id: feeIdOf(input.id),
                 debitAccountId: input.payerAccountId,
@@ -206,52 +228,23 @@ export class PaymentTransfers {
                 amount: fee.amount,
                 currency: input.currency,
                 timeoutSeconds,
-                ...(input.reference === undefined ? {} : { reference: input.reference }),
+                ...reference,
               },
-            ]);
-            if (reserved?.status !== 'pending')
-              throw new Refused(reserved?.status ?? 'invalid_request');
-            feeReplayed = reserved.replayed;
-          }
-          const started = await startCrossShard(tx, {
-            id: input.id,
-            debitAccountId: input.payerAccountId,
-            creditAccountId: input.payeeAccountId,
-            amount: credited,
-            currency: input.currency,
-            reference: input.reference ?? null,
-            transitCode,
-            timeoutSeconds,
-          });
-          if (started.status === 'in_transit_account_not_found')
-            throw new MainstayError(
-              'resource_not_found',
-              `no ${transitCode} in_transit account in ${input.currency} on the payer's shard`,
-            );
-          if (started.status !== 'pending') throw new Refused(started.status as LedgerStatus);
-          if (feeStripe !== null)
-            await insertWaitingFee(tx, {
-              transferId: input.id,
-              feeId: feeIdOf(input.id),
-              debitAccountId: input.payerAccountId,
-            });
-          return started.replayed && feeReplayed;
-        },
-        { token: callerToken ?? null },
+            }),
+      },
+      feeId: feeStripe === null ? null : feeIdOf(input.id),
+    });
+    if (started.status === 'in_transit_account_not_found')
+      throw new MainstayError(
+        'resource_not_found',
+        `no ${transitCode} in_transit account in ${input.currency} on the payer's shard`,
       );
-      return {
-        value: outcomeOf(input, fee, credited, 'pending', replayed, 'cross_shard'),
-        token,
-        replayed,
-      };
-    } catch (error) {
-      if (!(error instanceof Refused)) throw error;
-      return {
-        value: outcomeOf(input, fee, credited, error.status, false, 'cross_shard'),
-        token: callerToken ? this.#router.mergeTokens(callerToken) : null,
-        replayed: false,
-      };
-    }
+    const status = (started.status === 'pending' ? 'pending' : started.status) as LedgerStatus;
+    return {
+      value: outcomeOf(input, fee, credited, status, started.replayed, 'cross_shard'),
+      token: this.#router.mergeTokens(...(callerToken ? [callerToken] : []), token),
+      replayed: started.replayed,
+    };
   }
 
   /** Why the payee on another shard cannot be paid, or `null` when it can. */

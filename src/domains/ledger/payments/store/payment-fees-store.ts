@@ -3,7 +3,12 @@
  * for their transfer to end, and the brief read of an account a payment checks before it starts.
  */
 import type { Queryable } from '../../../../data/primary-writer.ts';
-import type { CrossShardState } from '../../store/cross-shard-store.ts';
+import {
+  type CrossShardStart,
+  type CrossShardStarted,
+  type CrossShardState,
+  startCrossShards,
+} from '../../store/cross-shard-store.ts';
 
 /** A cross-shard payment's fee, reserved with its first leg. */
 export interface WaitingFee {
@@ -14,16 +19,40 @@ export interface WaitingFee {
   readonly state: CrossShardState;
 }
 
-/** Records the fee `feeId` of cross-shard transfer `transferId` (a repeat changes nothing). */
-export async function insertWaitingFee(
+/** A cross-shard payment's start: its transfer, with the fee's reserve linked before leg 1. */
+export interface PaymentStart {
+  readonly start: CrossShardStart;
+  /** The fee's pending transfer id, when the payment bears a fee (`start.linkedBefore`). */
+  readonly feeId: string | null;
+}
+
+/**
+ * Starts cross-shard payments on the payer's shard in the caller's transaction, each as if alone
+ * (`startCrossShards`): a fee's reserve and leg 1 are one linked chain, so both are applied or
+ * neither; each started payment that bears a fee has its fee recorded as waiting for the
+ * transfer to end, in the same transaction (a repeat changes nothing).
+ */
+export async function startPayments(
   tx: Queryable,
-  fee: { readonly transferId: string; readonly feeId: string; readonly debitAccountId: string },
-): Promise<void> {
-  await tx.query(
-    `INSERT INTO public.ledger_payment_fees (transfer_id, fee_id, debit_account_id)
-     VALUES ($1, $2, $3) ON CONFLICT (transfer_id) DO NOTHING`,
-    [fee.transferId, fee.feeId, fee.debitAccountId],
+  items: readonly PaymentStart[],
+): Promise<CrossShardStarted[]> {
+  const started = await startCrossShards(
+    tx,
+    items.map((item) => item.start),
   );
+  const fees = items.filter((item, at) => item.feeId !== null && started[at]?.status === 'pending');
+  if (fees.length > 0)
+    await tx.query(
+      `INSERT INTO public.ledger_payment_fees (transfer_id, fee_id, debit_account_id)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+       ON CONFLICT (transfer_id) DO NOTHING`,
+      [
+        fees.map((item) => item.start.id),
+        fees.map((item) => item.feeId),
+        fees.map((item) => item.start.debitAccountId),
+      ],
+    );
+  return started;
 }
 
 /** Up to `limit` fees whose transfer has ended (posted or voided), oldest first. */
