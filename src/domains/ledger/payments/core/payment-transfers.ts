@@ -239,7 +239,8 @@ export class PaymentTransfers {
         'resource_not_found',
         `no ${transitCode} in_transit account in ${input.currency} on the payer's shard`,
       );
-    const status = (started.status === 'pending' ? 'pending' : started.status) as LedgerStatus;
+    // `pending`, or the refusal of the fee's reserve or of leg 1: a ledger status either way.
+    const status = started.status as LedgerStatus;
     return {
       value: outcomeOf(input, fee, credited, status, started.replayed, 'cross_shard'),
       token: this.#router.mergeTokens(...(callerToken ? [callerToken] : []), token),
