@@ -47,10 +47,10 @@ const DEFAULTS = {
   intervalMs: 500,
   backoffBaseMs: 500,
   backoffMaxMs: 60_000,
-  scanLimit: 200,
+  scanLimit: 512,
   // Each step waits on a synchronous commit, and the engine batches the steps that arrive
   // together: more rows in flight is more rows driven a second, not more commits.
-  concurrency: 16,
+  concurrency: 64,
 };
 const RUN_TIMEOUT_MS = 60_000;
 /** Steps a row needs at most (pending_debit -> credit_pending -> posting -> posted), with slack. */
