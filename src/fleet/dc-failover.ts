@@ -111,14 +111,18 @@ async function makeCopyHome(
   shard: CatalogShard,
   published: bigint | undefined,
 ): Promise<number | null> {
-  const pool = context.fleet.pools.pool(server, shard.database);
-  const applied = await appliedRemoteLsn(pool, shard.database);
+  const applied = await appliedRemoteLsn(
+    context.fleet.pools.pool(server, shard.database),
+    shard.database,
+  );
   const appliedLsn = applied ? parseLsn(applied) : null;
   const gapBytes =
     published !== undefined && appliedLsn !== null
       ? Number(published > appliedLsn ? published - appliedLsn : 0n)
       : null;
-  await makeWritable(context.fleet.pools.pool(server), shard.database);
+  await makeWritable(context.fleet.pools, server, shard.database);
+  // After makeWritable: it may have replaced the pool.
+  const pool = context.fleet.pools.pool(server, shard.database);
   await detachSubscription(pool, shard.database);
   await restoreCopyChecks(pool);
   await advanceSequences(pool, context.sequenceGap);

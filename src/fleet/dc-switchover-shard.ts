@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { ConnectionPools } from '../postgres/connection-pools.ts';
 import { restoreCopyChecks, setAsideCopyChecks } from './copy-checks.ts';
 import type { ReseedPools } from './dc-reseed-copy.ts';
 import { DC_SWITCHOVER } from './dc-switchover-preflight.ts';
@@ -145,7 +146,7 @@ export async function hasSubscription(
 export async function makeNewHome(fleet: Fleet, move: ShardMove, exempt: ReseedPools) {
   // First: a copy that was a switchover's old home is read-only by default, for its subscription
   // and constraints too. No router writes to it before the commit names it the home.
-  await makeWritable(fleet.pools.pool(move.newHome), move.database);
+  await makeWritable(fleet.pools, move.newHome, move.database);
   const newHomeDb = fleet.pools.pool(move.newHome, move.database);
   await dropSubscriptionLocally(newHomeDb, move.database);
   await dropCopySlot(exempt.pool(move.oldHome, move.database), move.database);
@@ -159,10 +160,18 @@ export async function makeNewHome(fleet: Fleet, move: ShardMove, exempt: ReseedP
  * DC switchover) and ends the client sessions opened under it, which keep it for their lifetime;
  * nothing when it was not set.
  */
-export async function makeWritable(admin: pg.Pool, database: string): Promise<void> {
+export async function makeWritable(
+  pools: ConnectionPools,
+  server: string,
+  database: string,
+): Promise<void> {
+  const admin = pools.pool(server);
   if (!(await readOnlyByDefault(admin, database))) return;
   await admin.query(`ALTER DATABASE ${quoteIdent(database)} RESET default_transaction_read_only`);
   await endClientSessions(admin, database);
+  // The sessions ended include idle ones of `pools`' own: a new pool, so that the caller's next
+  // query does not meet a session the server has terminated.
+  pools.dropDatabase(server, database);
 }
 
 /** Sets each sequence of schema `public` on `to` to at least its value on `from`. */

@@ -99,6 +99,19 @@ export class ConnectionPools {
     return pool;
   }
 
+  /**
+   * Drops the pool of `database` on `serverId`, for one whose sessions were just ended on the
+   * server (`pg_terminate_backend`): an idle client of it may not have heard yet, and would fail
+   * the next query. The next {@link pool} call opens a new one; the old one ends without being
+   * waited for (a client held elsewhere is closed once released).
+   */
+  dropDatabase(serverId: string, database: string): void {
+    const entry = this.#pools.get(serverId)?.get(database);
+    if (!entry) return;
+    this.#pools.get(serverId)?.delete(database);
+    void entry.pool.end().catch(() => undefined);
+  }
+
   /** Closes the pools of one server (after it stopped, or moved). */
   async closeServer(serverId: string): Promise<void> {
     const databases = this.#pools.get(serverId);
