@@ -45,6 +45,11 @@ export interface PaymentsFleet {
   settle(): Promise<void>;
   /** Every shard's books hold, and nothing rests in transit. */
   assertBooksClean(): Promise<void>;
+  /**
+   * The payments of another API process on the same fleet: its own routers, engine and batches
+   * (the job left stopped), stopped with the fleet.
+   */
+  otherProcess(): Promise<PaymentServices>;
   stop(): Promise<void>;
 }
 
@@ -80,6 +85,22 @@ export async function startPaymentsFleet(
     section,
     startJobs: false,
   });
+  const others: { services: PaymentServices; engine: LedgerEngine }[] = [];
+  async function otherProcess(): Promise<PaymentServices> {
+    const options = { writeWaitMs: 2_000, connectTimeoutMs: 5_000 };
+    const otherRouter = await fixture.router(options);
+    const otherEngine = new LedgerEngine(await fixture.router(options), { writeWaitMs: 2_000 });
+    const other = await startPaymentServices({
+      router: otherRouter,
+      engine: otherEngine,
+      accounts: new LedgerAccountService(otherRouter, { stripesPerShard: 2 }),
+      secrets,
+      section,
+      startJobs: false,
+    });
+    others.push({ services: other, engine: otherEngine });
+    return other;
+  }
   for (const [code, kind] of [
     [CROSS_SHARD_DEFAULTS.transitCode, 'in_transit'],
     [FEES, 'fees'],
@@ -155,7 +176,12 @@ export async function startPaymentsFleet(
     balanceOf: async (id) => (await accounts.getAccount(id)).balance,
     settle,
     assertBooksClean,
+    otherProcess,
     async stop() {
+      for (const other of others) {
+        await other.services.payments.close();
+        await other.engine.close();
+      }
       await services.jobs.stop();
       await services.payments.close();
       await driver.stop();

@@ -2,10 +2,13 @@
  * Payments on a real fleet (decision 50): P2P on one shard and across shards with fees by rule
  * (linked to the payment: both or neither), the fee rounding against an oracle, merchant QR
  * codes (paid once, replayed under the same key, refused altered, expired or paid twice with
- * nothing written), and the books balanced after each.
+ * nothing written), the payer's primary hung (SIGSTOP) with payments and their retries in flight
+ * on two processes' batches (each paid once, one answer per payment), and the books balanced
+ * after each.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { newEntityId, taggedBucket } from '../../../src/data/entity-id.ts';
 import { feeOfRule, feeRulesOf } from '../../../src/domains/ledger/payments/core/fee-rules.ts';
 import { signQrPayload } from '../../../src/domains/ledger/payments/core/qr-payload.ts';
@@ -216,6 +219,92 @@ describe('P2P payments', () => {
       [await fleet.balanceOf(cannotPayFee), await fleet.balanceOf(cannotPayAmount)],
       [1n, 3_000n],
     );
+    await fleet.assertBooksClean();
+  });
+
+  test("the payer's primary hung (SIGSTOP), payments and retries in flight on two processes: each paid once", async () => {
+    const other = await fleet.otherProcess();
+    const payers = [];
+    for (let n = 0; n < 3; n += 1) payers.push(await fleet.customerOn(fleet.shardA, 10_000n));
+    const payee = await fleet.customerOn(fleet.shardB, 0n);
+    const feesBefore = await feesBalance();
+    const input = (payerAccountId: string) => ({
+      id: rid('hung'),
+      kind: 'p2p' as const,
+      payerAccountId,
+      payeeAccountId: payee,
+      amount: 1_000n,
+      currency: CURRENCY,
+    });
+    const before = payers.map(input);
+    for (const one of before)
+      assert.equal((await fleet.services.payments.pay(one)).value.status, 'pending');
+    const during = payers.flatMap((payer) => [input(payer), input(payer)]);
+    const primaryA = fleet.router.map.route(fleet.shardA).primary?.id as string;
+    const victim = fleet.fixture.fleet.server(primaryA);
+    assert.ok(victim);
+    victim.signalAll('SIGSTOP');
+    let resumed = false;
+    try {
+      // While the payer's shard hangs: each payment sent to this process, then the same one
+      // again to the other process (a client's retry while its first attempt is in flight),
+      // and the payments made before the hang driven.
+      let answeredInHang = 0;
+      const first = Promise.allSettled(
+        during.map((one) =>
+          fleet.services.payments.pay(one).finally(() => {
+            if (!resumed) answeredInHang += 1;
+          }),
+        ),
+      );
+      const retried = Promise.allSettled(
+        during.map(async (one) => {
+          await sleep(200);
+          return other.payments.pay(one);
+        }),
+      );
+      const drives = Promise.allSettled(
+        before.map((one) => fleet.driver.drive(one.id, one.payerAccountId)),
+      );
+      // Hostile text is refused at once, hung shard or not, and fails nothing else.
+      for (const reference of ['nul\u0000', 'lone \ud800'])
+        await rejects(
+          other.payments.pay({ ...input(payers[0] as string), reference }),
+          'invalid_request',
+        );
+      await sleep(1_500);
+      resumed = true;
+      victim.signalAll('SIGCONT');
+      assert.equal(answeredInHang, 0, 'no payment on the hung shard was answered while it hung');
+      const [a, b] = [await first, await retried];
+      await drives;
+      for (const [n, one] of during.entries()) {
+        const answers = [a[n], b[n]].flatMap((o) => (o?.status === 'fulfilled' ? [o.value] : []));
+        for (const o of [a[n], b[n]])
+          if (o?.status === 'rejected')
+            assert.ok(
+              isMainstayError(o.reason, 'primary_unavailable') ||
+                isMainstayError(o.reason, 'write_outcome_unknown'),
+              String(o.reason),
+            );
+        // One request, one answer: whichever processes answered, they answered alike.
+        for (const answer of answers) assert.equal(answer.value.status, 'pending', one.id);
+        assert.ok(answers.filter((answer) => !answer.replayed).length <= 1, `${one.id} made twice`);
+      }
+    } finally {
+      if (!resumed) victim.signalAll('SIGCONT');
+    }
+    // Every client retries what it did not see end, with the same id, on either process.
+    for (const [n, one] of during.entries()) {
+      const again = await (n % 2 === 0 ? fleet.services : other).payments.pay(one);
+      assert.deepEqual([again.value.status, again.replayed], ['pending', true], one.id);
+    }
+    await fleet.settle();
+    const fee = oracleFee(1_000, P2P_RULE);
+    for (const payer of payers)
+      assert.equal(await fleet.balanceOf(payer), 10_000n - 3n * (1_000n + fee), 'each paid once');
+    assert.equal(await fleet.balanceOf(payee), BigInt(before.length + during.length) * 1_000n);
+    assert.equal(await feesBalance(), feesBefore + BigInt(before.length + during.length) * fee);
     await fleet.assertBooksClean();
   });
 
