@@ -1,16 +1,13 @@
 /**
- * Loaded before the test runner with `--import` (every test file's process inherits it):
- * `node --import tsx --import ./test/support/ram-temp-dir.ts --test ...`. Points the system temp
- * directory (`TMPDIR`, which `os.tmpdir()` and the child processes the tests start read) at a
- * folder on a RAM-backed file system when the machine has one with room, so the tests' homes
- * (every fleet's data directories, the template fleets, the environments) are written to memory
- * instead of disk. The servers are the same real PostgreSQL servers; what changes is that their
- * writes and fsyncs never wait for the disk, and that making and deleting a fleet's few hundred
- * megabytes costs the kernel far less: on the 2-core machine a fleet starts and stops in about a
- * quarter of the time and half the CPU. Not in `npm test` yet: with it, the console file's
- * teardown twice in four runs never stopped its platform after the killed-primary suite (see
- * docs/ARCHITECTURE.md, decision 14). Without such a file system (or with less room than
- * {@link ROOM_BYTES_MIN}) nothing changes. `MAINSTAY_TEST_TMPDIR` set to a folder uses that one
+ * Loaded before the test runner with `--import` (every test file's process inherits it), as
+ * `npm test` does: `node --import tsx --import ./test/support/ram-temp-dir.ts --test ...`.
+ * Points the system temp directory (`TMPDIR`, which `os.tmpdir()` and the child processes the
+ * tests start read) at a folder on a RAM-backed file system when the machine has one with room,
+ * so the tests' homes (every fleet's data directories, the template fleets, the environments)
+ * are written to memory instead of disk. The servers are the same real PostgreSQL servers; what
+ * changes is that their writes and fsyncs never wait for the disk, and that making and deleting
+ * a fleet's few hundred megabytes costs the kernel far less (docs/ARCHITECTURE.md, decision 14).
+ * Without such a file system (or with less room than {@link ROOM_BYTES_MIN}) nothing changes. `MAINSTAY_TEST_TMPDIR` set to a folder uses that one
  * instead; set to `off`, the usual one.
  */
 import { chmodSync, mkdirSync, statfsSync } from 'node:fs';
