@@ -2,11 +2,19 @@
  * A shard copy whose server trails what its slot confirmed (the promoted replica of a failed
  * copy server that had not received the last applied commits) is re-seeded, not resumed: the
  * publisher cannot send from before the slot's confirmed position, so resuming would skip rows.
+ * A new fleet's copy is subscribed without an initial copy only when it is checked to hold what
+ * its home holds (equal-copy.ts); else it gets one.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { subscriptionName } from '../src/fleet/shard-replication.ts';
+import { publicTableDigests, subscribeEqualCopy } from '../src/fleet/equal-copy.ts';
+import {
+  dropCopySlot,
+  dropSubscriptionLocally,
+  subscriptionName,
+  waitForCopyToApply,
+} from '../src/fleet/shard-replication.ts';
 import { type FleetFixture, startFleet } from './support/fleet-fixture.ts';
 
 let fixture: FleetFixture;
@@ -97,4 +105,61 @@ test('a copy that trails its slot only over WAL it never needed is resumed, not 
   assert.ok(!reseeded.includes(shardId), `re-seeded ${reseeded.join(', ')}`);
   await write('nogap_2');
   await waitFor(async () => (await countOn(copyServer, database, ['nogap_2'])) === 1, 'nogap_2');
+});
+
+test('a new copy is subscribed without an initial copy only when it holds what its home holds', async () => {
+  const router = await fixture.router();
+  const shardId = 2;
+  const route = router.map.route(shardId);
+  const database = route.shard.database;
+  const copyServer = fixture.config.dataCentres.find((dc) => dc.id === route.shard.copyDc)?.primary
+    .id as string;
+  const home = route.primary?.id as string;
+  const homeDb = fixture.fleet.pools.pool(home, database);
+  const copyDb = fixture.fleet.pools.pool(copyServer, database);
+  const publisher = fixture.fleet.publisherConninfo(home, database);
+  const write = (id: string) =>
+    router.writeToShard(shardId, (tx) => tx.query(`INSERT INTO appends VALUES ($1, 'eq')`, [id]));
+  /** Tables of the subscription that had an initial copy (a table sync records where it ended). */
+  const synced = async () =>
+    (
+      await copyDb.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_subscription_rel r
+           JOIN pg_subscription s ON s.oid = r.srsubid
+          WHERE s.subname = $1 AND r.srsublsn IS NOT NULL`,
+        [subscriptionName(database)],
+      )
+    ).rows[0]?.n ?? 0;
+  const unsubscribe = async () => {
+    assert.ok(await waitForCopyToApply(homeDb, copyDb, database, 20_000), 'the copy caught up');
+    assert.ok(await dropSubscriptionLocally(copyDb, database));
+    await dropCopySlot(homeDb, database);
+  };
+  // Equal on both sides: subscribed as it is, and what the home writes next arrives.
+  await write('eq_1');
+  await waitFor(async () => (await countOn(copyServer, database, ['eq_1'])) === 1, 'eq_1');
+  await unsubscribe();
+  assert.equal(await publicTableDigests(homeDb), await publicTableDigests(copyDb));
+  assert.equal(await subscribeEqualCopy(homeDb, copyDb, database, publisher), true);
+  assert.equal(await synced(), 0, 'no initial copy of equal tables');
+  await write('eq_2');
+  await waitFor(async () => (await countOn(copyServer, database, ['eq_2'])) === 1, 'eq_2');
+  assert.equal(await subscribeEqualCopy(homeDb, copyDb, database, publisher), false, 'once');
+
+  // A row only the home holds: the copy gets an initial copy, and with it that row.
+  await unsubscribe();
+  await homeDb.query(`INSERT INTO appends VALUES ('eq_home_only', 'eq')`);
+  assert.notEqual(await publicTableDigests(homeDb), await publicTableDigests(copyDb));
+  assert.equal(await subscribeEqualCopy(homeDb, copyDb, database, publisher), true);
+  await waitFor(
+    async () => (await countOn(copyServer, database, ['eq_1', 'eq_2', 'eq_home_only'])) === 3,
+    'the copy to hold the row only the home had',
+  );
+  assert.ok((await synced()) > 0, 'an initial copy was made');
+  await write('eq_3');
+  await waitFor(async () => (await countOn(copyServer, database, ['eq_3'])) === 1, 'eq_3');
+  await waitFor(
+    async () => (await publicTableDigests(homeDb)) === (await publicTableDigests(copyDb)),
+    'home and copy equal',
+  );
 });

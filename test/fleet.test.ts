@@ -10,6 +10,7 @@ import { isMainstayError } from '../src/errors/mainstay-error.ts';
 import { setAsideCopyChecks } from '../src/fleet/copy-checks.ts';
 import { Fleet } from '../src/fleet/fleet.ts';
 import { readFleetState } from '../src/fleet/fleet-state.ts';
+import { ensureDatabase } from '../src/fleet/shard-replication.ts';
 import { migrateDatabase } from '../src/fleet/shard-setup.ts';
 import type { TopologySnapshot } from '../src/fleet/topology-snapshot.ts';
 import { migrate } from '../src/migrations/migration.ts';
@@ -83,6 +84,16 @@ describe('fleet on real PostgreSQL servers', () => {
     for (const shard of topology.shards) {
       assert.equal(shard.logicalReplication.state, 'replicating', JSON.stringify(shard));
       assert.notEqual(shard.homeDc, shard.copyDc);
+      // A new fleet's copies held what their homes did, so no table had an initial copy (a
+      // table sync records the position it ended at; equal-copy.ts).
+      const copyPrimary = topology.dataCentres.find((dc) => dc.id === shard.copyDc)?.primary;
+      const { rows } = await platform.fleet.pools
+        .pool(copyPrimary as string, shard.database)
+        .query<{ tables: number; synced: number }>(
+          'SELECT count(*)::int AS tables, count(srsublsn)::int AS synced FROM pg_subscription_rel',
+        );
+      assert.ok((rows[0]?.tables ?? 0) > 0, `shard ${shard.id}: tables subscribed`);
+      assert.equal(rows[0]?.synced, 0, `shard ${shard.id}: no initial copy`);
     }
     assert.equal((await platform.fleet.health()).ready, true);
   });
@@ -250,6 +261,29 @@ describe('fleet on real PostgreSQL servers', () => {
     } finally {
       client.release();
     }
+  });
+
+  test("a migration longer than the fleet pools' bound on one query runs to its end", async () => {
+    await ensureDatabase(platform.fleet.pools.pool('dc1-a'), 'slow_migration_check');
+    const pool = platform.fleet.pools.pool('dc1-a', 'slow_migration_check');
+    // The fleet's own pools bound each query (3 s), so that a hung server reads as down ...
+    await assert.rejects(pool.query('SELECT pg_sleep(4)'), /Query read timeout/);
+    // ... but not a migration, nor the wait for another process's migration lock.
+    const slow = {
+      name: 'slow-check',
+      migrations: [
+        {
+          version: 1,
+          name: 'slow',
+          sql: 'SELECT pg_sleep(4); CREATE TABLE public.slow_done (id int PRIMARY KEY)',
+        },
+      ],
+    };
+    await migrateDatabase(pool, [slow]);
+    const { rows } = await pool.query<{ present: boolean }>(
+      "SELECT to_regclass('public.slow_done') IS NOT NULL AS present",
+    );
+    assert.equal(rows[0]?.present, true);
   });
 
   test('a killed server is reported down in the topology and health', async () => {

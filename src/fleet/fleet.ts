@@ -23,6 +23,7 @@ import { type ConnectionInfo, type PostgresServer, stopOrphan } from './postgres
 import { initDataDir, isStandbyDir, SUPERUSER, serverConninfo } from './server-files.ts';
 import { ensureDatabase, subscriptionName } from './shard-replication.ts';
 import { connectShardCopies, migrateDatabase, setUpShardDatabases } from './shard-setup.ts';
+import { retryOnConnectionLoss } from './start-retry.ts';
 import { SupervisedServers } from './supervised-servers.ts';
 import { healthFromTopology, probeTopology } from './topology-probe.ts';
 import type { HealthReport, TopologySnapshot, TopologySource } from './topology-snapshot.ts';
@@ -237,7 +238,7 @@ export class Fleet
     await Promise.all(dataCentres.map((dc) => this.startServer(dc.replica.id)));
     // Now that each primary has its standby, let logical walsenders wait for it (failover slots).
     await Promise.all(dataCentres.map((dc) => this.reconfigure(dc.primary.id)));
-    await this.connectCopies();
+    await this.#retrying(() => this.connectCopies({ provisioned: true }));
   }
 
   /**
@@ -265,14 +266,14 @@ export class Fleet
     // Each primary started before its standby, so it came up without one: give it back now.
     await Promise.all(primaries.map((id) => this.reconfigure(id)));
     await this.#setUpShards();
-    await this.connectCopies();
+    await this.#retrying(() => this.connectCopies());
   }
 
   async #attach(): Promise<void> {
     this.#progress('attaching to external PostgreSQL servers');
     await this.#setUpCatalog();
     await this.#setUpShards();
-    await this.connectCopies();
+    await this.#retrying(() => this.connectCopies());
     await this.#waitForReplication();
   }
 
@@ -336,8 +337,17 @@ export class Fleet
     await this.#servers.rebuildReplica(id);
   }
 
+  /** A start-up step, tried again while the servers it reaches drop or time out connections. */
+  #retrying<T>(step: () => Promise<T>): Promise<T> {
+    return retryOnConnectionLoss(step, (why) => this.#progress(`retrying after: ${why}`));
+  }
+
   async #setUpCatalog(): Promise<void> {
     this.#progress('migrating the catalog');
+    await this.#retrying(() => this.#migrateCatalog());
+  }
+
+  async #migrateCatalog(): Promise<void> {
     const witness = this.config.witness.id;
     await ensureDatabase(this.pools.pool(witness), CATALOG_DATABASE);
     const pool = this.pools.pool(witness, CATALOG_DATABASE);
@@ -352,12 +362,14 @@ export class Fleet
   /** Creates and migrates every shard database on both primaries; publishes it at home. */
   async #setUpShards(): Promise<void> {
     this.#progress('migrating shard databases');
-    await setUpShardDatabases({
-      catalog: await this.catalog.load(),
-      dataCentres: this.config.dataCentres,
-      pools: this.pools,
-      migrations: this.#options.shardMigrations,
-    });
+    await this.#retrying(async () =>
+      setUpShardDatabases({
+        catalog: await this.catalog.load(),
+        dataCentres: this.config.dataCentres,
+        pools: this.pools,
+        migrations: this.#options.shardMigrations,
+      }),
+    );
   }
 
   /**
@@ -377,7 +389,11 @@ export class Fleet
    * the promotion was a planned switchover's clean handover (see connectShardCopies).
    */
   async connectCopies(
-    options: { readonly promotedIn?: string; readonly handedOver?: boolean } = {},
+    options: {
+      readonly promotedIn?: string;
+      readonly handedOver?: boolean;
+      readonly provisioned?: boolean;
+    } = {},
   ): Promise<{ reseeded: number[] }> {
     this.#progress('connecting logical copies of shards');
     const reseeded = await connectShardCopies({
@@ -385,6 +401,7 @@ export class Fleet
       pools: this.pools,
       promotedIn: options.promotedIn,
       handedOver: options.handedOver,
+      provisioned: options.provisioned,
       publisherConninfo: (home, database) => this.publisherConninfo(home, database),
     });
     return { reseeded };

@@ -4,6 +4,7 @@ import { primaryOf } from '../catalog/primary-of.ts';
 import { type MigrationSet, migrate, pendingMigrationCount } from '../migrations/migration.ts';
 import type { ConnectionPools } from '../postgres/connection-pools.ts';
 import { restoreCopyChecks, setAsideCopyChecks } from './copy-checks.ts';
+import { subscribeEqualCopy } from './equal-copy.ts';
 import { ensureWalInspect } from './lost-tail.ts';
 import {
   copyBehindSlot,
@@ -82,6 +83,11 @@ export async function connectShardCopies(input: {
    * that never applied a change would be re-seeded for nothing).
    */
   readonly handedOver?: boolean;
+  /**
+   * The fleet was just provisioned: a copy not yet subscribed is checked equal to its home and
+   * subscribed without an initial copy (equal-copy.ts).
+   */
+  readonly provisioned?: boolean;
 }): Promise<number[]> {
   const { catalog, pools, promotedIn } = input;
   const reseeded: number[] = [];
@@ -107,6 +113,8 @@ export async function connectShardCopies(input: {
       reseeded.push(shard.id);
       continue;
     }
+    if (input.provisioned && (await subscribeEqualCopy(homeDb, copyDb, shard.database, publisher)))
+      continue;
     await ensureSubscription(copyDb, shard.database, publisher);
   }
   return reseeded;

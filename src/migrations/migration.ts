@@ -68,7 +68,7 @@ export async function migrate(
 ): Promise<MigrationResult> {
   const applied: string[] = [];
   let skipped = 0;
-  await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+  await client.query(unbounded('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]));
   try {
     await client.query(LEDGER_SQL);
     for (const set of sets) {
@@ -127,15 +127,28 @@ export async function pendingMigrationCount(
   return pending;
 }
 
+/**
+ * A migration, and the wait for another process's migration to end, take as long as they take:
+ * a pool's client-side bound on one query (the fleet's pools have one, meant for probes) must
+ * not cut a long migration short and leave its outcome unknown. pg reads `query_timeout` per
+ * query as well as per connection; this is the longest timer Node can set (about 24 days).
+ */
+const UNBOUNDED_MS = 2_147_483_647;
+
+function unbounded(text: string, values?: unknown[]): pg.QueryConfig {
+  const config = { text, query_timeout: UNBOUNDED_MS };
+  return (values ? { ...config, values } : config) as pg.QueryConfig;
+}
+
 async function applyOne(client: pg.ClientBase, setName: string, migration: Migration, sum: string) {
   await client.query('BEGIN');
   try {
-    await client.query(migration.sql);
+    await client.query(unbounded(migration.sql));
     await client.query(
       'INSERT INTO mainstay.migrations (migration_set, version, name, checksum) VALUES ($1, $2, $3, $4)',
       [setName, migration.version, migration.name, sum],
     );
-    await client.query('COMMIT');
+    await client.query(unbounded('COMMIT'));
   } catch (error) {
     await client.query('ROLLBACK');
     throw error;

@@ -1,0 +1,98 @@
+import type pg from 'pg';
+import {
+  quoteIdent,
+  quoteLiteral,
+  reseedCopy,
+  SHARD_PUBLICATION,
+  subscriptionName,
+} from './shard-replication.ts';
+
+/**
+ * A new fleet's copies subscribed without an initial copy (decision 7). When a fleet is
+ * provisioned, each shard's two databases were made by the same migrations a moment ago and
+ * nothing has written to them since, so the copy already holds every row of its home (the
+ * reference data migrations seed, and nothing else). An initial copy would empty the copy's
+ * tables and send every table over again, one table sync at a time, which is most of a cold
+ * start's wait for replication. So the copy is subscribed with `copy_data = false` when, and
+ * only when, that is checked:
+ *
+ * 1. the digests of every table of schema `public` (each table's row count and a hash of its
+ *    rows as text, in one query a side) are equal on home and copy; else the usual subscription
+ *    with an initial copy is made;
+ * 2. the subscription is created; its slot on the home starts at the home's position then;
+ * 3. the home's digests are taken again: equal to step 1's, nothing was written to the home
+ *    between the check and the slot, so nothing can be missing on the copy. Else (a write raced
+ *    the slot) the copy is re-seeded with an initial copy, as it would have been.
+ *
+ * Answers whether it subscribed the copy (false: a subscription existed, and nothing was done).
+ */
+export async function subscribeEqualCopy(
+  homeDb: pg.Pool,
+  copyDb: pg.Pool,
+  database: string,
+  publisherConninfo: string,
+): Promise<boolean> {
+  const name = subscriptionName(database);
+  const { rowCount } = await copyDb.query('SELECT 1 FROM pg_subscription WHERE subname = $1', [
+    name,
+  ]);
+  if ((rowCount ?? 0) > 0) return false;
+  const [before, copy] = await Promise.all([
+    publicTableDigests(homeDb),
+    publicTableDigests(copyDb),
+  ]);
+  if (before !== copy) {
+    await reseedCopy(copyDb, database, publisherConninfo);
+    return true;
+  }
+  await copyDb.query(
+    `CREATE SUBSCRIPTION ${quoteIdent(name)} CONNECTION ${quoteLiteral(publisherConninfo)}
+     PUBLICATION ${SHARD_PUBLICATION}
+     WITH (origin = none, copy_data = false, failover = true, binary = true)`,
+  );
+  if ((await publicTableDigests(homeDb)) !== before)
+    await reseedCopy(copyDb, database, publisherConninfo);
+  return true;
+}
+
+/**
+ * Every table of schema `public` with its row count and the md5 of its rows' text in order, as
+ * one string. Read in one transaction with the text settings fixed, so two servers holding the
+ * same rows answer the same string. Meant for the small tables of a new database.
+ */
+export async function publicTableDigests(db: pg.Pool): Promise<string> {
+  const client = await db.connect();
+  let failed: Error | undefined;
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    await client.query(
+      "SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL IntervalStyle = 'postgres'; SET LOCAL extra_float_digits = 3",
+    );
+    const { rows: tables } = await client.query<{ name: string }>(
+      `SELECT format('%I.%I', schemaname, tablename) AS name FROM pg_tables
+        WHERE schemaname = 'public' ORDER BY tablename`,
+    );
+    if (tables.length === 0) return '';
+    const { rows } = await client.query<{ digest: string }>(
+      tables
+        .map(
+          ({ name }) =>
+            `SELECT ${quoteLiteral(name)} || ':' || count(*) || ':' ||
+                    coalesce(md5(string_agg(t::text, E'\\n' ORDER BY t::text)), '') AS digest
+               FROM ${name} t`,
+        )
+        .join(' UNION ALL '),
+    );
+    await client.query('COMMIT');
+    return rows
+      .map((row) => row.digest)
+      .sort()
+      .join('\n');
+  } catch (error) {
+    failed = error instanceof Error ? error : new Error(String(error));
+    throw error;
+  } finally {
+    // A connection that failed mid-transaction is not given back to the pool.
+    client.release(failed);
+  }
+}
