@@ -14,9 +14,12 @@ interface FactoryOptions {
  * which suits a query string (`?limit=20` arrives as text) but on a JSON body would turn the
  * string "10" into the amount 10, or `true` into 1: on a money path a wrong type must be an
  * error. Bodies get an Ajv with `coerceTypes: false`; query strings, params and headers keep
- * Fastify's coercion.
+ * Fastify's coercion. `buildSerializer`, when given, is the factory of response serializers
+ * (lazy-serializers.ts).
  */
-export function bodyStrictValidators(): NonNullable<FastifyServerOptions['schemaController']> {
+export function bodyStrictValidators(
+  buildSerializer?: unknown,
+): NonNullable<FastifyServerOptions['schemaController']> {
   const factory = AjvCompiler();
   const build = (externalSchemas: ExternalSchemas, options: FactoryOptions = {}) => {
     const strict = factory(externalSchemas, {
@@ -27,7 +30,9 @@ export function bodyStrictValidators(): NonNullable<FastifyServerOptions['schema
     return (context: ValidatorContext) =>
       context.httpPart === 'body' ? strict(context) : lenient(context);
   };
-  return { compilersFactory: { buildValidator: build } } as unknown as NonNullable<
-    FastifyServerOptions['schemaController']
-  >;
+  const compilersFactory = {
+    buildValidator: build,
+    ...(buildSerializer ? { buildSerializer } : {}),
+  };
+  return { compilersFactory } as unknown as NonNullable<FastifyServerOptions['schemaController']>;
 }

@@ -17,6 +17,7 @@ import { bodyStrictValidators } from './body-validation.ts';
 import { answerClientError } from './client-errors.ts';
 import { registerConsistencyHeader } from './consistency-header.ts';
 import { requireIdempotencyKeys } from './idempotency-header.ts';
+import { responseSerializers } from './lazy-serializers.ts';
 import { handleFrameworkError, registerProblemHandlers } from './problem-handlers.ts';
 import { registerApprovalRoutes } from './routes/approval-routes.ts';
 import { registerEventsRoute } from './routes/events-route.ts';
@@ -76,6 +77,11 @@ export interface HttpServerOptions {
   readonly scopes?: Readonly<Record<string, string>>;
   /** Whether `GET /metrics` answers without a credential (default: it needs one). */
   readonly metricsPublic?: boolean;
+  /**
+   * Compile every response serializer when the server starts rather than at its first use
+   * (lazy-serializers.ts). Default false; the offline OpenAPI build sets it.
+   */
+  readonly compileSerializersAtStart?: boolean;
 }
 
 /**
@@ -95,7 +101,9 @@ export async function buildHttpServer(options: HttpServerOptions): Promise<Fasti
     // and so are requests Node's HTTP parser refuses (oversize headers, conflicting lengths).
     frameworkErrors: handleFrameworkError,
     clientErrorHandler: answerClientError,
-    schemaController: bodyStrictValidators(),
+    schemaController: bodyStrictValidators(
+      responseSerializers(options.compileSerializersAtStart ?? false),
+    ),
     ajv: {
       customOptions: {
         // Report every invalid field at once rather than one per round trip; the body limit

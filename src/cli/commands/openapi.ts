@@ -20,6 +20,8 @@ export async function openApiDocument(): Promise<unknown> {
     events: { events: unavailable },
     metrics: { contentType: 'text/plain', metrics: unavailable },
     version: VERSION,
+    // Every response serializer compiled now: a response schema that cannot be is an error here.
+    compileSerializersAtStart: true,
     // Nothing is served, but every route must still declare its security to be described.
     access: { authenticate: unavailable },
     // Never queried: the gate only adds its routes and the 202 answers to the document.
