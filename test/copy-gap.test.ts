@@ -41,16 +41,29 @@ async function waitFor(check: () => Promise<boolean>, what: string): Promise<voi
   }
 }
 
-test('a copy behind its slot is re-seeded with every row, and replicates again', async () => {
+/** Shard `shardId` as a test writes it: its route, database, home and copy servers, a writer. */
+async function shardUnderTest(shardId: number, tag: string) {
   const router = await fixture.router();
-  const shardId = 0;
   const route = router.map.route(shardId);
-  const database = route.shard.database;
   const copyServer = fixture.config.dataCentres.find((dc) => dc.id === route.shard.copyDc)?.primary
     .id as string;
-  const home = route.primary?.id as string;
   const write = (id: string) =>
-    router.writeToShard(shardId, (tx) => tx.query(`INSERT INTO appends VALUES ($1, 'gap')`, [id]));
+    router.writeToShard(shardId, (tx) =>
+      tx.query('INSERT INTO appends VALUES ($1, $2)', [id, tag]),
+    );
+  return {
+    router,
+    route,
+    database: route.shard.database,
+    home: route.primary?.id as string,
+    copyServer,
+    write,
+  };
+}
+
+test('a copy behind its slot is re-seeded with every row, and replicates again', async () => {
+  const shardId = 0;
+  const { route, database, copyServer, home, write } = await shardUnderTest(shardId, 'gap');
   await write('gap_1');
   await waitFor(async () => (await countOn(copyServer, database, ['gap_1'])) === 1, 'gap_1');
   // Make the copy trail its slot: stop applying, rewind its replication origin (as a promoted
@@ -77,16 +90,8 @@ test('a copy behind its slot is re-seeded with every row, and replicates again',
 });
 
 test('a copy that trails its slot only over WAL it never needed is resumed, not re-seeded', async () => {
-  const router = await fixture.router();
   const shardId = 1;
-  const route = router.map.route(shardId);
-  const database = route.shard.database;
-  const copyServer = fixture.config.dataCentres.find((dc) => dc.id === route.shard.copyDc)?.primary
-    .id as string;
-  const write = (id: string) =>
-    router.writeToShard(shardId, (tx) =>
-      tx.query(`INSERT INTO appends VALUES ($1, 'nogap')`, [id]),
-    );
+  const { router, route, database, copyServer, write } = await shardUnderTest(shardId, 'nogap');
   await write('nogap_1');
   await waitFor(async () => (await countOn(copyServer, database, ['nogap_1'])) === 1, 'nogap_1');
   // Other databases on the home write WAL; the slot's confirmed position may move over it.
@@ -108,18 +113,10 @@ test('a copy that trails its slot only over WAL it never needed is resumed, not 
 });
 
 test('a new copy is subscribed without an initial copy only when it holds what its home holds', async () => {
-  const router = await fixture.router();
-  const shardId = 2;
-  const route = router.map.route(shardId);
-  const database = route.shard.database;
-  const copyServer = fixture.config.dataCentres.find((dc) => dc.id === route.shard.copyDc)?.primary
-    .id as string;
-  const home = route.primary?.id as string;
+  const { database, copyServer, home, write } = await shardUnderTest(2, 'eq');
   const homeDb = fixture.fleet.pools.pool(home, database);
   const copyDb = fixture.fleet.pools.pool(copyServer, database);
   const publisher = fixture.fleet.publisherConninfo(home, database);
-  const write = (id: string) =>
-    router.writeToShard(shardId, (tx) => tx.query(`INSERT INTO appends VALUES ($1, 'eq')`, [id]));
   /** Tables of the subscription that had an initial copy (a table sync records where it ended). */
   const synced = async () =>
     (
