@@ -6,6 +6,7 @@ import {
   SHARD_PUBLICATION,
   subscriptionName,
 } from './shard-replication.ts';
+import { hashTables } from './table-hashes.ts';
 
 /**
  * A new fleet's copies subscribed without an initial copy (decision 7). When a fleet is
@@ -16,8 +17,8 @@ import {
  * start's wait for replication. So the copy is subscribed with `copy_data = false` when, and
  * only when, that is checked:
  *
- * 1. the digests of every table of schema `public` (each table's row count and a hash of its
- *    rows as text, in one query a side) are equal on home and copy; else the usual subscription
+ * 1. the digests of every table of schema `public` (each table's row count and the sum of its
+ *    rows' hashes, as a restore point is verified) are equal on home and copy; else the usual subscription
  *    with an initial copy is made;
  * 2. the subscription is created; its slot on the home starts at the home's position then;
  * 3. the home's digests are taken again: equal to step 1's, nothing was written to the home
@@ -56,38 +57,17 @@ export async function subscribeEqualCopy(
 }
 
 /**
- * Every table of schema `public` with its row count and the md5 of its rows' text in order, as
- * one string. Read in one transaction with the text settings fixed, so two servers holding the
- * same rows answer the same string. Meant for the small tables of a new database.
+ * Every table of schema `public` with its row count and hash (table-hashes.ts), as one string,
+ * all of one snapshot: two servers holding the same rows answer the same string.
  */
 export async function publicTableDigests(db: pg.Pool): Promise<string> {
   const client = await db.connect();
   let failed: Error | undefined;
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    await client.query(
-      "SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL IntervalStyle = 'postgres'; SET LOCAL extra_float_digits = 3",
-    );
-    const { rows: tables } = await client.query<{ name: string }>(
-      `SELECT format('%I.%I', schemaname, tablename) AS name FROM pg_tables
-        WHERE schemaname = 'public' ORDER BY tablename`,
-    );
-    if (tables.length === 0) return '';
-    const { rows } = await client.query<{ digest: string }>(
-      tables
-        .map(
-          ({ name }) =>
-            `SELECT ${quoteLiteral(name)} || ':' || count(*) || ':' ||
-                    coalesce(md5(string_agg(t::text, E'\\n' ORDER BY t::text)), '') AS digest
-               FROM ${name} t`,
-        )
-        .join(' UNION ALL '),
-    );
+    const hashes = await hashTables(client, '', undefined, 'public');
     await client.query('COMMIT');
-    return rows
-      .map((row) => row.digest)
-      .sort()
-      .join('\n');
+    return hashes.map((one) => `${one.table}:${one.rows}:${one.hash}`).join('\n');
   } catch (error) {
     failed = error instanceof Error ? error : new Error(String(error));
     throw error;

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isConnectionLoss } from '../postgres/pg-errors.ts';
 
 /** How long a start-up step is tried again while its servers' connections fail. */
-export const START_STEP_RETRY_MS = 30_000;
+const START_STEP_RETRY_MS = 30_000;
 const START_STEP_PAUSE_MS = 500;
 
 /**

@@ -23,12 +23,16 @@ export const CONSISTENT_POINT = {
   retryPauseMs: 200,
 } as const;
 
-/** Every ordinary, permanent table outside the system schemas (unlogged ones are not in WAL). */
+/**
+ * Every ordinary, permanent table outside the system schemas (unlogged ones are not in WAL), or
+ * of schema `$1` only when it is not null.
+ */
 const TABLES_SQL = `
 SELECT format('%I.%I', n.nspname, c.relname) AS name
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE c.relkind = 'r' AND c.relpersistence = 'p'
    AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+   AND ($1::text IS NULL OR n.nspname = $1)
  ORDER BY 1`;
 
 /** Settings under which a row's text form is the same on any server of the same major. */
@@ -41,19 +45,20 @@ const TEXT_SETTINGS = [
 ];
 
 /**
- * Hashes `tables` (or every table) of the database `client` is in, inside its current
- * transaction (which should be REPEATABLE READ, so all are of one snapshot). A table whose
- * column types lack a hash function is hashed by its rows' text instead.
+ * Hashes `tables` (or every table, or every table of `schema`) of the database `client` is in,
+ * inside its current transaction (which should be REPEATABLE READ, so all are of one snapshot).
+ * A table whose column types lack a hash function is hashed by its rows' text instead.
  */
 export async function hashTables(
   client: pg.ClientBase,
   database: string,
   tables?: readonly { readonly table: string; readonly method: TableHash['method'] }[],
+  schema?: string,
 ): Promise<TableHash[]> {
   for (const setting of TEXT_SETTINGS) await client.query(setting);
   const wanted =
     tables ??
-    (await client.query<{ name: string }>(TABLES_SQL)).rows.map((row) => ({
+    (await client.query<{ name: string }>(TABLES_SQL, [schema ?? null])).rows.map((row) => ({
       table: row.name,
       method: 'record' as const,
     }));
@@ -165,7 +170,7 @@ async function lockedPoint(
 
 /** Locks every table of the client's database in SHARE mode; exports a snapshot taken after. */
 async function lockAll(client: pg.Client): Promise<string> {
-  const { rows } = await client.query<{ name: string }>(TABLES_SQL);
+  const { rows } = await client.query<{ name: string }>(TABLES_SQL, [null]);
   await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
   await client.query(`SET LOCAL lock_timeout = ${CONSISTENT_POINT.lockTimeoutMs}`);
   // LOCK is not a query: the snapshot is taken by the first query after it, as the docs of

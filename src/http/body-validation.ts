@@ -1,5 +1,4 @@
 import { AjvCompiler } from '@fastify/ajv-compiler';
-import type { FastifyServerOptions } from 'fastify';
 
 type ValidatorFactory = ReturnType<typeof AjvCompiler>;
 type ExternalSchemas = Parameters<ValidatorFactory>[0];
@@ -14,12 +13,9 @@ interface FactoryOptions {
  * which suits a query string (`?limit=20` arrives as text) but on a JSON body would turn the
  * string "10" into the amount 10, or `true` into 1: on a money path a wrong type must be an
  * error. Bodies get an Ajv with `coerceTypes: false`; query strings, params and headers keep
- * Fastify's coercion. `buildSerializer`, when given, is the factory of response serializers
- * (lazy-serializers.ts).
+ * Fastify's coercion. Answers the validator factory of Fastify's `schemaController`.
  */
-export function bodyStrictValidators(
-  buildSerializer?: unknown,
-): NonNullable<FastifyServerOptions['schemaController']> {
+export function bodyStrictValidators() {
   const factory = AjvCompiler();
   const build = (externalSchemas: ExternalSchemas, options: FactoryOptions = {}) => {
     const strict = factory(externalSchemas, {
@@ -30,9 +26,5 @@ export function bodyStrictValidators(
     return (context: ValidatorContext) =>
       context.httpPart === 'body' ? strict(context) : lenient(context);
   };
-  const compilersFactory = {
-    buildValidator: build,
-    ...(buildSerializer ? { buildSerializer } : {}),
-  };
-  return { compilersFactory } as unknown as NonNullable<FastifyServerOptions['schemaController']>;
+  return build;
 }

@@ -101,9 +101,12 @@ export async function buildHttpServer(options: HttpServerOptions): Promise<Fasti
     // and so are requests Node's HTTP parser refuses (oversize headers, conflicting lengths).
     frameworkErrors: handleFrameworkError,
     clientErrorHandler: answerClientError,
-    schemaController: bodyStrictValidators(
-      responseSerializers(options.compileSerializersAtStart ?? false),
-    ),
+    schemaController: {
+      compilersFactory: {
+        buildValidator: bodyStrictValidators(),
+        buildSerializer: responseSerializers(options.compileSerializersAtStart ?? false),
+      },
+    } as unknown as FastifyServerOptions['schemaController'],
     ajv: {
       customOptions: {
         // Report every invalid field at once rather than one per round trip; the body limit
