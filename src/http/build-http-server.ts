@@ -13,7 +13,7 @@ import type { EventSource } from '../fleet/failover-events.ts';
 import type { TopologySource } from '../fleet/topology-snapshot.ts';
 import { type AccessControl, registerAccessControl } from './access-control.ts';
 import { registerApprovalGate } from './approval-gate.ts';
-import { bodyStrictValidators } from './body-validation.ts';
+import { requestValidators } from './body-validation.ts';
 import { answerClientError } from './client-errors.ts';
 import { registerConsistencyHeader } from './consistency-header.ts';
 import { requireIdempotencyKeys } from './idempotency-header.ts';
@@ -78,10 +78,11 @@ export interface HttpServerOptions {
   /** Whether `GET /metrics` answers without a credential (default: it needs one). */
   readonly metricsPublic?: boolean;
   /**
-   * Compile every response serializer when the server starts rather than at its first use
-   * (lazy-serializers.ts). Default false; the offline OpenAPI build sets it.
+   * Compile every request validator and response serializer when the server starts rather than
+   * at its first use (body-validation.ts, lazy-serializers.ts). Default false; the offline
+   * OpenAPI build sets it.
    */
-  readonly compileSerializersAtStart?: boolean;
+  readonly compileSchemasAtStart?: boolean;
 }
 
 /**
@@ -103,8 +104,8 @@ export async function buildHttpServer(options: HttpServerOptions): Promise<Fasti
     clientErrorHandler: answerClientError,
     schemaController: {
       compilersFactory: {
-        buildValidator: bodyStrictValidators(),
-        buildSerializer: responseSerializers(options.compileSerializersAtStart ?? false),
+        buildValidator: requestValidators(options.compileSchemasAtStart ?? false),
+        buildSerializer: responseSerializers(options.compileSchemasAtStart ?? false),
       },
     } as unknown as FastifyServerOptions['schemaController'],
     ajv: {

@@ -9,9 +9,9 @@ type Serializer = ReturnType<ReturnType<SerializerFactory>>;
 /**
  * Fastify's response serializers (fast-json-stringify, one per route and status code), each
  * compiled the first time it serializes an answer instead of all of them when the server
- * starts. Compiling every one took about 1.9 s of CPU at each start of the platform (a CPU
- * profile of one start, decision 3), for serializers most processes never use; the first answer
- * of each kind pays a few milliseconds instead. With `eager`, every one is compiled at start, as
+ * starts. Compiling every one was the largest item of a platform's start in a CPU profile
+ * (decision 3), for serializers most processes never use; the first answer of each kind pays a
+ * few milliseconds instead. With `eager`, every one is compiled at start, as
  * Fastify does by default: the offline OpenAPI build uses it, so a response schema that cannot
  * be compiled still fails a test rather than a request.
  */

@@ -12,16 +12,20 @@ import { scopesOf } from '../../platform/domain-module.ts';
 import { VERSION } from '../../platform/platform.ts';
 import { guardedPool } from '../../postgres/guarded-pool.ts';
 
-/** The OpenAPI document, generated from the same schemas the server validates with. */
-export async function openApiDocument(): Promise<unknown> {
+/**
+ * The HTTP server with every route of the platform and no data behind it (each source answers
+ * `service_unavailable`): what the OpenAPI document is generated from, and what the start-up
+ * benchmark builds to time the compilation of its schemas. `compileSchemasAtStart` as in
+ * {@link buildHttpServer}.
+ */
+export async function describedServer(compileSchemasAtStart: boolean): Promise<FastifyInstance> {
   const unavailable = () => Promise.reject(new MainstayError('service_unavailable', 'not running'));
-  const app = await buildHttpServer({
+  return buildHttpServer({
     source: { topology: unavailable, health: unavailable },
     events: { events: unavailable },
     metrics: { contentType: 'text/plain', metrics: unavailable },
     version: VERSION,
-    // Every response serializer compiled now: a response schema that cannot be is an error here.
-    compileSerializersAtStart: true,
+    compileSchemasAtStart,
     // Nothing is served, but every route must still declare its security to be described.
     access: { authenticate: unavailable },
     // Never queried: the gate only adds its routes and the 202 answers to the document.
@@ -46,6 +50,13 @@ export async function openApiDocument(): Promise<unknown> {
         }),
     ],
   });
+}
+
+/** The OpenAPI document, generated from the same schemas the server validates with. */
+export async function openApiDocument(): Promise<unknown> {
+  // Every request validator and response serializer compiled now: a schema that cannot be
+  // compiled is an error here, not at a request.
+  const app = await describedServer(true);
   await app.ready();
   const document = app.swagger();
   await app.close();
