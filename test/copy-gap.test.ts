@@ -8,10 +8,12 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
 import { publicTableDigests, subscribeEqualCopy } from '../src/fleet/equal-copy.ts';
 import {
   dropCopySlot,
   dropSubscriptionLocally,
+  reseedCopy,
   subscriptionName,
   waitForCopyToApply,
 } from '../src/fleet/shard-replication.ts';
@@ -158,5 +160,45 @@ test('a new copy is subscribed without an initial copy only when it holds what i
   await waitFor(
     async () => (await publicTableDigests(homeDb)) === (await publicTableDigests(copyDb)),
     'home and copy equal',
+  );
+});
+
+test('a copy subscribed while a transaction stays open on its home waits for it, past the pools’ 3-s bound', async () => {
+  const { database, copyServer, home, write } = await shardUnderTest(3, 'open');
+  const homeDb = fixture.fleet.pools.pool(home, database);
+  const copyDb = fixture.fleet.pools.pool(copyServer, database);
+  await write('open_1');
+  await waitFor(async () => (await countOn(copyServer, database, ['open_1'])) === 1, 'open_1');
+  assert.ok(await waitForCopyToApply(homeDb, copyDb, database, 20_000), 'the copy caught up');
+  assert.ok(await dropSubscriptionLocally(copyDb, database));
+  await dropCopySlot(homeDb, database);
+  // A transaction that wrote and stays open: a new logical slot on the home cannot be made
+  // until it ends (its snapshot must start after every running transaction).
+  const open = new pg.Client({ ...fixture.fleet.connection(home), database });
+  await open.connect();
+  try {
+    await open.query('BEGIN');
+    await open.query(`INSERT INTO appends VALUES ('open_2', 'open')`);
+    const reseeding = reseedCopy(copyDb, database, fixture.fleet.publisherConninfo(home, database));
+    const outcome = reseeding.then(
+      () => 'subscribed',
+      (error: unknown) => `failed: ${error instanceof Error ? error.message : String(error)}`,
+    );
+    // Longer than the fleet pools' bound on one query (ADMIN_POOL_LIMITS, 3 s).
+    await sleep(4_500);
+    await open.query('COMMIT');
+    assert.equal(await outcome, 'subscribed');
+  } finally {
+    await open.end();
+  }
+  const slots = await homeDb.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM pg_replication_slots WHERE slot_name = $1',
+    [subscriptionName(database)],
+  );
+  assert.equal(slots.rows[0]?.n, 1, 'one slot for the copy');
+  await write('open_3');
+  await waitFor(
+    async () => (await countOn(copyServer, database, ['open_1', 'open_2', 'open_3'])) === 3,
+    'the copy to hold every row',
   );
 });

@@ -5,11 +5,11 @@ import type { ReseedPools } from './dc-reseed-copy.ts';
 import { DC_SWITCHOVER } from './dc-switchover-preflight.ts';
 import type { Fleet } from './fleet.ts';
 import {
+  createCopySubscription,
   dropCopySlot,
   dropSubscriptionLocally,
   ensurePublication,
   quoteIdent,
-  quoteLiteral,
   SHARD_PUBLICATION,
   subscriptionName,
 } from './shard-replication.ts';
@@ -210,11 +210,11 @@ export async function makeNewCopy(
   await setAsideCopyChecks(copyDb);
   if (await hasSubscription(fleet, move.oldHome, move.database)) return;
   await dropCopySlot(fleet.pools.pool(move.newHome, move.database), move.database);
-  const conninfo = fleet.publisherConninfo(move.newHome, move.database);
-  await copyDb.query(
-    `CREATE SUBSCRIPTION ${quoteIdent(subscriptionName(move.database))}
-       CONNECTION ${quoteLiteral(conninfo)} PUBLICATION ${SHARD_PUBLICATION}
-       WITH (origin = none, copy_data = false, failover = true, binary = true)`,
+  await createCopySubscription(
+    copyDb,
+    move.database,
+    fleet.publisherConninfo(move.newHome, move.database),
+    false,
   );
 }
 
@@ -237,10 +237,10 @@ export async function undoMove(fleet: Fleet, move: ShardMove, exempt: ReseedPool
   await newHomeDb.query(`DROP PUBLICATION IF EXISTS ${SHARD_PUBLICATION}`);
   await setAsideCopyChecks(newHomeDb);
   await dropCopySlot(oldHomeDb, move.database);
-  const conninfo = fleet.publisherConninfo(move.oldHome, move.database);
-  await newHomeDb.query(
-    `CREATE SUBSCRIPTION ${quoteIdent(subscriptionName(move.database))}
-       CONNECTION ${quoteLiteral(conninfo)} PUBLICATION ${SHARD_PUBLICATION}
-       WITH (origin = none, copy_data = false, failover = true, binary = true)`,
+  await createCopySubscription(
+    newHomeDb,
+    move.database,
+    fleet.publisherConninfo(move.oldHome, move.database),
+    false,
   );
 }

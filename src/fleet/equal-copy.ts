@@ -1,11 +1,5 @@
 import type pg from 'pg';
-import {
-  quoteIdent,
-  quoteLiteral,
-  reseedCopy,
-  SHARD_PUBLICATION,
-  subscriptionName,
-} from './shard-replication.ts';
+import { createCopySubscription, reseedCopy, subscriptionName } from './shard-replication.ts';
 import { hashTables } from './table-hashes.ts';
 
 /**
@@ -46,11 +40,7 @@ export async function subscribeEqualCopy(
     await reseedCopy(copyDb, database, publisherConninfo);
     return true;
   }
-  await copyDb.query(
-    `CREATE SUBSCRIPTION ${quoteIdent(name)} CONNECTION ${quoteLiteral(publisherConninfo)}
-     PUBLICATION ${SHARD_PUBLICATION}
-     WITH (origin = none, copy_data = false, failover = true, binary = true)`,
-  );
+  await createCopySubscription(copyDb, database, publisherConninfo, false);
   if ((await publicTableDigests(homeDb)) !== before)
     await reseedCopy(copyDb, database, publisherConninfo);
   return true;

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
+import { withQueryBound } from '../postgres/query-bound.ts';
 
 /** Name of the publication in every shard database on its home primary. */
 export const SHARD_PUBLICATION = 'mainstay_shard';
@@ -7,6 +8,41 @@ export const SHARD_PUBLICATION = 'mainstay_shard';
 /** Subscription (and, on the publisher, replication slot) name of a shard's logical copy. */
 export function subscriptionName(database: string): string {
   return `${database}_copy`;
+}
+
+/**
+ * How long making a copy's subscription may wait. The subscription's logical slot on the home
+ * starts from a snapshot taken once every transaction running there has ended, so `CREATE
+ * SUBSCRIPTION` waits for the longest of them: a batch, a migration, a session left idle in a
+ * transaction. The fleet pools' bound on one query (3 s) would give up on the client while the
+ * server goes on making the slot; this one is long enough for a bank's ordinary transactions,
+ * and a copy still waiting after it is reported (the caller's step fails and is retried).
+ */
+export const SLOT_CREATION_WAIT_MS = 120_000;
+
+/**
+ * Subscribes the shard copy in `copyDb` to the home's publication at `publisherConninfo`, which
+ * makes its slot on the home. `origin = none` keeps changes that arrived by replication from
+ * being sent back, so a later reverse subscription (after a DC failover moves the home) cannot
+ * loop. `binary = true` sends each column in its binary form (both sides run the same PostgreSQL
+ * binaries): no text output on the home, no parsing on the copy, which is where a timestamp
+ * column cost most. `failover = true` keeps the slot on the home's standby too. With `copyData`,
+ * every table is first copied from the home.
+ */
+export async function createCopySubscription(
+  copyDb: pg.Pool,
+  database: string,
+  publisherConninfo: string,
+  copyData: boolean,
+): Promise<void> {
+  await copyDb.query(
+    withQueryBound(
+      `CREATE SUBSCRIPTION ${quoteIdent(subscriptionName(database))}
+       CONNECTION ${quoteLiteral(publisherConninfo)} PUBLICATION ${SHARD_PUBLICATION}
+       WITH (origin = none, copy_data = ${copyData}, failover = true, binary = true)`,
+      SLOT_CREATION_WAIT_MS,
+    ),
+  );
 }
 
 /** Creates a database unless it exists (CREATE DATABASE has no IF NOT EXISTS). */
@@ -31,13 +67,9 @@ export async function ensurePublication(shardDb: pg.Pool): Promise<void> {
 }
 
 /**
- * On the other DC's primary: subscribe to the home's publication. `origin = none` keeps changes
- * that arrived by replication from being sent back, so a later reverse subscription (after a
- * DC failover moves the home) cannot loop. `binary = true` sends each column in its binary form
- * (both sides run the same PostgreSQL binaries): no text output on the home, no parsing on the
- * copy, which is where a timestamp column cost most. Refreshes an existing subscription so
- * tables added by a migration start replicating, and follows the home primary when its address
- * changed.
+ * On the other DC's primary: subscribe to the home's publication, with an initial copy
+ * ({@link createCopySubscription}). Refreshes an existing subscription so tables added by a
+ * migration start replicating, and follows the home primary when its address changed.
  */
 export async function ensureSubscription(
   copyDb: pg.Pool,
@@ -54,11 +86,7 @@ export async function ensureSubscription(
     // The initial copy brings every row from the home: rows a migration seeded on the copy too
     // (reference data such as a currency table) would fail it on their keys, forever.
     await emptyPublicTables(copyDb);
-    await copyDb.query(
-      `CREATE SUBSCRIPTION ${quoteIdent(name)} CONNECTION ${quoteLiteral(publisherConninfo)}
-       PUBLICATION ${SHARD_PUBLICATION}
-       WITH (origin = none, copy_data = true, failover = true, binary = true)`,
-    );
+    await createCopySubscription(copyDb, database, publisherConninfo, true);
     return;
   }
   if (rows[0] && !rows[0].subbinary) {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { MainstayError } from '../errors/mainstay-error.ts';
+import { UNBOUNDED_MS, withQueryBound } from '../postgres/query-bound.ts';
 import type { BucketCarrier } from './bucket-carry.ts';
 import type { BucketRules } from './bucket-rule.ts';
 
@@ -130,14 +131,10 @@ export async function pendingMigrationCount(
 /**
  * A migration, and the wait for another process's migration to end, take as long as they take:
  * a pool's client-side bound on one query (the fleet's pools have one, meant for probes) must
- * not cut a long migration short and leave its outcome unknown. pg reads `query_timeout` per
- * query as well as per connection; this is the longest timer Node can set (about 24 days).
+ * not cut a long migration short and leave its outcome unknown.
  */
-const UNBOUNDED_MS = 2_147_483_647;
-
 function unbounded(text: string, values?: unknown[]): pg.QueryConfig {
-  const config = { text, query_timeout: UNBOUNDED_MS };
-  return (values ? { ...config, values } : config) as pg.QueryConfig;
+  return withQueryBound(text, UNBOUNDED_MS, values);
 }
 
 async function applyOne(client: pg.ClientBase, setName: string, migration: Migration, sum: string) {
