@@ -179,7 +179,12 @@ test('a copy subscribed while a transaction stays open on its home waits for it,
   try {
     await open.query('BEGIN');
     await open.query(`INSERT INTO appends VALUES ('open_2', 'open')`);
-    const reseeding = reseedCopy(copyDb, database, fixture.fleet.publisherConninfo(home, database));
+    const reseeding = reseedCopy(
+      copyDb,
+      homeDb,
+      database,
+      fixture.fleet.publisherConninfo(home, database),
+    );
     const outcome = reseeding.then(
       () => 'subscribed',
       (error: unknown) => `failed: ${error instanceof Error ? error.message : String(error)}`,
@@ -199,6 +204,33 @@ test('a copy subscribed while a transaction stays open on its home waits for it,
   await write('open_3');
   await waitFor(
     async () => (await countOn(copyServer, database, ['open_1', 'open_2', 'open_3'])) === 3,
+    'the copy to hold every row',
+  );
+});
+
+test('a slot left on the home by a subscription dropped without it is dropped, and the copy subscribes again', async () => {
+  const { database, copyServer, home, write } = await shardUnderTest(2, 'left');
+  const homeDb = fixture.fleet.pools.pool(home, database);
+  const copyDb = fixture.fleet.pools.pool(copyServer, database);
+  const slots = async () =>
+    (
+      await homeDb.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM pg_replication_slots WHERE slot_name = $1',
+        [subscriptionName(database)],
+      )
+    ).rows[0]?.n;
+  await write('left_1');
+  await waitFor(async () => (await countOn(copyServer, database, ['left_1'])) === 1, 'left_1');
+  // As a CREATE SUBSCRIPTION given up on after the home made its slot leaves things: no
+  // subscription on the copy, its slot on the home.
+  assert.ok(await dropSubscriptionLocally(copyDb, database));
+  assert.equal(await slots(), 1, 'the slot is left on the home');
+  await write('left_2');
+  await fixture.fleet.connectCopies();
+  assert.equal(await slots(), 1, 'one slot for the copy');
+  await write('left_3');
+  await waitFor(
+    async () => (await countOn(copyServer, database, ['left_1', 'left_2', 'left_3'])) === 3,
     'the copy to hold every row',
   );
 });

@@ -192,12 +192,12 @@ export async function subscribeFreshCopy(
   const copyDb = pools.pool(site.returning, site.database);
   await migrateDatabase(copyDb, migrations);
   await setAsideCopyChecks(copyDb);
-  const { rows } = await fleet.pools
-    .pool(site.home, site.database)
-    .query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
+  const homeDb = fleet.pools.pool(site.home, site.database);
+  const { rows } = await homeDb.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
   const startLsn = rows[0]?.lsn ?? '0/0';
   await ensureSubscription(
     copyDb,
+    homeDb,
     site.database,
     fleet.publisherConninfo(site.home, site.database),
   );

@@ -209,9 +209,9 @@ export async function makeNewCopy(
   await copyDb.query(`DROP PUBLICATION IF EXISTS ${SHARD_PUBLICATION}`);
   await setAsideCopyChecks(copyDb);
   if (await hasSubscription(fleet, move.oldHome, move.database)) return;
-  await dropCopySlot(fleet.pools.pool(move.newHome, move.database), move.database);
   await createCopySubscription(
     copyDb,
+    fleet.pools.pool(move.newHome, move.database),
     move.database,
     fleet.publisherConninfo(move.newHome, move.database),
     false,
@@ -236,9 +236,9 @@ export async function undoMove(fleet: Fleet, move: ShardMove, exempt: ReseedPool
   if (await hasSubscription(fleet, move.newHome, move.database)) return;
   await newHomeDb.query(`DROP PUBLICATION IF EXISTS ${SHARD_PUBLICATION}`);
   await setAsideCopyChecks(newHomeDb);
-  await dropCopySlot(oldHomeDb, move.database);
   await createCopySubscription(
     newHomeDb,
+    oldHomeDb,
     move.database,
     fleet.publisherConninfo(move.oldHome, move.database),
     false,

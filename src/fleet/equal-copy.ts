@@ -37,12 +37,12 @@ export async function subscribeEqualCopy(
     publicTableDigests(copyDb),
   ]);
   if (before !== copy) {
-    await reseedCopy(copyDb, database, publisherConninfo);
+    await reseedCopy(copyDb, homeDb, database, publisherConninfo);
     return true;
   }
-  await createCopySubscription(copyDb, database, publisherConninfo, false);
+  await createCopySubscription(copyDb, homeDb, database, publisherConninfo, false);
   if ((await publicTableDigests(homeDb)) !== before)
-    await reseedCopy(copyDb, database, publisherConninfo);
+    await reseedCopy(copyDb, homeDb, database, publisherConninfo);
   return true;
 }
 

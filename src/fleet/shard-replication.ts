@@ -22,7 +22,12 @@ export const SLOT_CREATION_WAIT_MS = 120_000;
 
 /**
  * Subscribes the shard copy in `copyDb` to the home's publication at `publisherConninfo`, which
- * makes its slot on the home. `origin = none` keeps changes that arrived by replication from
+ * makes its slot on the home (`homeDb`, the shard's database there). A slot of that name already
+ * on the home belongs to no subscription, since the copy has none: it was left by a subscription
+ * dropped without its slot (a re-seed drops it so, `slot_name = NONE`, in case the home is gone),
+ * or by a `CREATE SUBSCRIPTION` given up on after the home made the slot. It is dropped first:
+ * else the new subscription fails on its name (`replication slot ... already exists`), and every
+ * retry with it, while the slot holds the home's WAL. `origin = none` keeps changes that arrived by replication from
  * being sent back, so a later reverse subscription (after a DC failover moves the home) cannot
  * loop. `binary = true` sends each column in its binary form (both sides run the same PostgreSQL
  * binaries): no text output on the home, no parsing on the copy, which is where a timestamp
@@ -31,10 +36,12 @@ export const SLOT_CREATION_WAIT_MS = 120_000;
  */
 export async function createCopySubscription(
   copyDb: pg.Pool,
+  homeDb: pg.Pool,
   database: string,
   publisherConninfo: string,
   copyData: boolean,
 ): Promise<void> {
+  await dropCopySlot(homeDb, database);
   await copyDb.query(
     withQueryBound(
       `CREATE SUBSCRIPTION ${quoteIdent(subscriptionName(database))}
@@ -73,6 +80,7 @@ export async function ensurePublication(shardDb: pg.Pool): Promise<void> {
  */
 export async function ensureSubscription(
   copyDb: pg.Pool,
+  homeDb: pg.Pool,
   database: string,
   publisherConninfo: string,
 ): Promise<void> {
@@ -86,7 +94,7 @@ export async function ensureSubscription(
     // The initial copy brings every row from the home: rows a migration seeded on the copy too
     // (reference data such as a currency table) would fail it on their keys, forever.
     await emptyPublicTables(copyDb);
-    await createCopySubscription(copyDb, database, publisherConninfo, true);
+    await createCopySubscription(copyDb, homeDb, database, publisherConninfo, true);
     return;
   }
   if (rows[0] && !rows[0].subbinary) {
@@ -201,25 +209,19 @@ export async function releaseCopySlot(homeDb: pg.Pool, database: string): Promis
 }
 
 /**
- * Starts a copy over: drops its subscription, empties its tables and subscribes again with an
- * initial copy. Used when the copy's position is lost (its slot did not survive a failover):
- * resuming would silently skip changes, so the copy is rebuilt from the home instead.
+ * Starts a copy over: drops its subscription (not its slot on the home, which may be gone with
+ * its server), empties its tables and subscribes again with an initial copy and a new slot.
+ * Used when the copy's position is lost (its slot did not survive a failover): resuming would
+ * silently skip changes, so the copy is rebuilt from the home instead.
  */
 export async function reseedCopy(
   copyDb: pg.Pool,
+  homeDb: pg.Pool,
   database: string,
   publisherConninfo: string,
 ): Promise<void> {
-  const name = quoteIdent(subscriptionName(database));
-  const { rowCount } = await copyDb.query('SELECT 1 FROM pg_subscription WHERE subname = $1', [
-    subscriptionName(database),
-  ]);
-  if ((rowCount ?? 0) > 0) {
-    await copyDb.query(`ALTER SUBSCRIPTION ${name} DISABLE`);
-    await copyDb.query(`ALTER SUBSCRIPTION ${name} SET (slot_name = NONE)`);
-    await copyDb.query(`DROP SUBSCRIPTION ${name}`);
-  }
-  await ensureSubscription(copyDb, database, publisherConninfo);
+  await dropSubscriptionLocally(copyDb, database);
+  await ensureSubscription(copyDb, homeDb, database, publisherConninfo);
 }
 
 /** Empties every table of schema `public` on a copy about to be subscribed with an initial copy. */

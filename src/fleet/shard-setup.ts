@@ -109,13 +109,13 @@ export async function connectShardCopies(input: {
     // A copy behind its slot gets a fresh slot: the old one cannot send what the copy lacks.
     if (behind) await dropCopySlot(homeDb, shard.database);
     if (behind || (promotedIn === shard.homeDc && !(await hasCopySlot(homeDb, shard.database)))) {
-      await reseedCopy(copyDb, shard.database, publisher);
+      await reseedCopy(copyDb, homeDb, shard.database, publisher);
       reseeded.push(shard.id);
       continue;
     }
     if (input.provisioned && (await subscribeEqualCopy(homeDb, copyDb, shard.database, publisher)))
       continue;
-    await ensureSubscription(copyDb, shard.database, publisher);
+    await ensureSubscription(copyDb, homeDb, shard.database, publisher);
   }
   return reseeded;
 }
