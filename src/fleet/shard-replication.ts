@@ -15,8 +15,9 @@ export function subscriptionName(database: string): string {
  * starts from a snapshot taken once every transaction running there has ended, so `CREATE
  * SUBSCRIPTION` waits for the longest of them: a batch, a migration, a session left idle in a
  * transaction. The fleet pools' bound on one query (3 s) would give up on the client while the
- * server goes on making the slot; this one is long enough for a bank's ordinary transactions,
- * and a copy still waiting after it is reported (the caller's step fails and is retried).
+ * server goes on making the slot. This one is long enough for a bank's ordinary transactions;
+ * past it the step fails with the timeout, and its caller (a start, a failover's re-pointing of
+ * the copies, a re-seed) reports it or tries again.
  */
 export const SLOT_CREATION_WAIT_MS = 120_000;
 
@@ -27,12 +28,14 @@ export const SLOT_CREATION_WAIT_MS = 120_000;
  * dropped without its slot (a re-seed drops it so, `slot_name = NONE`, in case the home is gone),
  * or by a `CREATE SUBSCRIPTION` given up on after the home made the slot. It is dropped first:
  * else the new subscription fails on its name (`replication slot ... already exists`), and every
- * retry with it, while the slot holds the home's WAL. `origin = none` keeps changes that arrived by replication from
- * being sent back, so a later reverse subscription (after a DC failover moves the home) cannot
- * loop. `binary = true` sends each column in its binary form (both sides run the same PostgreSQL
- * binaries): no text output on the home, no parsing on the copy, which is where a timestamp
- * column cost most. `failover = true` keeps the slot on the home's standby too. With `copyData`,
- * every table is first copied from the home.
+ * retry with it, while the slot holds the home's WAL.
+ *
+ * `origin = none` keeps changes that arrived by replication from being sent back, so a later
+ * reverse subscription (after a DC failover moves the home) cannot loop. `binary = true` sends
+ * each column in its binary form (both sides run the same PostgreSQL binaries): no text output
+ * on the home, no parsing on the copy, which is where a timestamp column cost most. `failover =
+ * true` keeps the slot on the home's standby too. With `copyData`, every table is first copied
+ * from the home.
  */
 export async function createCopySubscription(
   copyDb: pg.Pool,
