@@ -202,6 +202,55 @@ describe('failover with real servers killed', () => {
     );
   });
 
+  test('a primary killed while its replica cannot finish recovery for 4.5 s: the promotion waits past the pools’ 3-s bound, the DC is kept', async () => {
+    const snapshot = await fixture.fleet.refreshCatalog();
+    const primary = snapshot?.servers.find((s) => s.dc === 'dc2' && s.role === 'primary');
+    const replica = snapshot?.servers.find(
+      (s) => s.role === 'replica' && s.upstream === primary?.id,
+    );
+    assert.ok(primary && replica);
+    const keys = keysHomedIn(router, 'dc2', 4, 'replay');
+    const stream = new TrackedWriter(keys, 'replay', routerAppend(router, serverByPort(fixture)));
+    stream.start(2);
+    await eventually(async () => stream.acks.length > 10, 20_000, 'writes before the kill');
+    // The replica's startup process replays the WAL and ends recovery: held, the replica still
+    // answers queries, but a promotion cannot complete until it runs again.
+    const { rows } = await fixture.fleet.pools
+      .pool(replica.id)
+      .query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE backend_type = 'startup'`);
+    const startup = rows[0]?.pid;
+    assert.ok(startup, `the startup process of ${replica.id}`);
+    process.kill(startup, 'SIGSTOP');
+    const killedAt = Date.now();
+    try {
+      fixture.fleet.server(primary.id)?.signalAll('SIGKILL');
+      await sleep(4_500);
+    } finally {
+      process.kill(startup, 'SIGCONT');
+    }
+    await eventually(
+      async () => stream.firstAckAfter(killedAt, (ack) => ack.server === replica.id) !== undefined,
+      30_000,
+      `writes acknowledged by ${replica.id}`,
+    );
+    await stream.stop();
+    await controller.idle();
+    const since = controller.log.recent().filter((e) => Date.parse(e.at) >= killedAt);
+    const kinds = since.map((e) => `${e.kind}:${e.server}`);
+    assert.ok(kinds.includes(`replica_promoted:${replica.id}`), kinds.join(', '));
+    assert.ok(
+      !since.some((e) => ['dc_failed', 'shard_moved', 'failover_failed'].includes(e.kind)),
+      kinds.join(', '),
+    );
+    assert.equal(router.map.route(router.map.shardOf(keys[0] as string)).shard.homeDc, 'dc2');
+    await assertNoneLost(router, stream.acknowledged, keys);
+    await eventually(
+      async () => (await fixture.fleet.health()).ready,
+      60_000,
+      'fleet healthy again',
+    );
+  });
+
   test('kill of every server of dc1: its shards move home to dc2, writes resume, old tokens are refused', async () => {
     const keys = keysHomedIn(router, 'dc1', 4, 'acct');
     const { token } = await router.write(keys[0], (tx) =>

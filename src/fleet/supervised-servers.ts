@@ -19,6 +19,9 @@ import {
 import { type ServerView, settingsForServer, viewOf } from './server-view.ts';
 
 const REPLICATION_POLL_MS = 100;
+/** How long a promotion may take to end recovery: what `pg_promote` waits by default. */
+const PROMOTION_WAIT_MS = 60_000;
+const PROMOTION_POLL_MS = 20;
 /** How long a returning standby may take to stream before its primary waits for it anyway. */
 const STANDBY_STREAMING_WAIT_MS = 30_000;
 
@@ -127,9 +130,25 @@ export class SupervisedServers {
     if (upstream) await this.reconfigure(upstream).catch(() => undefined);
   }
 
-  /** Promotes a replica to primary and waits until it accepts writes. */
+  /**
+   * Promotes a replica to primary and waits until it accepts writes (it has left recovery). The
+   * promotion is asked for without waiting in that query: ending recovery first replays the WAL
+   * the replica received and has not applied, which under load can take longer than the pools'
+   * bound on one query (3 s, so that a hung server reads as down), and pg would give up on the
+   * client while the server went on promoting. Each check after it is a short query under that
+   * bound, so a replica that hangs meanwhile still fails the promotion within seconds.
+   */
   async promote(id: string): Promise<void> {
-    await this.#context.pools.pool(id).query('SELECT pg_promote(true, 60)');
+    const pool = this.#context.pools.pool(id);
+    await pool.query('SELECT pg_promote(false)');
+    const deadline = Date.now() + PROMOTION_WAIT_MS;
+    const inRecovery = async () =>
+      (await pool.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r')).rows[0]?.r !== false;
+    while (await inRecovery()) {
+      if (Date.now() > deadline)
+        throw new Error(`${id} was still in recovery ${PROMOTION_WAIT_MS} ms after its promotion`);
+      await sleep(PROMOTION_POLL_MS);
+    }
     this.#standbysDown.delete(id);
   }
 
