@@ -19,7 +19,7 @@ export function subscriptionName(database: string): string {
  * past it the step fails with the timeout, and its caller (a start, a failover's re-pointing of
  * the copies, a re-seed) reports it or tries again.
  */
-export const SLOT_CREATION_WAIT_MS = 120_000;
+const SLOT_CREATION_WAIT_MS = 120_000;
 
 /**
  * Subscribes the shard copy in `copyDb` to the home's publication at `publisherConninfo`, which

@@ -13,12 +13,12 @@ import type { EventSource } from '../fleet/failover-events.ts';
 import type { TopologySource } from '../fleet/topology-snapshot.ts';
 import { type AccessControl, registerAccessControl } from './access-control.ts';
 import { registerApprovalGate } from './approval-gate.ts';
-import { requestValidators } from './body-validation.ts';
 import { answerClientError } from './client-errors.ts';
 import { registerConsistencyHeader } from './consistency-header.ts';
 import { requireIdempotencyKeys } from './idempotency-header.ts';
 import { responseSerializers } from './lazy-serializers.ts';
 import { handleFrameworkError, registerProblemHandlers } from './problem-handlers.ts';
+import { requestValidators } from './request-validators.ts';
 import { registerApprovalRoutes } from './routes/approval-routes.ts';
 import { registerEventsRoute } from './routes/events-route.ts';
 import { registerHealthRoute } from './routes/health-route.ts';
@@ -79,7 +79,7 @@ export interface HttpServerOptions {
   readonly metricsPublic?: boolean;
   /**
    * Compile every request validator and response serializer when the server starts rather than
-   * at its first use (body-validation.ts, lazy-serializers.ts). Default false; the offline
+   * at its first use (request-validators.ts, lazy-serializers.ts). Default false; the offline
    * OpenAPI build sets it.
    */
   readonly compileSchemasAtStart?: boolean;
