@@ -156,26 +156,34 @@ describe('failover with real servers killed', () => {
     );
   });
 
-  test('a primary killed while its replica is stopped for a second: the replica is promoted once it answers, the DC is kept', async () => {
+  /**
+   * Kills dc2's primary under writes to dc2's shards while `hold` keeps its replica from being
+   * promoted at once, for `holdMs`; `hold` answers how to let it go. The replica must be promoted
+   * in place (the DC kept, no shard moved, no acknowledged write lost) and the fleet healthy
+   * again. Answers the controller's events since the kill, as `kind:server`.
+   */
+  async function dc2PrimaryKilledWhileReplicaHeld(
+    tag: string,
+    hold: (replicaId: string) => Promise<() => void>,
+    holdMs: number,
+  ): Promise<{ replicaId: string; kinds: string[] }> {
     const snapshot = await fixture.fleet.refreshCatalog();
     const primary = snapshot?.servers.find((s) => s.dc === 'dc2' && s.role === 'primary');
     const replica = snapshot?.servers.find(
       (s) => s.role === 'replica' && s.upstream === primary?.id,
     );
     assert.ok(primary && replica);
-    const keys = keysHomedIn(router, 'dc2', 4, 'slow');
-    const stream = new TrackedWriter(keys, 'slow', routerAppend(router, serverByPort(fixture)));
+    const keys = keysHomedIn(router, 'dc2', 4, tag);
+    const stream = new TrackedWriter(keys, tag, routerAppend(router, serverByPort(fixture)));
     stream.start(2);
     await eventually(async () => stream.acks.length > 10, 20_000, 'writes before the kill');
-    const slow = fixture.fleet.server(replica.id);
-    assert.ok(slow?.pid);
-    slow.signalAll('SIGSTOP');
+    const release = await hold(replica.id);
     const killedAt = Date.now();
     try {
       fixture.fleet.server(primary.id)?.signalAll('SIGKILL');
-      await sleep(1_000);
+      await sleep(holdMs);
     } finally {
-      slow.signalAll('SIGCONT');
+      release();
     }
     await eventually(
       async () => stream.firstAckAfter(killedAt, (ack) => ack.server === replica.id) !== undefined,
@@ -191,8 +199,6 @@ describe('failover with real servers killed', () => {
       !since.some((e) => e.kind === 'dc_failed' || e.kind === 'shard_moved'),
       kinds.join(', '),
     );
-    // Its own silence, seen while it was stopped, is cleared once it answers as the new primary.
-    assert.ok(!kinds.includes(`primary_failed:${replica.id}`), kinds.join(', '));
     assert.equal(router.map.route(router.map.shardOf(keys[0] as string)).shard.homeDc, 'dc2');
     await assertNoneLost(router, stream.acknowledged, keys);
     await eventually(
@@ -200,55 +206,34 @@ describe('failover with real servers killed', () => {
       60_000,
       'fleet healthy again',
     );
+    return { replicaId: replica.id, kinds };
+  }
+
+  test('a primary killed while its replica is stopped for a second: the replica is promoted once it answers, the DC is kept', async () => {
+    const stopWhole = async (replicaId: string) => {
+      const slow = fixture.fleet.server(replicaId);
+      assert.ok(slow?.pid);
+      slow.signalAll('SIGSTOP');
+      return () => slow.signalAll('SIGCONT');
+    };
+    const { replicaId, kinds } = await dc2PrimaryKilledWhileReplicaHeld('slow', stopWhole, 1_000);
+    // Its own silence, seen while it was stopped, is cleared once it answers as the new primary.
+    assert.ok(!kinds.includes(`primary_failed:${replicaId}`), kinds.join(', '));
   });
 
   test('a primary killed while its replica cannot finish recovery for 4.5 s: the promotion waits past the pools’ 3-s bound, the DC is kept', async () => {
-    const snapshot = await fixture.fleet.refreshCatalog();
-    const primary = snapshot?.servers.find((s) => s.dc === 'dc2' && s.role === 'primary');
-    const replica = snapshot?.servers.find(
-      (s) => s.role === 'replica' && s.upstream === primary?.id,
-    );
-    assert.ok(primary && replica);
-    const keys = keysHomedIn(router, 'dc2', 4, 'replay');
-    const stream = new TrackedWriter(keys, 'replay', routerAppend(router, serverByPort(fixture)));
-    stream.start(2);
-    await eventually(async () => stream.acks.length > 10, 20_000, 'writes before the kill');
     // The replica's startup process replays the WAL and ends recovery: held, the replica still
     // answers queries, but a promotion cannot complete until it runs again.
-    const { rows } = await fixture.fleet.pools
-      .pool(replica.id)
-      .query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE backend_type = 'startup'`);
-    const startup = rows[0]?.pid;
-    assert.ok(startup, `the startup process of ${replica.id}`);
-    process.kill(startup, 'SIGSTOP');
-    const killedAt = Date.now();
-    try {
-      fixture.fleet.server(primary.id)?.signalAll('SIGKILL');
-      await sleep(4_500);
-    } finally {
-      process.kill(startup, 'SIGCONT');
-    }
-    await eventually(
-      async () => stream.firstAckAfter(killedAt, (ack) => ack.server === replica.id) !== undefined,
-      30_000,
-      `writes acknowledged by ${replica.id}`,
-    );
-    await stream.stop();
-    await controller.idle();
-    const since = controller.log.recent().filter((e) => Date.parse(e.at) >= killedAt);
-    const kinds = since.map((e) => `${e.kind}:${e.server}`);
-    assert.ok(kinds.includes(`replica_promoted:${replica.id}`), kinds.join(', '));
-    assert.ok(
-      !since.some((e) => ['dc_failed', 'shard_moved', 'failover_failed'].includes(e.kind)),
-      kinds.join(', '),
-    );
-    assert.equal(router.map.route(router.map.shardOf(keys[0] as string)).shard.homeDc, 'dc2');
-    await assertNoneLost(router, stream.acknowledged, keys);
-    await eventually(
-      async () => (await fixture.fleet.health()).ready,
-      60_000,
-      'fleet healthy again',
-    );
+    const stopStartup = async (replicaId: string) => {
+      const { rows } = await fixture.fleet.pools
+        .pool(replicaId)
+        .query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE backend_type = 'startup'`);
+      const startup = rows[0]?.pid;
+      assert.ok(startup, `the startup process of ${replicaId}`);
+      process.kill(startup, 'SIGSTOP');
+      return () => process.kill(startup, 'SIGCONT');
+    };
+    await dc2PrimaryKilledWhileReplicaHeld('replay', stopStartup, 4_500);
   });
 
   test('kill of every server of dc1: its shards move home to dc2, writes resume, old tokens are refused', async () => {
