@@ -136,14 +136,15 @@ export class SupervisedServers {
    * the replica received and has not applied, which under load can take longer than the pools'
    * bound on one query (3 s, so that a hung server reads as down), and pg would give up on the
    * client while the server went on promoting. Each check after it is a short query under that
-   * bound, so a replica that hangs meanwhile still fails the promotion within seconds.
+   * bound, so a replica that hangs meanwhile still fails the promotion within seconds. A server
+   * already out of recovery (a switchover resumed after its promotion) is left as it is.
    */
   async promote(id: string): Promise<void> {
     const pool = this.#context.pools.pool(id);
-    await pool.query('SELECT pg_promote(false)');
-    const deadline = Date.now() + PROMOTION_WAIT_MS;
     const inRecovery = async () =>
       (await pool.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r')).rows[0]?.r !== false;
+    if (await inRecovery()) await pool.query('SELECT pg_promote(false)');
+    const deadline = Date.now() + PROMOTION_WAIT_MS;
     while (await inRecovery()) {
       if (Date.now() > deadline)
         throw new Error(`${id} was still in recovery ${PROMOTION_WAIT_MS} ms after its promotion`);

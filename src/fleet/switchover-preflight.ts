@@ -14,8 +14,6 @@ export const SWITCHOVER = {
   slotNudgeIntervalMs: 1_000,
   /** How long the candidate may take to replay the stopped primary's last record. */
   catchUpWaitMs: 30_000,
-  /** How long the promotion may take before the switch is given up as failed. */
-  promoteWaitMs: 60_000,
   /** How long the new primary may take to accept its first write. */
   firstWriteWaitMs: 15_000,
   /** How long the old primary, started as a standby, may take to stream before a rebuild. */

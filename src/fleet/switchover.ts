@@ -136,7 +136,7 @@ async function runSwitchover(
     const end = await timed(phases, 'stopMs', () => stopCleanly(fleet, from));
     cleanEnd = end;
     await timed(phases, 'catchUpMs', () => awaitReplayed(fleet, pending, end));
-    await timed(phases, 'promoteMs', () => promote(fleet, to));
+    await timed(phases, 'promoteMs', () => fleet.promote(to));
     await timed(phases, 'publishMs', () => publish(fleet, pending));
   }
   await fleet.reconfigure(to);
@@ -271,19 +271,6 @@ async function awaitReplayed(fleet: Fleet, pending: PendingSwitchover, end: bigi
     pending.from,
     `${pending.to} replayed to ${replayed === null ? 'nothing' : formatLsn(replayed)}, not past ${pending.from}'s last record at ${formatLsn(end)}, within ${SWITCHOVER.catchUpWaitMs} ms`,
   );
-}
-
-/** Promotes the candidate (if it is not already) and waits until it leaves recovery. */
-async function promote(fleet: Fleet, id: string): Promise<void> {
-  const pool = fleet.pools.pool(id);
-  const deadline = Date.now() + SWITCHOVER.promoteWaitMs;
-  const inRecovery = async () =>
-    (await pool.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r')).rows[0]?.r ?? true;
-  if (await inRecovery()) await fleet.promote(id).catch(() => undefined);
-  while (await inRecovery()) {
-    if (Date.now() > deadline) throw new Error(`${id} is still in recovery after its promotion`);
-    await sleep(POLL_MS);
-  }
 }
 
 /** One catalog change: the candidate the primary, the old primary its (still fenced) replica. */
