@@ -15,8 +15,9 @@ import Fastify from 'fastify';
 import { build } from 'vite';
 import { registerConsoleRoutes } from '../src/http/routes/console-route.ts';
 import { chromiumPath } from '../test/support/chromium.ts';
+import { PACKAGE_ROOT } from './build-package.ts';
 
-const ROOT = fileURLToPath(new URL('../console/', import.meta.url));
+const ROOT = path.join(PACKAGE_ROOT, 'console');
 export const CONSOLE_DIST_DIR = path.join(ROOT, 'dist');
 
 /** Builds the console into `console/dist`; quiet apart from the sizes. */

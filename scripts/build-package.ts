@@ -8,14 +8,20 @@
  * Run: `npm run build` (into `dist/`), or `node --import tsx scripts/build-package.ts <dir>`.
  */
 import { execFile } from 'node:child_process';
-import { cpSync, rmSync, statSync } from 'node:fs';
+import { cpSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 
-/** The repository root: the package being built. */
-export const PACKAGE_ROOT = fileURLToPath(new URL('..', import.meta.url));
+/**
+ * The repository root: the package being built. Found through `package.json`, which in the
+ * suite's compiled copy of the checkout (`.test-build/`, scripts/build-tests.ts) is a link to the
+ * real one, beside the TypeScript sources.
+ */
+export const PACKAGE_ROOT = path.dirname(
+  realpathSync(fileURLToPath(new URL('../package.json', import.meta.url))),
+);
 
 /** Where `npm run build` writes, and what package.json's "exports" point at. */
 export const DIST_DIR = path.join(PACKAGE_ROOT, 'dist');

@@ -19,7 +19,6 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../src/config/load-config.ts';
 import { isMainstayError } from '../src/errors/mainstay-error.ts';
 import { Fleet } from '../src/fleet/fleet.ts';
@@ -28,9 +27,10 @@ import { resolvePostgresBinaries } from '../src/fleet/postgres-binaries.ts';
 import { LINKED_BINARIES_DIR, LINKED_BINARIES_NOTE } from '../src/fleet/reachable-binaries.ts';
 import { CONFIG_SECTIONS, MODULES } from '../src/modules.ts';
 import { startPlatform } from '../src/platform/platform.ts';
+import { REPO_ROOT } from './support/repo-root.ts';
 import { removeHome, tempHome } from './support/temp-home.ts';
 
-const REPO = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
+const REPO = REPO_ROOT;
 const asRoot = process.getuid?.() === 0;
 const ROOT_ONLY = asRoot ? false : 'the servers run as another user only when started as root';
 

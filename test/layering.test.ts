@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
+import { REPO_ROOT } from './support/repo-root.ts';
 
 /**
  * The layering rules of docs/ARCHITECTURE.md ("Code layout and layering"), checked on the import
@@ -11,8 +11,7 @@ import ts from 'typescript';
  * dependency of the design, and a cycle of types is a cycle a reader has to untangle.
  */
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const SRC = join(ROOT, 'src');
+const SRC = join(REPO_ROOT, 'src');
 const FILE_LINES_MAX = 500;
 const FUNCTION_LINES_MAX = 70;
 

@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { AUDIT_MIGRATIONS } from '../src/audit/audit-log.ts';
 import { CATALOG_MIGRATIONS } from '../src/catalog/catalog-migrations.ts';
 import { IDEMPOTENCY_MIGRATIONS } from '../src/data/idempotency.ts';
@@ -20,8 +20,9 @@ import { CARD_ACCOUNT_MIGRATIONS } from '../src/domains/cards/sql/card-account-m
 import { STAND_IN_REGISTRY_MIGRATIONS } from '../src/domains/cards/sql/stand-in-registry-migrations.ts';
 import { type MigrationSet, migrationChecksum } from '../src/migrations/migration.ts';
 import { loadMigrationSet, readMigrationText } from '../src/migrations/migration-files.ts';
+import { REPO_ROOT } from './support/repo-root.ts';
 
-const SRC = fileURLToPath(new URL('../src/', import.meta.url));
+const SRC = `${path.join(REPO_ROOT, 'src')}${path.sep}`;
 const RELEASED = JSON.parse(
   readFileSync(new URL('../src/migrations/released.json', import.meta.url), 'utf8'),
 ) as { files: Record<string, string> };

@@ -1,6 +1,7 @@
 /**
  * Loaded before the test runner with `--import` (every test file's process inherits it), as
- * `npm test` does: `node --import tsx --import ./test/support/ram-temp-dir.ts --test ...`.
+ * `npm test` does (compiled: `--import ./.test-build/test/support/ram-temp-dir.js`), or by hand:
+ * `node --import tsx --import ./test/support/ram-temp-dir.ts --test test/<file>.test.ts`.
  * Points the system temp directory (`TMPDIR`, which `os.tmpdir()` and the child processes the
  * tests start read) at a folder on a RAM-backed file system when the machine has one with room,
  * so the tests' homes (every fleet's data directories, the template fleets, the environments)
