@@ -1,22 +1,23 @@
 /**
- * Compiles the checkout for `npm test` (decision 14): `src/`, `test/`, `scripts/` and `bench/`
- * turned into plain JavaScript under `.test-build/`, so that the suite's Node processes (one per
- * test file, and the `mainstay` commands and API processes they start) load JavaScript with no
- * loader hooks. Loading the platform through tsx costs a process about 2 s of CPU more than
+ * Compiles the checkout for `npm test` (decision 14): `src/`, `test/` and `scripts/` turned into
+ * plain JavaScript under `.test-build/`, so that the suite's Node processes (one per test file,
+ * and the `mainstay` commands and API processes they start) load JavaScript with no loader
+ * hooks. Loading the platform through tsx costs a process about 2 s of CPU more than
  * loading the same modules compiled (measured in docs/ARCHITECTURE.md, decision 14).
  *
  * `.test-build/` mirrors the repository's root so that every path a module finds from its own
  * `import.meta.url` (`../../docs/`, `../../bin/mainstay.js`, SQL files beside their module) is
  * the same there:
- *   - every `.ts` file of the four folders compiled by esbuild, one output file per source
+ *   - every `.ts` file of the three folders compiled by esbuild, one output file per source
  *     (nothing is bundled: each relative import stays an import, its `.ts` now `.js`);
  *   - the other files of those folders (SQL, JSON, `.mjs`) and `bin/` copied;
  *   - the console's plain `.ts` modules (`console/src`), which tests import, compiled too; the
  *     console itself is built by Vite from the real folder (scripts/build-console.ts);
- *   - every other entry of the root (`node_modules`, `package.json`, `docs`...) a symbolic link
- *     to the real one. The TypeScript sources themselves are not there: what reads them finds
- *     the real root through `package.json`'s link (`test/support/repo-root.ts`).
- * It is made anew on every run (about 2 s), so it is never older than the sources.
+ *   - every other entry of the root (`node_modules`, `package.json`, `docs`, `bench`...) a
+ *     symbolic link to the real one. The TypeScript sources themselves are not there: what
+ *     reads them finds the real root through `package.json`'s link (`test/support/repo-root.ts`).
+ * It is made anew on every run (about 2 s), so it is never older than the sources; two suites
+ * at once in one checkout would remove each other's.
  *
  * Run: `node --import tsx scripts/build-tests.ts` (`npm test` does).
  */
@@ -26,9 +27,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-export const TEST_BUILD_DIR = path.join(ROOT, '.test-build');
+const TEST_BUILD_DIR = path.join(ROOT, '.test-build');
 /** The folders of TypeScript compiled into the mirror. */
-const COMPILED = ['src', 'test', 'scripts', 'bench'];
+const COMPILED = ['src', 'test', 'scripts'];
 /** Copied rather than linked: a linked entry script would run from the real root. */
 const COPIED = ['bin'];
 /** Never mirrored. */
@@ -53,7 +54,7 @@ function copyTree(from: string, to: string, keep: (file: string) => boolean): vo
 }
 
 /** Makes `.test-build/` from the checkout; answers how many modules were compiled. */
-export async function buildTests(): Promise<number> {
+async function buildTests(): Promise<number> {
   rmSync(TEST_BUILD_DIR, { recursive: true, force: true });
   mkdirSync(TEST_BUILD_DIR);
   const entryPoints = [...COMPILED, CONSOLE_MODULES].flatMap((dir) =>
