@@ -1,11 +1,6 @@
-import { realpathSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
 /**
  * The repository's root, where the TypeScript sources are: `npm test` runs the compiled copy in
- * `.test-build/` (scripts/build-tests.ts), whose `package.json` is a link to the real one.
+ * `.test-build/` (scripts/build-tests.ts), whose `package.json` is a link to the real one. The
+ * same root the package build compiles.
  */
-export const REPO_ROOT = path.dirname(
-  realpathSync(fileURLToPath(new URL('../../package.json', import.meta.url))),
-);
+export { PACKAGE_ROOT as REPO_ROOT } from '../../scripts/build-package.ts';
