@@ -21,7 +21,7 @@
  *
  * Run: `node --import tsx scripts/build-tests.ts` (`npm test` does).
  */
-import { cpSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
@@ -43,14 +43,6 @@ function linkEntries(from: string, to: string, except: readonly string[]): void 
   mkdirSync(to, { recursive: true });
   for (const entry of readdirSync(from))
     if (!except.includes(entry)) symlinkSync(path.join(from, entry), path.join(to, entry));
-}
-
-/** Copies the files of `from` that `keep` accepts into `to`, folders as needed. */
-function copyTree(from: string, to: string, keep: (file: string) => boolean): void {
-  cpSync(from, to, {
-    recursive: true,
-    filter: (source) => statSync(source).isDirectory() || keep(source),
-  });
 }
 
 /** Makes `.test-build/` from the checkout; answers how many modules were compiled. */
@@ -88,9 +80,12 @@ async function buildTests(): Promise<number> {
     ],
   });
   for (const dir of COMPILED)
-    copyTree(path.join(ROOT, dir), path.join(TEST_BUILD_DIR, dir), (name) => !name.endsWith('.ts'));
+    cpSync(path.join(ROOT, dir), path.join(TEST_BUILD_DIR, dir), {
+      recursive: true,
+      filter: (source) => !source.endsWith('.ts'),
+    });
   for (const dir of COPIED)
-    copyTree(path.join(ROOT, dir), path.join(TEST_BUILD_DIR, dir), () => true);
+    cpSync(path.join(ROOT, dir), path.join(TEST_BUILD_DIR, dir), { recursive: true });
   // Made first if missing, so that what tests write there (screenshots) lands in the real one.
   mkdirSync(path.join(ROOT, 'test-output'), { recursive: true });
   linkEntries(ROOT, TEST_BUILD_DIR, [...SKIPPED, ...COMPILED, ...COPIED, CONSOLE]);

@@ -112,7 +112,9 @@ describe('released migrations are frozen', () => {
   });
 
   test('no module writes migration SQL inline', () => {
-    const inline = filesUnder(SRC, '.ts').filter((file) =>
+    const modules = filesUnder(SRC, '.ts');
+    assert.ok(modules.length > 100, `only ${modules.length} modules read under ${SRC}`);
+    const inline = modules.filter((file) =>
       /\bsql:\s*[`'"]/.test(readFileSync(SRC + file, 'utf8')),
     );
     assert.deepEqual(inline, [], 'a migration is a .sql file read by loadMigrationSet');

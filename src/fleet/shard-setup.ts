@@ -8,7 +8,6 @@ import { subscribeEqualCopy } from './equal-copy.ts';
 import { ensureWalInspect } from './lost-tail.ts';
 import {
   copyBehindSlot,
-  dropCopySlot,
   ensureDatabase,
   ensurePublication,
   ensureSubscription,
@@ -106,8 +105,8 @@ export async function connectShardCopies(input: {
       promotedIn === shard.copyDc &&
       !input.handedOver &&
       (await copyBehindSlot(homeDb, copyDb, shard.database));
-    // A copy behind its slot gets a fresh slot: the old one cannot send what the copy lacks.
-    if (behind) await dropCopySlot(homeDb, shard.database);
+    // A copy behind its slot is re-seeded with a fresh slot (the re-seed drops the old one once
+    // the subscription using it is gone): the old one cannot send what the copy lacks.
     if (behind || (promotedIn === shard.homeDc && !(await hasCopySlot(homeDb, shard.database)))) {
       await reseedCopy(copyDb, homeDb, shard.database, publisher);
       reseeded.push(shard.id);
