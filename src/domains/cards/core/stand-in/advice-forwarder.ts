@@ -35,7 +35,12 @@ export const ADVICE_FORWARDER_DEFAULTS: AdviceForwarderOptions = {
 
 /** What the forwarder tells its owner. */
 export interface ForwarderEvents {
-  forwarded(shardId: number, pass: ForwardPass): void;
+  /**
+   * The issuer committed a batch. Awaited before the drain goes on, so that a drain resolves
+   * only once what its owner records of the batch (the shared exposure it releases) is written.
+   * Must not throw.
+   */
+  forwarded(shardId: number, pass: ForwardPass): Promise<void>;
   failed(shardId: number, error: unknown): void;
   /** An advice the issuer kept refusing was moved to the shard's dead letters. */
   quarantined(shardId: number, advice: StandInAdvice, rejection: Rejection): void;
@@ -146,7 +151,7 @@ export class AdviceForwarder {
         this.#quarantine.succeeded(shardId, pass.forwarded.length);
         forwarded += pass.forwarded.length;
         remaining = pass.remaining;
-        this.#events.forwarded(shardId, pass);
+        await this.#events.forwarded(shardId, pass);
       } catch (error) {
         const first = sent[0];
         const verdict: FailureVerdict = first
