@@ -37,8 +37,9 @@ export const ADVICE_FORWARDER_DEFAULTS: AdviceForwarderOptions = {
 export interface ForwarderEvents {
   /**
    * The issuer committed a batch. Awaited before the drain goes on, so that a drain resolves
-   * only once what its owner records of the batch (the shared exposure it releases) is written.
-   * Must not throw.
+   * only once what its owner records of the batch (the shared exposure it releases) is written:
+   * else a decision right after it could count the batch twice, on the books and as outstanding,
+   * and cap a request the caps had room for. Must not throw.
    */
   forwarded(shardId: number, pass: ForwardPass): Promise<void>;
   failed(shardId: number, error: unknown): void;

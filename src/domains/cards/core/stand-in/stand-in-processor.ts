@@ -147,13 +147,7 @@ export class StandInProcessor implements PendingStandInDecisions {
     }
   }
 
-  /**
-   * Releases the batch's shared exposure and records the accounts' overshoot (never throws: a
-   * failure is left to the orphan sweep). Awaited by the drain, so `forwardNow` resolves with
-   * the shared caps already counting the batch as on the books, not as outstanding too: before,
-   * a stand-in decision right after it could count the same approvals twice and cap a request
-   * the caps had room for.
-   */
+  /** Awaited by the drain: `forwardNow` resolves with the batch's shared exposure released. */
   #onForwarded(shardId: number, pass: ForwardPass): Promise<void> {
     // The issuer committed the batch: the shard's primary is back, whatever the circuit thought.
     this.circuit.succeeded(shardId);
